@@ -1,0 +1,44 @@
+"""The composition root of the HTTP service."""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.logging import RequestContextMiddleware, configure_logging
+from domain.kernel.db import dispose_engine
+
+DESCRIPTION = """
+Backend del **Punto Unico di Accesso (PUA)** dell'Ambito distrettuale di Crema: anagrafica delle persone e
+cartelle sociali, accesso al PUA, valutazioni multidimensionali (VMD), progetti individualizzati, dimissioni
+protette, liste d'attesa RSA, scambio FHIR R4 con ASST e indicatori LEPS.
+
+Ogni chiamata a `/api` richiede un token Bearer (JWT). Gli errori sono restituiti come
+`application/problem+json` (RFC 9457) con il campo che non ha superato la validazione.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    yield
+    await dispose_engine()
+
+
+def create_app() -> FastAPI:
+    configure_logging()
+    app = FastAPI(title="PUA Ambito di Crema", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  openapi_tags=[
+                      {"name": "salute", "description": "Stato del servizio"},
+                      {"name": "territorio", "description": "Ambito, sub-ambiti, comuni, organizzazioni, unità d'offerta"},
+                      {"name": "persone", "description": "Anagrafica, relazioni, de-duplicazione"},
+                      {"name": "cartelle", "description": "Cartelle sociali e assegnazioni"},
+                      {"name": "lavoro", "description": "Code di lavoro"},
+                      {"name": "amministrazione", "description": "Utenti, ruoli, équipe, dati di riferimento"},
+                  ])
+    errors.install(app)
+    app.add_middleware(RequestContextMiddleware)
+    from api import routes
+
+    routes.include_all(app)
+    return app

@@ -1,0 +1,22 @@
+"""Every router of the service, in one place, so tests can walk them all (permission matrix)."""
+from fastapi import FastAPI
+
+
+def include_all(app: FastAPI) -> None:
+    from api import health
+
+    app.include_router(health.router)
+    for module in _api_modules():
+        app.include_router(module.router, prefix="/api")
+
+
+def _api_modules():
+    import importlib
+    import pkgutil
+
+    from api import routes
+
+    for info in sorted(pkgutil.iter_modules(routes.__path__), key=lambda m: m.name):
+        mod = importlib.import_module(f"api.routes.{info.name}")
+        if hasattr(mod, "router"):
+            yield mod

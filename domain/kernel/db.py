@@ -1,0 +1,76 @@
+"""Engine, sessions and the unit of work. Services receive a session and never commit; the boundary does."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session as SyncSession
+
+from domain.kernel import clock
+from domain.kernel.settings import get_settings
+
+_engine: AsyncEngine | None = None
+_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+
+
+def make_engine(url: str | None = None, **kwargs) -> AsyncEngine:
+    s = get_settings()
+    kwargs.setdefault("pool_size", s.db_pool_size)
+    kwargs.setdefault("pool_pre_ping", False)
+    return create_async_engine(url or s.database_url, echo=s.db_echo, **kwargs)
+
+
+def get_engine() -> AsyncEngine:
+    global _engine
+    if _engine is None:
+        _engine = make_engine()
+    return _engine
+
+
+def set_engine(engine: AsyncEngine | None) -> None:
+    """Point the process (API, worker, a test app) at another engine."""
+    global _engine, _sessionmaker
+    _engine = engine
+    _sessionmaker = None
+
+
+def sessionmaker() -> async_sessionmaker[AsyncSession]:
+    global _sessionmaker
+    if _sessionmaker is None:
+        _sessionmaker = async_sessionmaker(get_engine(), expire_on_commit=False, autoflush=False)
+    return _sessionmaker
+
+
+async def dispose_engine() -> None:
+    global _engine, _sessionmaker
+    if _engine is not None:
+        await _engine.dispose()
+    _engine, _sessionmaker = None, None
+
+
+@asynccontextmanager
+async def unit_of_work(session_factory: async_sessionmaker[AsyncSession] | None = None) -> AsyncIterator[AsyncSession]:
+    """A transaction boundary: commits when the block ends normally, rolls back on any error."""
+    async with (session_factory or sessionmaker())() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+@event.listens_for(SyncSession, "after_begin")
+def _share_fixed_clock(session, transaction, connection) -> None:
+    # Column defaults call app_now(), which reads this transaction-local setting when a fixed clock is installed.
+    c = clock.get_clock()
+    if c.fixed:
+        connection.execute(sa.text("select set_config('app.now', :v, true)"), {"v": c.now().isoformat()})
+
+
+def utcnow() -> datetime:
+    return clock.now()

@@ -1,0 +1,62 @@
+"""Domain errors. The API maps them once (api/errors.py) to RFC 9457 problem+json, /fhir to OperationOutcome."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    status = 400
+    title = "Richiesta non valida"
+    code = "domain_error"
+
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None, **extra: Any):
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+        self.extra = extra
+
+
+class NotFound(DomainError):
+    status = 404
+    title = "Risorsa non trovata"
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    """An illegal state transition or a uniqueness clash (e.g. a codice fiscale already registered)."""
+
+    status = 409
+    title = "Conflitto con lo stato attuale"
+    code = "conflict"
+
+
+class Forbidden(DomainError):
+    status = 403
+    title = "Operazione non consentita"
+    code = "forbidden"
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    title = "Autenticazione richiesta"
+    code = "unauthenticated"
+
+
+class Invalid(DomainError):
+    """Bad input that passed the schema but broke a domain rule; names the field."""
+
+    status = 422
+    title = "Dati non validi"
+    code = "invalid"
+
+    def __init__(self, field: str, reason: str, **extra: Any):
+        super().__init__(f"{field}: {reason}", errors=[{"field": field, "reason": reason}], **extra)
+        self.field = field
+        self.reason = reason
+
+    @classmethod
+    def many(cls, errors: list[tuple[str, str]]) -> "Invalid":
+        first = cls(*errors[0])
+        first.errors = [{"field": f, "reason": r} for f, r in errors]
+        first.detail = "; ".join(f"{f}: {r}" for f, r in errors)
+        return first

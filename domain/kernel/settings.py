@@ -1,0 +1,72 @@
+"""Configuration, read once from the environment (and `.env`)."""
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # Database: the application role (no DDL, no UPDATE/DELETE on audit) and the owner role for migrations.
+    database_url: str = "postgresql+asyncpg://pua_app@127.0.0.1:54329/pua"
+    migration_database_url: str | None = None
+    app_db_role: str = "pua_app"
+    db_pool_size: int = 10
+    db_echo: bool = False
+
+    # Embedded Postgres used by `make run` when DATABASE_URL is not given.
+    pg_data_dir: Path = Path("/var/tmp/pua-crema/pg")
+    pg_port: int = 54329
+
+    # Celery: the broker defaults to the same Postgres; BROKER_URL=redis://... switches to Redis.
+    broker_url: str | None = None
+    result_backend: str | None = None
+    job_lease_seconds: int = 60
+    job_max_attempts: int = 5
+    job_sweep_seconds: float = 15.0
+
+    # Tokens
+    jwt_issuer: str = "https://pua.ambito-crema.example/auth"
+    jwt_audience: str = "pua-crema-api"
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    jwt_public_key_file: Path | None = None
+    jwt_private_key_file: Path | None = None
+    jwks_url: str | None = None
+    jwks_cache_seconds: int = 300
+    dev_keys_dir: Path = ROOT / ".data" / "keys"
+    dev_token_minutes: int = 480
+    principal_cache_seconds: float = 30.0
+
+    # De-duplication
+    dedup_candidate_threshold: float = 0.55
+    dedup_name_similarity_floor: float = 0.3
+
+    log_level: str = "INFO"
+    log_json: bool = True
+    timezone: str = "Europe/Rome"
+
+    @property
+    def owner_database_url(self) -> str:
+        return self.migration_database_url or self.database_url
+
+    @property
+    def sync_database_url(self) -> str:
+        """psycopg URL of the application role, for kombu and Celery's result backend."""
+        return self.database_url.replace("postgresql+asyncpg://", "postgresql+psycopg://")
+
+    @property
+    def celery_broker_url(self) -> str:
+        return self.broker_url or "sqla+" + self.sync_database_url
+
+    @property
+    def celery_result_backend(self) -> str:
+        return self.result_backend or "db+" + self.sync_database_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

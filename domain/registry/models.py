@@ -1,0 +1,364 @@
+"""Territory, organisations, service catalogue, UDO, persons, relations and cartelle sociali."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlmodel import Field, SQLModel
+
+from domain.kernel import person_refs
+from domain.kernel.columns import created_at_field, fk, id_field, jsonb_field, ts_field
+
+
+# ---------------------------------------------------------------- territory and organisations
+class OrgKind(StrEnum):
+    ambito = "ambito"
+    sub_ambito = "sub_ambito"
+    comune = "comune"
+    ufficio_di_piano = "ufficio_di_piano"
+    asst = "asst"
+    asst_unit = "asst_unit"
+    ats = "ats"
+    csc = "csc"
+    ets = "ets"
+    udo_operator = "udo_operator"
+    mmg_practice = "mmg_practice"
+
+
+class Side(StrEnum):
+    """Which institution an organisation speaks for: an assessment is integrated when both ASST and
+    comune/Ambito sides took part."""
+
+    asst = "asst"
+    comune = "comune"
+    ambito = "ambito"
+    csc = "csc"
+    third_sector = "third_sector"
+    provider = "provider"
+    ats = "ats"
+    primary_care = "primary_care"
+
+
+class Organisation(SQLModel, table=True):
+    """One `partOf` tree per Ambito: Ambito → sub-ambiti → comuni, and ASST → units, CSC, ETS, UDO operators."""
+
+    __tablename__ = "organisation"
+    __table_args__ = (
+        sa.Index("ix_organisation_ancestors", "ancestor_ids", postgresql_using="gin"),
+        sa.UniqueConstraint("ambito_id", "istat_code"),
+    )
+
+    id: uuid.UUID = id_field()
+    ambito_id: uuid.UUID | None = fk("organisation.id", nullable=True)
+    code: str = Field(max_length=80, unique=True)
+    name: str = Field(max_length=200)
+    kind: OrgKind = Field(sa_type=sa.String(30), index=True)
+    unit_type: str | None = Field(default=None, max_length=40)
+    side: Side = Field(sa_type=sa.String(30))
+    part_of_id: uuid.UUID | None = fk("organisation.id", nullable=True)
+    # Every ancestor up to the Ambito, kept on write, so "orgs under X" is one GIN lookup.
+    ancestor_ids: list[uuid.UUID] = Field(default_factory=list, sa_type=ARRAY(sa.Uuid()))
+    istat_code: str | None = Field(default=None, max_length=6)
+    belfiore_code: str | None = Field(default=None, max_length=4, index=True)
+    population_estimate: int | None = None
+    provisional: bool = False
+    attributes: dict[str, Any] = jsonb_field()
+    active: bool = True
+    created_at: datetime = created_at_field()
+
+
+class ServiceType(SQLModel, table=True):
+    __tablename__ = "service_type"
+
+    code: str = Field(primary_key=True, max_length=40)
+    label: str = Field(max_length=200)
+    category: str = Field(max_length=40)
+    leps: bool = False
+    active: bool = True
+
+
+class FundingSource(SQLModel, table=True):
+    __tablename__ = "funding_source"
+
+    code: str = Field(primary_key=True, max_length=40)
+    label: str = Field(max_length=200)
+    active: bool = True
+
+
+class ServiceUnit(SQLModel, table=True):
+    """An Unità d'Offerta (RSA, CDI, RSD...) with its places authorised / accredited / under contract."""
+
+    __tablename__ = "service_unit"
+
+    id: uuid.UUID = id_field()
+    ambito_id: uuid.UUID = fk("organisation.id")
+    code: str = Field(max_length=80, unique=True)
+    name: str = Field(max_length=200)
+    udo_type: str = Field(max_length=40, index=True)
+    operator_id: uuid.UUID = fk("organisation.id")
+    sub_ambito_id: uuid.UUID | None = fk("organisation.id", nullable=True)
+    comune_id: uuid.UUID | None = fk("organisation.id", nullable=True)
+    places_authorised: int | None = None
+    places_accredited: int | None = None
+    places_contracted: int | None = None
+    measures: list[str] = Field(default_factory=list, sa_type=ARRAY(sa.String(40)))
+    provisional: bool = False
+    active: bool = True
+
+
+# ---------------------------------------------------------------- persons
+class Sex(StrEnum):
+    M = "M"
+    F = "F"
+
+
+class IdentifierType(StrEnum):
+    codice_fiscale = "codice_fiscale"
+    stp = "stp"  # Straniero Temporaneamente Presente
+    eni = "eni"  # Europeo Non Iscritto
+    passport = "passport"
+    provisional = "provisional"  # not yet known: assigned by the office
+
+
+class PersonStatus(StrEnum):
+    active = "active"
+    merged = "merged"
+
+
+class Person(SQLModel, table=True):
+    __tablename__ = "person"
+    __table_args__ = (
+        sa.Index("uq_person_cf", "ambito_id", "codice_fiscale", unique=True,
+                 postgresql_where=sa.text("codice_fiscale is not null and status = 'active'")),
+        sa.Index("ix_person_name_trgm", "name_search", postgresql_using="gin",
+                 postgresql_ops={"name_search": "gin_trgm_ops"}),
+        sa.Index("ix_person_keyset", "ambito_id", "surname", "given_name", "id"),
+        sa.Index("ix_person_birth", "ambito_id", "birth_date"),
+    )
+
+    id: uuid.UUID = id_field()
+    ambito_id: uuid.UUID = fk("organisation.id", index=False)
+    codice_fiscale: str | None = Field(default=None, max_length=16)
+    other_identifier_type: IdentifierType | None = Field(default=None, sa_type=sa.String(20))
+    other_identifier: str | None = Field(default=None, max_length=40)
+    surname: str = Field(max_length=120)
+    given_name: str = Field(max_length=120)
+    name_search: str | None = Field(
+        default=None,
+        sa_column_args=[sa.Computed("lower(surname || ' ' || given_name)", persisted=True)],
+        sa_type=sa.Text,
+    )
+    sex: Sex | None = Field(default=None, sa_type=sa.String(1))
+    birth_date: date | None = None
+    birth_place_code: str | None = Field(default=None, max_length=4)  # Belfiore: comune or foreign state
+    birth_place_name: str | None = Field(default=None, max_length=120)
+    citizenship: str | None = Field(default=None, max_length=60)
+    residence_comune_id: uuid.UUID | None = fk("organisation.id", nullable=True)
+    residence_address: str | None = Field(default=None, max_length=200)
+    domicile_comune_id: uuid.UUID | None = fk("organisation.id", nullable=True)
+    domicile_address: str | None = Field(default=None, max_length=200)
+    fictitious_residence: bool = False
+    homeless: bool = False
+    lives_alone: bool | None = None
+    contacts: dict[str, Any] = jsonb_field()
+    date_of_death: date | None = None
+    status: PersonStatus = Field(default=PersonStatus.active, sa_type=sa.String(20))
+    merged_into_id: uuid.UUID | None = fk("person.id", nullable=True, index=False)
+    needs_review: bool = False
+    source: str = Field(default="api", max_length=40)
+    version: int = 1
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
+
+
+class RelationKind(StrEnum):
+    caregiver = "caregiver"
+    family_member = "family_member"
+    parent_responsibility = "parent_responsibility"
+    tutore = "tutore"
+    curatore = "curatore"
+    ads = "ads"
+    foster_family = "foster_family"
+
+
+RELATION_LABELS = {
+    "caregiver": "Caregiver", "family_member": "Familiare",
+    "parent_responsibility": "Genitore con responsabilità genitoriale", "tutore": "Tutore",
+    "curatore": "Curatore", "ads": "Amministratore di sostegno", "foster_family": "Famiglia affidataria",
+}
+# Who may sign consent and plans on the person's behalf.
+LEGAL_REPRESENTATIVE_KINDS = {"parent_responsibility", "tutore", "curatore", "ads"}
+
+
+class PersonRelation(SQLModel, table=True):
+    __tablename__ = "person_relation"
+
+    id: uuid.UUID = id_field()
+    person_id: uuid.UUID = fk("person.id")
+    related_person_id: uuid.UUID | None = fk("person.id", nullable=True)
+    kind: RelationKind = Field(sa_type=sa.String(30))
+    # When the related person is not registered: name and contacts only.
+    surname: str | None = Field(default=None, max_length=120)
+    given_name: str | None = Field(default=None, max_length=120)
+    contacts: dict[str, Any] = jsonb_field()
+    sole_caregiver: bool = False
+    cohabiting: bool | None = None
+    decree_reference: str | None = Field(default=None, max_length=120)
+    court: str | None = Field(default=None, max_length=120)
+    valid_from: date | None = None
+    valid_to: date | None = None
+    created_at: datetime = created_at_field()
+
+
+# ---------------------------------------------------------------- cartella sociale
+class Area(StrEnum):
+    anziani = "anziani"
+    minori_famiglia = "minori_famiglia"
+    disabili = "disabili"
+    emarginazione_poverta = "emarginazione_poverta"
+    dipendenze_salute_mentale = "dipendenze_salute_mentale"
+    immigrazione = "immigrazione"
+    servizi_sociali = "servizi_sociali"
+    non_noto = "non_noto"
+
+
+AREA_LABELS = {
+    "anziani": "Area Anziani", "minori_famiglia": "Area Minori-famiglia", "disabili": "Area Disabili",
+    "emarginazione_poverta": "Area Emarginazione-povertà", "dipendenze_salute_mentale": "Area Dipendenze e Salute mentale",
+    "immigrazione": "Area Immigrazione", "servizi_sociali": "Area servizi sociali", "non_noto": "Non noto",
+}
+
+
+class CartellaStatus(StrEnum):
+    open = "open"
+    closed = "closed"
+
+
+class Cartella(SQLModel, table=True):
+    """One per person per area; access rules key on the owning comune, fixed when it opens."""
+
+    __tablename__ = "cartella"
+    __table_args__ = (
+        sa.Index("uq_cartella_open_area", "person_id", "area", unique=True,
+                 postgresql_where=sa.text("status = 'open'")),
+        sa.Index("ix_cartella_owner", "owning_comune_id", "status"),
+    )
+
+    id: uuid.UUID = id_field()
+    ambito_id: uuid.UUID = fk("organisation.id")
+    person_id: uuid.UUID = fk("person.id")
+    area: Area = Field(sa_type=sa.String(40))
+    owning_comune_id: uuid.UUID = fk("organisation.id", index=False)
+    case_manager_id: uuid.UUID | None = fk("app_user.id", nullable=True)
+    status: CartellaStatus = Field(default=CartellaStatus.open, sa_type=sa.String(20))
+    opened_at: datetime = created_at_field()
+    closed_at: datetime | None = ts_field()
+    close_reason: str | None = Field(default=None, max_length=200)
+    opened_by: uuid.UUID | None = None
+    legacy_code: str | None = Field(default=None, max_length=60)
+    version: int = 1
+
+
+class CartellaTransfer(SQLModel, table=True):
+    """The person moved: the cartella changes owner; the row keeps who, when and from where."""
+
+    __tablename__ = "cartella_transfer"
+
+    id: uuid.UUID = id_field()
+    cartella_id: uuid.UUID = fk("cartella.id")
+    from_comune_id: uuid.UUID = fk("organisation.id", index=False)
+    to_comune_id: uuid.UUID = fk("organisation.id", index=False)
+    reason: str | None = Field(default=None, max_length=200)
+    by_user_id: uuid.UUID | None = None
+    at: datetime = created_at_field()
+
+
+class AssignmentReason(StrEnum):
+    case_manager = "case_manager"
+    assessor = "assessor"
+    provider = "provider"
+    referring_mmg = "referring_mmg"
+    team = "team"
+    break_glass = "break_glass"
+
+
+class CartellaAssignment(SQLModel, table=True):
+    """Who works on a cartella and why, for a period: the access rules filter on these rows."""
+
+    __tablename__ = "cartella_assignment"
+    __table_args__ = (
+        sa.CheckConstraint("num_nonnulls(user_id, team_id, organisation_id) = 1", name="ck_assignment_one_assignee"),
+    )
+
+    id: uuid.UUID = id_field()
+    cartella_id: uuid.UUID = fk("cartella.id")
+    reason: AssignmentReason = Field(sa_type=sa.String(30))
+    user_id: uuid.UUID | None = fk("app_user.id", nullable=True)
+    team_id: uuid.UUID | None = fk("team.id", nullable=True)
+    organisation_id: uuid.UUID | None = fk("organisation.id", nullable=True)
+    valid_from: datetime = created_at_field()
+    valid_to: datetime | None = ts_field()
+    source_type: str | None = Field(default=None, max_length=60)
+    source_id: uuid.UUID | None = None
+    created_by: uuid.UUID | None = None
+
+
+# ---------------------------------------------------------------- de-duplication
+class MatchStatus(StrEnum):
+    pending = "pending"
+    merged = "merged"
+    not_duplicate = "not_duplicate"
+
+
+class PossibleMatch(SQLModel, table=True):
+    """A pair of persons that may be the same one, waiting for a steward's decision. Keeps the original ids."""
+
+    __tablename__ = "possible_match"
+    __table_args__ = (
+        sa.UniqueConstraint("person_a_id", "person_b_id"),
+        sa.CheckConstraint("person_a_id < person_b_id", name="ck_match_ordered"),
+        sa.Index("ix_possible_match_queue", "ambito_id", "status", "score"),
+    )
+
+    id: uuid.UUID = id_field()
+    ambito_id: uuid.UUID = fk("organisation.id", index=False)
+    person_a_id: uuid.UUID = fk("person.id", index=False)
+    person_b_id: uuid.UUID = fk("person.id")
+    score: float
+    reasons: dict[str, Any] = jsonb_field()
+    status: MatchStatus = Field(default=MatchStatus.pending, sa_type=sa.String(20))
+    source: str = Field(default="api", max_length=40)
+    decided_by: uuid.UUID | None = None
+    decided_at: datetime | None = ts_field()
+    decision_reason: str | None = None
+    created_at: datetime = created_at_field()
+
+
+class PersonMerge(SQLModel, table=True):
+    """The merge record: the merged id resolves to the kept one for history, audit and old links."""
+
+    __tablename__ = "person_merge"
+
+    id: uuid.UUID = id_field()
+    kept_id: uuid.UUID = fk("person.id")
+    merged_id: uuid.UUID = Field(foreign_key="person.id", unique=True)
+    match_id: uuid.UUID | None = fk("possible_match.id", nullable=True, index=False)
+    reason: str
+    by_user_id: uuid.UUID | None = None
+    repointed: dict[str, Any] = jsonb_field()
+    at: datetime = created_at_field()
+
+
+# Every foreign key to person.id is either re-pointed on merge or keeps the old id on purpose.
+person_refs.register(PersonRelation, "person_id")
+person_refs.register(PersonRelation, "related_person_id")
+person_refs.register(Cartella, "person_id")
+person_refs.keep_old_id(Person, "merged_into_id")
+person_refs.keep_old_id(PossibleMatch, "person_a_id")
+person_refs.keep_old_id(PossibleMatch, "person_b_id")
+person_refs.keep_old_id(PersonMerge, "kept_id")
+person_refs.keep_old_id(PersonMerge, "merged_id")

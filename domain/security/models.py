@@ -1,0 +1,137 @@
+"""Who acts: users and system clients, their role assignments, and teams across organisations."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlmodel import Field, SQLModel
+
+from domain.kernel.columns import created_at_field, fk, id_field, jsonb_field
+
+
+class Role(StrEnum):
+    comune_social_worker = "comune_social_worker"
+    sub_ambito_coordinator = "sub_ambito_coordinator"
+    ambito_pua_social_worker = "ambito_pua_social_worker"
+    asst_pua_operator = "asst_pua_operator"
+    asst_front_desk = "asst_front_desk"
+    cdc_assessor = "cdc_assessor"
+    cot_operator = "cot_operator"
+    ward_staff = "ward_staff"
+    mmg = "mmg"
+    csc_operator = "csc_operator"
+    analyst = "analyst"
+    ets_operator = "ets_operator"
+    rsa_operator = "rsa_operator"
+    system_admin = "system_admin"
+    dpo = "dpo"
+    data_steward = "data_steward"
+
+
+ROLE_LABELS: dict[str, str] = {
+    "comune_social_worker": "Assistente sociale comunale",
+    "sub_ambito_coordinator": "Coordinatore di sub-ambito",
+    "ambito_pua_social_worker": "Assistente sociale d'Ambito (PUA)",
+    "asst_pua_operator": "Operatore PUA ASST (assistente sociale, IFeC)",
+    "asst_front_desk": "Operatore di sportello PUA ASST",
+    "cdc_assessor": "Valutatore Casa di Comunità / infermiere di distretto",
+    "cot_operator": "Operatore COT",
+    "ward_staff": "Personale di reparto / dimissioni",
+    "mmg": "Medico di medicina generale / pediatra di libera scelta",
+    "csc_operator": "Operatore CSC",
+    "analyst": "Analista CSC / Ufficio di Piano",
+    "ets_operator": "Operatore ETS / ente accreditato",
+    "rsa_operator": "Operatore RSA",
+    "system_admin": "Amministratore di sistema",
+    "dpo": "Responsabile della protezione dei dati (DPO)",
+    "data_steward": "Data steward (importazioni e duplicati)",
+}
+
+
+class UserKind(StrEnum):
+    person = "person"
+    system = "system"
+
+
+class AppUser(SQLModel, table=True):
+    """A person who logs in, or a system client (e.g. the ASST) acting for a practitioner."""
+
+    __tablename__ = "app_user"
+
+    id: uuid.UUID = id_field()
+    username: str = Field(max_length=120, unique=True)
+    display_name: str = Field(max_length=200)
+    kind: UserKind = Field(default=UserKind.person, sa_type=sa.String(20))
+    profession: str | None = Field(default=None, max_length=60)
+    email: str | None = Field(default=None, max_length=200)
+    ambito_id: uuid.UUID = fk("organisation.id")
+    scopes: list[str] = Field(default_factory=list, sa_type=ARRAY(sa.String(80)))
+    active: bool = True
+    created_at: datetime = created_at_field()
+
+
+class RoleAssignment(SQLModel, table=True):
+    """A role held in an organisation for a period. A social worker may hold several, in several comuni."""
+
+    __tablename__ = "role_assignment"
+
+    id: uuid.UUID = id_field()
+    user_id: uuid.UUID = fk("app_user.id")
+    role: Role = Field(sa_type=sa.String(40))
+    organisation_id: uuid.UUID = fk("organisation.id")
+    valid_from: date
+    valid_to: date | None = None
+    created_at: datetime = created_at_field()
+
+
+class TeamType(StrEnum):
+    pua = "pua"
+    vmd_equipe = "vmd_equipe"
+    sub_ambito_team = "sub_ambito_team"
+    micro_equipe = "micro_equipe"
+    monoprofessional = "monoprofessional"
+    autism_unit = "autism_unit"
+    marginality_team = "marginality_team"
+    emergency_team = "emergency_team"
+    data_stewards = "data_stewards"
+
+
+TEAM_TYPE_LABELS = {
+    "pua": "Équipe PUA", "vmd_equipe": "Équipe VMD", "sub_ambito_team": "Équipe multiprofessionale di sub-ambito",
+    "micro_equipe": "Micro-équipe", "monoprofessional": "Équipe monoprofessionale",
+    "autism_unit": "Nucleo Funzionale Autismo", "marginality_team": "Équipe d'Ambito grave marginalità",
+    "emergency_team": "Équipe multidisciplinare emergenze", "data_stewards": "Gestione anagrafica e duplicati",
+}
+
+
+class Team(SQLModel, table=True):
+    __tablename__ = "team"
+
+    id: uuid.UUID = id_field()
+    ambito_id: uuid.UUID = fk("organisation.id")
+    code: str = Field(max_length=80, unique=True)
+    name: str = Field(max_length=200)
+    type: TeamType = Field(sa_type=sa.String(40))
+    organisation_id: uuid.UUID | None = fk("organisation.id", nullable=True)
+    active: bool = True
+    created_at: datetime = created_at_field()
+
+
+class TeamMember(SQLModel, table=True):
+    """Membership across organisations: the member's organisation gives the side (ASST, comune...) they bring."""
+
+    __tablename__ = "team_member"
+    __table_args__ = (sa.UniqueConstraint("team_id", "user_id", "valid_from"),)
+
+    id: uuid.UUID = id_field()
+    team_id: uuid.UUID = fk("team.id")
+    user_id: uuid.UUID = fk("app_user.id")
+    organisation_id: uuid.UUID = fk("organisation.id")
+    role_in_team: str | None = Field(default=None, max_length=60)
+    valid_from: date
+    valid_to: date | None = None
+    data: dict[str, Any] = jsonb_field()

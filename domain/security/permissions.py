@@ -1,0 +1,49 @@
+"""Coarse permissions per route. Which role holds which permission is data (schemas/security/permissions.yaml),
+readable by admins; the row filter (policy modules) then narrows what each permission reaches."""
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from domain.security.models import Role
+
+PERMISSIONS_FILE = Path(__file__).resolve().parents[2] / "schemas" / "security" / "permissions.yaml"
+
+
+class Permission(StrEnum):
+    person_read = "person.read"
+    person_search = "person.search"
+    person_create = "person.create"
+    person_update = "person.update"
+    person_merge = "person.merge"
+    relation_write = "relation.write"
+    cartella_read = "cartella.read"
+    cartella_write = "cartella.write"
+    territory_read = "territory.read"
+    territory_admin = "territory.admin"
+    user_admin = "user.admin"
+    team_admin = "team.admin"
+    work_queue = "work.queue"
+
+
+@lru_cache
+def role_permissions() -> dict[Role, frozenset[Permission]]:
+    doc = yaml.safe_load(PERMISSIONS_FILE.read_text())
+    table: dict[Role, frozenset[Permission]] = {}
+    for role, perms in doc["roles"].items():
+        table[Role(role)] = frozenset(Permission(p) for p in perms or [])
+    missing = set(Role) - set(table)
+    if missing:
+        raise RuntimeError(f"permissions.yaml lacks roles: {sorted(missing)}")
+    return table
+
+
+def permissions_of(roles) -> frozenset[Permission]:
+    table = role_permissions()
+    out: set[Permission] = set()
+    for r in roles:
+        out |= table.get(r, frozenset())
+    return frozenset(out)

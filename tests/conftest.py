@@ -1,0 +1,168 @@
+"""Test infrastructure: one real PostgreSQL per session (embedded binaries, run as an unprivileged user),
+a template database migrated with Alembic and loaded with reference data, a rollback per test, and a fresh
+database from the template for tests where another connection or process must see committed rows."""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+# Settings are read once: point them at the test server and keys before anything imports them.
+_TMP = Path(tempfile.mkdtemp(prefix="pua-test-", dir="/var/tmp"))
+os.environ["DEV_KEYS_DIR"] = str(_TMP / "keys")
+os.environ.setdefault("LOG_JSON", "true")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ["PRINCIPAL_CACHE_SECONDS"] = "0"
+
+import pytest  # noqa: E402
+import pytest_asyncio  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from httpx import ASGITransport, AsyncClient  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine  # noqa: E402
+
+import domain.kernel.db  # noqa: E402,F401  (registers the fixed-clock hook on every session)
+from integrations.postgres import devpg  # noqa: E402
+
+OWNER, APP_ROLE = "pua_owner", "pua_app"
+TEMPLATE = "pua_template"
+FIXED_NOW = datetime.fromisoformat("2026-03-02T09:00:00+01:00")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class PgServer:
+    def __init__(self, datadir: Path, port: int):
+        self.datadir, self.port = datadir, port
+
+    def urls(self, db: str) -> dict[str, str]:
+        return devpg.urls(self.port, db, OWNER, APP_ROLE)
+
+    def create_db_from_template(self, name: str | None = None) -> str:
+        name = name or f"t_{uuid.uuid4().hex[:12]}"
+        devpg.ensure_database(self.port, name, OWNER, APP_ROLE, template=TEMPLATE)
+        return name
+
+    def drop_db(self, name: str) -> None:
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", port=self.port, user=devpg.SUPERUSER, dbname="postgres",
+                             autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def migrate(url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config(str(ROOT / "deploy" / "alembic.ini"))
+    cfg.attributes["url"] = url
+    command.upgrade(cfg, "head")
+
+
+def load_reference(url: str) -> None:
+    from domain.registry.reference import load_reference_data
+
+    async def _run():
+        engine = create_async_engine(url)
+        async with AsyncSession(engine, expire_on_commit=False) as s:
+            await load_reference_data(s)
+            await s.commit()
+        await engine.dispose()
+
+    asyncio.run(_run())
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    datadir = _TMP / "pg"
+    port = devpg.start(datadir, fast=True)
+    server = PgServer(datadir, port)
+    devpg.ensure_database(port, TEMPLATE, OWNER, APP_ROLE)
+    urls = server.urls(TEMPLATE)
+    os.environ["MIGRATION_DATABASE_URL"] = urls["MIGRATION_DATABASE_URL"]
+    migrate(urls["MIGRATION_DATABASE_URL"])
+    load_reference(urls["MIGRATION_DATABASE_URL"])
+    yield server
+    devpg.stop(datadir, mode="immediate")
+    shutil.rmtree(_TMP, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def test_db(pg_server) -> dict[str, str]:
+    name = pg_server.create_db_from_template("pua_test")
+    urls = pg_server.urls(name)
+    os.environ["DATABASE_URL"] = urls["DATABASE_URL"]
+    from domain.kernel.settings import get_settings
+
+    get_settings.cache_clear()
+    return urls
+
+
+@pytest.fixture
+def fresh_db(pg_server):
+    """A database of its own, from the template, for tests whose rows must be committed and seen elsewhere."""
+    name = pg_server.create_db_from_template()
+    yield pg_server.urls(name)
+    pg_server.drop_db(name)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def app_engine(test_db):
+    engine = create_async_engine(test_db["DATABASE_URL"], pool_size=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest_asyncio.fixture
+async def session(app_engine):
+    """A session inside an outer transaction that is rolled back: commits only release savepoints."""
+    async with app_engine.connect() as conn:
+        trans = await conn.begin()
+        s = AsyncSession(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False,
+                         autoflush=False)
+        try:
+            yield s
+        finally:
+            await s.close()
+            await trans.rollback()
+
+
+@pytest.fixture(autouse=True)
+def clock():
+    from domain.kernel import clock as clock_mod
+    from domain.security.principal import clear_principal_cache
+
+    fixed = clock_mod.FixedClock(FIXED_NOW)
+    previous = clock_mod.get_clock()
+    clock_mod.set_clock(fixed)
+    clear_principal_cache()
+    yield fixed
+    clock_mod.set_clock(previous)
+
+
+@pytest.fixture(scope="session")
+def app(test_db):
+    from api.main import create_app
+
+    return create_app()
+
+
+@pytest_asyncio.fixture
+async def client(app, session):
+    from api.deps import get_session
+
+    async def _same_session():
+        try:
+            yield session
+            await session.commit()  # releases the savepoint only; the outer transaction is rolled back
+        except BaseException:
+            await session.rollback()
+            raise
+
+    app.dependency_overrides[get_session] = _same_session
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
+        yield c
+    app.dependency_overrides.pop(get_session, None)
