@@ -54,12 +54,9 @@ class PgServer:
 
 
 def migrate(url: str) -> None:
-    from alembic import command
-    from alembic.config import Config
+    from deploy.migrate import upgrade
 
-    cfg = Config(str(ROOT / "deploy" / "alembic.ini"))
-    cfg.attributes["url"] = url
-    command.upgrade(cfg, "head")
+    upgrade(url)
 
 
 def load_reference(url: str) -> None:
