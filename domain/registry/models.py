@@ -304,6 +304,8 @@ class CartellaAssignment(SQLModel, table=True):
     valid_to: datetime | None = ts_field()
     source_type: str | None = Field(default=None, max_length=60)
     source_id: uuid.UUID | None = None
+    # When set, cross-organisation reads through this assignment rest on it instead of the person's consent.
+    legal_basis: str | None = Field(default=None, max_length=200)
     created_by: uuid.UUID | None = None
 
 
@@ -356,7 +358,7 @@ class PersonMerge(SQLModel, table=True):
 # Every foreign key to person.id is either re-pointed on merge or keeps the old id on purpose.
 person_refs.register(PersonRelation, "person_id")
 person_refs.register(PersonRelation, "related_person_id")
-person_refs.register(Cartella, "person_id")
+person_refs.register(Cartella, "person_id", before_merge=lambda session, **kw: __import__("domain.registry.cartelle", fromlist=["_"]).before_person_merge(session, **kw))  # noqa: E501  (close duplicate open cartelle first)
 person_refs.keep_old_id(Person, "merged_into_id")
 person_refs.keep_old_id(PossibleMatch, "person_a_id")
 person_refs.keep_old_id(PossibleMatch, "person_b_id")

@@ -27,6 +27,11 @@ class Permission(StrEnum):
     user_admin = "user.admin"
     team_admin = "team.admin"
     work_queue = "work.queue"
+    consent_read = "consent.read"
+    consent_write = "consent.write"
+    break_glass = "break_glass.open"
+    access_log_read = "access_log.read"
+    permissions_read = "permissions.read"
 
 
 @lru_cache

@@ -1,0 +1,131 @@
+"""The audit trail: one row per read and per write, list and search results included.
+
+A request (or task) opens an `AuditContext`; services call `record(...)` for what they read or wrote; the unit of
+work writes all rows in one INSERT in the same transaction as the change. A denied or failed request is written in
+a transaction of its own (`flush_separately`), so the rollback of the request does not erase it. A request that
+recorded nothing still leaves one row describing the route it called.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from domain.kernel import clock
+from domain.security.models import AuditEvent
+
+_METHOD_ACTION = {"GET": "read", "HEAD": "read", "POST": "create", "PUT": "update", "PATCH": "update",
+                  "DELETE": "delete"}
+
+
+@dataclass
+class AuditContext:
+    route: str | None = None
+    method: str | None = None
+    request_id: str | None = None
+    path_ids: dict[str, uuid.UUID] = field(default_factory=dict)
+    principal: Any = None
+    purpose: str | None = None
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    flushed: int = 0
+
+    def actor_fields(self) -> dict[str, Any]:
+        p = self.principal
+        if p is None:
+            return {"actor_id": None, "actor_username": None, "acting_for": None, "roles": [], "organisation_ids": []}
+        return {"actor_id": p.user_id, "actor_username": p.username, "acting_for": p.acting_for,
+                "roles": sorted({str(g.role) for g in p.grants}),
+                "organisation_ids": sorted({g.organisation_id for g in p.grants}, key=str)}
+
+
+_current: ContextVar[AuditContext | None] = ContextVar("audit_context", default=None)
+
+
+def begin(*, route: str | None, method: str | None, request_id: str | None,
+          path_params: dict[str, Any] | None = None) -> AuditContext:
+    ids: dict[str, uuid.UUID] = {}
+    for k, v in (path_params or {}).items():
+        try:
+            ids[k] = uuid.UUID(str(v))
+        except ValueError:
+            continue
+    ctx = AuditContext(route=route, method=method, request_id=request_id, path_ids=ids)
+    _current.set(ctx)
+    return ctx
+
+
+def current() -> AuditContext | None:
+    return _current.get()
+
+
+def set_principal(principal: Any) -> None:
+    ctx = _current.get()
+    if ctx is not None:
+        ctx.principal = principal
+
+
+def set_purpose(purpose: str) -> None:
+    ctx = _current.get()
+    if ctx is not None:
+        ctx.purpose = purpose
+
+
+def record(*, action: str, object_type: str, object_ids: Iterable[uuid.UUID] = (),
+           person_ids: Iterable[uuid.UUID | None] = (), result_count: int | None = None,
+           purpose: str | None = None, legal_basis: str | None = None, break_glass: bool = False) -> None:
+    """Note one audited access. Outside a request or task context (e.g. a script) it is a no-op by design:
+    scripts are audited by the job or command that runs them."""
+    ctx = _current.get()
+    if ctx is None:
+        return
+    ctx.entries.append({
+        "action": action, "object_type": object_type, "object_ids": [i for i in object_ids if i is not None],
+        "person_ids": sorted({i for i in person_ids if i is not None}, key=str), "result_count": result_count,
+        "purpose": purpose, "legal_basis": legal_basis, "break_glass": break_glass,
+    })
+
+
+def _rows(ctx: AuditContext, *, status: int, outcome: str) -> list[dict[str, Any]]:
+    entries = ctx.entries[ctx.flushed:]
+    if not entries and ctx.flushed == 0:
+        # Nothing specific was recorded (or the request failed before it could be): describe the call itself.
+        person_ids = [v for k, v in ctx.path_ids.items() if k == "person_id"]
+        entries = [{"action": _METHOD_ACTION.get(ctx.method or "", "call") if outcome == "ok" else outcome,
+                    "object_type": None, "object_ids": list(ctx.path_ids.values()), "person_ids": person_ids,
+                    "result_count": None, "purpose": None, "legal_basis": None, "break_glass": False}]
+    now = clock.now()
+    actor = ctx.actor_fields()
+    return [{**actor, **e, "purpose": e.get("purpose") or ctx.purpose, "at": now, "request_id": ctx.request_id,
+             "route": f"{ctx.method} {ctx.route}" if ctx.route else None, "status": status, "outcome": outcome}
+            for e in entries]
+
+
+async def flush(session, *, status: int = 200, outcome: str = "ok") -> int:
+    """Write the pending rows in the caller's transaction, in one statement."""
+    ctx = _current.get()
+    if ctx is None:
+        return 0
+    rows = _rows(ctx, status=status, outcome=outcome)
+    if rows:
+        await session.execute(sa.insert(AuditEvent), rows)
+    ctx.flushed = len(ctx.entries) or 1
+    return len(rows)
+
+
+async def flush_separately(*, status: int, outcome: str) -> int:
+    """Write the rows in a transaction of their own: used when the request's transaction rolls back."""
+    from domain.kernel.db import get_engine
+
+    ctx = _current.get()
+    if ctx is None:
+        return 0
+    rows = _rows(ctx, status=status, outcome=outcome)
+    if rows:
+        async with get_engine().begin() as conn:
+            await conn.execute(sa.insert(AuditEvent), rows)
+    ctx.flushed = len(ctx.entries) or 1
+    return len(rows)

@@ -1,0 +1,113 @@
+"""Consent to care and to sharing, given by the person or their legal representative."""
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import sqlalchemy as sa
+
+from domain.kernel import clock
+from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.registry.models import Person, PersonRelation, RelationKind
+from domain.security import audit, scopes
+from domain.security.models import CONSENT_PURPOSE_LABELS, Consent, GrantorKind
+from schemas.access import ConsentCreate
+
+class ConsentRequired(Forbidden):
+    code = "consent_required"
+    title = "Consenso necessario"
+
+
+_GRANTOR_RELATION = {
+    GrantorKind.parent_responsibility: RelationKind.parent_responsibility,
+    GrantorKind.tutore: RelationKind.tutore,
+    GrantorKind.ads: RelationKind.ads,
+}
+
+
+def _age(birth: date | None, on: date) -> int | None:
+    if birth is None:
+        return None
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+async def person_in_full_scope(session, principal, person_id: uuid.UUID) -> Person:
+    """The person, if the principal may work on their case (full projection); else 404/403."""
+    person = await session.get(Person, person_id)
+    if person is None:
+        raise NotFound("Persona non trovata.")
+    access = await scopes.person_access(session, principal, person.id, person.ambito_id)
+    if access.consent_missing:
+        raise ConsentRequired("Consenso della persona assente o revocato per questa finalità.")
+    if access.projection != "full":
+        raise NotFound("Persona non trovata.")
+    return person
+
+
+def is_active(c: Consent, today: date | None = None) -> bool:
+    today = today or clock.today_rome()
+    return c.revoked_at is None and c.valid_from <= today and (c.valid_to is None or c.valid_to >= today)
+
+
+async def grant(session, *, principal, person_id: uuid.UUID, data: ConsentCreate) -> Consent:
+    person = await person_in_full_scope(session, principal, person_id)
+    today = clock.today_rome()
+    if data.valid_to is not None and data.valid_to < data.valid_from:
+        raise Invalid("valid_to", "la fine della validità precede l'inizio")
+    if person.date_of_death is not None:
+        raise Invalid("person_id", "la persona risulta deceduta")
+    age = _age(person.birth_date, today)
+    if data.grantor_kind == GrantorKind.self:
+        if data.grantor_relation_id is not None:
+            raise Invalid("grantor_relation_id", "non previsto quando il consenso è prestato dalla persona")
+        if age is not None and age < 18:
+            raise Invalid("grantor_kind", "una persona minorenne non può prestare il consenso da sola")
+    else:
+        if data.grantor_relation_id is None:
+            raise Invalid("grantor_relation_id", "indicare la relazione di chi presta il consenso")
+        rel = await session.get(PersonRelation, data.grantor_relation_id)
+        expected = _GRANTOR_RELATION[data.grantor_kind]
+        if rel is None or rel.person_id != person.id or rel.kind != expected:
+            raise Invalid("grantor_relation_id", f"nessuna relazione di tipo {expected.value} per questa persona")
+        if (rel.valid_from and rel.valid_from > today) or (rel.valid_to and rel.valid_to < today):
+            raise Invalid("grantor_relation_id", "la relazione non è in vigore")
+        if data.grantor_kind == GrantorKind.parent_responsibility and age is not None and age >= 18:
+            raise Invalid("grantor_kind", "la persona è maggiorenne: il genitore non può prestare il consenso")
+    consent = Consent(person_id=person.id, purpose=data.purpose, grantor_kind=data.grantor_kind,
+                      grantor_relation_id=data.grantor_relation_id, valid_from=data.valid_from,
+                      valid_to=data.valid_to, scope_note=data.scope_note, document_ref=data.document_ref,
+                      recorded_by=principal.user_id, recorded_at=clock.now())
+    session.add(consent)
+    await session.flush()
+    audit.record(action="create", object_type="consent", object_ids=[consent.id], person_ids=[person.id],
+                 purpose=str(data.purpose))
+    return consent
+
+
+async def revoke(session, *, principal, person_id: uuid.UUID, consent_id: uuid.UUID, reason: str) -> Consent:
+    person = await person_in_full_scope(session, principal, person_id)
+    consent = await session.get(Consent, consent_id, with_for_update=True)
+    if consent is None or consent.person_id != person.id:
+        raise NotFound("Consenso non trovato.")
+    if consent.revoked_at is not None:
+        raise Conflict("Il consenso è già stato revocato.")
+    consent.revoked_at = clock.now()
+    consent.revoked_by = principal.user_id
+    consent.revocation_reason = reason
+    await session.flush()
+    audit.record(action="revoke", object_type="consent", object_ids=[consent.id], person_ids=[person.id],
+                 purpose=str(consent.purpose))
+    return consent
+
+
+async def list_for_person(session, *, principal, person_id: uuid.UUID) -> list[Consent]:
+    person = await person_in_full_scope(session, principal, person_id)
+    rows = (await session.execute(sa.select(Consent).where(Consent.person_id == person.id)
+                                  .order_by(Consent.recorded_at.desc(), Consent.id))).scalars().all()
+    audit.record(action="read", object_type="consent", object_ids=[c.id for c in rows], person_ids=[person.id],
+                 result_count=len(rows))
+    return list(rows)
+
+
+def to_public(c: Consent) -> dict:
+    return {**c.model_dump(), "purpose_label": CONSENT_PURPOSE_LABELS[str(c.purpose)], "active": is_active(c)}
