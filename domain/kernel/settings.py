@@ -45,6 +45,15 @@ class Settings(BaseSettings):
     dedup_candidate_threshold: float = 0.55
     dedup_name_similarity_floor: float = 0.3
 
+    # Extra folders of instrument definitions (YAML) beside schemas/instruments/.
+    instruments_extra_dirs: list[Path] = Field(default_factory=list)
+    # Attachments: stored outside the row data, addressed by checksum.
+    attachments_dir: Path = ROOT / ".data" / "attachments"
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    attachment_content_types: list[str] = Field(default_factory=lambda: [
+        "application/pdf", "image/jpeg", "image/png", "text/plain",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"])
+
     log_level: str = "INFO"
     log_json: bool = True
     timezone: str = "Europe/Rome"

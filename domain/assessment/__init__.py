@@ -1,0 +1,1 @@
+"""Multidimensional assessment (VMD): instruments as versioned data, assessments, scoring."""
