@@ -32,6 +32,20 @@ class Permission(StrEnum):
     break_glass = "break_glass.open"
     access_log_read = "access_log.read"
     permissions_read = "permissions.read"
+    pua_read = "pua.read"
+    pua_register = "pua.register"
+    pua_triage = "pua.triage"
+    instrument_read = "instrument.read"
+    vmd_read = "vmd.read"
+    vmd_request = "vmd.request"
+    vmd_manage = "vmd.manage"
+    vmd_assess = "vmd.assess"
+    care_plan_read = "care_plan.read"
+    care_plan_write = "care_plan.write"
+    diary_read = "diary.read"
+    diary_write = "diary.write"
+    attachment_read = "attachment.read"
+    attachment_write = "attachment.write"
 
 
 @lru_cache
