@@ -212,3 +212,23 @@ def mask(data: dict[str, Any], projection: str) -> dict[str, Any]:
     if fields is None:
         return data
     return {k: v for k, v in data.items() if k in fields}
+
+
+async def cartella_in_scope(session, principal, cartella_id: uuid.UUID, *, for_update: bool = False) -> Cartella:
+    """The cartella if the row filter reaches it (404 otherwise, so existence is not revealed), checking consent
+    when the principal reaches it only through a role that needs one (403 consent_required)."""
+    from domain.kernel.errors import NotFound
+    from domain.security.consent import ConsentRequired
+
+    q = sa.select(Cartella).where(Cartella.id == cartella_id, cartella_filter(principal))
+    if for_update:
+        q = q.with_for_update(of=Cartella)
+    cartella = (await session.execute(q)).scalar_one_or_none()
+    if cartella is None:
+        raise NotFound("Cartella non trovata.")
+    access = await person_access(session, principal, cartella.person_id, cartella.ambito_id)
+    if not access.in_scope:
+        if access.consent_missing:
+            raise ConsentRequired("Consenso della persona assente o revocato per questa finalità.")
+        raise NotFound("Cartella non trovata.")
+    return cartella
