@@ -2,46 +2,106 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
+import structlog
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kernel.db import sessionmaker
-from domain.kernel.errors import Forbidden, Unauthenticated
+from domain.kernel.jobs import ENQUEUED_FLAG
+from domain.kernel.errors import DomainError, Forbidden, Unauthenticated
+from domain.security import audit
 from domain.security.permissions import Permission, permissions_of
 from domain.security.principal import Principal as PrincipalT
 from domain.security.principal import load_principal
-from integrations.identity.jwt import TokenError, verify
+from integrations.identity.jwt import TokenError, verify_async
+
+# One answer for every refused token (missing, malformed, expired, wrong key, unknown user...): the client learns
+# nothing about why; the reason goes to the server log only.
+AUTH_FAILED_DETAIL = "Token di accesso mancante, non valido o scaduto."
+log = structlog.get_logger("api.auth")
 
 
-async def get_session() -> AsyncIterator[AsyncSession]:
-    """The request's unit of work: services flush, this commits once at the end or rolls back on error."""
-    async with sessionmaker()() as session:
+def _status_of(exc: BaseException) -> int:
+    if isinstance(exc, DomainError):
+        return exc.status
+    if isinstance(exc, RequestValidationError):
+        return 422
+    if isinstance(exc, StarletteHTTPException):
+        return exc.status_code
+    return 500
+
+
+def _outcome(status: int) -> str:
+    if status in (401, 403):
+        return "denied"
+    if status == 404:
+        return "not_found"
+    return "rejected" if status < 500 else "failed"
+
+
+@asynccontextmanager
+async def request_boundary(session: AsyncSession, request: Request, *, savepoint: bool = False):
+    """The request's unit of work and its audit trail.
+
+    Services flush; this commits once at the end together with the request's audit rows (one INSERT). On any error
+    it rolls back and writes the audit rows of the denied or failed request in a transaction of its own, so the
+    rollback does not erase them. `savepoint=True` nests the request in a savepoint (tests share one connection)."""
+    route = getattr(request.scope.get("route"), "path", None)
+    audit.begin(route=route, method=request.method, request_id=getattr(request.state, "request_id", None),
+                path_params=request.path_params)
+    tx = await session.begin_nested() if savepoint else None
+    try:
+        yield session
+        await audit.flush(session, status=200)
+        await (tx.commit() if tx else session.commit())
+    except BaseException as exc:
+        await (tx.rollback() if tx else session.rollback())
+        status = _status_of(exc)
         try:
+            await audit.flush_separately(status=status, outcome=_outcome(status))
+        except Exception:  # noqa: BLE001  (the original error matters more; the failure is logged)
+            log.exception("audit_write_failed")
+        raise
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with sessionmaker()() as session:
+        async with request_boundary(session, request):
             yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+        if session.info.pop(ENQUEUED_FLAG, False):
+            from workers import wake
+
+            wake()  # jobs committed: ask a worker to relay them now (best effort, never blocks or fails)
 
 
 # scope="function": the commit happens before the response is sent, so a failed commit is never reported as 2xx.
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
+def _refuse(reason: str) -> Unauthenticated:
+    log.info("auth_refused", reason=reason)
+    return Unauthenticated(AUTH_FAILED_DETAIL)
+
+
 async def get_principal(request: Request, session: Session) -> PrincipalT:
     auth = request.headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
+    token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise Unauthenticated("Token di accesso mancante.")
+        raise _refuse("missing bearer token")
     try:
-        claims = verify(token.strip())
-    except TokenError:
-        # The reason stays on the server: the client learns only that the token was refused.
-        raise Unauthenticated("Token di accesso non valido o scaduto.") from None
-    principal = await load_principal(session, claims.subject, scopes=claims.scopes, acting_for=claims.acting_for)
+        claims = await verify_async(token)
+        principal = await load_principal(session, claims.subject, scopes=claims.scopes,
+                                         acting_for=claims.acting_for)
+    except (TokenError, Unauthenticated) as e:
+        raise _refuse(str(e)) from None
     request.state.principal = principal
+    audit.set_principal(principal)
     return principal
 
 
@@ -63,3 +123,20 @@ def require(*permissions: Permission):
 
 def Authorized(*permissions: Permission):  # noqa: N802  (used as a type: `p: Authorized(Permission.x)`)
     return Annotated[PrincipalT, require(*permissions)]
+
+
+def require_scopes(*scopes: str):
+    """For system-client routes (e.g. FHIR): the token must carry every listed scope (already checked against the
+    scopes granted to the client when the principal was loaded)."""
+
+    async def _check(principal: Principal) -> PrincipalT:
+        missing = [s for s in scopes if s not in principal.scopes]
+        if missing:
+            raise Forbidden("Ambito di autorizzazione (scope) mancante: " + ", ".join(missing), missing=missing)
+        return principal
+
+    return Depends(_check)
+
+
+def Scoped(*scopes: str):  # noqa: N802
+    return Annotated[PrincipalT, require_scopes(*scopes)]

@@ -19,6 +19,7 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ["PRINCIPAL_CACHE_SECONDS"] = "0"
 
 import pytest  # noqa: E402
+from fastapi import Request  # noqa: E402
 import pytest_asyncio  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from httpx import ASGITransport, AsyncClient  # noqa: E402
@@ -60,12 +61,15 @@ def migrate(url: str) -> None:
 
 
 def load_reference(url: str) -> None:
-    from domain.registry.reference import load_reference_data
+    """The template gets the Crema reference data and the small second Ambito used by isolation tests."""
+    from domain.registry.reference import default_ambito_dirs, load_reference_data
+
+    dirs = [*default_ambito_dirs(), ROOT / "tests" / "data" / "reference" / "ambiti" / "cremona-test"]
 
     async def _run():
         engine = create_async_engine(url)
         async with AsyncSession(engine, expire_on_commit=False) as s:
-            await load_reference_data(s)
+            await load_reference_data(s, dirs)
             await s.commit()
         await engine.dispose()
 
@@ -149,15 +153,13 @@ def app(test_db):
 
 @pytest_asyncio.fixture
 async def client(app, session):
-    from api.deps import get_session
+    """The app on the test's session: each request runs in a savepoint of its own, so a failed request rolls back
+    only its own work, never the rows the test set up."""
+    from api.deps import get_session, request_boundary
 
-    async def _same_session():
-        try:
+    async def _same_session(request: Request):
+        async with request_boundary(session, request, savepoint=True):
             yield session
-            await session.commit()  # releases the savepoint only; the outer transaction is rolled back
-        except BaseException:
-            await session.rollback()
-            raise
 
     app.dependency_overrides[get_session] = _same_session
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:

@@ -37,5 +37,10 @@ async def make_user(session: AsyncSession, role: Role | str, org_code: str | lis
 
 
 def bearer(user: AppUser | uuid.UUID | str, **kw) -> dict[str, str]:
-    sub = str(user.id if isinstance(user, AppUser) else user)
+    if isinstance(user, AppUser):
+        # The identity key survives a rollback that expired the instance (a request that failed did one).
+        ident = sa.inspect(user).identity
+        sub = str(ident[0] if ident else user.id)
+    else:
+        sub = str(user)
     return {"Authorization": f"Bearer {issue_dev_token(sub, **kw)}"}

@@ -1,0 +1,77 @@
+"""Case diary and attachments of a cartella."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.responses import Response
+
+from api.deps import Authorized, Session
+from domain.diary import service
+from domain.diary.models import ENTRY_TYPE_LABELS, DiaryEntry
+from domain.kernel.errors import Invalid
+from domain.kernel.settings import get_settings
+from domain.security.permissions import Permission
+from schemas.diary import AttachmentPublic, DiaryEntryCreate, DiaryEntryPublic, DiaryEntryUpdate
+
+router = APIRouter(tags=["diario e allegati"])
+
+
+def _entry(e: DiaryEntry) -> dict:
+    return {**e.model_dump(), "type_label": ENTRY_TYPE_LABELS[str(e.type)],
+            "editable_until": e.created_at + service.EDIT_WINDOW}
+
+
+@router.get("/cartelle/{cartella_id}/diary", response_model=list[DiaryEntryPublic], summary="Diario della cartella")
+async def list_diary(cartella_id: uuid.UUID, session: Session, p: Authorized(Permission.diary_read),
+                     limit: int = Query(50, ge=1, le=200), before_at: datetime | None = None,
+                     before_id: uuid.UUID | None = None):
+    before = (before_at, before_id) if before_at and before_id else None
+    return [_entry(e) for e in await service.list_entries(session, principal=p, cartella_id=cartella_id,
+                                                          limit=limit, before=before)]
+
+
+@router.post("/cartelle/{cartella_id}/diary", response_model=DiaryEntryPublic, status_code=201,
+             summary="Nuova voce di diario (o rettifica di una voce con amends_id)")
+async def add_diary(cartella_id: uuid.UUID, body: DiaryEntryCreate, session: Session,
+                    p: Authorized(Permission.diary_write)):
+    return _entry(await service.add_entry(session, principal=p, cartella_id=cartella_id, **body.model_dump()))
+
+
+@router.patch("/diary/{entry_id}", response_model=DiaryEntryPublic,
+              summary="Modifica una voce: solo l'autore, entro 24 ore")
+async def edit_diary(entry_id: uuid.UUID, body: DiaryEntryUpdate, session: Session,
+                     p: Authorized(Permission.diary_write)):
+    changes = body.model_dump(exclude_unset=True)
+    for k in ("type", "occurred_at", "text"):
+        if k in changes and changes[k] is None:
+            raise Invalid(k, "non può essere vuoto")
+    return _entry(await service.edit_entry(session, principal=p, entry_id=entry_id, changes=changes))
+
+
+@router.get("/cartelle/{cartella_id}/attachments", response_model=list[AttachmentPublic],
+            summary="Allegati della cartella")
+async def list_attachments(cartella_id: uuid.UUID, session: Session, p: Authorized(Permission.attachment_read)):
+    return await service.list_attachments(session, principal=p, cartella_id=cartella_id)
+
+
+@router.post("/cartelle/{cartella_id}/attachments", response_model=AttachmentPublic, status_code=201,
+             summary="Carica un allegato (formati ammessi e dimensione massima da configurazione)")
+async def upload_attachment(cartella_id: uuid.UUID, session: Session, p: Authorized(Permission.attachment_write),
+                            file: UploadFile = File(...), kind: str = Form(...),
+                            owner_type: str | None = Form(None), owner_id: uuid.UUID | None = Form(None)):
+    limit = get_settings().attachment_max_bytes
+    data = await file.read(limit + 1)  # one byte more than allowed tells "too large" without reading it all
+    return await service.add_attachment(session, principal=p, cartella_id=cartella_id, kind=kind,
+                                        filename=file.filename or "allegato", content_type=file.content_type or "",
+                                        data=data, owner_type=owner_type, owner_id=owner_id)
+
+
+@router.get("/attachments/{attachment_id}/content", summary="Scarica un allegato",
+            responses={200: {"content": {"application/octet-stream": {}}}})
+async def download_attachment(attachment_id: uuid.UUID, session: Session, p: Authorized(Permission.attachment_read)):
+    att, data = await service.read_attachment(session, principal=p, attachment_id=attachment_id)
+    return Response(data, media_type=att.content_type,
+                    headers={"Content-Disposition": f'attachment; filename="{att.filename}"',
+                             "X-Content-Type-Options": "nosniff", "Digest": f"sha-256={att.sha256}"})
