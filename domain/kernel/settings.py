@@ -54,6 +54,9 @@ class Settings(BaseSettings):
         "application/pdf", "image/jpeg", "image/png", "text/plain",
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document"])
 
+    # PUA: working days to triage a registered request.
+    pua_triage_due_working_days: int = 2
+
     log_level: str = "INFO"
     log_json: bool = True
     timezone: str = "Europe/Rome"

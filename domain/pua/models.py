@@ -65,6 +65,9 @@ class AccessRequest(SQLModel, table=True):
     __tablename__ = "access_request"
     __table_args__ = (
         sa.Index("ix_access_request_open", "ambito_id", "state", "registered_at"),
+        # 0021_pua: the Ambito list (newest first, keyset on registered_at, id) and "what I registered".
+        sa.Index("ix_access_request_ambito_registered", "ambito_id", "registered_at", "id"),
+        sa.Index("ix_access_request_operator", "operator_id", "registered_at"),
     )
 
     id: uuid.UUID = id_field()
@@ -87,6 +90,7 @@ class AccessRequest(SQLModel, table=True):
     first_level_at: datetime | None = ts_field()
     triage_response_id: uuid.UUID | None = None  # instrument_response with context (access_request, id)
     complexity: str | None = Field(default=None, max_length=20)  # simple | complex (from the triage)
+    suggested_path: str | None = Field(default=None, max_length=20)  # orientation | vmd | cot (0021_pua)
     orientation: dict[str, Any] = jsonb_field()  # services suggested, information given, target organisation
     vmd_id: uuid.UUID | None = fk("vmd.id", nullable=True, index=False)
     closed_at: datetime | None = ts_field()

@@ -1,0 +1,166 @@
+"""Reads of PUA access requests: one request, the Ambito list (keyset), the triage queue, indicator counters."""
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.assessment.models import InstrumentResponse
+from domain.kernel import clock, work_items
+from domain.kernel.errors import Invalid, NotFound
+from domain.pua import policy
+from domain.pua.models import AccessRequest, AccessState, Channel
+from domain.pua.service import ENTITY, TRIAGE_KIND
+from domain.security import audit
+from domain.security.principal import Principal
+
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True)
+class Visible:
+    request: AccessRequest
+    view: policy.View
+
+
+async def get_request(session: AsyncSession, *, principal: Principal,
+                      request_id: uuid.UUID) -> tuple[Visible, InstrumentResponse | None]:
+    """One request within the row filter (404 otherwise), its view, and the triage response for the full view."""
+    row = (await session.execute(
+        sa.select(AccessRequest, policy.full_view(principal).label("full"))
+        .where(AccessRequest.id == request_id, policy.row_filter(principal))
+    )).one_or_none()
+    if row is None:
+        raise NotFound("Richiesta di accesso non trovata.")
+    ar, full = row
+    view = policy.view_of(principal, ar, full=bool(full))
+    triage = None
+    if view == "full" and ar.triage_response_id is not None:
+        triage = await session.get(InstrumentResponse, ar.triage_response_id)
+    audit.record(action="read", object_type=ENTITY, object_ids=[ar.id], person_ids=[ar.person_id])
+    return Visible(ar, view), triage
+
+
+def _encode(ar: AccessRequest) -> str:
+    raw = json.dumps([ar.registered_at.isoformat(), str(ar.id)])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        at, id_ = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        at_dt = datetime.fromisoformat(at)
+        if at_dt.tzinfo is None:
+            raise ValueError
+        return at_dt, uuid.UUID(id_)
+    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
+        raise Invalid("cursor", "cursore non valido") from None
+
+
+async def list_requests(session: AsyncSession, *, principal: Principal, states: list[AccessState] | None = None,
+                        channels: list[Channel] | None = None, registered_from: date | None = None,
+                        registered_to: date | None = None, person_id: uuid.UUID | None = None, limit: int = 50,
+                        cursor: str | None = None, total: bool = False
+                        ) -> tuple[list[Visible], str | None, int | None]:
+    """Requests the principal may see, newest first (keyset on registered_at, id). Dates are Europe/Rome days,
+    both inclusive. COUNT(*) only when `total` is asked."""
+    limit = max(1, min(int(limit), MAX_PAGE))
+    if registered_from and registered_to and registered_from > registered_to:
+        raise Invalid("registered_to", "precede registered_from")
+    conds: list[Any] = [policy.row_filter(principal)]
+    if states:
+        conds.append(AccessRequest.state.in_([AccessState(s).value for s in states]))
+    if channels:
+        conds.append(AccessRequest.channel.in_([Channel(c).value for c in channels]))
+    if registered_from:
+        conds.append(AccessRequest.registered_at >= clock.rome_day_bounds(registered_from)[0])
+    if registered_to:
+        conds.append(AccessRequest.registered_at < clock.rome_day_bounds(registered_to)[1])
+    if person_id:
+        conds.append(AccessRequest.person_id == person_id)
+    stmt = sa.select(AccessRequest, policy.full_view(principal).label("full")).where(*conds)
+    if cursor:
+        at, id_ = _decode(cursor)
+        stmt = stmt.where(sa.tuple_(AccessRequest.registered_at, AccessRequest.id)
+                          < sa.tuple_(sa.literal(at), sa.literal(id_)))
+    rows = (await session.execute(
+        stmt.order_by(AccessRequest.registered_at.desc(), AccessRequest.id.desc()).limit(limit + 1))).all()
+    items = [Visible(ar, policy.view_of(principal, ar, full=bool(full))) for ar, full in rows[:limit]]
+    nxt = _encode(rows[limit - 1][0]) if len(rows) > limit else None
+    count = None
+    if total:
+        count = (await session.execute(sa.select(sa.func.count()).select_from(AccessRequest).where(*conds)))\
+            .scalar_one()
+    audit.record(action="search", object_type=ENTITY, object_ids=[v.request.id for v in items],
+                 person_ids=[v.request.person_id for v in items], result_count=len(items))
+    return items, nxt, count
+
+
+async def triage_queue(session: AsyncSession, *, principal: Principal, limit: int = 50, cursor: str | None = None):
+    """"Richieste da valutare": the principal's open `pua.triage` work items, by due time (one indexed query)."""
+    items, nxt = await work_items.my_queue(session, principal=principal, kinds=[TRIAGE_KIND], limit=limit,
+                                           cursor=cursor)
+    audit.record(action="search", object_type="work_item", object_ids=[w.id for w in items],
+                 person_ids=[w.person_id for w in items], result_count=len(items))
+    return items, nxt
+
+
+# ---------------------------------------------------------------- indicators (P1, P3)
+@dataclass(frozen=True)
+class AccessCounters:
+    """Requests registered in the period (the cohort), and how many of them reached each step by now."""
+
+    registered: int
+    first_level_done: int
+    referred_vmd: int
+    referred_cot: int
+    oriented: int
+    withdrawn: int
+
+    @property
+    def p1(self) -> float | None:
+        """N° first-level assessments done / N° requests registered."""
+        return self.first_level_done / self.registered if self.registered else None
+
+    @property
+    def p3(self) -> float | None:
+        """N° referrals to VMD / N° requests received."""
+        return self.referred_vmd / self.registered if self.registered else None
+
+
+def _bounds(start: date | datetime, end: date | datetime) -> tuple[datetime, datetime]:
+    lo = clock.rome_day_bounds(start)[0] if not isinstance(start, datetime) else start
+    hi = clock.rome_day_bounds(end)[1] if not isinstance(end, datetime) else end
+    return lo, hi
+
+
+async def access_counters(session: AsyncSession, *, ambito_id: uuid.UUID, start: date | datetime,
+                          end: date | datetime) -> AccessCounters:
+    """Counters of the requests *registered* in the period (dates: Europe/Rome days, both inclusive; datetimes:
+    [start, end)). Cancelled requests (registration errors) are left out of every counter; withdrawn ones count
+    as registered. One query (docs/decisions/pua.md §5)."""
+    lo, hi = _bounds(start, end)
+    if hi <= lo:
+        raise Invalid("end", "la fine del periodo precede l'inizio")
+    ar = AccessRequest
+
+    def n(cond: Any) -> Any:
+        return sa.func.count().filter(cond)
+
+    row = (await session.execute(
+        sa.select(sa.func.count().label("registered"),
+                  n(ar.first_level_at.is_not(None)).label("first_level_done"),
+                  n(ar.state == AccessState.referred_vmd.value).label("referred_vmd"),
+                  n(ar.state == AccessState.referred_cot.value).label("referred_cot"),
+                  n(ar.state == AccessState.oriented.value).label("oriented"),
+                  n(ar.state == AccessState.withdrawn.value).label("withdrawn"))
+        .where(ar.ambito_id == ambito_id, ar.registered_at >= lo, ar.registered_at < hi,
+               ar.state != AccessState.cancelled.value)
+    )).one()
+    return AccessCounters(**row._mapping)

@@ -1,0 +1,683 @@
+"""PUA access requests: registration (accoglienza), first-level triage, orientation or referral (VMD / COT),
+withdrawal and cancellation.
+
+Every change bumps `AccessRequest.version` and writes one `entity_history` row (entity_type "access_request").
+Each open request has one `pua.triage` work item for the PUA team, completed when the request closes with an
+orientation or a referral and cancelled when it is withdrawn or cancelled. Decisions behind the defaults (triage
+due time, area of the cartella, COT choice, override rule, counters) are in docs/decisions/pua.md.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.assessment import instruments
+from domain.assessment.models import InstrumentResponse
+from domain.kernel import clock, history, work_items
+from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.kernel.models import WorkItem, WorkItemState
+from domain.pua import policy
+from domain.pua.models import CHANNEL_LABELS, AccessRequest, AccessState, Channel, RequesterKind
+from domain.pua.states import AccessAction, next_state
+from domain.registry import cartelle
+from domain.registry import persons as person_svc
+from domain.registry.models import (
+    Area,
+    AssignmentReason,
+    Cartella,
+    CartellaStatus,
+    Organisation,
+    OrgKind,
+    Person,
+    PersonStatus,
+    ServiceType,
+)
+from domain.security import audit
+from domain.security.models import AppUser, Role, RoleAssignment, Team, TeamType
+from domain.security.permissions import Permission
+from domain.security.principal import Principal
+
+ENTITY = "access_request"
+TRIAGE_KIND = "pua.triage"
+COT_KIND = "cot.evaluation"
+TRIAGE_INSTRUMENT = "pua_triage"
+NEED_ITEM = "need_areas"  # the triage item whose options are the codes of `need_domains`
+DEFAULT_TRIAGE_WORKING_DAYS = 2
+COT_EVALUATION_HOURS = 48  # the D6 indicator: COT evaluation within 48 hours of the request
+LEGAL_BASIS = "LEPS PUA/VMD — presa in carico integrata (art. 9.2.h GDPR)"
+
+PUA_UNIT_TYPES = ("pua", "cdc")  # a PUA seat: the PUA unit or a Casa di Comunità
+HOSPITAL_UNIT_TYPES = ("presidio", "reparto")
+COT_UNIT_TYPE = "cot"
+VMD_TEAM_TYPES = (TeamType.vmd_equipe, TeamType.sub_ambito_team, TeamType.micro_equipe, TeamType.autism_unit)
+SOCIAL_SERVICE_ORG_KINDS = (OrgKind.comune, OrgKind.sub_ambito, OrgKind.ambito, OrgKind.ufficio_di_piano,
+                            OrgKind.csc)
+
+# Requester kind implied by a referral channel when not given.
+CHANNEL_REQUESTER = {
+    Channel.referral_mmg: RequesterKind.mmg, Channel.referral_hospital: RequesterKind.hospital,
+    Channel.referral_social_worker: RequesterKind.social_worker, Channel.referral_ets: RequesterKind.ets,
+}
+REFERRAL_CHANNELS = frozenset(CHANNEL_REQUESTER)
+# The path each closing action stands for (compared with the triage's suggested path).
+ACTION_PATH = {AccessAction.orient: "orientation", AccessAction.refer_vmd: "vmd", AccessAction.refer_cot: "cot"}
+
+
+# ---------------------------------------------------------------- configuration and time
+def triage_due_working_days() -> int:
+    """Working days the PUA team has to triage a request (setting `pua_triage_due_working_days`, default 2)."""
+    from domain.kernel.settings import get_settings
+
+    value = getattr(get_settings(), "pua_triage_due_working_days", None)
+    return int(value) if value is not None else DEFAULT_TRIAGE_WORKING_DAYS
+
+
+def _easter(year: int) -> date:
+    """Gregorian Easter Sunday (anonymous Gregorian algorithm)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = b // 4, b % 4
+    f = (b + 8) // 25
+    g = (b - f + 1) // 3
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = c // 4, c % 4
+    ell = (32 + 2 * e + 2 * i - h - k) % 7
+    m = (a + 11 * h + 22 * ell) // 451
+    month = (h + ell - 7 * m + 114) // 31
+    day = (h + ell - 7 * m + 114) % 31 + 1
+    return date(year, month, day)
+
+
+def italian_holidays(year: int) -> frozenset[date]:
+    """National public holidays (Easter Monday included; local patron days are not)."""
+    fixed = [(1, 1), (1, 6), (4, 25), (5, 1), (6, 2), (8, 15), (11, 1), (12, 8), (12, 25), (12, 26)]
+    return frozenset([date(year, m, d) for m, d in fixed] + [_easter(year) + timedelta(days=1)])
+
+
+def is_working_day(day: date) -> bool:
+    return day.weekday() < 5 and day not in italian_holidays(day.year)
+
+
+def add_working_days(start: datetime, days: int) -> datetime:
+    """The same time of day (Europe/Rome) `days` working days after `start` (Monday-Friday, holidays excluded)."""
+    local = start.astimezone(clock.ROME)
+    day = local.date()
+    left = days
+    while left > 0:
+        day += timedelta(days=1)
+        if is_working_day(day):
+            left -= 1
+    return datetime.combine(day, local.time().replace(tzinfo=None), tzinfo=clock.ROME)
+
+
+def age_on(birth_date: date | None, on: date) -> int | None:
+    if birth_date is None:
+        return None
+    return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
+
+
+def default_area(person: Person, on: date | None = None) -> Area:
+    """anziani from 65, minori_famiglia under 18, disabili in between (docs/decisions/pua.md §2)."""
+    age = age_on(person.birth_date, on or clock.today_rome())
+    if age is None:
+        raise Invalid("area", "la data di nascita della persona non è nota: indicare l'area della cartella")
+    if age >= 65:
+        return Area.anziani
+    if age < 18:
+        return Area.minori_famiglia
+    return Area.disabili
+
+
+# ---------------------------------------------------------------- shared helpers
+async def _record(session: AsyncSession, ar: AccessRequest, action: str, *, actor_id: uuid.UUID | None,
+                  detail: dict[str, Any] | None = None, bump: bool = True) -> None:
+    if bump:
+        ar.version += 1
+    session.add(ar)
+    await session.flush()
+    data: dict[str, Any] = {"request": history.snapshot(ar)}
+    if detail:
+        data["detail"] = detail
+    await history.record(session, entity_type=ENTITY, entity_id=ar.id, version=ar.version, action=action,
+                         data=data, actor_id=actor_id)
+
+
+async def _load_for_work(session: AsyncSession, principal: Principal, request_id: uuid.UUID,
+                         expected_version: int | None = None) -> AccessRequest:
+    """A request of the principal's Ambito, locked, for a PUA operator (403 for anyone else)."""
+    policy.ensure_pua_staff(principal)
+    ar = (await session.execute(
+        sa.select(AccessRequest).where(AccessRequest.id == request_id, policy.row_filter(principal))
+        .with_for_update().execution_options(populate_existing=True)
+    )).scalar_one_or_none()
+    if ar is None:
+        raise NotFound("Richiesta di accesso non trovata.")
+    if expected_version is not None and expected_version != ar.version:
+        raise Conflict("La richiesta è stata modificata da un'altra operazione: ricaricare e riprovare.",
+                       current_version=ar.version)
+    return ar
+
+
+async def _org(session: AsyncSession, org_id: uuid.UUID, ambito_id: uuid.UUID) -> Organisation | None:
+    return (await session.execute(
+        sa.select(Organisation).where(Organisation.id == org_id, Organisation.active.is_(True),
+                                      sa.or_(Organisation.ambito_id == ambito_id, Organisation.id == ambito_id))
+    )).scalar_one_or_none()
+
+
+async def _active_user(session: AsyncSession, user_id: uuid.UUID, ambito_id: uuid.UUID,
+                       roles: tuple[Role, ...] = ()) -> bool:
+    stmt = sa.select(AppUser.id).where(AppUser.id == user_id, AppUser.active.is_(True),
+                                       AppUser.ambito_id == ambito_id)
+    if roles:
+        today = clock.today_rome()
+        stmt = stmt.where(sa.exists().where(
+            RoleAssignment.user_id == AppUser.id, RoleAssignment.role.in_([r.value for r in roles]),
+            RoleAssignment.valid_from <= today,
+            sa.or_(RoleAssignment.valid_to.is_(None), RoleAssignment.valid_to >= today)))
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def pua_team(session: AsyncSession, *, ambito_id: uuid.UUID,
+                   location_org_id: uuid.UUID | None = None) -> Team | None:
+    """The PUA team of the Ambito (type `pua`): the one of the request's seat if several, else the first by code."""
+    teams = list((await session.execute(
+        sa.select(Team).where(Team.ambito_id == ambito_id, Team.type == TeamType.pua.value, Team.active.is_(True))
+        .order_by(Team.code)
+    )).scalars())
+    if location_org_id is not None:
+        for t in teams:
+            if t.organisation_id == location_org_id:
+                return t
+    return teams[0] if teams else None
+
+
+async def _complete_triage_item(session: AsyncSession, ar: AccessRequest, *, actor_id: uuid.UUID) -> int:
+    """The request is closed by an orientation or a referral: its triage item is done. The PUA policy already
+    allowed the actor, who need not be a member of the team the item is assigned to."""
+    res = await session.execute(
+        sa.update(WorkItem)
+        .where(WorkItem.source_type == ENTITY, WorkItem.source_id == ar.id, WorkItem.kind == TRIAGE_KIND,
+               WorkItem.state.in_(work_items.OPEN_STATES))
+        .values(state=WorkItemState.done.value, completed_at=clock.now(), completed_by=actor_id)
+        .execution_options(synchronize_session="fetch"))
+    return res.rowcount or 0
+
+
+async def _start_triage_item(session: AsyncSession, ar: AccessRequest) -> None:
+    await session.execute(
+        sa.update(WorkItem)
+        .where(WorkItem.source_type == ENTITY, WorkItem.source_id == ar.id, WorkItem.kind == TRIAGE_KIND,
+               WorkItem.state == WorkItemState.open.value)
+        .values(state=WorkItemState.in_progress.value)
+        .execution_options(synchronize_session="fetch"))
+
+
+def _audit(action: str, ar: AccessRequest) -> None:
+    audit.record(action=action, object_type=ENTITY, object_ids=[ar.id], person_ids=[ar.person_id])
+
+
+# ---------------------------------------------------------------- registration
+@dataclass
+class Registration:
+    request: AccessRequest
+    person_created: bool = False
+    possible_duplicates: list[uuid.UUID] = field(default_factory=list)
+    work_item: WorkItem | None = None
+
+
+def need_domain_codes() -> list[str]:
+    item = instruments.latest_active(TRIAGE_INSTRUMENT).item(NEED_ITEM)
+    return [o.code for o in (item.options or [])] if item is not None else []
+
+
+async def _location(session: AsyncSession, principal: Principal, given: uuid.UUID | None,
+                    errors: list[tuple[str, str]]) -> uuid.UUID | None:
+    base = sa.select(Organisation.id).where(
+        Organisation.ambito_id == principal.ambito_id, Organisation.active.is_(True),
+        Organisation.kind == OrgKind.asst_unit.value, Organisation.unit_type.in_(PUA_UNIT_TYPES))
+    if given is not None:
+        if (await session.execute(base.where(Organisation.id == given))).scalar_one_or_none() is None:
+            errors.append(("location_org_id", "non è una sede PUA o una Casa di Comunità dell'Ambito"))
+        return given
+    mine = list((await session.execute(
+        base.where(Organisation.id.in_(list(principal.orgs_for()) or [uuid.UUID(int=0)])).order_by(Organisation.id)
+    )).scalars())
+    if len(mine) == 1:
+        return mine[0]
+    puas = list((await session.execute(base.where(Organisation.unit_type == "pua").order_by(Organisation.id)))
+                .scalars())
+    if len(mine) == 0 and len(puas) == 1:
+        return puas[0]
+    errors.append(("location_org_id", "indicare la sede PUA della richiesta"))
+    return None
+
+
+async def _referrer_errors(session: AsyncSession, principal: Principal, channel: Channel,
+                           user_id: uuid.UUID | None, org_id: uuid.UUID | None) -> list[tuple[str, str]]:
+    """The referrer a referral channel needs (docs/decisions/pua.md §1)."""
+    amb = principal.ambito_id
+    if channel not in REFERRAL_CHANNELS:
+        return [(f, "indicare un inviante solo per i canali di invio (referral_*)")
+                for f, v in (("referring_user_id", user_id), ("referring_org_id", org_id)) if v is not None]
+    errors: list[tuple[str, str]] = []
+    org = await _org(session, org_id, amb) if org_id is not None else None
+    if org_id is not None and org is None:
+        return [("referring_org_id", "organizzazione non trovata nell'Ambito o non attiva")]
+    if channel == Channel.referral_mmg:
+        if user_id is None and org_id is None:
+            errors.append(("referring_user_id", "per un invio del MMG indicare il medico (utente) o lo studio"))
+        if user_id is not None and not await _active_user(session, user_id, amb, (Role.mmg,)):
+            errors.append(("referring_user_id", "non è un MMG/PLS attivo dell'Ambito"))
+        if org is not None and org.kind != OrgKind.mmg_practice:
+            errors.append(("referring_org_id", "non è uno studio di medicina generale"))
+    elif channel == Channel.referral_hospital:
+        if org is None:
+            errors.append(("referring_org_id", "per una segnalazione ospedaliera indicare il presidio o il reparto "
+                                               "ASST"))
+        elif org.kind != OrgKind.asst_unit or org.unit_type not in HOSPITAL_UNIT_TYPES:
+            errors.append(("referring_org_id", "non è un presidio o un reparto ospedaliero dell'ASST"))
+        if user_id is not None and not await _active_user(session, user_id, amb):
+            errors.append(("referring_user_id", "operatore non trovato nell'Ambito o non attivo"))
+    elif channel == Channel.referral_social_worker:
+        if user_id is None and org_id is None:
+            errors.append(("referring_user_id", "indicare l'assistente sociale (utente) o il servizio sociale"))
+        if user_id is not None and not await _active_user(
+                session, user_id, amb, (Role.comune_social_worker, Role.ambito_pua_social_worker, Role.csc_operator,
+                                        Role.sub_ambito_coordinator)):
+            errors.append(("referring_user_id", "non è un assistente sociale attivo dell'Ambito"))
+        if org is not None and org.kind not in SOCIAL_SERVICE_ORG_KINDS:
+            errors.append(("referring_org_id", "non è un comune o un servizio sociale dell'Ambito"))
+    elif channel == Channel.referral_ets:
+        if org is None:
+            errors.append(("referring_org_id", "per un invio di un ETS indicare l'ente"))
+        elif org.kind != OrgKind.ets:
+            errors.append(("referring_org_id", "non è un ente del Terzo Settore"))
+        if user_id is not None and not await _active_user(session, user_id, amb):
+            errors.append(("referring_user_id", "operatore non trovato nell'Ambito o non attivo"))
+    return errors
+
+
+async def _existing_person(session: AsyncSession, principal: Principal, person_id: uuid.UUID) -> Person:
+    person = await person_svc.get_person(session, principal=principal, person_id=person_id)
+    if person.status != PersonStatus.active or person.date_of_death is not None:
+        raise Invalid("person_id", "la persona non è attiva (deceduta o unita a un'altra)")
+    return person
+
+
+async def _new_person(session: AsyncSession, principal: Principal, data) -> tuple[Person, list[uuid.UUID]]:
+    try:
+        result = await person_svc.create_person(session, principal=principal, data=data, source="pua")
+    except Invalid as e:
+        raise Invalid.many([(f"person.{x['field']}", x["reason"]) for x in e.errors]) from None
+    dupes = [getattr(c.person, "id", None) for c in result.possible_duplicates]
+    return result.person, [d for d in dupes if d is not None]
+
+
+async def _linked_cartella(session: AsyncSession, person: Person) -> uuid.UUID | None:
+    """An open cartella the request belongs to, if the person already has one: the one of the default area, else
+    the only one. None otherwise: the first level needs no cartella."""
+    rows = list((await session.execute(
+        sa.select(Cartella.id, Cartella.area).where(Cartella.person_id == person.id,
+                                                    Cartella.status == CartellaStatus.open.value)
+        .order_by(Cartella.id))).all())
+    if not rows:
+        return None
+    try:
+        area = default_area(person)
+    except Invalid:
+        area = None
+    for cid, a in rows:
+        if area is not None and a == area:
+            return cid
+    return rows[0][0] if len(rows) == 1 else None
+
+
+async def register_request(session: AsyncSession, *, principal: Principal, data) -> Registration:
+    """Register a request (registered). Checks everything before writing; a new person goes through the registry
+    (identical identifier → 409 with `existing_id`; look-alikes registered and flagged)."""
+    policy.ensure_can_register(principal)
+    errors: list[tuple[str, str]] = []
+    if data.person is not None and Permission.person_create not in principal.permissions:
+        raise Forbidden("Permesso mancante per registrare una nuova persona: person.create",
+                        missing=["person.create"])
+    if (data.person_id is None) == (data.person is None):
+        errors.append(("person_id", "indicare una persona registrata (person_id) oppure una nuova (person), "
+                                    "non entrambe"))
+    channel = Channel(data.channel)
+    referring_user_id = data.referring_user_id
+    staff = policy.is_pua_staff(principal) or principal.has_role(Role.asst_front_desk)
+    if principal.has_role(Role.mmg) and not staff:
+        if channel != Channel.referral_mmg:
+            errors.append(("channel", "un MMG/PLS registra solo invii del MMG (referral_mmg)"))
+        elif referring_user_id is None:
+            referring_user_id = principal.user_id
+        elif referring_user_id != principal.user_id:
+            errors.append(("referring_user_id", "un MMG/PLS invia a proprio nome"))
+    requester_kind = data.requester_kind or CHANNEL_REQUESTER.get(channel)
+    if requester_kind is None:
+        errors.append(("requester_kind", "indicare chi presenta la richiesta"))
+    allowed = need_domain_codes()
+    domains: list[str] = []
+    for i, code in enumerate(data.need_domains or []):
+        if code not in allowed:
+            errors.append((f"need_domains.{i}", f"ambito di bisogno sconosciuto (ammessi: {', '.join(allowed)})"))
+        elif code not in domains:
+            domains.append(code)
+    if not (data.reported_need or "").strip():
+        errors.append(("reported_need", "descrivere il bisogno riferito"))
+    errors += await _referrer_errors(session, principal, channel, referring_user_id, data.referring_org_id)
+    location = await _location(session, principal, data.location_org_id, errors)
+    if errors:
+        raise Invalid.many(errors)
+
+    created, dupes = False, []
+    if data.person_id is not None:
+        person = await _existing_person(session, principal, data.person_id)
+    else:
+        person, dupes = await _new_person(session, principal, data.person)
+        created = True
+    now = clock.now()
+    ar = AccessRequest(
+        ambito_id=principal.ambito_id, person_id=person.id, cartella_id=await _linked_cartella(session, person),
+        channel=channel, requester_kind=RequesterKind(requester_kind), requester_name=data.requester_name or None,
+        requester_contact=data.requester_contact or None, referring_user_id=referring_user_id,
+        referring_org_id=data.referring_org_id, reported_need=data.reported_need.strip(), need_domains=domains,
+        location_org_id=location, operator_id=principal.user_id, state=AccessState.registered, registered_at=now,
+        orientation={}, version=1)
+    session.add(ar)
+    await session.flush()
+    await _record(session, ar, "registered", actor_id=principal.user_id, bump=False,
+                  detail={"person_created": created})
+    team = await pua_team(session, ambito_id=ar.ambito_id, location_org_id=location)
+    day = now.astimezone(clock.ROME).strftime("%d/%m/%Y")
+    item = await work_items.create(
+        session, kind=TRIAGE_KIND, title=f"Richiesta PUA da valutare del {day} ({CHANNEL_LABELS[channel.value]})",
+        source_type=ENTITY, source_id=ar.id, ambito_id=ar.ambito_id,
+        assignee_team_id=team.id if team else None, assignee_org_id=None if team else location,
+        due_at=add_working_days(now, triage_due_working_days()), person_id=person.id, cartella_id=ar.cartella_id,
+        dedup_key=f"{TRIAGE_KIND}:{ar.id}", data={"access_request_id": str(ar.id), "channel": channel.value})
+    _audit("create", ar)
+    return Registration(request=ar, person_created=created, possible_duplicates=dupes, work_item=item)
+
+
+# ---------------------------------------------------------------- reception and triage
+async def take_in_reception(session: AsyncSession, *, principal: Principal, request_id: uuid.UUID,
+                            expected_version: int | None = None) -> AccessRequest:
+    ar = await _load_for_work(session, principal, request_id, expected_version)
+    ar.state = next_state(ar.state, AccessAction.reception)
+    ar.reception_at = clock.now()
+    await _record(session, ar, "reception", actor_id=principal.user_id)
+    await _start_triage_item(session, ar)
+    _audit("update", ar)
+    return ar
+
+
+async def record_triage(session: AsyncSession, *, principal: Principal, request_id: uuid.UUID,
+                        answers: dict[str, Any], instrument_version: int | None = None,
+                        expected_version: int | None = None) -> tuple[AccessRequest, InstrumentResponse]:
+    """First-level assessment with the active `pua_triage`: answers validated and scored by the engine (422
+    naming `answers.<item>`, nothing written), stored as an InstrumentResponse; outcome and suggested path saved."""
+    ar = await _load_for_work(session, principal, request_id, expected_version)
+    target = next_state(ar.state, AccessAction.triage)
+    definition = instruments.get(TRIAGE_INSTRUMENT, instrument_version)
+    result = instruments.submit(definition, answers)
+    need = result.outcomes.get("need_level")
+    path = result.outcomes.get("referral")
+    now = clock.now()
+    response = InstrumentResponse(
+        person_id=ar.person_id, context_type=ENTITY, context_id=ar.id, instrument_code=definition.code,
+        instrument_version=definition.version, answers=dict(answers), scores=result.model_dump(mode="json"),
+        outcome=need.value if need else None, author_id=principal.user_id,
+        author_org_id=policy.author_org(principal, ar.location_org_id), recorded_at=now)
+    session.add(response)
+    await session.flush()
+    ar.state = target
+    ar.first_level_at = now
+    ar.triage_response_id = response.id
+    ar.complexity = need.value if need else None
+    ar.suggested_path = path.value if path else ("vmd" if ar.complexity == "complex" else "orientation")
+    await _record(session, ar, "triage", actor_id=principal.user_id,
+                  detail={"instrument": definition.code, "version": definition.version,
+                          "complexity": ar.complexity, "suggested_path": ar.suggested_path,
+                          "reasons": [r.code for r in (need.reasons if need else [])]})
+    _audit("update", ar)
+    audit.record(action="create", object_type="instrument_response", object_ids=[response.id],
+                 person_ids=[ar.person_id])
+    return ar, response
+
+
+# ---------------------------------------------------------------- closing: orientation and referrals
+def _decision(ar: AccessRequest, action: AccessAction, override_reason: str | None) -> dict[str, Any]:
+    """The operator may depart from the triage's suggestion only with a reason (docs/decisions/pua.md §4)."""
+    path = ACTION_PATH[action]
+    reason = (override_reason or "").strip() or None
+    override = ar.suggested_path is not None and ar.suggested_path != path
+    if override and reason is None:
+        raise Invalid("override_reason", f"il triage suggerisce '{ar.suggested_path}': per scegliere '{path}' "
+                                         "indicare il motivo")
+    out: dict[str, Any] = {"action": path, "suggested_path": ar.suggested_path, "override": override}
+    if reason:
+        out["override_reason"] = reason
+    return out
+
+
+async def orient(session: AsyncSession, *, principal: Principal, request_id: uuid.UUID, data) -> AccessRequest:
+    """Simple need: information given and/or a service or organisation suggested → oriented (closed)."""
+    ar = await _load_for_work(session, principal, request_id, data.version)
+    target = next_state(ar.state, AccessAction.orient)
+    decision = _decision(ar, AccessAction.orient, data.override_reason)
+    info = (data.information_given or "").strip() or None
+    external = (data.external_service or "").strip() or None
+    errors: list[tuple[str, str]] = []
+    if not any([info, data.service_type_code, data.organisation_id, external]):
+        errors.append(("information_given", "indicare le informazioni date o il servizio/ente suggerito"))
+    if data.service_type_code is not None:
+        ok = (await session.execute(sa.select(ServiceType.code).where(
+            ServiceType.code == data.service_type_code, ServiceType.active.is_(True)))).scalar_one_or_none()
+        if ok is None:
+            errors.append(("service_type_code", "servizio non presente nel catalogo"))
+    if data.organisation_id is not None and await _org(session, data.organisation_id, ar.ambito_id) is None:
+        errors.append(("organisation_id", "organizzazione non trovata nell'Ambito o non attiva"))
+    if errors:
+        raise Invalid.many(errors)
+    now = clock.now()
+    ar.orientation = {**decision, "information_given": info, "service_type_code": data.service_type_code,
+                      "organisation_id": str(data.organisation_id) if data.organisation_id else None,
+                      "external_service": external, "notes": (data.notes or None), "by": str(principal.user_id),
+                      "at": now.isoformat()}
+    ar.state = target
+    ar.closed_at = now
+    await _record(session, ar, "oriented", actor_id=principal.user_id)
+    await _complete_triage_item(session, ar, actor_id=principal.user_id)
+    _audit("update", ar)
+    return ar
+
+
+async def _cartella_for_referral(session: AsyncSession, principal: Principal, ar: AccessRequest,
+                                 area: Area | None, owning_comune_id: uuid.UUID | None) -> Cartella:
+    """The cartella a referral works on: the open one of the given area, else the one the request is linked to,
+    else the open one of the default area; opened when missing (docs/decisions/pua.md §2)."""
+    person = (await session.execute(sa.select(Person).where(Person.id == ar.person_id))).scalar_one()
+    if area is None and ar.cartella_id is not None:
+        linked = (await session.execute(sa.select(Cartella).where(
+            Cartella.id == ar.cartella_id, Cartella.status == CartellaStatus.open.value))).scalar_one_or_none()
+        if linked is not None:
+            return linked
+    area = Area(area) if area is not None else default_area(person)
+    existing = (await session.execute(sa.select(Cartella).where(
+        Cartella.person_id == person.id, Cartella.area == area.value,
+        Cartella.status == CartellaStatus.open.value))).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    return await cartelle.open_cartella(session, principal=principal, person_id=person.id, area=area,
+                                        owning_comune_id=owning_comune_id)
+
+
+async def _assign(session: AsyncSession, cartella_id: uuid.UUID, ar: AccessRequest, *, reason: AssignmentReason,
+                  actor_id: uuid.UUID, **assignee: uuid.UUID) -> None:
+    a = await cartelle.assign(session, cartella_id=cartella_id, reason=reason, source_type=ENTITY,
+                              source_id=ar.id, actor_id=actor_id, **assignee)
+    if a.legal_basis is None:
+        a.legal_basis = LEGAL_BASIS
+        session.add(a)
+        await session.flush()
+
+
+async def _vmd_team(session: AsyncSession, ar: AccessRequest, team_id: uuid.UUID | None) -> uuid.UUID:
+    """The given equipe (a VMD-capable team of the Ambito), or the Ambito's default VMD equipe: the only active
+    `vmd_equipe` team, or among several the one of the request's seat (or the seat's Casa di Comunità)."""
+    base = sa.select(Team).where(Team.ambito_id == ar.ambito_id, Team.active.is_(True))
+    if team_id is not None:
+        t = (await session.execute(base.where(
+            Team.id == team_id, Team.type.in_([x.value for x in VMD_TEAM_TYPES])))).scalar_one_or_none()
+        if t is None:
+            raise Invalid("team_id", "non è un'équipe di valutazione attiva dell'Ambito")
+        return t.id
+    teams = list((await session.execute(base.where(Team.type == TeamType.vmd_equipe.value).order_by(Team.code)))
+                 .scalars())
+    if len(teams) == 1:
+        return teams[0].id
+    if teams:
+        seat = await session.get(Organisation, ar.location_org_id)
+        near = {ar.location_org_id, *(seat.ancestor_ids if seat else [])}
+        mine = [t for t in teams if t.organisation_id in near]
+        if len(mine) == 1:
+            return mine[0].id
+        raise Invalid("team_id", "l'Ambito ha più équipe VMD: indicare quella a cui inviare")
+    raise Invalid("team_id", "nessuna équipe VMD attiva nell'Ambito: indicare l'équipe")
+
+
+async def refer_vmd(session: AsyncSession, *, principal: Principal, request_id: uuid.UUID, data) -> AccessRequest:
+    """Complex need: a VMD request (trigger `pua`) on the person's cartella (opened if missing) → referred_vmd.
+    Writes the PUA team's and the referring MMG's cartella assignments (legal basis: the PUA/VMD LEPS)."""
+    from domain.assessment import service as vmd_service  # written by the VMD work; imported when used
+
+    ar = await _load_for_work(session, principal, request_id, data.version)
+    target = next_state(ar.state, AccessAction.refer_vmd)
+    decision = _decision(ar, AccessAction.refer_vmd, data.override_reason)
+    team_id = await _vmd_team(session, ar, data.team_id)
+    if data.requested_service_type is not None:
+        ok = (await session.execute(sa.select(ServiceType.code).where(
+            ServiceType.code == data.requested_service_type, ServiceType.active.is_(True)))).scalar_one_or_none()
+        if ok is None:
+            raise Invalid("requested_service_type", "servizio non presente nel catalogo")
+    cartella = await _cartella_for_referral(session, principal, ar, data.area, data.owning_comune_id)
+    team = await pua_team(session, ambito_id=ar.ambito_id, location_org_id=ar.location_org_id)
+    if team is not None:
+        await _assign(session, cartella.id, ar, reason=AssignmentReason.team, actor_id=principal.user_id,
+                      team_id=team.id)
+    if ar.referring_user_id is not None:
+        await _assign(session, cartella.id, ar, reason=AssignmentReason.referring_mmg, actor_id=principal.user_id,
+                      user_id=ar.referring_user_id)
+    vmd = await vmd_service.request_vmd(
+        session, principal=principal, person_id=ar.person_id, cartella_id=cartella.id, trigger="pua",
+        requested_service_type=data.requested_service_type, team_id=team_id, access_request_id=ar.id,
+        referring_user_id=ar.referring_user_id, notes=data.notes or None)
+    now = clock.now()
+    ar.cartella_id = cartella.id
+    ar.vmd_id = vmd.id
+    ar.orientation = {**decision, "team_id": str(team_id), "area": str(cartella.area),
+                      "requested_service_type": data.requested_service_type, "vmd_id": str(vmd.id),
+                      "notes": data.notes or None, "by": str(principal.user_id), "at": now.isoformat()}
+    ar.state = target
+    ar.closed_at = now
+    await _record(session, ar, "referred_vmd", actor_id=principal.user_id)
+    await _complete_triage_item(session, ar, actor_id=principal.user_id)
+    _audit("update", ar)
+    return ar
+
+
+async def cot_for(session: AsyncSession, *, ambito_id: uuid.UUID, person: Person,
+                  given: uuid.UUID | None = None) -> Organisation:
+    """The COT of the person's domicile: with one COT in the Ambito, that one; with several, the one whose
+    `attributes.comuni` (organisation codes or ids) lists the domicile (else residence) comune."""
+    base = sa.select(Organisation).where(
+        Organisation.ambito_id == ambito_id, Organisation.active.is_(True),
+        Organisation.kind == OrgKind.asst_unit.value, Organisation.unit_type == COT_UNIT_TYPE)
+    if given is not None:
+        cot = (await session.execute(base.where(Organisation.id == given))).scalar_one_or_none()
+        if cot is None:
+            raise Invalid("cot_org_id", "non è una Centrale Operativa Territoriale dell'Ambito")
+        return cot
+    cots = list((await session.execute(base.order_by(Organisation.code))).scalars())
+    if len(cots) == 1:
+        return cots[0]
+    comune_id = person.domicile_comune_id or person.residence_comune_id
+    if comune_id is not None and cots:
+        comune = await session.get(Organisation, comune_id)
+        keys = {str(comune_id), comune.code if comune else ""}
+        served = [c for c in cots if keys & {str(x) for x in (c.attributes or {}).get("comuni", [])}]
+        if len(served) == 1:
+            return served[0]
+    if not cots:
+        raise Invalid("cot_org_id", "nessuna COT attiva nell'Ambito")
+    raise Invalid("cot_org_id", "non è possibile determinare la COT del domicilio: indicarla")
+
+
+async def refer_cot(session: AsyncSession, *, principal: Principal, request_id: uuid.UUID, data) -> AccessRequest:
+    """Complex need with continuity of care: a `cot.evaluation` work item for the COT (due in 48 hours) and the
+    COT's cartella assignment → referred_cot."""
+    ar = await _load_for_work(session, principal, request_id, data.version)
+    target = next_state(ar.state, AccessAction.refer_cot)
+    decision = _decision(ar, AccessAction.refer_cot, data.override_reason)
+    person = (await session.execute(sa.select(Person).where(Person.id == ar.person_id))).scalar_one()
+    cot = await cot_for(session, ambito_id=ar.ambito_id, person=person, given=data.cot_org_id)
+    cartella = await _cartella_for_referral(session, principal, ar, data.area, data.owning_comune_id)
+    team = await pua_team(session, ambito_id=ar.ambito_id, location_org_id=ar.location_org_id)
+    if team is not None:
+        await _assign(session, cartella.id, ar, reason=AssignmentReason.team, actor_id=principal.user_id,
+                      team_id=team.id)
+    await _assign(session, cartella.id, ar, reason=AssignmentReason.assessor, actor_id=principal.user_id,
+                  organisation_id=cot.id)
+    now = clock.now()
+    item = await work_items.create(
+        session, kind=COT_KIND, title="Valutazione COT richiesta dal PUA", source_type=ENTITY, source_id=ar.id,
+        ambito_id=ar.ambito_id, assignee_org_id=cot.id, due_at=now + timedelta(hours=COT_EVALUATION_HOURS),
+        person_id=ar.person_id, cartella_id=cartella.id, dedup_key=f"{COT_KIND}:{ENTITY}:{ar.id}",
+        data={"access_request_id": str(ar.id)})
+    ar.cartella_id = cartella.id
+    ar.orientation = {**decision, "cot_org_id": str(cot.id), "area": str(cartella.area),
+                      "work_item_id": str(item.id), "notes": data.notes or None, "by": str(principal.user_id),
+                      "at": now.isoformat()}
+    ar.state = target
+    ar.closed_at = now
+    await _record(session, ar, "referred_cot", actor_id=principal.user_id)
+    await _complete_triage_item(session, ar, actor_id=principal.user_id)
+    _audit("update", ar)
+    return ar
+
+
+# ---------------------------------------------------------------- withdrawal and cancellation
+async def _close_without_outcome(session: AsyncSession, principal: Principal, request_id: uuid.UUID, *,
+                                 action: AccessAction, reason: str, expected_version: int | None) -> AccessRequest:
+    ar = await _load_for_work(session, principal, request_id, expected_version)
+    target = next_state(ar.state, action)
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid("reason", "indicare il motivo")
+    ar.state = target
+    ar.closed_at = clock.now()
+    ar.close_reason = reason[:500]
+    await _record(session, ar, target.value, actor_id=principal.user_id)
+    await work_items.cancel_for_source(session, source_type=ENTITY, source_id=ar.id, kinds=[TRIAGE_KIND])
+    _audit("update", ar)
+    return ar
+
+
+async def withdraw(session: AsyncSession, *, principal: Principal, request_id: uuid.UUID, reason: str,
+                   expected_version: int | None = None) -> AccessRequest:
+    """The person (or the requester) withdrew the request."""
+    return await _close_without_outcome(session, principal, request_id, action=AccessAction.withdraw,
+                                        reason=reason, expected_version=expected_version)
+
+
+async def cancel(session: AsyncSession, *, principal: Principal, request_id: uuid.UUID, reason: str,
+                 expected_version: int | None = None) -> AccessRequest:
+    """The registration was an error or a duplicate: it leaves the counters (docs/decisions/pua.md §5)."""
+    return await _close_without_outcome(session, principal, request_id, action=AccessAction.cancel,
+                                        reason=reason, expected_version=expected_version)
