@@ -1,0 +1,234 @@
+"""Public contracts of users, system clients, role assignments, teams and `/me`."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from domain.security.models import ROLE_LABELS, TEAM_TYPE_LABELS, Role, TeamType, UserKind
+
+USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,119}$"
+SCOPE_PATTERN = r"^[a-z][a-z0-9._:-]{0,79}$"
+CODE_PATTERN = r"^[a-z0-9][a-z0-9-]{1,79}$"
+
+USER_KIND_LABELS = {"person": "Operatore", "system": "Client di sistema"}
+SIDE_LABELS = {
+    "asst": "ASST", "comune": "Comune", "ambito": "Ambito", "csc": "Comunità Sociale Cremasca",
+    "third_sector": "Terzo Settore", "provider": "Ente gestore", "ats": "ATS", "primary_care": "Medicina generale",
+}
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _OrgChoice(_In):
+    """An organisation by id or by code (exactly one)."""
+
+    organisation_id: uuid.UUID | None = Field(default=None, description="Organizzazione (id).")
+    organisation_code: str | None = Field(default=None, max_length=80,
+                                          description="Organizzazione (codice, es. 'comune-offanengo').")
+
+    @model_validator(mode="after")
+    def _one_org(self):
+        if self.organisation_id is not None and self.organisation_code is not None:
+            raise ValueError("indicare organisation_id oppure organisation_code, non entrambi")
+        return self
+
+
+class RoleAssignmentCreate(_OrgChoice):
+    role: Role = Field(description="Ruolo.")
+    valid_from: date | None = Field(default=None, description="Inizio validità (predefinito: oggi).")
+    valid_to: date | None = Field(default=None, description="Fine validità inclusa (facoltativa).")
+
+    @model_validator(mode="after")
+    def _needs_org_and_order(self):
+        if self.organisation_id is None and self.organisation_code is None:
+            raise ValueError("organizzazione obbligatoria (organisation_id o organisation_code)")
+        if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
+            raise ValueError("valid_to precede valid_from")
+        return self
+
+
+class PeriodEnd(_In):
+    valid_to: date | None = Field(default=None, description="Ultimo giorno di validità (predefinito: oggi).")
+
+
+class UserCreate(_In):
+    username: str = Field(pattern=USERNAME_PATTERN, description="Identificativo di accesso (minuscolo).")
+    display_name: str = Field(min_length=1, max_length=200, description="Nome visualizzato.")
+    kind: UserKind = Field(default=UserKind.person, description="'person' (operatore) o 'system' (client).")
+    profession: str | None = Field(default=None, max_length=60, description="Profilo professionale (es. IFeC).")
+    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    scopes: list[str] = Field(default_factory=list, max_length=50,
+                              description="Solo client di sistema: scope concessi (es. fhir.read).")
+    roles: list[RoleAssignmentCreate] = Field(default_factory=list, max_length=50,
+                                              description="Assegnazioni di ruolo iniziali (facoltative).")
+
+    @model_validator(mode="after")
+    def _scopes(self):
+        import re
+
+        bad = [s for s in self.scopes if not re.match(SCOPE_PATTERN, s)]
+        if bad:
+            raise ValueError("scope non valido: " + ", ".join(bad))
+        return self
+
+
+class UserUpdate(_In):
+    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    profession: str | None = Field(default=None, max_length=60)
+    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    active: bool | None = Field(default=None, description="false disattiva l'utente (i token vengono rifiutati).")
+    scopes: list[str] | None = Field(default=None, max_length=50, description="Solo client di sistema.")
+
+
+class OrganisationRef(BaseModel):
+    id: uuid.UUID
+    code: str
+    name: str
+    kind: str
+    side: str
+    side_label: str
+
+    @classmethod
+    def of(cls, o: Any) -> "OrganisationRef":
+        return cls(id=o.id, code=o.code, name=o.name, kind=str(o.kind), side=str(o.side),
+                   side_label=SIDE_LABELS.get(str(o.side), str(o.side)))
+
+
+class RoleAssignmentPublic(BaseModel):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    role: Role
+    role_label: str
+    organisation: OrganisationRef
+    valid_from: date
+    valid_to: date | None
+    active: bool
+
+    @classmethod
+    def of(cls, a: Any, org: Any, *, today: date) -> "RoleAssignmentPublic":
+        return cls(id=a.id, user_id=a.user_id, role=a.role, role_label=ROLE_LABELS[str(a.role)],
+                   organisation=OrganisationRef.of(org), valid_from=a.valid_from, valid_to=a.valid_to,
+                   active=a.valid_from <= today and (a.valid_to is None or a.valid_to >= today))
+
+
+class MembershipPublic(BaseModel):
+    """A membership seen from the user: which team, bringing which organisation (side)."""
+
+    id: uuid.UUID
+    team_id: uuid.UUID
+    team_code: str
+    team_name: str
+    team_type: TeamType
+    team_type_label: str
+    organisation: OrganisationRef
+    role_in_team: str | None
+    valid_from: date
+    valid_to: date | None
+    active: bool
+
+
+class UserPublic(BaseModel):
+    id: uuid.UUID
+    username: str
+    display_name: str
+    kind: UserKind
+    kind_label: str
+    profession: str | None
+    email: str | None
+    scopes: list[str]
+    active: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, u: Any) -> "UserPublic":
+        return cls(id=u.id, username=u.username, display_name=u.display_name, kind=u.kind,
+                   kind_label=USER_KIND_LABELS[str(u.kind)], profession=u.profession, email=u.email,
+                   scopes=list(u.scopes or []), active=u.active, created_at=u.created_at)
+
+
+class UserDetail(UserPublic):
+    roles: list[RoleAssignmentPublic] = []
+    teams: list[MembershipPublic] = []
+
+
+class UserPage(BaseModel):
+    items: list[UserPublic]
+    next_cursor: str | None = Field(default=None, description="Da passare come `cursor` per la pagina successiva.")
+
+
+class TeamCreate(_OrgChoice):
+    code: str = Field(pattern=CODE_PATTERN, description="Codice univoco (es. 'team-vmd-crema').")
+    name: str = Field(min_length=1, max_length=200)
+    type: TeamType = Field(description="Tipo di équipe.")
+
+
+class TeamMemberCreate(_OrgChoice):
+    user_id: uuid.UUID
+    role_in_team: str | None = Field(default=None, max_length=60, description="Es. 'assistente sociale'.")
+    valid_from: date | None = Field(default=None, description="Predefinito: oggi.")
+    valid_to: date | None = None
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
+            raise ValueError("valid_to precede valid_from")
+        return self
+
+
+class TeamMemberPublic(BaseModel):
+    id: uuid.UUID
+    team_id: uuid.UUID
+    user_id: uuid.UUID
+    username: str
+    display_name: str
+    organisation: OrganisationRef
+    role_in_team: str | None
+    valid_from: date
+    valid_to: date | None
+    active: bool
+
+
+class TeamPublic(BaseModel):
+    id: uuid.UUID
+    code: str
+    name: str
+    type: TeamType
+    type_label: str
+    organisation: OrganisationRef | None
+    active: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, t: Any, org: Any | None) -> "TeamPublic":
+        return cls(id=t.id, code=t.code, name=t.name, type=t.type, type_label=TEAM_TYPE_LABELS[str(t.type)],
+                   organisation=OrganisationRef.of(org) if org is not None else None, active=t.active,
+                   created_at=t.created_at)
+
+
+class TeamDetail(TeamPublic):
+    members: list[TeamMemberPublic] = []
+    sides: list[str] = Field(default_factory=list, description="Lati rappresentati dai membri attivi.")
+
+
+class TeamPage(BaseModel):
+    items: list[TeamPublic]
+    next_cursor: str | None = None
+
+
+class MePublic(BaseModel):
+    id: uuid.UUID
+    username: str
+    display_name: str
+    kind: UserKind
+    profession: str | None
+    ambito: OrganisationRef
+    roles: list[RoleAssignmentPublic] = Field(description="Ruoli attivi oggi, con l'organizzazione.")
+    teams: list[MembershipPublic] = Field(description="Équipe di cui si è membri oggi.")
+    permissions: list[str]
+    scopes: list[str] = Field(default_factory=list, description="Solo client di sistema.")
+    acting_for: str | None = Field(default=None, description="Solo client di sistema: professionista per cui agisce.")
