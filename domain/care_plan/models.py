@@ -56,6 +56,7 @@ class CarePlan(SQLModel, table=True):
     summary: str | None = Field(default=None, max_length=8000)
     case_manager_id: uuid.UUID = fk("app_user.id")
     consent_id: uuid.UUID | None = fk("consent.id", nullable=True, index=False)
+    agreed_version: int | None = None  # 0023_care_plan: the plan version the consent was given to
     signatories: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONB)
     review_interval_days: int = 180
     next_review_due: date | None = None

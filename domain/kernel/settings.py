@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     # PUA: working days to triage a registered request.
     pua_triage_due_working_days: int = 2
 
+    # Progetti individualizzati: default review interval and how early a review reminder appears.
+    care_plan_review_interval_days: int = 180
+    care_plan_review_reminder_days: int = 14
+
     log_level: str = "INFO"
     log_json: bool = True
     timezone: str = "Europe/Rome"

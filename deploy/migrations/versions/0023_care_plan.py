@@ -1,10 +1,10 @@
-"""care_plan changes (owned by the care_plan work; empty until it needs one).
+"""care_plan changes: the plan version the consent was given to.
 
 Revision ID: 0023_care_plan
 Revises: 0022_assessment
 """
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0023_care_plan"
 down_revision = "0022_assessment"
@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.add_column("care_plan", sa.Column("agreed_version", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    op.drop_column("care_plan", "agreed_version")

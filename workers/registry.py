@@ -1,0 +1,33 @@
+"""The modules that register job handlers (`@jobs.handler`) and event subscribers (`@events.subscribe`).
+
+Every process that runs or publishes jobs imports them through `load_handlers()`: the worker at start-up (and
+before each relay), the API at start-up (so `events.publish` knows every subscriber). A context adds its module
+here, e.g. "domain.care_plan.subscribers". `PUA_EXTRA_HANDLER_MODULES` (comma-separated) adds more at run time,
+which the tests use for test-only handlers.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+
+HANDLER_MODULES: list[str] = [
+    # "domain.<context>.subscribers",
+    "domain.care_plan.jobs",
+]
+
+_loaded: set[str] = set()
+
+
+def handler_modules() -> list[str]:
+    extra = [m.strip() for m in os.environ.get("PUA_EXTRA_HANDLER_MODULES", "").split(",") if m.strip()]
+    return [*HANDLER_MODULES, *extra]
+
+
+def load_handlers() -> list[str]:
+    """Import every handler module once; returns the module names. An import error is raised: a worker that
+    cannot load its handlers must not start."""
+    for name in handler_modules():
+        if name not in _loaded:
+            importlib.import_module(name)
+            _loaded.add(name)
+    return handler_modules()
