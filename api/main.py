@@ -36,6 +36,9 @@ def create_app() -> FastAPI:
                       {"name": "lavoro", "description": "Code di lavoro"},
                       {"name": "amministrazione", "description": "Utenti, ruoli, équipe, dati di riferimento"},
                   ])
+    from workers.registry import load_handlers
+
+    load_handlers()  # every job handler and event subscriber is known before the first request publishes
     errors.install(app)
     app.add_middleware(RequestContextMiddleware)
     from api import routes

@@ -13,6 +13,7 @@ import os
 HANDLER_MODULES: list[str] = [
     # "domain.<context>.subscribers",
     "domain.care_plan.jobs",
+    "domain.assessment.subscribers",
 ]
 
 _loaded: set[str] = set()

@@ -94,7 +94,7 @@ class Job(SQLModel, table=True):
     )
 
     id: uuid.UUID = id_field()
-    kind: str = Field(max_length=80)
+    kind: str = Field(max_length=200)  # event jobs: event:<name>:<module.qualname> (0006_jobs widened it)
     payload: dict[str, Any] = jsonb_field()
     state: JobState = Field(default=JobState.pending, sa_type=sa.String(20))
     attempts: int = 0

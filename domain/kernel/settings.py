@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     job_lease_seconds: int = 60
     job_max_attempts: int = 5
     job_sweep_seconds: float = 15.0
+    job_backoff_base_seconds: float = 15.0
+    job_backoff_max_seconds: float = 3600.0
+    job_relay_seconds: float = 5.0
+    job_relay_budget_seconds: float = 25.0
 
     # Tokens
     jwt_issuer: str = "https://pua.ambito-crema.example/auth"

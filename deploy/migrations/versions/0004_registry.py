@@ -1,4 +1,4 @@
-"""registry changes (owned by the registry work; empty until it needs one).
+"""registry changes: other identifiers unique per Ambito, merge-chain index, one legal guardian at a time.
 
 Revision ID: 0004_registry
 Revises: 0003_security
@@ -13,8 +13,22 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # STP / ENI / passport / provisional identifiers are unique among the active persons of an Ambito.
+    op.create_index("uq_person_other_id", "person", ["ambito_id", "other_identifier_type", "other_identifier"],
+                    unique=True, postgresql_where=sa.text("other_identifier is not null and status = 'active'"))
+    # A merge re-points earlier merges into the merged person: needs an index on merged_into_id.
+    op.create_index("ix_person_merged_into", "person", ["merged_into_id"],
+                    postgresql_where=sa.text("merged_into_id is not null"))
+    # At most one tutore or amministratore di sostegno per person in any period ([valid_from, valid_to)).
+    # (btree_gist is created by the superuser with the database, like pg_trgm.)
+    op.execute(
+        "ALTER TABLE person_relation ADD CONSTRAINT ex_relation_one_legal_guardian "
+        "EXCLUDE USING gist (person_id WITH =, daterange(valid_from, valid_to, '[)') WITH &&) "
+        "WHERE (kind in ('ads', 'tutore'))"
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.execute("ALTER TABLE person_relation DROP CONSTRAINT IF EXISTS ex_relation_one_legal_guardian")
+    op.drop_index("ix_person_merged_into", table_name="person")
+    op.drop_index("uq_person_other_id", table_name="person")

@@ -1,10 +1,11 @@
-"""jobs changes (owned by the jobs work; empty until it needs one).
+"""jobs: widen job.kind for event jobs (`event:<name>:<module.qualname>`).
 
 Revision ID: 0006_jobs
 Revises: 0005_broker
 """
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
 
 revision = "0006_jobs"
 down_revision = "0005_broker"
@@ -13,8 +14,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.alter_column("job", "kind", existing_type=sqlmodel.sql.sqltypes.AutoString(length=80),
+                    type_=sqlmodel.sql.sqltypes.AutoString(length=200), existing_nullable=False)
 
 
 def downgrade() -> None:
-    pass
+    op.alter_column("job", "kind", existing_type=sqlmodel.sql.sqltypes.AutoString(length=200),
+                    type_=sqlmodel.sql.sqltypes.AutoString(length=80), existing_nullable=False)
