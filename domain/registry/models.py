@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, ExcludeConstraint
 from sqlmodel import Field, SQLModel
 
 from domain.kernel import person_refs
@@ -138,6 +138,14 @@ class Person(SQLModel, table=True):
                  postgresql_ops={"name_search": "gin_trgm_ops"}),
         sa.Index("ix_person_keyset", "ambito_id", "surname", "given_name", "id"),
         sa.Index("ix_person_birth", "ambito_id", "birth_date"),
+        # 0004_registry: another identifier (STP, ENI, passport, provisional) is unique per Ambito too.
+        sa.Index("uq_person_other_id", "ambito_id", "other_identifier_type", "other_identifier", unique=True,
+                 postgresql_where=sa.text("other_identifier is not null and status = 'active'")),
+        # 0004_registry: a merge re-points earlier merges into the merged person (chains stay one hop long).
+        sa.Index("ix_person_merged_into", "merged_into_id", postgresql_where=sa.text("merged_into_id is not null")),
+        # 0004_registry: de-duplication reads the names of one birth year with an index-only scan.
+        sa.Index("ix_person_birth_name", "ambito_id", "birth_date", postgresql_include=["name_search", "id"],
+                 postgresql_where=sa.text("status = 'active'")),
     )
 
     id: uuid.UUID = id_field()
@@ -195,7 +203,17 @@ LEGAL_REPRESENTATIVE_KINDS = {"parent_responsibility", "tutore", "curatore", "ad
 
 
 class PersonRelation(SQLModel, table=True):
+    """Validity is the half-open period [valid_from, valid_to)."""
+
     __tablename__ = "person_relation"
+    __table_args__ = (
+        # 0004_registry: at most one tutore or amministratore di sostegno at a time.
+        ExcludeConstraint(
+            (sa.column("person_id"), "="),
+            (sa.text("daterange(valid_from, valid_to, '[)')"), "&&"),
+            using="gist", where=sa.text("kind in ('ads', 'tutore')"), name="ex_relation_one_legal_guardian",
+        ),
+    )
 
     id: uuid.UUID = id_field()
     person_id: uuid.UUID = fk("person.id")
@@ -314,6 +332,7 @@ class MatchStatus(StrEnum):
     pending = "pending"
     merged = "merged"
     not_duplicate = "not_duplicate"
+    superseded = "superseded"  # one side was merged into a third person: replaced by a match on the kept one
 
 
 class PossibleMatch(SQLModel, table=True):

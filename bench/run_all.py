@@ -1,0 +1,166 @@
+"""`make bench`: everything on a throwaway embedded Postgres, then a summary and bench/results/latest.json.
+
+    python -m bench.run_all [--persons 1000000] [--requests 2000] [--concurrency 16] [--samples 300]
+                            [--output bench/results/latest.json] [--keep]
+
+Steps: start an embedded Postgres in a temp dir (integrations/postgres/devpg.py, fsync off: the data is
+disposable), create the database with the owner and application roles, migrate, load the reference data, the demo
+users when `seed-demo` exists, seed N synthetic persons (COPY), then run bench.persons (codice fiscale lookup and
+fuzzy name search) and bench.api_ratio (our API against a bare FastAPI + asyncpg baseline).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUTPUT = ROOT / "bench" / "results" / "latest.json"
+OWNER, APP_ROLE, DB = "pua_owner", "pua_app", "pua_bench"
+
+
+def _step(msg: str, t0: float) -> None:
+    print(f"[{time.perf_counter() - t0:7.1f} s] {msg}", flush=True)
+
+
+async def _load_reference(owner_url: str) -> None:
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+    from domain.registry.reference import load_reference_data
+
+    engine = create_async_engine(owner_url)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as s:
+            await load_reference_data(s)
+            await s.commit()
+    finally:
+        await engine.dispose()
+
+
+def _seed_demo() -> str:
+    """Demo users when the seed-demo command exists (`python -m api seed-demo`); the benchmarks otherwise make
+    their own user."""
+    try:
+        mod = importlib.import_module("domain.registry.demo")
+    except ModuleNotFoundError:
+        return "seed-demo not available: the benchmarks create their own user"
+    rc = mod.main([])
+    return f"seed-demo exit code {rc or 0}"
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix="pua-bench-", dir=args.tmp_root))
+    # Settings are read once: point everything at the bench cluster and its own dev keys before importing them.
+    os.environ["DEV_KEYS_DIR"] = str(tmp / "keys")
+    os.environ.pop("PRINCIPAL_CACHE_SECONDS", None)
+    os.environ.pop("PUA_FIXED_NOW", None)
+    os.environ.setdefault("LOG_LEVEL", "INFO")
+    from integrations.postgres import devpg
+
+    port = devpg.start(tmp / "pg", fast=True)
+    _step(f"embedded Postgres on 127.0.0.1:{port} ({tmp})", t0)
+    result: dict[str, Any] = {}
+    try:
+        devpg.ensure_database(port, DB, OWNER, APP_ROLE)
+        urls = devpg.urls(port, DB, OWNER, APP_ROLE)
+        os.environ.update(urls)
+        from domain.kernel.settings import get_settings
+
+        get_settings.cache_clear()
+        from integrations.identity import jwt as jwt_mod
+
+        jwt_mod.reset_keyset()
+        from deploy.migrate import upgrade
+
+        upgrade(urls["MIGRATION_DATABASE_URL"])
+        _step("migrated", t0)
+        asyncio.run(_load_reference(urls["MIGRATION_DATABASE_URL"]))
+        _step("reference data loaded", t0)
+        _step(_seed_demo(), t0)
+
+        from domain.registry import synthetic
+
+        report = asyncio.run(synthetic.seed(urls["MIGRATION_DATABASE_URL"], persons=args.persons,
+                                            quiet=args.persons < 200_000))
+        print(synthetic.format_report(report), flush=True)
+        _step(f"seeded {report.persons:,} persons in {report.elapsed_s:.1f} s", t0)
+
+        from bench import api_ratio, persons
+
+        pres = asyncio.run(persons.run(urls["DATABASE_URL"], persons=args.persons, samples=args.samples,
+                                       seed_missing=False))
+        _step("person lookup/search measured", t0)
+        ares = asyncio.run(api_ratio.run(urls["DATABASE_URL"], requests=args.requests,
+                                         concurrency=args.concurrency, workers=args.workers, rounds=args.rounds,
+                                         warmup=min(200, max(20, args.requests // 10)), log_dir=tmp / "logs"))
+        _step("API ratio measured", t0)
+        result = {
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                        "platform": platform.platform()},
+            "params": {"persons": args.persons, "requests": args.requests, "concurrency": args.concurrency,
+                       "workers": args.workers, "samples": args.samples},
+            "seed": {"persons": report.persons, "cartelle": report.cartelle, "by_area": report.by_area,
+                     "elapsed_s": round(report.elapsed_s, 1), "generate_s": round(report.generate_s, 1),
+                     "copy_s": round(report.copy_s, 1), "analyze_s": round(report.analyze_s, 1)},
+            "persons": pres,
+            "api_ratio": ares,
+            "total_s": round(time.perf_counter() - t0, 1),
+        }
+    finally:
+        devpg.stop(tmp / "pg", mode="fast")
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+def summary(r: dict[str, Any]) -> str:
+    p, a, s = r["persons"], r["api_ratio"], r["seed"]
+    cf, fz = p["cf_lookup"], p["fuzzy_search"]
+    return "\n".join([
+        "== benchmark summary ==",
+        f"seed: {s['persons']:,} persons + {s['cartelle']:,} cartelle in {s['elapsed_s']} s "
+        f"(generate {s['generate_s']} s, COPY {s['copy_s']} s, ANALYZE {s['analyze_s']} s)",
+        f"codice fiscale lookup: p50 {cf['p50_ms']} ms, p95 {cf['p95_ms']} ms (n={cf['n']})",
+        f"fuzzy name search:     p50 {fz['p50_ms']} ms, p95 {fz['p95_ms']} ms (n={fz['n']}; goal p95 ≤ "
+        f"{p['fuzzy_goal_p95_ms']} ms: {'met' if p['fuzzy_goal_met'] else 'MISSED'})",
+        f"API GET /api/persons/{{id}}: ours {a['ours']['req_per_s']} req/s, baseline {a['baseline']['req_per_s']} "
+        f"req/s, ratio {a['ratio']} (goal ≥ {a['ratio_goal']}: {'met' if a['ratio_goal_met'] else 'MISSED'}; "
+        f"rounds {a['round_ratios']}, non-200 {a['non_200']})",
+        f"total: {r['total_s']} s",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.run_all", description=__doc__.splitlines()[0])
+    p.add_argument("--persons", type=int, default=1_000_000)
+    p.add_argument("--requests", type=int, default=2000)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--samples", type=int, default=300)
+    p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    p.add_argument("--tmp-root", default="/var/tmp", help="where the throwaway cluster lives")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir (cluster data and server logs)")
+    args = p.parse_args(argv)
+    result = run(args)
+    print(summary(result))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"written {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

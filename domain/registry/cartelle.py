@@ -1,0 +1,568 @@
+"""Cartella sociale: one per person per area, owned by a comune fixed at opening, with its assignments (who works on
+it and why, for a period), transfers when the person moves, and a full change history.
+
+Every query that reads cartelle goes through `readable(principal)` (same Ambito for now); the access-control work
+narrows it (owning comune, assignments) in this one place.
+
+Every change bumps `Cartella.version` and writes one `entity_history` row (entity_type "cartella"), assignment
+changes included, so the history of a cartella is one ordered stream.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.kernel import clock, history
+from domain.kernel.errors import Conflict, Invalid, NotFound
+from domain.registry.models import (
+    Area,
+    AssignmentReason,
+    Cartella,
+    CartellaAssignment,
+    CartellaStatus,
+    CartellaTransfer,
+    Organisation,
+    OrgKind,
+    Person,
+    PersonStatus,
+)
+from domain.security.models import AppUser, RoleAssignment, Team, UserKind
+from domain.security.principal import Principal
+
+ENTITY = "cartella"
+MERGE_CLOSE_REASON = "unita per fusione anagrafica"
+MAX_PAGE = 200
+
+
+# ---------------------------------------------------------------- row visibility (one place)
+def readable(principal: Principal) -> sa.ColumnElement[bool]:
+    """The cartelle a principal may see. For now: same Ambito (the route already checked cartella.read).
+    The access-control work adds owning-comune and assignment filters here."""
+    return Cartella.ambito_id == principal.ambito_id
+
+
+def _readable_select(principal: Principal) -> sa.Select:
+    return sa.select(Cartella).where(readable(principal))
+
+
+async def get_cartella(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID,
+                       for_update: bool = False) -> Cartella:
+    stmt = _readable_select(principal).where(Cartella.id == cartella_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    found = (await session.execute(stmt)).scalar_one_or_none()
+    if found is None:
+        raise NotFound("Cartella non trovata.")
+    return found
+
+
+async def _lock(session: AsyncSession, cartella_id: uuid.UUID) -> Cartella:
+    found = (await session.execute(
+        sa.select(Cartella).where(Cartella.id == cartella_id).with_for_update()
+        .execution_options(populate_existing=True)
+    )).scalar_one_or_none()
+    if found is None:
+        raise NotFound("Cartella non trovata.")
+    return found
+
+
+async def _resolve_person(session: AsyncSession, *, principal: Principal, person_id: uuid.UUID) -> Person:
+    """The person in the principal's Ambito; a merged id resolves to the person it was merged into."""
+    for _ in range(5):
+        person = (await session.execute(
+            sa.select(Person).where(Person.id == person_id, Person.ambito_id == principal.ambito_id)
+        )).scalar_one_or_none()
+        if person is None:
+            break
+        if person.status != PersonStatus.merged or person.merged_into_id is None:
+            return person
+        person_id = person.merged_into_id
+    raise NotFound("Persona non trovata.")
+
+
+async def list_for_person(session: AsyncSession, *, principal: Principal, person_id: uuid.UUID,
+                          status: CartellaStatus | None = None, limit: int = 50,
+                          cursor: uuid.UUID | None = None) -> tuple[list[Cartella], uuid.UUID | None]:
+    """A person's cartelle, oldest first (uuid7 ids are time-ordered), keyset on id."""
+    person = await _resolve_person(session, principal=principal, person_id=person_id)
+    limit = max(1, min(limit, MAX_PAGE))
+    stmt = _readable_select(principal).where(Cartella.person_id == person.id)
+    if status is not None:
+        stmt = stmt.where(Cartella.status == status)
+    if cursor is not None:
+        stmt = stmt.where(Cartella.id > cursor)
+    rows = list((await session.execute(stmt.order_by(Cartella.id).limit(limit + 1))).scalars())
+    nxt = rows[limit - 1].id if len(rows) > limit else None
+    return rows[:limit], nxt
+
+
+async def list_transfers(session: AsyncSession, *, principal: Principal,
+                         cartella_id: uuid.UUID) -> list[CartellaTransfer]:
+    await get_cartella(session, principal=principal, cartella_id=cartella_id)
+    return list((await session.execute(
+        sa.select(CartellaTransfer).where(CartellaTransfer.cartella_id == cartella_id)
+        .order_by(CartellaTransfer.at, CartellaTransfer.id)
+    )).scalars())
+
+
+async def list_assignments(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID,
+                           active: bool | None = None, limit: int = 50,
+                           cursor: uuid.UUID | None = None) -> tuple[list[CartellaAssignment], uuid.UUID | None]:
+    await get_cartella(session, principal=principal, cartella_id=cartella_id)
+    limit = max(1, min(limit, MAX_PAGE))
+    stmt = sa.select(CartellaAssignment).where(CartellaAssignment.cartella_id == cartella_id)
+    if active is not None:
+        stmt = stmt.where(_active_assignment(clock.now()) if active else sa.not_(_active_assignment(clock.now())))
+    if cursor is not None:
+        stmt = stmt.where(CartellaAssignment.id > cursor)
+    rows = list((await session.execute(stmt.order_by(CartellaAssignment.id).limit(limit + 1))).scalars())
+    nxt = rows[limit - 1].id if len(rows) > limit else None
+    return rows[:limit], nxt
+
+
+async def get_assignment(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID,
+                         assignment_id: uuid.UUID) -> CartellaAssignment:
+    await get_cartella(session, principal=principal, cartella_id=cartella_id)
+    found = (await session.execute(
+        sa.select(CartellaAssignment).where(CartellaAssignment.id == assignment_id,
+                                            CartellaAssignment.cartella_id == cartella_id)
+    )).scalar_one_or_none()
+    if found is None:
+        raise NotFound("Assegnazione non trovata.")
+    return found
+
+
+async def cartella_history(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID) -> list:
+    await get_cartella(session, principal=principal, cartella_id=cartella_id)
+    return await history.versions(session, entity_type=ENTITY, entity_id=cartella_id)
+
+
+def _active_assignment(at: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(CartellaAssignment.valid_from <= at,
+                   sa.or_(CartellaAssignment.valid_to.is_(None), CartellaAssignment.valid_to > at))
+
+
+def is_active(a: CartellaAssignment, at: datetime | None = None) -> bool:
+    at = at or clock.now()
+    return a.valid_from <= at and (a.valid_to is None or a.valid_to > at)
+
+
+# ---------------------------------------------------------------- history
+async def _record(session: AsyncSession, c: Cartella, action: str, *, actor_id: uuid.UUID | None,
+                  detail: dict[str, Any] | None = None, bump: bool = True) -> None:
+    if bump:
+        c.version += 1
+    session.add(c)
+    await session.flush()
+    data = {"state": history.snapshot(c)}  # same shape as the person history
+    if detail:
+        data["detail"] = {k: (str(v) if isinstance(v, (uuid.UUID, datetime, date)) else v)
+                          for k, v in detail.items()}
+    await history.record(session, entity_type=ENTITY, entity_id=c.id, version=c.version, action=action,
+                         data=data, actor_id=actor_id)
+
+
+def _check_version(c: Cartella, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != c.version:
+        raise Conflict("La cartella è stata modificata da un'altra operazione: ricaricare e riprovare.",
+                       current_version=c.version)
+
+
+def _require_open(c: Cartella) -> None:
+    if c.status != CartellaStatus.open:
+        raise Conflict("La cartella è chiusa.")
+
+
+# ---------------------------------------------------------------- owning comune
+async def _comune_of_ambito(session: AsyncSession, comune_id: uuid.UUID | None,
+                            ambito_id: uuid.UUID) -> Organisation | None:
+    if comune_id is None:
+        return None
+    return (await session.execute(
+        sa.select(Organisation).where(Organisation.id == comune_id, Organisation.kind == OrgKind.comune,
+                                      Organisation.ambito_id == ambito_id)
+    )).scalar_one_or_none()
+
+
+async def _office_comuni(session: AsyncSession, principal: Principal) -> list[uuid.UUID]:
+    org_ids = list(principal.orgs_for())
+    if not org_ids:
+        return []
+    return list((await session.execute(
+        sa.select(Organisation.id).where(Organisation.id.in_(org_ids), Organisation.kind == OrgKind.comune,
+                                         Organisation.ambito_id == principal.ambito_id)
+        .order_by(Organisation.id)
+    )).scalars())
+
+
+async def owning_comune_for(session: AsyncSession, *, principal: Principal, person: Person,
+                            explicit: uuid.UUID | None = None) -> tuple[uuid.UUID, str]:
+    """The owner rule: residence comune > domicile comune (both only if in the Ambito) > explicit choice >
+    the registering office's comune (the principal's comune role). Returns (comune id, rule used).
+    An explicit comune that contradicts residence/domicile is refused, naming the field."""
+    ambito_id = principal.ambito_id
+    for rule, cid in (("residence", person.residence_comune_id), ("domicile", person.domicile_comune_id)):
+        if await _comune_of_ambito(session, cid, ambito_id) is not None:
+            if explicit is not None and explicit != cid:
+                what = "residenza" if rule == "residence" else "domicilio"
+                raise Invalid("owning_comune_id",
+                              f"il comune titolare è il comune di {what} della persona ({cid}); "
+                              "per un cambio di comune usare il trasferimento")
+            return cid, rule
+    if explicit is not None:
+        if await _comune_of_ambito(session, explicit, ambito_id) is None:
+            raise Invalid("owning_comune_id", "non è un comune dell'Ambito")
+        return explicit, "explicit"
+    offices = await _office_comuni(session, principal)
+    if len(offices) == 1:
+        return offices[0], "office"
+    if offices:
+        raise Invalid("owning_comune_id", "l'operatore lavora per più comuni: indicare il comune titolare")
+    raise Invalid("owning_comune_id",
+                  "la persona non ha residenza né domicilio in un comune dell'Ambito: indicare il comune titolare")
+
+
+# ---------------------------------------------------------------- use cases
+async def open_cartella(session: AsyncSession, *, principal: Principal, person_id: uuid.UUID, area: Area | str,
+                        owning_comune_id: uuid.UUID | None = None, legacy_code: str | None = None,
+                        case_manager_id: uuid.UUID | None = None) -> Cartella:
+    """Open a cartella for a person in an area. One open cartella per person per area (409 otherwise)."""
+    try:
+        area = Area(area)
+    except ValueError:
+        raise Invalid("area", "area non prevista") from None
+    if area == Area.non_noto and not legacy_code:
+        raise Invalid("area", "'Non noto' è ammesso solo per le cartelle importate da sistemi precedenti")
+    person = await _resolve_person(session, principal=principal, person_id=person_id)
+    if person.date_of_death is not None:
+        raise Conflict("La persona risulta deceduta: non si può aprire una nuova cartella.")
+    existing = (await session.execute(
+        sa.select(Cartella.id).where(Cartella.person_id == person.id, Cartella.area == area,
+                                     Cartella.status == CartellaStatus.open)
+    )).scalar_one_or_none()
+    if existing is not None:
+        raise Conflict("La persona ha già una cartella aperta in quest'area.", existing_id=str(existing))
+    comune_id, rule = await owning_comune_for(session, principal=principal, person=person,
+                                              explicit=owning_comune_id)
+    c = Cartella(ambito_id=person.ambito_id, person_id=person.id, area=area, owning_comune_id=comune_id,
+                 status=CartellaStatus.open, opened_at=clock.now(), opened_by=principal.user_id,
+                 legacy_code=legacy_code, version=1)
+    try:
+        async with session.begin_nested():
+            session.add(c)
+            await session.flush()
+    except IntegrityError:
+        raise Conflict("La persona ha già una cartella aperta in quest'area.") from None
+    await _record(session, c, "opened", actor_id=principal.user_id, bump=False,
+                  detail={"owner_rule": rule})
+    if case_manager_id is not None:
+        await _set_case_manager(session, c, case_manager_id, actor_id=principal.user_id)
+    return c
+
+
+async def _check_case_manager(session: AsyncSession, user_id: uuid.UUID, ambito_id: uuid.UUID,
+                              field: str = "case_manager_id") -> None:
+    today = clock.today_rome()
+    ok = (await session.execute(
+        sa.select(AppUser.id)
+        .join(RoleAssignment, RoleAssignment.user_id == AppUser.id)
+        .join(Organisation, Organisation.id == RoleAssignment.organisation_id)
+        .where(AppUser.id == user_id, AppUser.active.is_(True), AppUser.kind == UserKind.person,
+               AppUser.ambito_id == ambito_id, Organisation.ambito_id == ambito_id,
+               RoleAssignment.valid_from <= today,
+               sa.or_(RoleAssignment.valid_to.is_(None), RoleAssignment.valid_to >= today))
+        .limit(1)
+    )).scalar_one_or_none()
+    if ok is None:
+        raise Invalid(field, "non è un operatore attivo con un ruolo nell'Ambito")
+
+
+async def _set_case_manager(session: AsyncSession, c: Cartella, user_id: uuid.UUID | None, *,
+                            actor_id: uuid.UUID | None, source_type: str | None = None,
+                            source_id: uuid.UUID | None = None) -> CartellaAssignment | None:
+    """Change the case manager: ends the active case_manager assignments and writes the new one."""
+    _require_open(c)
+    now = clock.now()
+    previous = c.case_manager_id
+    if user_id is not None:
+        await _check_case_manager(session, user_id, c.ambito_id)
+    current = list((await session.execute(
+        sa.select(CartellaAssignment).where(CartellaAssignment.cartella_id == c.id,
+                                            CartellaAssignment.reason == AssignmentReason.case_manager,
+                                            _active_assignment(now))
+    )).scalars())
+    if user_id is not None and previous == user_id and any(a.user_id == user_id for a in current):
+        return next(a for a in current if a.user_id == user_id)
+    for a in current:
+        a.valid_to = now
+        session.add(a)
+    new = None
+    if user_id is not None:
+        new = CartellaAssignment(cartella_id=c.id, reason=AssignmentReason.case_manager, user_id=user_id,
+                                 valid_from=now, source_type=source_type, source_id=source_id, created_by=actor_id)
+        session.add(new)
+    c.case_manager_id = user_id
+    await session.flush()
+    await _record(session, c, "case_manager_changed", actor_id=actor_id,
+                  detail={"from": previous, "to": user_id,
+                          "assignment_id": new.id if new else None,
+                          "ended_assignment_ids": [str(a.id) for a in current]})
+    return new
+
+
+async def set_case_manager(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID,
+                           user_id: uuid.UUID | None, expected_version: int | None = None) -> Cartella:
+    """Set, change or remove (user_id None) the case manager of an open cartella."""
+    await get_cartella(session, principal=principal, cartella_id=cartella_id)
+    c = await _lock(session, cartella_id)
+    _check_version(c, expected_version)
+    if c.case_manager_id == user_id:
+        return c
+    await _set_case_manager(session, c, user_id, actor_id=principal.user_id)
+    return c
+
+
+def _closing_instant(c: Cartella, closed_on: date | None) -> datetime:
+    today = clock.today_rome()
+    now = clock.now()
+    if closed_on is None or closed_on == today:
+        return now
+    if closed_on > today:
+        raise Invalid("closed_on", "la data di chiusura non può essere futura")
+    opened_day = c.opened_at.astimezone(clock.ROME).date()
+    if closed_on < opened_day:
+        raise Invalid("closed_on", "la data di chiusura precede l'apertura della cartella")
+    start = clock.rome_day_bounds(closed_on)[0]
+    return max(start, c.opened_at)
+
+
+async def close_cartella(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID, reason: str,
+                         closed_on: date | None = None, expected_version: int | None = None) -> Cartella:
+    """Close an open cartella; its active assignments end at the closing instant."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid("reason", "indicare il motivo della chiusura")
+    await get_cartella(session, principal=principal, cartella_id=cartella_id)
+    c = await _lock(session, cartella_id)
+    _check_version(c, expected_version)
+    _require_open(c)
+    at = _closing_instant(c, closed_on)
+    await _close(session, c, at=at, reason=reason, actor_id=principal.user_id, action="closed")
+    return c
+
+
+async def _close(session: AsyncSession, c: Cartella, *, at: datetime, reason: str, actor_id: uuid.UUID | None,
+                 action: str, end_assignments: bool = True, detail: dict | None = None) -> None:
+    ended = 0
+    if end_assignments:
+        active = list((await session.execute(
+            sa.select(CartellaAssignment)
+            .where(CartellaAssignment.cartella_id == c.id, _active_assignment(clock.now()))
+        )).scalars())
+        for a in active:
+            a.valid_to = max(a.valid_from, at)
+            session.add(a)
+        ended = len(active)
+    c.status = CartellaStatus.closed
+    c.closed_at = at
+    c.close_reason = reason[:200]
+    await _record(session, c, action, actor_id=actor_id, detail={"ended_assignments": ended, **(detail or {})})
+
+
+async def transfer_cartella(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID,
+                            to_comune_id: uuid.UUID | None = None, reason: str | None = None,
+                            expected_version: int | None = None) -> tuple[Cartella, CartellaTransfer]:
+    """The person moved: the cartella changes owner. Without `to_comune_id` the new owner is the person's current
+    residence (else domicile) comune. Assignments are kept: the new comune sets its own case manager."""
+    await get_cartella(session, principal=principal, cartella_id=cartella_id)
+    c = await _lock(session, cartella_id)
+    _check_version(c, expected_version)
+    _require_open(c)
+    if to_comune_id is None:
+        person = (await session.execute(sa.select(Person).where(Person.id == c.person_id))).scalar_one()
+        for cid in (person.residence_comune_id, person.domicile_comune_id):
+            if await _comune_of_ambito(session, cid, c.ambito_id) is not None:
+                to_comune_id = cid
+                break
+        if to_comune_id is None or to_comune_id == c.owning_comune_id:
+            raise Invalid("to_comune_id", "indicare il comune di destinazione: la residenza della persona "
+                                          "non indica un nuovo comune dell'Ambito")
+    elif await _comune_of_ambito(session, to_comune_id, c.ambito_id) is None:
+        raise Invalid("to_comune_id", "non è un comune dell'Ambito")
+    if to_comune_id == c.owning_comune_id:
+        raise Invalid("to_comune_id", "è già il comune titolare della cartella")
+    t = CartellaTransfer(cartella_id=c.id, from_comune_id=c.owning_comune_id, to_comune_id=to_comune_id,
+                         reason=(reason or None) and reason[:200], by_user_id=principal.user_id, at=clock.now())
+    session.add(t)
+    c.owning_comune_id = to_comune_id
+    await session.flush()
+    await _record(session, c, "transferred", actor_id=principal.user_id,
+                  detail={"transfer_id": t.id, "from_comune_id": t.from_comune_id, "to_comune_id": to_comune_id,
+                          "reason": t.reason})
+    return c, t
+
+
+async def _check_assignee(session: AsyncSession, c: Cartella, *, reason: AssignmentReason,
+                          user_id: uuid.UUID | None, team_id: uuid.UUID | None,
+                          organisation_id: uuid.UUID | None) -> None:
+    given = [(f, v) for f, v in (("user_id", user_id), ("team_id", team_id), ("organisation_id", organisation_id))
+             if v is not None]
+    if len(given) != 1:
+        raise Invalid("user_id", "indicare uno solo tra operatore (user_id), équipe (team_id) e "
+                                 "organizzazione (organisation_id)")
+    if reason == AssignmentReason.team and team_id is None:
+        raise Invalid("team_id", "un'assegnazione di tipo équipe richiede team_id")
+    if user_id is not None:
+        ok = (await session.execute(sa.select(AppUser.id).where(
+            AppUser.id == user_id, AppUser.active.is_(True), AppUser.ambito_id == c.ambito_id))).scalar_one_or_none()
+        if ok is None:
+            raise Invalid("user_id", "operatore non trovato nell'Ambito o non attivo")
+    elif team_id is not None:
+        ok = (await session.execute(sa.select(Team.id).where(
+            Team.id == team_id, Team.active.is_(True), Team.ambito_id == c.ambito_id))).scalar_one_or_none()
+        if ok is None:
+            raise Invalid("team_id", "équipe non trovata nell'Ambito o non attiva")
+    else:
+        ok = (await session.execute(sa.select(Organisation.id).where(
+            Organisation.id == organisation_id, Organisation.active.is_(True),
+            sa.or_(Organisation.ambito_id == c.ambito_id, Organisation.id == c.ambito_id)))).scalar_one_or_none()
+        if ok is None:
+            raise Invalid("organisation_id", "organizzazione non trovata nell'Ambito o non attiva")
+
+
+async def assign(session: AsyncSession, *, cartella_id: uuid.UUID, reason: AssignmentReason | str,
+                 user_id: uuid.UUID | None = None, team_id: uuid.UUID | None = None,
+                 organisation_id: uuid.UUID | None = None, source_type: str | None = None,
+                 source_id: uuid.UUID | None = None, actor_id: uuid.UUID | None = None,
+                 valid_to: datetime | None = None) -> CartellaAssignment:
+    """Add who works on an open cartella and why. Idempotent: an identical active assignment (same reason,
+    assignee and source) is returned instead of a new row. `case_manager` goes through the case-manager change
+    (previous one ended, `Cartella.case_manager_id` updated). No visibility check: callers are services that
+    already hold the cartella (the API checks it first)."""
+    try:
+        reason = AssignmentReason(reason)
+    except ValueError:
+        raise Invalid("reason", "motivo di assegnazione non previsto") from None
+    c = await _lock(session, cartella_id)
+    _require_open(c)
+    now = clock.now()
+    if valid_to is not None:
+        if valid_to.tzinfo is None:
+            raise Invalid("valid_to", "indicare il fuso orario")
+        if valid_to <= now:
+            raise Invalid("valid_to", "la fine della validità deve essere futura")
+    await _check_assignee(session, c, reason=reason, user_id=user_id, team_id=team_id,
+                          organisation_id=organisation_id)
+    if reason == AssignmentReason.case_manager:
+        if user_id is None:
+            raise Invalid("user_id", "il case manager è un operatore (user_id)")
+        if valid_to is not None:
+            raise Invalid("valid_to", "il case manager resta in carica fino alla sostituzione")
+        a = await _set_case_manager(session, c, user_id, actor_id=actor_id, source_type=source_type,
+                                    source_id=source_id)
+        assert a is not None
+        return a
+    same = (await session.execute(
+        sa.select(CartellaAssignment).where(
+            CartellaAssignment.cartella_id == c.id, CartellaAssignment.reason == reason,
+            CartellaAssignment.user_id.is_not_distinct_from(user_id),
+            CartellaAssignment.team_id.is_not_distinct_from(team_id),
+            CartellaAssignment.organisation_id.is_not_distinct_from(organisation_id),
+            CartellaAssignment.source_type.is_not_distinct_from(source_type),
+            CartellaAssignment.source_id.is_not_distinct_from(source_id),
+            _active_assignment(now)).limit(1)
+    )).scalar_one_or_none()
+    if same is not None:
+        if valid_to is not None and same.valid_to != valid_to:
+            same.valid_to = valid_to
+            session.add(same)
+            await _record(session, c, "assignment_changed", actor_id=actor_id,
+                          detail={"assignment_id": same.id, "valid_to": valid_to})
+        return same
+    a = CartellaAssignment(cartella_id=c.id, reason=reason, user_id=user_id, team_id=team_id,
+                           organisation_id=organisation_id, valid_from=now, valid_to=valid_to,
+                           source_type=source_type, source_id=source_id, created_by=actor_id)
+    session.add(a)
+    await session.flush()
+    await _record(session, c, "assignment_added", actor_id=actor_id,
+                  detail={"assignment_id": a.id, "reason": reason.value, "user_id": user_id, "team_id": team_id,
+                          "organisation_id": organisation_id, "valid_to": valid_to,
+                          "source_type": source_type, "source_id": source_id})
+    return a
+
+
+async def end_assignment(session: AsyncSession, *, assignment_id: uuid.UUID,
+                         actor_id: uuid.UUID | None = None) -> None:
+    """End an active assignment now. Ending the current case manager's assignment leaves the cartella without
+    a case manager. Ending an assignment that already ended is a conflict."""
+    a = (await session.execute(
+        sa.select(CartellaAssignment).where(CartellaAssignment.id == assignment_id)
+    )).scalar_one_or_none()
+    if a is None:
+        raise NotFound("Assegnazione non trovata.")
+    c = await _lock(session, a.cartella_id)
+    await session.refresh(a, with_for_update=True)
+    now = clock.now()
+    if a.valid_to is not None and a.valid_to <= now:
+        raise Conflict("L'assegnazione è già terminata.")
+    a.valid_to = max(now, a.valid_from)
+    session.add(a)
+    if a.reason == AssignmentReason.case_manager and c.case_manager_id == a.user_id:
+        c.case_manager_id = None
+    await session.flush()
+    await _record(session, c, "assignment_ended", actor_id=actor_id,
+                  detail={"assignment_id": a.id, "reason": a.reason, "user_id": a.user_id, "team_id": a.team_id,
+                          "organisation_id": a.organisation_id})
+
+
+# ---------------------------------------------------------------- person merge
+async def before_person_merge(session: AsyncSession, *, kept_id: uuid.UUID, merged_id: uuid.UUID) -> None:
+    """Runs before `cartella.person_id` is re-pointed from the merged person to the kept one. Where both have an
+    open cartella in the same area, the merged person's one is closed ('unita per fusione anagrafica') and its
+    assignments move to the kept one, so the partial unique index (one open cartella per person per area) holds."""
+    kept_by_area = {c.area: c for c in (await session.execute(
+        sa.select(Cartella).where(Cartella.person_id == kept_id, Cartella.status == CartellaStatus.open)
+        .order_by(Cartella.id).with_for_update()
+    )).scalars()}
+    dupes = [c for c in (await session.execute(
+        sa.select(Cartella).where(Cartella.person_id == merged_id, Cartella.status == CartellaStatus.open)
+        .order_by(Cartella.id).with_for_update()
+    )).scalars() if c.area in kept_by_area]
+    now = clock.now()
+    for dup in dupes:
+        kept = kept_by_area[dup.area]
+        moved = list((await session.execute(
+            sa.select(CartellaAssignment).where(CartellaAssignment.cartella_id == dup.id)
+            .order_by(CartellaAssignment.id)
+        )).scalars())
+        kept_active = list((await session.execute(
+            sa.select(CartellaAssignment).where(CartellaAssignment.cartella_id == kept.id, _active_assignment(now))
+        )).scalars())
+        key = lambda a: (a.reason, a.user_id, a.team_id, a.organisation_id)  # noqa: E731
+        kept_keys = {key(a) for a in kept_active}
+        kept_has_cm = any(a.reason == AssignmentReason.case_manager for a in kept_active)
+        adopted_cm = None
+        for a in moved:
+            if is_active(a, now):
+                if key(a) in kept_keys or (a.reason == AssignmentReason.case_manager and kept_has_cm):
+                    a.valid_to = max(now, a.valid_from)  # the kept cartella already has it
+                elif a.reason == AssignmentReason.case_manager:
+                    adopted_cm = a.user_id
+                    kept_has_cm = True
+            a.cartella_id = kept.id
+            session.add(a)
+        if adopted_cm is not None and kept.case_manager_id is None:
+            kept.case_manager_id = adopted_cm
+        await session.flush()
+        dup.case_manager_id = None
+        await _close(session, dup, at=now, reason=MERGE_CLOSE_REASON, actor_id=None, action="closed_by_merge",
+                     end_assignments=False, detail={"kept_cartella_id": kept.id, "merged_person_id": merged_id,
+                                                    "kept_person_id": kept_id})
+        await _record(session, kept, "merged_from", actor_id=None,
+                      detail={"from_cartella_id": dup.id, "merged_person_id": merged_id,
+                              "moved_assignments": len(moved), "case_manager_adopted": adopted_cm})
