@@ -71,7 +71,11 @@ VMD_OUTCOME_LABELS = {
 
 class Vmd(SQLModel, table=True):
     __tablename__ = "vmd"
-    __table_args__ = (sa.Index("ix_vmd_state", "ambito_id", "state", "requested_at"),)
+    __table_args__ = (
+        sa.Index("ix_vmd_state", "ambito_id", "state", "requested_at"),
+        # the integration indicator counts VMDs concluded in a period (0022_assessment)
+        sa.Index("ix_vmd_concluded", "ambito_id", "concluded_at", postgresql_where=sa.text("state = 'concluded'")),
+    )
 
     id: uuid.UUID = id_field()
     ambito_id: uuid.UUID = fk("organisation.id", index=False)
@@ -94,6 +98,11 @@ class Vmd(SQLModel, table=True):
     reassessment_due: date | None = None
     integrated: bool = False
     version: int = 1
+    # 0022_assessment: request notes, cancellation, and the VMD this one reassesses (a new row, not a state loop)
+    notes: str | None = Field(default=None, max_length=4000)
+    cancelled_at: datetime | None = ts_field()
+    cancel_reason: str | None = Field(default=None, max_length=500)
+    previous_vmd_id: uuid.UUID | None = fk("vmd.id", nullable=True, index=False)
 
 
 class VmdAssessor(SQLModel, table=True):

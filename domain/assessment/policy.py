@@ -1,0 +1,110 @@
+"""VMD rules that the seed leaves open, in one place (see docs/decisions/vmd.md).
+
+- which organisation sides make an assessment "integrated" (ASST + comune/Ambito; CSC configurable),
+- the due time per trigger (the request time starts the clock),
+- the domains an assessor fills by default, from the side of the organisation they bring to the equipe,
+- which instrument answers written by ASST-side assessors are masked for other readers without consent,
+- the legal basis written on the cartella assignments the VMD flow creates,
+- which team types may act as a VMD equipe.
+
+Configuration comes from the environment with the `VMD_` prefix (pydantic-settings, read once per process):
+`VMD_DEFAULT_DUE_DAYS=30`, `VMD_DUE_DAYS='{"rsa_application": 30, "measure_b1": 45}'`,
+`VMD_CSC_COUNTS_AS_AMBITO=false`, `VMD_MASKED_DOMAINS='["health","functional","cognitive"]'`.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.assessment.models import VmdTrigger
+from domain.registry.models import Side
+from domain.security.models import TeamType
+from schemas.instruments import AssessmentDomain
+
+# ------------------------------------------------------------------------------------------------ equipe
+EQUIPE_TEAM_TYPES: frozenset[TeamType] = frozenset({
+    TeamType.vmd_equipe, TeamType.sub_ambito_team, TeamType.micro_equipe, TeamType.autism_unit,
+})
+
+# The flow itself is the legal basis of the cross-organisation reads through the assignments it writes.
+LEGAL_BASIS = "LEPS PUA/VMD — presa in carico integrata (art. 9.2.h GDPR)"
+
+# ------------------------------------------------------------------------------------------------ sides
+ASST_SIDES: frozenset[str] = frozenset({Side.asst.value})
+AMBITO_SIDES_BASE: frozenset[str] = frozenset({Side.comune.value, Side.ambito.value})
+
+# Per seed trigger: the RSA protocol sets 30 days (R2); the others are our default (30) until agreed.
+DEFAULT_DUE_DAYS: dict[str, int] = {VmdTrigger.rsa_application.value: 30}
+
+_HEALTH = [AssessmentDomain.functional, AssessmentDomain.health, AssessmentDomain.cognitive]
+_SOCIAL = [AssessmentDomain.social_network, AssessmentDomain.caregiver, AssessmentDomain.housing,
+           AssessmentDomain.economic]
+# Domains an assessor fills when none are given, by the side of the organisation they bring to the equipe.
+# Sides not listed (provider, ats) must name their domains explicitly.
+DEFAULT_DOMAINS_BY_SIDE: dict[str, list[AssessmentDomain]] = {
+    Side.asst.value: _HEALTH,
+    Side.primary_care.value: _HEALTH,
+    Side.comune.value: _SOCIAL,
+    Side.ambito.value: _SOCIAL,
+    Side.csc.value: _SOCIAL,
+    Side.third_sector.value: _SOCIAL,
+}
+
+
+class VmdSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VMD_", env_file=".env", extra="ignore")
+
+    default_due_days: int = Field(default=30, ge=1, le=365)
+    due_days: dict[str, int] = Field(default_factory=dict)
+    csc_counts_as_ambito: bool = False
+    masked_domains: list[str] = Field(default_factory=lambda: [d.value for d in _HEALTH])
+
+
+@lru_cache
+def settings() -> VmdSettings:
+    return VmdSettings()
+
+
+def due_days(trigger: VmdTrigger | str) -> int:
+    t = str(VmdTrigger(trigger).value)
+    s = settings()
+    return int(s.due_days.get(t, DEFAULT_DUE_DAYS.get(t, s.default_due_days)))
+
+
+def due_at(trigger: VmdTrigger | str, requested_at: datetime) -> datetime:
+    """The request time starts the clock: due = requested_at + the days of the trigger (calendar days)."""
+    return requested_at + timedelta(days=due_days(trigger))
+
+
+def ambito_sides() -> frozenset[str]:
+    """Sides that count as "comune/Ambito" for the integrated rule (CSC only when configured)."""
+    return AMBITO_SIDES_BASE | ({Side.csc.value} if settings().csc_counts_as_ambito else set())
+
+
+def is_integrated(signed_sides) -> bool:
+    """Integrated = at least one signed assessor of an ASST side AND one of a comune/Ambito side."""
+    sides = {str(s) for s in signed_sides}
+    return bool(sides & ASST_SIDES) and bool(sides & ambito_sides())
+
+
+def default_domains(side: str) -> list[AssessmentDomain] | None:
+    return DEFAULT_DOMAINS_BY_SIDE.get(str(side))
+
+
+def may_fill(assessor_domains, instrument_domains) -> bool:
+    """An assessor fills an instrument when its domains intersect the assessor's own."""
+    return bool({str(d) for d in assessor_domains} & {str(getattr(d, "value", d)) for d in instrument_domains})
+
+
+def masked_domains() -> frozenset[str]:
+    return frozenset(settings().masked_domains)
+
+
+def is_health_response(author_side: str | None, instrument_domains) -> bool:
+    """Answers an ASST-side assessor gave to an instrument touching a health domain (health, functional,
+    cognitive by default): shown to non-ASST readers only with the person's active `share_asst` consent."""
+    doms = {str(getattr(d, "value", d)) for d in instrument_domains}
+    return str(author_side) in ASST_SIDES and bool(doms & masked_domains())
