@@ -23,16 +23,20 @@ _HTTP_TITLES = {
 }
 
 
+_RESERVED = {"type", "title", "status", "detail", "errors", "instance"}
+
+
 def problem(status: int, title: str, detail: str | None = None, *, code: str = "error",
             errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None,
-            **extra: Any) -> JSONResponse:
+            extra: dict[str, Any] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"type": TYPE_BASE + code, "title": title, "status": status}
     if detail:
         body["detail"] = detail
     if errors:
         body["errors"] = errors
+    # Extension members (RFC 9457 §3.2) never overwrite the standard ones.
     body.update({k: (str(v) if not isinstance(v, (int, float, bool, list, dict, type(None))) else v)
-                 for k, v in extra.items()})
+                 for k, v in (extra or {}).items() if k not in _RESERVED})
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -61,7 +65,7 @@ def install(app: FastAPI) -> None:
     async def _domain(request: Request, exc: DomainError):
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return problem(exc.status, exc.title, exc.detail, code=exc.code, errors=exc.errors or None,
-                       headers=headers, **exc.extra)
+                       headers=headers, extra=exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):

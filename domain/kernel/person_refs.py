@@ -57,3 +57,14 @@ async def repoint_all(session, *, kept_id, merged_id) -> dict[str, int]:
         )
         counts[f"{ref.table}.{ref.column}"] = res.rowcount
     return counts
+
+
+def unaccounted(metadata: sa.MetaData) -> list[str]:
+    """Every `table.column` of `metadata` with a foreign key to person.id that is registered neither as re-pointed
+    on merge nor as keeping the old id on purpose. A merge would silently leave such rows on the tombstone."""
+    out: set[str] = set()
+    for table in metadata.tables.values():
+        for fk in table.foreign_keys:
+            if fk.target_fullname == "person.id" and not is_accounted(table.name, fk.parent.name):
+                out.add(f"{table.name}.{fk.parent.name}")
+    return sorted(out)

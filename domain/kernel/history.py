@@ -1,0 +1,72 @@
+"""Versioned entities keep one `entity_history` row per version: who, when, which request, and the state.
+
+    snapshot(row)                   -> JSON-safe dict of a SQLModel row (column values only)
+    await record(session, ...)      -> adds the row (flushed with the caller's next flush or commit)
+    await versions(session, ...)    -> every version of one entity, oldest first
+"""
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+
+from domain.kernel.models import EntityHistory
+
+
+def _json_safe(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, enum.Enum):
+        return _json_safe(value.value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_json_safe(v) for v in value]
+    return str(value)
+
+
+def snapshot(row: Any, *, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The row's column values as a JSON-safe dict (uuid/date/datetime/enum become strings); generated columns
+    are left out."""
+    table = getattr(row, "__table__", None)
+    if table is not None:
+        # Generated columns (e.g. a search key) are derived, not state; after an UPDATE they are also expired.
+        names = [c.key for c in table.columns if c.computed is None]
+    else:  # a plain pydantic model or dict
+        names = list(row.keys()) if isinstance(row, dict) else list(type(row).model_fields)
+    get = row.get if isinstance(row, dict) else (lambda n: getattr(row, n, None))
+    return {n: _json_safe(get(n)) for n in names if n not in exclude}
+
+
+def current_request_id() -> str | None:
+    rid = structlog.contextvars.get_contextvars().get("request_id")
+    return str(rid)[:64] if rid else None
+
+
+async def record(session, *, entity_type: str, entity_id: uuid.UUID, version: int, action: str,
+                 data: dict[str, Any], actor_id: uuid.UUID | None = None) -> None:
+    """Add one history row. The (entity_type, entity_id, version) triple is unique: writing the same version
+    twice fails the unit of work, which is what concurrent writers of one entity must see."""
+    session.add(EntityHistory(entity_type=entity_type, entity_id=entity_id, version=version, action=action,
+                              data=_json_safe(data), actor_id=actor_id, request_id=current_request_id()))
+
+
+async def versions(session, *, entity_type: str, entity_id: uuid.UUID) -> list[EntityHistory]:
+    await session.flush()
+    rows = await session.execute(
+        sa.select(EntityHistory)
+        .where(EntityHistory.entity_type == entity_type, EntityHistory.entity_id == entity_id)
+        .order_by(EntityHistory.version, EntityHistory.id)
+    )
+    return list(rows.scalars())

@@ -1,0 +1,621 @@
+"""Person registry: register, correct, read, record a death, related persons.
+
+Identity data is shared within one Ambito, never across two (policy.visible). Within the Ambito the access-control
+layer decides what a principal sees of a person (domain.security.scopes): the identity projection for registering
+roles, case data (full projection: history, relations, corrections) only where the row filter reaches one of the
+person's cartelle (or nobody has the person in charge yet), the minimal projection for ETS / RSA / MMG users with an
+assignment. The check is part of the query that loads the person (one round trip). Reads and writes are audited. Codice fiscale is unique per
+Ambito among active persons; a person without one is registered with another identifier (STP, ENI, passport,
+provisional). Every change bumps `version` and writes an `entity_history` row. On every create path the
+de-duplication workflow (dedup.py) looks for look-alikes and queues them for the data stewards.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from domain.kernel import clock, history
+from domain.kernel.errors import Conflict, Invalid, NotFound
+from domain.registry import codice_fiscale as cfmod
+from domain.registry import policy
+from domain.registry.models import (
+    LEGAL_REPRESENTATIVE_KINDS,
+    RELATION_LABELS,
+    IdentifierType,
+    OrgKind,
+    Organisation,
+    Person,
+    PersonRelation,
+    PersonStatus,
+    RelationKind,
+)
+from domain.security import audit, scopes
+from domain.security.consent import ConsentRequired
+from domain.security.principal import Principal
+
+ENTITY = "person"
+MAX_AGE_YEARS = 130
+# At most one of these at a time for a person (a tutore and an AdS exclude each other too).
+EXCLUSIVE_LEGAL_KINDS = frozenset({RelationKind.ads.value, RelationKind.tutore.value})
+DECREE_REQUIRED_KINDS = frozenset({RelationKind.ads.value})
+
+# The fields a caller may set on create/update, in the order they are validated.
+PERSON_FIELDS = (
+    "codice_fiscale", "other_identifier_type", "other_identifier", "surname", "given_name", "sex", "birth_date",
+    "birth_place_code", "birth_place_name", "citizenship", "residence_comune_id", "residence_address",
+    "domicile_comune_id", "domicile_address", "fictitious_residence", "homeless", "lives_alone", "contacts",
+)
+
+
+# What GET /persons/{id} shows before the projection's mask is applied.
+VIEW_FIELDS = ("id", *PERSON_FIELDS, "date_of_death", "status", "needs_review", "source", "version", "created_at",
+               "updated_at")
+OPEN_INTERVENTION_STATES = ("planned", "active")
+
+
+@dataclass
+class PersonRead:
+    person: Person
+    access: scopes.PersonAccess
+    interventions: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class PersonCreateResult:
+    person: Person
+    possible_duplicates: list[Any] = field(default_factory=list)  # list[dedup.Candidate]
+
+
+# ---------------------------------------------------------------- validation
+def _clean_name(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return re.sub(r"\s+", " ", value).strip() or None
+
+
+def _new_provisional_id() -> str:
+    return "PRV-" + uuid.uuid4().hex[:12].upper()
+
+
+async def _comuni_errors(session, principal: Principal, values: dict[str, Any]) -> list[tuple[str, str]]:
+    wanted = {f: values.get(f) for f in ("residence_comune_id", "domicile_comune_id") if values.get(f)}
+    if not wanted:
+        return []
+    rows = await session.execute(
+        sa.select(Organisation.id).where(Organisation.id.in_(set(wanted.values())),
+                                         Organisation.kind == OrgKind.comune.value,
+                                         Organisation.ambito_id == principal.ambito_id)
+    )
+    known = set(rows.scalars())
+    return [(f, "comune sconosciuto nell'Ambito") for f, v in wanted.items() if v not in known]
+
+
+async def validate_person(session, *, principal: Principal, values: dict[str, Any]) -> dict[str, Any]:
+    """The complete desired state of a person → normalised values, or Invalid naming every bad field.
+
+    Fills sex, birth date and birthplace from the codice fiscale when they are missing."""
+    v = dict(values)
+    errors: list[tuple[str, str]] = []
+    today = clock.today_rome()
+
+    for name in ("surname", "given_name"):
+        v[name] = _clean_name(v.get(name))
+        if not v[name]:
+            errors.append((name, "obbligatorio"))
+    for name in ("birth_place_name", "citizenship", "residence_address", "domicile_address"):
+        v[name] = _clean_name(v.get(name))
+
+    bd = v.get("birth_date")
+    if bd is not None:
+        if bd > today:
+            errors.append(("birth_date", "non può essere nel futuro"))
+        elif bd.year < today.year - MAX_AGE_YEARS:
+            errors.append(("birth_date", f"più di {MAX_AGE_YEARS} anni fa: verificare"))
+    if v.get("birth_place_code"):
+        v["birth_place_code"] = v["birth_place_code"].strip().upper()
+
+    # identifiers
+    cf = v.get("codice_fiscale")
+    if cf is not None and not cfmod.normalize(cf):
+        cf = None
+    v["codice_fiscale"] = None
+    if cf is not None:
+        try:
+            decoded = cfmod.check(cf, birth_date=bd if bd and bd <= today else None, sex=v.get("sex"),
+                                  birth_place_code=v.get("birth_place_code"),
+                                  birth_place_name=v.get("birth_place_name"), today=today)
+        except Invalid as e:
+            errors.extend((x["field"], x["reason"]) for x in e.errors)
+        else:
+            v["codice_fiscale"] = decoded.code
+            v["sex"] = v.get("sex") or decoded.sex
+            v["birth_date"] = bd or decoded.birth_date
+            v["birth_place_code"] = v.get("birth_place_code") or decoded.birth_place_code
+            v["birth_place_name"] = v.get("birth_place_name") or decoded.birth_place_name
+    elif v.get("birth_place_code"):
+        name = cfmod.place_name_for_code(v["birth_place_code"], bd)
+        if name is None:
+            errors.append(("birth_place_code", "codice catastale (Belfiore) sconosciuto"))
+        else:
+            v["birth_place_name"] = v.get("birth_place_name") or name
+
+    kind, other = v.get("other_identifier_type"), v.get("other_identifier")
+    kind = getattr(kind, "value", kind)
+    if kind is None and other:
+        errors.append(("other_identifier_type", "obbligatorio quando si indica un identificativo alternativo"))
+    elif kind is not None:
+        if not other and kind == IdentifierType.provisional.value:
+            other = _new_provisional_id()
+        if not other:
+            errors.append(("other_identifier", "obbligatorio per il tipo indicato"))
+        else:
+            try:
+                other = cfmod.check_other_identifier(kind, other)
+            except Invalid as e:
+                errors.append((e.field, e.reason))
+    v["other_identifier_type"], v["other_identifier"] = kind, other
+    if not cf and not kind:
+        errors.append(("codice_fiscale", "obbligatorio: indicare il codice fiscale oppure un identificativo "
+                                         "alternativo (STP, ENI, passaporto o provvisorio)"))
+
+    # residence, homelessness
+    fictitious = bool(v.get("fictitious_residence"))
+    homeless = v.get("homeless")
+    if fictitious and not v.get("residence_comune_id"):
+        errors.append(("residence_comune_id", "obbligatorio con la residenza fittizia"))
+    if fictitious and homeless is False:
+        errors.append(("homeless", "la residenza fittizia è riservata alle persone senza dimora"))
+    v["fictitious_residence"] = fictitious
+    v["homeless"] = bool(homeless) or fictitious
+    if v.get("residence_address") and not v.get("residence_comune_id"):
+        errors.append(("residence_comune_id", "obbligatorio quando si indica l'indirizzo di residenza"))
+    if v.get("domicile_address") and not v.get("domicile_comune_id"):
+        errors.append(("domicile_comune_id", "obbligatorio quando si indica l'indirizzo di domicilio"))
+    errors.extend(await _comuni_errors(session, principal, v))
+
+    contacts = v.get("contacts")
+    if contacts is None:
+        v["contacts"] = {}
+    elif hasattr(contacts, "model_dump"):
+        v["contacts"] = contacts.model_dump(exclude_none=True)
+    else:
+        v["contacts"] = {k: x for k, x in dict(contacts).items() if x is not None}
+
+    if errors:
+        raise Invalid.many(errors)
+    return v
+
+
+async def _existing_by_identifier(session, *, ambito_id: uuid.UUID, cf: str | None, kind: str | None,
+                                  other: str | None, exclude_id: uuid.UUID | None = None) -> tuple[uuid.UUID, str] | None:
+    conds = []
+    if cf:
+        conds.append(Person.codice_fiscale == cf)
+    if kind and other:
+        conds.append(sa.and_(Person.other_identifier_type == kind, Person.other_identifier == other))
+    if not conds:
+        return None
+    stmt = (sa.select(Person.id, Person.codice_fiscale)
+            .where(Person.ambito_id == ambito_id, Person.status == PersonStatus.active.value, sa.or_(*conds))
+            .limit(2))
+    if exclude_id is not None:
+        stmt = stmt.where(Person.id != exclude_id)
+    rows = (await session.execute(stmt)).all()
+    if not rows:
+        return None
+    row = next((r for r in rows if cf and r.codice_fiscale == cf), rows[0])
+    return row.id, ("codice_fiscale" if cf and row.codice_fiscale == cf else "other_identifier")
+
+
+def _conflict(existing: tuple[uuid.UUID, str]) -> Conflict:
+    pid, field_name = existing
+    what = "Codice fiscale" if field_name == "codice_fiscale" else "Identificativo"
+    return Conflict(f"{what} già registrato nell'Ambito.", existing_id=str(pid))
+
+
+# ---------------------------------------------------------------- create
+async def _insert(session, person: Person) -> None:
+    """Insert in a savepoint, so a clash on the unique identifier indexes (a concurrent registration) leaves the
+    transaction usable for reporting the existing person."""
+    async with session.begin_nested():
+        session.add(person)
+        await session.flush()
+
+
+async def _create(session, *, principal: Principal, data, source: str, interactive: bool):
+    from domain.registry import dedup
+
+    values = await validate_person(session, principal=principal, values=data.model_dump(include=set(PERSON_FIELDS)))
+    existing = await _existing_by_identifier(session, ambito_id=principal.ambito_id, cf=values["codice_fiscale"],
+                                             kind=values["other_identifier_type"], other=values["other_identifier"])
+    if existing is not None:
+        return None, existing
+    now = clock.now()
+    person = Person(ambito_id=principal.ambito_id, source=source, created_at=now, updated_at=now, version=1,
+                    **{k: values[k] for k in PERSON_FIELDS})
+    candidates = await dedup.find_candidates(session, ambito_id=principal.ambito_id,
+                                             probe=dedup.Probe.of(person), exclude_ids=(person.id,))
+    if candidates and not interactive:
+        person.needs_review = True
+    try:
+        await _insert(session, person)
+    except IntegrityError:
+        existing = await _existing_by_identifier(
+            session, ambito_id=principal.ambito_id, cf=values["codice_fiscale"],
+            kind=values["other_identifier_type"], other=values["other_identifier"])
+        if existing is None:
+            raise
+        return None, existing
+    await history.record(session, entity_type=ENTITY, entity_id=person.id, version=1, action="create",
+                         data={"state": history.snapshot(person), "source": source}, actor_id=principal.user_id)
+    if candidates:
+        await dedup.flag(session, ambito_id=principal.ambito_id, person_id=person.id, candidates=candidates,
+                         source=source)
+    return PersonCreateResult(person=person, possible_duplicates=candidates), None
+
+
+async def create_person(session, *, principal: Principal, data, source: str = "api") -> PersonCreateResult:
+    """Interactive registration: an identical codice fiscale (or other identifier) in the Ambito is a Conflict
+    carrying `existing_id`; look-alikes are registered anyway, returned and queued for the stewards."""
+    result, existing = await _create(session, principal=principal, data=data, source=source, interactive=True)
+    if existing is not None:
+        raise _conflict(existing)
+    audit.record(action="create", object_type="person", object_ids=[result.person.id],
+                 person_ids=[result.person.id, *(c.person.id for c in result.possible_duplicates)])
+    return result
+
+
+async def find_or_create_person(session, *, principal: Principal, data, source: str) -> Person:
+    """Automated paths (imports, hospital signals): the person with the same identifier is returned as is;
+    otherwise it is registered, and flagged `needs_review` when it looks like someone already registered."""
+    result, existing = await _create(session, principal=principal, data=data, source=source, interactive=False)
+    if existing is not None:
+        return await get_person(session, principal=principal, person_id=existing[0])
+    return result.person
+
+
+# ---------------------------------------------------------------- read
+async def get_person(session, *, principal: Principal, person_id: uuid.UUID) -> Person:
+    """Resolve a reference to a person of the principal's Ambito (other contexts linking a record to a person, e.g.
+    a PUA referral); returns no data to the caller by itself. One query; a merged id resolves to the person it was
+    merged into. Reading the person's data goes through `read_person`, which applies the projection."""
+    target = sa.func.coalesce(
+        sa.select(Person.merged_into_id).where(Person.id == person_id).scalar_subquery(), person_id)
+    person = (await session.execute(
+        sa.select(Person).where(Person.id == target, policy.visible(principal))
+    )).scalar_one_or_none()
+    if person is None:
+        raise NotFound("Persona non trovata.")
+    return person
+
+
+async def _load(session, principal: Principal, person_id: uuid.UUID, *, resolve_merged: bool = True,
+                for_update: bool = False) -> tuple[Person, scopes.PersonAccess]:
+    """The person with what the principal may see of them, in one query (the access check rides along as
+    correlated sub-queries). 404 when the principal may see nothing of them."""
+    target: Any = person_id
+    if resolve_merged:
+        target = sa.func.coalesce(
+            sa.select(Person.merged_into_id).where(Person.id == person_id).scalar_subquery(), person_id)
+    stmt = sa.select(Person, *scopes.access_columns(principal, Person.id)).where(
+        Person.id == target, policy.visible(principal))
+    if for_update:
+        stmt = stmt.with_for_update(of=Person)
+    row = (await session.execute(stmt)).one_or_none()
+    if row is None:
+        raise NotFound("Persona non trovata.")
+    access = scopes.decide(principal, tuple(row)[1:])
+    if access.consent_missing:
+        raise ConsentRequired("Consenso della persona assente o revocato per questa finalità.")
+    if not access.allowed:
+        raise NotFound("Persona non trovata.")
+    return row[0], access
+
+
+def _require_case(access: scopes.PersonAccess) -> None:
+    """Case data (history, relations, corrections) needs the full projection; identity is not enough."""
+    if access.projection != "full":
+        raise NotFound("Persona non trovata.")
+
+
+def _audit(action: str, person: Person, access: scopes.PersonAccess | None = None, *, object_type: str = "person",
+           object_ids=None, result_count: int | None = None) -> None:
+    glass = bool(access and access.break_glass)
+    audit.record(action=action, object_type=object_type,
+                 object_ids=[person.id] if object_ids is None else object_ids, person_ids=[person.id],
+                 result_count=result_count, purpose=access.purpose if access else None,
+                 legal_basis="accesso straordinario (break-glass)" if glass else None, break_glass=glass)
+
+
+async def _assigned_interventions(session, principal: Principal, person_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The person's plan interventions (planned or active) assigned to one of the principal's organisations."""
+    from domain.care_plan.models import CarePlan, Intervention  # the plan context sits above the registry
+    from domain.registry.models import ServiceType
+
+    orgs = sorted(principal.orgs_for(), key=str)
+    if not orgs:
+        return []
+    rows = (await session.execute(
+        sa.select(Intervention, CarePlan.id.label("plan_id"), ServiceType.label, Organisation.name)
+        .join(CarePlan, CarePlan.id == Intervention.plan_id)
+        .outerjoin(ServiceType, ServiceType.code == Intervention.service_type)
+        .outerjoin(Organisation, Organisation.id == Intervention.provider_org_id)
+        .where(CarePlan.person_id == person_id, Intervention.provider_org_id.in_(orgs),
+               Intervention.status.in_(OPEN_INTERVENTION_STATES))
+        .order_by(Intervention.start_date, Intervention.id)
+    )).all()
+    return [{"id": iv.id, "plan_id": plan_id, "service_type": iv.service_type, "service_label": label,
+             "provider_org_id": iv.provider_org_id, "provider_name": name, "intensity_value": iv.intensity_value,
+             "intensity_unit": iv.intensity_unit, "start_date": iv.start_date, "end_date": iv.end_date,
+             "status": str(iv.status)} for iv, plan_id, label, name in rows]
+
+
+async def read_person(session, *, principal: Principal, person_id: uuid.UUID) -> PersonRead:
+    """A person as the principal may see them (`person_view` applies the mask); audited. One query for the person
+    and the access check, one more only for the minimal projection (the assigned interventions)."""
+    person, access = await _load(session, principal, person_id)
+    interventions = []
+    if access.projection == "minimal":
+        interventions = await _assigned_interventions(session, principal, person.id)
+    _audit("read", person, access)
+    return PersonRead(person=person, access=access, interventions=interventions)
+
+
+def person_view(read: PersonRead) -> dict[str, Any]:
+    """The fields of the projection, and nothing else (the projections are data: access.yaml)."""
+    p = read.person
+    data: dict[str, Any] = {k: getattr(p, k) for k in VIEW_FIELDS}
+    data["contacts"] = p.contacts or {}
+    data["projection"] = read.access.projection
+    data["interventions"] = read.interventions
+    data["merged_into_id"] = p.merged_into_id
+    if read.access.projection == "full":
+        data.pop("interventions")
+        data.pop("merged_into_id")
+    return scopes.mask(data, read.access.projection)
+
+
+async def _for_update(session, principal: Principal, person_id: uuid.UUID) -> Person:
+    person, access = await _load(session, principal, person_id, resolve_merged=False, for_update=True)
+    _require_case(access)
+    if person.status == PersonStatus.merged.value:
+        raise Conflict("La persona è stata unita a un'altra: usare l'identificativo della persona mantenuta.",
+                       merged_into_id=str(person.merged_into_id))
+    return person
+
+
+async def _bump(session, principal: Principal, person: Person, action: str, extra: dict[str, Any]) -> None:
+    person.version += 1
+    person.updated_at = clock.now()
+    await session.flush()
+    await history.record(session, entity_type=ENTITY, entity_id=person.id, version=person.version, action=action,
+                         data={"state": history.snapshot(person), **extra}, actor_id=principal.user_id)
+
+
+# ---------------------------------------------------------------- update
+async def update_person(session, *, principal: Principal, person_id: uuid.UUID, data) -> Person:
+    person = await _for_update(session, principal, person_id)
+    changes = data.model_dump(exclude_unset=True, include=set(PERSON_FIELDS) | {"version"})
+    expected = changes.pop("version", None)
+    for name in ("surname", "given_name", "fictitious_residence", "homeless"):
+        if name in changes and changes[name] is None:
+            raise Invalid(name, "non può essere nullo")
+    if expected is not None and expected != person.version:
+        raise Conflict("La persona è stata modificata da un altro utente: ricaricare i dati.",
+                       current_version=person.version)
+    if "contacts" in changes and hasattr(data.contacts, "model_dump"):
+        changes["contacts"] = data.contacts
+    current = {k: getattr(person, k) for k in PERSON_FIELDS}
+    desired = {**current, **changes}
+    if "codice_fiscale" in changes and "birth_date" not in changes and current["codice_fiscale"] and changes["codice_fiscale"]:
+        # A corrected code re-derives what it encodes unless the caller states it.
+        for k in ("sex", "birth_date", "birth_place_code", "birth_place_name"):
+            desired[k] = changes.get(k)
+    values = await validate_person(session, principal=principal, values=desired)
+    changed = {k: {"from": history.snapshot({k: current[k]})[k], "to": history.snapshot({k: values[k]})[k]}
+               for k in PERSON_FIELDS if values[k] != current[k]}
+    _audit("update", person)
+    if not changed:
+        return person
+    identifiers_changed = bool({"codice_fiscale", "other_identifier", "other_identifier_type"} & set(changed))
+    if identifiers_changed:
+        existing = await _existing_by_identifier(
+            session, ambito_id=principal.ambito_id,
+            cf=values["codice_fiscale"] if "codice_fiscale" in changed else None,
+            kind=values["other_identifier_type"], other=values["other_identifier"]
+            if ("other_identifier" in changed or "other_identifier_type" in changed) else None,
+            exclude_id=person.id)
+        if existing is not None:
+            raise _conflict(existing)
+    for k in changed:
+        setattr(person, k, values[k])
+    if not identifiers_changed:
+        await _bump(session, principal, person, "update", {"changed": changed})
+        return person
+    try:  # in a savepoint: a concurrent registration of the same identifier is reported as a Conflict
+        async with session.begin_nested():
+            await _bump(session, principal, person, "update", {"changed": changed})
+    except IntegrityError:
+        existing = await _existing_by_identifier(session, ambito_id=principal.ambito_id,
+                                                 cf=values["codice_fiscale"], kind=values["other_identifier_type"],
+                                                 other=values["other_identifier"], exclude_id=person.id)
+        if existing is None:
+            raise
+        raise _conflict(existing) from None
+    return person
+
+
+# ---------------------------------------------------------------- death
+async def record_death(session, *, principal: Principal, person_id: uuid.UUID, date_of_death: date) -> Person:
+    person = await _for_update(session, principal, person_id)
+    _audit("death", person)
+    if person.date_of_death is not None:
+        raise Conflict("Il decesso è già stato registrato.")
+    if date_of_death > clock.today_rome():
+        raise Invalid("date_of_death", "non può essere nel futuro")
+    if person.birth_date is not None and date_of_death < person.birth_date:
+        raise Invalid("date_of_death", "non può precedere la data di nascita")
+    person.date_of_death = date_of_death
+    await _bump(session, principal, person, "death", {"changed": {"date_of_death": {
+        "from": None, "to": date_of_death.isoformat()}}})
+    from domain.kernel import events  # written by the jobs/events work; imported lazily
+
+    await events.publish(session, "person.died", {
+        "person_id": str(person.id), "ambito_id": str(person.ambito_id), "date_of_death": date_of_death.isoformat(),
+    })
+    return person
+
+
+# ---------------------------------------------------------------- history
+async def person_history(session, *, principal: Principal, person_id: uuid.UUID, limit: int = 50,
+                         after_version: int | None = None):
+    """The versions of this id (a merged id keeps its own history, ending with the merge)."""
+    from domain.kernel.models import EntityHistory
+
+    person, access = await _load(session, principal, person_id, resolve_merged=False)
+    _require_case(access)
+    await session.flush()
+    stmt = (sa.select(EntityHistory)
+            .where(EntityHistory.entity_type == ENTITY, EntityHistory.entity_id == person_id)
+            .order_by(EntityHistory.version).limit(limit + 1))
+    if after_version is not None:
+        stmt = stmt.where(EntityHistory.version > after_version)
+    rows = list((await session.execute(stmt)).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    _audit("read", person, access, object_type="person_history", result_count=len(rows))
+    return rows, (rows[-1].version if more and rows else None)
+
+
+# ---------------------------------------------------------------- related persons
+def relation_is_active(rel: PersonRelation, today: date | None = None) -> bool:
+    """Validity is the half-open period [valid_from, valid_to): on `valid_to` the relation no longer applies."""
+    today = today or clock.today_rome()
+    return (rel.valid_from is None or rel.valid_from <= today) and (rel.valid_to is None or rel.valid_to > today)
+
+
+def _overlaps(a_from: date | None, a_to: date | None, b_from: date | None, b_to: date | None) -> bool:
+    """Half-open periods [from, to); None is unbounded. An empty period (from == to) overlaps nothing."""
+    lo_a, hi_a = a_from or date.min, a_to or date.max
+    lo_b, hi_b = b_from or date.min, b_to or date.max
+    return lo_a < hi_b and lo_b < hi_a and lo_a < hi_a and lo_b < hi_b
+
+
+async def list_relations(session, *, principal: Principal, person_id: uuid.UUID,
+                         active_only: bool = False) -> list[PersonRelation]:
+    person, access = await _load(session, principal, person_id)
+    _require_case(access)
+    stmt = (sa.select(PersonRelation).where(PersonRelation.person_id == person.id)
+            .order_by(PersonRelation.created_at, PersonRelation.id).limit(500))
+    rows = list((await session.execute(stmt)).scalars())
+    if active_only:
+        today = clock.today_rome()
+        rows = [r for r in rows if relation_is_active(r, today)]
+    _audit("read", person, access, object_type="person_relation", object_ids=[r.id for r in rows],
+           result_count=len(rows))
+    return rows
+
+
+async def add_relation(session, *, principal: Principal, person_id: uuid.UUID, data) -> PersonRelation:
+    person = await _for_update(session, principal, person_id)  # the row lock serialises legal appointments
+    _audit("create", person, object_type="person_relation")
+    kind = RelationKind(data.kind).value
+    errors: list[tuple[str, str]] = []
+    surname, given_name = _clean_name(data.surname), _clean_name(data.given_name)
+    if data.related_person_id is not None:
+        if surname or given_name:
+            errors.append(("related_person_id", "indicare la persona registrata oppure nome e cognome, non entrambi"))
+        elif data.related_person_id == person.id:
+            errors.append(("related_person_id", "una persona non può essere in relazione con sé stessa"))
+        else:
+            other = (await session.execute(
+                sa.select(Person.id).where(Person.id == data.related_person_id, policy.active(principal))
+            )).scalar_one_or_none()
+            if other is None:
+                errors.append(("related_person_id", "persona sconosciuta nell'Ambito"))
+    else:
+        if not surname:
+            errors.append(("surname", "obbligatorio se la persona non è registrata"))
+        if not given_name:
+            errors.append(("given_name", "obbligatorio se la persona non è registrata"))
+    if data.sole_caregiver and kind != RelationKind.caregiver.value:
+        errors.append(("sole_caregiver", "solo per la relazione di tipo caregiver"))
+    if kind in DECREE_REQUIRED_KINDS and not data.decree_reference:
+        errors.append(("decree_reference", "obbligatorio per l'amministratore di sostegno"))
+    valid_from = data.valid_from or clock.today_rome()
+    if data.valid_to is not None and data.valid_to <= valid_from:
+        errors.append(("valid_to", "deve essere successiva all'inizio della validità"))
+    if errors:
+        raise Invalid.many(errors)
+
+    if kind in EXCLUSIVE_LEGAL_KINDS:
+        current = (await session.execute(
+            sa.select(PersonRelation).where(PersonRelation.person_id == person.id,
+                                            PersonRelation.kind.in_(EXCLUSIVE_LEGAL_KINDS))
+        )).scalars()
+        for rel in current:
+            if _overlaps(rel.valid_from, rel.valid_to, valid_from, data.valid_to):
+                raise Conflict(f"La persona ha già un {RELATION_LABELS[rel.kind].lower()} nel periodo indicato: "
+                               "chiudere la nomina in corso prima di registrarne una nuova.",
+                               existing_relation_id=str(rel.id))
+    if kind == RelationKind.caregiver.value and data.sole_caregiver:
+        sole = (await session.execute(
+            sa.select(PersonRelation).where(PersonRelation.person_id == person.id,
+                                            PersonRelation.kind == RelationKind.caregiver.value,
+                                            PersonRelation.sole_caregiver.is_(True))
+        )).scalars()
+        for rel in sole:
+            if _overlaps(rel.valid_from, rel.valid_to, valid_from, data.valid_to):
+                raise Conflict("È già registrato un caregiver unico nel periodo: chiudere la relazione in corso prima.",
+                               existing_relation_id=str(rel.id))
+
+    contacts = data.contacts.model_dump(exclude_none=True) if data.contacts is not None else {}
+    rel = PersonRelation(person_id=person.id, related_person_id=data.related_person_id, kind=kind, surname=surname,
+                         given_name=given_name, contacts=contacts, sole_caregiver=data.sole_caregiver,
+                         cohabiting=data.cohabiting, decree_reference=_clean_name(data.decree_reference),
+                         court=_clean_name(data.court), valid_from=valid_from, valid_to=data.valid_to,
+                         created_at=clock.now())
+    session.add(rel)
+    await session.flush()
+    await history.record(session, entity_type="person_relation", entity_id=rel.id, version=1, action="create",
+                         data={"state": history.snapshot(rel)}, actor_id=principal.user_id)
+    return rel
+
+
+async def end_relation(session, *, principal: Principal, person_id: uuid.UUID, relation_id: uuid.UUID,
+                       valid_to: date | None = None) -> PersonRelation:
+    person = await _for_update(session, principal, person_id)
+    rel = (await session.execute(
+        sa.select(PersonRelation).where(PersonRelation.id == relation_id, PersonRelation.person_id == person.id)
+        .with_for_update()
+    )).scalar_one_or_none()
+    if rel is None:
+        raise NotFound("Relazione non trovata.")
+    _audit("update", person, object_type="person_relation", object_ids=[rel.id])
+    today = clock.today_rome()
+    end = valid_to or today
+    if rel.valid_to is not None and rel.valid_to <= today:
+        raise Conflict("La relazione è già terminata.")
+    if rel.valid_from is not None and end < rel.valid_from:
+        raise Invalid("valid_to", "non può precedere l'inizio della validità")
+    rel.valid_to = end
+    await session.flush()
+    versions = await history.versions(session, entity_type="person_relation", entity_id=rel.id)
+    await history.record(session, entity_type="person_relation", entity_id=rel.id,
+                         version=(versions[-1].version + 1) if versions else 1, action="end",
+                         data={"state": history.snapshot(rel)}, actor_id=principal.user_id)
+    return rel
+
+
+def relation_view(rel: PersonRelation) -> dict[str, Any]:
+    out = history.snapshot(rel)
+    out.update(kind_label=RELATION_LABELS.get(rel.kind, rel.kind), active=relation_is_active(rel),
+               legal_representative=rel.kind in LEGAL_REPRESENTATIVE_KINDS,
+               contacts=rel.contacts or {}, created_at=rel.created_at)
+    return out

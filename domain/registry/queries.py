@@ -1,0 +1,188 @@
+"""Person search: exact codice fiscale, fuzzy name, birth date, comune of residence; keyset pagination.
+
+- `codice_fiscale` uses the partial unique index uq_person_cf (ambito_id, codice_fiscale) of active persons.
+- `q` uses pg_trgm on the GIN index ix_person_name_trgm in two tiers (word similarity, then similarity; see
+  `_fuzzy`), thresholds set for the transaction. With `birth_date` as well the planner may start from
+  ix_person_birth instead: the filters are in one statement.
+- otherwise the order is surname, given name, id (ix_person_keyset).
+Cursors are opaque (base64url JSON) and bound to the filters they were issued for. COUNT(*) only on request.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+
+from domain.kernel.errors import Invalid
+from domain.registry import codice_fiscale as cfmod
+from domain.registry import dedup, policy
+from domain.registry.models import Person
+from domain.security import audit, scopes
+from domain.security.principal import Principal
+
+MAX_LIMIT = 100
+# Fuzzy search, two tiers (see docs/decisions/persons.md §8):
+#   A. `q <% name_search` (pg_trgm word similarity ≥ WORD_SIMILARITY: the query is close to a part of the name,
+#      e.g. the surname alone or the full name with a typo), ordered by word similarity, similarity, id;
+#   B. then `name_search % q` (similarity ≥ SEARCH_SIMILARITY) not already in A, ordered by similarity, id.
+# Both use the GIN index; B runs only when A does not fill the page (or on the pages after A), and A's higher
+# threshold keeps the index candidates and heap rechecks few on a million persons.
+WORD_SIMILARITY = 0.6
+SEARCH_SIMILARITY = 0.3
+LIST_COLUMNS = dedup.SUMMARY_COLUMNS
+
+
+@dataclass
+class SearchResult:
+    items: list[Any]
+    next_cursor: str | None
+    total: int | None = None
+    projection: str = "identity"  # the items' fields outside it must not be shown (scopes.mask)
+
+
+def encode_cursor(data: dict[str, Any]) -> str:
+    raw = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, field: str = "cursor") -> dict[str, Any]:
+    try:
+        pad = "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(cursor + pad))
+        if not isinstance(data, dict):
+            raise ValueError
+        return data
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise Invalid(field, "cursore non valido") from None
+
+
+def _fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+def normalise_query(q: str | None) -> str | None:
+    if q is None:
+        return None
+    q = " ".join(q.split()).lower()
+    return q or None
+
+
+async def _set_thresholds(session) -> None:
+    await session.execute(sa.select(
+        sa.func.set_config("pg_trgm.word_similarity_threshold", str(WORD_SIMILARITY), True),
+        sa.func.set_config("pg_trgm.similarity_threshold", str(SEARCH_SIMILARITY), True)))
+
+
+def _fuzzy_filter(q: str) -> sa.ColumnElement[bool]:
+    qv = sa.literal(q, sa.Text)
+    return sa.or_(qv.op("<%")(Person.name_search), Person.name_search.op("%")(qv))
+
+
+async def _fuzzy(session, where: list[Any], q: str, limit: int, after: dict[str, Any] | None,
+                 fp: str) -> tuple[list[Any], str | None]:
+    """One page of the fuzzy search and the cursor of the next one. A page holds rows of one tier only: when tier
+    A has some rows but fewer than `limit`, the page is short and its cursor leads to tier B, so the costly
+    low-threshold query runs only when asked for (or when A has nothing at all)."""
+    qv = sa.literal(q, sa.Text)
+    wsim = sa.func.word_similarity(qv, Person.name_search)
+    sim = sa.func.similarity(Person.name_search, qv)
+    tier, last = "w", None
+    if after is not None:
+        try:
+            tier = after["t"]
+            if tier not in ("w", "s"):
+                raise ValueError
+            if "id" in after:
+                last = (float(after["w"]), float(after["s"]), uuid.UUID(after["id"]))
+            elif tier == "w":
+                raise ValueError
+        except (KeyError, ValueError, TypeError):
+            raise Invalid("cursor", "cursore non valido") from None
+    await _set_thresholds(session)
+    cols = (*LIST_COLUMNS, wsim.label("word_similarity"), sim.label("similarity"))
+
+    def cursor(row, t: str) -> str:
+        return encode_cursor({"f": fp, "t": t, "w": float(row.word_similarity), "s": float(row.similarity),
+                              "id": str(row.id)})
+
+    if tier == "w":
+        stmt = sa.select(*cols).where(*where, qv.op("<%")(Person.name_search))
+        if last is not None:
+            w, s_, i = (sa.literal(last[0], sa.Float), sa.literal(last[1], sa.Float), last[2])
+            stmt = stmt.where(sa.or_(wsim < w, sa.and_(wsim == w, sim < s_),
+                                     sa.and_(wsim == w, sim == s_, Person.id > i)))
+        rows = (await session.execute(stmt.order_by(wsim.desc(), sim.desc(), Person.id).limit(limit + 1))).all()
+        if len(rows) > limit:
+            return rows[:limit], cursor(rows[limit - 1], "w")
+        if rows:
+            return rows, encode_cursor({"f": fp, "t": "s"})  # looser matches, on request
+        last = None
+    stmt = sa.select(*cols).where(*where, Person.name_search.op("%")(qv), wsim < sa.literal(WORD_SIMILARITY, sa.Float))
+    if last is not None:
+        s_, i = sa.literal(last[1], sa.Float), last[2]
+        stmt = stmt.where(sa.or_(sim < s_, sa.and_(sim == s_, Person.id > i)))
+    rows = (await session.execute(stmt.order_by(sim.desc(), Person.id).limit(limit + 1))).all()
+    if len(rows) > limit:
+        return rows[:limit], cursor(rows[limit - 1], "s")
+    return rows, None
+
+
+async def search_persons(session, *, principal: Principal, codice_fiscale: str | None = None, q: str | None = None,
+                         birth_date: date | None = None, comune_id: uuid.UUID | None = None, limit: int = 20,
+                         cursor: str | None = None, with_total: bool = False) -> SearchResult:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise Invalid("limit", f"deve essere tra 1 e {MAX_LIMIT}")
+    cf = cfmod.normalize(codice_fiscale) if codice_fiscale else None
+    q = normalise_query(q)
+    if q is not None and len(q.replace(" ", "")) < 2:
+        raise Invalid("q", "almeno 2 caratteri")
+    fp = _fingerprint(cf, q, birth_date and birth_date.isoformat(), comune_id and str(comune_id))
+
+    where: list[Any] = [policy.active(principal)]
+    projection = "identity"
+    if not scopes.has_identity(principal):
+        # Not a registering role: only the persons a scope reaches (with consent where the role needs it).
+        where.append(scopes.case_access_filter(principal))
+        projection = scopes.list_projection(principal)
+    if cf:
+        where.append(Person.codice_fiscale == cf)
+    if birth_date is not None:
+        where.append(Person.birth_date == birth_date)
+    if comune_id is not None:
+        where.append(Person.residence_comune_id == comune_id)
+
+    after = decode_cursor(cursor) if cursor else None
+    if after is not None and after.get("f") != fp:
+        raise Invalid("cursor", "il cursore appartiene a un'altra ricerca")
+
+    if q is not None:
+        rows, next_cursor = await _fuzzy(session, where, q, limit, after, fp)
+    else:
+        stmt = sa.select(*LIST_COLUMNS).where(*where)
+        if after is not None:
+            try:
+                key = (after["sn"], after["gn"], uuid.UUID(after["id"]))
+            except (KeyError, ValueError, TypeError):
+                raise Invalid("cursor", "cursore non valido") from None
+            stmt = stmt.where(sa.tuple_(Person.surname, Person.given_name, Person.id) > sa.tuple_(*key))
+        stmt = stmt.order_by(Person.surname, Person.given_name, Person.id).limit(limit + 1)
+        rows = (await session.execute(stmt)).all()
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]
+            next_cursor = encode_cursor({"f": fp, "sn": last.surname, "gn": last.given_name, "id": str(last.id)})
+    total = None
+    if with_total:
+        if q is not None:
+            where.append(_fuzzy_filter(q))  # tiers A ∪ B (thresholds already set)
+        total = (await session.execute(sa.select(sa.func.count()).select_from(Person).where(*where))).scalar_one()
+    ids = [r.id for r in rows]
+    audit.record(action="search", object_type="person", object_ids=ids, person_ids=ids, result_count=len(ids))
+    return SearchResult(items=rows, next_cursor=next_cursor, total=total, projection=projection)
