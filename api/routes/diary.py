@@ -19,7 +19,7 @@ router = APIRouter(tags=["diario e allegati"])
 
 
 def _entry(e: DiaryEntry) -> dict:
-    return {**e.model_dump(), "type_label": ENTRY_TYPE_LABELS[str(e.type)],
+    return {**e.model_dump(exclude={"type"}), "type": str(e.type), "type_label": ENTRY_TYPE_LABELS[str(e.type)],
             "editable_until": e.created_at + service.EDIT_WINDOW}
 
 
