@@ -57,7 +57,7 @@ async def request_boundary(session: AsyncSession, request: Request, *, savepoint
     tx = await session.begin_nested() if savepoint else None
     try:
         yield session
-        await audit.flush(session, status=200)
+        await audit.flush(session, status=getattr(request.scope.get("route"), "status_code", None) or 200)
         await (tx.commit() if tx else session.commit())
     except BaseException as exc:
         await (tx.rollback() if tx else session.rollback())

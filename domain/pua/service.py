@@ -311,6 +311,9 @@ async def _existing_person(session: AsyncSession, principal: Principal, person_i
 
 async def _new_person(session: AsyncSession, principal: Principal, data) -> tuple[Person, list[uuid.UUID]]:
     try:
+        if Permission.person_create not in principal.permissions:  # an MMG referral: automated path
+            return await person_svc.find_or_create_person(session, principal=principal, data=data,
+                                                          source="pua_mmg"), []
         result = await person_svc.create_person(session, principal=principal, data=data, source="pua")
     except Invalid as e:
         raise Invalid.many([(f"person.{x['field']}", x["reason"]) for x in e.errors]) from None
@@ -342,7 +345,11 @@ async def register_request(session: AsyncSession, *, principal: Principal, data)
     (identical identifier → 409 with `existing_id`; look-alikes registered and flagged)."""
     policy.ensure_can_register(principal)
     errors: list[tuple[str, str]] = []
-    if data.person is not None and Permission.person_create not in principal.permissions:
+    # An MMG referral names the patient: the registry finds them by identifier or registers them (automated path,
+    # no look-alikes shown), so the MMG never browses the registry.
+    mmg_referral = (data.person is not None and principal.has_role(Role.mmg)
+                    and Channel(data.channel) == Channel.referral_mmg)
+    if data.person is not None and Permission.person_create not in principal.permissions and not mmg_referral:
         raise Forbidden("Permesso mancante per registrare una nuova persona: person.create",
                         missing=["person.create"])
     if (data.person_id is None) == (data.person is None):

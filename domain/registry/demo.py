@@ -68,6 +68,7 @@ DEMO_TEAMS: list[tuple[str, str, TeamType, str, list[tuple[str, str, str]]]] = [
         ("ifec.pua", "asst-crema-pua", "IFeC"),
         ("as.ambito.pua", AMBITO_CODE, "Assistente sociale d'Ambito"),
         ("as.crema", "comune-crema", "Assistente sociale comunale"),
+        ("as.offanengo", "comune-offanengo", "Assistente sociale comunale"),
     ]),
 ]
 

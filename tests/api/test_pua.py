@@ -205,3 +205,24 @@ async def test_validation_and_permissions(client, session):
     assert (await client.get("/api/pua/requests", headers=h, params={"cursor": "nope"})).status_code == 422
     assert (await session.execute(sa.select(AccessRequest.state).where(AccessRequest.id == rid))).scalar_one() \
         == "registered"
+
+
+async def test_mmg_refers_a_patient_not_yet_registered(client, session):
+    """The MMG names the patient in the referral; the registry registers her (automated path) without letting the
+    MMG search it, and a second referral with the same codice fiscale reuses the same person."""
+    from domain.security.models import Role
+    from tests.factories.registry import person_payload
+    from tests.support import bearer, make_user, org
+
+    mmg = await make_user(session, Role.mmg, "mmg-crema-1")
+    pua = await org(session, "asst-crema-pua")
+    patient = person_payload(residence_comune_id=str((await org(session, "comune-offanengo")).id))
+    body = {"channel": "referral_mmg", "person": patient, "reported_need": "Anziana sola, cadute ripetute",
+            "location_org_id": str(pua.id)}
+    first = await client.post("/api/pua/requests", json=body, headers=bearer(mmg))
+    assert first.status_code == 201, first.text
+    second = await client.post("/api/pua/requests", json=body, headers=bearer(mmg))
+    assert second.status_code == 201, second.text
+    assert first.json()["person_id"] == second.json()["person_id"]
+    r = await client.get("/api/persons", params={"cf": patient["codice_fiscale"]}, headers=bearer(mmg))
+    assert r.status_code == 403  # the MMG cannot browse the registry
