@@ -104,15 +104,8 @@ async def _user_permissions(session: AsyncSession, user_id: uuid.UUID) -> frozen
 
 async def _record(session: AsyncSession, vmd: Vmd, action: str, *, actor_id: uuid.UUID | None,
                   detail: dict[str, Any] | None = None, bump: bool = True) -> None:
-    if bump:
-        vmd.version += 1
-    session.add(vmd)
-    await session.flush()
-    data: dict[str, Any] = {"vmd": history.snapshot(vmd)}
-    if detail:
-        data["detail"] = detail
-    await history.record(session, entity_type=ENTITY, entity_id=vmd.id, version=vmd.version, action=action,
-                         data=data, actor_id=actor_id)
+    await history.record_change(session, vmd, entity_type=ENTITY, action=action, actor_id=actor_id, detail=detail,
+                                bump=bump, key="vmd")
 
 
 def _audit(action: str, vmd: Vmd, *, object_type: str = "vmd", object_ids=None) -> None:

@@ -70,3 +70,18 @@ async def versions(session, *, entity_type: str, entity_id: uuid.UUID) -> list[E
         .order_by(EntityHistory.version, EntityHistory.id)
     )
     return list(rows.scalars())
+
+
+async def record_change(session, row: Any, *, entity_type: str, action: str, actor_id: uuid.UUID | None,
+                        detail: dict[str, Any] | None = None, bump: bool = True, key: str = "state") -> None:
+    """The usual way a versioned row keeps its history: bump `row.version`, flush, and store the new state (under
+    `key`) with an optional detail of what changed."""
+    if bump:
+        row.version += 1
+    session.add(row)
+    await session.flush()
+    data: dict[str, Any] = {key: snapshot(row)}
+    if detail:
+        data["detail"] = detail
+    await record(session, entity_type=entity_type, entity_id=row.id, version=row.version, action=action,
+                 data=data, actor_id=actor_id)

@@ -135,15 +135,8 @@ def default_area(person: Person, on: date | None = None) -> Area:
 # ---------------------------------------------------------------- shared helpers
 async def _record(session: AsyncSession, ar: AccessRequest, action: str, *, actor_id: uuid.UUID | None,
                   detail: dict[str, Any] | None = None, bump: bool = True) -> None:
-    if bump:
-        ar.version += 1
-    session.add(ar)
-    await session.flush()
-    data: dict[str, Any] = {"request": history.snapshot(ar)}
-    if detail:
-        data["detail"] = detail
-    await history.record(session, entity_type=ENTITY, entity_id=ar.id, version=ar.version, action=action,
-                         data=data, actor_id=actor_id)
+    await history.record_change(session, ar, entity_type=ENTITY, action=action, actor_id=actor_id, detail=detail,
+                                bump=bump, key="request")
 
 
 async def _load_for_work(session: AsyncSession, principal: Principal, request_id: uuid.UUID,

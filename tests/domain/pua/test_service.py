@@ -150,10 +150,11 @@ async def test_mmg_cannot_refer_for_someone_else(session):
         await service.register_request(session, principal=mmg, data=create(mmg_referral(
             person.id, channel="desk", requester_kind="self")))
     assert e.value.field == "channel"
-    # an MMG may not register new persons (no person.create)
+    # an MMG may name a new patient only in an MMG referral (found or registered by the registry), never otherwise
     with pytest.raises(Forbidden):
         await service.register_request(session, principal=mmg, data=create({
-            **mmg_referral(None), "person_id": None, "person": person_payload()}))
+            **mmg_referral(None, channel="desk", requester_kind="self"), "person_id": None,
+            "person": person_payload()}))
 
 
 async def test_existing_open_cartella_is_linked(session):
