@@ -13,11 +13,8 @@ from celery import Celery, signals
 
 from domain.kernel.settings import get_settings
 
-RELAY_SECONDS_DEFAULT = 5.0
-
-
 def relay_seconds() -> float:
-    return float(getattr(get_settings(), "job_relay_seconds", None) or RELAY_SECONDS_DEFAULT)
+    return float(get_settings().job_relay_seconds)
 
 
 def make_app() -> Celery:

@@ -21,7 +21,6 @@ from workers.registry import load_handlers
 
 log = logging.getLogger("workers.tasks")
 
-RELAY_BUDGET_SECONDS = 25.0
 KOMBU_KEEP_DELIVERED = timedelta(hours=1)
 
 # Wake-ups and sweeps have no result: sending them must not touch the result backend (Celery's database backend
@@ -38,8 +37,7 @@ async def relay(*, database_url: str | None = None, budget_seconds: float | None
                 max_jobs: int = 1000) -> dict:
     """Drain ready jobs until none is left or the budget is spent. `more` = stopped with work possibly left."""
     load_handlers()
-    budget = budget_seconds or float(getattr(get_settings(), "job_relay_budget_seconds", None)
-                                     or RELAY_BUDGET_SECONDS)
+    budget = budget_seconds or get_settings().job_relay_budget_seconds
     engine, factory = _factory(database_url)
     started = time.monotonic()
     try:

@@ -49,17 +49,10 @@ ENQUEUED_FLAG = "jobs_enqueued"
 _handlers: dict[str, Handler] = {}
 
 # Defaults for knobs that may not (yet) exist on Settings; `get_settings()` wins when it has them.
-_DEFAULTS = {
-    "job_lease_seconds": 60,
-    "job_max_attempts": 5,
-    "job_backoff_base_seconds": 15.0,
-    "job_backoff_max_seconds": 3600.0,
-}
 
 
 def _setting(name: str) -> Any:
-    value = getattr(get_settings(), name, None)
-    return _DEFAULTS[name] if value is None else value
+    return getattr(get_settings(), name)
 
 
 # --------------------------------------------------------------------------------------------- registry
