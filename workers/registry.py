@@ -14,6 +14,7 @@ HANDLER_MODULES: list[str] = [
     # "domain.<context>.subscribers",
     "domain.care_plan.jobs",
     "domain.assessment.subscribers",
+    "domain.pua.subscribers",
 ]
 
 _loaded: set[str] = set()

@@ -681,3 +681,20 @@ async def cancel(session: AsyncSession, *, principal: Principal, request_id: uui
     """The registration was an error or a duplicate: it leaves the counters (docs/decisions/pua.md §5)."""
     return await _close_without_outcome(session, principal, request_id, action=AccessAction.cancel,
                                         reason=reason, expected_version=expected_version)
+
+
+DEATH_REASON = "Decesso della persona"
+
+
+async def withdraw_open_for_person(session: AsyncSession, *, person_id: uuid.UUID, reason: str = DEATH_REASON) -> int:
+    """System path (no principal): withdraw every open request of a person, e.g. on `person.died`. Idempotent."""
+    rows = list((await session.execute(
+        sa.select(AccessRequest).where(AccessRequest.person_id == person_id, AccessRequest.closed_at.is_(None))
+        .order_by(AccessRequest.id).with_for_update().execution_options(populate_existing=True))).scalars())
+    for ar in rows:
+        ar.state = next_state(ar.state, AccessAction.withdraw)
+        ar.closed_at = clock.now()
+        ar.close_reason = reason
+        await _record(session, ar, "withdrawn_by_system", actor_id=None)
+        await work_items.cancel_for_source(session, source_type=ENTITY, source_id=ar.id, kinds=[TRIAGE_KIND])
+    return len(rows)

@@ -434,3 +434,29 @@ async def test_access_counters(session, clock):
     other = await org(session, "ambito-cremona-test")
     empty = await queries.access_counters(session, ambito_id=other.id, start=date(2026, 1, 1), end=date(2026, 12, 31))
     assert empty.registered == 0 and empty.p1 is None
+
+
+async def test_a_death_withdraws_the_open_requests_through_the_event(session):
+    """Recording the death publishes `person.died`; the PUA subscriber, run as the job would run it, withdraws
+    the open request and cancels its triage item; a closed request is left alone."""
+    from domain.kernel import jobs
+    from domain.registry import persons
+    from workers.registry import load_handlers
+
+    load_handlers()  # as the API and the worker do at start-up: every subscriber is known when the event is published
+    pua = await setup_pua(session)
+    person = await elderly_woman(session)
+    mmg = await pua.principal(session, pua.mmg)
+    op = await pua.principal(session, pua.operator)
+    open_one = (await service.register_request(session, principal=mmg, data=create(mmg_referral(person.id)))).request
+    closed = (await service.register_request(session, principal=mmg, data=create(mmg_referral(person.id)))).request
+    await service.cancel(session, principal=op, request_id=closed.id, reason="registrata due volte")
+
+    await persons.record_death(session, principal=op, person_id=person.id, date_of_death=date(2026, 3, 1))
+    await jobs.run_ready_in_session(session)
+
+    await session.refresh(open_one)
+    await session.refresh(closed)
+    assert (open_one.state, open_one.close_reason) == (AccessState.withdrawn, service.DEATH_REASON)
+    assert closed.state == AccessState.cancelled
+    assert {str(i.state) for i in await _items(session, open_one.id)} == {"cancelled"}
