@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.errors import is_bad_input
 from domain.kernel.db import sessionmaker
 from domain.kernel.jobs import ENQUEUED_FLAG
 from domain.kernel.errors import DomainError, Forbidden, Unauthenticated
@@ -29,6 +30,8 @@ log = structlog.get_logger("api.auth")
 def _status_of(exc: BaseException) -> int:
     if isinstance(exc, DomainError):
         return exc.status
+    if is_bad_input(exc):
+        return 422
     if isinstance(exc, RequestValidationError):
         return 422
     if isinstance(exc, StarletteHTTPException):
@@ -52,6 +55,8 @@ async def request_boundary(session: AsyncSession, request: Request, *, savepoint
     it rolls back and writes the audit rows of the denied or failed request in a transaction of its own, so the
     rollback does not erase them. `savepoint=True` nests the request in a savepoint (tests share one connection)."""
     route = getattr(request.scope.get("route"), "path", None)
+    if route is not None and request.url.path.startswith("/api/") and not route.startswith("/api/"):
+        route = "/api" + route  # routers are included under /api; the matched route keeps its own path only
     audit.begin(route=route, method=request.method, request_id=getattr(request.state, "request_id", None),
                 path_params=request.path_params)
     tx = await session.begin_nested() if savepoint else None

@@ -7,6 +7,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.kernel.errors import DomainError
@@ -60,6 +61,21 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+# SQLSTATEs for values the client sent that the database cannot take: bad input (422), not a server fault (500).
+# 22021/22P05: text with a NUL character or a byte sequence invalid in UTF-8; 22003: number out of the column's
+# range; 22000: a query argument the driver cannot encode (asyncpg: "value out of int32 range").
+BAD_INPUT_SQLSTATES = {"22021": ("invalid-character", "Il testo contiene caratteri non ammessi (ad esempio il "
+                                                      "carattere nullo)."),
+                       "22P05": ("invalid-character", "Il testo contiene caratteri non ammessi."),
+                       "22003": ("out-of-range", "Un valore numerico della richiesta è fuori dall'intervallo "
+                                                 "consentito."),
+                       "22000": ("out-of-range", "Un valore della richiesta è fuori dall'intervallo consentito.")}
+
+
+def is_bad_input(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in BAD_INPUT_SQLSTATES
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError):
@@ -79,6 +95,13 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else None
         return problem(exc.status_code, title, detail, code=f"http-{exc.status_code}",
                        headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError):
+        if is_bad_input(exc):
+            code, detail = BAD_INPUT_SQLSTATES[exc.orig.sqlstate]
+            return problem(422, _HTTP_TITLES[422], detail, code=code)
+        return await _unhandled(request, exc)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception):

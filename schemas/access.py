@@ -82,3 +82,58 @@ class AccessLogPage(BaseModel):
     person_id: uuid.UUID
     items: list[AccessLogEntry]
     next_cursor: str | None = None
+
+
+# ---------------------------------------------------------------- a person, as the caller may see them
+class AssignedIntervention(BaseModel):
+    """An intervention of a plan of the person assigned to the caller's organisation (minimal projection)."""
+
+    id: uuid.UUID
+    plan_id: uuid.UUID
+    service_type: str
+    service_label: str | None
+    provider_org_id: uuid.UUID
+    provider_name: str | None
+    intensity_value: float | None
+    intensity_unit: str | None
+    start_date: date | None
+    end_date: date | None
+    status: str
+
+
+class PersonView(BaseModel):
+    """A person in the projection the caller is entitled to (`projection`): `full` (who has the person in charge),
+    `identity` (registering roles of the Ambito: identifiers, name, birth, comune of residence, status) or
+    `minimal` (ETS, RSA, MMG: name, birth date, comune of residence, contacts and the interventions assigned to
+    their organisation). Fields outside the projection are absent, not null. Rules:
+    `GET /api/admin/permissions` → `access.projections`."""
+
+    projection: str = Field(description="full | identity | minimal")
+    id: uuid.UUID
+    codice_fiscale: str | None = None
+    other_identifier_type: str | None = None
+    other_identifier: str | None = None
+    surname: str | None = None
+    given_name: str | None = None
+    sex: str | None = None
+    birth_date: date | None = None
+    birth_place_code: str | None = None
+    birth_place_name: str | None = None
+    citizenship: str | None = None
+    residence_comune_id: uuid.UUID | None = None
+    residence_address: str | None = None
+    domicile_comune_id: uuid.UUID | None = None
+    domicile_address: str | None = None
+    fictitious_residence: bool | None = None
+    homeless: bool | None = None
+    lives_alone: bool | None = None
+    contacts: dict | None = None
+    date_of_death: date | None = None
+    status: str | None = None
+    needs_review: bool | None = None
+    source: str | None = None
+    version: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    interventions: list[AssignedIntervention] | None = Field(
+        default=None, description="Solo nella proiezione minima: gli interventi affidati alla propria organizzazione")

@@ -71,6 +71,8 @@ async def person_access_log(person_id: uuid.UUID, session: Session, p: Authorize
                                  headers={"Content-Disposition": f'attachment; filename="accessi-{person_id}.csv"'})
     if format == "html":
         person = await session.get(Person, person_id)
+        if person.merged_into_id is not None:
+            person = await session.get(Person, person.merged_into_id)
         return HTMLResponse(access_log.to_html({"name": f"{person.given_name} {person.surname}"}, items))
     return {"person_id": person_id, "items": items, "next_cursor": nxt}
 

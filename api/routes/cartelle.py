@@ -33,7 +33,7 @@ Writer = Authorized(Permission.cartella_write)
 
 
 async def _detail(session, principal, c) -> CartellaDetail:
-    transfers = await svc.list_transfers(session, principal=principal, cartella_id=c.id)
+    transfers = await svc.transfers_of(session, c)
     return CartellaDetail(**CartellaPublic.of(c).model_dump(),
                           transfers=[CartellaTransferPublic.model_validate(t) for t in transfers])
 
@@ -57,7 +57,8 @@ async def list_person_cartelle(person_id: uuid.UUID, session: Session, principal
 async def open_cartella(person_id: uuid.UUID, body: CartellaCreate, session: Session,
                         principal: Writer) -> CartellaPublic:
     c = await svc.open_cartella(session, principal=principal, person_id=person_id, area=body.area,
-                                owning_comune_id=body.owning_comune_id, case_manager_id=body.case_manager_id)
+                                owning_comune_id=body.owning_comune_id, case_manager_id=body.case_manager_id,
+                                require_case=True)
     return CartellaPublic.of(c)
 
 
@@ -119,10 +120,9 @@ async def add_assignment(cartella_id: uuid.UUID, body: AssignmentCreate, session
                          principal: Writer) -> AssignmentPublic:
     if body.reason == AssignmentReason.break_glass:
         raise Invalid("reason", "l'accesso di emergenza si richiede con la procedura dedicata")
-    await svc.get_cartella(session, principal=principal, cartella_id=cartella_id)
-    a = await svc.assign(session, cartella_id=cartella_id, reason=body.reason, user_id=body.user_id,
-                         team_id=body.team_id, organisation_id=body.organisation_id, source_type=body.source_type,
-                         source_id=body.source_id, actor_id=principal.user_id, valid_to=body.valid_to)
+    a = await svc.add_assignment(session, principal=principal, cartella_id=cartella_id, reason=body.reason,
+                                 user_id=body.user_id, team_id=body.team_id, organisation_id=body.organisation_id,
+                                 source_type=body.source_type, source_id=body.source_id, valid_to=body.valid_to)
     return AssignmentPublic.of(a, active=svc.is_active(a))
 
 
@@ -130,10 +130,8 @@ async def add_assignment(cartella_id: uuid.UUID, body: AssignmentCreate, session
              summary="Termina un'assegnazione", description="Termina ora un'assegnazione attiva.")
 async def end_assignment(cartella_id: uuid.UUID, assignment_id: uuid.UUID, session: Session,
                          principal: Writer) -> AssignmentPublic:
-    await svc.get_assignment(session, principal=principal, cartella_id=cartella_id, assignment_id=assignment_id)
-    await svc.end_assignment(session, assignment_id=assignment_id, actor_id=principal.user_id)
-    a = await svc.get_assignment(session, principal=principal, cartella_id=cartella_id,
-                                 assignment_id=assignment_id)
+    a = await svc.end_assignment_of(session, principal=principal, cartella_id=cartella_id,
+                                    assignment_id=assignment_id)
     return AssignmentPublic.of(a, active=svc.is_active(a))
 
 

@@ -68,8 +68,9 @@ async def upload_attachment(cartella_id: uuid.UUID, session: Session, p: Authori
                                         data=data, owner_type=owner_type, owner_id=owner_id)
 
 
-@router.get("/attachments/{attachment_id}/content", summary="Scarica un allegato",
-            responses={200: {"content": {"application/octet-stream": {}}}})
+@router.get("/attachments/{attachment_id}/content", summary="Scarica un allegato", response_class=Response,
+            responses={200: {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                             "description": "Il file, con il suo tipo di contenuto"}})
 async def download_attachment(attachment_id: uuid.UUID, session: Session, p: Authorized(Permission.attachment_read)):
     att, data = await service.read_attachment(session, principal=p, attachment_id=attachment_id)
     return Response(data, media_type=att.content_type,

@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from api.deps import Authorized, Session
 from domain.kernel.errors import Invalid
@@ -125,7 +125,7 @@ async def search_persons(session: Session, principal: Searcher,
     return PersonPage(items=items, next_cursor=res.next_cursor, total=res.total)
 
 
-@router.get("/persons/{person_id}", response_model=PersonView, response_model_exclude_unset=True,
+@router.get("/persons/{person_id}", response_model=PersonView,
             summary="Dettaglio di una persona",
             description="La persona nella proiezione a cui si ha diritto (`projection`): `full` per chi ha in carico "
                         "la persona, `identity` (dati identificativi) per i ruoli che registrano persone, `minimal` "
@@ -134,9 +134,11 @@ async def search_persons(session: Session, principal: Searcher,
                         "identificativo unito a un'altra persona restituisce la persona mantenuta. 403 "
                         "`consent_required` se l'accesso richiede un consenso assente o revocato.",
             responses={**R404, 403: {"description": "Permesso mancante o consenso necessario", **_PROBLEM}})
-async def get_person(person_id: uuid.UUID, session: Session, principal: Reader) -> PersonView:
+async def get_person(person_id: uuid.UUID, session: Session, principal: Reader) -> Response:
     read = await persons.read_person(session, principal=principal, person_id=person_id)
-    return PersonView(**persons.person_view(read))
+    # Validated once and serialised by pydantic (the hot path): only the projection's fields appear.
+    return Response(PersonView(**persons.person_view(read)).model_dump_json(exclude_unset=True),
+                    media_type="application/json")
 
 
 @router.patch("/persons/{person_id}", response_model=PersonPublic, summary="Modifica i dati di una persona",

@@ -53,7 +53,7 @@ from domain.registry.models import (
 )
 from domain.security import audit, scopes
 from domain.security import consent as consent_mod
-from domain.security.models import AppUser, Consent, ConsentPurpose, GrantorKind, RoleAssignment, UserKind
+from domain.security.models import AppUser, Consent, ConsentPurpose, GrantorKind, Role, RoleAssignment, UserKind
 from schemas.care_plan import (
     ActivateIn,
     AgreeIn,
@@ -932,7 +932,8 @@ async def get_plan(*, session: AsyncSession, principal, plan_id: uuid.UUID, audi
     plan = await _plan_row(session, plan_id)
     projection = await _projection(session, principal, plan)
     bundle = await _bundle(session, plan, projection)
-    if projection != "full" and not _own_interventions(principal, bundle.interventions):
+    if projection != "full" and not principal.has_role(Role.mmg) and not _own_interventions(principal,
+                                                                                             bundle.interventions):
         raise NotFound("Progetto non trovato.")
     if audited:
         _audit("read", plan)
@@ -940,6 +941,10 @@ async def get_plan(*, session: AsyncSession, principal, plan_id: uuid.UUID, audi
 
 
 def _own_interventions(principal, interventions: list[Intervention]) -> list[Intervention]:
+    """What a minimal viewer sees: a provider its own interventions; the MMG the summary of all of them (the
+    MMG reads the outcome of the plan of a patient they referred, not anyone's notes)."""
+    if principal.has_role(Role.mmg):
+        return list(interventions)
     orgs = principal.orgs_for()
     return [i for i in interventions if i.provider_org_id is not None and i.provider_org_id in orgs]
 

@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kernel import clock
-from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.kernel.errors import Conflict, Invalid, NotFound
 from domain.kernel.models import WorkItem, WorkItemState
 from domain.security.models import RoleAssignment, TeamMember
 
@@ -77,7 +77,8 @@ def _assigned_to(actor_id: uuid.UUID, day) -> sa.ColumnElement[bool]:
 
 
 async def complete(session: AsyncSession, *, item_id: uuid.UUID, actor_id: uuid.UUID) -> WorkItem:
-    """Only someone the item is assigned to may complete it (403); a done or cancelled item cannot (409)."""
+    """Only someone the item is assigned to may complete it; to anyone else it does not exist (404, so ids of
+    other people's work are not confirmed); a done or cancelled item cannot be completed (409)."""
     row = (await session.execute(
         sa.select(WorkItem, _assigned_to(actor_id, clock.today_rome()).label("mine"))
         .where(WorkItem.id == item_id).with_for_update(of=WorkItem))).one_or_none()
@@ -85,7 +86,7 @@ async def complete(session: AsyncSession, *, item_id: uuid.UUID, actor_id: uuid.
         raise NotFound("Attività non trovata.")
     item, mine = row
     if not mine:
-        raise Forbidden("L'attività non è assegnata a te, alla tua équipe o alla tua organizzazione.")
+        raise NotFound("Attività non trovata.")
     if item.state not in OPEN_STATES:
         raise Conflict("L'attività è già chiusa.", state=str(item.state))
     item.state = WorkItemState.done

@@ -1,8 +1,11 @@
 """Cartella sociale: one per person per area, owned by a comune fixed at opening, with its assignments (who works on
 it and why, for a period), transfers when the person moves, and a full change history.
 
-Every query that reads cartelle goes through `readable(principal)` (same Ambito for now); the access-control work
-narrows it (owning comune, assignments) in this one place.
+Every query that reads cartelle goes through `readable(principal)`: the access-control row filter
+(domain.security.scopes.cartella_filter: owning comune through the organisation tree, assignments to the user, a
+team or an organisation, break-glass), deny by default. A single cartella is reached through
+`scopes.cartella_in_scope`, which also checks consent for the roles that need it (403 consent_required) and answers
+404 when the row is outside the scope. Every read and write records an audit entry.
 
 Every change bumps `Cartella.version` and writes one `entity_history` row (entity_type "cartella"), assignment
 changes included, so the history of a cartella is one ordered stream.
@@ -18,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kernel import clock, history
-from domain.kernel.errors import Conflict, Invalid, NotFound
+from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.registry.models import (
     Area,
     AssignmentReason,
@@ -31,6 +34,8 @@ from domain.registry.models import (
     Person,
     PersonStatus,
 )
+from domain.security import audit, scopes
+from domain.security.consent import ConsentRequired
 from domain.security.models import AppUser, RoleAssignment, Team, UserKind
 from domain.security.principal import Principal
 
@@ -41,24 +46,37 @@ MAX_PAGE = 200
 
 # ---------------------------------------------------------------- row visibility (one place)
 def readable(principal: Principal) -> sa.ColumnElement[bool]:
-    """The cartelle a principal may see. For now: same Ambito (the route already checked cartella.read).
-    The access-control work adds owning-comune and assignment filters here."""
-    return Cartella.ambito_id == principal.ambito_id
+    """The cartelle a principal may see: the access-control row filter (deny by default)."""
+    return scopes.cartella_filter(principal)
 
 
 def _readable_select(principal: Principal) -> sa.Select:
     return sa.select(Cartella).where(readable(principal))
 
 
+def _audit(action: str, c: Cartella, *, object_type: str = "cartella", object_ids=None,
+           result_count: int | None = None) -> None:
+    audit.record(action=action, object_type=object_type, object_ids=object_ids if object_ids is not None else [c.id],
+                 person_ids=[c.person_id], result_count=result_count)
+
+
 async def get_cartella(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID,
-                       for_update: bool = False) -> Cartella:
-    stmt = _readable_select(principal).where(Cartella.id == cartella_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    found = (await session.execute(stmt)).scalar_one_or_none()
-    if found is None:
-        raise NotFound("Cartella non trovata.")
+                       for_update: bool = False, audited: bool = True) -> Cartella:
+    """The cartella if the row filter reaches it (404 otherwise; 403 consent_required when only a role that needs
+    the person's consent reaches it and the consent is missing). One query."""
+    found = await scopes.cartella_in_scope(session, principal, cartella_id, for_update=for_update)
+    if audited:
+        _audit("read", found)
     return found
+
+
+async def _check_owner(session: AsyncSession, principal: Principal, c: Cartella) -> None:
+    """Closing and transferring are acts of the comune that owns the social function: a joint worker who reaches
+    the cartella through an assignment may not do them (403)."""
+    owner = (await session.execute(sa.select(sa.exists().where(Cartella.id == c.id, scopes.owner_filter(principal)))
+                                   )).scalar()
+    if not owner:
+        raise Forbidden("Chiudere o trasferire la cartella spetta al comune titolare.")
 
 
 async def _lock(session: AsyncSession, cartella_id: uuid.UUID) -> Cartella:
@@ -85,11 +103,25 @@ async def _resolve_person(session: AsyncSession, *, principal: Principal, person
     raise NotFound("Persona non trovata.")
 
 
+async def _require_case(session: AsyncSession, principal: Principal, person: Person) -> scopes.PersonAccess:
+    """The principal has the person's case (full projection: in scope, or nobody has the person in charge yet)."""
+    access = await scopes.person_access(session, principal, person.id, person.ambito_id)
+    if access.consent_missing:
+        raise ConsentRequired("Consenso della persona assente o revocato per questa finalità.")
+    if access.projection != "full":
+        raise NotFound("Persona non trovata.")
+    return access
+
+
 async def list_for_person(session: AsyncSession, *, principal: Principal, person_id: uuid.UUID,
                           status: CartellaStatus | None = None, limit: int = 50,
                           cursor: uuid.UUID | None = None) -> tuple[list[Cartella], uuid.UUID | None]:
-    """A person's cartelle, oldest first (uuid7 ids are time-ordered), keyset on id."""
+    """A person's cartelle within the principal's scope, oldest first (uuid7 ids are time-ordered), keyset on id.
+    A person the principal cannot see at all is 404; a role that reaches the person only with consent gets 403
+    consent_required when it is missing; the cartelle are case data, so a registering role that sees only the
+    person's identity gets 404 as well."""
     person = await _resolve_person(session, principal=principal, person_id=person_id)
+    await _require_case(session, principal, person)
     limit = max(1, min(limit, MAX_PAGE))
     stmt = _readable_select(principal).where(Cartella.person_id == person.id)
     if status is not None:
@@ -98,22 +130,32 @@ async def list_for_person(session: AsyncSession, *, principal: Principal, person
         stmt = stmt.where(Cartella.id > cursor)
     rows = list((await session.execute(stmt.order_by(Cartella.id).limit(limit + 1))).scalars())
     nxt = rows[limit - 1].id if len(rows) > limit else None
-    return rows[:limit], nxt
+    rows = rows[:limit]
+    audit.record(action="list", object_type="cartella", object_ids=[c.id for c in rows], person_ids=[person.id],
+                 result_count=len(rows))
+    return rows, nxt
+
+
+async def transfers_of(session: AsyncSession, c: Cartella) -> list[CartellaTransfer]:
+    """The transfers of a cartella the caller already holds (checked and audited)."""
+    return list((await session.execute(
+        sa.select(CartellaTransfer).where(CartellaTransfer.cartella_id == c.id)
+        .order_by(CartellaTransfer.at, CartellaTransfer.id)
+    )).scalars())
 
 
 async def list_transfers(session: AsyncSession, *, principal: Principal,
                          cartella_id: uuid.UUID) -> list[CartellaTransfer]:
-    await get_cartella(session, principal=principal, cartella_id=cartella_id)
-    return list((await session.execute(
-        sa.select(CartellaTransfer).where(CartellaTransfer.cartella_id == cartella_id)
-        .order_by(CartellaTransfer.at, CartellaTransfer.id)
-    )).scalars())
+    c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
+    rows = await transfers_of(session, c)
+    _audit("read", c, object_type="cartella_transfer", object_ids=[t.id for t in rows], result_count=len(rows))
+    return rows
 
 
 async def list_assignments(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID,
                            active: bool | None = None, limit: int = 50,
                            cursor: uuid.UUID | None = None) -> tuple[list[CartellaAssignment], uuid.UUID | None]:
-    await get_cartella(session, principal=principal, cartella_id=cartella_id)
+    c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
     limit = max(1, min(limit, MAX_PAGE))
     stmt = sa.select(CartellaAssignment).where(CartellaAssignment.cartella_id == cartella_id)
     if active is not None:
@@ -122,24 +164,30 @@ async def list_assignments(session: AsyncSession, *, principal: Principal, carte
         stmt = stmt.where(CartellaAssignment.id > cursor)
     rows = list((await session.execute(stmt.order_by(CartellaAssignment.id).limit(limit + 1))).scalars())
     nxt = rows[limit - 1].id if len(rows) > limit else None
-    return rows[:limit], nxt
+    rows = rows[:limit]
+    _audit("list", c, object_type="cartella_assignment", object_ids=[a.id for a in rows], result_count=len(rows))
+    return rows, nxt
 
 
 async def get_assignment(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID,
-                         assignment_id: uuid.UUID) -> CartellaAssignment:
-    await get_cartella(session, principal=principal, cartella_id=cartella_id)
+                         assignment_id: uuid.UUID, audited: bool = True) -> CartellaAssignment:
+    c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
     found = (await session.execute(
         sa.select(CartellaAssignment).where(CartellaAssignment.id == assignment_id,
                                             CartellaAssignment.cartella_id == cartella_id)
     )).scalar_one_or_none()
     if found is None:
         raise NotFound("Assegnazione non trovata.")
+    if audited:
+        _audit("read", c, object_type="cartella_assignment", object_ids=[found.id])
     return found
 
 
 async def cartella_history(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID) -> list:
-    await get_cartella(session, principal=principal, cartella_id=cartella_id)
-    return await history.versions(session, entity_type=ENTITY, entity_id=cartella_id)
+    c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
+    rows = await history.versions(session, entity_type=ENTITY, entity_id=cartella_id)
+    _audit("read", c, object_type="cartella_history", result_count=len(rows))
+    return rows
 
 
 def _active_assignment(at: datetime) -> sa.ColumnElement[bool]:
@@ -230,8 +278,11 @@ async def owning_comune_for(session: AsyncSession, *, principal: Principal, pers
 # ---------------------------------------------------------------- use cases
 async def open_cartella(session: AsyncSession, *, principal: Principal, person_id: uuid.UUID, area: Area | str,
                         owning_comune_id: uuid.UUID | None = None, legacy_code: str | None = None,
-                        case_manager_id: uuid.UUID | None = None) -> Cartella:
-    """Open a cartella for a person in an area. One open cartella per person per area (409 otherwise)."""
+                        case_manager_id: uuid.UUID | None = None, require_case: bool = False) -> Cartella:
+    """Open a cartella for a person in an area. One open cartella per person per area (409 otherwise).
+    `require_case=True` (the API): the caller must have the person's case (full projection), so a comune does not
+    open a cartella for a person another comune has in charge (404). Services with a rule of their own (the PUA
+    referral opening the cartella of the area it refers to) call it without."""
     try:
         area = Area(area)
     except ValueError:
@@ -239,6 +290,10 @@ async def open_cartella(session: AsyncSession, *, principal: Principal, person_i
     if area == Area.non_noto and not legacy_code:
         raise Invalid("area", "'Non noto' è ammesso solo per le cartelle importate da sistemi precedenti")
     person = await _resolve_person(session, principal=principal, person_id=person_id)
+    if require_case:
+        # A person already in charge elsewhere gets new cartelle from those who have the case (404 to the others);
+        # the first cartella of a person nobody has in charge is opened by the registering roles.
+        await _require_case(session, principal, person)
     if person.date_of_death is not None:
         raise Conflict("La persona risulta deceduta: non si può aprire una nuova cartella.")
     existing = (await session.execute(
@@ -262,6 +317,7 @@ async def open_cartella(session: AsyncSession, *, principal: Principal, person_i
                   detail={"owner_rule": rule})
     if case_manager_id is not None:
         await _set_case_manager(session, c, case_manager_id, actor_id=principal.user_id)
+    _audit("create", c)
     return c
 
 
@@ -318,8 +374,9 @@ async def _set_case_manager(session: AsyncSession, c: Cartella, user_id: uuid.UU
 async def set_case_manager(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID,
                            user_id: uuid.UUID | None, expected_version: int | None = None) -> Cartella:
     """Set, change or remove (user_id None) the case manager of an open cartella."""
-    await get_cartella(session, principal=principal, cartella_id=cartella_id)
+    await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
     c = await _lock(session, cartella_id)
+    _audit("update", c)
     _check_version(c, expected_version)
     if c.case_manager_id == user_id:
         return c
@@ -347,7 +404,9 @@ async def close_cartella(session: AsyncSession, *, principal: Principal, cartell
     reason = (reason or "").strip()
     if not reason:
         raise Invalid("reason", "indicare il motivo della chiusura")
-    await get_cartella(session, principal=principal, cartella_id=cartella_id)
+    c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
+    _audit("close", c)
+    await _check_owner(session, principal, c)
     c = await _lock(session, cartella_id)
     _check_version(c, expected_version)
     _require_open(c)
@@ -379,7 +438,9 @@ async def transfer_cartella(session: AsyncSession, *, principal: Principal, cart
                             expected_version: int | None = None) -> tuple[Cartella, CartellaTransfer]:
     """The person moved: the cartella changes owner. Without `to_comune_id` the new owner is the person's current
     residence (else domicile) comune. Assignments are kept: the new comune sets its own case manager."""
-    await get_cartella(session, principal=principal, cartella_id=cartella_id)
+    c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
+    _audit("transfer", c)
+    await _check_owner(session, principal, c)
     c = await _lock(session, cartella_id)
     _check_version(c, expected_version)
     _require_open(c)
@@ -518,6 +579,35 @@ async def end_assignment(session: AsyncSession, *, assignment_id: uuid.UUID,
     await _record(session, c, "assignment_ended", actor_id=actor_id,
                   detail={"assignment_id": a.id, "reason": a.reason, "user_id": a.user_id, "team_id": a.team_id,
                           "organisation_id": a.organisation_id})
+
+
+async def add_assignment(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID,
+                         reason: AssignmentReason | str, user_id: uuid.UUID | None = None,
+                         team_id: uuid.UUID | None = None, organisation_id: uuid.UUID | None = None,
+                         source_type: str | None = None, source_id: uuid.UUID | None = None,
+                         valid_to: datetime | None = None) -> CartellaAssignment:
+    """`assign` for a caller that must reach the cartella first (the API): checked, then audited."""
+    c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
+    a = await assign(session, cartella_id=c.id, reason=reason, user_id=user_id, team_id=team_id,
+                     organisation_id=organisation_id, source_type=source_type, source_id=source_id,
+                     actor_id=principal.user_id, valid_to=valid_to)
+    _audit("assign", c, object_ids=[c.id, a.id])
+    return a
+
+
+async def end_assignment_of(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID,
+                            assignment_id: uuid.UUID) -> CartellaAssignment:
+    """End an assignment of a cartella the caller reaches: checked, audited; returns the ended row."""
+    c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
+    a = (await session.execute(
+        sa.select(CartellaAssignment).where(CartellaAssignment.id == assignment_id,
+                                            CartellaAssignment.cartella_id == c.id)
+    )).scalar_one_or_none()
+    if a is None:
+        raise NotFound("Assegnazione non trovata.")
+    _audit("end_assignment", c, object_ids=[c.id, a.id])
+    await end_assignment(session, assignment_id=a.id, actor_id=principal.user_id)
+    return a
 
 
 # ---------------------------------------------------------------- person merge

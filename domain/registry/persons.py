@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from domain.kernel import clock, history
-from domain.kernel.errors import Conflict, Invalid, NotFound
+from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.registry import codice_fiscale as cfmod
 from domain.registry import policy
 from domain.registry.models import (
@@ -295,19 +295,27 @@ async def get_person(session, *, principal: Principal, person_id: uuid.UUID) -> 
     return person
 
 
+def _load_statement(principal: Principal, resolve_merged: bool) -> sa.Select:
+    """The person (a merged id resolving to the kept one) with the access columns; the id is a parameter, so the
+    statement is built once per principal (scopes.memo)."""
+    target: Any = scopes.PERSON_ID
+    if resolve_merged:
+        target = sa.func.coalesce(
+            sa.select(Person.merged_into_id).where(Person.id == scopes.PERSON_ID).correlate(None).scalar_subquery(),
+            scopes.PERSON_ID)
+    return sa.select(Person, *scopes.access_columns(principal, Person.id)).where(
+        Person.id == target, policy.visible(principal))
+
+
 async def _load(session, principal: Principal, person_id: uuid.UUID, *, resolve_merged: bool = True,
                 for_update: bool = False) -> tuple[Person, scopes.PersonAccess]:
     """The person with what the principal may see of them, in one query (the access check rides along as
     correlated sub-queries). 404 when the principal may see nothing of them."""
-    target: Any = person_id
-    if resolve_merged:
-        target = sa.func.coalesce(
-            sa.select(Person.merged_into_id).where(Person.id == person_id).scalar_subquery(), person_id)
-    stmt = sa.select(Person, *scopes.access_columns(principal, Person.id)).where(
-        Person.id == target, policy.visible(principal))
+    stmt = scopes.memo(principal, "person_load_merged" if resolve_merged else "person_load", None,
+                       lambda: _load_statement(principal, resolve_merged))
     if for_update:
         stmt = stmt.with_for_update(of=Person)
-    row = (await session.execute(stmt)).one_or_none()
+    row = (await session.execute(stmt, {"access_person_id": person_id})).one_or_none()
     if row is None:
         raise NotFound("Persona non trovata.")
     access = scopes.decide(principal, tuple(row)[1:])
@@ -319,9 +327,14 @@ async def _load(session, principal: Principal, person_id: uuid.UUID, *, resolve_
 
 
 def _require_case(access: scopes.PersonAccess) -> None:
-    """Case data (history, relations, corrections) needs the full projection; identity is not enough."""
-    if access.projection != "full":
-        raise NotFound("Persona non trovata.")
+    """Case data (history, relations, corrections) needs the full projection. Outside the scope (identity only)
+    the answer is 404; in scope with the minimal projection (ETS, RSA, MMG) it is 403: the caller knows the
+    person, but this is not theirs to see."""
+    if access.projection == "full":
+        return
+    if access.in_scope:
+        raise Forbidden("Dati non compresi nella visione minima concessa al proprio ruolo.")
+    raise NotFound("Persona non trovata.")
 
 
 def _audit(action: str, person: Person, access: scopes.PersonAccess | None = None, *, object_type: str = "person",

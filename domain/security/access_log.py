@@ -56,6 +56,8 @@ def _uncursor(c: str) -> tuple[datetime, int]:
 async def access_log(session, *, principal, person_id: uuid.UUID, limit: int = 100,
                      cursor: str | None = None) -> tuple[list[dict], str | None]:
     person = await session.get(Person, person_id)
+    if person is not None and person.merged_into_id is not None:
+        person = await session.get(Person, person.merged_into_id)  # an old id: the log of the person kept
     if person is None:
         raise NotFound("Persona non trovata.")
     await _check_reader(session, principal, person)

@@ -104,6 +104,16 @@ def _rows(ctx: AuditContext, *, status: int, outcome: str) -> list[dict[str, Any
             for e in entries]
 
 
+_INSERT = sa.insert(AuditEvent.__table__)
+
+
+async def _write(conn_or_session, rows: list[dict[str, Any]]) -> None:
+    """One INSERT for all the rows: a Core executemany, which the asyncpg dialect sends as one multi-row INSERT
+    ("insertmanyvalues"); the statement is compiled once and cached. (An ORM bulk insert would split the rows by
+    which values are None; `.values(rows)` would compile anew on every request.)"""
+    await conn_or_session.execute(_INSERT, rows)
+
+
 async def flush(session, *, status: int = 200, outcome: str = "ok") -> int:
     """Write the pending rows in the caller's transaction, in one statement."""
     ctx = _current.get()
@@ -111,7 +121,7 @@ async def flush(session, *, status: int = 200, outcome: str = "ok") -> int:
         return 0
     rows = _rows(ctx, status=status, outcome=outcome)
     if rows:
-        await session.execute(sa.insert(AuditEvent), rows)
+        await _write(session, rows)
     ctx.flushed = len(ctx.entries) or 1
     return len(rows)
 
@@ -126,6 +136,6 @@ async def flush_separately(*, status: int, outcome: str) -> int:
     rows = _rows(ctx, status=status, outcome=outcome)
     if rows:
         async with get_engine().begin() as conn:
-            await conn.execute(sa.insert(AuditEvent), rows)
+            await _write(conn, rows)
     ctx.flushed = len(ctx.entries) or 1
     return len(rows)

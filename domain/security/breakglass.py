@@ -42,8 +42,9 @@ async def open_grant(session, *, principal, person_id: uuid.UUID, reason: str, h
                             expires_at=now + timedelta(hours=hours))
     session.add(grant)
     await session.flush()
-    owners = (await session.execute(sa.select(sa.distinct(Cartella.owning_comune_id)).where(
-        Cartella.person_id == person.id, Cartella.status == CartellaStatus.open))).scalars().all()
+    owners = (await session.execute(sa.select(Cartella.owning_comune_id).distinct().where(
+        Cartella.person_id == person.id, Cartella.status == CartellaStatus.open)
+        .order_by(Cartella.owning_comune_id))).scalars().all()
     from domain.kernel import work_items  # lazy: the kernel module loads after security at start-up
 
     for comune_id in owners:

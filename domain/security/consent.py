@@ -69,7 +69,8 @@ async def grant(session, *, principal, person_id: uuid.UUID, data: ConsentCreate
         expected = _GRANTOR_RELATION[data.grantor_kind]
         if rel is None or rel.person_id != person.id or rel.kind != expected:
             raise Invalid("grantor_relation_id", f"nessuna relazione di tipo {expected.value} per questa persona")
-        if (rel.valid_from and rel.valid_from > today) or (rel.valid_to and rel.valid_to < today):
+        # Relations are valid on the half-open period [valid_from, valid_to): on valid_to it no longer applies.
+        if (rel.valid_from and rel.valid_from > today) or (rel.valid_to and rel.valid_to <= today):
             raise Invalid("grantor_relation_id", "la relazione non è in vigore")
         if data.grantor_kind == GrantorKind.parent_responsibility and age is not None and age >= 18:
             raise Invalid("grantor_kind", "la persona è maggiorenne: il genitore non può prestare il consenso")
@@ -110,4 +111,6 @@ async def list_for_person(session, *, principal, person_id: uuid.UUID) -> list[C
 
 
 def to_public(c: Consent) -> dict:
-    return {**c.model_dump(), "purpose_label": CONSENT_PURPOSE_LABELS[str(c.purpose)], "active": is_active(c)}
+    data = {k: getattr(c, k) for k in Consent.model_fields}  # (model_dump warns on enum columns read as str)
+    return {**data, "purpose": str(c.purpose), "grantor_kind": str(c.grantor_kind),
+            "purpose_label": CONSENT_PURPOSE_LABELS[str(c.purpose)], "active": is_active(c)}

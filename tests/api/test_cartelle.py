@@ -17,7 +17,7 @@ async def worker(session, orgs="comune-crema", role="comune_social_worker"):
 
 class TestOpenAndRead:
     async def test_open_list_get(self, client, session):
-        _, h = await worker(session)
+        _, h = await worker(session, orgs="comune-offanengo")  # the owning comune's social worker
         person = await create_person(session, comune="comune-offanengo")
         r = await client.post(f"/api/persons/{person.id}/cartelle", json={"area": "minori_famiglia"}, headers=h)
         assert r.status_code == 201, r.text
@@ -85,6 +85,7 @@ class TestOpenAndRead:
 class TestLifecycle:
     async def test_case_manager_transfer_close_history(self, client, session, clock):
         _, h = await worker(session)
+        _, h_pandino = await worker(session, orgs="comune-pandino")
         cm1 = await make_user(session, "comune_social_worker", "comune-crema")
         cm2 = await make_user(session, "comune_social_worker", "comune-pandino")
         cm1_id, cm2_id = str(cm1.id), str(cm2.id)
@@ -106,6 +107,9 @@ class TestLifecycle:
         assert r.status_code == 200, r.text
         assert r.json()["owning_comune_id"] == pandino_id
         assert [t["to_comune_id"] for t in r.json()["transfers"]] == [pandino_id]
+        # the cartella now belongs to Pandino: Crema's social worker no longer reaches it, Pandino's does
+        assert (await client.get(url, headers=h)).status_code == 404
+        h = h_pandino
 
         clock.advance(hours=1)  # (the dev token lasts 8 hours)
         r = await client.patch(url, json={"case_manager_id": cm2_id}, headers=h)

@@ -68,7 +68,7 @@ async def test_my_queue(client, setup):
 async def test_complete(client, setup):
     it, me, other = setup["items"], setup["me"], setup["other"]
     r = await client.post(f"/api/work-items/{it['team']}/complete", headers=bearer(other))
-    assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
     r = await client.post(f"/api/work-items/{it['team']}/complete", headers=bearer(me))
     assert r.status_code == 200 and r.json()["state"] == "done" and r.json()["completed_by"] == str(me)
     r = await client.post(f"/api/work-items/{it['team']}/complete", headers=bearer(me))

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from domain.kernel import work_items as wi
-from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.kernel.errors import Conflict, Invalid, NotFound
 from domain.kernel.ids import new_id
 from domain.kernel.models import WorkItem
 from domain.security.models import AppUser, Role, Team, TeamMember, TeamType
@@ -76,7 +76,7 @@ async def test_completion_rules(session):
     cot = await org(session, "asst-crema-cot")
 
     to_user = await _item(session, assignee_user_id=owner.id)
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         await wi.complete(session, item_id=to_user.id, actor_id=stranger.id)
     done = await wi.complete(session, item_id=to_user.id, actor_id=owner.id)
     assert done.state == "done" and done.completed_by == owner.id and done.completed_at is not None
@@ -84,12 +84,12 @@ async def test_completion_rules(session):
         await wi.complete(session, item_id=to_user.id, actor_id=owner.id)
 
     to_team = await _item(session, assignee_team_id=team.id)
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         await wi.complete(session, item_id=to_team.id, actor_id=former.id)  # membership ended
     assert (await wi.complete(session, item_id=to_team.id, actor_id=mate.id)).state == "done"
 
     to_org = await _item(session, assignee_org_id=cot.id)
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         await wi.complete(session, item_id=to_org.id, actor_id=mate.id)
     assert (await wi.complete(session, item_id=to_org.id, actor_id=colleague.id)).completed_by == colleague.id
 

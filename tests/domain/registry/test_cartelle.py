@@ -283,11 +283,15 @@ class TestTransfer:
         assert h[-1].data["detail"]["from_comune_id"] == str(crema.id)
         # assignments are kept: the new comune sets its own case manager
         assert c2.case_manager_id == u.id
+        # the cartella now belongs to Pandino: Crema no longer reaches it (row filter), Pandino does
+        with pytest.raises(NotFound):
+            await svc.get_cartella(session, principal=p, cartella_id=c.id)
+        p_pandino, _ = await principal_for(session, orgs="comune-pandino")
         with pytest.raises(Invalid) as e:
-            await svc.transfer_cartella(session, principal=p, cartella_id=c.id)
+            await svc.transfer_cartella(session, principal=p_pandino, cartella_id=c.id)
         assert e.value.field == "to_comune_id"
         with pytest.raises(Invalid) as e:
-            await svc.transfer_cartella(session, principal=p, cartella_id=c.id, to_comune_id=pandino.id)
+            await svc.transfer_cartella(session, principal=p_pandino, cartella_id=c.id, to_comune_id=pandino.id)
         assert e.value.field == "to_comune_id"
 
     async def test_closed_cartella_cannot_move(self, session):

@@ -1,0 +1,499 @@
+"""The world the permission matrix runs in: one case in the Ambito di Crema and one in the test Ambito of Cremona,
+with everything that hangs off a case (VMD, care plan, diary, attachment, PUA request, consents, relation...), and
+two users per role: `own` (the comune owning the case, or assigned to it, or the author/holder of the row) and
+`other` (same Ambito, not owning, not assigned).
+
+Built once per module through the API (as the users who would really do it) and, where the API has no way in
+(users, teams, assignments with a legal basis, break-glass grants, duplicate pairs, work items), through rows and
+services. `request_for()` turns (route, role, situation) into the URL, headers and a minimal valid body.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import Request
+from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from domain.kernel import clock, work_items
+from domain.pua.models import AccessRequest, AccessState
+from domain.registry import cartelle
+from domain.registry.models import AssignmentReason, CartellaAssignment, PossibleMatch, ServiceUnit
+from domain.security.models import BreakGlassGrant, Role, RoleAssignment, Team, TeamMember, TeamType
+from tests.api import permission_matrix as M
+from tests.factories.registry import insert_person
+from tests.support import bearer, make_user, org
+
+LEGAL_BASIS = "Matrice dei permessi: presa in carico integrata (art. 9.2.h GDPR)"
+
+# Where each role's `own` and `other` user works. `own` reaches the Crema case through its organisation (comune,
+# sub-ambito) or an assignment written below; `other` works in the same Ambito but reaches nothing of it.
+ORGS: dict[Role, tuple[str, str]] = {
+    Role.comune_social_worker: ("comune-offanengo", "comune-crema"),
+    Role.sub_ambito_coordinator: ("subambito-soncino", "subambito-crema"),  # Offanengo is in the Soncino sub-ambito
+    Role.ambito_pua_social_worker: ("ambito-crema", "ambito-crema"),
+    Role.asst_pua_operator: ("asst-crema-pua", "asst-crema-pua"),
+    Role.asst_front_desk: ("asst-crema-pua", "asst-crema-pua"),
+    Role.cdc_assessor: ("asst-crema-cdc-crema", "asst-crema-cdc-crema"),
+    Role.cot_operator: ("asst-crema-cot", "asst-crema-cdc-crema"),  # the COT is an office: other = another unit
+    Role.ward_staff: ("asst-crema-reparto-medicina", "asst-crema-reparto-medicina"),
+    Role.mmg: ("mmg-crema-1", "mmg-crema-1"),
+    Role.csc_operator: ("csc-crema", "csc-crema"),
+    Role.analyst: ("udp-crema", "udp-crema"),
+    Role.ets_operator: ("ets-igea", "ets-meraki"),  # the provider organisation is assigned: other = another ETS
+    Role.rsa_operator: ("op-fbc", "op-caimi"),
+    Role.system_admin: ("ambito-crema", "ambito-crema"),
+    Role.dpo: ("ambito-crema", "ambito-crema"),
+    Role.data_steward: ("ambito-crema", "ambito-crema"),
+}
+# Roles whose `own` user is a member of the VMD equipe and an assessor of the scenario's VMD.
+EQUIPE = (Role.comune_social_worker, Role.ambito_pua_social_worker, Role.asst_pua_operator, Role.cdc_assessor,
+          Role.csc_operator)
+ASST_SIDE = {Role.asst_pua_operator, Role.cdc_assessor}
+
+
+@dataclass
+class World:
+    """The ids of one case and of the rows around it, in one Ambito."""
+
+    person: uuid.UUID | None = None
+    cartella: uuid.UUID | None = None
+    consent_care: uuid.UUID | None = None
+    consent_revocable: uuid.UUID | None = None
+    relation: uuid.UUID | None = None
+    vmd: uuid.UUID | None = None
+    team: uuid.UUID | None = None
+    member: uuid.UUID | None = None
+    plan: uuid.UUID | None = None
+    goal: uuid.UUID | None = None
+    intervention: uuid.UUID | None = None
+    attachment: uuid.UUID | None = None
+    request: uuid.UUID | None = None
+    assignment: uuid.UUID | None = None
+    match: uuid.UUID | None = None
+    user: uuid.UUID | None = None
+    role_assignment: uuid.UUID | None = None
+    comune: uuid.UUID | None = None
+    org: uuid.UUID | None = None
+    unit: uuid.UUID | None = None
+    # rows that belong to one user (keyed by role of the own user; the Cremona world keys them by "*")
+    entries: dict[str, uuid.UUID] = field(default_factory=dict)
+    grants: dict[str, uuid.UUID] = field(default_factory=dict)
+    items: dict[str, uuid.UUID] = field(default_factory=dict)
+
+
+@dataclass
+class Scenario:
+    users: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)  # (role, own|other) -> user id
+    headers: dict[uuid.UUID, dict[str, str]] = field(default_factory=dict)
+    crema: World = field(default_factory=World)
+    cremona: World = field(default_factory=World)
+    other_comune: uuid.UUID | None = None       # comune-crema
+    other_org: uuid.UUID | None = None          # ets-meraki
+    other_unit: uuid.UUID | None = None
+    pua_location: uuid.UUID | None = None       # asst-crema-pua
+    sub_ambiti: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # comune id -> its sub-ambito id
+    provider_org: uuid.UUID | None = None       # ets-sentiero (a new provider assignment)
+
+    def user(self, role: str, situation: str) -> uuid.UUID:
+        return self.users[(role, "other" if situation == "other" else "own")]
+
+    def world(self, situation: str) -> World:
+        return self.cremona if situation == "other_ambito" else self.crema
+
+
+# ================================================================================================ building
+class _Api:
+    def __init__(self, http: AsyncClient, sc: Scenario):
+        self.http, self.sc = http, sc
+
+    async def __call__(self, method: str, url: str, user: uuid.UUID, status: int = 200, **kw) -> dict:
+        r = await self.http.request(method, "/api" + url, headers=self.sc.headers[user], **kw)
+        assert r.status_code == status, f"scenario setup {method} {url}: {r.status_code} {r.text[:500]}"
+        return r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+
+
+async def _rows(engine: AsyncEngine, sc: Scenario) -> dict[str, Any]:
+    """Users, persons, teams: rows written directly, committed."""
+    out: dict[str, Any] = {}
+    async with AsyncSession(engine, expire_on_commit=False) as s:
+        for role, (own_org, other_org) in ORGS.items():
+            for sit, code in (("own", own_org), ("other", other_org)):
+                u = await make_user(s, role, code, username=f"mx.{role.value}.{sit}",
+                                    profession="IFeC" if role == Role.asst_pua_operator else None)
+                sc.users[(role.value, sit)] = u.id
+        cw = await make_user(s, Role.comune_social_worker, "comune-cremona", username="mx.cremona.as")
+        cop = await make_user(s, Role.asst_pua_operator, "asst-cremona-test", username="mx.cremona.ifec")
+        out["cw"], out["cop"] = cw.id, cop.id
+
+        p_own = await insert_person(s, comune="comune-offanengo", sex="F", birth_date=date(1943, 5, 10),
+                                    lives_alone=True, birth_place="Crema")
+        p_bg = await insert_person(s, comune="comune-crema")
+        m1, m2 = await insert_person(s, comune="comune-crema"), await insert_person(s, comune="comune-crema")
+        p_x = await insert_person(s, ambito="ambito-cremona-test", comune="comune-cremona", sex="M",
+                                  birth_date=date(1940, 1, 20), birth_place="Cremona")
+        x1 = await insert_person(s, ambito="ambito-cremona-test", comune="comune-cremona")
+        x2 = await insert_person(s, ambito="ambito-cremona-test", comune="comune-cremona")
+        sc.crema.person, sc.cremona.person = p_own.id, p_x.id
+        out["p_bg"] = p_bg.id
+
+        crema, cremona = await org(s, "ambito-crema"), await org(s, "ambito-cremona-test")
+        team = Team(ambito_id=crema.id, code="mx-vmd-crema", name="Équipe VMD della matrice", type=TeamType.vmd_equipe,
+                    organisation_id=(await org(s, "asst-crema-cdc-crema")).id)
+        team_x = Team(ambito_id=cremona.id, code="mx-vmd-cremona", name="Équipe VMD di Cremona (prova)",
+                      type=TeamType.vmd_equipe, organisation_id=(await org(s, "asst-cremona-test")).id)
+        s.add_all([team, team_x])
+        await s.flush()
+        for role in EQUIPE:
+            m = TeamMember(team_id=team.id, user_id=sc.users[(role.value, "own")],
+                           organisation_id=(await org(s, ORGS[role][0])).id, valid_from=date(2020, 1, 1))
+            s.add(m)
+            await s.flush()
+            sc.crema.member = m.id
+        for uid, code in ((cw.id, "comune-cremona"), (cop.id, "asst-cremona-test")):
+            m = TeamMember(team_id=team_x.id, user_id=uid, organisation_id=(await org(s, code)).id,
+                           valid_from=date(2020, 1, 1))
+            s.add(m)
+            await s.flush()
+            sc.cremona.member = m.id
+        sc.crema.team, sc.cremona.team = team.id, team_x.id
+
+        for (a, b), world, amb in (((m1, m2), sc.crema, crema), ((x1, x2), sc.cremona, cremona)):
+            lo, hi = sorted((a.id, b.id))
+            pm = PossibleMatch(ambito_id=amb.id, person_a_id=lo, person_b_id=hi, score=0.8, reasons={"nome": 0.8},
+                               source="test")
+            s.add(pm)
+            await s.flush()
+            world.match = pm.id
+
+        # Administration targets: a user of each Ambito and one of their role assignments.
+        sc.crema.user = sc.users[("analyst", "own")]
+        sc.cremona.user = cw.id
+        for world in (sc.crema, sc.cremona):
+            world.role_assignment = (await s.execute(sa.select(RoleAssignment.id).where(
+                RoleAssignment.user_id == world.user))).scalar_one()
+
+        # Territory targets.
+        sc.crema.comune = (await org(s, "comune-offanengo")).id
+        sc.other_comune = (await org(s, "comune-crema")).id
+        sc.cremona.comune = (await org(s, "comune-cremona")).id
+        sc.crema.org = (await org(s, "ets-igea")).id
+        sc.other_org = (await org(s, "ets-meraki")).id
+        sc.cremona.org = (await org(s, "asst-cremona-test")).id
+        sc.provider_org = (await org(s, "ets-sentiero")).id
+        sc.pua_location = (await org(s, "asst-crema-pua")).id
+        units = (await s.execute(sa.select(ServiceUnit.id).where(ServiceUnit.ambito_id == crema.id)
+                                 .order_by(ServiceUnit.code).limit(2))).scalars().all()
+        sc.crema.unit, sc.other_unit = units[0], units[1]
+        sc.cremona.unit = (await s.execute(sa.select(ServiceUnit.id).where(
+            ServiceUnit.ambito_id == cremona.id))).scalars().first()
+        for code in ("comune-offanengo", "comune-crema", "comune-cremona"):
+            c = await org(s, code)
+            sc.sub_ambiti[c.id] = c.part_of_id
+        await s.commit()
+    for uid in [*sc.users.values(), out["cw"], out["cop"]]:
+        sc.headers[uid] = bearer(uid)
+    return out
+
+
+async def _assign(engine: AsyncEngine, cartella_id: uuid.UUID, reason: AssignmentReason, **who) -> uuid.UUID:
+    """A cartella assignment with a legal basis (so consent is not what the matrix tests)."""
+    async with AsyncSession(engine, expire_on_commit=False) as s:
+        a = await cartelle.assign(s, cartella_id=cartella_id, reason=reason, **who)
+        a.legal_basis = LEGAL_BASIS
+        s.add(a)
+        await s.commit()
+        return a.id
+
+
+async def _case(api: _Api, world: World, *, worker: uuid.UUID) -> None:
+    """Cartella, consents, a relation, a care plan (draft, one goal, one intervention), an attachment."""
+    c = await api("POST", f"/persons/{world.person}/cartelle", worker, 201, json={"area": "anziani"})
+    world.cartella = uuid.UUID(c["id"])
+    for purpose in ("care", "share_asst", "share_rsa", "share_ets", "share_cvi"):
+        r = await api("POST", f"/persons/{world.person}/consents", worker, 201,
+                      json={"purpose": purpose, "grantor_kind": "self", "valid_from": "2026-03-01"})
+        if purpose == "care":
+            world.consent_care = uuid.UUID(r["id"])
+        world.consent_revocable = uuid.UUID(r["id"])
+    r = await api("POST", f"/persons/{world.person}/relations", worker, 201, json={
+        "kind": "caregiver", "surname": "Ferrari", "given_name": "Luca", "contacts": {"mobile": "+39 333 1234567"}})
+    world.relation = uuid.UUID(r["id"])
+    r = await api("POST", f"/cartelle/{world.cartella}/attachments", worker, 201,
+                  files={"file": ("nota.txt", b"Relazione sociale di prova.", "text/plain")}, data={"kind": "other"})
+    world.attachment = uuid.UUID(r["id"])
+
+
+async def _plan(api: _Api, world: World, worker: uuid.UUID, interventions: list[dict[str, Any]]) -> None:
+    r = await api("POST", "/care-plans", worker, 201, json={
+        "cartella_id": str(world.cartella), "case_manager_id": str(worker), "title": "Sostegno alla domiciliarità"})
+    world.plan = uuid.UUID(r["id"])
+    r = await api("POST", f"/care-plans/{world.plan}/goals", worker, 201, json={
+        "description": "Permanenza al domicilio in sicurezza", "indicator": "Accessi in Pronto Soccorso",
+        "target": "Nessun accesso in 6 mesi", "due_date": "2026-09-01"})
+    world.goal = uuid.UUID(r["goals"][0]["id"])
+    for body in interventions:
+        r = await api("POST", f"/care-plans/{world.plan}/interventions", worker, 201, json={
+            "intensity_value": 6, "intensity_unit": "ore/settimana", "start_date": "2026-03-02",
+            "funding_source": "fna", **body})
+    world.intervention = uuid.UUID(r["interventions"][0]["id"])
+
+
+async def build(engine: AsyncEngine, http: AsyncClient) -> Scenario:
+    sc = Scenario()
+    extra = await _rows(engine, sc)
+    api = _Api(http, sc)
+    own = {r.value: sc.users[(r.value, "own")] for r in Role}
+    cw, cop = extra["cw"], extra["cop"]
+    async with AsyncSession(engine) as s:
+        ids = {code: (await org(s, code)).id for code in ("ets-igea", "op-fbc", "asst-crema-cot", "asst-crema",
+                                                          "asst-cremona-test")}
+
+    # ---------------------------------------------------------------- Crema: the 82-year-old of Offanengo
+    cw_crema = own["comune_social_worker"]
+    await _case(api, sc.crema, worker=cw_crema)
+    c = sc.crema.cartella
+    # The referring MMG, the provider organisations (ETS, RSA) and the COT are assigned with a legal basis.
+    await _assign(engine, c, AssignmentReason.referring_mmg, user_id=own["mmg"])
+    await _assign(engine, c, AssignmentReason.provider, organisation_id=ids["ets-igea"])
+    await _assign(engine, c, AssignmentReason.provider, organisation_id=ids["op-fbc"])
+    sc.crema.assignment = await _assign(engine, c, AssignmentReason.assessor, organisation_id=ids["asst-crema-cot"])
+    # The MMG asks for the VMD of their patient; the equipe operator adds the assessors of both sides.
+    v = await api("POST", "/vmd", own["mmg"], 201, json={
+        "person_id": str(sc.crema.person), "cartella_id": str(c), "trigger": "mmg", "team_id": str(sc.crema.team),
+        "referring_user_id": str(own["mmg"])})
+    sc.crema.vmd = uuid.UUID(v["id"])
+    for role in EQUIPE:
+        await api("POST", f"/vmd/{sc.crema.vmd}/assessors", own["asst_pua_operator"], 201,
+                  json={"user_id": str(own[role.value])})
+    await _plan(api, sc.crema, cw_crema, [
+        {"service_type": "sad", "provider_org_id": str(ids["ets-igea"])},
+        {"service_type": "rsa_aperta", "provider_org_id": str(ids["op-fbc"])}])
+    # One diary entry per writer role, written by that role's own user (the author may edit it).
+    for role in M.DIARY_WRITERS:
+        r = await api("POST", f"/cartelle/{c}/diary", own[role.value], 201, json={
+            "type": "colloquio", "occurred_at": "2026-03-02T08:30:00+01:00",
+            "text": "Colloquio con la persona e il caregiver."})
+        sc.crema.entries[role.value] = uuid.UUID(r["id"])
+    # The PUA request: registered at the desk on the MMG's referral, then referred to the COT.
+    r = await api("POST", "/pua/requests", own["asst_front_desk"], 201, json={
+        "person_id": str(sc.crema.person), "channel": "referral_mmg", "referring_user_id": str(own["mmg"]),
+        "reported_need": "Anziana sola, fatica a gestire igiene e spesa dopo una caduta.",
+        "need_domains": ["personal_care"], "location_org_id": str(sc.pua_location)})
+    sc.crema.request = uuid.UUID(r["id"])
+
+    # ---------------------------------------------------------------- Cremona: a case of the other Ambito
+    await _case(api, sc.cremona, worker=cw)
+    v = await api("POST", "/vmd", cw, 201, json={
+        "person_id": str(sc.cremona.person), "cartella_id": str(sc.cremona.cartella), "trigger": "pua",
+        "team_id": str(sc.cremona.team)})
+    sc.cremona.vmd = uuid.UUID(v["id"])
+    await api("POST", f"/vmd/{sc.cremona.vmd}/assessors", cop, 201, json={"user_id": str(cw)})
+    await _plan(api, sc.cremona, cw, [
+        {"service_type": "adi_cdom", "provider_org_id": str(ids["asst-cremona-test"]),
+         "intensity_unit": "accessi/settimana", "funding_source": "fondo_sanitario"}])
+    r = await api("POST", f"/cartelle/{sc.cremona.cartella}/diary", cw, 201, json={
+        "type": "nota", "occurred_at": "2026-03-02T08:30:00+01:00", "text": "Nota di prova."})
+    sc.cremona.entries["*"] = uuid.UUID(r["id"])
+
+    # ---------------------------------------------------------------- rows the API has no door for
+    async with AsyncSession(engine, expire_on_commit=False) as s:
+        cot = ids["asst-crema-cot"]
+        await s.execute(sa.update(AccessRequest).where(AccessRequest.id == sc.crema.request).values(
+            state=AccessState.referred_cot.value, orientation={"cot_org_id": str(cot)}))
+        ar = AccessRequest(ambito_id=(await org(s, "ambito-cremona-test")).id, person_id=sc.cremona.person,
+                           cartella_id=sc.cremona.cartella, channel="desk", requester_kind="self",
+                           reported_need="Richiesta di informazioni.", need_domains=[],
+                           location_org_id=ids["asst-cremona-test"], operator_id=cop, state=AccessState.registered,
+                           orientation={}, version=1)
+        s.add(ar)
+        await s.flush()
+        sc.cremona.request = ar.id
+        sc.cremona.assignment = (await s.execute(sa.select(CartellaAssignment.id).where(
+            CartellaAssignment.cartella_id == sc.cremona.cartella).order_by(CartellaAssignment.id))).scalars().first()
+        crema_amb, cremona_amb = (await org(s, "ambito-crema")).id, (await org(s, "ambito-cremona-test")).id
+        for role in M.WORKERS:
+            item = await work_items.create(s, kind="matrix.test", title="Attività di prova", source_type="matrix",
+                                           source_id=uuid.uuid4(), ambito_id=crema_amb,
+                                           assignee_user_id=own[role.value])
+            sc.crema.items[role.value] = item.id
+        item = await work_items.create(s, kind="matrix.test", title="Attività di prova", source_type="matrix",
+                                       source_id=uuid.uuid4(), ambito_id=cremona_amb, assignee_user_id=cw)
+        sc.cremona.items["*"] = item.id
+        now = clock.now()
+        for role in M.BREAK_GLASS:
+            g = BreakGlassGrant(user_id=own[role.value], person_id=extra["p_bg"], reason="Urgenza di prova",
+                                started_at=now, expires_at=now.replace(year=now.year + 1))
+            s.add(g)
+            await s.flush()
+            sc.crema.grants[role.value] = g.id
+        g = BreakGlassGrant(user_id=cw, person_id=sc.cremona.person, reason="Urgenza di prova", started_at=now,
+                            expires_at=now.replace(year=now.year + 1))
+        s.add(g)
+        await s.flush()
+        sc.cremona.grants["*"] = g.id
+        await s.commit()
+    return sc
+
+
+# ================================================================================================ requests
+def rolled_back_session(engine: AsyncEngine):
+    """A replacement for api.deps.get_session: the request's unit of work runs in a savepoint of a transaction
+    that is rolled back when the request ends, so no request changes what the next one sees."""
+    from api.deps import request_boundary
+
+    async def _session(request: Request):
+        async with engine.connect() as conn:
+            outer = await conn.begin()
+            s = AsyncSession(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False,
+                             autoflush=False)
+            try:
+                async with request_boundary(s, request, savepoint=True):
+                    yield s
+            finally:
+                await s.close()
+                await outer.rollback()
+
+    return _session
+
+
+def _own_row(rows: dict[str, uuid.UUID], role: str) -> uuid.UUID:
+    """The row of this role's own user, else any row (the role is refused before the row matters)."""
+    return rows.get(role) or rows.get("*") or next(iter(rows.values()))
+
+
+def param(sc: Scenario, path: str, name: str, role: str, situation: str) -> str:
+    w = sc.world(situation)
+    if name == "code":
+        if path.startswith("/api/instruments"):
+            return "barthel"
+        return "sad" if "service-types" in path else "fna"
+    if name == "version":
+        return "1"
+    if name == "assignment_id":
+        return str(w.role_assignment if path.startswith("/api/admin") else w.assignment)
+    if name == "entry_id":
+        return str(_own_row(w.entries, role))
+    if name == "grant_id":
+        return str(_own_row(w.grants, role))
+    if name == "item_id":
+        return str(_own_row(w.items, role))
+    if name == "comune_id":
+        return str(sc.other_comune if situation == "other" else w.comune)
+    if name == "org_id":
+        return str(sc.other_org if situation == "other" else w.org)
+    if name == "unit_id":
+        return str(sc.other_unit if situation == "other" else w.unit)
+    simple = {"person_id": w.person, "cartella_id": w.cartella, "consent_id": w.consent_revocable,
+              "relation_id": w.relation, "vmd_id": w.vmd, "plan_id": w.plan, "goal_id": w.goal,
+              "intervention_id": w.intervention, "attachment_id": w.attachment, "request_id": w.request,
+              "match_id": w.match, "user_id": w.user, "team_id": w.team, "member_id": w.member}
+    if name not in simple:
+        raise KeyError(f"the matrix scenario has no value for path parameter {{{name}}} of {path}")
+    return str(simple[name])
+
+
+REASON = {"reason": "Motivazione di prova della matrice"}
+
+
+def body_for(sc: Scenario, method: str, path: str, role: str, situation: str,
+             caller: uuid.UUID) -> dict[str, Any]:
+    """A body valid for the schema and for the checks a service runs before its scope check."""
+    w = sc.world(situation)
+    own_sw = sc.users[("comune_social_worker", "own")]
+    p = path.removeprefix("/api")
+    bodies: dict[tuple[str, str], Any] = {
+        ("POST", "/persons/duplicates-check"): {"surname": "Rossi", "given_name": "Mario"},
+        ("POST", "/persons"): {"surname": "Verdi", "given_name": "Giulia", "sex": "F", "birth_date": "1950-04-01",
+                               "other_identifier_type": "provisional", "other_identifier": "MATRICE-1"},
+        ("PATCH", "/persons/{person_id}"): {"lives_alone": True},
+        ("POST", "/persons/{person_id}/death"): {"date_of_death": "2026-03-01"},
+        ("POST", "/persons/{person_id}/relations"): {"kind": "family_member", "surname": "Bianchi",
+                                                     "given_name": "Paolo"},
+        ("POST", "/person-matches/{match_id}/decision"): {"decision": "not_duplicate",
+                                                          "reason": "Persone diverse"},
+        ("POST", "/persons/{person_id}/consents"): {"purpose": "share_cvi", "grantor_kind": "self",
+                                                    "valid_from": "2026-03-02"},
+        ("POST", "/persons/{person_id}/consents/{consent_id}/revoke"): REASON,
+        ("POST", "/break-glass"): {"person_id": str(w.person), "reason": "Urgenza segnalata dal pronto soccorso"},
+        ("POST", "/admin/users"): {"username": "mx.nuovo.utente", "display_name": "Nuovo Utente"},
+        ("PATCH", "/admin/users/{user_id}"): {"display_name": "Utente di prova"},
+        ("POST", "/admin/users/{user_id}/roles"): {"role": "analyst", "organisation_id": str(sc.crema.org)},
+        ("POST", "/admin/teams"): {"code": "mx-nuova-equipe", "name": "Nuova équipe", "type": "micro_equipe"},
+        ("POST", "/admin/teams/{team_id}/members"): {"user_id": str(sc.users[("comune_social_worker", "other")])},
+        ("PATCH", "/territory/comuni/{comune_id}"): {"sub_ambito_id": str(sc.sub_ambiti[sc.crema.comune])},
+        ("POST", "/organisations"): {"code": "mx-ente-nuovo", "name": "Ente nuovo di prova", "kind": "ets"},
+        ("PATCH", "/organisations/{org_id}"): {"provisional": False},
+        ("PATCH", "/service-units/{unit_id}"): {"provisional": False},
+        ("POST", "/catalogue/service-types"): {"code": "mx_servizio", "label": "Servizio di prova",
+                                               "category": "domiciliare"},
+        ("PATCH", "/catalogue/service-types/{code}"): {"leps": True},
+        ("POST", "/catalogue/funding-sources"): {"code": "mx_fondo", "label": "Fondo di prova"},
+        ("PATCH", "/catalogue/funding-sources/{code}"): {"active": True},
+        ("POST", "/persons/{person_id}/cartelle"): {"area": "disabili"},
+        ("PATCH", "/cartelle/{cartella_id}"): {"case_manager_id": str(own_sw)},
+        ("POST", "/cartelle/{cartella_id}/close"): REASON,
+        ("POST", "/cartelle/{cartella_id}/transfer"): {"to_comune_id": str(sc.other_comune), **REASON},
+        ("POST", "/cartelle/{cartella_id}/assignments"): {"reason": "provider",
+                                                          "organisation_id": str(sc.provider_org)},
+        ("POST", "/cartelle/{cartella_id}/diary"): {"type": "nota", "occurred_at": "2026-03-02T08:45:00+01:00",
+                                                    "text": "Nota della matrice."},
+        ("PATCH", "/diary/{entry_id}"): {"text": "Colloquio con la persona (testo corretto)."},
+        ("POST", "/instruments/{code}/score"): {"answers": {}},
+        ("POST", "/pua/requests"): {
+            "person_id": str(w.person), "channel": "referral_mmg",
+            "referring_user_id": str(caller if role == "mmg" else sc.users[("mmg", "own")]),
+            "reported_need": "Richiesta di aiuto a domicilio.", "location_org_id": str(sc.pua_location)},
+        ("POST", "/pua/requests/{request_id}/reception"): {},
+        ("POST", "/pua/requests/{request_id}/triage"): {"answers": {}},
+        ("POST", "/pua/requests/{request_id}/orient"): {"information_given": "Informazioni sui servizi"},
+        ("POST", "/pua/requests/{request_id}/refer-vmd"): {},
+        ("POST", "/pua/requests/{request_id}/refer-cot"): {},
+        ("POST", "/pua/requests/{request_id}/withdraw"): REASON,
+        ("POST", "/pua/requests/{request_id}/cancel"): REASON,
+        ("POST", "/vmd"): {"person_id": str(w.person), "cartella_id": str(w.cartella), "trigger": "mmg",
+                           "team_id": str(sc.crema.team)},
+        ("POST", "/vmd/{vmd_id}/schedule"): {"scheduled_for": "2026-03-05T10:00:00+01:00", "location": "CdC"},
+        ("POST", "/vmd/{vmd_id}/assessors"): {"user_id": str(sc.users[("comune_social_worker", "other")])},
+        ("POST", "/vmd/{vmd_id}/responses"): {
+            "instrument_code": "barthel" if role in {r.value for r in ASST_SIDE} else "social_risk", "answers": {}},
+        ("POST", "/vmd/{vmd_id}/meetings"): {"held_at": "2026-03-02T08:00:00+01:00",
+                                             "participants": [{"name": "Partecipante esterno"}],
+                                             "minutes": "Verbale di prova"},
+        ("POST", "/vmd/{vmd_id}/conclude"): {"outcome": "no_need"},
+        ("POST", "/vmd/{vmd_id}/cancel"): REASON,
+        ("POST", "/vmd/{vmd_id}/reassessment"): {},
+        ("POST", "/care-plans"): {"cartella_id": str(w.cartella), "case_manager_id": str(own_sw),
+                                  "title": "Progetto della matrice"},
+        ("PATCH", "/care-plans/{plan_id}"): {"title": "Sostegno alla domiciliarità (rivisto)"},
+        ("POST", "/care-plans/{plan_id}/goals"): {"description": "Socialità", "indicator": "Uscite settimanali",
+                                                  "target": "Almeno due"},
+        ("PATCH", "/care-plans/{plan_id}/goals/{goal_id}"): {"target": "Nessun accesso in 9 mesi"},
+        ("POST", "/care-plans/{plan_id}/interventions"): {"service_type": "pasti_domicilio"},
+        ("PATCH", "/care-plans/{plan_id}/interventions/{intervention_id}"): {"notes": "Nota di prova"},
+        ("POST", "/care-plans/{plan_id}/agree"): {"consent_id": str(w.consent_care)},
+        ("POST", "/care-plans/{plan_id}/reviews"): {"outcome": "continue"},
+        ("POST", "/care-plans/{plan_id}/complete"): REASON,
+        ("POST", "/care-plans/{plan_id}/suspend"): REASON,
+        ("POST", "/care-plans/{plan_id}/revoke"): REASON,
+    }
+    if (method, p) == ("POST", "/cartelle/{cartella_id}/attachments"):
+        return {"files": {"file": ("prova.txt", b"Documento di prova.", "text/plain")}, "data": {"kind": "other"}}
+    json = bodies.get((method, p))
+    return {} if json is None else {"json": json}
+
+
+def request_for(sc: Scenario, method: str, path: str, role: str, situation: str) -> tuple[str, dict[str, Any]]:
+    """The URL and httpx keyword arguments of one cell."""
+    caller = sc.user(role, situation)
+    url = re.sub(r"\{(\w+)\}", lambda m: param(sc, path, m.group(1), role, situation), path)
+    kw = body_for(sc, method, path, role, situation, caller)
+    kw["headers"] = sc.headers[caller]
+    if method == "GET" and path == "/api/persons":
+        kw["params"] = {"q": "Rossi"}
+    return url, kw

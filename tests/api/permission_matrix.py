@@ -1,0 +1,299 @@
+"""The EXPECTED permission matrix: every /api route × every role × three situations.
+
+Written from the product rules (domain brief §2 actors and §6.4 role-based access, the issue texts), NOT from the
+application's own tables (schemas/security/permissions.yaml and access.yaml): the test compares the two, so a wrong
+line in the application's tables shows up as a failing cell instead of being copied here.
+
+Situations (what the subject of the request — a person, a cartella or something hanging off it — is to the caller):
+  own           the subject's cartella is owned by the caller's comune (or a comune of the caller's sub-ambito),
+                or the caller is assigned to it (personally, through a team or through the organisation it works for),
+                or the subject is the caller's own row (their diary entry, their break-glass grant, their work item,
+                the PUA request they registered or referred);
+  other         same Ambito, not owned, not assigned, not the caller's own row;
+  other_ambito  the subject belongs to the second test Ambito (`ambito-cremona-test`).
+Routes without a subject (lists, catalogue, /me, most creates) have the same value in the three situations.
+
+Values:
+  ALLOW      the request gets past authorisation: any status but 401/403/404 (2xx, or 409/422 from state or body);
+  FORBIDDEN  403: the role lacks the coarse permission (or a finer rule of the same kind: author-only, equipe-only,
+             full view only) — the caller may know the row exists but may not do this;
+  HIDDEN     404: the row is outside the caller's scope, so its existence is not revealed.
+
+Policy (docs/decisions/permission-matrix.md): 403 when the role lacks the permission or consent is required,
+404 when the row is outside the principal's scope, 401 without a valid token (tested in tests/api/test_auth.py).
+"""
+from __future__ import annotations
+
+from domain.security.models import Role as R
+
+ALLOW, FORBIDDEN, HIDDEN = "ALLOW", "FORBIDDEN", "HIDDEN"
+SITUATIONS = ("own", "other", "other_ambito")
+ROLES: tuple[str, ...] = tuple(r.value for r in R)
+
+Cells = tuple[str, str, str]  # (own, other, other_ambito)
+
+# ------------------------------------------------------------------------------------------------ cell shapes
+ANY: Cells = (ALLOW, ALLOW, ALLOW)            # no subject, or a subject every holder reaches (global catalogue)
+AMBITO: Cells = (ALLOW, ALLOW, HIDDEN)        # every row of the caller's Ambito, nothing of another Ambito
+CASE: Cells = (ALLOW, HIDDEN, HIDDEN)         # only the caller's own cases / own rows
+DENY: Cells = (FORBIDDEN, FORBIDDEN, FORBIDDEN)  # no coarse permission: 403 whatever the row
+NO_SCOPE: Cells = (HIDDEN, HIDDEN, HIDDEN)    # holds the permission but reaches no case at all
+FULL_ONLY: Cells = (FORBIDDEN, HIDDEN, HIDDEN)  # reaches its case with a minimal view, this needs the full one
+
+# ------------------------------------------------------------------------------------------------ role groups
+# Who does what, in the words of the brief (§2, §6.4):
+COMUNE = {R.comune_social_worker}              # case owner for municipal cases (RW own comune; joint cases R/W)
+COORD = {R.sub_ambito_coordinator}             # supervisor view over the comuni of the sub-ambito, read only
+AS_AMBITO = {R.ambito_pua_social_worker}       # PUA intake + VMD assessor across the Ambito; joint cases only
+ASST_PUA = {R.asst_pua_operator}               # PUA intake, triage, referral; VMD (clinical domain)
+PUA_STAFF = AS_AMBITO | ASST_PUA               # the PUA equipe: every access request of the Ambito
+FRONT_DESK = {R.asst_front_desk}               # registers requests (and new persons), nothing else
+CDC = {R.cdc_assessor}                         # CdC assessment team / district nurse: assigned VMDs and PI, RW
+COT = {R.cot_operator}                         # discharge data, R cases they are assigned to
+WARD = {R.ward_staff}                          # create signals (persons); the discharge context comes later
+MMG = {R.mmg}                                  # referrer: refers, sees the outcome summary of their patients
+CSC = {R.csc_operator}                         # CSC-run services (tutela, SIL, PIS): RW where assigned
+ANALYST = {R.analyst}                          # aggregates only: no nominative data
+PROVIDERS = {R.ets_operator, R.rsa_operator}   # purpose-bound, minimal dataset of assigned cases
+ADMIN = {R.system_admin}                       # users, teams, reference data; no case data
+DPO = {R.dpo}                                  # audit and access logs only
+STEWARD = {R.data_steward}                     # imports and duplicates (identity data only)
+EVERYONE = set(R)
+
+CASE_WRITERS = COMUNE | PUA_STAFF | CSC                 # write the social record of their cases
+CARTELLA_WRITERS = COMUNE | AS_AMBITO | CSC             # open / manage the cartella sociale (not the ASST side)
+CASE_READERS = CASE_WRITERS | COORD | CDC | COT         # read full case data of their cases
+MINIMAL = MMG | PROVIDERS                               # reach assigned cases with the minimal projection
+IDENTITY = CASE_READERS | STEWARD                       # see identity data of every person of the Ambito (dedup)
+SEARCHERS = IDENTITY | FRONT_DESK | WARD                # search persons / check duplicates before registering
+REGISTRARS = CASE_WRITERS | FRONT_DESK | WARD           # register new persons
+PUA_REGISTRARS = PUA_STAFF | FRONT_DESK | MMG           # register access requests (MMG: online referral)
+PUA_READERS = PUA_REGISTRARS | COMUNE | COORD | COT     # read access requests (each its own rows)
+VMD_ASSESSORS = CASE_WRITERS | CDC                      # fill instruments, sign (when assessor of the VMD)
+VMD_MANAGERS = PUA_STAFF | CDC                          # schedule, assessors, meeting, conclude (equipe members)
+VMD_REQUESTERS = COMUNE | PUA_STAFF | MMG               # ask for a VMD (MMG: for their patients)
+VMD_READERS = CASE_READERS | MMG | {R.rsa_operator}     # read VMDs (MMG, RSA: summary)
+PLAN_WRITERS = CASE_WRITERS | CDC                       # write the progetto individualizzato
+PLAN_READERS = CASE_READERS | MINIMAL                   # read it (providers/MMG: minimal view)
+DIARY_WRITERS = CASE_WRITERS | CDC                      # write diary entries on their cases
+ATTACHMENT_WRITERS = CASE_WRITERS                       # upload documents to their cases
+BREAK_GLASS = COMUNE | PUA_STAFF | COT                  # emergency access outside scope
+WORKERS = EVERYONE - ANALYST - ADMIN - DPO              # roles that receive work items
+INSTRUMENT_READERS = CASE_READERS                       # assessment instruments (forms, scoring)
+
+
+def cells(default: Cells = DENY, **groups: tuple[set, Cells]) -> dict[str, Cells]:
+    """Every role gets `default`; each keyword names a (roles, cells) pair applied in order (later wins)."""
+    out = {r: default for r in ROLES}
+    for roles, value in groups.values():
+        for role in roles:
+            out[R(role).value] = value
+    return out
+
+
+def grant(roles: set, value: Cells, **more: tuple[set, Cells]) -> dict[str, Cells]:
+    """`roles` get `value`, the roles in `more` their own cells, everyone else 403."""
+    return cells(DENY, main=(roles, value), **more)
+
+
+EXPECTED: dict[tuple[str, str], dict[str, Cells]] = {}
+
+
+def route(method: str, path: str, table: dict[str, Cells]) -> None:
+    key = (method.upper(), "/api" + path)
+    assert key not in EXPECTED, f"duplicate route in the expected matrix: {key}"
+    EXPECTED[key] = table
+
+
+# ================================================================================================= me, work items
+# Everyone sees their own profile.
+route("GET", "/me", grant(EVERYONE, ANY))
+# Work queues belong to people who do case work; analysts, admins and the DPO receive no case tasks.
+# Completing an item: only your own item (assigned to you, your team or your organisation); somebody else's item is
+# outside your scope, so 404 — the same answer as an item of another Ambito.
+route("GET", "/work-items/mine", grant(WORKERS, ANY))
+route("POST", "/work-items/{item_id}/complete", grant(WORKERS, CASE))
+
+# ================================================================================================= territory
+# Reference data (Ambito, comuni, organisations, units, catalogue) is readable by every role of the Ambito; another
+# Ambito's rows are not found. Changing it is the system administrator's job. The service catalogue is shared by
+# all Ambiti (no Ambito of its own), so its rows exist for every administrator.
+for p in ("/territory/ambiti/me", "/territory/sub-ambiti", "/territory/comuni", "/organisations", "/service-units",
+          "/catalogue/service-types", "/catalogue/udo-types", "/catalogue/funding-sources"):
+    route("GET", p, grant(EVERYONE, ANY))
+for p in ("/territory/comuni/{comune_id}", "/organisations/{org_id}", "/service-units/{unit_id}"):
+    route("GET", p, grant(EVERYONE, AMBITO))
+route("PATCH", "/territory/comuni/{comune_id}", grant(ADMIN, AMBITO))
+route("POST", "/organisations", grant(ADMIN, ANY))
+route("PATCH", "/organisations/{org_id}", grant(ADMIN, AMBITO))
+route("PATCH", "/service-units/{unit_id}", grant(ADMIN, AMBITO))
+route("POST", "/catalogue/service-types", grant(ADMIN, ANY))
+route("PATCH", "/catalogue/service-types/{code}", grant(ADMIN, ANY))
+route("POST", "/catalogue/funding-sources", grant(ADMIN, ANY))
+route("PATCH", "/catalogue/funding-sources/{code}", grant(ADMIN, ANY))
+
+# ================================================================================================= administration
+# Users, role assignments, teams: the system administrator of the Ambito only; another Ambito's users and teams are
+# not found. The permission table is readable by the administrator and the DPO (who audits it).
+route("POST", "/admin/users", grant(ADMIN, ANY))
+route("GET", "/admin/users", grant(ADMIN, ANY))
+route("GET", "/admin/users/{user_id}", grant(ADMIN, AMBITO))
+route("PATCH", "/admin/users/{user_id}", grant(ADMIN, AMBITO))
+route("POST", "/admin/users/{user_id}/roles", grant(ADMIN, AMBITO))
+route("POST", "/admin/role-assignments/{assignment_id}/end", grant(ADMIN, AMBITO))
+route("POST", "/admin/teams", grant(ADMIN, ANY))
+route("GET", "/admin/teams", grant(ADMIN, ANY))
+route("GET", "/admin/teams/{team_id}", grant(ADMIN, AMBITO))
+route("POST", "/admin/teams/{team_id}/members", grant(ADMIN, AMBITO))
+route("POST", "/admin/team-members/{member_id}/end", grant(ADMIN, AMBITO))
+route("GET", "/admin/permissions", grant(ADMIN | DPO, ANY))
+
+# ================================================================================================= persons
+# Identity data (name, CF, birth, residence) is shared inside one Ambito so that nobody registers a person twice:
+# case workers of every kind and data stewards see the identity of any person of their Ambito (GET person). The
+# minimal roles (MMG, ETS, RSA) see only their assigned persons. Anything beyond identity — history snapshots,
+# relations, consents, cartelle — needs the case scope: outside it the sub-resource is not found.
+route("POST", "/persons/duplicates-check", grant(SEARCHERS, ANY))
+route("GET", "/persons", grant(SEARCHERS, ANY))
+route("POST", "/persons", grant(REGISTRARS, ANY))
+route("GET", "/persons/{person_id}", grant(IDENTITY, AMBITO, minimal=(MINIMAL, CASE)))
+# Writing a person's data is case work: the comune owning the case, the PUA working the intake, the CSC service.
+# A person seen only through the identity view is outside the write scope (404, like any out-of-scope row).
+route("PATCH", "/persons/{person_id}", grant(CASE_WRITERS, CASE))
+route("POST", "/persons/{person_id}/death", grant(CASE_WRITERS, CASE))
+# History holds full snapshots (contacts, notes): case readers of the case only; the minimal roles reach the person
+# but not its full data (403); stewards have no case scope.
+route("GET", "/persons/{person_id}/history",
+      grant(CASE_READERS, CASE, minimal=(MINIMAL, FULL_ONLY), steward=(STEWARD, NO_SCOPE)))
+# Caregivers, family, tutore / AdS: part of the social record.
+route("GET", "/persons/{person_id}/relations",
+      grant(CASE_READERS, CASE, minimal=(MINIMAL, FULL_ONLY), steward=(STEWARD, NO_SCOPE)))
+route("POST", "/persons/{person_id}/relations", grant(CASE_WRITERS, CASE))
+route("POST", "/persons/{person_id}/relations/{relation_id}/end", grant(CASE_WRITERS, CASE))
+# Duplicates queue: data stewards only, every pair of their Ambito.
+route("GET", "/person-matches", grant(STEWARD, ANY))
+route("GET", "/person-matches/{match_id}", grant(STEWARD, AMBITO))
+route("POST", "/person-matches/{match_id}/decision", grant(STEWARD, AMBITO))
+
+# ================================================================================================= consent, break-glass
+# Consents are part of the case: read by case readers, recorded and revoked by case writers, of their cases.
+route("GET", "/persons/{person_id}/consents", grant(CASE_READERS, CASE))
+route("POST", "/persons/{person_id}/consents", grant(CASE_WRITERS, CASE))
+route("POST", "/persons/{person_id}/consents/{consent_id}/revoke", grant(CASE_WRITERS, CASE))
+# Break-glass exists to reach a person OUTSIDE one's scope, so it works on any person of the Ambito (never of
+# another Ambito). Only the roles that handle emergencies hold it. A grant is ended by its holder only.
+route("POST", "/break-glass", grant(BREAK_GLASS, AMBITO))
+route("GET", "/break-glass/mine", grant(BREAK_GLASS, ANY))
+route("POST", "/break-glass/{grant_id}/end", grant(BREAK_GLASS, CASE))
+# Access log of a person: the DPO for every person of the Ambito; the owning comune's social worker (titolare) for
+# the persons of their cases.
+route("GET", "/persons/{person_id}/access-log", grant(DPO, AMBITO, titolare=(COMUNE, CASE)))
+
+# ================================================================================================= cartelle
+# Cartelle: case readers read the cartelle of their cases. The cartella sociale is the comune's social record:
+# opening one, naming the case manager and assigning who works on it is done by the comune, by the AS d'Ambito
+# of the PUA (the intake opens the cartella of a referred person) and by the CSC services, on their cases. The
+# ASST side (PUA operators, CdC, COT) works on its own clinical side and reads the cartella; it does not manage it.
+route("GET", "/persons/{person_id}/cartelle", grant(CASE_READERS, CASE))
+route("POST", "/persons/{person_id}/cartelle", grant(CARTELLA_WRITERS, CASE))
+route("GET", "/cartelle/{cartella_id}", grant(CASE_READERS, CASE))
+route("GET", "/cartelle/{cartella_id}/history", grant(CASE_READERS, CASE))
+route("GET", "/cartelle/{cartella_id}/assignments", grant(CASE_READERS, CASE))
+route("PATCH", "/cartelle/{cartella_id}", grant(CARTELLA_WRITERS, CASE))
+route("POST", "/cartelle/{cartella_id}/assignments", grant(CARTELLA_WRITERS, CASE))
+route("POST", "/cartelle/{cartella_id}/assignments/{assignment_id}/end", grant(CARTELLA_WRITERS, CASE))
+# Closing a cartella or transferring it to another comune are acts of the comune that owns the social function
+# (brief §6.4: "comuni own the social function"; the AS d'Ambito reads municipal records of joint cases, the CSC
+# works on its services): the joint workers reach the cartella but may not close or transfer it (403).
+route("POST", "/cartelle/{cartella_id}/close",
+      grant(COMUNE, CASE, joint=(AS_AMBITO | CSC, FULL_ONLY)))
+route("POST", "/cartelle/{cartella_id}/transfer",
+      grant(COMUNE, CASE, joint=(AS_AMBITO | CSC, FULL_ONLY)))
+
+# ================================================================================================= diary, attachments
+# The case diary and the documents are the social record: read by case readers, written by case writers and the
+# CdC assessors (they keep the record of the joint assessment). A diary entry is edited only by its author
+# (`own` = the caller's own entry); an entry on somebody else's case is not found.
+route("GET", "/cartelle/{cartella_id}/diary", grant(CASE_READERS, CASE))
+route("POST", "/cartelle/{cartella_id}/diary", grant(DIARY_WRITERS, CASE))
+route("PATCH", "/diary/{entry_id}", grant(DIARY_WRITERS, CASE))
+route("GET", "/cartelle/{cartella_id}/attachments", grant(CASE_READERS, CASE))
+route("POST", "/cartelle/{cartella_id}/attachments", grant(ATTACHMENT_WRITERS, CASE))
+route("GET", "/attachments/{attachment_id}/content", grant(CASE_READERS, CASE))
+
+# ================================================================================================= instruments
+# The assessment instruments (forms, scoring preview) are tools of the people who assess or read assessments.
+route("GET", "/instruments", grant(INSTRUMENT_READERS, ANY))
+route("GET", "/instruments/{code}", grant(INSTRUMENT_READERS, ANY))
+route("GET", "/instruments/{code}/versions/{version}", grant(INSTRUMENT_READERS, ANY))
+route("POST", "/instruments/{code}/score", grant(INSTRUMENT_READERS, ANY))
+
+# ================================================================================================= PUA
+# Registration: the PUA desk and equipe, and the MMG (online referral), for any person of the Ambito: a referral is
+# the entry point of the pathway, so the person need not be in the referrer's caseload yet; registering returns
+# nothing of the person beyond what the referrer sent. Reading: the PUA equipe reads every request of the Ambito;
+# the desk operator what they registered, the MMG what they referred, the comune (and its sub-ambito coordinator)
+# the requests of persons whose cartella it owns, the COT the requests referred to it. Working a request
+# (reception, triage, orientation, referral, withdrawal, cancellation) is PUA equipe work.
+route("POST", "/pua/requests", grant(PUA_REGISTRARS, AMBITO))
+route("GET", "/pua/requests", grant(PUA_READERS, ANY))
+route("GET", "/pua/queue", grant(PUA_STAFF, ANY))
+route("GET", "/pua/requests/{request_id}",
+      grant(PUA_STAFF, AMBITO, own_rows=(FRONT_DESK | MMG | COMUNE | COORD | COT, CASE)))
+for action in ("reception", "triage", "orient", "refer-vmd", "refer-cot", "withdraw", "cancel"):
+    route("POST", f"/pua/requests/{{request_id}}/{action}", grant(PUA_STAFF, AMBITO))
+
+# ================================================================================================= VMD
+# Reading a VMD: case readers of the case, the referring MMG and the RSA chosen by the applicant (summary).
+# Requesting one: the comune, the PUA equipe, the MMG for their patient. Managing it (schedule, assessors, meeting,
+# conclusion): the equipe operators (PUA equipe, CdC assessment team — brief §2 A8 "records joint assessment,
+# equipe meeting"); filling instruments and signing: the assessors of that VMD (comune/Ambito/CSC/ASST side).
+# Cancelling: an equipe member or whoever requested it (`own` MMG requested the scenario's VMD).
+route("GET", "/vmd/mine", grant(VMD_ASSESSORS, ANY))
+route("POST", "/vmd", grant(VMD_REQUESTERS, CASE))
+route("GET", "/vmd/{vmd_id}", grant(VMD_READERS, CASE))
+route("GET", "/cartelle/{cartella_id}/vmd", grant(VMD_READERS, CASE))
+route("GET", "/persons/{person_id}/vmd", grant(VMD_READERS, CASE))
+for action in ("schedule", "assessors", "meetings", "conclude"):
+    route("POST", f"/vmd/{{vmd_id}}/{action}", grant(VMD_MANAGERS, CASE))
+for action in ("responses", "sign"):
+    route("POST", f"/vmd/{{vmd_id}}/{action}", grant(VMD_ASSESSORS, CASE))
+route("POST", "/vmd/{vmd_id}/cancel", grant(VMD_REQUESTERS, CASE))
+route("POST", "/vmd/{vmd_id}/reassessment", grant(VMD_REQUESTERS, CASE))
+
+# ================================================================================================= care plans
+# Reading: case readers of the case; providers (ETS, RSA) the plans with an intervention of their organisation,
+# minimal view; the MMG the summary of their patient's plan (brief §6.4 "R summary", A12 "see the outcome summary
+# for their patients"). Versions and the printable plan are full data: the minimal roles are refused (403).
+# Writing: case writers and the CdC assessment team (brief §6.4 "VMD & PI: RW"; A8 "PI proposal").
+route("GET", "/care-plans/due-reviews", grant(PLAN_READERS, ANY))
+route("GET", "/care-plans/{plan_id}", grant(PLAN_READERS, CASE))
+route("GET", "/cartelle/{cartella_id}/care-plans", grant(PLAN_READERS, CASE))
+for p in ("/care-plans/{plan_id}/versions", "/care-plans/{plan_id}/versions/{version}",
+          "/care-plans/{plan_id}/print"):
+    route("GET", p, grant(CASE_READERS, CASE, minimal=(MINIMAL, FULL_ONLY)))
+route("POST", "/care-plans", grant(PLAN_WRITERS, CASE))
+route("PATCH", "/care-plans/{plan_id}", grant(PLAN_WRITERS, CASE))
+route("POST", "/care-plans/{plan_id}/goals", grant(PLAN_WRITERS, CASE))
+route("PATCH", "/care-plans/{plan_id}/goals/{goal_id}", grant(PLAN_WRITERS, CASE))
+route("POST", "/care-plans/{plan_id}/interventions", grant(PLAN_WRITERS, CASE))
+route("PATCH", "/care-plans/{plan_id}/interventions/{intervention_id}", grant(PLAN_WRITERS, CASE))
+for action in ("start", "end", "cancel"):
+    route("POST", f"/care-plans/{{plan_id}}/interventions/{{intervention_id}}/{action}", grant(PLAN_WRITERS, CASE))
+for action in ("propose", "back-to-draft", "agree", "activate", "reviews/start", "reviews", "complete", "suspend",
+               "resume", "revoke"):
+    route("POST", f"/care-plans/{{plan_id}}/{action}", grant(PLAN_WRITERS, CASE))
+
+
+def expected(method: str, path: str, role: str, situation: str) -> str:
+    return EXPECTED[(method, path)][role][SITUATIONS.index(situation)]
+
+
+def why_denied(method: str, path: str) -> dict[str, list[str]]:
+    """The denials of one route, named: {"FORBIDDEN": [roles...], "HIDDEN other": [...], ...} (for reports)."""
+    out: dict[str, list[str]] = {}
+    for role, row in EXPECTED[(method, path)].items():
+        for sit, value in zip(SITUATIONS, row):
+            if value != ALLOW:
+                out.setdefault(f"{value} {sit}", []).append(role)
+    return out

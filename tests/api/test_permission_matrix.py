@@ -1,0 +1,137 @@
+"""The permission matrix: every /api route × every role × (own / other / other Ambito), one request per cell,
+compared with the expected matrix written in tests/api/permission_matrix.py (not derived from the application's
+tables). A failing cell reads `METHOD path | role | situation: expected X got Y (status, detail)`.
+
+The scenario (tests/api/matrix_scenario.py) is built once per module in a database of its own, made from the
+template, and committed; every cell then runs in a transaction that is rolled back at the end of the request, so
+no cell changes what the next one sees. 401 without a valid token is tested for every route in
+tests/api/test_auth.py (test_no_api_route_answers_without_a_valid_token).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pytest
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.api import permission_matrix as M
+from tests.api.matrix_scenario import Scenario, build, request_for, rolled_back_session
+
+PROBLEM = "application/problem+json"
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+@lru_cache
+def app_routes() -> frozenset[tuple[str, str]]:
+    """Every /api operation of the application, as the OpenAPI document lists it."""
+    from api.main import create_app
+
+    paths = create_app().openapi()["paths"]
+    return frozenset((m.upper(), p) for p, ops in paths.items() if p.startswith("/api/")
+                     for m in ops if m.upper() in METHODS)
+
+
+def _cells() -> list:
+    out = []
+    for method, path in sorted(set(M.EXPECTED) & app_routes(), key=lambda k: (k[1], k[0])):
+        for role in M.ROLES:
+            for situation in M.SITUATIONS:
+                out.append(pytest.param(method, path, role, situation, id=f"{method} {path} | {role} | {situation}"))
+    return out
+
+
+@dataclass
+class Env:
+    http: AsyncClient
+    sc: Scenario
+
+
+@pytest.fixture(scope="module")
+async def matrix(pg_server):
+    """A committed database from the template, the app on its own engine, the scenario; then every request of
+    the module runs in a transaction rolled back at its end."""
+    from api.deps import get_session
+    from api.main import create_app
+    from domain.kernel import clock as clock_mod
+    from domain.kernel import db
+    from tests.conftest import FIXED_NOW
+
+    name = pg_server.create_db_from_template()
+    engine = create_async_engine(pg_server.urls(name)["DATABASE_URL"], pool_size=4)
+    saved_engine = (db._engine, db._sessionmaker)
+    db.set_engine(engine)  # the audit rows of refused requests are written through the process engine
+    saved_clock = clock_mod.get_clock()
+    clock_mod.set_clock(clock_mod.FixedClock(FIXED_NOW))
+    rolled_back = rolled_back_session(engine)
+
+    app = create_app()
+    try:
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://matrix") as http:
+            sc = await build(engine, http)  # committed, through the app's own unit of work
+            app.dependency_overrides[get_session] = rolled_back
+            clock_mod.set_clock(saved_clock)
+            yield Env(http, sc)
+    finally:
+        clock_mod.set_clock(saved_clock)
+        db._engine, db._sessionmaker = saved_engine
+        await engine.dispose()
+        pg_server.drop_db(name)
+
+
+def classify(status: int) -> str:
+    if status == 403:
+        return M.FORBIDDEN
+    if status == 404:
+        return M.HIDDEN
+    if status == 401:
+        return "UNAUTHENTICATED"
+    if status >= 500:
+        return "SERVER ERROR"
+    return M.ALLOW
+
+
+@pytest.mark.parametrize(("method", "path", "role", "situation"), _cells())
+async def test_cell(matrix: Env, method: str, path: str, role: str, situation: str):
+    want = M.expected(method, path, role, situation)
+    url, kw = request_for(matrix.sc, method, path, role, situation)
+    r = await matrix.http.request(method, url, **kw)
+    got = classify(r.status_code)
+    detail = ""
+    if r.headers.get("content-type", "").startswith(PROBLEM):
+        body = r.json()
+        detail = f": {body.get('detail')}" + (f" {body['errors']}" if body.get("errors") else "")
+    assert got == want, f"{method} {path} | {role} | {situation}: expected {want} got {got} ({r.status_code}{detail})"
+    if r.status_code == 422:  # the cell must reach the service: a request refused by the schema tests no rule
+        assert not r.json()["type"].endswith("/validation"), \
+            f"{method} {path} | {role} | {situation}: the scenario's request is invalid{detail} (fix matrix_scenario)"
+    if got in (M.FORBIDDEN, M.HIDDEN):  # every refusal is a problem document
+        assert r.headers["content-type"].startswith(PROBLEM), f"{method} {path}: refusal is not problem+json"
+
+
+async def test_every_app_route_is_in_the_expected_matrix():
+    missing = sorted(app_routes() - set(M.EXPECTED), key=lambda k: (k[1], k[0]))
+    assert not missing, "routes of the application missing from tests/api/permission_matrix.py: " + ", ".join(
+        f"{m} {p}" for m, p in missing)
+
+
+async def test_every_expected_route_is_still_in_the_app():
+    gone = sorted(set(M.EXPECTED) - app_routes(), key=lambda k: (k[1], k[0]))
+    assert not gone, "routes in tests/api/permission_matrix.py that the application no longer has: " + ", ".join(
+        f"{m} {p}" for m, p in gone)
+
+
+async def test_expected_matrix_names_every_role_and_situation():
+    assert len(M.ROLES) == 16
+    for key, table in M.EXPECTED.items():
+        assert set(table) == set(M.ROLES), key
+        for role, row in table.items():
+            assert len(row) == 3 and set(row) <= {M.ALLOW, M.FORBIDDEN, M.HIDDEN}, (key, role)
+    # Each role is refused somewhere (no role is an administrator of everything), and only reference data and
+    # the caller's own profile are open to every role.
+    for role in M.ROLES:
+        assert any(M.FORBIDDEN in t[role] or M.HIDDEN in t[role] for t in M.EXPECTED.values()), role
+    open_to_all = sorted(k for k in M.EXPECTED if not M.why_denied(*k))
+    assert all(m == "GET" and p.startswith(("/api/me", "/api/territory/", "/api/organisations", "/api/service-units",
+                                            "/api/catalogue/")) for m, p in open_to_all), open_to_all
