@@ -48,7 +48,6 @@ from domain.registry.models import (
     Organisation,
     Person,
     PersonRelation,
-    RelationKind,
     ServiceType,
 )
 from domain.security import audit, scopes
@@ -79,11 +78,6 @@ MAX_PAGE = 200
 LEGAL_BASIS_PROVIDER = "Progetto individualizzato sottoscritto - erogazione dell'intervento (art. 9.2.h GDPR)"
 LEGAL_BASIS_CASE_MANAGER = "LEPS PUA/VMD - presa in carico integrata, case manager del progetto (art. 9.2.h GDPR)"
 
-_GRANTOR_RELATION = {
-    GrantorKind.parent_responsibility: RelationKind.parent_responsibility,
-    GrantorKind.tutore: RelationKind.tutore,
-    GrantorKind.ads: RelationKind.ads,
-}
 
 
 # ---------------------------------------------------------------------------------------------------- settings
@@ -587,10 +581,8 @@ async def _grantor_signatory(session: AsyncSession, plan: CarePlan, consent: Con
     if consent.grantor_kind == GrantorKind.self:
         return {"role": "person", "role_label": "Persona interessata", "name": _person_name(person)}
     rel = await session.get(PersonRelation, consent.grantor_relation_id) if consent.grantor_relation_id else None
-    today = clock.today_rome()
-    expected = _GRANTOR_RELATION.get(GrantorKind(consent.grantor_kind))
-    if (rel is None or rel.person_id != plan.person_id or rel.kind != expected
-            or (rel.valid_from and rel.valid_from > today) or (rel.valid_to and rel.valid_to <= today)):
+    if consent_mod.representative_problem(rel, person_id=plan.person_id, grantor_kind=consent.grantor_kind,
+                                          on=clock.today_rome()):
         raise Invalid("consent_id", "chi ha prestato il consenso non è più il rappresentante legale in vigore")
     name = None
     if rel.related_person_id is not None:

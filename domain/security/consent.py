@@ -18,11 +18,23 @@ class ConsentRequired(Forbidden):
     title = "Consenso necessario"
 
 
-_GRANTOR_RELATION = {
+GRANTOR_RELATION = {
     GrantorKind.parent_responsibility: RelationKind.parent_responsibility,
     GrantorKind.tutore: RelationKind.tutore,
     GrantorKind.ads: RelationKind.ads,
 }
+
+
+def representative_problem(rel: PersonRelation | None, *, person_id: uuid.UUID, grantor_kind: GrantorKind | str,
+                           on: date) -> str | None:
+    """Why `rel` cannot carry a consent given by a representative of this kind on `on` (None when it can).
+    Relations are valid on the half-open period [valid_from, valid_to): on valid_to they no longer apply."""
+    expected = GRANTOR_RELATION[GrantorKind(grantor_kind)]
+    if rel is None or rel.person_id != person_id or rel.kind != expected:
+        return f"nessuna relazione di tipo {expected.value} per questa persona"
+    if (rel.valid_from and rel.valid_from > on) or (rel.valid_to and rel.valid_to <= on):
+        return "la relazione non è in vigore"
+    return None
 
 
 def _age(birth: date | None, on: date) -> int | None:
@@ -66,12 +78,9 @@ async def grant(session, *, principal, person_id: uuid.UUID, data: ConsentCreate
         if data.grantor_relation_id is None:
             raise Invalid("grantor_relation_id", "indicare la relazione di chi presta il consenso")
         rel = await session.get(PersonRelation, data.grantor_relation_id)
-        expected = _GRANTOR_RELATION[data.grantor_kind]
-        if rel is None or rel.person_id != person.id or rel.kind != expected:
-            raise Invalid("grantor_relation_id", f"nessuna relazione di tipo {expected.value} per questa persona")
-        # Relations are valid on the half-open period [valid_from, valid_to): on valid_to it no longer applies.
-        if (rel.valid_from and rel.valid_from > today) or (rel.valid_to and rel.valid_to <= today):
-            raise Invalid("grantor_relation_id", "la relazione non è in vigore")
+        problem = representative_problem(rel, person_id=person.id, grantor_kind=data.grantor_kind, on=today)
+        if problem:
+            raise Invalid("grantor_relation_id", problem)
         if data.grantor_kind == GrantorKind.parent_responsibility and age is not None and age >= 18:
             raise Invalid("grantor_kind", "la persona è maggiorenne: il genitore non può prestare il consenso")
     consent = Consent(person_id=person.id, purpose=data.purpose, grantor_kind=data.grantor_kind,

@@ -2,13 +2,13 @@
 guardian at a time.
 
 Revision ID: 0004_registry
-Revises: 0003_security
+Revises: 0001_foundation
 """
 import sqlalchemy as sa  # noqa: F401
 from alembic import op  # noqa: F401
 
 revision = "0004_registry"
-down_revision = "0003_security"
+down_revision = "0001_foundation"
 branch_labels = None
 depends_on = None
 
