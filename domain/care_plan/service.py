@@ -419,7 +419,7 @@ async def update_intervention(*, session: AsyncSession, principal, plan_id: uuid
     states.ensure_editable(plan.state)
     iv = await _intervention(session, plan, intervention_id)
     if iv.status in (InterventionStatus.ended, InterventionStatus.cancelled):
-        raise Conflict("L'intervento è chiuso: aggiungerne uno nuovo.", status=str(iv.status))
+        raise Conflict("L'intervento è chiuso: aggiungerne uno nuovo.", intervention_status=str(iv.status))
     fields = data.model_fields_set
     if "service_type" in fields and data.service_type is None:
         raise Invalid("service_type", "campo obbligatorio: non può essere vuoto")
@@ -507,7 +507,7 @@ async def start_intervention(*, session: AsyncSession, principal, plan_id: uuid.
     states.ensure_running(plan.state, "start_intervention")
     iv = await _intervention(session, plan, intervention_id)
     if iv.status != InterventionStatus.planned:
-        raise Conflict("Si avvia solo un intervento previsto.", status=str(iv.status))
+        raise Conflict("Si avvia solo un intervento previsto.", intervention_status=str(iv.status))
     if iv.start_date is not None and iv.start_date > clock.today_rome():
         raise Invalid("start_date", f"l'intervento inizia il {iv.start_date:%d/%m/%Y}")
     await _consent_still_valid(session, plan, "start_intervention")
@@ -524,7 +524,7 @@ async def end_intervention(*, session: AsyncSession, principal, plan_id: uuid.UU
     states.ensure_running(plan.state, "end_intervention")
     iv = await _intervention(session, plan, intervention_id)
     if iv.status != InterventionStatus.active:
-        raise Conflict("Si conclude solo un intervento in corso.", status=str(iv.status))
+        raise Conflict("Si conclude solo un intervento in corso.", intervention_status=str(iv.status))
     await _close_intervention(session, iv, InterventionStatus.ended, principal.user_id)
     await _save(session, plan, "intervention_ended", actor_id=principal.user_id,
                 detail={"intervention_id": str(iv.id)})
@@ -538,7 +538,7 @@ async def cancel_intervention(*, session: AsyncSession, principal, plan_id: uuid
     states.ensure_not_final(plan.state, "edit")
     iv = await _intervention(session, plan, intervention_id)
     if iv.status not in (InterventionStatus.planned, InterventionStatus.active):
-        raise Conflict("L'intervento è già chiuso.", status=str(iv.status))
+        raise Conflict("L'intervento è già chiuso.", intervention_status=str(iv.status))
     await _close_intervention(session, iv, InterventionStatus.cancelled, principal.user_id)
     await _save(session, plan, "intervention_cancelled", actor_id=principal.user_id,
                 detail={"intervention_id": str(iv.id)})
