@@ -356,10 +356,18 @@ def rolled_back_session(engine: AsyncEngine):
                 async with request_boundary(s, request, savepoint=True):
                     yield s
             finally:
+                # Before the rollback: how many audit rows this request left, in its own transaction (success) or
+                # in the separate one (refusal, failure). The matrix asserts every cell left at least one.
+                rid = getattr(request.state, "request_id", None)
+                AUDITED[rid] = (await conn.execute(
+                    sa.text("select count(*) from audit_event where request_id = :r"), {"r": rid})).scalar_one()
                 await s.close()
                 await outer.rollback()
 
     return _session
+
+
+AUDITED: dict[str | None, int] = {}
 
 
 def _own_row(rows: dict[str, uuid.UUID], role: str) -> uuid.UUID:

@@ -4,7 +4,8 @@ tables). A failing cell reads `METHOD path | role | situation: expected X got Y 
 
 The scenario (tests/api/matrix_scenario.py) is built once per module in a database of its own, made from the
 template, and committed; every cell then runs in a transaction that is rolled back at the end of the request, so
-no cell changes what the next one sees. 401 without a valid token is tested for every route in
+no cell changes what the next one sees. Every cell must also leave at least one audit row (counted inside the
+request's transaction before the rollback, or in the separate transaction of a refusal). 401 without a valid token is tested for every route in
 tests/api/test_auth.py (test_no_api_route_answers_without_a_valid_token).
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.api import permission_matrix as M
-from tests.api.matrix_scenario import Scenario, build, request_for, rolled_back_session
+from tests.api.matrix_scenario import AUDITED, Scenario, build, request_for, rolled_back_session
 
 PROBLEM = "application/problem+json"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -106,6 +107,8 @@ async def test_cell(matrix: Env, method: str, path: str, role: str, situation: s
     if r.status_code == 422:  # the cell must reach the service: a request refused by the schema tests no rule
         assert not r.json()["type"].endswith("/validation"), \
             f"{method} {path} | {role} | {situation}: the scenario's request is invalid{detail} (fix matrix_scenario)"
+    rid = r.headers.get("x-request-id")
+    assert AUDITED.get(rid, 0) >= 1, f"{method} {path} | {role} | {situation}: the request left no audit row"
     if got in (M.FORBIDDEN, M.HIDDEN):  # every refusal is a problem document
         assert r.headers["content-type"].startswith(PROBLEM), f"{method} {path}: refusal is not problem+json"
 
