@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.logging import safe_traceback
 from domain.kernel.errors import DomainError
 
 PROBLEM = "application/problem+json"
@@ -105,5 +106,5 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception):
-        log.exception("unhandled_error", error_type=type(exc).__name__)
+        log.error("unhandled_error", error_type=type(exc).__name__, where=safe_traceback(exc))
         return problem(500, _HTTP_TITLES[500], "Errore interno: il problema è stato registrato.", code="internal")

@@ -63,3 +63,20 @@ class RequestContextMiddleware:
             route = scope.get("route")
             self.log.info("request", method=scope.get("method"), route=getattr(route, "path", "unmatched"),
                           status=status["code"], ms=round((time.perf_counter() - start) * 1000, 1))
+
+
+def safe_traceback(exc: BaseException, limit: int = 30) -> list[str]:
+    """Where an error happened (file:line in function, for the whole cause chain) without its message: driver and
+    database messages can quote the values of a row (names, codici fiscali), which must never reach the logs."""
+    import traceback
+
+    out: list[str] = []
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        out.append(type(e).__qualname__)
+        out.extend(f"{f.filename.rsplit('/site-packages/', 1)[-1]}:{f.lineno} in {f.name}"
+                   for f in traceback.extract_tb(e.__traceback__)[-limit:])
+        e = e.__cause__ or e.__context__
+    return out

@@ -29,7 +29,7 @@ _NO_RESULT = {"ignore_result": True, "backend": DisabledBackend(app)}
 
 
 def _factory(url: str | None = None):
-    engine = create_async_engine(url or get_settings().database_url, poolclass=NullPool)
+    engine = create_async_engine(url or get_settings().database_url, poolclass=NullPool, hide_parameters=True)
     return engine, async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 

@@ -21,6 +21,8 @@ def make_engine(url: str | None = None, **kwargs) -> AsyncEngine:
     s = get_settings()
     kwargs.setdefault("pool_size", s.db_pool_size)
     kwargs.setdefault("pool_pre_ping", False)
+    # SQL errors must not carry bound values (names, codici fiscali) into logs or job error columns.
+    kwargs.setdefault("hide_parameters", True)
     return create_async_engine(url or s.database_url, echo=s.db_echo, **kwargs)
 
 
