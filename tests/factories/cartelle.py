@@ -2,7 +2,7 @@
 
     c = await create_cartella(session, person=p, area="anziani")              # owner: the person's residence
     a = await create_assignment(session, cartella=c, reason="team", team_id=t.id)
-    p = await create_person(session, comune="comune-crema")                    # PersonFactory when P1's lands
+    p = await create_person(session, comune="comune-crema")                    # an adult by default
 
 These bypass the service (no history rows, no owner rule): use the service when the behaviour is under test.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 
 import factory
-import factory.random  # noqa: F401  (makes factory.random reachable for PersonFactory)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kernel import clock
@@ -23,6 +22,7 @@ from domain.registry.models import (
     CartellaStatus,
     Person,
 )
+from tests.factories.registry import PersonFactory
 from tests.support import org
 
 
@@ -44,34 +44,13 @@ class CartellaAssignmentFactory(factory.Factory):
     valid_from = factory.LazyFunction(clock.now)
 
 
-class _PersonFactory(factory.Factory):
-    """Fallback used only when tests/factories/registry.py (PersonFactory) is not available."""
-
-    class Meta:
-        model = Person
-
-    surname = factory.Faker("last_name", locale="it_IT")
-    given_name = factory.Faker("first_name", locale="it_IT")
-    sex = "F"
-    source = "test"
-
-
-def _person_factory():
-    try:
-        from tests.factories.registry import PersonFactory  # noqa: PLC0415
-
-        return PersonFactory
-    except ImportError:
-        return _PersonFactory
-
-
 async def create_person(session: AsyncSession, *, comune: str | None = "comune-crema", domicile: str | None = None,
                         ambito: str = "ambito-crema", **kw) -> Person:
     """A person in an Ambito, resident in `comune` (code) and domiciled in `domicile` (code), both optional."""
     amb = await org(session, ambito)
     kw.setdefault("residence_comune_id", (await org(session, comune)).id if comune else None)
     kw.setdefault("domicile_comune_id", (await org(session, domicile)).id if domicile else None)
-    p = _person_factory().build(ambito_id=amb.id, **kw)
+    p = PersonFactory.build(ambito_id=amb.id, **kw)
     session.add(p)
     await session.flush()
     return p

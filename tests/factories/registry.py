@@ -34,6 +34,10 @@ def _random() -> Any:
     return factory.random.randgen
 
 
+# Adults by default: a test that needs a minor (consent by a parent, the minori area...) says so with birth_date.
+ADULT_AGES = (18, 99)
+
+
 def _birth_date(min_age: int = 0, max_age: int = 100) -> date:
     today = clock.today_rome()
     days = _random().randint(min_age * 365 + 1, max_age * 365)
@@ -63,7 +67,7 @@ class PersonFactory(factory.Factory):
     sex = factory.LazyFunction(lambda: _random().choice(["M", "F"]))
     surname = factory.LazyFunction(_fake.last_name)
     given_name = factory.LazyAttribute(lambda o: _given_name(o.sex))
-    birth_date = factory.LazyFunction(lambda: _birth_date(1, 99))
+    birth_date = factory.LazyFunction(lambda: _birth_date(*ADULT_AGES))
     birth_place_name = factory.LazyAttribute(lambda o: o.birth_place)
     birth_place_code = factory.LazyAttribute(lambda o: belfiore(o.birth_place, o.birth_date))
     codice_fiscale = factory.LazyAttribute(
@@ -78,7 +82,7 @@ def person_payload(*, with_cf: bool = True, birth_place: str | None = None, **ov
     sex = overrides.get("sex") or _random().choice(["M", "F"])
     surname = overrides.get("surname") or _fake.last_name()
     given_name = overrides.get("given_name") or _given_name(sex)
-    born = overrides.get("birth_date") or _birth_date(1, 99)
+    born = overrides.get("birth_date") or _birth_date(*ADULT_AGES)
     if isinstance(born, str):
         born = date.fromisoformat(born)
     place = birth_place or _random().choice(BIRTHPLACES)
