@@ -55,3 +55,8 @@ class WorkItemPublic(BaseModel):
 class WorkItemPage(BaseModel):
     items: list[WorkItemPublic]
     next_cursor: str | None = Field(default=None, description="Da passare come `cursor` per la pagina successiva.")
+
+    @classmethod
+    def of(cls, items, next_cursor: str | None, *, principal, now) -> "WorkItemPage":
+        """A page of a queue as the principal sees it (overdue flags computed at `now`)."""
+        return cls(items=[WorkItemPublic.of(w, now=now, principal=principal) for w in items], next_cursor=next_cursor)

@@ -33,7 +33,7 @@ from schemas.care_plan import (
     ReasonIn,
     ReviewRecord,
 )
-from schemas.work_items import WorkItemPage, WorkItemPublic
+from schemas.work_items import WorkItemPage
 
 router = APIRouter(tags=["progetti individualizzati"])
 
@@ -60,7 +60,7 @@ async def due_reviews(session: Session, principal: Reader, limit: int = Query(de
                       cursor: str | None = Query(default=None, max_length=300)) -> WorkItemPage:
     items, nxt = await svc.due_reviews(session=session, principal=principal, limit=limit, cursor=cursor)
     now = clock.now()
-    return WorkItemPage(items=[WorkItemPublic.of(w, now=now, principal=principal) for w in items], next_cursor=nxt)
+    return WorkItemPage.of(items, nxt, principal=principal, now=now)
 
 
 @router.get("/care-plans/{plan_id}", response_model=CarePlanDetail | CarePlanMinimal,

@@ -27,7 +27,7 @@ from schemas.pua import (
     ReferVmdIn,
     TriageIn,
 )
-from schemas.work_items import WorkItemPage, WorkItemPublic
+from schemas.work_items import WorkItemPage
 
 router = APIRouter(prefix="/pua", tags=["pua"])
 
@@ -90,7 +90,7 @@ async def triage_queue(session: Session, principal: Queue, limit: int = Query(de
                        cursor: str | None = Query(default=None, max_length=300)) -> WorkItemPage:
     items, nxt = await queries.triage_queue(session, principal=principal, limit=limit, cursor=cursor)
     now = clock.now()
-    return WorkItemPage(items=[WorkItemPublic.of(w, now=now, principal=principal) for w in items], next_cursor=nxt)
+    return WorkItemPage.of(items, nxt, principal=principal, now=now)
 
 
 @router.get("/requests/{request_id}", response_model=AccessRequestPublic, summary="Dettaglio di una richiesta",

@@ -26,7 +26,7 @@ from schemas.assessment import (
     VmdPublic,
     VmdSchedule,
 )
-from schemas.work_items import WorkItemPage, WorkItemPublic
+from schemas.work_items import WorkItemPage
 
 router = APIRouter(tags=["vmd"])
 
@@ -56,7 +56,7 @@ async def my_assessments(session: Session, principal: Assessor, limit: int = Que
                          cursor: str | None = Query(default=None, max_length=300)) -> WorkItemPage:
     items, nxt = await queries.my_assessments(session, principal=principal, limit=limit, cursor=cursor)
     now = clock.now()
-    return WorkItemPage(items=[WorkItemPublic.of(w, now=now, principal=principal) for w in items], next_cursor=nxt)
+    return WorkItemPage.of(items, nxt, principal=principal, now=now)
 
 
 @router.post("/vmd", response_model=VmdPublic, status_code=status.HTTP_201_CREATED, summary="Richiedi una VMD",

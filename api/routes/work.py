@@ -27,7 +27,7 @@ async def my_queue(session: Session, principal: Worker,
                    cursor: str | None = Query(default=None, max_length=300)) -> WorkItemPage:
     items, nxt = await svc.my_queue(session, principal=principal, kinds=kind, limit=limit, cursor=cursor)
     now = clock.now()
-    return WorkItemPage(items=[WorkItemPublic.of(w, now=now, principal=principal) for w in items], next_cursor=nxt)
+    return WorkItemPage.of(items, nxt, principal=principal, now=now)
 
 
 @router.post("/{item_id}/complete", response_model=WorkItemPublic, summary="Completa un'attività",
