@@ -39,6 +39,9 @@ def make_app() -> Celery:
             "relay-jobs": {"task": "workers.tasks.relay_jobs", "schedule": relay, "options": {"expires": relay * 2}},
             "sweep-leases": {"task": "workers.tasks.sweep_leases", "schedule": sweep,
                              "options": {"expires": sweep * 2}},
+            # Hourly, so a service started late in the day still runs today's; the jobs dedupe per day.
+            "daily-jobs": {"task": "workers.tasks.daily_jobs", "schedule": s.daily_jobs_seconds,
+                           "options": {"expires": s.daily_jobs_seconds}},
         },
     )
     return app

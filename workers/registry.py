@@ -17,6 +17,12 @@ HANDLER_MODULES: list[str] = [
     "domain.pua.subscribers",
 ]
 
+# Periodic work as data: each "module:function" is `async def f(session)` that enqueues its job, idempotent per day
+# (dedup key with the date). Beat runs them every `daily_jobs_seconds`; the first run of a day creates the jobs.
+DAILY_ENQUEUERS: list[str] = [
+    "domain.care_plan.jobs:enqueue_review_reminders",
+]
+
 _loaded: set[str] = set()
 
 
@@ -33,3 +39,9 @@ def load_handlers() -> list[str]:
             importlib.import_module(name)
             _loaded.add(name)
     return handler_modules()
+
+
+def daily_enqueuers():
+    for spec in DAILY_ENQUEUERS:
+        module, func = spec.split(":")
+        yield spec, getattr(importlib.import_module(module), func)

@@ -17,7 +17,7 @@ from domain.kernel.settings import get_settings
 from celery.backends.base import DisabledBackend
 
 from workers.celery_app import app
-from workers.registry import load_handlers
+from workers.registry import daily_enqueuers, load_handlers
 
 log = logging.getLogger("workers.tasks")
 
@@ -62,6 +62,22 @@ async def sweep(*, database_url: str | None = None) -> int:
     return n
 
 
+async def enqueue_daily(*, database_url: str | None = None) -> list[str]:
+    """Enqueue today's periodic jobs (review reminders...) in one transaction; each is idempotent per day."""
+    load_handlers()
+    engine, factory = _factory(database_url)
+    try:
+        async with factory() as s:
+            names = []
+            for name, enqueue in daily_enqueuers():
+                await enqueue(s)
+                names.append(name)
+            await s.commit()
+    finally:
+        await engine.dispose()
+    return names
+
+
 def purge_delivered_broker_messages(broker_url: str) -> int:
     """kombu's SQL transport keeps every fetched message (visible=false) forever; drop those fetched over an hour
     ago. Its `timestamp` is the worker's naive local time of the fetch, so compare with the same."""
@@ -98,6 +114,13 @@ def sweep_leases() -> int:
     except Exception as e:  # noqa: BLE001  (housekeeping must not fail the sweep)
         log.warning("broker purge failed: %s", type(e).__name__)
     return n
+
+
+@app.task(name="workers.tasks.daily_jobs", **_NO_RESULT)
+def daily_jobs() -> list[str]:
+    names = asyncio.run(enqueue_daily())
+    relay_jobs.apply_async(retry=False)
+    return names
 
 
 @app.task(name="workers.tasks.ping", ignore_result=False)

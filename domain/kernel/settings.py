@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     job_backoff_max_seconds: float = 3600.0
     job_relay_seconds: float = 5.0
     job_relay_budget_seconds: float = 25.0
+    daily_jobs_seconds: float = 3600.0
 
     # Tokens
     jwt_issuer: str = "https://pua.ambito-crema.example/auth"
