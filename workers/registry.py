@@ -14,6 +14,7 @@ HANDLER_MODULES: list[str] = [
     # "domain.<context>.subscribers",
     "domain.care_plan.jobs",
     "domain.assessment.subscribers",
+    "domain.assessment.jobs",
     "domain.pua.subscribers",
 ]
 
@@ -21,6 +22,7 @@ HANDLER_MODULES: list[str] = [
 # (dedup key with the date). Beat runs them every `daily_jobs_seconds`; the first run of a day creates the jobs.
 DAILY_ENQUEUERS: list[str] = [
     "domain.care_plan.jobs:enqueue_review_reminders",
+    "domain.assessment.jobs:enqueue_reassessment_reminders",
 ]
 
 _loaded: set[str] = set()

@@ -606,4 +606,6 @@ async def request_reassessment(session: AsyncSession, *, principal: Principal, v
                             team_id=team_id or prev.team_id, notes=notes, previous_vmd_id=prev.id)
     await _record(session, prev, "reassessment_requested", actor_id=principal.user_id,
                   detail={"new_vmd_id": str(new.id)})
+    # The reminder has done its job: the new VMD carries the work from here.
+    await work_items.cancel_for_source(session, source_type="vmd", source_id=prev.id, kinds=["vmd.reassessment"])
     return new

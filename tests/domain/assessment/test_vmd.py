@@ -465,3 +465,26 @@ async def test_death_cancels_the_open_vmds_of_the_person(session):
     assert await vmd.cancel_open_for_person(session, person_id=w.person.id) == 0  # a retried job does nothing
     with pytest.raises(Conflict, match="deceduta"):
         await _requested(session, w, trigger="mmg")
+
+
+async def test_reassessment_reminder_goes_to_the_equipe_once(session, clock):
+    from domain.assessment import jobs as vmd_jobs
+
+    w = await build_world(session)
+    v = await _in_progress(session, w)
+    ifec, sw = await w.p(session, "ifec"), await w.p(session, "sw")
+    await vmd.sign(session, principal=ifec, vmd_id=v.id)
+    await vmd.sign(session, principal=sw, vmd_id=v.id)
+    await vmd.hold_meeting(session, principal=ifec, vmd_id=v.id, held_at=clock.now(), **MEETING)
+    await vmd.conclude(session, principal=ifec, vmd_id=v.id, outcome="project_proposed",
+                       reassessment_due=date(2026, 9, 1))
+    assert await vmd_jobs.create_reassessment_reminders(session) == 0  # six months away
+    clock.set(datetime.fromisoformat("2026-08-10T09:00:00+02:00"))
+    await vmd_jobs.create_reassessment_reminders(session)
+    await vmd_jobs.create_reassessment_reminders(session)  # the next day's run finds the same open item
+    items = await _items(session, v, kind="vmd.reassessment")
+    assert len(items) == 1 and items[0].assignee_team_id == w.team.id and items[0].state == "open"
+    clock.set(datetime.fromisoformat("2026-09-01T09:00:00+02:00"))
+    await vmd.request_reassessment(session, principal=sw, vmd_id=v.id)
+    assert await vmd_jobs.create_reassessment_reminders(session) == 0  # requested: nothing more to remind
+    assert [str(i.state) for i in await _items(session, v, kind="vmd.reassessment")] == ["cancelled"]
