@@ -59,6 +59,16 @@ async def _in_progress(session, w, *, assessors=("ifec", "sw")):
     return v
 
 
+async def _signed_and_met(session, w, clock):
+    """A VMD both sides signed, with its equipe meeting held: ready to conclude. Returns (vmd, ifec, sw)."""
+    v = await _in_progress(session, w)
+    ifec, sw = await w.p(session, "ifec"), await w.p(session, "sw")
+    await vmd.sign(session, principal=ifec, vmd_id=v.id)
+    await vmd.sign(session, principal=sw, vmd_id=v.id)
+    await vmd.hold_meeting(session, principal=ifec, vmd_id=v.id, held_at=clock.now(), **MEETING)
+    return v, ifec, sw
+
+
 async def _items(session, v, kind=None):
     q = sa.select(WorkItem).where(WorkItem.source_type == "vmd", WorkItem.source_id == v.id)
     if kind:
@@ -395,11 +405,7 @@ async def test_cancel_closes_work_items_and_ends_the_vmd_assignments(session, cl
 
 async def test_reassessment_spawns_a_new_linked_vmd(session, clock):
     w = await build_world(session)
-    v = await _in_progress(session, w)
-    ifec, sw = await w.p(session, "ifec"), await w.p(session, "sw")
-    await vmd.sign(session, principal=ifec, vmd_id=v.id)
-    await vmd.sign(session, principal=sw, vmd_id=v.id)
-    await vmd.hold_meeting(session, principal=ifec, vmd_id=v.id, held_at=clock.now(), **MEETING)
+    v, ifec, sw = await _signed_and_met(session, w, clock)
     with pytest.raises(Invalid) as exc:
         await vmd.conclude(session, principal=ifec, vmd_id=v.id, outcome="project_proposed",
                            reassessment_due=date(2026, 3, 2))
@@ -422,11 +428,7 @@ async def test_reassessment_spawns_a_new_linked_vmd(session, clock):
 
 async def test_integrated_share_counts_by_conclusion_date(session, clock):
     w = await build_world(session)
-    v = await _in_progress(session, w)
-    ifec, sw = await w.p(session, "ifec"), await w.p(session, "sw")
-    await vmd.sign(session, principal=ifec, vmd_id=v.id)
-    await vmd.sign(session, principal=sw, vmd_id=v.id)
-    await vmd.hold_meeting(session, principal=ifec, vmd_id=v.id, held_at=clock.now(), **MEETING)
+    v, ifec, sw = await _signed_and_met(session, w, clock)
     clock.set(datetime.fromisoformat("2026-04-01T00:30:00+02:00"))  # concluded in April (Rome time)
     await vmd.conclude(session, principal=ifec, vmd_id=v.id, outcome="measure_eligible")
     cancelled = await _requested(session, w, trigger="mmg")
@@ -471,11 +473,7 @@ async def test_reassessment_reminder_goes_to_the_equipe_once(session, clock):
     from domain.assessment import jobs as vmd_jobs
 
     w = await build_world(session)
-    v = await _in_progress(session, w)
-    ifec, sw = await w.p(session, "ifec"), await w.p(session, "sw")
-    await vmd.sign(session, principal=ifec, vmd_id=v.id)
-    await vmd.sign(session, principal=sw, vmd_id=v.id)
-    await vmd.hold_meeting(session, principal=ifec, vmd_id=v.id, held_at=clock.now(), **MEETING)
+    v, ifec, sw = await _signed_and_met(session, w, clock)
     await vmd.conclude(session, principal=ifec, vmd_id=v.id, outcome="project_proposed",
                        reassessment_due=date(2026, 9, 1))
     assert await vmd_jobs.create_reassessment_reminders(session) == 0  # six months away
