@@ -186,7 +186,9 @@ class Signatory(BaseModel):
     organisation: str | None = None
 
 
-class CarePlanSummary(BaseModel):
+class _PlanFrame(BaseModel):
+    """What every view of a plan shows, the minimal one included."""
+
     id: uuid.UUID
     cartella_id: uuid.UUID
     person_id: uuid.UUID
@@ -194,8 +196,11 @@ class CarePlanSummary(BaseModel):
     kind_label: str
     state: PlanState
     state_label: str
-    title: str | None
     case_manager_id: uuid.UUID
+
+
+class CarePlanSummary(_PlanFrame):
+    title: str | None
     agreed_at: datetime | None
     activated_at: datetime | None
     next_review_due: date | None
@@ -204,7 +209,6 @@ class CarePlanSummary(BaseModel):
 
 
 class CarePlanDetail(CarePlanSummary):
-    view: Literal["full", "minimal"] = "full"
     ambito_id: uuid.UUID
     vmd_id: uuid.UUID | None
     summary: str | None
@@ -224,18 +228,11 @@ class CarePlanDetail(CarePlanSummary):
     reviews: list[ReviewPublic]
 
 
-class CarePlanMinimal(BaseModel):
-    """What a provider (ETS, RSA) or an MMG sees: the plan's frame and the interventions of their organisation."""
+class CarePlanMinimal(_PlanFrame):
+    """What a provider (ETS, RSA) sees: the plan's frame and the interventions of its organisation; an MMG sees
+    the frame and a summary of every intervention (no notes)."""
 
     view: Literal["minimal"] = "minimal"
-    id: uuid.UUID
-    cartella_id: uuid.UUID
-    person_id: uuid.UUID
-    kind: PlanKind
-    kind_label: str
-    state: PlanState
-    state_label: str
-    case_manager_id: uuid.UUID
     case_manager_name: str | None
     activated_at: datetime | None
     version: int

@@ -1033,9 +1033,9 @@ def summary_view(b: PlanBundle) -> dict[str, Any]:
 
 
 def plan_view_for(principal, plan: PlanBundle) -> dict[str, Any]:
-    """What the principal sees of a plan. Full view: everything. Minimal view (ETS / RSA providers, MMG): the plan's
-    frame (kind, state, case manager, activation) and only the interventions assigned to their organisation,
-    without goals, summary, title, reviews, consent, signatories or intervention notes."""
+    """What the principal sees of a plan. Full view: everything. Minimal view: the plan's frame (kind, state, case
+    manager, activation) and the interventions `_own_interventions` allows (a provider its own, an MMG all), without
+    goals, summary, title, reviews, consent, signatories or intervention notes."""
     from schemas.care_plan import GOAL_STATUS_LABELS, REVIEW_OUTCOME_LABELS
 
     b, p = plan, plan.plan
