@@ -17,6 +17,7 @@ os.environ["DEV_KEYS_DIR"] = str(_TMP / "keys")
 os.environ.setdefault("LOG_JSON", "true")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ["PRINCIPAL_CACHE_SECONDS"] = "0"
+os.environ.setdefault("DEV_MODE", "true")  # development signing keys and demo users
 
 import pytest  # noqa: E402
 from fastapi import Request  # noqa: E402

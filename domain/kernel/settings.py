@@ -45,6 +45,19 @@ class Settings(BaseSettings):
     dev_keys_dir: Path = ROOT / ".data" / "keys"
     dev_token_minutes: int = 480
     principal_cache_seconds: float = 30.0
+    # Longest lifetime (exp - iat) a token may claim: a stolen token without a sane expiry stays usable for ever.
+    jwt_max_lifetime_seconds: int = 12 * 3600
+
+    # Development switch: development signing keys (no JWKS_URL / JWT_PUBLIC_KEY_FILE) and demo users are allowed
+    # only when it is on. `make run` and the tests turn it on; a production deployment never does.
+    dev_mode: bool = False
+
+    # Request bodies: JSON routes get request_max_bytes; the attachment upload gets ATTACHMENT_MAX_BYTES plus the
+    # multipart overhead (boundaries, part headers, the form fields). Refused with 413 before the body is read.
+    request_max_bytes: int = 1024 * 1024
+    attachment_upload_overhead_bytes: int = 64 * 1024
+    # Key that seals list cursors (domain.kernel.cursor); every API replica needs the same one.
+    cursor_key: str | None = None
 
     # De-duplication
     dedup_candidate_threshold: float = 0.55

@@ -9,9 +9,15 @@ Hardening, in the order `verify` applies it:
   every `min_refetch_seconds` for an unknown kid, so rotation is picked up but random kids cannot hammer the
   identity provider), or a local file (PEM public key or certificate, or a JWKS JSON document). The header `alg`
   must equal the key's own algorithm (an EC key never verifies an RS256 token and vice versa);
-- `iss` and `aud` are required and checked, `sub` must be a non-empty string, `exp` is required and `nbf` checked
-  against the business clock (`domain.kernel.clock`), with `LEEWAY_SECONDS` of tolerated clock skew.
+- `iss` and `aud` are required and checked, `sub` must be a non-empty string; `exp` is required, `nbf` and `iat`
+  are checked, all against the real wall clock (never the business clock of `domain.kernel.clock`, which demos and
+  tests may freeze: a frozen clock would make an expired token valid for ever), with `LEEWAY_SECONDS` of tolerated
+  clock skew. `iat` may not be in the future and a token may not live longer than JWT_MAX_LIFETIME_SECONDS (from
+  `iat`, or from now when the token has no `iat`).
 Every failure is a `TokenError` whose message is for the server log only: the API answers one uniform 401.
+
+Without JWKS_URL or JWT_PUBLIC_KEY_FILE the service would verify with a development key made on the spot:
+`require_production_keys` refuses that unless DEV_MODE is on.
 """
 from __future__ import annotations
 
@@ -26,7 +32,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +43,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jose import jwk, jwt
 from jose.exceptions import JOSEError
 
-from domain.kernel import clock
 from domain.kernel.settings import Settings, get_settings
 
 DEV_KID = "pua-dev-1"
@@ -54,6 +59,26 @@ log = structlog.get_logger("identity.jwt")
 
 class TokenError(Exception):
     """Any reason a token is refused. The message is for logs only, never for the client."""
+
+
+class InsecureConfiguration(RuntimeError):
+    """The service was asked to start in a way that is only acceptable in development."""
+
+
+def wall_clock() -> float:
+    """Token times are real times: the business clock may be frozen (PUA_FIXED_NOW, tests)."""
+    return time.time()
+
+
+def require_production_keys(settings: Settings | None = None) -> None:
+    """Refuse to run on development signing keys unless DEV_MODE says so: anybody holding the dev private key (it
+    is generated next to the code) could sign a token for any user."""
+    s = settings or get_settings()
+    if s.jwks_url or s.jwt_public_key_file or s.dev_mode:
+        return
+    raise InsecureConfiguration(
+        "Nessuna chiave di verifica dei token configurata: impostare JWKS_URL o JWT_PUBLIC_KEY_FILE "
+        "(oppure DEV_MODE=true, solo in sviluppo).")
 
 
 @dataclass(frozen=True)
@@ -171,6 +196,7 @@ class KeySet:
         self._lock = threading.Lock()
         self.fetches = 0
         if not self.remote:
+            require_production_keys(settings)
             path = settings.jwt_public_key_file or ensure_dev_keys(settings)[1]
             self._keys = load_key_file(Path(path), self.algorithms)
 
@@ -318,6 +344,24 @@ def _number(claims: dict[str, Any], name: str) -> float | None:
     return float(v)
 
 
+def _check_times(claims: dict[str, Any], *, now: float, max_lifetime: float) -> None:
+    exp = _number(claims, "exp")
+    if exp is None:
+        raise TokenError("no exp")
+    if now >= exp + LEEWAY_SECONDS:
+        raise TokenError("expired")
+    nbf = _number(claims, "nbf")
+    if nbf is not None and now + LEEWAY_SECONDS < nbf:
+        raise TokenError("not yet valid")
+    iat = _number(claims, "iat")
+    if iat is not None and iat > now + LEEWAY_SECONDS:
+        raise TokenError("issued in the future")
+    # A token minted with a far exp (or a far-future iat, refused above) would outlive any revocation we can do.
+    start = now if iat is None else iat
+    if exp - start > max_lifetime + LEEWAY_SECONDS:
+        raise TokenError("lifetime too long")
+
+
 def verify(token: str, *, keys: KeySet | None = None) -> TokenClaims:
     ks = keys or keyset()
     s = ks.settings
@@ -334,8 +378,7 @@ def verify(token: str, *, keys: KeySet | None = None) -> TokenClaims:
     try:
         claims = jwt.decode(
             token, key.key, algorithms=[alg], audience=s.jwt_audience, issuer=s.jwt_issuer,
-            # Time claims are checked below against the business clock (a fixed clock in tests governs them too).
-            # require_exp/require_nbf are NOT used: jose would then check them against the wall clock.
+            # Time claims are checked below, all in one place and with one leeway.
             options={"verify_exp": False, "verify_nbf": False, "require_aud": True, "require_iss": True,
                      "require_sub": True, "verify_at_hash": False},
         )
@@ -346,15 +389,7 @@ def verify(token: str, *, keys: KeySet | None = None) -> TokenClaims:
     aud_ok = aud == s.jwt_audience or (isinstance(aud, list) and s.jwt_audience in aud)
     if claims.get("iss") != s.jwt_issuer or not aud_ok:
         raise TokenError("issuer or audience")
-    now = clock.now().timestamp()
-    exp = _number(claims, "exp")
-    if exp is None:
-        raise TokenError("no exp")
-    if now >= exp + LEEWAY_SECONDS:
-        raise TokenError("expired")
-    nbf = _number(claims, "nbf")
-    if nbf is not None and now + LEEWAY_SECONDS < nbf:
-        raise TokenError("not yet valid")
+    _check_times(claims, now=wall_clock(), max_lifetime=s.jwt_max_lifetime_seconds)
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub or len(sub) > 200:
         raise TokenError("bad sub")
@@ -408,12 +443,15 @@ def issue_dev_token(subject: str, *, scopes: list[str] | None = None, acting_for
                     extra: dict[str, Any] | None = None) -> str:
     """Signs a token with the local development key. Production tokens come from the identity provider."""
     s = get_settings()
+    lifetime = timedelta(minutes=minutes or s.dev_token_minutes)
+    if lifetime.total_seconds() > s.jwt_max_lifetime_seconds:
+        raise ValueError(f"durata del token oltre JWT_MAX_LIFETIME_SECONDS ({s.jwt_max_lifetime_seconds} s)")
     alg, key = _dev_signing_key(s)
-    now = clock.now()
+    now = datetime.fromtimestamp(int(wall_clock()), tz=timezone.utc)  # real time, like `verify`
     claims: dict[str, Any] = {
         "iss": s.jwt_issuer, "aud": s.jwt_audience, "sub": subject, "jti": str(uuid.uuid4()),
         "iat": int(now.timestamp()), "nbf": int((not_before or now).timestamp()),
-        "exp": int((now + timedelta(minutes=minutes or s.dev_token_minutes)).timestamp()),
+        "exp": int((now + lifetime).timestamp()),
     }
     if scopes:
         claims["scope"] = " ".join(scopes)

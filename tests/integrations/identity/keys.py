@@ -6,8 +6,8 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 import uuid
-from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jose import jwk, jwt
 
-from domain.kernel import clock
 from domain.kernel.settings import get_settings
 
 
@@ -47,11 +46,14 @@ class SigningKey:
         return jwt.encode(claims, self.private_pem, algorithm=self.alg, headers=h)
 
 
+def ts(minutes: float = 0) -> int:
+    """A token time `minutes` from now, on the wall clock that token checks use (not the frozen business clock)."""
+    return int(time.time() + minutes * 60)
+
+
 def claims(sub: str = "00000000-0000-7000-8000-000000000001", **over: Any) -> dict[str, Any]:
     s = get_settings()
-    now = clock.now()
-    c = {"iss": s.jwt_issuer, "aud": s.jwt_audience, "sub": sub, "iat": int(now.timestamp()),
-         "nbf": int(now.timestamp()), "exp": int((now + timedelta(minutes=10)).timestamp())}
+    c = {"iss": s.jwt_issuer, "aud": s.jwt_audience, "sub": sub, "iat": ts(), "nbf": ts(), "exp": ts(10)}
     c.update(over)
     return {k: v for k, v in c.items() if v is not None}
 

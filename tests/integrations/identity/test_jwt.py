@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import time
 
 import pytest
 
-from domain.kernel import clock as clock_mod
 from domain.kernel.settings import Settings, get_settings
 from integrations.identity import jwt as idjwt
 from integrations.identity.jwt import DEV_KID, KeySet, TokenError, issue_dev_token, verify, verify_async
 from tests.integrations.identity.keys import (FakeTimer, JwksServer, SigningKey, claims, dev_signed, hs256_token,
-                                              unsigned_token)
+                                              ts, unsigned_token)
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +24,7 @@ def es_key() -> SigningKey:
 
 
 def _ts(minutes: float) -> int:
-    return int((clock_mod.now() + timedelta(minutes=minutes)).timestamp())
+    return ts(minutes)
 
 
 # ------------------------------------------------------------------ local development key (the default key set)
@@ -67,12 +66,67 @@ async def test_the_same_token_is_accepted_with_good_claims():
     assert verify(dev_signed(claims(aud=["other", get_settings().jwt_audience]))).subject
 
 
-async def test_expiry_follows_the_business_clock(clock):
+async def test_token_times_follow_the_wall_clock_not_the_frozen_business_clock(clock):
+    # The autouse fixture froze business time on 2026-03-02: moving it must not change what a token is worth.
     token = issue_dev_token("sub-1", minutes=10)
+    claims_ = verify(token).raw
+    assert abs(claims_["iat"] - time.time()) < 5  # issued on the real clock too
+    clock.advance(days=3650)
     assert verify(token).subject == "sub-1"
-    clock.advance(minutes=11)
+    clock.advance(days=-7300)
+    assert verify(token).subject == "sub-1"
+    # Valid at the business time, expired in reality: refused.
+    business_now = int(clock.now().timestamp())
     with pytest.raises(TokenError, match="expired"):
-        verify(token)
+        verify(dev_signed(claims(iat=business_now - 60, nbf=business_now - 60, exp=business_now + 600)))
+
+
+async def test_iat_in_the_future_is_refused_beyond_the_skew():
+    assert verify(dev_signed(claims(iat=_ts(0.25)))).subject  # 15 s ahead: clock skew
+    with pytest.raises(TokenError, match="future"):
+        verify(dev_signed(claims(iat=_ts(5), nbf=_ts(0), exp=_ts(10))))
+    # A far-future iat would also have made the lifetime check measure from tomorrow.
+    with pytest.raises(TokenError, match="future"):
+        verify(dev_signed(claims(iat=_ts(24 * 60), exp=_ts(24 * 60 + 10))))
+
+
+async def test_tokens_longer_than_the_maximum_lifetime_are_refused():
+    max_minutes = get_settings().jwt_max_lifetime_seconds / 60
+    assert max_minutes == 12 * 60
+    assert verify(dev_signed(claims(exp=_ts(max_minutes)))).subject  # exactly the maximum
+    for over in ({"exp": _ts(max_minutes + 5)},  # from iat = now
+                 {"iat": None, "exp": _ts(max_minutes + 5)},  # no iat: measured from now
+                 {"iat": _ts(-60), "nbf": _ts(-60), "exp": _ts(max_minutes)},  # issued an hour ago, 13 h of life
+                 {"exp": 4102444800}):  # 2100-01-01: "never expires"
+        with pytest.raises(TokenError, match="lifetime"):
+            verify(dev_signed(claims(**over)))
+
+
+async def test_iat_must_be_a_number():
+    with pytest.raises(TokenError):
+        verify(dev_signed(claims(iat="now")))
+
+
+async def test_dev_tokens_cannot_outlive_the_maximum_lifetime():
+    with pytest.raises(ValueError, match="JWT_MAX_LIFETIME_SECONDS"):
+        issue_dev_token("sub-1", minutes=13 * 60)
+    assert verify(issue_dev_token("sub-1", minutes=12 * 60)).subject == "sub-1"
+
+
+# ------------------------------------------------------------------ development keys only in development mode
+async def test_without_configured_keys_the_verifier_refuses_to_start_outside_dev_mode(tmp_path, es_key):
+    assert get_settings().dev_mode  # tests run in development mode (tests/conftest.py)
+    with pytest.raises(idjwt.InsecureConfiguration, match="JWKS_URL o JWT_PUBLIC_KEY_FILE"):
+        idjwt.require_production_keys(Settings(dev_mode=False, jwks_url=None, jwt_public_key_file=None))
+    with pytest.raises(idjwt.InsecureConfiguration):
+        KeySet(Settings(dev_mode=False, jwks_url=None, jwt_public_key_file=None, dev_keys_dir=tmp_path))
+    assert not (tmp_path / "dev-private.pem").exists()  # no development key was made either
+    # With a real key source it starts; in development mode the dev key is fine.
+    path = tmp_path / "es.pem"
+    path.write_text(es_key.public_pem)
+    assert KeySet(Settings(dev_mode=False, jwt_public_key_file=path)).kids == {DEV_KID}
+    idjwt.require_production_keys(Settings(dev_mode=False, jwks_url="https://idp.example.org/certs"))
+    assert KeySet(Settings(dev_mode=True, dev_keys_dir=tmp_path)).kids == {DEV_KID}
 
 
 async def test_small_clock_skew_is_tolerated_but_not_more():
