@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import is_bad_input
+from api.logging import AUDIT_WRITE_FAILURES, safe_traceback
 from domain.kernel.db import sessionmaker
 from domain.kernel.jobs import ENQUEUED_FLAG
 from domain.kernel.errors import DomainError, Forbidden, Unauthenticated
@@ -69,8 +70,12 @@ async def request_boundary(session: AsyncSession, request: Request, *, savepoint
         status = _status_of(exc)
         try:
             await audit.flush_separately(status=status, outcome=_outcome(status))
-        except Exception:  # noqa: BLE001  (the original error matters more; the failure is logged)
-            log.exception("audit_write_failed")
+        except Exception as audit_exc:  # noqa: BLE001  (the original error still reaches the client)
+            # A refused request without its audit row must not go unnoticed: count it (alert on
+            # pua_audit_write_failures_total) and log where it failed, never the message (it can quote row values).
+            AUDIT_WRITE_FAILURES.inc()
+            log.error("audit_write_failed", route=route, method=request.method, status=status,
+                      error_type=type(audit_exc).__name__, where=safe_traceback(audit_exc))
         raise
 
 

@@ -6,8 +6,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
+from api.hardening import BodyLimitMiddleware, SecurityHeadersMiddleware
 from api.logging import RequestContextMiddleware, configure_logging
 from domain.kernel.db import dispose_engine
+from integrations.identity.jwt import require_production_keys
 
 DESCRIPTION = """
 Backend del **Punto Unico di Accesso (PUA)** dell'Ambito distrettuale di Crema: anagrafica delle persone e
@@ -27,6 +29,7 @@ async def lifespan(app: FastAPI):
 
 def create_app() -> FastAPI:
     configure_logging()
+    require_production_keys()  # no JWKS_URL / JWT_PUBLIC_KEY_FILE: refuse to start unless DEV_MODE is on
     app = FastAPI(title="PUA Ambito di Crema", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
                   openapi_tags=[
                       {"name": "salute", "description": "Stato del servizio"},
@@ -40,6 +43,10 @@ def create_app() -> FastAPI:
 
     load_handlers()  # every job handler and event subscriber is known before the first request publishes
     errors.install(app)
+    # Added innermost first: the request context wraps everything (its id and log line cover a refused body too),
+    # security headers wrap the 413 answers, the body limit runs before routing and authentication.
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware)
     from api import routes
 
