@@ -15,7 +15,7 @@ import sys
 COMMANDS = {
     "migrate": "deploy.migrate:main",
     "load-reference": "domain.registry.reference:main",
-    "seed-demo": "domain.registry.demo:main",
+    "seed-demo": "deploy.run:seed_demo_command",  # refused outside DEV_MODE
     "seed": "domain.registry.synthetic:main",
     "token": "domain.security.tokens:main",
     "run": "deploy.run:main",

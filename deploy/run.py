@@ -8,9 +8,14 @@
 3. Reference data and demo data, in one transaction as the owner (both loaders are idempotent; their counts are
    printed: a second run inserts nothing).
 4. Development signing keys (dev tokens).
-5. Children: celery worker (threads pool, 2 threads), celery beat, uvicorn (HOST:PORT, default 0.0.0.0:8000).
+5. Children: celery worker (threads pool, 2 threads), celery beat, uvicorn (HOST:PORT, default 127.0.0.1:8000; set
+   HOST=0.0.0.0 to be reachable from other machines). Uvicorn's access log is off: it writes raw URLs, query
+   strings included (codici fiscali, names); requests are logged by the API's own structured log instead.
 6. Ctrl-C / SIGTERM: stop every child (SIGTERM, then SIGKILL after a grace period), then Postgres if we started it.
 If a child dies on its own, everything is stopped and the exit code is 1.
+
+This is a development tool: it turns DEV_MODE on for itself and its children (development signing keys, demo
+users). A deployment runs the image's roles instead (deploy/Dockerfile, docker-compose, k8s).
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DB_NAME, OWNER = "pua", "pua_owner"
 STOP_GRACE_SECONDS = 15.0
+DEFAULT_HOST = "127.0.0.1"  # only this machine, unless HOST says otherwise
 
 
 def say(msg: str) -> None:
@@ -46,8 +52,33 @@ def _json_safe(counts) -> str:
     return json.dumps(counts if isinstance(counts, dict) else {"result": counts}, default=str, sort_keys=True)
 
 
+class NotInDevMode(RuntimeError):
+    pass
+
+
+def require_dev_mode(what: str) -> None:
+    from domain.kernel.settings import get_settings
+
+    if not get_settings().dev_mode:
+        raise NotInDevMode(f"{what}: consentito solo in sviluppo (DEV_MODE=true); gli utenti dimostrativi non "
+                           "devono esistere in un'installazione reale.")
+
+
+def seed_demo_command(argv: list[str]) -> int:
+    """`python -m api seed-demo`: demo users, teams and persons, refused outside development mode."""
+    try:
+        require_dev_mode("seed-demo")
+    except NotInDevMode as e:
+        print(f"errore: {e}", file=sys.stderr)
+        return 2
+    from domain.registry.demo import main as demo_main
+
+    return demo_main(argv)
+
+
 def seed(owner_url: str) -> dict:
     """Reference + demo data in one transaction as the owner; returns both loaders' counts."""
+    require_dev_mode("dati dimostrativi")
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
     import domain.kernel.db  # noqa: F401
@@ -66,6 +97,11 @@ def seed(owner_url: str) -> dict:
         return {"reference": reference, "demo": demo}
 
     return asyncio.run(_run())
+
+
+def uvicorn_argv(host: str, port: str) -> list[str]:
+    return [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host", host, "--port", port,
+            "--no-access-log"]
 
 
 class Children:
@@ -107,8 +143,11 @@ def main(argv: list[str] | None = None) -> int:
 
     argparse.ArgumentParser(prog="python -m deploy.run", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv or [])
+    # Before the settings are read: development keys and demo users are allowed, here and in the children.
+    os.environ["DEV_MODE"] = "true"
     from domain.kernel.settings import get_settings
 
+    get_settings.cache_clear()
     settings = get_settings()
     env = dict(os.environ)
     started_pg: Path | None = None
@@ -157,13 +196,12 @@ def main(argv: list[str] | None = None) -> int:
 
         run_dir = Path(settings.pg_data_dir).resolve().parent
         run_dir.mkdir(parents=True, exist_ok=True)
-        host, port = os.environ.get("HOST", "0.0.0.0"), os.environ.get("PORT", "8000")
+        host, port = os.environ.get("HOST") or DEFAULT_HOST, os.environ.get("PORT", "8000")
         celery = [sys.executable, "-m", "celery", "-A", "workers.celery_app"]
         children.start("worker", [*celery, "worker", "--pool=threads", "-c", "2", "--loglevel=INFO"], env)
         children.start("beat", [*celery, "beat", "--loglevel=INFO",
                                 "-s", str(run_dir / "celerybeat-schedule")], env)
-        children.start("api", [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
-                               "--host", host, "--port", port], env)
+        children.start("api", uvicorn_argv(host, port), env)
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         say(f"API:      http://{shown}:{port}/api   docs: http://{shown}:{port}/docs")
         say(f"health:   http://{shown}:{port}/health/ready")

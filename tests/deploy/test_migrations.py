@@ -49,3 +49,33 @@ async def test_downgrade_to_base_and_upgrade_again(fresh_db):
     assert await tables() <= {"alembic_version"}
     await asyncio.to_thread(command.upgrade, cfg, "head")
     assert await tables() == before
+
+
+async def test_migrations_create_the_extensions_on_a_bare_database(pg_server):
+    """What a managed Postgres gives us: a database owned by the (non-superuser) owner role, no extensions. The
+    migrations, run as that owner, create pg_trgm, btree_gist and unaccent themselves."""
+    import uuid
+
+    import psycopg
+
+    from deploy.migrate import upgrade
+    from integrations.postgres import devpg
+    OWNER, APP_ROLE = "pua_owner", "pua_app"  # noqa: N806  (the roles the test server has, as in tests/conftest.py)
+    name = f"t_bare_{uuid.uuid4().hex[:10]}"
+    admin = dict(host="127.0.0.1", port=pg_server.port, user=devpg.SUPERUSER, autocommit=True)
+    with psycopg.connect(dbname="postgres", **admin) as c:
+        c.execute(f'CREATE DATABASE "{name}" OWNER "{OWNER}" TEMPLATE template0')
+        c.execute(f'GRANT CONNECT ON DATABASE "{name}" TO "{APP_ROLE}"')
+
+    def extensions() -> set[str]:
+        with psycopg.connect(dbname=name, **admin) as c:
+            return {r[0] for r in c.execute("select extname from pg_extension")}
+
+    try:
+        assert not {"pg_trgm", "btree_gist", "unaccent"} & extensions()
+        with psycopg.connect(dbname="postgres", **admin) as c:
+            assert c.execute("select rolsuper from pg_roles where rolname = %s", (OWNER,)).fetchone() == (False,)
+        await asyncio.to_thread(upgrade, pg_server.urls(name)["MIGRATION_DATABASE_URL"])
+        assert {"pg_trgm", "btree_gist", "unaccent"} <= extensions()
+    finally:
+        pg_server.drop_db(name)

@@ -1,5 +1,7 @@
 """`python -m deploy.run` end to end: embedded Postgres, migrations, seed, worker, beat and API as real processes,
-ready over real HTTP, stopped by SIGINT with nothing left behind; a second run on the same data dir seeds nothing."""
+ready over real HTTP, stopped by SIGINT with nothing left behind; a second run on the same data dir seeds nothing.
+It turns DEV_MODE on by itself, listens on 127.0.0.1 unless HOST says otherwise, and its output never shows a URL's
+query string (uvicorn's access log is off; the API logs the route template)."""
 from __future__ import annotations
 
 import asyncio
@@ -20,7 +22,24 @@ from integrations.postgres.devpg import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRUB = ("DATABASE_URL", "MIGRATION_DATABASE_URL", "BROKER_URL", "RESULT_BACKEND", "PUA_FIXED_NOW",
-         "PUA_EXTRA_HANDLER_MODULES", "HOST", "PORT", "PG_DATA_DIR", "PG_PORT")
+         "PUA_EXTRA_HANDLER_MODULES", "HOST", "PORT", "PG_DATA_DIR", "PG_PORT", "DEV_MODE")
+CF = "BNZTRS40A41D142X"
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local IPv4/IPv6 addresses with a listening TCP socket on `port` (from /proc/net)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            addr, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:
+                found.add("127.0.0.1" if addr == "0100007F" else addr)
+    return found
 
 
 def _alive(pid: int) -> bool:
@@ -49,7 +68,8 @@ async def _run_once(tmp: Path, pg_port: int, label: str) -> dict:
     counts it printed."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in SCRUB}
-    env.update(PG_DATA_DIR=str(tmp / "pg"), PG_PORT=str(pg_port), HOST="127.0.0.1", PORT=str(port),
+    # No HOST: the default must be this machine only. No DEV_MODE: deploy.run turns it on by itself.
+    env.update(PG_DATA_DIR=str(tmp / "pg"), PG_PORT=str(pg_port), PORT=str(port),
                DEV_KEYS_DIR=str(tmp / "keys"), PYTHONUNBUFFERED="1", LOG_LEVEL="INFO")
     log = tmp / f"run-{label}.log"
     out = open(log, "wb")  # noqa: SIM115
@@ -74,6 +94,11 @@ async def _run_once(tmp: Path, pg_port: int, label: str) -> dict:
                 await asyncio.sleep(0.5)
         assert status == 200, f"not ready in time (last status {status}):\n{text()[-4000:]}"
 
+        assert _listening_addresses(port) == {"127.0.0.1"}
+        async with httpx.AsyncClient(timeout=5) as client:
+            r = await client.get(f"http://127.0.0.1:{port}/api/persons?codice_fiscale={CF}")
+        assert r.status_code == 401
+
         output = text()
         children = {name: int(pid) for name, pid in re.findall(r"started (\w+) pid=(\d+)", output)}
         assert set(children) == {"worker", "beat", "api"}
@@ -90,6 +115,8 @@ async def _run_once(tmp: Path, pg_port: int, label: str) -> dict:
         assert not (tmp / "pg" / "postmaster.pid").exists()
         output = text()
         assert "postgres stopped" in output
+        assert CF not in output and "codice_fiscale=" not in output  # no access log with raw URLs
+        assert '"route": "/api/persons", "status": 401' in output  # the API's own request line instead
         seeds = {kind: json.loads(body) for kind, body in re.findall(r"seed (reference|demo): (\{.*\})", output)}
         assert set(seeds) == {"reference", "demo"}, output[-4000:]
         return seeds

@@ -1,14 +1,14 @@
 """Database functions and privileges every later migration relies on.
 
 Revision ID: 0000_roles
-Revises:
+Revises: 0000_extensions
 """
 from alembic import op
 
 from domain.kernel.settings import get_settings
 
 revision = "0000_roles"
-down_revision = None
+down_revision = "0000_extensions"
 branch_labels = None
 depends_on = None
 
