@@ -14,9 +14,9 @@ import sys
 
 COMMANDS = {
     "migrate": "deploy.migrate:main",
-    "load-reference": "domain.registry.reference:main",
+    "load-reference": "domain.territory.reference:main",
     "seed-demo": "deploy.run:seed_demo_command",  # refused outside DEV_MODE
-    "seed": "domain.registry.synthetic:main",
+    "seed": "deploy.seed.synthetic:main",
     "token": "domain.security.tokens:main",
     "run": "deploy.run:main",
 }

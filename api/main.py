@@ -39,9 +39,9 @@ def create_app() -> FastAPI:
                       {"name": "lavoro", "description": "Code di lavoro"},
                       {"name": "amministrazione", "description": "Utenti, ruoli, équipe, dati di riferimento"},
                   ])
-    from workers.registry import load_handlers
+    from deploy.composition import compose
 
-    load_handlers()  # every job handler and event subscriber is known before the first request publishes
+    compose()  # every handler, subscriber, scope builder and hook is wired before the first request
     errors.install(app)
     # Added innermost first: the request context wraps everything (its id and log line cover a refused body too),
     # security headers wrap the 413 answers, the body limit runs before routing and authentication.

@@ -38,7 +38,7 @@ async def ensure_bench_user(session: Any, ambito_code: str = "ambito-crema") -> 
 
     import sqlalchemy as sa
 
-    from domain.registry.models import Organisation
+    from domain.territory.models import Organisation
     from domain.security.models import AppUser, Role, RoleAssignment, UserKind
 
     ambito = (await session.execute(

@@ -55,7 +55,8 @@ async def run(url: str | None = None, *, persons: int = 1_000_000, samples: int 
               rng_seed: int = 1) -> dict[str, Any]:
     from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-    from domain.registry import queries, synthetic
+    from domain.registry import queries
+    from deploy.seed import synthetic
     from domain.security.principal import clear_principal_cache, load_principal
     from domain.security.models import AppUser
 

@@ -36,7 +36,7 @@ def _step(msg: str, t0: float) -> None:
 async def _load_reference(owner_url: str) -> None:
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-    from domain.registry.reference import load_reference_data
+    from domain.territory.reference import load_reference_data
 
     engine = create_async_engine(owner_url)
     try:
@@ -51,7 +51,7 @@ def _seed_demo() -> str:
     """Demo users when the seed-demo command exists (`python -m api seed-demo`); the benchmarks otherwise make
     their own user."""
     try:
-        mod = importlib.import_module("domain.registry.demo")
+        mod = importlib.import_module("deploy.seed.demo")
     except ModuleNotFoundError:
         return "seed-demo not available: the benchmarks create their own user"
     rc = mod.main([])
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _step("reference data loaded", t0)
         _step(_seed_demo(), t0)
 
-        from domain.registry import synthetic
+        from deploy.seed import synthetic
 
         report = asyncio.run(synthetic.seed(urls["MIGRATION_DATABASE_URL"], persons=args.persons,
                                             quiet=args.persons < 200_000))

@@ -71,7 +71,7 @@ def seed_demo_command(argv: list[str]) -> int:
     except NotInDevMode as e:
         print(f"errore: {e}", file=sys.stderr)
         return 2
-    from domain.registry.demo import main as demo_main
+    from deploy.seed.demo import main as demo_main
 
     return demo_main(argv)
 
@@ -82,8 +82,8 @@ def seed(owner_url: str) -> dict:
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
     import domain.kernel.db  # noqa: F401
-    from domain.registry.demo import load_demo
-    from domain.registry.reference import load_reference_data
+    from deploy.seed.demo import load_demo
+    from domain.territory.reference import load_reference_data
 
     async def _run() -> dict:
         engine = create_async_engine(owner_url)

@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.security.models import ConsentPurpose, GrantorKind
+from domain.registry.models import ConsentPurpose, GrantorKind
 
 
 class ConsentCreate(BaseModel):

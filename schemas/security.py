@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.security.models import ROLE_LABELS, TEAM_TYPE_LABELS, Role, TeamType, UserKind
+from domain.kernel.validity import active_on
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,119}$"
 SCOPE_PATTERN = r"^[a-z][a-z0-9._:-]{0,79}$"
@@ -47,8 +48,8 @@ class RoleAssignmentCreate(_OrgChoice):
     def _needs_org_and_order(self):
         if self.organisation_id is None and self.organisation_code is None:
             raise ValueError("organizzazione obbligatoria (organisation_id o organisation_code)")
-        if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
-            raise ValueError("valid_to precede valid_from")
+        if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
+            raise ValueError("valid_to deve seguire valid_from (è il primo giorno non più valido)")
         return self
 
 
@@ -113,7 +114,7 @@ class RoleAssignmentPublic(BaseModel):
     def of(cls, a: Any, org: Any, *, today: date) -> "RoleAssignmentPublic":
         return cls(id=a.id, user_id=a.user_id, role=a.role, role_label=ROLE_LABELS[str(a.role)],
                    organisation=OrganisationRef.of(org), valid_from=a.valid_from, valid_to=a.valid_to,
-                   active=a.valid_from <= today and (a.valid_to is None or a.valid_to >= today))
+                   active=active_on(a.valid_from, a.valid_to, today))
 
 
 class MembershipPublic(BaseModel):
@@ -175,8 +176,8 @@ class TeamMemberCreate(_OrgChoice):
 
     @model_validator(mode="after")
     def _order(self):
-        if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
-            raise ValueError("valid_to precede valid_from")
+        if self.valid_from and self.valid_to and self.valid_to <= self.valid_from:
+            raise ValueError("valid_to deve seguire valid_from (è il primo giorno non più valido)")
         return self
 
 

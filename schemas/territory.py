@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.registry.models import OrgKind
+from domain.territory.models import OrgKind
 
 KIND_LABELS = {
     "ambito": "Ambito territoriale", "sub_ambito": "Sub-ambito", "comune": "Comune",

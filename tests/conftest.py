@@ -27,6 +27,7 @@ from httpx import ASGITransport, AsyncClient  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine  # noqa: E402
 
 import domain.kernel.db  # noqa: E402,F401  (registers the fixed-clock hook on every session)
+from deploy.composition import compose  # noqa: E402
 from integrations.postgres import devpg  # noqa: E402
 
 OWNER, APP_ROLE = "pua_owner", "pua_app"
@@ -63,7 +64,7 @@ def migrate(url: str) -> None:
 
 def load_reference(url: str) -> None:
     """The template gets the Crema reference data and the small second Ambito used by isolation tests."""
-    from domain.registry.reference import default_ambito_dirs, load_reference_data
+    from domain.territory.reference import default_ambito_dirs, load_reference_data
 
     dirs = [*default_ambito_dirs(), ROOT / "tests" / "data" / "reference" / "ambiti" / "cremona-test"]
 
@@ -75,6 +76,9 @@ def load_reference(url: str) -> None:
         await engine.dispose()
 
     asyncio.run(_run())
+
+
+compose()  # as the API, the worker and the scripts do before any work
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.registry.models import Organisation
+from domain.territory.models import Organisation
 from domain.security.models import AppUser, Role, RoleAssignment, UserKind
 from integrations.identity.jwt import issue_dev_token
 

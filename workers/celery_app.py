@@ -53,6 +53,6 @@ app = make_app()
 @signals.worker_init.connect
 def _load_handlers(**_kwargs) -> None:
     import domain.kernel.db  # noqa: F401  (a fixed clock, PUA_FIXED_NOW, reaches column defaults)
-    from workers.registry import load_handlers
+    from deploy.composition import compose
 
-    load_handlers()
+    compose()

@@ -17,7 +17,7 @@ from domain.kernel.settings import get_settings
 from celery.backends.base import DisabledBackend
 
 from workers.celery_app import app
-from workers.registry import daily_enqueuers, load_handlers
+from deploy.composition import compose, daily_enqueuers
 
 log = logging.getLogger("workers.tasks")
 
@@ -36,7 +36,7 @@ def _factory(url: str | None = None):
 async def relay(*, database_url: str | None = None, budget_seconds: float | None = None,
                 max_jobs: int = 1000) -> dict:
     """Drain ready jobs until none is left or the budget is spent. `more` = stopped with work possibly left."""
-    load_handlers()
+    compose()
     budget = budget_seconds or get_settings().job_relay_budget_seconds
     engine, factory = _factory(database_url)
     started = time.monotonic()
@@ -64,7 +64,7 @@ async def sweep(*, database_url: str | None = None) -> int:
 
 async def enqueue_daily(*, database_url: str | None = None) -> list[str]:
     """Enqueue today's periodic jobs (review reminders...) in one transaction; each is idempotent per day."""
-    load_handlers()
+    compose()
     engine, factory = _factory(database_url)
     try:
         async with factory() as s:

@@ -9,7 +9,8 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from api.deps import Authorized, Session
 from domain.registry.models import Person
-from domain.security import access_log, breakglass, consent, scopes
+from domain.registry import access_log, breakglass, consent
+from domain.security import scopes
 from domain.security.permissions import Permission, role_permissions
 from schemas.access import (AccessLogPage, BreakGlassCreate, BreakGlassPublic, ConsentCreate, ConsentPublic,
                             ConsentRevoke)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any
 
 from fastapi import APIRouter, Query, Response, status
 
 from api.deps import Authorized, Session
-from domain.kernel.errors import Invalid
+from domain.kernel import cursor as cursor_codec
 from domain.registry import dedup, persons, queries
 from domain.security import audit, scopes
 from domain.security.permissions import Permission
@@ -38,6 +37,8 @@ from schemas.persons import (
     RelationList,
     RelationPublic,
 )
+
+MATCH_CURSOR = "persons.matches"
 
 router = APIRouter(tags=["persone"])
 
@@ -219,16 +220,13 @@ async def list_matches(session: Session, principal: Steward, limit: int = Query(
                        cursor: str | None = Query(default=None, max_length=500)) -> MatchPage:
     after = None
     if cursor:
-        data: dict[str, Any] = queries.decode_cursor(cursor)
-        try:
-            after = (float(data["s"]), uuid.UUID(data["id"]))
-        except (KeyError, ValueError, TypeError):
-            raise Invalid("cursor", "cursore non valido") from None
+        score, id_ = cursor_codec.decode(MATCH_CURSOR, cursor)
+        after = (float(score), uuid.UUID(id_))
     rows, nxt = await dedup.pending_queue(session, principal=principal, limit=limit, after=after)
     _audit_matches("list", "possible_match", [m.id for m, _, _ in rows],
                    [x.id for _, a, b in rows for x in (a, b)], len(rows))
     return MatchPage(items=[_match(r) for r in rows],
-                     next_cursor=queries.encode_cursor({"s": nxt[0], "id": str(nxt[1])}) if nxt else None)
+                     next_cursor=cursor_codec.encode(MATCH_CURSOR, list(nxt)) if nxt else None)
 
 
 @router.get("/person-matches/{match_id}", response_model=MatchPublic, summary="Dettaglio di una coppia",

@@ -6,8 +6,8 @@ import uuid
 from fastapi import APIRouter, Query, status
 
 from api.deps import Authorized, Session
-from domain.registry import territory as svc
-from domain.registry.models import OrgKind
+from domain.territory import service as svc
+from domain.territory.models import OrgKind
 from domain.security.permissions import Permission
 from schemas.territory import (
     AmbitoPublic,

@@ -34,5 +34,5 @@ async def my_queue(session: Session, principal: Worker,
              description="Solo chi ha l'attività assegnata (direttamente, tramite équipe o organizzazione) può "
                          "completarla; un'attività già chiusa risponde 409.")
 async def complete(item_id: uuid.UUID, session: Session, principal: Worker) -> WorkItemPublic:
-    item = await svc.complete(session, item_id=item_id, actor_id=principal.user_id)
+    item = await svc.complete(session, item_id=item_id, principal=principal)
     return WorkItemPublic.of(item, now=clock.now(), principal=principal)

@@ -1,5 +1,5 @@
 """Periodic work of the assessment context: a reminder to the equipe when a VMD's reassessment date approaches.
-Enqueued once a day by beat (workers/registry.py DAILY_ENQUEUERS); idempotent per VMD and date."""
+Enqueued once a day by beat (deploy/composition.py DAILY_ENQUEUERS); idempotent per VMD and date."""
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta

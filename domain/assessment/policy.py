@@ -20,7 +20,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.assessment.models import VmdTrigger
-from domain.registry.models import Side
+from domain.territory.models import Side
 from domain.security.models import TeamType
 from schemas.instruments import AssessmentDomain
 

@@ -15,10 +15,12 @@ from domain.assessment.models import EquipeMeeting, InstrumentResponse, Vmd, Vmd
 from domain.assessment.service import CONTEXT, KIND_ASSESSMENT, load_readable
 from domain.kernel import clock, work_items
 from domain.kernel.errors import Invalid, NotFound
-from domain.registry.models import Cartella, Organisation, Person
-from domain.security import audit, scopes
-from domain.security.consent import ConsentRequired
+from domain.registry.models import Cartella, Person
+from domain.territory.models import Organisation
+from domain.security import audit
+from domain.registry.policy import ConsentRequired
 from domain.security.principal import Principal
+from domain.registry import policy as registry_policy
 
 MAX_PAGE = 200
 
@@ -51,7 +53,7 @@ async def principal_sides(session: AsyncSession, principal: Principal) -> set[st
 
 async def has_share_asst_consent(session: AsyncSession, person_id: uuid.UUID) -> bool:
     return bool((await session.execute(sa.select(
-        scopes.consent_active(sa.literal(person_id, sa.Uuid()), "share_asst")))).scalar())
+        registry_policy.consent_active(sa.literal(person_id, sa.Uuid()), "share_asst")))).scalar())
 
 
 def _definition_domains(code: str, version: int) -> list[str] | None:
@@ -120,7 +122,7 @@ def _page(rows: list[Vmd], limit: int) -> tuple[list[Vmd], uuid.UUID | None]:
 async def list_for_cartella(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID,
                             limit: int = 50, cursor: uuid.UUID | None = None) -> tuple[list[Vmd], uuid.UUID | None]:
     """The VMDs of a cartella, newest first (uuid7 ids are time-ordered), keyset on id."""
-    await scopes.cartella_in_scope(session, principal, cartella_id)
+    await registry_policy.cartella_in_scope(session, principal, cartella_id)
     limit = max(1, min(limit, MAX_PAGE))
     stmt = sa.select(Vmd).where(Vmd.cartella_id == cartella_id)
     if cursor is not None:
@@ -142,14 +144,14 @@ async def list_for_person(session: AsyncSession, *, principal: Principal, person
         person = await session.get(Person, person.merged_into_id)
     if person is None:
         raise NotFound("Persona non trovata.")
-    access = await scopes.person_access(session, principal, person.id, person.ambito_id)
+    access = await registry_policy.person_access(session, principal, person.id, person.ambito_id)
     if not access.in_scope:
         if access.consent_missing:
             raise ConsentRequired("Consenso della persona assente o revocato per questa finalità.")
         raise NotFound("Persona non trovata.")
     limit = max(1, min(limit, MAX_PAGE))
     stmt = (sa.select(Vmd).join(Cartella, Cartella.id == Vmd.cartella_id)
-            .where(Vmd.person_id == person.id, scopes.cartella_filter(principal)))
+            .where(Vmd.person_id == person.id, registry_policy.cartella_filter(principal)))
     if cursor is not None:
         stmt = stmt.where(Vmd.id < cursor)
     rows = list((await session.execute(stmt.order_by(Vmd.id.desc()).limit(limit + 1))).scalars())

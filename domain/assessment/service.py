@@ -5,7 +5,7 @@ Every write locks the VMD row, checks the transition table (states.py), bumps `V
 `entity_history` row (entity_type "vmd"), and notes the access in the audit trail. Services never commit.
 
 Who may do what (coarse permission at the route, then here):
-- request (vmd.request): whoever reaches the cartella (scopes.cartella_in_scope), or the PUA operator working
+- request (vmd.request): whoever reaches the cartella (registry_policy.cartella_in_scope), or the PUA operator working
   the access request that refers the person (the PUA flow calls `request_vmd` with `access_request_id`);
 - manage (vmd.manage: schedule, assessors, meeting, conclude, cancel): an active member of the VMD's equipe;
 - assess (vmd.assess: responses, sign): an assessor of this VMD who is still an active member of the equipe.
@@ -34,23 +34,16 @@ from domain.assessment.models import (
 from domain.assessment.states import FINAL_STATES, VmdAction, next_state
 from domain.kernel import clock, history, work_items
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
-from domain.kernel.models import WorkItem, WorkItemState
 from domain.pua.models import AccessRequest
 from domain.registry import cartelle
-from domain.registry.models import (
-    AssignmentReason,
-    Cartella,
-    CartellaAssignment,
-    CartellaStatus,
-    Organisation,
-    Person,
-    ServiceType,
-)
-from domain.security import audit, scopes
+from domain.registry.models import AssignmentReason, Cartella, CartellaAssignment, CartellaStatus, Person
+from domain.territory.models import Organisation, ServiceType
+from domain.security import audit
 from domain.security.models import AppUser, Role, RoleAssignment, Team, TeamMember
 from domain.security.permissions import Permission, permissions_of
 from domain.security.principal import Principal
 from schemas.instruments import AssessmentDomain
+from domain.registry import policy as registry_policy
 
 ENTITY = "vmd"
 SOURCE = "vmd"
@@ -124,7 +117,7 @@ async def _vmd_in_ambito(session: AsyncSession, principal: Principal, vmd_id: uu
 async def load_readable(session: AsyncSession, principal: Principal, vmd_id: uuid.UUID) -> Vmd:
     """The VMD if the principal reaches its cartella (404 outside scope, 403 consent_required)."""
     vmd = await _vmd_in_ambito(session, principal, vmd_id)
-    await scopes.cartella_in_scope(session, principal, vmd.cartella_id)
+    await registry_policy.cartella_in_scope(session, principal, vmd.cartella_id)
     return vmd
 
 
@@ -145,16 +138,6 @@ async def _assign(session: AsyncSession, vmd: Vmd, reason: AssignmentReason, *, 
         session.add(a)
         await session.flush()
     return a
-
-
-async def _open_item(session: AsyncSession, vmd: Vmd, *, kind: str,
-                     user_id: uuid.UUID | None = None) -> WorkItem | None:
-    stmt = sa.select(WorkItem).where(
-        WorkItem.source_type == SOURCE, WorkItem.source_id == vmd.id, WorkItem.kind == kind,
-        WorkItem.state.in_([WorkItemState.open.value, WorkItemState.in_progress.value]))
-    if user_id is not None:
-        stmt = stmt.where(WorkItem.assignee_user_id == user_id)
-    return (await session.execute(stmt.order_by(WorkItem.created_at).limit(1))).scalar_one_or_none()
 
 
 async def _signed_sides(session: AsyncSession, vmd_id: uuid.UUID) -> set[str]:
@@ -181,7 +164,7 @@ async def _cartella_for_request(session: AsyncSession, principal: Principal, *, 
         if ar.person_id != person_id:
             raise Invalid("access_request_id", "la richiesta di accesso riguarda un'altra persona")
     try:
-        return await scopes.cartella_in_scope(session, principal, cartella_id, for_update=True)
+        return await registry_policy.cartella_in_scope(session, principal, cartella_id, for_update=True)
     except (NotFound, Forbidden):
         # The PUA operator working the access request refers the person even before reaching the cartella:
         # the referral is the legal basis of the assignments written below.
@@ -439,9 +422,8 @@ async def sign(session: AsyncSession, *, principal: Principal, vmd_id: uuid.UUID
     await session.flush()
     vmd.integrated = policy.is_integrated(await _signed_sides(session, vmd.id))
     vmd.state = target
-    item = await _open_item(session, vmd, kind=KIND_ASSESSMENT, user_id=principal.user_id)
-    if item is not None:
-        await work_items.complete(session, item_id=item.id, actor_id=principal.user_id)
+    await work_items.close_for_source(session, source_type=SOURCE, source_id=vmd.id, kinds=[KIND_ASSESSMENT],
+                                      done=True, actor_id=principal.user_id, assignee_user_id=principal.user_id)
     await _record(session, vmd, "signed", actor_id=principal.user_id, detail={
         "assessor_id": str(assessor.id), "side": assessor.side, "integrated": vmd.integrated})
     _audit("update", vmd, object_type="vmd_assessor", object_ids=[assessor.id, vmd.id])
@@ -531,11 +513,10 @@ async def conclude(session: AsyncSession, *, principal: Principal, vmd_id: uuid.
     vmd.concluded_at = clock.now()
     vmd.integrated = policy.is_integrated(signed)
     vmd.state = target
-    item = await _open_item(session, vmd, kind=KIND_EQUIPE)
-    if item is not None:
-        await work_items.complete(session, item_id=item.id, actor_id=principal.user_id)
-    dropped = await work_items.cancel_for_source(session, source_type=SOURCE, source_id=vmd.id,
-                                                 kinds=[KIND_ASSESSMENT])
+    await work_items.close_for_source(session, source_type=SOURCE, source_id=vmd.id, kinds=[KIND_EQUIPE],
+                                      done=True, actor_id=principal.user_id)
+    dropped = await work_items.close_for_source(session, source_type=SOURCE, source_id=vmd.id,
+                                                kinds=[KIND_ASSESSMENT])
     await _record(session, vmd, "concluded", actor_id=principal.user_id, detail={
         "outcome": out.value, "integrated": vmd.integrated, "unsigned_items_cancelled": dropped})
     _audit("update", vmd)
@@ -561,7 +542,7 @@ async def _cancel_row(session: AsyncSession, vmd: Vmd, *, reason: str, actor_id:
                       action: str = "cancelled") -> None:
     vmd.state = next_state(vmd.state, VmdAction.cancel)
     vmd.cancelled_at, vmd.cancel_reason = clock.now(), reason[:500]
-    closed = await work_items.cancel_for_source(session, source_type=SOURCE, source_id=vmd.id)
+    closed = await work_items.close_for_source(session, source_type=SOURCE, source_id=vmd.id)
     now = clock.now()
     active = (await session.execute(sa.select(CartellaAssignment.id).where(
         CartellaAssignment.source_type == SOURCE, CartellaAssignment.source_id == vmd.id,
@@ -607,5 +588,5 @@ async def request_reassessment(session: AsyncSession, *, principal: Principal, v
     await _record(session, prev, "reassessment_requested", actor_id=principal.user_id,
                   detail={"new_vmd_id": str(new.id)})
     # The reminder has done its job: the new VMD carries the work from here.
-    await work_items.cancel_for_source(session, source_type="vmd", source_id=prev.id, kinds=["vmd.reassessment"])
+    await work_items.close_for_source(session, source_type=SOURCE, source_id=prev.id, kinds=["vmd.reassessment"])
     return new

@@ -1,4 +1,4 @@
-"""Event subscribers of the assessment context (listed in workers/registry.py HANDLER_MODULES)."""
+"""Event subscribers of the assessment context (listed in deploy/composition.py HANDLER_MODULES)."""
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,4 @@
-"""Job handlers of the care-plan context (loaded by workers.registry.HANDLER_MODULES).
+"""Job handlers of the care-plan context (loaded by deploy.composition.HANDLER_MODULES).
 
 `care_plan.review_reminders` (daily, from the beat): every active plan whose review is due within N days
 (payload `within_days`, default setting `care_plan_review_reminder_days` = 14) or overdue gets an open work item

@@ -19,7 +19,8 @@ from domain.care_plan.models import PLAN_KIND_LABELS, PLAN_STATE_LABELS
 from domain.kernel import clock
 from domain.kernel.errors import Forbidden
 from domain.kernel.models import EntityHistory
-from domain.registry.models import FundingSource, Organisation, Person, ServiceType
+from domain.territory.models import FundingSource, Organisation, ServiceType
+from domain.registry.models import Person
 from domain.security import audit
 from domain.security.models import AppUser
 

@@ -2,7 +2,7 @@
 consent, activate, review, close. Every change bumps `CarePlan.version` and writes a COMPLETE snapshot (plan, goals,
 interventions, reviews) to `entity_history` (entity_type "care_plan"), so any version can be read back and printed.
 
-Access: every plan hangs off a cartella; `scopes.cartella_in_scope` decides whether the principal reaches it, and the
+Access: every plan hangs off a cartella; `registry_policy.cartella_in_scope` decides whether the principal reaches it, and the
 person projection decides the view: `full` (case workers) or `minimal` (providers and MMG: the interventions assigned
 to their organisation only, see `plan_view_for`). Writes need the full view.
 
@@ -38,21 +38,12 @@ from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.kernel.models import EntityHistory, WorkItem
 from domain.kernel.settings import get_settings
 from domain.registry import cartelle
-from domain.registry.models import (
-    RELATION_LABELS,
-    AssignmentReason,
-    Cartella,
-    CartellaAssignment,
-    CartellaStatus,
-    FundingSource,
-    Organisation,
-    Person,
-    PersonRelation,
-    ServiceType,
-)
-from domain.security import audit, scopes
-from domain.security import consent as consent_mod
-from domain.security.models import AppUser, Consent, ConsentPurpose, GrantorKind, Role, RoleAssignment, UserKind
+from domain.registry.models import RELATION_LABELS, AssignmentReason, Cartella, CartellaAssignment, CartellaStatus, Person, PersonRelation
+from domain.territory.models import FundingSource, Organisation, ServiceType
+from domain.security import audit
+from domain.registry import consent as consent_mod
+from domain.security.models import AppUser, Role, RoleAssignment, UserKind
+from domain.registry.models import Consent, ConsentPurpose, GrantorKind
 from schemas.care_plan import (
     ActivateIn,
     AgreeIn,
@@ -65,6 +56,7 @@ from schemas.care_plan import (
     ReviewOutcome,
     ReviewRecord,
 )
+from domain.registry import policy as registry_policy
 
 ENTITY = "care_plan"
 OBJECT = "care_plan"
@@ -116,8 +108,8 @@ async def _children(session: AsyncSession, plan_id: uuid.UUID) -> tuple[list[Goa
 
 async def _projection(session: AsyncSession, principal, plan: CarePlan) -> str:
     """The cartella must be in scope (404 / 403 consent_required otherwise); then full or minimal."""
-    await scopes.cartella_in_scope(session, principal, plan.cartella_id)
-    access = await scopes.person_access(session, principal, plan.person_id, plan.ambito_id)
+    await registry_policy.cartella_in_scope(session, principal, plan.cartella_id)
+    access = await registry_policy.person_access(session, principal, plan.person_id, plan.ambito_id)
     return "full" if access.projection == "full" else "minimal"
 
 
@@ -265,8 +257,8 @@ async def _check_intervention(session: AsyncSession, plan: CarePlan, values: dic
 
 # ---------------------------------------------------------------------------------------------------- create / edit
 async def create_plan(*, session: AsyncSession, principal, data: CarePlanCreate) -> CarePlan:
-    cartella = await scopes.cartella_in_scope(session, principal, data.cartella_id)
-    access = await scopes.person_access(session, principal, cartella.person_id, cartella.ambito_id)
+    cartella = await registry_policy.cartella_in_scope(session, principal, data.cartella_id)
+    access = await registry_policy.person_access(session, principal, cartella.person_id, cartella.ambito_id)
     if access.projection != "full":
         raise Forbidden("Il progetto si apre solo da chi ha in carico la persona (visione completa).")
     if cartella.status != CartellaStatus.open:
@@ -335,7 +327,7 @@ async def update_plan(*, session: AsyncSession, principal, plan_id: uuid.UUID, d
     if "case_manager_id" in changes:
         await _set_case_manager(session, plan, plan.case_manager_id, principal.user_id)
         # The next beat run raises the reminder for the new case manager.
-        await work_items.cancel_for_source(session, source_type=OBJECT, source_id=plan.id, kinds=[REVIEW_KIND])
+        await work_items.close_for_source(session, source_type=OBJECT, source_id=plan.id, kinds=[REVIEW_KIND])
     if "review_interval_days" in changes and plan.state in states.RUNNING | {PlanState.suspended}:
         _, _, reviews = await _children(session, plan.id)
         base = _base_review_day(plan, reviews)
@@ -707,19 +699,9 @@ async def _open_review(session: AsyncSession, plan: CarePlan) -> Review | None:
 
 
 async def _close_review_items(session: AsyncSession, plan: CarePlan, actor_id: uuid.UUID | None) -> None:
-    """The review reminders of the plan are done (completed when the actor holds them, else cancelled)."""
-    items = list((await session.execute(
-        sa.select(WorkItem.id).where(WorkItem.source_type == OBJECT, WorkItem.source_id == plan.id,
-                                     WorkItem.kind == REVIEW_KIND,
-                                     WorkItem.state.in_(list(work_items.OPEN_STATES)))
-    )).scalars())
-    for item_id in items:
-        if actor_id is not None:
-            try:
-                await work_items.complete(session, item_id=item_id, actor_id=actor_id)
-            except (Forbidden, Conflict):
-                pass
-    await work_items.cancel_for_source(session, source_type=OBJECT, source_id=plan.id, kinds=[REVIEW_KIND])
+    """The review reminders of the plan are done by the actor who held the review (else cancelled)."""
+    await work_items.close_for_source(session, source_type=OBJECT, source_id=plan.id, kinds=[REVIEW_KIND],
+                                      done=actor_id is not None, actor_id=actor_id)
 
 
 async def start_review(*, session: AsyncSession, principal, plan_id: uuid.UUID) -> CarePlan:
@@ -946,8 +928,8 @@ async def list_for_cartella(*, session: AsyncSession, principal, cartella_id: uu
                             cursor: uuid.UUID | None = None) -> tuple[list[PlanBundle], uuid.UUID | None]:
     """The plans of a cartella, oldest first (keyset on id). Providers and MMG (minimal view) get only the plans
     with an intervention assigned to their organisation, without goals and summaries."""
-    cartella = await scopes.cartella_in_scope(session, principal, cartella_id)
-    access = await scopes.person_access(session, principal, cartella.person_id, cartella.ambito_id)
+    cartella = await registry_policy.cartella_in_scope(session, principal, cartella_id)
+    access = await registry_policy.person_access(session, principal, cartella.person_id, cartella.ambito_id)
     projection = "full" if access.projection == "full" else "minimal"
     limit = max(1, min(int(limit), MAX_PAGE))
     stmt = sa.select(CarePlan).where(CarePlan.cartella_id == cartella.id)

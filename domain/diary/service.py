@@ -8,13 +8,14 @@ from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
-from domain.kernel import clock, history, work_items
+from domain.kernel import clock, history, storage, work_items
 from domain.kernel.clock import ROME
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.kernel.settings import get_settings
 from domain.diary.models import Attachment, DiaryEntry, EntryType
 from domain.registry.models import Cartella
-from domain.security import audit, scopes
+from domain.security import audit
+from domain.registry import policy as registry_policy
 
 EDIT_WINDOW = timedelta(hours=24)
 ATTACHMENT_KINDS = {"ads_decree", "signed_plan", "urgency_evidence", "consent_form", "medical_report", "other"}
@@ -51,7 +52,7 @@ def _check_times(occurred_at: datetime, follow_up_due: date | None) -> None:
 
 async def add_entry(session, *, principal, cartella_id: uuid.UUID, type: EntryType, occurred_at: datetime,
                     text: str, follow_up_due: date | None = None, amends_id: uuid.UUID | None = None) -> DiaryEntry:
-    cartella = await scopes.cartella_in_scope(session, principal, cartella_id)
+    cartella = await registry_policy.cartella_in_scope(session, principal, cartella_id)
     _check_times(occurred_at, follow_up_due)
     if amends_id is not None:
         original = await session.get(DiaryEntry, amends_id)
@@ -74,7 +75,7 @@ async def edit_entry(session, *, principal, entry_id: uuid.UUID, changes: dict) 
     entry = await session.get(DiaryEntry, entry_id, with_for_update=True)
     if entry is None:
         raise NotFound("Voce di diario non trovata.")
-    cartella = await scopes.cartella_in_scope(session, principal, entry.cartella_id)
+    cartella = await registry_policy.cartella_in_scope(session, principal, entry.cartella_id)
     if entry.author_id != principal.user_id:
         raise Forbidden("Solo l'autore può modificare la voce.")
     if clock.now() - entry.created_at > EDIT_WINDOW:
@@ -95,7 +96,7 @@ async def edit_entry(session, *, principal, entry_id: uuid.UUID, changes: dict) 
 
 async def list_entries(session, *, principal, cartella_id: uuid.UUID, limit: int = 50,
                        before: tuple[datetime, uuid.UUID] | None = None) -> list[DiaryEntry]:
-    cartella = await scopes.cartella_in_scope(session, principal, cartella_id)
+    cartella = await registry_policy.cartella_in_scope(session, principal, cartella_id)
     q = sa.select(DiaryEntry).where(DiaryEntry.cartella_id == cartella.id)
     if before:
         q = q.where(sa.tuple_(DiaryEntry.occurred_at, DiaryEntry.id) < sa.tuple_(sa.literal(before[0]),
@@ -120,10 +121,8 @@ def _sniff_ok(content_type: str, data: bytes) -> bool:
 async def add_attachment(session, *, principal, cartella_id: uuid.UUID, kind: str, filename: str,
                          content_type: str, data: bytes, owner_type: str | None = None,
                          owner_id: uuid.UUID | None = None, store=None) -> Attachment:
-    from integrations.storage.files import default_store
-
     s = get_settings()
-    cartella = await scopes.cartella_in_scope(session, principal, cartella_id)
+    cartella = await registry_policy.cartella_in_scope(session, principal, cartella_id)
     content_type = (content_type or "").split(";")[0].strip().lower()
     if kind not in ATTACHMENT_KINDS:
         raise Invalid("kind", f"tipo di allegato non previsto (ammessi: {', '.join(sorted(ATTACHMENT_KINDS))})")
@@ -136,7 +135,7 @@ async def add_attachment(session, *, principal, cartella_id: uuid.UUID, kind: st
     if not _sniff_ok(content_type, data):
         raise Invalid("file", "il contenuto non corrisponde al formato dichiarato")
     safe_name = "".join(c for c in filename if c.isprintable() and c not in '/\\"')[:255] or "allegato"
-    key = (store or default_store()).put(data)
+    key = (store or storage.blob_store()).put(data)
     att = Attachment(cartella_id=cartella.id, owner_type=owner_type, owner_id=owner_id, kind=kind,
                      filename=safe_name, content_type=content_type, size_bytes=len(data),
                      sha256=hashlib.sha256(data).hexdigest(), storage_key=key, uploaded_by=principal.user_id,
@@ -148,7 +147,7 @@ async def add_attachment(session, *, principal, cartella_id: uuid.UUID, kind: st
 
 
 async def list_attachments(session, *, principal, cartella_id: uuid.UUID) -> list[Attachment]:
-    cartella = await scopes.cartella_in_scope(session, principal, cartella_id)
+    cartella = await registry_policy.cartella_in_scope(session, principal, cartella_id)
     rows = list((await session.execute(sa.select(Attachment).where(Attachment.cartella_id == cartella.id)
                                        .order_by(Attachment.uploaded_at.desc(), Attachment.id))).scalars())
     audit.record(action="list", object_type="attachment", object_ids=[a.id for a in rows],
@@ -157,12 +156,10 @@ async def list_attachments(session, *, principal, cartella_id: uuid.UUID) -> lis
 
 
 async def read_attachment(session, *, principal, attachment_id: uuid.UUID, store=None) -> tuple[Attachment, bytes]:
-    from integrations.storage.files import default_store
-
     att = await session.get(Attachment, attachment_id)
     if att is None:
         raise NotFound("Allegato non trovato.")
-    cartella = await scopes.cartella_in_scope(session, principal, att.cartella_id)
-    data = (store or default_store()).get(att.storage_key)
+    cartella = await registry_policy.cartella_in_scope(session, principal, att.cartella_id)
+    data = (store or storage.blob_store()).get(att.storage_key)
     audit.record(action="read", object_type="attachment", object_ids=[att.id], person_ids=[cartella.person_id])
     return att, data

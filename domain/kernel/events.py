@@ -7,7 +7,7 @@
 
 Each subscriber gets its own job (kind `event:<name>:<module.qualname>`), so one failing subscriber is retried
 alone and never blocks the others. Subscribers are known from the modules imported in the publishing process:
-every composition root (API, worker, scripts) imports `workers.registry.HANDLER_MODULES` (`load_handlers()`).
+the composition root (deploy.composition.compose, called by the API, the worker, scripts and tests) imports them.
 """
 from __future__ import annotations
 

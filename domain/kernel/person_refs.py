@@ -33,6 +33,15 @@ def register(model: Any, column: str, *, before_merge: MergeHook | None = None) 
     _repointed[(ref.table, column)] = ref
 
 
+def before_merge(model: Any, column: str, hook: MergeHook) -> None:
+    """Attach a hook to a registered reference. The composition root does it: the hook's module (the owner's
+    service) sits above the models that register the column."""
+    key = (_name(model), column)
+    if key not in _repointed:
+        raise KeyError(f"{key} is not registered as re-pointed on merge")
+    _repointed[key] = PersonRef(key[0], column, hook)
+
+
 def keep_old_id(model: Any, column: str) -> None:
     _kept.add((_name(model), column))
 

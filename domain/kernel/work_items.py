@@ -10,8 +10,6 @@ the key can be used again.
 """
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -22,9 +20,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kernel import clock
+from domain.kernel import cursor as cursor_codec
 from domain.kernel.errors import Conflict, Invalid, NotFound
 from domain.kernel.models import WorkItem, WorkItemState
-from domain.security.models import RoleAssignment, TeamMember
 
 OPEN_STATES = (WorkItemState.open.value, WorkItemState.in_progress.value)
 # Literal, not bound parameters: the planner must see the partial indexes' predicate to use them.
@@ -64,69 +62,78 @@ async def create(session: AsyncSession, *, kind: str, title: str, source_type: s
     return existing
 
 
-def _assigned_to(actor_id: uuid.UUID, day) -> sa.ColumnElement[bool]:
-    """The item (work_item row) is assigned to the actor: directly, through an active team, through an org role."""
-    in_team = sa.select(TeamMember.id).where(
-        TeamMember.team_id == WorkItem.assignee_team_id, TeamMember.user_id == actor_id,
-        TeamMember.valid_from <= day, sa.or_(TeamMember.valid_to.is_(None), TeamMember.valid_to >= day)).exists()
-    in_org = sa.select(RoleAssignment.id).where(
-        RoleAssignment.organisation_id == WorkItem.assignee_org_id, RoleAssignment.user_id == actor_id,
-        RoleAssignment.valid_from <= day,
-        sa.or_(RoleAssignment.valid_to.is_(None), RoleAssignment.valid_to >= day)).exists()
-    return sa.or_(WorkItem.assignee_user_id == actor_id, in_team, in_org)
+def _assigned_to(principal) -> sa.ColumnElement[bool]:
+    """The item (work_item row) is assigned to the principal: directly, to one of its active teams, or to an
+    organisation where it holds an active role (the principal carries only active memberships and grants)."""
+    parts = [WorkItem.assignee_user_id == principal.user_id]
+    if principal.team_ids:
+        parts.append(WorkItem.assignee_team_id.in_(list(principal.team_ids)))
+    orgs = sorted(principal.orgs_for(), key=str)
+    if orgs:
+        parts.append(WorkItem.assignee_org_id.in_(orgs))
+    return sa.or_(*parts)
 
 
-async def complete(session: AsyncSession, *, item_id: uuid.UUID, actor_id: uuid.UUID) -> WorkItem:
+async def complete(session: AsyncSession, *, item_id: uuid.UUID, principal) -> WorkItem:
     """Only someone the item is assigned to may complete it; to anyone else it does not exist (404, so ids of
     other people's work are not confirmed); a done or cancelled item cannot be completed (409)."""
     row = (await session.execute(
-        sa.select(WorkItem, _assigned_to(actor_id, clock.today_rome()).label("mine"))
+        sa.select(WorkItem, _assigned_to(principal).label("mine"))
         .where(WorkItem.id == item_id).with_for_update(of=WorkItem))).one_or_none()
-    if row is None:
+    if row is None or not row[1]:
         raise NotFound("Attività non trovata.")
-    item, mine = row
-    if not mine:
-        raise NotFound("Attività non trovata.")
+    item = row[0]
     if item.state not in OPEN_STATES:
-        raise Conflict("L'attività è già chiusa.", state=str(item.state))
+        raise Conflict("L'attività è già chiusa.", state=str(item.state), action="complete", allowed_actions=[])
     item.state = WorkItemState.done
     item.completed_at = clock.now()
-    item.completed_by = actor_id
+    item.completed_by = principal.user_id
     session.add(item)
     await session.flush()
     return item
 
 
-async def cancel_for_source(session: AsyncSession, *, source_type: str, source_id: uuid.UUID,
-                            kinds: list[str] | tuple[str, ...] | None = None) -> int:
-    """Cancels the open items raised by a source (e.g. a closed case); returns how many."""
+async def close_for_source(session: AsyncSession, *, source_type: str, source_id: uuid.UUID,
+                           kinds: list[str] | tuple[str, ...] | None = None, done: bool = False,
+                           actor_id: uuid.UUID | None = None, assignee_user_id: uuid.UUID | None = None) -> int:
+    """The one way a context closes the open items its own records raised: `done=True` when the work was done
+    (a triage recorded, a signature given: `actor_id` did it, and the context's own policy already allowed them),
+    otherwise cancelled (the source was closed, withdrawn, merged). Returns how many items were closed."""
     stmt = (sa.update(WorkItem)
             .where(WorkItem.source_type == source_type, WorkItem.source_id == source_id, sa.text(_OPEN_SQL))
-            .values(state=WorkItemState.cancelled.value, completed_at=clock.now())
+            .values(state=(WorkItemState.done if done else WorkItemState.cancelled).value,
+                    completed_at=clock.now(), completed_by=actor_id if done else None)
             .execution_options(synchronize_session="fetch"))  # loaded instances see the new state
     if kinds:
         stmt = stmt.where(WorkItem.kind.in_(list(kinds)))
+    if assignee_user_id is not None:
+        stmt = stmt.where(WorkItem.assignee_user_id == assignee_user_id)
     res = await session.execute(stmt)
     return res.rowcount or 0
 
 
+async def start_for_source(session: AsyncSession, *, source_type: str, source_id: uuid.UUID,
+                           kinds: list[str] | tuple[str, ...]) -> None:
+    """Open items of a source become in progress (someone took the work)."""
+    await session.execute(
+        sa.update(WorkItem)
+        .where(WorkItem.source_type == source_type, WorkItem.source_id == source_id, WorkItem.kind.in_(list(kinds)),
+               WorkItem.state == WorkItemState.open.value)
+        .values(state=WorkItemState.in_progress.value)
+        .execution_options(synchronize_session="fetch"))
+
+
 # ---------------------------------------------------------------------------------------------------- queue
+CURSOR_KIND = "work_items.queue"
+
+
 def encode_cursor(item: WorkItem) -> str:
-    raw = json.dumps([item.due_at.isoformat() if item.due_at else None, item.created_at.isoformat(), str(item.id)])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursor_codec.encode(CURSOR_KIND, [item.due_at, item.created_at, item.id])
 
 
-def decode_cursor(cursor: str) -> tuple[datetime | None, datetime, uuid.UUID]:
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        due, created, id_ = raw
-        due_dt = datetime.fromisoformat(due) if due is not None else None
-        created_dt = datetime.fromisoformat(created)
-        if (due_dt and due_dt.tzinfo is None) or created_dt.tzinfo is None:
-            raise ValueError
-        return due_dt, created_dt, uuid.UUID(id_)
-    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
-        raise Invalid("cursor", "cursore non valido") from None
+def decode_cursor(token: str) -> tuple[datetime | None, datetime, uuid.UUID]:
+    due, created, id_ = cursor_codec.decode(CURSOR_KIND, token)
+    return (datetime.fromisoformat(due) if due is not None else None), datetime.fromisoformat(created), uuid.UUID(id_)
 
 
 def queue_statement(*, user_id: uuid.UUID, team_ids, org_ids, kinds=None, limit: int = 50,

@@ -22,9 +22,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from domain.kernel.errors import Forbidden
 from domain.pua.models import AccessRequest, AccessState
 from domain.registry.models import Cartella
-from domain.security import scopes
 from domain.security.models import Role
 from domain.security.permissions import Permission
+from domain.registry import policy as registry_policy
 
 View = Literal["full", "registration", "summary"]
 
@@ -60,7 +60,7 @@ def ensure_can_register(principal) -> None:
 
 def _cartella_rule(principal, role: Role) -> ColumnElement[bool]:
     return sa.exists().where(Cartella.person_id == AccessRequest.person_id,
-                             scopes.role_cartella_filter(principal, role))
+                             registry_policy.role_cartella_filter(principal, role))
 
 
 def _cot_rule(principal) -> ColumnElement[bool]:

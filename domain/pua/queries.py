@@ -1,8 +1,6 @@
 """Reads of PUA access requests: one request, the Ambito list (keyset), the triage queue, indicator counters."""
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -13,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.assessment.models import InstrumentResponse
 from domain.kernel import clock, work_items
+from domain.kernel import cursor as cursor_codec
 from domain.kernel.errors import Invalid, NotFound
 from domain.pua import policy
 from domain.pua.models import AccessRequest, AccessState, Channel
@@ -47,20 +46,16 @@ async def get_request(session: AsyncSession, *, principal: Principal,
     return Visible(ar, view), triage
 
 
+CURSOR_KIND = "pua.requests"
+
+
 def _encode(ar: AccessRequest) -> str:
-    raw = json.dumps([ar.registered_at.isoformat(), str(ar.id)])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursor_codec.encode(CURSOR_KIND, [ar.registered_at, ar.id])
 
 
-def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        at, id_ = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        at_dt = datetime.fromisoformat(at)
-        if at_dt.tzinfo is None:
-            raise ValueError
-        return at_dt, uuid.UUID(id_)
-    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
-        raise Invalid("cursor", "cursore non valido") from None
+def _decode(token: str) -> tuple[datetime, uuid.UUID]:
+    at, id_ = cursor_codec.decode(CURSOR_KIND, token)
+    return datetime.fromisoformat(at), uuid.UUID(id_)
 
 
 async def list_requests(session: AsyncSession, *, principal: Principal, states: list[AccessState] | None = None,

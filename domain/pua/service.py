@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,25 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.assessment import instruments
 from domain.assessment.models import InstrumentResponse
-from domain.kernel import clock, history, work_items
+from domain.kernel import calendar, clock, history, work_items
+from domain.kernel.settings import get_settings
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
-from domain.kernel.models import WorkItem, WorkItemState
+from domain.kernel.models import WorkItem
 from domain.pua import policy
 from domain.pua.models import CHANNEL_LABELS, AccessRequest, AccessState, Channel, RequesterKind
 from domain.pua.states import AccessAction, next_state
 from domain.registry import cartelle
 from domain.registry import persons as person_svc
-from domain.registry.models import (
-    Area,
-    AssignmentReason,
-    Cartella,
-    CartellaStatus,
-    Organisation,
-    OrgKind,
-    Person,
-    PersonStatus,
-    ServiceType,
-)
+from domain.registry.models import Area, AssignmentReason, Cartella, CartellaStatus, Person, PersonStatus
+from domain.territory.models import Organisation, OrgKind, ServiceType
 from domain.security import audit
 from domain.security.models import AppUser, Role, RoleAssignment, Team, TeamType
 from domain.security.permissions import Permission
@@ -47,7 +39,6 @@ TRIAGE_KIND = "pua.triage"
 COT_KIND = "cot.evaluation"
 TRIAGE_INSTRUMENT = "pua_triage"
 NEED_ITEM = "need_areas"  # the triage item whose options are the codes of `need_domains`
-DEFAULT_TRIAGE_WORKING_DAYS = 2
 COT_EVALUATION_HOURS = 48  # the D6 indicator: COT evaluation within 48 hours of the request
 LEGAL_BASIS = "LEPS PUA/VMD — presa in carico integrata (art. 9.2.h GDPR)"
 
@@ -69,60 +60,9 @@ ACTION_PATH = {AccessAction.orient: "orientation", AccessAction.refer_vmd: "vmd"
 
 
 # ---------------------------------------------------------------- configuration and time
-def triage_due_working_days() -> int:
-    """Working days the PUA team has to triage a request (setting `pua_triage_due_working_days`, default 2)."""
-    from domain.kernel.settings import get_settings
-
-    value = getattr(get_settings(), "pua_triage_due_working_days", None)
-    return int(value) if value is not None else DEFAULT_TRIAGE_WORKING_DAYS
-
-
-def _easter(year: int) -> date:
-    """Gregorian Easter Sunday (anonymous Gregorian algorithm)."""
-    a, b, c = year % 19, year // 100, year % 100
-    d, e = b // 4, b % 4
-    f = (b + 8) // 25
-    g = (b - f + 1) // 3
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = c // 4, c % 4
-    ell = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * ell) // 451
-    month = (h + ell - 7 * m + 114) // 31
-    day = (h + ell - 7 * m + 114) % 31 + 1
-    return date(year, month, day)
-
-
-def italian_holidays(year: int) -> frozenset[date]:
-    """National public holidays (Easter Monday included; local patron days are not)."""
-    fixed = [(1, 1), (1, 6), (4, 25), (5, 1), (6, 2), (8, 15), (11, 1), (12, 8), (12, 25), (12, 26)]
-    return frozenset([date(year, m, d) for m, d in fixed] + [_easter(year) + timedelta(days=1)])
-
-
-def is_working_day(day: date) -> bool:
-    return day.weekday() < 5 and day not in italian_holidays(day.year)
-
-
-def add_working_days(start: datetime, days: int) -> datetime:
-    """The same time of day (Europe/Rome) `days` working days after `start` (Monday-Friday, holidays excluded)."""
-    local = start.astimezone(clock.ROME)
-    day = local.date()
-    left = days
-    while left > 0:
-        day += timedelta(days=1)
-        if is_working_day(day):
-            left -= 1
-    return datetime.combine(day, local.time().replace(tzinfo=None), tzinfo=clock.ROME)
-
-
-def age_on(birth_date: date | None, on: date) -> int | None:
-    if birth_date is None:
-        return None
-    return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
-
-
 def default_area(person: Person, on: date | None = None) -> Area:
     """anziani from 65, minori_famiglia under 18, disabili in between (docs/decisions/pua.md §2)."""
-    age = age_on(person.birth_date, on or clock.today_rome())
+    age = calendar.age_on(person.birth_date, on or clock.today_rome())
     if age is None:
         raise Invalid("area", "la data di nascita della persona non è nota: indicare l'area della cartella")
     if age >= 65:
@@ -187,27 +127,6 @@ async def pua_team(session: AsyncSession, *, ambito_id: uuid.UUID,
             if t.organisation_id == location_org_id:
                 return t
     return teams[0] if teams else None
-
-
-async def _complete_triage_item(session: AsyncSession, ar: AccessRequest, *, actor_id: uuid.UUID) -> int:
-    """The request is closed by an orientation or a referral: its triage item is done. The PUA policy already
-    allowed the actor, who need not be a member of the team the item is assigned to."""
-    res = await session.execute(
-        sa.update(WorkItem)
-        .where(WorkItem.source_type == ENTITY, WorkItem.source_id == ar.id, WorkItem.kind == TRIAGE_KIND,
-               WorkItem.state.in_(work_items.OPEN_STATES))
-        .values(state=WorkItemState.done.value, completed_at=clock.now(), completed_by=actor_id)
-        .execution_options(synchronize_session="fetch"))
-    return res.rowcount or 0
-
-
-async def _start_triage_item(session: AsyncSession, ar: AccessRequest) -> None:
-    await session.execute(
-        sa.update(WorkItem)
-        .where(WorkItem.source_type == ENTITY, WorkItem.source_id == ar.id, WorkItem.kind == TRIAGE_KIND,
-               WorkItem.state == WorkItemState.open.value)
-        .values(state=WorkItemState.in_progress.value)
-        .execution_options(synchronize_session="fetch"))
 
 
 def _audit(action: str, ar: AccessRequest) -> None:
@@ -399,7 +318,7 @@ async def register_request(session: AsyncSession, *, principal: Principal, data)
         session, kind=TRIAGE_KIND, title=f"Richiesta PUA da valutare del {day} ({CHANNEL_LABELS[channel.value]})",
         source_type=ENTITY, source_id=ar.id, ambito_id=ar.ambito_id,
         assignee_team_id=team.id if team else None, assignee_org_id=None if team else location,
-        due_at=add_working_days(now, triage_due_working_days()), person_id=person.id, cartella_id=ar.cartella_id,
+        due_at=calendar.add_working_days(now, get_settings().pua_triage_due_working_days), person_id=person.id, cartella_id=ar.cartella_id,
         dedup_key=f"{TRIAGE_KIND}:{ar.id}", data={"access_request_id": str(ar.id), "channel": channel.value})
     _audit("create", ar)
     return Registration(request=ar, person_created=created, possible_duplicates=dupes, work_item=item)
@@ -412,7 +331,7 @@ async def take_in_reception(session: AsyncSession, *, principal: Principal, requ
     ar.state = next_state(ar.state, AccessAction.reception)
     ar.reception_at = clock.now()
     await _record(session, ar, "reception", actor_id=principal.user_id)
-    await _start_triage_item(session, ar)
+    await work_items.start_for_source(session, source_type=ENTITY, source_id=ar.id, kinds=[TRIAGE_KIND])
     _audit("update", ar)
     return ar
 
@@ -493,7 +412,8 @@ async def orient(session: AsyncSession, *, principal: Principal, request_id: uui
     ar.state = target
     ar.closed_at = now
     await _record(session, ar, "oriented", actor_id=principal.user_id)
-    await _complete_triage_item(session, ar, actor_id=principal.user_id)
+    await work_items.close_for_source(session, source_type=ENTITY, source_id=ar.id, kinds=[TRIAGE_KIND], done=True,
+                                      actor_id=principal.user_id)
     _audit("update", ar)
     return ar
 
@@ -587,7 +507,8 @@ async def refer_vmd(session: AsyncSession, *, principal: Principal, request_id: 
     ar.state = target
     ar.closed_at = now
     await _record(session, ar, "referred_vmd", actor_id=principal.user_id)
-    await _complete_triage_item(session, ar, actor_id=principal.user_id)
+    await work_items.close_for_source(session, source_type=ENTITY, source_id=ar.id, kinds=[TRIAGE_KIND], done=True,
+                                      actor_id=principal.user_id)
     _audit("update", ar)
     return ar
 
@@ -647,7 +568,8 @@ async def refer_cot(session: AsyncSession, *, principal: Principal, request_id: 
     ar.state = target
     ar.closed_at = now
     await _record(session, ar, "referred_cot", actor_id=principal.user_id)
-    await _complete_triage_item(session, ar, actor_id=principal.user_id)
+    await work_items.close_for_source(session, source_type=ENTITY, source_id=ar.id, kinds=[TRIAGE_KIND], done=True,
+                                      actor_id=principal.user_id)
     _audit("update", ar)
     return ar
 
@@ -664,7 +586,7 @@ async def _close_without_outcome(session: AsyncSession, principal: Principal, re
     ar.closed_at = clock.now()
     ar.close_reason = reason[:500]
     await _record(session, ar, target.value, actor_id=principal.user_id)
-    await work_items.cancel_for_source(session, source_type=ENTITY, source_id=ar.id, kinds=[TRIAGE_KIND])
+    await work_items.close_for_source(session, source_type=ENTITY, source_id=ar.id, kinds=[TRIAGE_KIND])
     _audit("update", ar)
     return ar
 
@@ -696,5 +618,5 @@ async def withdraw_open_for_person(session: AsyncSession, *, person_id: uuid.UUI
         ar.closed_at = clock.now()
         ar.close_reason = reason
         await _record(session, ar, "withdrawn_by_system", actor_id=None)
-        await work_items.cancel_for_source(session, source_type=ENTITY, source_id=ar.id, kinds=[TRIAGE_KIND])
+        await work_items.close_for_source(session, source_type=ENTITY, source_id=ar.id, kinds=[TRIAGE_KIND])
     return len(rows)

@@ -2,9 +2,9 @@
 it and why, for a period), transfers when the person moves, and a full change history.
 
 Every query that reads cartelle goes through `readable(principal)`: the access-control row filter
-(domain.security.scopes.cartella_filter: owning comune through the organisation tree, assignments to the user, a
+(domain.security.policy.cartella_filter: owning comune through the organisation tree, assignments to the user, a
 team or an organisation, break-glass), deny by default. A single cartella is reached through
-`scopes.cartella_in_scope`, which also checks consent for the roles that need it (403 consent_required) and answers
+`policy.cartella_in_scope`, which also checks consent for the roles that need it (403 consent_required) and answers
 404 when the row is outside the scope. Every read and write records an audit entry.
 
 Every change bumps `Cartella.version` and writes one `entity_history` row (entity_type "cartella"), assignment
@@ -22,22 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kernel import clock, history
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
-from domain.registry.models import (
-    Area,
-    AssignmentReason,
-    Cartella,
-    CartellaAssignment,
-    CartellaStatus,
-    CartellaTransfer,
-    Organisation,
-    OrgKind,
-    Person,
-    PersonStatus,
-)
-from domain.security import audit, scopes
-from domain.security.consent import ConsentRequired
+from domain.registry.models import Area, AssignmentReason, Cartella, CartellaAssignment, CartellaStatus, CartellaTransfer, Person, PersonStatus
+from domain.territory.models import Organisation, OrgKind
+from domain.security import audit
+from domain.registry.policy import ConsentRequired
 from domain.security.models import AppUser, RoleAssignment, Team, UserKind
 from domain.security.principal import Principal
+from domain.registry import policy
 
 ENTITY = "cartella"
 MERGE_CLOSE_REASON = "unita per fusione anagrafica"
@@ -47,7 +38,7 @@ MAX_PAGE = 200
 # ---------------------------------------------------------------- row visibility (one place)
 def readable(principal: Principal) -> sa.ColumnElement[bool]:
     """The cartelle a principal may see: the access-control row filter (deny by default)."""
-    return scopes.cartella_filter(principal)
+    return policy.cartella_filter(principal)
 
 
 def _readable_select(principal: Principal) -> sa.Select:
@@ -64,7 +55,7 @@ async def get_cartella(session: AsyncSession, *, principal: Principal, cartella_
                        for_update: bool = False, audited: bool = True) -> Cartella:
     """The cartella if the row filter reaches it (404 otherwise; 403 consent_required when only a role that needs
     the person's consent reaches it and the consent is missing). One query."""
-    found = await scopes.cartella_in_scope(session, principal, cartella_id, for_update=for_update)
+    found = await policy.cartella_in_scope(session, principal, cartella_id, for_update=for_update)
     if audited:
         _audit("read", found)
     return found
@@ -73,7 +64,7 @@ async def get_cartella(session: AsyncSession, *, principal: Principal, cartella_
 async def _check_owner(session: AsyncSession, principal: Principal, c: Cartella) -> None:
     """Closing and transferring are acts of the comune that owns the social function: a joint worker who reaches
     the cartella through an assignment may not do them (403)."""
-    owner = (await session.execute(sa.select(sa.exists().where(Cartella.id == c.id, scopes.owner_filter(principal)))
+    owner = (await session.execute(sa.select(sa.exists().where(Cartella.id == c.id, policy.owner_filter(principal)))
                                    )).scalar()
     if not owner:
         raise Forbidden("Chiudere o trasferire la cartella spetta al comune titolare.")
@@ -103,9 +94,9 @@ async def _resolve_person(session: AsyncSession, *, principal: Principal, person
     raise NotFound("Persona non trovata.")
 
 
-async def _require_case(session: AsyncSession, principal: Principal, person: Person) -> scopes.PersonAccess:
+async def _require_case(session: AsyncSession, principal: Principal, person: Person) -> policy.PersonAccess:
     """The principal has the person's case (full projection: in scope, or nobody has the person in charge yet)."""
-    access = await scopes.person_access(session, principal, person.id, person.ambito_id)
+    access = await policy.person_access(session, principal, person.id, person.ambito_id)
     if access.consent_missing:
         raise ConsentRequired("Consenso della persona assente o revocato per questa finalità.")
     if access.projection != "full":

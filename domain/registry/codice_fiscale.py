@@ -18,6 +18,7 @@ from stdnum.it import codicefiscale as stdnum_cf
 
 from domain.kernel import clock
 from domain.kernel.errors import Invalid
+from domain.kernel.calendar import age_on
 
 MAX_AGE_YEARS = 110
 FIELD = "codice_fiscale"
@@ -105,10 +106,6 @@ def _safe_date(year: int, month: int, day: int) -> date | None:
         return None
 
 
-def _age(born: date, today: date) -> int:
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-
-
 def decode(value: str, *, birth_date: date | None = None, today: date | None = None) -> DecodedCF:
     """Validate and decode. With `birth_date`, the century is chosen to agree with it; a code that cannot agree
     raises Invalid("birth_date")."""
@@ -134,7 +131,7 @@ def decode(value: str, *, birth_date: date | None = None, today: date | None = N
         if born is None:
             raise Invalid("birth_date", "non coerente con il codice fiscale")
     else:
-        plausible = [d for d in candidates if d <= today and _age(d, today) <= MAX_AGE_YEARS]
+        plausible = [d for d in candidates if d <= today and age_on(d, today) <= MAX_AGE_YEARS]
         if not plausible:
             raise Invalid(FIELD, "la data di nascita nel codice fiscale è nel futuro o troppo lontana")
         born = max(plausible)

@@ -23,13 +23,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import aliased
 
-from domain.kernel import clock, history, person_refs
+from domain.kernel import clock, history, person_refs, work_items
 from domain.kernel.errors import Conflict, Invalid, NotFound
 from domain.kernel.ids import new_id
-from domain.kernel.models import WorkItem, WorkItemState
+from domain.kernel.validity import overlaps
 from domain.kernel.settings import get_settings
 from domain.registry import codice_fiscale as cfmod
 from domain.registry.models import (
+    EXCLUSIVE_LEGAL_KINDS,
     MatchStatus,
     Person,
     PersonMerge,
@@ -187,8 +188,6 @@ async def _ensure_match(session, *, ambito_id, x, y, score, reasons, source, new
         return (await session.execute(
             sa.select(PossibleMatch.id).where(PossibleMatch.person_a_id == a, PossibleMatch.person_b_id == b)
         )).scalar_one()
-    from domain.kernel import work_items  # written by the work-queue work; imported lazily
-
     await work_items.create(session, kind=WORK_ITEM_KIND, title="Possibile duplicato in anagrafica da verificare",
                             source_type=SOURCE_TYPE, source_id=inserted, ambito_id=ambito_id,
                             assignee_org_id=ambito_id, person_id=new_person_id,
@@ -262,18 +261,6 @@ class DecisionOutcome:
     repointed: dict[str, int] = field(default_factory=dict)
 
 
-async def _close_work_items(session, *, match_id: uuid.UUID, actor_id: uuid.UUID) -> int:
-    """The decision completes the steward item(s) of the match, whoever in the Ambito took it (work_items.complete
-    would also require the decider to hold a role in the assignee organisation)."""
-    res = await session.execute(
-        sa.update(WorkItem)
-        .where(WorkItem.source_type == SOURCE_TYPE, WorkItem.source_id == match_id,
-               sa.text("work_item.state in ('open','in_progress')"))
-        .values(state=WorkItemState.done.value, completed_at=clock.now(), completed_by=actor_id)
-        .execution_options(synchronize_session="fetch"))
-    return res.rowcount or 0
-
-
 async def decide(session, *, principal: Principal, match_id: uuid.UUID, data) -> DecisionOutcome:
     match = (await session.execute(
         sa.select(PossibleMatch).where(PossibleMatch.id == match_id, PossibleMatch.ambito_id == principal.ambito_id)
@@ -306,7 +293,9 @@ async def decide(session, *, principal: Principal, match_id: uuid.UUID, data) ->
     match.decided_at = clock.now()
     match.decision_reason = data.reason
     await session.flush()
-    await _close_work_items(session, match_id=match.id, actor_id=principal.user_id)
+    # whoever in the Ambito took the pair decides it: the steward items are done, whoever they were assigned to
+    await work_items.close_for_source(session, source_type=SOURCE_TYPE, source_id=match.id, done=True,
+                                      actor_id=principal.user_id)
     return outcome
 
 
@@ -348,15 +337,13 @@ def _fill_gaps(kept: Person, merged: Person) -> list[str]:
 
 
 async def _legal_clash(session, kept_id: uuid.UUID, merged_id: uuid.UUID) -> bool:
-    from domain.registry.persons import EXCLUSIVE_LEGAL_KINDS, _overlaps
-
     rows = (await session.execute(
         sa.select(PersonRelation.person_id, PersonRelation.valid_from, PersonRelation.valid_to)
         .where(PersonRelation.person_id.in_([kept_id, merged_id]), PersonRelation.kind.in_(EXCLUSIVE_LEGAL_KINDS))
     )).all()
     mine = [r for r in rows if r.person_id == kept_id]
     theirs = [r for r in rows if r.person_id == merged_id]
-    return any(_overlaps(a.valid_from, a.valid_to, b.valid_from, b.valid_to) for a in mine for b in theirs)
+    return any(overlaps(a.valid_from, a.valid_to, b.valid_from, b.valid_to) for a in mine for b in theirs)
 
 
 async def merge_persons(session, *, principal: Principal, kept_id: uuid.UUID, merged_id: uuid.UUID, reason: str,
@@ -427,8 +414,6 @@ async def merge_persons(session, *, principal: Principal, kept_id: uuid.UUID, me
 async def _supersede_matches(session, *, principal: Principal, kept_id, merged_id, except_match_id) -> int:
     """Pending matches of the merged person are replaced by matches on the kept person (their work items are
     cancelled and new ones created), so the queue never shows a pair with a tombstone."""
-    from domain.kernel import work_items
-
     stale = (await session.execute(
         sa.select(PossibleMatch).where(
             PossibleMatch.status == MatchStatus.pending.value,
@@ -443,7 +428,7 @@ async def _supersede_matches(session, *, principal: Principal, kept_id, merged_i
         m.decided_by = principal.user_id
         m.decision_reason = "Sostituita: una delle due persone è stata unita a un'altra."
         await session.flush()
-        await work_items.cancel_for_source(session, source_type=SOURCE_TYPE, source_id=m.id)
+        await work_items.close_for_source(session, source_type=SOURCE_TYPE, source_id=m.id)
         if other != kept_id:
             await _ensure_match(session, ambito_id=m.ambito_id, x=kept_id, y=other, score=m.score,
                                 reasons={**(m.reasons or {}), "superseded_match_id": str(m.id)}, source=m.source,

@@ -1,4 +1,4 @@
-"""Territory, organisations, service catalogue, UDO, persons, relations and cartelle sociali."""
+"""Persons, relations, cartelle sociali, their assignments, possible matches and merges."""
 from __future__ import annotations
 
 import uuid
@@ -7,107 +7,11 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, ExcludeConstraint
+from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlmodel import Field, SQLModel
 
 from domain.kernel import person_refs
 from domain.kernel.columns import created_at_field, fk, id_field, jsonb_field, ts_field
-
-
-# ---------------------------------------------------------------- territory and organisations
-class OrgKind(StrEnum):
-    ambito = "ambito"
-    sub_ambito = "sub_ambito"
-    comune = "comune"
-    ufficio_di_piano = "ufficio_di_piano"
-    asst = "asst"
-    asst_unit = "asst_unit"
-    ats = "ats"
-    csc = "csc"
-    ets = "ets"
-    udo_operator = "udo_operator"
-    mmg_practice = "mmg_practice"
-
-
-class Side(StrEnum):
-    """Which institution an organisation speaks for: an assessment is integrated when both ASST and
-    comune/Ambito sides took part."""
-
-    asst = "asst"
-    comune = "comune"
-    ambito = "ambito"
-    csc = "csc"
-    third_sector = "third_sector"
-    provider = "provider"
-    ats = "ats"
-    primary_care = "primary_care"
-
-
-class Organisation(SQLModel, table=True):
-    """One `partOf` tree per Ambito: Ambito → sub-ambiti → comuni, and ASST → units, CSC, ETS, UDO operators."""
-
-    __tablename__ = "organisation"
-    __table_args__ = (
-        sa.Index("ix_organisation_ancestors", "ancestor_ids", postgresql_using="gin"),
-        sa.UniqueConstraint("ambito_id", "istat_code"),
-    )
-
-    id: uuid.UUID = id_field()
-    ambito_id: uuid.UUID | None = fk("organisation.id", nullable=True)
-    code: str = Field(max_length=80, unique=True)
-    name: str = Field(max_length=200)
-    kind: OrgKind = Field(sa_type=sa.String(30), index=True)
-    unit_type: str | None = Field(default=None, max_length=40)
-    side: Side = Field(sa_type=sa.String(30))
-    part_of_id: uuid.UUID | None = fk("organisation.id", nullable=True)
-    # Every ancestor up to the Ambito, kept on write, so "orgs under X" is one GIN lookup.
-    ancestor_ids: list[uuid.UUID] = Field(default_factory=list, sa_type=ARRAY(sa.Uuid()))
-    istat_code: str | None = Field(default=None, max_length=6)
-    belfiore_code: str | None = Field(default=None, max_length=4, index=True)
-    population_estimate: int | None = None
-    provisional: bool = False
-    attributes: dict[str, Any] = jsonb_field()
-    active: bool = True
-    created_at: datetime = created_at_field()
-
-
-class ServiceType(SQLModel, table=True):
-    __tablename__ = "service_type"
-
-    code: str = Field(primary_key=True, max_length=40)
-    label: str = Field(max_length=200)
-    category: str = Field(max_length=40)
-    leps: bool = False
-    active: bool = True
-
-
-class FundingSource(SQLModel, table=True):
-    __tablename__ = "funding_source"
-
-    code: str = Field(primary_key=True, max_length=40)
-    label: str = Field(max_length=200)
-    active: bool = True
-
-
-class ServiceUnit(SQLModel, table=True):
-    """An Unità d'Offerta (RSA, CDI, RSD...) with its places authorised / accredited / under contract."""
-
-    __tablename__ = "service_unit"
-
-    id: uuid.UUID = id_field()
-    ambito_id: uuid.UUID = fk("organisation.id")
-    code: str = Field(max_length=80, unique=True)
-    name: str = Field(max_length=200)
-    udo_type: str = Field(max_length=40, index=True)
-    operator_id: uuid.UUID = fk("organisation.id")
-    sub_ambito_id: uuid.UUID | None = fk("organisation.id", nullable=True)
-    comune_id: uuid.UUID | None = fk("organisation.id", nullable=True)
-    places_authorised: int | None = None
-    places_accredited: int | None = None
-    places_contracted: int | None = None
-    measures: list[str] = Field(default_factory=list, sa_type=ARRAY(sa.String(40)))
-    provisional: bool = False
-    active: bool = True
 
 
 # ---------------------------------------------------------------- persons
@@ -200,6 +104,10 @@ RELATION_LABELS = {
 }
 # Who may sign consent and plans on the person's behalf.
 LEGAL_REPRESENTATIVE_KINDS = {"parent_responsibility", "tutore", "curatore", "ads"}
+
+
+# At most one of these appointments at a time (a decree replaces the previous one).
+EXCLUSIVE_LEGAL_KINDS = frozenset({RelationKind.ads.value, RelationKind.tutore.value})
 
 
 class PersonRelation(SQLModel, table=True):
@@ -374,10 +282,73 @@ class PersonMerge(SQLModel, table=True):
     at: datetime = created_at_field()
 
 
+# ---------------------------------------------------------------- consent and break-glass (access to a person)
+class ConsentPurpose(StrEnum):
+    care = "care"
+    share_asst = "share_asst"
+    share_rsa = "share_rsa"
+    share_ets = "share_ets"
+    share_cvi = "share_cvi"
+
+
+CONSENT_PURPOSE_LABELS = {
+    "care": "Presa in carico e cura", "share_asst": "Condivisione con ASST", "share_rsa": "Condivisione con RSA",
+    "share_ets": "Condivisione con enti del Terzo Settore", "share_cvi": "Condivisione con il Centro Vita Indipendente",
+}
+
+
+class GrantorKind(StrEnum):
+    self = "self"
+    parent_responsibility = "parent_responsibility"
+    tutore = "tutore"
+    ads = "ads"
+
+
+class Consent(SQLModel, table=True):
+    """A consent given by the person or their legal representative for one purpose and period.
+    Revocation takes effect at once: checks read this table on every request, nothing is cached."""
+
+    __tablename__ = "consent"
+    __table_args__ = (sa.Index("ix_consent_person_purpose", "person_id", "purpose"),)
+
+    id: uuid.UUID = id_field()
+    person_id: uuid.UUID = fk("person.id", index=False)
+    purpose: ConsentPurpose = Field(sa_type=sa.String(30))
+    grantor_kind: GrantorKind = Field(sa_type=sa.String(30))
+    grantor_relation_id: uuid.UUID | None = fk("person_relation.id", nullable=True)
+    valid_from: date
+    valid_to: date | None = None
+    scope_note: str | None = Field(default=None, max_length=500)
+    document_ref: str | None = Field(default=None, max_length=200)
+    recorded_by: uuid.UUID = fk("app_user.id", index=False)
+    recorded_at: datetime = created_at_field()
+    revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    revoked_by: uuid.UUID | None = None
+    revocation_reason: str | None = Field(default=None, max_length=500)
+
+
+class BreakGlassGrant(SQLModel, table=True):
+    """Emergency access to one person outside the user's scope: mandatory reason, limited time, ends by itself."""
+
+    __tablename__ = "break_glass_grant"
+    __table_args__ = (sa.Index("ix_break_glass_active", "user_id", "person_id", "expires_at"),)
+
+    id: uuid.UUID = id_field()
+    user_id: uuid.UUID = fk("app_user.id", index=False)
+    person_id: uuid.UUID = fk("person.id")
+    reason: str = Field(max_length=1000)
+    started_at: datetime = created_at_field()
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    ended_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+
 # Every foreign key to person.id is either re-pointed on merge or keeps the old id on purpose.
 person_refs.register(PersonRelation, "person_id")
 person_refs.register(PersonRelation, "related_person_id")
-person_refs.register(Cartella, "person_id", before_merge=lambda session, **kw: __import__("domain.registry.cartelle", fromlist=["_"]).before_person_merge(session, **kw))  # noqa: E501  (close duplicate open cartelle first)
+person_refs.register(Cartella, "person_id")  # its hook (close duplicate open cartelle first): deploy.composition
+person_refs.register(Consent, "person_id")
+person_refs.register(BreakGlassGrant, "person_id")
 person_refs.keep_old_id(Person, "merged_into_id")
 person_refs.keep_old_id(PossibleMatch, "person_a_id")
 person_refs.keep_old_id(PossibleMatch, "person_b_id")

@@ -12,6 +12,7 @@ de-duplication workflow (dedup.py) looks for look-alikes and queues them for the
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -21,28 +22,19 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from domain.kernel import clock, history
+from domain.kernel.validity import overlaps, row_active_on
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.registry import codice_fiscale as cfmod
-from domain.registry import policy
-from domain.registry.models import (
-    LEGAL_REPRESENTATIVE_KINDS,
-    RELATION_LABELS,
-    IdentifierType,
-    OrgKind,
-    Organisation,
-    Person,
-    PersonRelation,
-    PersonStatus,
-    RelationKind,
-)
+from domain.registry import dedup, policy
+from domain.registry.models import EXCLUSIVE_LEGAL_KINDS, LEGAL_REPRESENTATIVE_KINDS, RELATION_LABELS, IdentifierType, Person, PersonRelation, PersonStatus, RelationKind
+from domain.territory.models import OrgKind, Organisation
 from domain.security import audit, scopes
-from domain.security.consent import ConsentRequired
+from domain.registry.policy import ConsentRequired
 from domain.security.principal import Principal
 
 ENTITY = "person"
 MAX_AGE_YEARS = 130
 # At most one of these at a time for a person (a tutore and an AdS exclude each other too).
-EXCLUSIVE_LEGAL_KINDS = frozenset({RelationKind.ads.value, RelationKind.tutore.value})
 DECREE_REQUIRED_KINDS = frozenset({RelationKind.ads.value})
 
 # The fields a caller may set on create/update, in the order they are validated.
@@ -56,13 +48,12 @@ PERSON_FIELDS = (
 # What GET /persons/{id} shows before the projection's mask is applied.
 VIEW_FIELDS = ("id", *PERSON_FIELDS, "date_of_death", "status", "needs_review", "source", "version", "created_at",
                "updated_at")
-OPEN_INTERVENTION_STATES = ("planned", "active")
 
 
 @dataclass
 class PersonRead:
     person: Person
-    access: scopes.PersonAccess
+    access: policy.PersonAccess
     interventions: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -229,8 +220,6 @@ async def _insert(session, person: Person) -> None:
 
 
 async def _create(session, *, principal: Principal, data, source: str, interactive: bool):
-    from domain.registry import dedup
-
     values = await validate_person(session, principal=principal, values=data.model_dump(include=set(PERSON_FIELDS)))
     existing = await _existing_by_identifier(session, ambito_id=principal.ambito_id, cf=values["codice_fiscale"],
                                              kind=values["other_identifier_type"], other=values["other_identifier"])
@@ -298,17 +287,17 @@ async def get_person(session, *, principal: Principal, person_id: uuid.UUID) -> 
 def _load_statement(principal: Principal, resolve_merged: bool) -> sa.Select:
     """The person (a merged id resolving to the kept one) with the access columns; the id is a parameter, so the
     statement is built once per principal (scopes.memo)."""
-    target: Any = scopes.PERSON_ID
+    target: Any = policy.PERSON_ID
     if resolve_merged:
         target = sa.func.coalesce(
-            sa.select(Person.merged_into_id).where(Person.id == scopes.PERSON_ID).correlate(None).scalar_subquery(),
-            scopes.PERSON_ID)
-    return sa.select(Person, *scopes.access_columns(principal, Person.id)).where(
+            sa.select(Person.merged_into_id).where(Person.id == policy.PERSON_ID).correlate(None).scalar_subquery(),
+            policy.PERSON_ID)
+    return sa.select(Person, *policy.access_columns(principal, Person.id)).where(
         Person.id == target, policy.visible(principal))
 
 
 async def _load(session, principal: Principal, person_id: uuid.UUID, *, resolve_merged: bool = True,
-                for_update: bool = False) -> tuple[Person, scopes.PersonAccess]:
+                for_update: bool = False) -> tuple[Person, policy.PersonAccess]:
     """The person with what the principal may see of them, in one query (the access check rides along as
     correlated sub-queries). 404 when the principal may see nothing of them."""
     stmt = scopes.memo(principal, "person_load_merged" if resolve_merged else "person_load", None,
@@ -318,7 +307,7 @@ async def _load(session, principal: Principal, person_id: uuid.UUID, *, resolve_
     row = (await session.execute(stmt, {"access_person_id": person_id})).one_or_none()
     if row is None:
         raise NotFound("Persona non trovata.")
-    access = scopes.decide(principal, tuple(row)[1:])
+    access = policy.decide(principal, tuple(row)[1:])
     if access.consent_missing:
         raise ConsentRequired("Consenso della persona assente o revocato per questa finalità.")
     if not access.allowed:
@@ -326,7 +315,7 @@ async def _load(session, principal: Principal, person_id: uuid.UUID, *, resolve_
     return row[0], access
 
 
-def _require_case(access: scopes.PersonAccess) -> None:
+def _require_case(access: policy.PersonAccess) -> None:
     """Case data (history, relations, corrections) needs the full projection. Outside the scope (identity only)
     the answer is 404; in scope with the minimal projection (ETS, RSA, MMG) it is 403: the caller knows the
     person, but this is not theirs to see."""
@@ -337,7 +326,7 @@ def _require_case(access: scopes.PersonAccess) -> None:
     raise NotFound("Persona non trovata.")
 
 
-def _audit(action: str, person: Person, access: scopes.PersonAccess | None = None, *, object_type: str = "person",
+def _audit(action: str, person: Person, access: policy.PersonAccess | None = None, *, object_type: str = "person",
            object_ids=None, result_count: int | None = None) -> None:
     glass = bool(access and access.break_glass)
     audit.record(action=action, object_type=object_type,
@@ -346,27 +335,16 @@ def _audit(action: str, person: Person, access: scopes.PersonAccess | None = Non
                  legal_basis="accesso straordinario (break-glass)" if glass else None, break_glass=glass)
 
 
-async def _assigned_interventions(session, principal: Principal, person_id: uuid.UUID) -> list[dict[str, Any]]:
-    """The person's plan interventions (planned or active) assigned to one of the principal's organisations."""
-    from domain.care_plan.models import CarePlan, Intervention  # the plan context sits above the registry
-    from domain.registry.models import ServiceType
+# What a principal with the minimal projection (a provider) sees of a person beside the identity: the contexts
+# above the registry contribute it (the care plan's interventions assigned to the provider), wired by the
+# composition root.
+MinimalView = Callable[..., Awaitable[list[dict[str, Any]]]]
+_minimal_views: list[MinimalView] = []
 
-    orgs = sorted(principal.orgs_for(), key=str)
-    if not orgs:
-        return []
-    rows = (await session.execute(
-        sa.select(Intervention, CarePlan.id.label("plan_id"), ServiceType.label, Organisation.name)
-        .join(CarePlan, CarePlan.id == Intervention.plan_id)
-        .outerjoin(ServiceType, ServiceType.code == Intervention.service_type)
-        .outerjoin(Organisation, Organisation.id == Intervention.provider_org_id)
-        .where(CarePlan.person_id == person_id, Intervention.provider_org_id.in_(orgs),
-               Intervention.status.in_(OPEN_INTERVENTION_STATES))
-        .order_by(Intervention.start_date, Intervention.id)
-    )).all()
-    return [{"id": iv.id, "plan_id": plan_id, "service_type": iv.service_type, "service_label": label,
-             "provider_org_id": iv.provider_org_id, "provider_name": name, "intensity_value": iv.intensity_value,
-             "intensity_unit": iv.intensity_unit, "start_date": iv.start_date, "end_date": iv.end_date,
-             "status": str(iv.status)} for iv, plan_id, label, name in rows]
+
+def register_minimal_view(view: MinimalView) -> None:
+    if view not in _minimal_views:
+        _minimal_views.append(view)
 
 
 async def read_person(session, *, principal: Principal, person_id: uuid.UUID) -> PersonRead:
@@ -375,7 +353,8 @@ async def read_person(session, *, principal: Principal, person_id: uuid.UUID) ->
     person, access = await _load(session, principal, person_id)
     interventions = []
     if access.projection == "minimal":
-        interventions = await _assigned_interventions(session, principal, person.id)
+        for view in _minimal_views:
+            interventions.extend(await view(session, principal=principal, person_id=person.id))
     _audit("read", person, access)
     return PersonRead(person=person, access=access, interventions=interventions)
 
@@ -508,16 +487,7 @@ async def person_history(session, *, principal: Principal, person_id: uuid.UUID,
 
 # ---------------------------------------------------------------- related persons
 def relation_is_active(rel: PersonRelation, today: date | None = None) -> bool:
-    """Validity is the half-open period [valid_from, valid_to): on `valid_to` the relation no longer applies."""
-    today = today or clock.today_rome()
-    return (rel.valid_from is None or rel.valid_from <= today) and (rel.valid_to is None or rel.valid_to > today)
-
-
-def _overlaps(a_from: date | None, a_to: date | None, b_from: date | None, b_to: date | None) -> bool:
-    """Half-open periods [from, to); None is unbounded. An empty period (from == to) overlaps nothing."""
-    lo_a, hi_a = a_from or date.min, a_to or date.max
-    lo_b, hi_b = b_from or date.min, b_to or date.max
-    return lo_a < hi_b and lo_b < hi_a and lo_a < hi_a and lo_b < hi_b
+    return row_active_on(rel, today or clock.today_rome())
 
 
 async def list_relations(session, *, principal: Principal, person_id: uuid.UUID,
@@ -573,7 +543,7 @@ async def add_relation(session, *, principal: Principal, person_id: uuid.UUID, d
                                             PersonRelation.kind.in_(EXCLUSIVE_LEGAL_KINDS))
         )).scalars()
         for rel in current:
-            if _overlaps(rel.valid_from, rel.valid_to, valid_from, data.valid_to):
+            if overlaps(rel.valid_from, rel.valid_to, valid_from, data.valid_to):
                 raise Conflict(f"La persona ha già un {RELATION_LABELS[rel.kind].lower()} nel periodo indicato: "
                                "chiudere la nomina in corso prima di registrarne una nuova.",
                                existing_relation_id=str(rel.id))
@@ -584,7 +554,7 @@ async def add_relation(session, *, principal: Principal, person_id: uuid.UUID, d
                                             PersonRelation.sole_caregiver.is_(True))
         )).scalars()
         for rel in sole:
-            if _overlaps(rel.valid_from, rel.valid_to, valid_from, data.valid_to):
+            if overlaps(rel.valid_from, rel.valid_to, valid_from, data.valid_to):
                 raise Conflict("È già registrato un caregiver unico nel periodo: chiudere la relazione in corso prima.",
                                existing_relation_id=str(rel.id))
 

@@ -9,9 +9,7 @@ Cursors are opaque (base64url JSON) and bound to the filters they were issued fo
 """
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -19,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from domain.kernel import cursor as cursor_codec
 from domain.kernel.errors import Invalid
 from domain.registry import codice_fiscale as cfmod
 from domain.registry import dedup, policy
@@ -46,20 +45,18 @@ class SearchResult:
     projection: str = "identity"  # the items' fields outside it must not be shown (scopes.mask)
 
 
+SEARCH_CURSOR = "persons.search"
+
+
 def encode_cursor(data: dict[str, Any]) -> str:
-    raw = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursor_codec.encode(SEARCH_CURSOR, data)
 
 
-def decode_cursor(cursor: str, *, field: str = "cursor") -> dict[str, Any]:
-    try:
-        pad = "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(cursor + pad))
-        if not isinstance(data, dict):
-            raise ValueError
-        return data
-    except (ValueError, TypeError, UnicodeDecodeError):
-        raise Invalid(field, "cursore non valido") from None
+def decode_cursor(token: str) -> dict[str, Any]:
+    data = cursor_codec.decode(SEARCH_CURSOR, token)
+    if not isinstance(data, dict):
+        raise cursor_codec.BadCursor()
+    return data
 
 
 def _fingerprint(*parts: Any) -> str:
@@ -148,7 +145,7 @@ async def search_persons(session, *, principal: Principal, codice_fiscale: str |
     projection = "identity"
     if not scopes.has_identity(principal):
         # Not a registering role: only the persons a scope reaches (with consent where the role needs it).
-        where.append(scopes.case_access_filter(principal))
+        where.append(policy.case_access_filter(principal))
         projection = scopes.list_projection(principal)
     if cf:
         where.append(Person.codice_fiscale == cf)

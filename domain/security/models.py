@@ -137,66 +137,7 @@ class TeamMember(SQLModel, table=True):
     data: dict[str, Any] = jsonb_field()
 
 
-# ---------------------------------------------------------------- consent, break-glass, audit
-class ConsentPurpose(StrEnum):
-    care = "care"
-    share_asst = "share_asst"
-    share_rsa = "share_rsa"
-    share_ets = "share_ets"
-    share_cvi = "share_cvi"
-
-
-CONSENT_PURPOSE_LABELS = {
-    "care": "Presa in carico e cura", "share_asst": "Condivisione con ASST", "share_rsa": "Condivisione con RSA",
-    "share_ets": "Condivisione con enti del Terzo Settore", "share_cvi": "Condivisione con il Centro Vita Indipendente",
-}
-
-
-class GrantorKind(StrEnum):
-    self = "self"
-    parent_responsibility = "parent_responsibility"
-    tutore = "tutore"
-    ads = "ads"
-
-
-class Consent(SQLModel, table=True):
-    """A consent given by the person or their legal representative for one purpose and period.
-    Revocation takes effect at once: checks read this table on every request, nothing is cached."""
-
-    __tablename__ = "consent"
-    __table_args__ = (sa.Index("ix_consent_person_purpose", "person_id", "purpose"),)
-
-    id: uuid.UUID = id_field()
-    person_id: uuid.UUID = fk("person.id", index=False)
-    purpose: ConsentPurpose = Field(sa_type=sa.String(30))
-    grantor_kind: GrantorKind = Field(sa_type=sa.String(30))
-    grantor_relation_id: uuid.UUID | None = fk("person_relation.id", nullable=True)
-    valid_from: date
-    valid_to: date | None = None
-    scope_note: str | None = Field(default=None, max_length=500)
-    document_ref: str | None = Field(default=None, max_length=200)
-    recorded_by: uuid.UUID = fk("app_user.id", index=False)
-    recorded_at: datetime = created_at_field()
-    revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
-    revoked_by: uuid.UUID | None = None
-    revocation_reason: str | None = Field(default=None, max_length=500)
-
-
-class BreakGlassGrant(SQLModel, table=True):
-    """Emergency access to one person outside the user's scope: mandatory reason, limited time, ends by itself."""
-
-    __tablename__ = "break_glass_grant"
-    __table_args__ = (sa.Index("ix_break_glass_active", "user_id", "person_id", "expires_at"),)
-
-    id: uuid.UUID = id_field()
-    user_id: uuid.UUID = fk("app_user.id", index=False)
-    person_id: uuid.UUID = fk("person.id")
-    reason: str = Field(max_length=1000)
-    started_at: datetime = created_at_field()
-    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
-    ended_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
-
-
+# ---------------------------------------------------------------- audit
 class AuditEvent(SQLModel, table=True):
     """Append-only: the application role may INSERT and SELECT, never UPDATE or DELETE (revoked in the migration).
     Person ids are the ones at the time; a merged id resolves through person_merge."""
@@ -227,9 +168,3 @@ class AuditEvent(SQLModel, table=True):
     status: int | None = None
     outcome: str = Field(default="ok", max_length=20)
     break_glass: bool = False
-
-
-from domain.kernel import person_refs  # noqa: E402
-
-person_refs.register(Consent, "person_id")
-person_refs.register(BreakGlassGrant, "person_id")

@@ -28,6 +28,7 @@ from sqlalchemy.orm import aliased
 
 from domain.kernel import clock
 from domain.kernel.errors import Unauthenticated
+from domain.kernel.validity import active_sql
 from domain.kernel.settings import get_settings
 from domain.security.models import AppUser, Role, RoleAssignment, TeamMember, UserKind
 
@@ -120,16 +121,13 @@ async def load_principal(session: AsyncSession, subject: str, *, scopes: tuple[s
         raise Unauthenticated("token subject is not a user id") from None
     today = clock.today_rome()
 
-    def active(m):
-        return sa.and_(m.valid_from <= today, sa.or_(m.valid_to.is_(None), m.valid_to >= today))
-
     ra = (sa.select(sa.func.coalesce(
         sa.func.array_agg(pg_array([sa.cast(RoleAssignment.role, sa.Text),
                                      sa.cast(RoleAssignment.organisation_id, sa.Text)])),
         sa.text("'{}'")))
-        .where(RoleAssignment.user_id == AppUser.id, active(RoleAssignment)).scalar_subquery())
+        .where(RoleAssignment.user_id == AppUser.id, active_sql(RoleAssignment, today)).scalar_subquery())
     tm = (sa.select(sa.func.coalesce(sa.func.array_agg(sa.distinct(TeamMember.team_id)), sa.text("'{}'")))
-          .where(TeamMember.user_id == AppUser.id, active(TeamMember)).scalar_subquery())
+          .where(TeamMember.user_id == AppUser.id, active_sql(TeamMember, today)).scalar_subquery())
     other = aliased(AppUser)
     acting = (sa.select(other.id).where(other.username == acting_for, other.kind == UserKind.person.value,
                                         other.active.is_(True), other.ambito_id == AppUser.ambito_id)

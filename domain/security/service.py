@@ -3,8 +3,9 @@
 Rules:
 - an administrator acts inside their own Ambito: users, teams and organisations of another Ambito are not found;
 - a role is assigned in an organisation whose kind fits the role (ROLE_ORG_KINDS), for a period of days
-  (valid_to inclusive); the same role in the same organisation cannot overlap in time;
-- ending an assignment or membership without a date ends it at once (valid_to = yesterday);
+  (`[valid_from, valid_to)`: valid_to is the first day it no longer applies, domain.kernel.validity); the same role
+  in the same organisation cannot overlap in time;
+- ending an assignment or membership without a date ends it at once (valid_to = today);
 - a team member brings the organisation in which they hold a role at the start of the membership: it gives the side
   (ASST, comune, Ambito...) they represent in the team;
 - every change here invalidates the principal cache of this process (see domain.security.principal).
@@ -12,14 +13,15 @@ Rules:
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kernel import clock
+from domain.kernel.validity import active_on, active_sql, overlaps_sql
 from domain.kernel.errors import Conflict, Invalid, NotFound
-from domain.registry.models import OrgKind, Organisation
+from domain.territory.models import OrgKind, Organisation
 from domain.security.models import AppUser, Role, RoleAssignment, Team, TeamMember, UserKind
 from domain.security.principal import Principal, invalidate_principals
 from schemas.security import (
@@ -66,22 +68,6 @@ def _today() -> date:
     return clock.today_rome()
 
 
-def _active(m, day: date):
-    return sa.and_(m.valid_from <= day, sa.or_(m.valid_to.is_(None), m.valid_to >= day))
-
-
-def _is_active(valid_from: date, valid_to: date | None, day: date) -> bool:
-    return valid_from <= day and (valid_to is None or valid_to >= day)
-
-
-def _overlaps(m, start: date, end: date | None):
-    """Rows of model m whose [valid_from, valid_to] intersects [start, end] (None = open-ended)."""
-    cond = sa.or_(m.valid_to.is_(None), m.valid_to >= start)
-    if end is not None:
-        cond = sa.and_(cond, m.valid_from <= end)
-    return cond
-
-
 # ---------------------------------------------------------------------------------------------------- lookups
 async def _org(session: AsyncSession, principal: Principal, *, organisation_id: uuid.UUID | None,
                organisation_code: str | None, field: str = "organisation_id") -> Organisation:
@@ -119,7 +105,7 @@ async def _roles_of(session: AsyncSession, user_id: uuid.UUID, *, only_active_on
          .where(RoleAssignment.user_id == user_id)
          .order_by(RoleAssignment.valid_from.desc(), RoleAssignment.role, Organisation.code))
     if only_active_on:
-        q = q.where(_active(RoleAssignment, only_active_on))
+        q = q.where(active_sql(RoleAssignment, only_active_on))
     today = _today()
     return [RoleAssignmentPublic.of(a, o, today=today) for a, o in (await session.execute(q)).all()]
 
@@ -134,12 +120,12 @@ async def _memberships_of(session: AsyncSession, user_id: uuid.UUID, *, only_act
          .where(TeamMember.user_id == user_id)
          .order_by(Team.code, TeamMember.valid_from.desc()))
     if only_active_on:
-        q = q.where(_active(TeamMember, only_active_on), Team.active.is_(True))
+        q = q.where(active_sql(TeamMember, only_active_on), Team.active.is_(True))
     today = _today()
     return [MembershipPublic(id=m.id, team_id=t.id, team_code=t.code, team_name=t.name, team_type=t.type,
                              team_type_label=TEAM_TYPE_LABELS[str(t.type)], organisation=OrganisationRef.of(o),
                              role_in_team=m.role_in_team, valid_from=m.valid_from, valid_to=m.valid_to,
-                             active=_is_active(m.valid_from, m.valid_to, today))
+                             active=active_on(m.valid_from, m.valid_to, today))
             for m, t, o in (await session.execute(q)).all()]
 
 
@@ -189,7 +175,7 @@ async def list_users(*, session: AsyncSession, principal: Principal, kind: UserK
                                  AppUser.display_name.ilike("%" + like + "%", escape="\\")))
     if role is not None or organisation_id is not None:
         ra = sa.select(RoleAssignment.id).where(RoleAssignment.user_id == AppUser.id,
-                                                _active(RoleAssignment, _today()))
+                                                active_sql(RoleAssignment, _today()))
         if role is not None:
             ra = ra.where(RoleAssignment.role == role.value)
         if organisation_id is not None:
@@ -233,11 +219,11 @@ async def _add_role(session: AsyncSession, principal: Principal, user: AppUser,
         raise Invalid("organisation_id", "il ruolo non si esercita in questo tipo di organizzazione "
                                          f"({', '.join(sorted(k.value for k in allowed))})")
     start = data.valid_from or _today()
-    if data.valid_to is not None and data.valid_to < start:
-        raise Invalid("valid_to", "precede l'inizio della validità")
+    if data.valid_to is not None and data.valid_to <= start:
+        raise Invalid("valid_to", "deve seguire l'inizio della validità (è il primo giorno non più valido)")
     clash = (await session.execute(sa.select(RoleAssignment.id).where(
         RoleAssignment.user_id == user.id, RoleAssignment.role == data.role.value,
-        RoleAssignment.organisation_id == org.id, _overlaps(RoleAssignment, start, data.valid_to)))).first()
+        RoleAssignment.organisation_id == org.id, overlaps_sql(RoleAssignment, start, data.valid_to)))).first()
     if clash:
         raise Conflict("L'utente ha già questo ruolo in questa organizzazione nel periodo indicato.")
     a = RoleAssignment(user_id=user.id, role=data.role, organisation_id=org.id, valid_from=start,
@@ -257,11 +243,11 @@ async def add_role(*, session: AsyncSession, principal: Principal, user_id: uuid
 
 def _end_date(valid_from: date, current_end: date | None, data: PeriodEnd | None) -> date:
     today = _today()
-    if current_end is not None and current_end < today:
+    if current_end is not None and current_end <= today:
         raise Conflict("Già terminata.")
-    end = data.valid_to if data and data.valid_to else today - timedelta(days=1)
-    # valid_from - 1 day is allowed: a future assignment that never takes effect.
-    if end < valid_from - timedelta(days=1):
+    end = data.valid_to if data and data.valid_to else today
+    # end == valid_from is allowed: a future assignment that never takes effect.
+    if end < valid_from:
         raise Invalid("valid_to", "precede l'inizio della validità")
     if current_end is not None and end >= current_end:
         raise Conflict("Termina già in quella data o prima.")
@@ -326,7 +312,7 @@ async def get_team(*, session: AsyncSession, principal: Principal, team_id: uuid
     members = [TeamMemberPublic(id=m.id, team_id=m.team_id, user_id=u.id, username=u.username,
                                 display_name=u.display_name, organisation=OrganisationRef.of(o),
                                 role_in_team=m.role_in_team, valid_from=m.valid_from, valid_to=m.valid_to,
-                                active=_is_active(m.valid_from, m.valid_to, today)) for m, u, o in rows]
+                                active=active_on(m.valid_from, m.valid_to, today)) for m, u, o in rows]
     sides = sorted({m.organisation.side for m in members if m.active})
     return TeamDetail(**TeamPublic.of(team, org).model_dump(), members=members, sides=sides)
 
@@ -341,12 +327,12 @@ async def add_member(*, session: AsyncSession, principal: Principal, team_id: uu
     if not user.active:
         raise Invalid("user_id", "utente disattivato")
     start = data.valid_from or _today()
-    if data.valid_to is not None and data.valid_to < start:
-        raise Invalid("valid_to", "precede l'inizio della validità")
+    if data.valid_to is not None and data.valid_to <= start:
+        raise Invalid("valid_to", "deve seguire l'inizio della validità (è il primo giorno non più valido)")
     # The organisations in which the user holds a role when the membership starts.
     held = (await session.execute(
         sa.select(Organisation).join(RoleAssignment, RoleAssignment.organisation_id == Organisation.id)
-        .where(RoleAssignment.user_id == user.id, _active(RoleAssignment, start)).distinct())).scalars().all()
+        .where(RoleAssignment.user_id == user.id, active_sql(RoleAssignment, start)).distinct())).scalars().all()
     if data.organisation_id or data.organisation_code:
         org = await _org(session, principal, organisation_id=data.organisation_id,
                          organisation_code=data.organisation_code)
@@ -359,7 +345,7 @@ async def add_member(*, session: AsyncSession, principal: Principal, team_id: uu
                       if held else "l'utente non ha ruoli attivi alla data di inizio")
     clash = (await session.execute(sa.select(TeamMember.id).where(
         TeamMember.team_id == team.id, TeamMember.user_id == user.id,
-        _overlaps(TeamMember, start, data.valid_to)))).first()
+        overlaps_sql(TeamMember, start, data.valid_to)))).first()
     if clash:
         raise Conflict("L'utente è già membro dell'équipe nel periodo indicato.")
     m = TeamMember(team_id=team.id, user_id=user.id, organisation_id=org.id, role_in_team=data.role_in_team,
@@ -370,7 +356,7 @@ async def add_member(*, session: AsyncSession, principal: Principal, team_id: uu
     return TeamMemberPublic(id=m.id, team_id=team.id, user_id=user.id, username=user.username,
                             display_name=user.display_name, organisation=OrganisationRef.of(org),
                             role_in_team=m.role_in_team, valid_from=m.valid_from, valid_to=m.valid_to,
-                            active=_is_active(m.valid_from, m.valid_to, _today()))
+                            active=active_on(m.valid_from, m.valid_to, _today()))
 
 
 async def end_member(*, session: AsyncSession, principal: Principal, member_id: uuid.UUID,
@@ -392,7 +378,7 @@ async def end_member(*, session: AsyncSession, principal: Principal, member_id: 
     return TeamMemberPublic(id=m.id, team_id=m.team_id, user_id=u.id, username=u.username,
                             display_name=u.display_name, organisation=OrganisationRef.of(o),
                             role_in_team=m.role_in_team, valid_from=m.valid_from, valid_to=m.valid_to,
-                            active=_is_active(m.valid_from, m.valid_to, _today()))
+                            active=active_on(m.valid_from, m.valid_to, _today()))
 
 
 # ---------------------------------------------------------------------------------------------------- me

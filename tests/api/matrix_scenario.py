@@ -23,8 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from domain.kernel import clock, work_items
 from domain.pua.models import AccessRequest, AccessState
 from domain.registry import cartelle
-from domain.registry.models import AssignmentReason, CartellaAssignment, PossibleMatch, ServiceUnit
-from domain.security.models import BreakGlassGrant, Role, RoleAssignment, Team, TeamMember, TeamType
+from domain.registry.models import AssignmentReason, CartellaAssignment, PossibleMatch
+from domain.territory.models import ServiceUnit
+from domain.registry.models import BreakGlassGrant
+from domain.security.models import Role, RoleAssignment, Team, TeamMember, TeamType
 from tests.api import permission_matrix as M
 from tests.factories.registry import insert_person
 from tests.support import bearer, make_user, org

@@ -113,14 +113,15 @@ async def test_end_role_takes_effect_at_once(client, admin_h):
     assert len(me["roles"]) == 1 and "cartella.write" in me["permissions"]
     aid = u["roles"][0]["id"]
     r = await client.post(f"/api/admin/role-assignments/{aid}/end", headers=admin_h)
-    assert r.status_code == 200 and r.json()["valid_to"] == "2026-03-01" and r.json()["active"] is False
+    # valid_to is the first day the role no longer applies (domain.kernel.validity): today
+    assert r.status_code == 200 and r.json()["valid_to"] == "2026-03-02" and r.json()["active"] is False
     me = (await client.get("/api/me", headers=bearer(u["id"]))).json()
     assert me["roles"] == [] and me["permissions"] == []
     r = await client.post(f"/api/admin/role-assignments/{aid}/end", headers=admin_h)
     assert r.status_code == 409
     # Still visible in the admin's view, as history.
     got = (await client.get(f"/api/admin/users/{u['id']}", headers=admin_h)).json()
-    assert [x["valid_to"] for x in got["roles"]] == ["2026-03-01"]
+    assert [x["valid_to"] for x in got["roles"]] == ["2026-03-02"]
 
 
 async def test_end_role_on_a_given_day(client, admin_h):

@@ -11,8 +11,9 @@ import pytest
 
 from domain.care_plan import service as plans
 from domain.registry import cartelle
-from domain.security import consent as consent_mod
-from domain.security.models import AppUser, Consent, Role
+from domain.registry import consent as consent_mod
+from domain.security.models import AppUser, Role
+from domain.registry.models import Consent
 from domain.security.principal import load_principal
 from schemas.access import ConsentCreate
 from schemas.care_plan import AgreeIn, CarePlanCreate, GoalCreate, InterventionCreate

@@ -202,7 +202,7 @@ async def test_validation_and_permissions(client, session):
     rid = (await _register(client, pua.mmg, mmg_referral(person.id)))["id"]
     assert (await client.post(f"/api/pua/requests/{rid}/reception", headers=comune)).status_code == 403
     assert (await client.get(f"/api/pua/requests/{rid}", headers=comune)).status_code == 404  # no cartella yet
-    assert (await client.get("/api/pua/requests", headers=h, params={"cursor": "nope"})).status_code == 422
+    assert (await client.get("/api/pua/requests", headers=h, params={"cursor": "nope"})).status_code == 400
     assert (await session.execute(sa.select(AccessRequest.state).where(AccessRequest.id == rid))).scalar_one() \
         == "registered"
 

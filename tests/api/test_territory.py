@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from domain.registry.models import ServiceUnit
+from domain.territory.models import ServiceUnit
 from domain.security.models import Role
 from tests.support import bearer, make_user, org
 

@@ -62,7 +62,7 @@ async def test_my_queue(client, setup):
                              params={"limit": 2, "cursor": first["next_cursor"]})).json()
     assert [x["id"] for x in rest["items"]] == [str(it["team"])] and rest["next_cursor"] is None
     bad = await client.get("/api/work-items/mine", headers=bearer(setup["me"]), params={"cursor": "zzz"})
-    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor"
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "cursor"
 
 
 async def test_complete(client, setup):

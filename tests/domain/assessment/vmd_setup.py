@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from domain.assessment.models import InstrumentResponse, Vmd
 from domain.registry import cartelle
 from domain.registry.models import Cartella, Person
-from domain.security.models import AppUser, Consent, ConsentPurpose, GrantorKind, Role, Team, TeamMember, TeamType
+from domain.security.models import AppUser, Role, Team, TeamMember, TeamType
+from domain.registry.models import Consent, ConsentPurpose, GrantorKind
 from domain.security.principal import Principal, load_principal
 from tests.factories.cartelle import create_person
 from tests.support import make_user, org

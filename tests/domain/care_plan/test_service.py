@@ -10,7 +10,7 @@ from domain.kernel import clock as clock_mod
 from domain.kernel import history
 from domain.kernel.errors import Conflict, Forbidden, Invalid
 from domain.registry.models import AssignmentReason, CartellaAssignment, PersonRelation
-from domain.security import consent as consent_mod
+from domain.registry import consent as consent_mod
 from domain.security.models import Role
 from schemas.care_plan import (
     ActivateIn,
@@ -158,7 +158,7 @@ class TestEdits:
         assert n == 0 and plan.version == 1
 
     async def test_inactive_service_type_is_refused(self, session, w):
-        from domain.registry.models import ServiceType
+        from domain.territory.models import ServiceType
 
         st = await session.get(ServiceType, "trasporto_sociale")
         st.active = False

@@ -14,6 +14,7 @@ from domain.kernel.errors import Conflict, Invalid, NotFound
 from domain.kernel.ids import new_id
 from domain.kernel.models import WorkItem
 from domain.security.models import AppUser, Role, Team, TeamMember, TeamType
+from domain.kernel.cursor import BadCursor
 from domain.security.principal import load_principal
 from tests.support import make_user, org
 
@@ -50,7 +51,7 @@ async def test_create_is_idempotent_on_dedup_key_while_open(session):
     n = (await session.execute(sa.select(sa.func.count()).select_from(WorkItem)
                                .where(WorkItem.dedup_key == f"discharge:{src}"))).scalar_one()
     assert n == 1
-    await wi.complete(session, item_id=a.id, actor_id=u.id)
+    await wi.complete(session, item_id=a.id, principal=await load_principal(session, str(u.id)))
     c = await _item(session, assignee_user_id=u.id, source_id=src, dedup_key=f"discharge:{src}")
     assert c.id != a.id and c.state == "open"  # once done, the key may be used again
     # Without a key every call creates a new item.
@@ -77,39 +78,52 @@ async def test_completion_rules(session):
 
     to_user = await _item(session, assignee_user_id=owner.id)
     with pytest.raises(NotFound):
-        await wi.complete(session, item_id=to_user.id, actor_id=stranger.id)
-    done = await wi.complete(session, item_id=to_user.id, actor_id=owner.id)
+        await wi.complete(session, item_id=to_user.id, principal=await load_principal(session, str(stranger.id)))
+    done = await wi.complete(session, item_id=to_user.id, principal=await load_principal(session, str(owner.id)))
     assert done.state == "done" and done.completed_by == owner.id and done.completed_at is not None
     with pytest.raises(Conflict):
-        await wi.complete(session, item_id=to_user.id, actor_id=owner.id)
+        await wi.complete(session, item_id=to_user.id, principal=await load_principal(session, str(owner.id)))
 
     to_team = await _item(session, assignee_team_id=team.id)
     with pytest.raises(NotFound):
-        await wi.complete(session, item_id=to_team.id, actor_id=former.id)  # membership ended
-    assert (await wi.complete(session, item_id=to_team.id, actor_id=mate.id)).state == "done"
+        await wi.complete(session, item_id=to_team.id, principal=await load_principal(session, str(former.id)))  # membership ended
+    assert (await wi.complete(session, item_id=to_team.id, principal=await load_principal(session, str(mate.id)))).state == "done"
 
     to_org = await _item(session, assignee_org_id=cot.id)
     with pytest.raises(NotFound):
-        await wi.complete(session, item_id=to_org.id, actor_id=mate.id)
-    assert (await wi.complete(session, item_id=to_org.id, actor_id=colleague.id)).completed_by == colleague.id
+        await wi.complete(session, item_id=to_org.id, principal=await load_principal(session, str(mate.id)))
+    assert (await wi.complete(session, item_id=to_org.id, principal=await load_principal(session, str(colleague.id)))).completed_by == colleague.id
 
     with pytest.raises(NotFound):
-        await wi.complete(session, item_id=uuid.uuid4(), actor_id=owner.id)
+        await wi.complete(session, item_id=uuid.uuid4(), principal=await load_principal(session, str(owner.id)))
 
 
-async def test_cancel_for_source(session):
+async def test_close_for_source_cancels_open_items(session):
     u = await make_user(session, Role.cot_operator, "asst-crema-cot")
     src = uuid.uuid4()
     a = await _item(session, assignee_user_id=u.id, source_type="discharge", source_id=src, kind="cot.evaluate")
     b = await _item(session, assignee_user_id=u.id, source_type="discharge", source_id=src, kind="cot.setting")
     c = await _item(session, assignee_user_id=u.id, source_type="discharge", source_id=src, kind="cot.setting")
     other = await _item(session, assignee_user_id=u.id, source_type="discharge", source_id=uuid.uuid4())
-    await wi.complete(session, item_id=c.id, actor_id=u.id)
-    assert await wi.cancel_for_source(session, source_type="discharge", source_id=src, kinds=["cot.setting"]) == 1
+    await wi.complete(session, item_id=c.id, principal=await load_principal(session, str(u.id)))
+    assert await wi.close_for_source(session, source_type="discharge", source_id=src, kinds=["cot.setting"]) == 1
     assert b.state == "cancelled" and a.state == "open" and c.state == "done"
-    assert await wi.cancel_for_source(session, source_type="discharge", source_id=src) == 1
+    assert await wi.close_for_source(session, source_type="discharge", source_id=src) == 1
     assert a.state == "cancelled" and other.state == "open"
-    assert await wi.cancel_for_source(session, source_type="discharge", source_id=src) == 0
+    assert await wi.close_for_source(session, source_type="discharge", source_id=src) == 0
+
+
+async def test_close_for_source_marks_the_work_done_by_the_actor(session):
+    u = await make_user(session, Role.cot_operator, "asst-crema-cot")
+    mate = await make_user(session, Role.cot_operator, "asst-crema-cot")
+    src = uuid.uuid4()
+    mine = await _item(session, assignee_user_id=u.id, source_type="vmd", source_id=src, kind="vmd.assessment")
+    theirs = await _item(session, assignee_user_id=mate.id, source_type="vmd", source_id=src, kind="vmd.assessment")
+    n = await wi.close_for_source(session, source_type="vmd", source_id=src, kinds=["vmd.assessment"], done=True,
+                                  actor_id=u.id, assignee_user_id=u.id)
+    assert n == 1
+    assert (mine.state, mine.completed_by) == ("done", u.id) and mine.completed_at is not None
+    assert theirs.state == "open" and theirs.completed_by is None
 
 
 async def test_queue_holds_user_team_and_org_items_only(session, clock):
@@ -134,7 +148,7 @@ async def test_queue_holds_user_team_and_org_items_only(session, clock):
         await _item(session, assignee_org_id=crema.id),
     ]
     closed = await _item(session, assignee_user_id=me.id, title="chiusa")
-    await wi.complete(session, item_id=closed.id, actor_id=me.id)
+    await wi.complete(session, item_id=closed.id, principal=await load_principal(session, str(me.id)))
 
     p = await load_principal(session, str(me.id))
     items, nxt = await wi.my_queue(session, principal=p)
@@ -167,7 +181,7 @@ async def test_queue_keyset_pages_and_kind_filter(session, clock):
     assert flat == ["item 0", "item 3", "item 1", "item 2", "item 4", "item 5", "item 6"]
     only_a, _ = await wi.my_queue(session, principal=p, kinds=["a"])
     assert [i.title for i in only_a] == ["item 3", "item 1", "item 5"]
-    with pytest.raises(Invalid):
+    with pytest.raises(BadCursor):
         await wi.my_queue(session, principal=p, cursor="not-a-cursor")
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from domain.registry.models import Organisation, Person
+from domain.territory.models import Organisation
+from domain.registry.models import Person
 from domain.security.models import AppUser, Role, Team, TeamMember, TeamType
 from domain.security.principal import Principal, load_principal
 from schemas.pua import AccessRequestCreate

@@ -4,6 +4,8 @@ import pytest
 import sqlalchemy as sa
 
 from domain.assessment.models import InstrumentResponse
+from domain.kernel import calendar
+from domain.kernel.cursor import BadCursor
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.kernel.models import EntityHistory, WorkItem
 from domain.pua import queries, service
@@ -41,15 +43,15 @@ async def _triaged(session, pua, person, answers):
 
 # ---------------------------------------------------------------- time rules
 async def test_working_days_skip_weekends_and_holidays():
-    assert service.add_working_days(NOW, 2) == datetime.fromisoformat("2026-03-04T09:00:00+01:00")
+    assert calendar.add_working_days(NOW, 2) == datetime.fromisoformat("2026-03-04T09:00:00+01:00")
     friday = datetime.fromisoformat("2026-03-06T17:30:00+01:00")
-    assert service.add_working_days(friday, 2) == datetime.fromisoformat("2026-03-10T17:30:00+01:00")
+    assert calendar.add_working_days(friday, 2) == datetime.fromisoformat("2026-03-10T17:30:00+01:00")
     # Easter 2026 is 5 April: Easter Monday (6 April) is a holiday; DST starts on 29 March
     thursday = datetime.fromisoformat("2026-04-02T10:00:00+02:00")
-    assert service.add_working_days(thursday, 2) == datetime.fromisoformat("2026-04-07T10:00:00+02:00")
-    assert service.add_working_days(datetime.fromisoformat("2026-04-24T10:00:00+02:00"), 1) == \
+    assert calendar.add_working_days(thursday, 2) == datetime.fromisoformat("2026-04-07T10:00:00+02:00")
+    assert calendar.add_working_days(datetime.fromisoformat("2026-04-24T10:00:00+02:00"), 1) == \
         datetime.fromisoformat("2026-04-27T10:00:00+02:00")  # 25 April is a Saturday this year
-    assert not service.is_working_day(date(2026, 6, 2)) and service.is_working_day(date(2026, 6, 3))
+    assert not calendar.is_working_day(date(2026, 6, 2)) and calendar.is_working_day(date(2026, 6, 3))
 
 
 async def test_default_area_by_age(session):
@@ -382,7 +384,7 @@ async def test_list_filters_and_keyset(session, clock):
     none, _, _ = await queries.list_requests(session, principal=sw, person_id=person.id,
                                              registered_from=date(2026, 3, 3))
     assert none == []
-    with pytest.raises(Invalid):
+    with pytest.raises(BadCursor):
         await queries.list_requests(session, principal=sw, cursor="garbage")
 
 
@@ -441,9 +443,9 @@ async def test_a_death_withdraws_the_open_requests_through_the_event(session):
     the open request and cancels its triage item; a closed request is left alone."""
     from domain.kernel import jobs
     from domain.registry import persons
-    from workers.registry import load_handlers
+    from deploy.composition import compose
 
-    load_handlers()  # as the API and the worker do at start-up: every subscriber is known when the event is published
+    compose()  # as the API and the worker do at start-up: every subscriber is known when the event is published
     pua = await setup_pua(session)
     person = await elderly_woman(session)
     mmg = await pua.principal(session, pua.mmg)

@@ -4,10 +4,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 import yaml
 
-from domain.registry import territory
-from domain.registry.models import FundingSource, Organisation, OrgKind, ServiceType, ServiceUnit, Side
-from domain.registry.reference import (AMBITI_DIR, CATALOGUE_DIR, ReferenceDataError, comune_code,
-                                       load_reference_data)
+from domain.territory import service as territory
+from domain.territory.models import FundingSource, Organisation, OrgKind, ServiceType, ServiceUnit, Side
+from domain.territory.reference import AMBITI_DIR, CATALOGUE_DIR, ReferenceDataError, comune_code, load_reference_data
 from tests.conftest import ROOT
 from tests.support import make_user, org
 

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from domain.kernel import clock
 from domain.security import audit
-from domain.security.models import AuditEvent, Consent, Role
+from domain.security.models import AuditEvent, Role
+from domain.registry.models import Consent
 from tests.domain.security.access_setup import (add_consent, audit_rows, person_with_cartella, relation,
                                                 years_ago)
 from tests.support import bearer, make_user, org

@@ -10,11 +10,13 @@ import sqlalchemy as sa
 
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.kernel.models import WorkItem
-from domain.security import audit, breakglass, scopes
+from domain.security import audit, scopes
+from domain.registry import breakglass
 from domain.security.models import Role
 from tests.domain.security.access_setup import person_with_cartella, user_and_principal
 from tests.factories.cartelle import create_cartella
 from tests.support import org
+from domain.registry import policy as registry_policy
 
 REASON = "Persona trovata in stato di abbandono, servizi chiusi"
 
@@ -29,24 +31,24 @@ async def test_defaults_come_from_the_configuration():
 async def test_open_gives_full_access_for_four_hours_then_ends_by_itself(session, clock):
     _, p = await user_and_principal(session, Role.comune_social_worker, "comune-crema")
     person, c = await person_with_cartella(session, comune="comune-offanengo")
-    before = await scopes.person_access(session, p, person.id, person.ambito_id)
+    before = await registry_policy.person_access(session, p, person.id, person.ambito_id)
     assert (before.projection, before.in_scope) == ("identity", False)
 
     grant = await breakglass.open_grant(session, principal=p, person_id=person.id, reason=REASON)
     assert grant.expires_at - grant.started_at == timedelta(hours=4)
     assert grant.started_at == clock.now() and breakglass.is_active(grant)
-    during = await scopes.person_access(session, p, person.id, person.ambito_id)
+    during = await registry_policy.person_access(session, p, person.id, person.ambito_id)
     assert (during.projection, during.in_scope, during.break_glass) == ("full", True, True)
-    assert (await scopes.cartella_in_scope(session, p, c.id)).id == c.id
+    assert (await registry_policy.cartella_in_scope(session, p, c.id)).id == c.id
 
     clock.advance(hours=3, minutes=59)
-    assert (await scopes.person_access(session, p, person.id, person.ambito_id)).in_scope
+    assert (await registry_policy.person_access(session, p, person.id, person.ambito_id)).in_scope
     clock.advance(minutes=1)  # exactly expires_at: over
-    after = await scopes.person_access(session, p, person.id, person.ambito_id)
+    after = await registry_policy.person_access(session, p, person.id, person.ambito_id)
     assert (after.projection, after.in_scope, after.break_glass) == ("identity", False, False)
     assert not breakglass.is_active(grant)
     with pytest.raises(NotFound):
-        await scopes.cartella_in_scope(session, p, c.id)
+        await registry_policy.cartella_in_scope(session, p, c.id)
 
 
 async def test_default_duration_is_configurable(session, monkeypatch):
@@ -101,7 +103,7 @@ async def test_one_active_grant_per_person_and_early_end(session, clock):
     clock.advance(minutes=30)
     ended = await breakglass.end_grant(session, principal=p, grant_id=grant.id)
     assert ended.ended_at == clock.now()
-    assert not (await scopes.person_access(session, p, person.id, person.ambito_id)).in_scope
+    assert not (await registry_policy.person_access(session, p, person.id, person.ambito_id)).in_scope
     with pytest.raises(Conflict):
         await breakglass.end_grant(session, principal=p, grant_id=grant.id)
     # after it ended, a new one may be opened

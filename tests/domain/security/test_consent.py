@@ -8,8 +8,8 @@ import pytest
 
 from domain.kernel import clock
 from domain.kernel.errors import Conflict, Invalid, NotFound
-from domain.security import consent as svc
-from domain.security.consent import ConsentRequired
+from domain.registry import consent as svc
+from domain.registry.policy import ConsentRequired
 from domain.security.models import Role
 from schemas.access import ConsentCreate
 from tests.domain.security.access_setup import (add_consent, assign, person_with_cartella, relation,

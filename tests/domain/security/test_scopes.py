@@ -11,16 +11,17 @@ from domain.kernel import clock
 from domain.kernel.errors import NotFound
 from domain.registry.models import Cartella
 from domain.security import scopes
-from domain.security.consent import ConsentRequired
+from domain.registry.policy import ConsentRequired
 from domain.security.models import Role
 from tests.domain.security.access_setup import (add_consent, assign, person_with_cartella, principal_of,
                                                 team_with, user_and_principal)
 from tests.support import org
+from domain.registry import policy as registry_policy
 
 
 async def reachable(session, principal, *cartelle) -> set:
     ids = [c.id for c in cartelle]
-    rows = await session.execute(sa.select(Cartella.id).where(Cartella.id.in_(ids), scopes.cartella_filter(principal)))
+    rows = await session.execute(sa.select(Cartella.id).where(Cartella.id.in_(ids), registry_policy.cartella_filter(principal)))
     return set(rows.scalars())
 
 
@@ -29,9 +30,9 @@ async def test_comune_social_worker_reaches_its_comune_only(session):
     _, mine = await person_with_cartella(session, comune="comune-crema")
     _, other = await person_with_cartella(session, comune="comune-offanengo")
     assert await reachable(session, p, mine, other) == {mine.id}
-    assert (await scopes.cartella_in_scope(session, p, mine.id)).id == mine.id
+    assert (await registry_policy.cartella_in_scope(session, p, mine.id)).id == mine.id
     with pytest.raises(NotFound):
-        await scopes.cartella_in_scope(session, p, other.id)
+        await registry_policy.cartella_in_scope(session, p, other.id)
 
 
 async def test_sub_ambito_coordinator_reaches_comuni_under_it(session):
@@ -102,21 +103,21 @@ async def test_asst_operator_assigned_needs_consent_or_legal_basis(session):
     user, p = await user_and_principal(session, Role.asst_pua_operator, "asst-crema-pua")
     person, c = await person_with_cartella(session)
     await assign(session, c, user_id=user.id)
-    access = await scopes.person_access(session, p, person.id, person.ambito_id)
+    access = await registry_policy.person_access(session, p, person.id, person.ambito_id)
     assert (access.projection, access.in_scope, access.consent_missing) == ("identity", False, True)
     with pytest.raises(ConsentRequired) as e:
-        await scopes.cartella_in_scope(session, p, c.id)
+        await registry_policy.cartella_in_scope(session, p, c.id)
     assert e.value.status == 403 and e.value.code == "consent_required"
 
     consent = await add_consent(session, person, "share_asst", recorded_by=user.id)
-    access = await scopes.person_access(session, p, person.id, person.ambito_id)
+    access = await registry_policy.person_access(session, p, person.id, person.ambito_id)
     assert (access.projection, access.in_scope, access.purpose) == ("full", True, "share_asst")
-    assert (await scopes.cartella_in_scope(session, p, c.id)).id == c.id
+    assert (await registry_policy.cartella_in_scope(session, p, c.id)).id == c.id
 
     consent.revoked_at = clock.now()  # revocation takes effect at once: nothing is cached
     await session.flush()
     with pytest.raises(ConsentRequired):
-        await scopes.cartella_in_scope(session, p, c.id)
+        await registry_policy.cartella_in_scope(session, p, c.id)
 
 
 async def test_consent_for_another_purpose_or_expired_does_not_count(session):
@@ -129,7 +130,7 @@ async def test_consent_for_another_purpose_or_expired_does_not_count(session):
                       valid_to=clock.today_rome() - timedelta(days=1))
     await add_consent(session, person, "share_asst", recorded_by=user.id,
                       valid_from=clock.today_rome() + timedelta(days=1))
-    access = await scopes.person_access(session, p, person.id, person.ambito_id)
+    access = await registry_policy.person_access(session, p, person.id, person.ambito_id)
     assert access.consent_missing and not access.in_scope
 
 
@@ -137,15 +138,15 @@ async def test_assignment_legal_basis_replaces_consent(session):
     user, p = await user_and_principal(session, Role.asst_pua_operator, "asst-crema-pua")
     person, c = await person_with_cartella(session)
     await assign(session, c, user_id=user.id, legal_basis="art. 9.2.h GDPR - presa in carico integrata")
-    access = await scopes.person_access(session, p, person.id, person.ambito_id)
+    access = await registry_policy.person_access(session, p, person.id, person.ambito_id)
     assert access.projection == "full" and access.in_scope and not access.consent_missing
-    assert (await scopes.cartella_in_scope(session, p, c.id)).id == c.id
+    assert (await registry_policy.cartella_in_scope(session, p, c.id)).id == c.id
 
 
 async def test_comune_side_needs_no_consent(session):
     _, p = await user_and_principal(session, Role.comune_social_worker, "comune-crema")
     person, _ = await person_with_cartella(session)
-    access = await scopes.person_access(session, p, person.id, person.ambito_id)
+    access = await registry_policy.person_access(session, p, person.id, person.ambito_id)
     assert (access.projection, access.in_scope, access.consent_missing, access.purpose) == ("full", True, False, None)
 
 
@@ -163,7 +164,7 @@ async def test_projection_per_role_out_of_scope(session):
     }
     for (role, code), projection in expected.items():
         _, p = await user_and_principal(session, role, code)
-        access = await scopes.person_access(session, p, person.id, person.ambito_id)
+        access = await registry_policy.person_access(session, p, person.id, person.ambito_id)
         assert access.projection == projection, role
         assert not access.in_scope
 
@@ -173,14 +174,14 @@ async def test_minimal_roles_in_scope_get_minimal(session):
     await assign(session, c, reason="provider", organisation_id=(await org(session, "ets-igea")).id,
                  legal_basis="intervento del progetto individualizzato")
     _, p = await user_and_principal(session, Role.ets_operator, "ets-igea")
-    access = await scopes.person_access(session, p, person.id, person.ambito_id)
+    access = await registry_policy.person_access(session, p, person.id, person.ambito_id)
     assert (access.projection, access.in_scope) == ("minimal", True)
 
 
 async def test_other_ambito_is_none_whatever_the_role(session):
     person, c = await person_with_cartella(session, comune="comune-cremona", ambito="ambito-cremona-test")
     user, p = await user_and_principal(session, Role.comune_social_worker, "comune-crema")
-    access = await scopes.person_access(session, p, person.id, person.ambito_id)
+    access = await registry_policy.person_access(session, p, person.id, person.ambito_id)
     assert access.projection == "none"
     assert await reachable(session, p, c) == set()
 
@@ -197,7 +198,7 @@ async def test_several_roles_take_the_widest_projection(session):
     p = await principal_of(session, user)
     person, c = await person_with_cartella(session)
     await assign(session, c, reason="provider", organisation_id=(await org(session, "ets-igea")).id)
-    access = await scopes.person_access(session, p, person.id, person.ambito_id)
+    access = await registry_policy.person_access(session, p, person.id, person.ambito_id)
     assert access.projection == "full" and access.in_scope
 
 
@@ -226,16 +227,16 @@ async def test_person_without_cartella_is_kept_by_the_registering_roles(session)
 
     person = await create_person(session, comune="comune-offanengo")
     _, sw = await user_and_principal(session, Role.comune_social_worker, "comune-crema")
-    access = await scopes.person_access(session, sw, person.id, person.ambito_id)
+    access = await registry_policy.person_access(session, sw, person.id, person.ambito_id)
     assert (access.projection, access.unowned, access.in_scope) == ("full", True, False)
     for role, code in ((Role.ets_operator, "ets-igea"), (Role.mmg, "mmg-crema-1"), (Role.analyst, "udp-crema")):
         _, p = await user_and_principal(session, role, code)
-        assert (await scopes.person_access(session, p, person.id, person.ambito_id)).projection == "none", role
+        assert (await registry_policy.person_access(session, p, person.id, person.ambito_id)).projection == "none", role
     # once a comune takes the person in charge, the row filter decides
     from tests.factories.cartelle import create_cartella
 
     await create_cartella(session, person=person)
-    access = await scopes.person_access(session, sw, person.id, person.ambito_id)
+    access = await registry_policy.person_access(session, sw, person.id, person.ambito_id)
     assert (access.projection, access.unowned) == ("identity", False)
 
 
@@ -254,10 +255,10 @@ async def test_case_access_filter_matches_person_access(session):
     await add_consent(session, consented, "share_rsa", recorded_by=user.id)
     ids = [x.id for x in (consented, missing, legal, outside)]
     found = set((await session.execute(sa.select(Person.id).where(Person.id.in_(ids),
-                                                                 scopes.case_access_filter(p)))).scalars())
+                                                                 registry_policy.case_access_filter(p)))).scalars())
     assert found == {consented.id, legal.id}
     for x in (consented, missing, legal, outside):
-        access = await scopes.person_access(session, p, x.id, x.ambito_id)
+        access = await registry_policy.person_access(session, p, x.id, x.ambito_id)
         assert (access.projection != "none") == (x.id in found)
     assert scopes.list_projection(p) == "minimal" and not scopes.has_identity(p)
 
@@ -270,10 +271,10 @@ async def test_consent_is_checked_per_person_of_the_cartella(session):
     await assign(session, ca, user_id=user.id)
     await assign(session, cb, user_id=user.id)
     await add_consent(session, a, "share_asst", recorded_by=user.id)
-    assert (await scopes.cartella_in_scope(session, p, ca.id)).id == ca.id
+    assert (await registry_policy.cartella_in_scope(session, p, ca.id)).id == ca.id
     with pytest.raises(ConsentRequired):
-        await scopes.cartella_in_scope(session, p, cb.id)
+        await registry_policy.cartella_in_scope(session, p, cb.id)
     # a legal basis on the other person's assignment does not count for this one either
     await assign(session, ca, reason="provider", user_id=user.id, legal_basis="base giuridica")
     with pytest.raises(ConsentRequired):
-        await scopes.cartella_in_scope(session, p, cb.id)
+        await registry_policy.cartella_in_scope(session, p, cb.id)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from api.__main__ import main as api_main
-from domain.registry import demo
+from deploy.seed import demo
 from domain.security import tokens
 from integrations.identity.jwt import verify
 

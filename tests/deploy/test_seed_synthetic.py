@@ -5,8 +5,8 @@ import asyncpg
 from codicefiscale import codicefiscale
 from stdnum.it import codicefiscale as stdnum_cf
 
-from domain.registry import synthetic
-from domain.registry.synthetic import OPEN_CARTELLE_2023, encode_cf
+from deploy.seed import synthetic
+from deploy.seed.synthetic import OPEN_CARTELLE_2023, encode_cf
 
 N = 6000
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from domain.kernel import clock
 from domain.kernel.ids import new_id
+from domain.kernel.calendar import age_on
 
 # ---------------------------------------------------------------- proportions (domain brief §1.1, §5.1)
 RESIDENTS_2023 = 160_531
@@ -202,10 +203,6 @@ def _age_cum_weights() -> tuple[list[int], list[float]]:
 
 def _female_probability(age: int) -> float:
     return 0.49 if age < 65 else (0.53 if age < 80 else 0.63)
-
-
-def age_on(birth: date, day: date) -> int:
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
 def _weighted_sample(rng: random.Random, items: list[int], weights: list[float], k: int) -> list[int]:

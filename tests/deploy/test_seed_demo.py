@@ -9,8 +9,9 @@ from stdnum.it import codicefiscale as stdnum_cf
 
 from domain.kernel import clock
 from domain.kernel.models import WorkItem
-from domain.registry import demo
-from domain.registry.models import Organisation, Person
+from deploy.seed import demo
+from domain.territory.models import Organisation
+from domain.registry.models import Person
 from domain.security.models import AppUser, Role, RoleAssignment, Team, TeamMember, UserKind
 from domain.security.principal import load_principal
 

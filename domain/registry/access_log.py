@@ -1,20 +1,21 @@
 """Who saw a person's data: the audit rows naming the person (and any record merged into them)."""
 from __future__ import annotations
 
-import base64
 import csv
 import html
 import io
-import json
 import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
 
-from domain.kernel.errors import Invalid, NotFound
-from domain.registry.models import Cartella, Organisation, Person, PersonMerge
-from domain.security import audit, scopes
+from domain.kernel import cursor as cursor_codec
+from domain.kernel.errors import NotFound
+from domain.registry.models import Cartella, Person, PersonMerge
+from domain.territory.models import Organisation
+from domain.security import audit
 from domain.security.models import AuditEvent, Role
+from domain.registry import policy
 
 
 async def _check_reader(session, principal, person: Person) -> None:
@@ -26,7 +27,7 @@ async def _check_reader(session, principal, person: Person) -> None:
     orgs = sorted(principal.orgs_for(Role.comune_social_worker), key=str)
     if orgs:
         owned = sa.exists().where(Cartella.person_id == person.id,
-                                  scopes._owning_org(principal, Role.comune_social_worker, orgs))
+                                  policy.owning_org(principal, Role.comune_social_worker, orgs))
         if (await session.execute(sa.select(owned))).scalar():
             return
     raise NotFound("Persona non trovata.")
@@ -41,16 +42,16 @@ async def _all_ids(session, person_id: uuid.UUID) -> list[uuid.UUID]:
     return sorted(ids, key=str)
 
 
+CURSOR_KIND = "access_log"
+
+
 def _cursor(at: datetime, id_: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps([at.isoformat(), id_]).encode()).decode()
+    return cursor_codec.encode(CURSOR_KIND, [at, id_])
 
 
-def _uncursor(c: str) -> tuple[datetime, int]:
-    try:
-        at, id_ = json.loads(base64.urlsafe_b64decode(c.encode()))
-        return datetime.fromisoformat(at), int(id_)
-    except Exception:  # noqa: BLE001
-        raise Invalid("cursor", "cursore non valido") from None
+def _uncursor(token: str) -> tuple[datetime, int]:
+    at, id_ = cursor_codec.decode(CURSOR_KIND, token)
+    return datetime.fromisoformat(at), int(id_)
 
 
 async def access_log(session, *, principal, person_id: uuid.UUID, limit: int = 100,

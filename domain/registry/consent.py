@@ -6,16 +6,15 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from domain.kernel import clock
-from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.kernel import calendar, clock
+from domain.kernel.validity import row_active_on
+from domain.kernel.errors import Conflict, Invalid, NotFound
 from domain.registry.models import Person, PersonRelation, RelationKind
-from domain.security import audit, scopes
-from domain.security.models import CONSENT_PURPOSE_LABELS, Consent, GrantorKind
+from domain.security import audit
+from domain.registry.models import CONSENT_PURPOSE_LABELS, Consent, GrantorKind
 from schemas.access import ConsentCreate
+from domain.registry import policy
 
-class ConsentRequired(Forbidden):
-    code = "consent_required"
-    title = "Consenso necessario"
 
 
 GRANTOR_RELATION = {
@@ -32,15 +31,9 @@ def representative_problem(rel: PersonRelation | None, *, person_id: uuid.UUID, 
     expected = GRANTOR_RELATION[GrantorKind(grantor_kind)]
     if rel is None or rel.person_id != person_id or rel.kind != expected:
         return f"nessuna relazione di tipo {expected.value} per questa persona"
-    if (rel.valid_from and rel.valid_from > on) or (rel.valid_to and rel.valid_to <= on):
+    if not row_active_on(rel, on):
         return "la relazione non è in vigore"
     return None
-
-
-def _age(birth: date | None, on: date) -> int | None:
-    if birth is None:
-        return None
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
 async def person_in_full_scope(session, principal, person_id: uuid.UUID) -> Person:
@@ -48,9 +41,9 @@ async def person_in_full_scope(session, principal, person_id: uuid.UUID) -> Pers
     person = await session.get(Person, person_id)
     if person is None:
         raise NotFound("Persona non trovata.")
-    access = await scopes.person_access(session, principal, person.id, person.ambito_id)
+    access = await policy.person_access(session, principal, person.id, person.ambito_id)
     if access.consent_missing:
-        raise ConsentRequired("Consenso della persona assente o revocato per questa finalità.")
+        raise policy.ConsentRequired("Consenso della persona assente o revocato per questa finalità.")
     if access.projection != "full":
         raise NotFound("Persona non trovata.")
     return person
@@ -58,17 +51,17 @@ async def person_in_full_scope(session, principal, person_id: uuid.UUID) -> Pers
 
 def is_active(c: Consent, today: date | None = None) -> bool:
     today = today or clock.today_rome()
-    return c.revoked_at is None and c.valid_from <= today and (c.valid_to is None or c.valid_to >= today)
+    return c.revoked_at is None and row_active_on(c, today)
 
 
 async def grant(session, *, principal, person_id: uuid.UUID, data: ConsentCreate) -> Consent:
     person = await person_in_full_scope(session, principal, person_id)
     today = clock.today_rome()
-    if data.valid_to is not None and data.valid_to < data.valid_from:
-        raise Invalid("valid_to", "la fine della validità precede l'inizio")
+    if data.valid_to is not None and data.valid_to <= data.valid_from:
+        raise Invalid("valid_to", "deve seguire l'inizio della validità (è il primo giorno in cui il consenso non vale più)")
     if person.date_of_death is not None:
         raise Invalid("person_id", "la persona risulta deceduta")
-    age = _age(person.birth_date, today)
+    age = calendar.age_on(person.birth_date, today)
     if data.grantor_kind == GrantorKind.self:
         if data.grantor_relation_id is not None:
             raise Invalid("grantor_relation_id", "non previsto quando il consenso è prestato dalla persona")

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.registry.models import FundingSource, Organisation, OrgKind, ServiceType, ServiceUnit, Side
+from domain.territory.models import FundingSource, Organisation, OrgKind, ServiceType, ServiceUnit, Side
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE_DIR = ROOT / "schemas" / "reference"

@@ -12,7 +12,8 @@ from domain.kernel import clock
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.registry.models import Cartella, CartellaStatus, Person
 from domain.security import audit, scopes
-from domain.security.models import BreakGlassGrant, Role
+from domain.registry.models import BreakGlassGrant
+from domain.security.models import Role
 
 
 def _config() -> dict:

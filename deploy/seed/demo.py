@@ -22,7 +22,8 @@ from domain.kernel import clock
 from domain.kernel import work_items
 from domain.kernel.models import WorkItem
 from domain.kernel.settings import get_settings
-from domain.registry.models import Organisation, Person, ServiceUnit, Sex
+from domain.territory.models import Organisation, ServiceUnit
+from domain.registry.models import Person, Sex
 from domain.security.models import AppUser, Role, RoleAssignment, Team, TeamMember, TeamType, UserKind
 
 AMBITO_CODE = "ambito-crema"

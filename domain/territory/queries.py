@@ -1,0 +1,104 @@
+"""What other contexts may read of the territory: small readers over organisations, the catalogue and funding
+sources. Nobody outside this context selects these tables directly."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from domain.kernel.errors import Invalid
+from domain.territory.models import FundingSource, Organisation, OrgKind, ServiceType
+
+
+def _ids(values: Iterable[uuid.UUID | None]) -> list[uuid.UUID]:
+    return sorted({v for v in values if v is not None}, key=str)
+
+
+async def get_org(session: AsyncSession, org_id: uuid.UUID | None) -> Organisation | None:
+    return await session.get(Organisation, org_id) if org_id is not None else None
+
+
+async def active_org(session: AsyncSession, org_id: uuid.UUID, ambito_id: uuid.UUID) -> Organisation | None:
+    """The organisation if it is active and belongs to the Ambito."""
+    return (await session.execute(sa.select(Organisation).where(
+        Organisation.id == org_id, Organisation.active.is_(True), Organisation.ambito_id == ambito_id)
+    )).scalar_one_or_none()
+
+
+async def org_names(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
+    wanted = _ids(ids)
+    if not wanted:
+        return {}
+    return dict((await session.execute(
+        sa.select(Organisation.id, Organisation.name).where(Organisation.id.in_(wanted)))).all())
+
+
+async def org_sides(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
+    """The side (asst, comune, ambito, csc, …) each organisation speaks for."""
+    wanted = _ids(ids)
+    if not wanted:
+        return {}
+    return {k: str(v) for k, v in (await session.execute(
+        sa.select(Organisation.id, Organisation.side).where(Organisation.id.in_(wanted)))).all()}
+
+
+async def asst_units(session: AsyncSession, ambito_id: uuid.UUID, unit_types: Iterable[str], *,
+                     ids: Iterable[uuid.UUID] | None = None) -> list[Organisation]:
+    """Active ASST units of these types (PUA seats, Case di Comunità, COT, wards) of the Ambito, by code."""
+    q = sa.select(Organisation).where(
+        Organisation.ambito_id == ambito_id, Organisation.active.is_(True),
+        Organisation.kind == OrgKind.asst_unit.value, Organisation.unit_type.in_(list(unit_types)))
+    if ids is not None:
+        q = q.where(Organisation.id.in_(_ids(ids) or [uuid.UUID(int=0)]))
+    return list((await session.execute(q.order_by(Organisation.code))).scalars())
+
+
+def orgs_under(org_ids: list[uuid.UUID]) -> sa.Select:
+    """The organisations `org_ids` and every one below them (a role on a sub-ambito reaches its comuni): a
+    sub-query for row filters, on the GIN index of ancestor_ids."""
+    return sa.select(Organisation.id).where(sa.or_(
+        Organisation.id.in_(org_ids),
+        Organisation.ancestor_ids.overlap(sa.cast(org_ids, Organisation.ancestor_ids.type))))
+
+
+def org_name_sql(org_id_col) -> ColumnElement[str]:
+    """The organisation's name as a correlated scalar sub-query (for read views that list many rows)."""
+    return sa.select(Organisation.name).where(Organisation.id == org_id_col).scalar_subquery()
+
+
+async def service_types(session: AsyncSession, codes: Iterable[str | None]) -> dict[str, ServiceType]:
+    wanted = sorted({c for c in codes if c})
+    if not wanted:
+        return {}
+    rows = (await session.execute(sa.select(ServiceType).where(ServiceType.code.in_(wanted)))).scalars()
+    return {r.code: r for r in rows}
+
+
+async def funding_sources(session: AsyncSession, codes: Iterable[str | None]) -> dict[str, FundingSource]:
+    wanted = sorted({c for c in codes if c})
+    if not wanted:
+        return {}
+    rows = (await session.execute(sa.select(FundingSource).where(FundingSource.code.in_(wanted)))).scalars()
+    return {r.code: r for r in rows}
+
+
+async def require_service_type(session: AsyncSession, code: str, *, field: str = "service_type") -> ServiceType:
+    """An active service type of the catalogue, or Invalid naming the field and the codes that are allowed."""
+    st = await session.get(ServiceType, code)
+    if st is None or not st.active:
+        allowed = (await session.execute(sa.select(ServiceType.code).where(ServiceType.active.is_(True))
+                                         .order_by(ServiceType.code))).scalars().all()
+        raise Invalid(field, f"servizio non presente nel catalogo (ammessi: {', '.join(allowed)})")
+    return st
+
+
+async def require_funding_source(session: AsyncSession, code: str, *, field: str = "funding_source") -> FundingSource:
+    fs = await session.get(FundingSource, code)
+    if fs is None or not fs.active:
+        allowed = (await session.execute(sa.select(FundingSource.code).where(FundingSource.active.is_(True))
+                                         .order_by(FundingSource.code))).scalars().all()
+        raise Invalid(field, f"fonte di finanziamento non prevista (ammesse: {', '.join(allowed)})")
+    return fs
