@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="pua-bench-", dir=args.tmp_root))
     # Settings are read once: point everything at the bench cluster and its own dev keys before importing them.
     os.environ["DEV_KEYS_DIR"] = str(tmp / "keys")
+    os.environ["DEV_MODE"] = "true"  # development keys and demo users (the API refuses them otherwise)
     os.environ.pop("PRINCIPAL_CACHE_SECONDS", None)
     os.environ.pop("PUA_FIXED_NOW", None)
     os.environ.setdefault("LOG_LEVEL", "INFO")
