@@ -21,14 +21,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kernel import clock, history
+from domain.kernel.validity import active_sql, row_active_on
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.registry.models import Area, AssignmentReason, Cartella, CartellaAssignment, CartellaStatus, CartellaTransfer, Person, PersonStatus
-from domain.territory.models import Organisation, OrgKind
 from domain.security import audit
 from domain.registry.policy import ConsentRequired
-from domain.security.models import AppUser, RoleAssignment, Team, UserKind
+from domain.security import directory
 from domain.security.principal import Principal
 from domain.registry import policy
+from domain.territory import queries as territory
 
 ENTITY = "cartella"
 MERGE_CLOSE_REASON = "unita per fusione anagrafica"
@@ -61,13 +62,14 @@ async def get_cartella(session: AsyncSession, *, principal: Principal, cartella_
     return found
 
 
-async def _check_owner(session: AsyncSession, principal: Principal, c: Cartella) -> None:
-    """Closing and transferring are acts of the comune that owns the social function: a joint worker who reaches
-    the cartella through an assignment may not do them (403)."""
+async def _check_owner(session: AsyncSession, principal: Principal, c: Cartella,
+                       detail: str = "Chiudere o trasferire la cartella spetta al comune titolare.") -> None:
+    """Closing, transferring, choosing who works on the case are acts of the comune that owns the social function
+    (or of a level above it): a joint worker who reaches the cartella through an assignment may not do them (403)."""
     owner = (await session.execute(sa.select(sa.exists().where(Cartella.id == c.id, policy.owner_filter(principal)))
                                    )).scalar()
     if not owner:
-        raise Forbidden("Chiudere o trasferire la cartella spetta al comune titolare.")
+        raise Forbidden(detail, reason="not_owner")
 
 
 async def _lock(session: AsyncSession, cartella_id: uuid.UUID) -> Cartella:
@@ -182,13 +184,11 @@ async def cartella_history(session: AsyncSession, *, principal: Principal, carte
 
 
 def _active_assignment(at: datetime) -> sa.ColumnElement[bool]:
-    return sa.and_(CartellaAssignment.valid_from <= at,
-                   sa.or_(CartellaAssignment.valid_to.is_(None), CartellaAssignment.valid_to > at))
+    return active_sql(CartellaAssignment, at)
 
 
 def is_active(a: CartellaAssignment, at: datetime | None = None) -> bool:
-    at = at or clock.now()
-    return a.valid_from <= at and (a.valid_to is None or a.valid_to > at)
+    return row_active_on(a, at or clock.now())
 
 
 # ---------------------------------------------------------------- history
@@ -218,25 +218,8 @@ def _require_open(c: Cartella) -> None:
 
 
 # ---------------------------------------------------------------- owning comune
-async def _comune_of_ambito(session: AsyncSession, comune_id: uuid.UUID | None,
-                            ambito_id: uuid.UUID) -> Organisation | None:
-    if comune_id is None:
-        return None
-    return (await session.execute(
-        sa.select(Organisation).where(Organisation.id == comune_id, Organisation.kind == OrgKind.comune,
-                                      Organisation.ambito_id == ambito_id)
-    )).scalar_one_or_none()
-
-
-async def _office_comuni(session: AsyncSession, principal: Principal) -> list[uuid.UUID]:
-    org_ids = list(principal.orgs_for())
-    if not org_ids:
-        return []
-    return list((await session.execute(
-        sa.select(Organisation.id).where(Organisation.id.in_(org_ids), Organisation.kind == OrgKind.comune,
-                                         Organisation.ambito_id == principal.ambito_id)
-        .order_by(Organisation.id)
-    )).scalars())
+async def _comune_of_ambito(session: AsyncSession, comune_id: uuid.UUID | None, ambito_id: uuid.UUID) -> bool:
+    return comune_id is not None and bool(await territory.comuni_of_ambito(session, [comune_id], ambito_id))
 
 
 async def owning_comune_for(session: AsyncSession, *, principal: Principal, person: Person,
@@ -246,7 +229,7 @@ async def owning_comune_for(session: AsyncSession, *, principal: Principal, pers
     An explicit comune that contradicts residence/domicile is refused, naming the field."""
     ambito_id = principal.ambito_id
     for rule, cid in (("residence", person.residence_comune_id), ("domicile", person.domicile_comune_id)):
-        if await _comune_of_ambito(session, cid, ambito_id) is not None:
+        if await _comune_of_ambito(session, cid, ambito_id):
             if explicit is not None and explicit != cid:
                 what = "residenza" if rule == "residence" else "domicilio"
                 raise Invalid("owning_comune_id",
@@ -254,10 +237,10 @@ async def owning_comune_for(session: AsyncSession, *, principal: Principal, pers
                               "per un cambio di comune usare il trasferimento")
             return cid, rule
     if explicit is not None:
-        if await _comune_of_ambito(session, explicit, ambito_id) is None:
+        if not await _comune_of_ambito(session, explicit, ambito_id):
             raise Invalid("owning_comune_id", "non è un comune dell'Ambito")
         return explicit, "explicit"
-    offices = await _office_comuni(session, principal)
+    offices = await territory.comuni_of_ambito(session, principal.orgs_for(), ambito_id)
     if len(offices) == 1:
         return offices[0], "office"
     if offices:
@@ -312,23 +295,6 @@ async def open_cartella(session: AsyncSession, *, principal: Principal, person_i
     return c
 
 
-async def _check_case_manager(session: AsyncSession, user_id: uuid.UUID, ambito_id: uuid.UUID,
-                              field: str = "case_manager_id") -> None:
-    today = clock.today_rome()
-    ok = (await session.execute(
-        sa.select(AppUser.id)
-        .join(RoleAssignment, RoleAssignment.user_id == AppUser.id)
-        .join(Organisation, Organisation.id == RoleAssignment.organisation_id)
-        .where(AppUser.id == user_id, AppUser.active.is_(True), AppUser.kind == UserKind.person,
-               AppUser.ambito_id == ambito_id, Organisation.ambito_id == ambito_id,
-               RoleAssignment.valid_from <= today,
-               sa.or_(RoleAssignment.valid_to.is_(None), RoleAssignment.valid_to >= today))
-        .limit(1)
-    )).scalar_one_or_none()
-    if ok is None:
-        raise Invalid(field, "non è un operatore attivo con un ruolo nell'Ambito")
-
-
 async def _set_case_manager(session: AsyncSession, c: Cartella, user_id: uuid.UUID | None, *,
                             actor_id: uuid.UUID | None, source_type: str | None = None,
                             source_id: uuid.UUID | None = None) -> CartellaAssignment | None:
@@ -337,7 +303,7 @@ async def _set_case_manager(session: AsyncSession, c: Cartella, user_id: uuid.UU
     now = clock.now()
     previous = c.case_manager_id
     if user_id is not None:
-        await _check_case_manager(session, user_id, c.ambito_id)
+        await directory.require_operator(session, user_id, c.ambito_id, field="case_manager_id")
     current = list((await session.execute(
         sa.select(CartellaAssignment).where(CartellaAssignment.cartella_id == c.id,
                                             CartellaAssignment.reason == AssignmentReason.case_manager,
@@ -365,9 +331,10 @@ async def _set_case_manager(session: AsyncSession, c: Cartella, user_id: uuid.UU
 async def set_case_manager(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID,
                            user_id: uuid.UUID | None, expected_version: int | None = None) -> Cartella:
     """Set, change or remove (user_id None) the case manager of an open cartella."""
-    await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
-    c = await _lock(session, cartella_id)
+    c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
     _audit("update", c)
+    await _check_owner(session, principal, c, "Il case manager della cartella lo sceglie il comune titolare.")
+    c = await _lock(session, cartella_id)
     _check_version(c, expected_version)
     if c.case_manager_id == user_id:
         return c
@@ -436,15 +403,15 @@ async def transfer_cartella(session: AsyncSession, *, principal: Principal, cart
     _check_version(c, expected_version)
     _require_open(c)
     if to_comune_id is None:
-        person = (await session.execute(sa.select(Person).where(Person.id == c.person_id))).scalar_one()
+        person = await session.get(Person, c.person_id)
         for cid in (person.residence_comune_id, person.domicile_comune_id):
-            if await _comune_of_ambito(session, cid, c.ambito_id) is not None:
+            if await _comune_of_ambito(session, cid, c.ambito_id):
                 to_comune_id = cid
                 break
         if to_comune_id is None or to_comune_id == c.owning_comune_id:
             raise Invalid("to_comune_id", "indicare il comune di destinazione: la residenza della persona "
                                           "non indica un nuovo comune dell'Ambito")
-    elif await _comune_of_ambito(session, to_comune_id, c.ambito_id) is None:
+    elif not await _comune_of_ambito(session, to_comune_id, c.ambito_id):
         raise Invalid("to_comune_id", "non è un comune dell'Ambito")
     if to_comune_id == c.owning_comune_id:
         raise Invalid("to_comune_id", "è già il comune titolare della cartella")
@@ -470,32 +437,25 @@ async def _check_assignee(session: AsyncSession, c: Cartella, *, reason: Assignm
     if reason == AssignmentReason.team and team_id is None:
         raise Invalid("team_id", "un'assegnazione di tipo équipe richiede team_id")
     if user_id is not None:
-        ok = (await session.execute(sa.select(AppUser.id).where(
-            AppUser.id == user_id, AppUser.active.is_(True), AppUser.ambito_id == c.ambito_id))).scalar_one_or_none()
-        if ok is None:
+        if not await directory.is_active_user(session, user_id, c.ambito_id):
             raise Invalid("user_id", "operatore non trovato nell'Ambito o non attivo")
     elif team_id is not None:
-        ok = (await session.execute(sa.select(Team.id).where(
-            Team.id == team_id, Team.active.is_(True), Team.ambito_id == c.ambito_id))).scalar_one_or_none()
-        if ok is None:
+        if await directory.get_team(session, team_id, c.ambito_id) is None:
             raise Invalid("team_id", "équipe non trovata nell'Ambito o non attiva")
-    else:
-        ok = (await session.execute(sa.select(Organisation.id).where(
-            Organisation.id == organisation_id, Organisation.active.is_(True),
-            sa.or_(Organisation.ambito_id == c.ambito_id, Organisation.id == c.ambito_id)))).scalar_one_or_none()
-        if ok is None:
-            raise Invalid("organisation_id", "organizzazione non trovata nell'Ambito o non attiva")
+    elif await territory.active_org(session, organisation_id, c.ambito_id) is None:
+        raise Invalid("organisation_id", "organizzazione non trovata nell'Ambito o non attiva")
 
 
 async def assign(session: AsyncSession, *, cartella_id: uuid.UUID, reason: AssignmentReason | str,
                  user_id: uuid.UUID | None = None, team_id: uuid.UUID | None = None,
                  organisation_id: uuid.UUID | None = None, source_type: str | None = None,
                  source_id: uuid.UUID | None = None, actor_id: uuid.UUID | None = None,
-                 valid_to: datetime | None = None) -> CartellaAssignment:
+                 valid_to: datetime | None = None, legal_basis: str | None = None) -> CartellaAssignment:
     """Add who works on an open cartella and why. Idempotent: an identical active assignment (same reason,
     assignee and source) is returned instead of a new row. `case_manager` goes through the case-manager change
-    (previous one ended, `Cartella.case_manager_id` updated). No visibility check: callers are services that
-    already hold the cartella (the API checks it first)."""
+    (previous one ended, `Cartella.case_manager_id` updated). `legal_basis` is the ground of a cross-organisation
+    access the flow gives (the PUA/VMD LEPS, the agreed plan); an existing assignment takes it when it has none.
+    No visibility check: callers are services that already hold the cartella (the API checks it first)."""
     try:
         reason = AssignmentReason(reason)
     except ValueError:
@@ -518,7 +478,7 @@ async def assign(session: AsyncSession, *, cartella_id: uuid.UUID, reason: Assig
         a = await _set_case_manager(session, c, user_id, actor_id=actor_id, source_type=source_type,
                                     source_id=source_id)
         assert a is not None
-        return a
+        return _with_legal_basis(session, a, legal_basis)
     same = (await session.execute(
         sa.select(CartellaAssignment).where(
             CartellaAssignment.cartella_id == c.id, CartellaAssignment.reason == reason,
@@ -535,10 +495,11 @@ async def assign(session: AsyncSession, *, cartella_id: uuid.UUID, reason: Assig
             session.add(same)
             await _record(session, c, "assignment_changed", actor_id=actor_id,
                           detail={"assignment_id": same.id, "valid_to": valid_to})
-        return same
+        return _with_legal_basis(session, same, legal_basis)
     a = CartellaAssignment(cartella_id=c.id, reason=reason, user_id=user_id, team_id=team_id,
                            organisation_id=organisation_id, valid_from=now, valid_to=valid_to,
-                           source_type=source_type, source_id=source_id, created_by=actor_id)
+                           source_type=source_type, source_id=source_id, created_by=actor_id,
+                           legal_basis=legal_basis)
     session.add(a)
     await session.flush()
     await _record(session, c, "assignment_added", actor_id=actor_id,
@@ -546,6 +507,26 @@ async def assign(session: AsyncSession, *, cartella_id: uuid.UUID, reason: Assig
                           "organisation_id": organisation_id, "valid_to": valid_to,
                           "source_type": source_type, "source_id": source_id})
     return a
+
+
+def _with_legal_basis(session: AsyncSession, a: CartellaAssignment, legal_basis: str | None) -> CartellaAssignment:
+    if legal_basis is not None and a.legal_basis is None:
+        a.legal_basis = legal_basis
+        session.add(a)
+    return a
+
+
+async def end_assignments_of_source(session: AsyncSession, *, source_type: str, source_id: uuid.UUID,
+                                    actor_id: uuid.UUID | None = None) -> int:
+    """End the active assignments a record of another context gave (a cancelled VMD, an ended intervention)."""
+    ids = (await session.execute(
+        sa.select(CartellaAssignment.id).where(CartellaAssignment.source_type == source_type,
+                                               CartellaAssignment.source_id == source_id,
+                                               _active_assignment(clock.now()))
+        .order_by(CartellaAssignment.id))).scalars().all()
+    for aid in ids:
+        await end_assignment(session, assignment_id=aid, actor_id=actor_id)
+    return len(ids)
 
 
 async def end_assignment(session: AsyncSession, *, assignment_id: uuid.UUID,
@@ -577,8 +558,11 @@ async def add_assignment(session: AsyncSession, *, principal: Principal, cartell
                          team_id: uuid.UUID | None = None, organisation_id: uuid.UUID | None = None,
                          source_type: str | None = None, source_id: uuid.UUID | None = None,
                          valid_to: datetime | None = None) -> CartellaAssignment:
-    """`assign` for a caller that must reach the cartella first (the API): checked, then audited."""
+    """`assign` for a caller that must reach the cartella first (the API): checked, then audited. Who works on a
+    case is the owning comune's decision (or its sub-ambito coordinator's): whoever reaches the cartella only
+    through an assignment cannot widen the access list (403)."""
     c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
+    await _check_owner(session, principal, c, "Le assegnazioni della cartella spettano al comune titolare.")
     a = await assign(session, cartella_id=c.id, reason=reason, user_id=user_id, team_id=team_id,
                      organisation_id=organisation_id, source_type=source_type, source_id=source_id,
                      actor_id=principal.user_id, valid_to=valid_to)
@@ -597,8 +581,28 @@ async def end_assignment_of(session: AsyncSession, *, principal: Principal, cart
     if a is None:
         raise NotFound("Assegnazione non trovata.")
     _audit("end_assignment", c, object_ids=[c.id, a.id])
+    await _check_owner(session, principal, c, "Le assegnazioni della cartella spettano al comune titolare.")
     await end_assignment(session, assignment_id=a.id, actor_id=principal.user_id)
     return a
+
+
+# ---------------------------------------------------------------- readers for the contexts above
+async def cartella_record(session: AsyncSession, cartella_id: uuid.UUID, *, ambito_id: uuid.UUID | None = None,
+                          for_update: bool = False) -> Cartella | None:
+    """The row, with no access check: for services that already hold the case (or a grant to it)."""
+    q = sa.select(Cartella).where(Cartella.id == cartella_id)
+    if ambito_id is not None:
+        q = q.where(Cartella.ambito_id == ambito_id)
+    if for_update:
+        q = q.with_for_update()
+    return (await session.execute(q)).scalar_one_or_none()
+
+
+async def open_cartella_of(session: AsyncSession, person_id: uuid.UUID, area: Area | str) -> Cartella | None:
+    """The person's open cartella of an area (at most one, a partial unique index holds it)."""
+    return (await session.execute(sa.select(Cartella).where(
+        Cartella.person_id == person_id, Cartella.area == Area(area).value,
+        Cartella.status == CartellaStatus.open.value))).scalar_one_or_none()
 
 
 # ---------------------------------------------------------------- person merge

@@ -22,10 +22,23 @@ async def get_org(session: AsyncSession, org_id: uuid.UUID | None) -> Organisati
 
 
 async def active_org(session: AsyncSession, org_id: uuid.UUID, ambito_id: uuid.UUID) -> Organisation | None:
-    """The organisation if it is active and belongs to the Ambito."""
+    """The organisation if it is active and is the Ambito or belongs to it."""
     return (await session.execute(sa.select(Organisation).where(
-        Organisation.id == org_id, Organisation.active.is_(True), Organisation.ambito_id == ambito_id)
+        Organisation.id == org_id, Organisation.active.is_(True),
+        sa.or_(Organisation.ambito_id == ambito_id, Organisation.id == ambito_id))
     )).scalar_one_or_none()
+
+
+async def comuni_of_ambito(session: AsyncSession, ids: Iterable[uuid.UUID | None],
+                           ambito_id: uuid.UUID) -> list[uuid.UUID]:
+    """Those of `ids` that are comuni of the Ambito, in a stable order."""
+    wanted = _ids(ids)
+    if not wanted:
+        return []
+    return list((await session.execute(
+        sa.select(Organisation.id).where(Organisation.id.in_(wanted), Organisation.kind == OrgKind.comune.value,
+                                         Organisation.ambito_id == ambito_id).order_by(Organisation.id)
+    )).scalars())
 
 
 async def org_names(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:

@@ -199,16 +199,14 @@ route("POST", "/persons/{person_id}/cartelle", grant(CARTELLA_WRITERS, CASE))
 route("GET", "/cartelle/{cartella_id}", grant(CASE_READERS, CASE))
 route("GET", "/cartelle/{cartella_id}/history", grant(CASE_READERS, CASE))
 route("GET", "/cartelle/{cartella_id}/assignments", grant(CASE_READERS, CASE))
-route("PATCH", "/cartelle/{cartella_id}", grant(CARTELLA_WRITERS, CASE))
-route("POST", "/cartelle/{cartella_id}/assignments", grant(CARTELLA_WRITERS, CASE))
-route("POST", "/cartelle/{cartella_id}/assignments/{assignment_id}/end", grant(CARTELLA_WRITERS, CASE))
-# Closing a cartella or transferring it to another comune are acts of the comune that owns the social function
-# (brief §6.4: "comuni own the social function"; the AS d'Ambito reads municipal records of joint cases, the CSC
-# works on its services): the joint workers reach the cartella but may not close or transfer it (403).
-route("POST", "/cartelle/{cartella_id}/close",
-      grant(COMUNE, CASE, joint=(AS_AMBITO | CSC, FULL_ONLY)))
-route("POST", "/cartelle/{cartella_id}/transfer",
-      grant(COMUNE, CASE, joint=(AS_AMBITO | CSC, FULL_ONLY)))
+# Choosing the case manager, adding or ending who works on the case, closing a cartella and transferring it to
+# another comune are acts of the comune that owns the social function (brief §6.4: "comuni own the social
+# function"; the AS d'Ambito reads municipal records of joint cases, the CSC works on its services): the joint
+# workers reach the cartella through an assignment but may not widen or change its access list, nor close or
+# transfer it (403).
+for owner_act in ("", "/assignments", "/assignments/{assignment_id}/end", "/close", "/transfer"):
+    route("PATCH" if not owner_act else "POST", f"/cartelle/{{cartella_id}}{owner_act}",
+          grant(COMUNE, CASE, joint=(AS_AMBITO | CSC, FULL_ONLY)))
 
 # ================================================================================================= diary, attachments
 # The case diary and the documents are the social record: read by case readers, written by case writers and the

@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from tests.factories.cartelle import create_person
+from tests.factories.cartelle import create_assignment, create_cartella, create_person
 from tests.support import bearer, make_user, org
 
 PROBLEM = "application/problem+json"
@@ -176,3 +176,47 @@ class TestAssignments:
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "extra"
         r = await client.post(f"{url}/{c['id']}/end", headers=h)  # not an assignment of this cartella
         assert r.status_code == 404
+
+
+class TestNobodyWidensTheirOwnAccess:
+    """Issue 9, found by probing: a comune social worker of another comune who reaches a Crema cartella only
+    through a team assignment tried to take over its access list."""
+
+    async def test_a_team_member_of_another_comune_cannot_take_over_the_access_list(self, client, session):
+        from tests.domain.security.access_setup import team_with
+
+        owner, owner_h = await worker(session, orgs="comune-crema")
+        outsider, outsider_h = await worker(session, orgs="comune-offanengo")
+        asst, _ = await worker(session, orgs="asst-crema-pua", role="asst_pua_operator")
+        person = await create_person(session, comune="comune-crema")
+        c = await create_cartella(session, person=person)
+        team = await team_with(session, outsider, "comune-offanengo")
+        team_a = await create_assignment(session, cartella=c, reason="team", team_id=team.id)
+        asst_a = await create_assignment(session, cartella=c, reason="assessor", user_id=asst.id)
+        cid, team_aid, asst_aid, outsider_id = str(c.id), str(team_a.id), str(asst_a.id), str(outsider.id)
+        await session.commit()
+        base = f"/api/cartelle/{cid}"
+        # The team assignment gives the outsider the case: they read it ...
+        assert (await client.get(base, headers=outsider_h)).status_code == 200
+        # ... but cannot give themselves an assignment of their own, add a provider, end the ASST assessor's
+        # assignment or make themselves case manager.
+        r = await client.post(f"{base}/assignments", headers=outsider_h,
+                              json={"reason": "case_manager", "user_id": outsider_id})
+        assert r.status_code == 403 and r.json()["reason"] == "not_owner"
+        r = await client.post(f"{base}/assignments", headers=outsider_h,
+                              json={"reason": "assessor", "user_id": outsider_id})
+        assert r.status_code == 403
+        r = await client.post(f"{base}/assignments/{asst_aid}/end", headers=outsider_h)
+        assert r.status_code == 403
+        r = await client.patch(base, headers=outsider_h, json={"case_manager_id": outsider_id})
+        assert r.status_code == 403
+        listed = (await client.get(f"{base}/assignments", headers=owner_h)).json()["items"]
+        assert {a["id"] for a in listed} == {team_aid, asst_aid}  # nothing was added or ended
+        # The owner ends the team assignment: the outsider no longer reaches the case, diary included.
+        r = await client.post(f"{base}/assignments/{team_aid}/end", headers=owner_h)
+        assert r.status_code == 200, r.text
+        assert (await client.get(base, headers=outsider_h)).status_code == 404
+        assert (await client.get(f"{base}/diary", headers=outsider_h)).status_code == 404
+        # The owner still manages the list.
+        r = await client.patch(base, headers=owner_h, json={"case_manager_id": str(owner.id)})
+        assert r.status_code == 200 and r.json()["case_manager_id"] == str(owner.id)
