@@ -23,3 +23,14 @@ test: install-dev
 
 bench: install-dev
 	$(BIN)/python -m bench.run_all
+
+# Stops the embedded Postgres that `make run` started (or left running) and deletes its data (PG_DATA_DIR) and the
+# beat schedule beside it: the next `make run` starts from an empty database. Stop `make run` first (Ctrl-C).
+PG_DATA_DIR ?= /var/tmp/pua-crema/pg
+clean-data:
+	@case "$(abspath $(PG_DATA_DIR))" in ""|/) echo "clean-data: PG_DATA_DIR non valido: '$(PG_DATA_DIR)'"; exit 2;; esac
+	@if [ -x $(BIN)/python ] && [ -f "$(PG_DATA_DIR)/PG_VERSION" ]; then \
+		PG_DATA_DIR="$(PG_DATA_DIR)" $(BIN)/python -m integrations.postgres.devpg stop --datadir "$(PG_DATA_DIR)"; fi
+	rm -rf -- "$(PG_DATA_DIR)"
+	rm -f -- "$(dir $(abspath $(PG_DATA_DIR)))"celerybeat-schedule*
+	@echo "clean-data: Postgres fermato e dati rimossi ($(PG_DATA_DIR))"
