@@ -21,6 +21,8 @@ from domain.security import audit
 from domain.registry.policy import ConsentRequired
 from domain.security.principal import Principal
 from domain.registry import policy as registry_policy
+from domain.security import directory
+from domain.territory import queries as territory
 
 MAX_PAGE = 200
 
@@ -239,3 +241,46 @@ def response_payload(view: ResponseView) -> dict[str, Any]:
         "outcomes": None if view.masked else (r.scores or {}).get("outcomes", {}),
         "outcome": None if view.masked else r.outcome,
     }
+
+
+# ---------------------------------------------------------------------------------------------------- for the plan
+@dataclass(frozen=True)
+class VmdSummary:
+    """What the care plan needs of the VMD it comes from (the plan context holds the cartella already)."""
+
+    id: uuid.UUID
+    cartella_id: uuid.UUID
+    person_id: uuid.UUID
+    state: str
+    outcome: str | None
+    concluded_at: datetime | None
+    integrated: bool
+
+
+async def vmd_summary(session: AsyncSession, vmd_id: uuid.UUID) -> VmdSummary | None:
+    v = await session.get(Vmd, vmd_id)
+    if v is None:
+        return None
+    return VmdSummary(v.id, v.cartella_id, v.person_id, str(v.state), str(v.outcome) if v.outcome else None,
+                      v.concluded_at, bool(v.integrated))
+
+
+@dataclass(frozen=True)
+class AssessorCard:
+    user_id: uuid.UUID
+    display_name: str
+    profession: str | None
+    organisation_name: str | None
+    side: str
+
+
+async def assessors_of(session: AsyncSession, vmd_id: uuid.UUID) -> list[AssessorCard]:
+    """The equipe members who assessed the VMD, in the order they were added, with name and organisation."""
+    rows = list((await session.execute(
+        sa.select(VmdAssessor).where(VmdAssessor.vmd_id == vmd_id).order_by(VmdAssessor.added_at, VmdAssessor.id)
+    )).scalars())
+    cards = await directory.user_cards(session, (a.user_id for a in rows))
+    names = await territory.org_names(session, (a.organisation_id for a in rows))
+    return [AssessorCard(a.user_id, cards[a.user_id].display_name if a.user_id in cards else "—",
+                         cards[a.user_id].profession if a.user_id in cards else None,
+                         names.get(a.organisation_id), str(a.side)) for a in rows]
