@@ -133,20 +133,3 @@ def require(*permissions: Permission):
 
 def Authorized(*permissions: Permission):  # noqa: N802  (used as a type: `p: Authorized(Permission.x)`)
     return Annotated[PrincipalT, require(*permissions)]
-
-
-def require_scopes(*scopes: str):
-    """For system-client routes (e.g. FHIR): the token must carry every listed scope (already checked against the
-    scopes granted to the client when the principal was loaded)."""
-
-    async def _check(principal: Principal) -> PrincipalT:
-        missing = [s for s in scopes if s not in principal.scopes]
-        if missing:
-            raise Forbidden("Ambito di autorizzazione (scope) mancante: " + ", ".join(missing), missing=missing)
-        return principal
-
-    return Depends(_check)
-
-
-def Scoped(*scopes: str):  # noqa: N802
-    return Annotated[PrincipalT, require_scopes(*scopes)]

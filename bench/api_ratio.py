@@ -124,7 +124,7 @@ async def _token_and_ids(database_url: str, ambito_code: str, n_ids: int) -> tup
     import asyncpg
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-    from domain.security.tokens import token_for
+    from integrations.identity.dev_tokens import token_for
 
     engine = create_async_engine(database_url, pool_size=1)
     try:

@@ -1,9 +1,6 @@
 """Engine, sessions and the unit of work. Services receive a session and never commit; the boundary does."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -54,25 +51,9 @@ async def dispose_engine() -> None:
     _engine, _sessionmaker = None, None
 
 
-@asynccontextmanager
-async def unit_of_work(session_factory: async_sessionmaker[AsyncSession] | None = None) -> AsyncIterator[AsyncSession]:
-    """A transaction boundary: commits when the block ends normally, rolls back on any error."""
-    async with (session_factory or sessionmaker())() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
-
-
 @event.listens_for(SyncSession, "after_begin")
 def _share_fixed_clock(session, transaction, connection) -> None:
     # Column defaults call app_now(), which reads this transaction-local setting when a fixed clock is installed.
     c = clock.get_clock()
     if c.fixed:
         connection.execute(sa.text("select set_config('app.now', :v, true)"), {"v": c.now().isoformat()})
-
-
-def utcnow() -> datetime:
-    return clock.now()

@@ -62,14 +62,18 @@ async def record(session, *, entity_type: str, entity_id: uuid.UUID, version: in
                               data=_json_safe(data), actor_id=actor_id, request_id=current_request_id()))
 
 
-async def versions(session, *, entity_type: str, entity_id: uuid.UUID) -> list[EntityHistory]:
+async def versions(session, *, entity_type: str, entity_id: uuid.UUID, after_version: int | None = None,
+                   limit: int | None = None) -> list[EntityHistory]:
+    """The versions of an entity in order (keyset on the version number when paging)."""
     await session.flush()
-    rows = await session.execute(
-        sa.select(EntityHistory)
-        .where(EntityHistory.entity_type == entity_type, EntityHistory.entity_id == entity_id)
-        .order_by(EntityHistory.version, EntityHistory.id)
-    )
-    return list(rows.scalars())
+    stmt = (sa.select(EntityHistory)
+            .where(EntityHistory.entity_type == entity_type, EntityHistory.entity_id == entity_id)
+            .order_by(EntityHistory.version, EntityHistory.id))
+    if after_version is not None:
+        stmt = stmt.where(EntityHistory.version > after_version)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list((await session.execute(stmt)).scalars())
 
 
 async def record_change(session, row: Any, *, entity_type: str, action: str, actor_id: uuid.UUID | None,

@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from domain.kernel import cursor as cursor_codec
 from domain.kernel.errors import NotFound
 from domain.registry.models import Cartella, Person, PersonMerge
-from domain.territory.models import Organisation
 from domain.security import audit
-from domain.security.models import AuditEvent, Role
 from domain.registry import policy
+from domain.security.models import Role
+from domain.territory import queries as territory
 
 
 async def _check_reader(session, principal, person: Person) -> None:
@@ -63,17 +63,10 @@ async def access_log(session, *, principal, person_id: uuid.UUID, limit: int = 1
         raise NotFound("Persona non trovata.")
     await _check_reader(session, principal, person)
     ids = await _all_ids(session, person.id)
-    q = (sa.select(AuditEvent).where(AuditEvent.person_ids.overlap(sa.cast(ids, AuditEvent.person_ids.type)))
-         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit + 1))
-    if cursor:
-        at, id_ = _uncursor(cursor)
-        q = q.where(sa.tuple_(AuditEvent.at, AuditEvent.id) < sa.tuple_(sa.literal(at), sa.literal(id_)))
-    rows = (await session.execute(q)).scalars().all()
+    rows = await audit.events_about(session, ids, limit=limit + 1, before=_uncursor(cursor) if cursor else None)
     more = len(rows) > limit
     rows = rows[:limit]
-    org_ids = {o for r in rows for o in r.organisation_ids}
-    names = dict((await session.execute(sa.select(Organisation.id, Organisation.name)
-                                        .where(Organisation.id.in_(org_ids)))).all()) if org_ids else {}
+    names = await territory.org_names(session, (o for r in rows for o in r.organisation_ids))
     items = [{
         "at": r.at, "actor_username": r.actor_username, "roles": r.roles,
         "organisations": [names.get(o, str(o)) for o in r.organisation_ids], "action": r.action,

@@ -27,7 +27,7 @@ from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.registry import codice_fiscale as cfmod
 from domain.registry import dedup, policy
 from domain.registry.models import EXCLUSIVE_LEGAL_KINDS, LEGAL_REPRESENTATIVE_KINDS, RELATION_LABELS, IdentifierType, Person, PersonRelation, PersonStatus, RelationKind
-from domain.territory.models import OrgKind, Organisation
+from domain.territory import queries as territory
 from domain.security import audit, scopes
 from domain.registry.policy import ConsentRequired
 from domain.security.principal import Principal
@@ -78,12 +78,7 @@ async def _comuni_errors(session, principal: Principal, values: dict[str, Any]) 
     wanted = {f: values.get(f) for f in ("residence_comune_id", "domicile_comune_id") if values.get(f)}
     if not wanted:
         return []
-    rows = await session.execute(
-        sa.select(Organisation.id).where(Organisation.id.in_(set(wanted.values())),
-                                         Organisation.kind == OrgKind.comune.value,
-                                         Organisation.ambito_id == principal.ambito_id)
-    )
-    known = set(rows.scalars())
+    known = set(await territory.comuni_of_ambito(session, wanted.values(), principal.ambito_id))
     return [(f, "comune sconosciuto nell'Ambito") for f, v in wanted.items() if v not in known]
 
 
@@ -468,17 +463,10 @@ async def record_death(session, *, principal: Principal, person_id: uuid.UUID, d
 async def person_history(session, *, principal: Principal, person_id: uuid.UUID, limit: int = 50,
                          after_version: int | None = None):
     """The versions of this id (a merged id keeps its own history, ending with the merge)."""
-    from domain.kernel.models import EntityHistory
-
     person, access = await _load(session, principal, person_id, resolve_merged=False)
     _require_case(access)
-    await session.flush()
-    stmt = (sa.select(EntityHistory)
-            .where(EntityHistory.entity_type == ENTITY, EntityHistory.entity_id == person_id)
-            .order_by(EntityHistory.version).limit(limit + 1))
-    if after_version is not None:
-        stmt = stmt.where(EntityHistory.version > after_version)
-    rows = list((await session.execute(stmt)).scalars())
+    rows = await history.versions(session, entity_type=ENTITY, entity_id=person_id, after_version=after_version,
+                                  limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     _audit("read", person, access, object_type="person_history", result_count=len(rows))

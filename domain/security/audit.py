@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.kernel import clock
+from domain.kernel.db import get_engine
 from domain.security.models import AuditEvent
 
 _METHOD_ACTION = {"GET": "read", "HEAD": "read", "POST": "create", "PUT": "update", "PATCH": "update",
@@ -66,12 +67,6 @@ def set_principal(principal: Any) -> None:
     ctx = _current.get()
     if ctx is not None:
         ctx.principal = principal
-
-
-def set_purpose(purpose: str) -> None:
-    ctx = _current.get()
-    if ctx is not None:
-        ctx.purpose = purpose
 
 
 def record(*, action: str, object_type: str, object_ids: Iterable[uuid.UUID] = (),
@@ -128,8 +123,6 @@ async def flush(session, *, status: int = 200, outcome: str = "ok") -> int:
 
 async def flush_separately(*, status: int, outcome: str) -> int:
     """Write the rows in a transaction of their own: used when the request's transaction rolls back."""
-    from domain.kernel.db import get_engine
-
     ctx = _current.get()
     if ctx is None:
         return 0
@@ -139,3 +132,14 @@ async def flush_separately(*, status: int, outcome: str) -> int:
             await _write(conn, rows)
     ctx.flushed = len(ctx.entries) or 1
     return len(rows)
+
+
+async def events_about(session, person_ids: list[uuid.UUID], *, limit: int,
+                       before: tuple[Any, int] | None = None) -> list[AuditEvent]:
+    """The audit rows naming any of these persons, newest first; `before` = (at, id) of the last row already seen
+    (keyset). The person's access log (GDPR art. 15) reads them through here."""
+    q = (sa.select(AuditEvent).where(AuditEvent.person_ids.overlap(sa.cast(person_ids, AuditEvent.person_ids.type)))
+         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit))
+    if before is not None:
+        q = q.where(sa.tuple_(AuditEvent.at, AuditEvent.id) < sa.tuple_(sa.literal(before[0]), sa.literal(before[1])))
+    return list((await session.execute(q)).scalars())

@@ -31,6 +31,7 @@ from domain.kernel.errors import Unauthenticated
 from domain.kernel.validity import active_sql
 from domain.kernel.settings import get_settings
 from domain.security.models import AppUser, Role, RoleAssignment, TeamMember, UserKind
+from domain.security.permissions import permissions_of
 
 MAX_CACHE_ENTRIES = 10_000
 
@@ -75,8 +76,6 @@ class Principal:
 
     @property
     def permissions(self):
-        from domain.security.permissions import permissions_of
-
         return permissions_of(self.roles)
 
 

@@ -21,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.kernel import clock
 from domain.kernel.validity import active_on, active_sql, overlaps_sql
 from domain.kernel.errors import Conflict, Invalid, NotFound
-from domain.territory.models import OrgKind, Organisation
-from domain.security.models import AppUser, Role, RoleAssignment, Team, TeamMember, UserKind
+from domain.territory import queries as territory
+from domain.territory.models import OrgKind
+from domain.security.models import TEAM_TYPE_LABELS, AppUser, Role, RoleAssignment, Team, TeamMember, UserKind
 from domain.security.principal import Principal, invalidate_principals
 from schemas.security import (
     MePublic,
@@ -70,11 +71,9 @@ def _today() -> date:
 
 # ---------------------------------------------------------------------------------------------------- lookups
 async def _org(session: AsyncSession, principal: Principal, *, organisation_id: uuid.UUID | None,
-               organisation_code: str | None, field: str = "organisation_id") -> Organisation:
-    q = sa.select(Organisation)
-    q = q.where(Organisation.id == organisation_id) if organisation_id else q.where(
-        Organisation.code == organisation_code)
-    org = (await session.execute(q)).scalar_one_or_none()
+               organisation_code: str | None, field: str = "organisation_id"):
+    org = (await territory.get_org(session, organisation_id) if organisation_id
+           else await territory.org_by_code(session, organisation_code or ""))
     # An organisation of another Ambito is reported exactly like a missing one.
     if org is None or (org.ambito_id or org.id) != principal.ambito_id:
         raise Invalid(field, "organizzazione non trovata nell'Ambito")
@@ -101,32 +100,33 @@ async def _team(session: AsyncSession, principal: Principal, team_id: uuid.UUID)
 
 async def _roles_of(session: AsyncSession, user_id: uuid.UUID, *, only_active_on: date | None = None
                     ) -> list[RoleAssignmentPublic]:
-    q = (sa.select(RoleAssignment, Organisation).join(Organisation, Organisation.id == RoleAssignment.organisation_id)
-         .where(RoleAssignment.user_id == user_id)
-         .order_by(RoleAssignment.valid_from.desc(), RoleAssignment.role, Organisation.code))
+    q = sa.select(RoleAssignment).where(RoleAssignment.user_id == user_id)
     if only_active_on:
         q = q.where(active_sql(RoleAssignment, only_active_on))
+    rows = list((await session.execute(q)).scalars())
+    orgs = await territory.get_orgs(session, (a.organisation_id for a in rows))
+    rows.sort(key=lambda a: (-a.valid_from.toordinal(), str(a.role), orgs[a.organisation_id].code))
     today = _today()
-    return [RoleAssignmentPublic.of(a, o, today=today) for a, o in (await session.execute(q)).all()]
+    return [RoleAssignmentPublic.of(a, orgs[a.organisation_id], today=today) for a in rows]
 
 
 async def _memberships_of(session: AsyncSession, user_id: uuid.UUID, *, only_active_on: date | None = None
                           ) -> list[MembershipPublic]:
-    from domain.security.models import TEAM_TYPE_LABELS
-
-    q = (sa.select(TeamMember, Team, Organisation)
+    q = (sa.select(TeamMember, Team)
          .join(Team, Team.id == TeamMember.team_id)
-         .join(Organisation, Organisation.id == TeamMember.organisation_id)
          .where(TeamMember.user_id == user_id)
          .order_by(Team.code, TeamMember.valid_from.desc()))
     if only_active_on:
         q = q.where(active_sql(TeamMember, only_active_on), Team.active.is_(True))
+    rows = (await session.execute(q)).all()
+    orgs = await territory.get_orgs(session, (m.organisation_id for m, _ in rows))
     today = _today()
     return [MembershipPublic(id=m.id, team_id=t.id, team_code=t.code, team_name=t.name, team_type=t.type,
-                             team_type_label=TEAM_TYPE_LABELS[str(t.type)], organisation=OrganisationRef.of(o),
+                             team_type_label=TEAM_TYPE_LABELS[str(t.type)],
+                             organisation=OrganisationRef.of(orgs[m.organisation_id]),
                              role_in_team=m.role_in_team, valid_from=m.valid_from, valid_to=m.valid_to,
                              active=active_on(m.valid_from, m.valid_to, today))
-            for m, t, o in (await session.execute(q)).all()]
+            for m, t in rows]
 
 
 async def _detail(session: AsyncSession, user: AppUser) -> UserDetail:
@@ -257,13 +257,12 @@ def _end_date(valid_from: date, current_end: date | None, data: PeriodEnd | None
 async def end_role(*, session: AsyncSession, principal: Principal, assignment_id: uuid.UUID,
                    data: PeriodEnd | None = None) -> RoleAssignmentPublic:
     row = (await session.execute(
-        sa.select(RoleAssignment, Organisation).join(AppUser, AppUser.id == RoleAssignment.user_id)
-        .join(Organisation, Organisation.id == RoleAssignment.organisation_id)
+        sa.select(RoleAssignment).join(AppUser, AppUser.id == RoleAssignment.user_id)
         .where(RoleAssignment.id == assignment_id, AppUser.ambito_id == principal.ambito_id)
-        .with_for_update(of=RoleAssignment))).one_or_none()
+        .with_for_update(of=RoleAssignment))).scalar_one_or_none()
     if row is None:
         raise NotFound("Assegnazione di ruolo non trovata.")
-    a, org = row
+    a, org = row, await territory.get_org(session, row.organisation_id)
     a.valid_to = _end_date(a.valid_from, a.valid_to, data)
     session.add(a)
     await session.flush()
@@ -288,31 +287,32 @@ async def create_team(*, session: AsyncSession, principal: Principal, data: Team
 
 async def list_teams(*, session: AsyncSession, principal: Principal, type: str | None = None,
                      limit: int = 50, cursor: str | None = None) -> tuple[list[TeamPublic], str | None]:
-    stmt = (sa.select(Team, Organisation).outerjoin(Organisation, Organisation.id == Team.organisation_id)
-            .where(Team.ambito_id == principal.ambito_id))
+    stmt = sa.select(Team).where(Team.ambito_id == principal.ambito_id)
     if type:
         stmt = stmt.where(Team.type == str(type))
     if cursor:
         stmt = stmt.where(Team.code > cursor)
-    rows = (await session.execute(stmt.order_by(Team.code).limit(limit + 1))).all()
-    nxt = rows[limit - 1][0].code if len(rows) > limit else None
-    return [TeamPublic.of(t, o) for t, o in rows[:limit]], nxt
+    rows = list((await session.execute(stmt.order_by(Team.code).limit(limit + 1))).scalars())
+    nxt = rows[limit - 1].code if len(rows) > limit else None
+    rows = rows[:limit]
+    orgs = await territory.get_orgs(session, (t.organisation_id for t in rows))
+    return [TeamPublic.of(t, orgs.get(t.organisation_id)) for t in rows], nxt
 
 
 async def get_team(*, session: AsyncSession, principal: Principal, team_id: uuid.UUID) -> TeamDetail:
     team = await _team(session, principal, team_id)
-    org = await session.get(Organisation, team.organisation_id) if team.organisation_id else None
+    org = await territory.get_org(session, team.organisation_id)
     rows = (await session.execute(
-        sa.select(TeamMember, AppUser, Organisation)
+        sa.select(TeamMember, AppUser)
         .join(AppUser, AppUser.id == TeamMember.user_id)
-        .join(Organisation, Organisation.id == TeamMember.organisation_id)
         .where(TeamMember.team_id == team.id)
         .order_by(AppUser.username, TeamMember.valid_from))).all()
+    orgs = await territory.get_orgs(session, (m.organisation_id for m, _ in rows))
     today = _today()
     members = [TeamMemberPublic(id=m.id, team_id=m.team_id, user_id=u.id, username=u.username,
-                                display_name=u.display_name, organisation=OrganisationRef.of(o),
+                                display_name=u.display_name, organisation=OrganisationRef.of(orgs[m.organisation_id]),
                                 role_in_team=m.role_in_team, valid_from=m.valid_from, valid_to=m.valid_to,
-                                active=active_on(m.valid_from, m.valid_to, today)) for m, u, o in rows]
+                                active=active_on(m.valid_from, m.valid_to, today)) for m, u in rows]
     sides = sorted({m.organisation.side for m in members if m.active})
     return TeamDetail(**TeamPublic.of(team, org).model_dump(), members=members, sides=sides)
 
@@ -330,9 +330,9 @@ async def add_member(*, session: AsyncSession, principal: Principal, team_id: uu
     if data.valid_to is not None and data.valid_to <= start:
         raise Invalid("valid_to", "deve seguire l'inizio della validità (è il primo giorno non più valido)")
     # The organisations in which the user holds a role when the membership starts.
-    held = (await session.execute(
-        sa.select(Organisation).join(RoleAssignment, RoleAssignment.organisation_id == Organisation.id)
-        .where(RoleAssignment.user_id == user.id, active_sql(RoleAssignment, start)).distinct())).scalars().all()
+    held = list((await territory.get_orgs(session, (await session.execute(
+        sa.select(RoleAssignment.organisation_id)
+        .where(RoleAssignment.user_id == user.id, active_sql(RoleAssignment, start)))).scalars())).values())
     if data.organisation_id or data.organisation_code:
         org = await _org(session, principal, organisation_id=data.organisation_id,
                          organisation_code=data.organisation_code)
@@ -362,15 +362,15 @@ async def add_member(*, session: AsyncSession, principal: Principal, team_id: uu
 async def end_member(*, session: AsyncSession, principal: Principal, member_id: uuid.UUID,
                      data: PeriodEnd | None = None) -> TeamMemberPublic:
     row = (await session.execute(
-        sa.select(TeamMember, AppUser, Organisation)
+        sa.select(TeamMember, AppUser)
         .join(Team, Team.id == TeamMember.team_id)
         .join(AppUser, AppUser.id == TeamMember.user_id)
-        .join(Organisation, Organisation.id == TeamMember.organisation_id)
         .where(TeamMember.id == member_id, Team.ambito_id == principal.ambito_id)
         .with_for_update(of=TeamMember))).one_or_none()
     if row is None:
         raise NotFound("Membro dell'équipe non trovato.")
-    m, u, o = row
+    m, u = row
+    o = await territory.get_org(session, m.organisation_id)
     m.valid_to = _end_date(m.valid_from, m.valid_to, data)
     session.add(m)
     await session.flush()
@@ -384,7 +384,7 @@ async def end_member(*, session: AsyncSession, principal: Principal, member_id: 
 # ---------------------------------------------------------------------------------------------------- me
 async def me(*, session: AsyncSession, principal: Principal) -> MePublic:
     user = await session.get(AppUser, principal.user_id)
-    ambito = await session.get(Organisation, principal.ambito_id)
+    ambito = await territory.get_org(session, principal.ambito_id)
     today = _today()
     return MePublic(
         id=user.id, username=user.username, display_name=user.display_name, kind=user.kind,

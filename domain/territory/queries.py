@@ -21,6 +21,18 @@ async def get_org(session: AsyncSession, org_id: uuid.UUID | None) -> Organisati
     return await session.get(Organisation, org_id) if org_id is not None else None
 
 
+async def get_orgs(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, Organisation]:
+    wanted = _ids(ids)
+    if not wanted:
+        return {}
+    return {o.id: o for o in (await session.execute(
+        sa.select(Organisation).where(Organisation.id.in_(wanted)))).scalars()}
+
+
+async def org_by_code(session: AsyncSession, code: str) -> Organisation | None:
+    return (await session.execute(sa.select(Organisation).where(Organisation.code == code))).scalar_one_or_none()
+
+
 async def active_org(session: AsyncSession, org_id: uuid.UUID, ambito_id: uuid.UUID) -> Organisation | None:
     """The organisation if it is active and is the Ambito or belongs to it."""
     return (await session.execute(sa.select(Organisation).where(

@@ -27,6 +27,8 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.kernel.db import make_engine
+from domain.kernel.settings import get_settings
 from domain.territory.models import FundingSource, Organisation, OrgKind, ServiceType, ServiceUnit, Side
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -350,9 +352,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--overwrite", action="store_true",
                         help="riapplica i valori dei file anche alle righe già modificate dagli amministratori")
     args = parser.parse_args(argv)
-
-    from domain.kernel.db import make_engine
-    from domain.kernel.settings import get_settings
 
     async def _run() -> dict:
         engine = make_engine(get_settings().owner_database_url, pool_size=1)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from api.__main__ import main as api_main
 from deploy.seed import demo
-from domain.security import tokens
+from integrations.identity import dev_tokens as tokens
 from integrations.identity.jwt import verify
 
 
