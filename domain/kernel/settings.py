@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     # PUA: working days to triage a registered request.
     pua_triage_due_working_days: int = 2
 
+    # VMD (docs/decisions/vmd.md): calendar days from the request to the due time, by default and per trigger
+    # (VMD_DUE_DAYS='{"measure_b1": 45}'); whether CSC counts as the Ambito side of an integrated VMD; which
+    # domains of ASST answers are masked without the person's share_asst consent.
+    vmd_default_due_days: int = Field(default=30, ge=1, le=365)
+    vmd_due_days: dict[str, int] = Field(default_factory=dict)
+    vmd_csc_counts_as_ambito: bool = False
+    vmd_masked_domains: list[str] = Field(default_factory=lambda: ["functional", "health", "cognitive"])
+
     # Progetti individualizzati: default review interval and how early a review reminder appears.
     care_plan_review_interval_days: int = 180
     care_plan_review_reminder_days: int = 14

@@ -26,7 +26,7 @@ from domain.kernel.validity import overlaps, row_active_on
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.registry import codice_fiscale as cfmod
 from domain.registry import dedup, policy
-from domain.registry.models import EXCLUSIVE_LEGAL_KINDS, LEGAL_REPRESENTATIVE_KINDS, RELATION_LABELS, IdentifierType, Person, PersonRelation, PersonStatus, RelationKind
+from domain.registry.models import EXCLUSIVE_LEGAL_KINDS, LEGAL_REPRESENTATIVE_KINDS, RELATION_LABELS, Cartella, CartellaStatus, IdentifierType, Person, PersonRelation, PersonStatus, RelationKind
 from domain.territory import queries as territory
 from domain.security import audit, scopes
 from domain.registry.policy import ConsentRequired
@@ -590,3 +590,23 @@ def relation_view(rel: PersonRelation) -> dict[str, Any]:
                legal_representative=rel.kind in LEGAL_REPRESENTATIVE_KINDS,
                contacts=rel.contacts or {}, created_at=rel.created_at)
     return out
+
+
+# ---------------------------------------------------------------- readers for the contexts above (added with the
+# PUA/VMD reshape): rows without an access check, for services that already hold the case or a grant to it.
+async def person_record(session, person_id: uuid.UUID) -> Person | None:
+    """The row as stored (a merged person keeps `merged_into_id`), with no access check."""
+    return await session.get(Person, person_id)
+
+
+async def open_cartelle_of(session, person_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
+    """(id, area) of the person's open cartelle, in a stable order."""
+    return [(r[0], str(r[1])) for r in (await session.execute(
+        sa.select(Cartella.id, Cartella.area).where(Cartella.person_id == person_id,
+                                                    Cartella.status == CartellaStatus.open.value)
+        .order_by(Cartella.id))).all()]
+
+
+def cartella_owner_sql(cartella_id_col) -> sa.ColumnElement[uuid.UUID]:
+    """The owning comune of a cartella as a correlated scalar sub-query (indicators stratified by comune)."""
+    return sa.select(Cartella.owning_comune_id).where(Cartella.id == cartella_id_col).scalar_subquery()

@@ -260,3 +260,20 @@ async def cartella_in_scope(session, principal, cartella_id: uuid.UUID, *, for_u
             raise ConsentRequired("Consenso della persona assente o revocato per questa finalità.")
         raise NotFound("Cartella non trovata.")
     return row[0]
+
+
+# ---------------------------------------------------------------- for the contexts above (added with the PUA/VMD
+# reshape): row filters other contexts apply to their own rows, so that nobody outside selects cartelle.
+def person_has_case(principal, person_id_col, *, roles=None) -> ColumnElement[bool]:
+    """EXISTS a cartella of the person (`person_id_col`, e.g. AccessRequest.person_id) that the principal reaches
+    through one of `roles` (every role it holds when None): owning comune, assignments, break-glass."""
+    chosen = sorted(principal.roles) if roles is None else [r for r in roles if principal.has_role(r)]
+    if not chosen:
+        return sa.false()
+    return _person_cartelle(person_id_col, sa.or_(*[role_cartella_filter(principal, r) for r in chosen]))
+
+
+def readable_cartella_ids(principal, *, person_id: uuid.UUID | None = None) -> sa.Select:
+    """The ids of the cartelle the principal reaches (of one person, when given), for `X.cartella_id.in_(...)`."""
+    q = sa.select(Cartella.id).where(cartella_filter(principal))
+    return q.where(Cartella.person_id == person_id) if person_id is not None else q
