@@ -170,3 +170,38 @@ async def client(app, session):
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
         yield c
     app.dependency_overrides.pop(get_session, None)
+
+
+# ---------------------------------------------------------------------------------------------------- test tiers
+# `make test` runs every tier; one tier alone: `make test PYTEST_ARGS="-m unit"` (or db, api, worker, slow).
+#   unit    no database, no server: pure functions and the import contract
+#   db      the domain against the session's Postgres (rollback per test)
+#   api     HTTP through the ASGI app (the permission matrix included)
+#   worker  real Celery workers and subprocesses
+#   slow    the fuzz run, `make run` end to end, migrations up and down, benchmark smoke runs
+TIERS = ("unit", "db", "api", "worker", "slow")
+_SLOW = ("tests/api/test_schemathesis.py", "tests/deploy/test_run.py", "tests/deploy/test_migrations.py",
+         "tests/bench/")
+_DB_FIXTURES = {"session", "client", "pg_server", "test_db", "fresh_db", "app_engine", "app"}
+
+
+def pytest_configure(config):
+    for tier in TIERS:
+        config.addinivalue_line("markers", f"{tier}: test tier (see tests/conftest.py)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(item.get_closest_marker(t) for t in TIERS):
+            continue
+        path = item.nodeid.split("::")[0]
+        if path.startswith(_SLOW):
+            item.add_marker("slow")
+        elif path.startswith("tests/workers/"):
+            item.add_marker("worker")
+        elif path.startswith("tests/api/"):
+            item.add_marker("api")
+        elif _DB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker("db")
+        else:
+            item.add_marker("unit")

@@ -141,7 +141,7 @@ def _check_scopes(kind: UserKind, scopes: list[str]) -> list[str]:
     return sorted(set(scopes))
 
 
-async def create_user(*, session: AsyncSession, principal: Principal, data: UserCreate) -> UserDetail:
+async def create_user(session: AsyncSession, *, principal: Principal, data: UserCreate) -> UserDetail:
     exists = (await session.execute(sa.select(AppUser.id).where(AppUser.username == data.username))).first()
     if exists:
         raise Conflict("Username già in uso.", field="username")
@@ -159,7 +159,7 @@ async def create_user(*, session: AsyncSession, principal: Principal, data: User
     return await _detail(session, user)
 
 
-async def list_users(*, session: AsyncSession, principal: Principal, kind: UserKind | None = None,
+async def list_users(session: AsyncSession, *, principal: Principal, kind: UserKind | None = None,
                      q: str | None = None, role: Role | None = None, organisation_id: uuid.UUID | None = None,
                      active: bool | None = None, limit: int = 50, cursor: str | None = None
                      ) -> tuple[list[AppUser], str | None]:
@@ -188,11 +188,11 @@ async def list_users(*, session: AsyncSession, principal: Principal, kind: UserK
     return rows[:limit], nxt
 
 
-async def get_user(*, session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> UserDetail:
+async def get_user(session: AsyncSession, *, principal: Principal, user_id: uuid.UUID) -> UserDetail:
     return await _detail(session, await _user(session, principal, user_id))
 
 
-async def update_user(*, session: AsyncSession, principal: Principal, user_id: uuid.UUID,
+async def update_user(session: AsyncSession, *, principal: Principal, user_id: uuid.UUID,
                       data: UserUpdate) -> UserDetail:
     user = await _user(session, principal, user_id, lock=True)
     changes = data.model_dump(exclude_unset=True)
@@ -233,7 +233,7 @@ async def _add_role(session: AsyncSession, principal: Principal, user: AppUser,
     return RoleAssignmentPublic.of(a, org, today=_today())
 
 
-async def add_role(*, session: AsyncSession, principal: Principal, user_id: uuid.UUID,
+async def add_role(session: AsyncSession, *, principal: Principal, user_id: uuid.UUID,
                    data: RoleAssignmentCreate) -> RoleAssignmentPublic:
     user = await _user(session, principal, user_id, lock=True)
     out = await _add_role(session, principal, user, data)
@@ -254,7 +254,7 @@ def _end_date(valid_from: date, current_end: date | None, data: PeriodEnd | None
     return end
 
 
-async def end_role(*, session: AsyncSession, principal: Principal, assignment_id: uuid.UUID,
+async def end_role(session: AsyncSession, *, principal: Principal, assignment_id: uuid.UUID,
                    data: PeriodEnd | None = None) -> RoleAssignmentPublic:
     row = (await session.execute(
         sa.select(RoleAssignment).join(AppUser, AppUser.id == RoleAssignment.user_id)
@@ -271,7 +271,7 @@ async def end_role(*, session: AsyncSession, principal: Principal, assignment_id
 
 
 # ---------------------------------------------------------------------------------------------------- teams
-async def create_team(*, session: AsyncSession, principal: Principal, data: TeamCreate) -> TeamDetail:
+async def create_team(session: AsyncSession, *, principal: Principal, data: TeamCreate) -> TeamDetail:
     if (await session.execute(sa.select(Team.id).where(Team.code == data.code))).first():
         raise Conflict("Codice équipe già in uso.", field="code")
     org = None
@@ -285,7 +285,7 @@ async def create_team(*, session: AsyncSession, principal: Principal, data: Team
     return TeamDetail(**TeamPublic.of(team, org).model_dump(), members=[], sides=[])
 
 
-async def list_teams(*, session: AsyncSession, principal: Principal, type: str | None = None,
+async def list_teams(session: AsyncSession, *, principal: Principal, type: str | None = None,
                      limit: int = 50, cursor: str | None = None) -> tuple[list[TeamPublic], str | None]:
     stmt = sa.select(Team).where(Team.ambito_id == principal.ambito_id)
     if type:
@@ -299,7 +299,7 @@ async def list_teams(*, session: AsyncSession, principal: Principal, type: str |
     return [TeamPublic.of(t, orgs.get(t.organisation_id)) for t in rows], nxt
 
 
-async def get_team(*, session: AsyncSession, principal: Principal, team_id: uuid.UUID) -> TeamDetail:
+async def get_team(session: AsyncSession, *, principal: Principal, team_id: uuid.UUID) -> TeamDetail:
     team = await _team(session, principal, team_id)
     org = await territory.get_org(session, team.organisation_id)
     rows = (await session.execute(
@@ -317,7 +317,7 @@ async def get_team(*, session: AsyncSession, principal: Principal, team_id: uuid
     return TeamDetail(**TeamPublic.of(team, org).model_dump(), members=members, sides=sides)
 
 
-async def add_member(*, session: AsyncSession, principal: Principal, team_id: uuid.UUID,
+async def add_member(session: AsyncSession, *, principal: Principal, team_id: uuid.UUID,
                      data: TeamMemberCreate) -> TeamMemberPublic:
     team = await _team(session, principal, team_id)
     try:
@@ -359,7 +359,7 @@ async def add_member(*, session: AsyncSession, principal: Principal, team_id: uu
                             active=active_on(m.valid_from, m.valid_to, _today()))
 
 
-async def end_member(*, session: AsyncSession, principal: Principal, member_id: uuid.UUID,
+async def end_member(session: AsyncSession, *, principal: Principal, member_id: uuid.UUID,
                      data: PeriodEnd | None = None) -> TeamMemberPublic:
     row = (await session.execute(
         sa.select(TeamMember, AppUser)
@@ -382,7 +382,7 @@ async def end_member(*, session: AsyncSession, principal: Principal, member_id: 
 
 
 # ---------------------------------------------------------------------------------------------------- me
-async def me(*, session: AsyncSession, principal: Principal) -> MePublic:
+async def me(session: AsyncSession, *, principal: Principal) -> MePublic:
     user = await session.get(AppUser, principal.user_id)
     ambito = await territory.get_org(session, principal.ambito_id)
     today = _today()

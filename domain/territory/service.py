@@ -58,14 +58,14 @@ def _visible(principal: Actor):
     return Organisation.ambito_id == principal.ambito_id
 
 
-async def get_organisation(*, session: AsyncSession, principal: Actor, org_id: uuid.UUID) -> Organisation:
+async def get_organisation(session: AsyncSession, *, principal: Actor, org_id: uuid.UUID) -> Organisation:
     org = await session.get(Organisation, org_id)
     if org is None or org.ambito_id != principal.ambito_id:
         raise NotFound("Organizzazione non trovata.")  # another Ambito's rows do not exist for this user
     return org
 
 
-async def get_ambito(*, session: AsyncSession, principal: Actor) -> dict[str, Any]:
+async def get_ambito(session: AsyncSession, *, principal: Actor) -> dict[str, Any]:
     amb = await get_organisation(session=session, principal=principal, org_id=principal.ambito_id)
     counts = dict((await session.execute(
         sa.select(Organisation.kind, sa.func.count()).where(
@@ -74,7 +74,7 @@ async def get_ambito(*, session: AsyncSession, principal: Actor) -> dict[str, An
     return {"ambito": amb, "sub_ambiti": counts.get(OrgKind.sub_ambito, 0), "comuni": counts.get(OrgKind.comune, 0)}
 
 
-async def list_organisations(*, session: AsyncSession, principal: Actor, kind: OrgKind | str | None = None,
+async def list_organisations(session: AsyncSession, *, principal: Actor, kind: OrgKind | str | None = None,
                              part_of: uuid.UUID | None = None, under: uuid.UUID | None = None,
                              ambito: uuid.UUID | None = None, active: bool | None = None, limit: int = 50,
                              cursor: str | None = None) -> tuple[list[Organisation], str | None]:
@@ -98,7 +98,7 @@ async def list_organisations(*, session: AsyncSession, principal: Actor, kind: O
     return rows[:limit], nxt
 
 
-async def list_sub_ambiti(*, session: AsyncSession, principal: Actor) -> list[tuple[Organisation, int, int]]:
+async def list_sub_ambiti(session: AsyncSession, *, principal: Actor) -> list[tuple[Organisation, int, int]]:
     """Sub-ambiti with the number of comuni and the estimated population (one query)."""
     c = aliased(Organisation)
     q = (sa.select(Organisation, sa.func.count(c.id), sa.func.coalesce(sa.func.sum(c.population_estimate), 0))
@@ -108,7 +108,7 @@ async def list_sub_ambiti(*, session: AsyncSession, principal: Actor) -> list[tu
     return [(o, n, int(p)) for o, n, p in (await session.execute(q)).all()]
 
 
-async def list_comuni(*, session: AsyncSession, principal: Actor, sub_ambito_id: uuid.UUID | None = None,
+async def list_comuni(session: AsyncSession, *, principal: Actor, sub_ambito_id: uuid.UUID | None = None,
                       provisional: bool | None = None) -> list[tuple[Organisation, Organisation | None]]:
     """The comuni of the principal's Ambito (48 at most for Crema: a bounded list) with their sub-ambito."""
     sub = aliased(Organisation)
@@ -121,7 +121,7 @@ async def list_comuni(*, session: AsyncSession, principal: Actor, sub_ambito_id:
     return [(c, s) for c, s in (await session.execute(q.order_by(Organisation.name)))]
 
 
-async def get_comune(*, session: AsyncSession, principal: Actor,
+async def get_comune(session: AsyncSession, *, principal: Actor,
                      comune_id: uuid.UUID) -> tuple[Organisation, Organisation | None]:
     comune = await get_organisation(session=session, principal=principal, org_id=comune_id)
     if comune.kind != OrgKind.comune:
@@ -130,7 +130,7 @@ async def get_comune(*, session: AsyncSession, principal: Actor,
     return comune, sub
 
 
-async def move_comune(*, session: AsyncSession, principal: Actor, comune_id: uuid.UUID,
+async def move_comune(session: AsyncSession, *, principal: Actor, comune_id: uuid.UUID,
                       sub_ambito_id: uuid.UUID, provisional: bool | None = None) -> Organisation:
     """Admin: assign a comune to another sub-ambito. The subtree's ancestors and the sub-ambito of the service units
     located in the comune follow. `provisional` is kept unless given (confirming the mapping sets it false)."""
@@ -153,7 +153,7 @@ async def move_comune(*, session: AsyncSession, principal: Actor, comune_id: uui
 _NOT_CREATABLE = {OrgKind.ambito, OrgKind.comune}
 
 
-async def create_organisation(*, session: AsyncSession, principal: Actor, data) -> Organisation:
+async def create_organisation(session: AsyncSession, *, principal: Actor, data) -> Organisation:
     """Admin: a new organisation of the principal's Ambito (Ambiti and comuni come only from the reference files,
     comuni with their ISTAT codes). The side follows the kind."""
     kind = OrgKind(data.kind)
@@ -176,7 +176,7 @@ async def create_organisation(*, session: AsyncSession, principal: Actor, data) 
     return org
 
 
-async def update_organisation(*, session: AsyncSession, principal: Actor, org_id: uuid.UUID,
+async def update_organisation(session: AsyncSession, *, principal: Actor, org_id: uuid.UUID,
                               data) -> Organisation:
     org = await get_organisation(session=session, principal=principal, org_id=org_id)
     changes = data.model_dump(exclude_unset=True)
@@ -205,7 +205,7 @@ async def update_organisation(*, session: AsyncSession, principal: Actor, org_id
 
 
 # ---------------------------------------------------------------- service units
-async def list_service_units(*, session: AsyncSession, principal: Actor, udo_type: str | None = None,
+async def list_service_units(session: AsyncSession, *, principal: Actor, udo_type: str | None = None,
                              sub_ambito_id: uuid.UUID | None = None, comune_id: uuid.UUID | None = None,
                              operator_id: uuid.UUID | None = None, active: bool | None = None, limit: int = 50,
                              cursor: str | None = None) -> tuple[list[ServiceUnit], str | None]:
@@ -228,14 +228,14 @@ async def list_service_units(*, session: AsyncSession, principal: Actor, udo_typ
     return rows[:limit], nxt
 
 
-async def get_service_unit(*, session: AsyncSession, principal: Actor, unit_id: uuid.UUID) -> ServiceUnit:
+async def get_service_unit(session: AsyncSession, *, principal: Actor, unit_id: uuid.UUID) -> ServiceUnit:
     unit = await session.get(ServiceUnit, unit_id)
     if unit is None or unit.ambito_id != principal.ambito_id:
         raise NotFound("Unità d'offerta non trovata.")
     return unit
 
 
-async def update_service_unit(*, session: AsyncSession, principal: Actor, unit_id: uuid.UUID,
+async def update_service_unit(session: AsyncSession, *, principal: Actor, unit_id: uuid.UUID,
                               data) -> ServiceUnit:
     """Admin: places, name, measures, provisional/active. Places must satisfy contracted ≤ accredited ≤ authorised."""
     unit = await get_service_unit(session=session, principal=principal, unit_id=unit_id)
@@ -268,7 +268,7 @@ def udo_type_label(code: str) -> str | None:
 
 
 # ---------------------------------------------------------------- catalogue
-async def list_service_types(*, session: AsyncSession, category: str | None = None, leps: bool | None = None,
+async def list_service_types(session: AsyncSession, *, category: str | None = None, leps: bool | None = None,
                              active: bool | None = True) -> list[ServiceType]:
     q = sa.select(ServiceType)
     if category:
@@ -280,7 +280,7 @@ async def list_service_types(*, session: AsyncSession, category: str | None = No
     return list((await session.execute(q.order_by(ServiceType.code))).scalars())
 
 
-async def list_funding_sources(*, session: AsyncSession, active: bool | None = True) -> list[FundingSource]:
+async def list_funding_sources(session: AsyncSession, *, active: bool | None = True) -> list[FundingSource]:
     q = sa.select(FundingSource)
     if active is not None:
         q = q.where(FundingSource.active.is_(active))
@@ -308,21 +308,21 @@ async def _update_coded(session: AsyncSession, model, code: str, data, what: str
     return row
 
 
-async def create_service_type(*, session: AsyncSession, principal: Actor, data) -> ServiceType:
+async def create_service_type(session: AsyncSession, *, principal: Actor, data) -> ServiceType:
     if data.code in ("adi", "assegno_inclusione"):
         raise Invalid("code", "codice ambiguo: usare adi_cdom per l'assistenza domiciliare integrata; "
                               "l'Assegno di Inclusione non è un tipo di servizio")
     return await _create_coded(session, ServiceType, data, "Tipo di servizio")
 
 
-async def update_service_type(*, session: AsyncSession, principal: Actor, code: str, data) -> ServiceType:
+async def update_service_type(session: AsyncSession, *, principal: Actor, code: str, data) -> ServiceType:
     return await _update_coded(session, ServiceType, code, data, "Tipo di servizio")
 
 
-async def create_funding_source(*, session: AsyncSession, principal: Actor, data) -> FundingSource:
+async def create_funding_source(session: AsyncSession, *, principal: Actor, data) -> FundingSource:
     return await _create_coded(session, FundingSource, data, "Fonte di finanziamento")
 
 
-async def update_funding_source(*, session: AsyncSession, principal: Actor, code: str,
+async def update_funding_source(session: AsyncSession, *, principal: Actor, code: str,
                                 data) -> FundingSource:
     return await _update_coded(session, FundingSource, code, data, "Fonte di finanziamento")
