@@ -67,7 +67,8 @@ def require_dev_mode(what: str) -> None:
 def seed_demo_command(argv: list[str]) -> int:
     """`python -m api seed-demo`: demo users, teams and persons, refused outside development mode."""
     try:
-        require_dev_mode("seed-demo")
+        if not {"-h", "--help"} & set(argv):  # help touches nothing: always allowed
+            require_dev_mode("seed-demo")
     except NotInDevMode as e:
         print(f"errore: {e}", file=sys.stderr)
         return 2

@@ -33,6 +33,9 @@ async def test_seed_demo_is_refused_outside_dev_mode(fresh_db, monkeypatch):
     assert rc == 2
     assert "DEV_MODE=true" in err.getvalue() and out.getvalue() == ""
     assert await _demo_users(url) == 0
+    with contextlib.redirect_stdout(io.StringIO()) as help_out, pytest.raises(SystemExit) as exit_:
+        run.seed_demo_command(["--help"])  # help stays available, and touches nothing
+    assert exit_.value.code == 0 and "seed-demo" in help_out.getvalue()
     with pytest.raises(run.NotInDevMode):
         run.seed(url)
     assert await _demo_users(url) == 0
