@@ -4,8 +4,8 @@ cross-check with the birth date, sex and birthplace the user typed.
 The code stores only the last two digits of the birth year, so the century is decided here, never by the
 libraries (both guess from the machine's current date):
 - with a given birth date, the century is the one that makes the code agree with it (else `birth_date` is wrong);
-- without one, the most recent century whose date is not in the future and gives an age of at most
-  `MAX_AGE_YEARS` (110).
+- without one, the only century whose date is not in the future and gives an age of at most `MAX_AGE_YEARS`
+  (110); where two centuries fit (born in 1925 or in 2025), the birth date is required: never guessed.
 """
 from __future__ import annotations
 
@@ -99,6 +99,13 @@ def _place_name(belfiore: str, born: date) -> tuple[str | None, bool] | None:
     return chosen.get("name"), chosen.get("province") == "EE"
 
 
+def validated(value: str) -> str:
+    """The normalised code if its checksum holds (no decoding: the century may still be undecided)."""
+    code = normalize(value)
+    _checksum(code)
+    return code
+
+
 def _safe_date(year: int, month: int, day: int) -> date | None:
     try:
         return date(year, month, day)
@@ -134,7 +141,11 @@ def decode(value: str, *, birth_date: date | None = None, today: date | None = N
         plausible = [d for d in candidates if d <= today and age_on(d, today) <= MAX_AGE_YEARS]
         if not plausible:
             raise Invalid(FIELD, "la data di nascita nel codice fiscale è nel futuro o troppo lontana")
-        born = max(plausible)
+        if len(plausible) > 1:
+            # Two centuries fit (a newborn or a centenarian): guessing would make one of them the other.
+            years = " o ".join(str(d.year) for d in sorted(plausible))
+            raise Invalid("birth_date", f"il codice fiscale indica l'anno {years}: indicare la data di nascita")
+        born = plausible[0]
 
     place = _place_name(belfiore, born)
     if place is None:

@@ -201,7 +201,7 @@ async def check(session, *, principal: Principal, data) -> tuple[uuid.UUID | Non
     probe = Probe.of(data)
     if probe.codice_fiscale:
         try:
-            probe = Probe(**{**probe.__dict__, "codice_fiscale": cfmod.decode(probe.codice_fiscale).code})
+            probe = Probe(**{**probe.__dict__, "codice_fiscale": cfmod.validated(probe.codice_fiscale)})
         except Invalid:
             pass  # a malformed code only disables the exact lookup; the fuzzy search still runs
         existing = (await session.execute(

@@ -287,3 +287,15 @@ class TestStewards:
         assert r.status_code == 409 and r.headers["content-type"].startswith(PROBLEM)
         r = await client.patch(f"/api/persons/{dup}", json={"lives_alone": True}, headers=h)
         assert r.status_code == 409 and r.json()["merged_into_id"] == kept
+
+
+async def test_a_centenarian_without_a_birth_date_is_not_registered_as_a_newborn(client, session):
+    """Issue 9: the codice fiscale of someone born on 9 April 1925 also fits 9 April 2025."""
+    h = await headers(session)
+    await session.commit()
+    code = encode_cf("Bonizzi", "Teresa", "F", date(1925, 4, 9), "Crema")
+    body = {"surname": "Bonizzi", "given_name": "Teresa", "codice_fiscale": code}
+    r = await client.post("/api/persons", json=body, headers=h)
+    assert r.status_code == 422 and "birth_date" in field_errors(r)
+    r = await client.post("/api/persons", json={**body, "birth_date": "1925-04-09"}, headers=h)
+    assert r.status_code == 201 and r.json()["birth_date"] == "1925-04-09"

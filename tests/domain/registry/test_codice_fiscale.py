@@ -81,15 +81,24 @@ async def test_century_follows_the_given_birth_date():
     assert cf.decode(LUIGI_25, birth_date=date(2025, 4, 9)).birth_date == date(2025, 4, 9)
 
 
-async def test_without_birth_date_the_latest_plausible_century_wins():
-    assert cf.decode(LUIGI_25).birth_date == date(2025, 4, 9)      # both plausible: the most recent
+async def test_without_birth_date_the_only_plausible_century_is_taken():
     assert cf.decode(ANNA_1926).birth_date == date(1926, 12, 5)    # 2026-12-05 is in the future
     assert cf.decode(ANNA_2010).birth_date == date(2010, 7, 5)     # 1910 → older than 110
 
 
+async def test_two_plausible_centuries_are_never_guessed():
+    # Born 1925-04-09 or 2025-04-09: a centenarian registered without a birth date used to become a newborn.
+    with pytest.raises(Invalid) as e:
+        cf.decode(LUIGI_25)
+    assert e.value.field == "birth_date" and "1925 o 2025" in e.value.reason
+    assert cf.decode(LUIGI_25, birth_date=date(1925, 4, 9)).birth_date == date(1925, 4, 9)
+    assert cf.decode(LUIGI_25, birth_date=date(2025, 4, 9)).birth_date == date(2025, 4, 9)
+
+
 async def test_a_given_birth_date_may_be_older_than_110():
     assert cf.decode(LUIGI_1915, birth_date=date(1915, 4, 9)).birth_date == date(1915, 4, 9)
-    assert cf.decode(LUIGI_1915).birth_date == date(2015, 4, 9)
+    with pytest.raises(Invalid):  # 110 years old or 10: both fit
+        cf.decode(LUIGI_1915)
 
 
 async def test_leap_day_only_exists_in_the_right_century():
