@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, status
 from api.deps import Authorized, Principal, Session
 from domain.kernel import clock
 from domain.kernel.errors import Forbidden
-from domain.pua import queries, service
+from domain.pua import flows, queries, service
 from domain.pua.models import AccessState, Channel
 from domain.security.permissions import Permission, permissions_of
 from domain.security.principal import Principal as PrincipalT
@@ -142,7 +142,7 @@ async def orient(request_id: uuid.UUID, body: OrientIn, session: Session, princi
                          "(équipe PUA, MMG inviante) e chiude la richiesta (inviata a VMD).")
 async def refer_vmd(request_id: uuid.UUID, body: ReferVmdIn, session: Session,
                     principal: Triager) -> AccessRequestPublic:
-    await service.refer_vmd(session, principal=principal, request_id=request_id, data=body)
+    await flows.refer_vmd(session, principal=principal, request_id=request_id, data=body)
     return await _detail(session, principal, request_id)
 
 
@@ -153,7 +153,7 @@ async def refer_vmd(request_id: uuid.UUID, body: ReferVmdIn, session: Session,
                          "(inviata alla COT).")
 async def refer_cot(request_id: uuid.UUID, body: ReferCotIn, session: Session,
                     principal: Triager) -> AccessRequestPublic:
-    await service.refer_cot(session, principal=principal, request_id=request_id, data=body)
+    await flows.refer_cot(session, principal=principal, request_id=request_id, data=body)
     return await _detail(session, principal, request_id)
 
 

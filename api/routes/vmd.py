@@ -7,8 +7,9 @@ import uuid
 from fastapi import APIRouter, Query, status
 
 from api.deps import Authorized, Session
-from domain.assessment import queries, service
+from domain.assessment import equipe, queries, service
 from domain.kernel import clock
+from domain.pua import flows as pua_flows
 from domain.security.permissions import Permission
 from schemas.assessment import (
     AssessorCreate,
@@ -64,11 +65,14 @@ async def my_assessments(session: Session, principal: Assessor, limit: int = Que
                          "conteggio dei giorni (scadenza per motivo di attivazione, 30 giorni per la domanda di RSA). "
                          "Assegna la cartella all'équipe (e al MMG inviante) e crea l'attività dell'équipe.")
 async def request_vmd(body: VmdCreate, session: Session, principal: Requester) -> VmdPublic:
+    grant = None
+    if body.access_request_id is not None:
+        grant = await pua_flows.vmd_referral_grant(session, principal=principal,
+                                                   access_request_id=body.access_request_id, person_id=body.person_id)
     v = await service.request_vmd(session, principal=principal, person_id=body.person_id,
                                   cartella_id=body.cartella_id, trigger=body.trigger,
                                   requested_service_type=body.requested_service_type, team_id=body.team_id,
-                                  access_request_id=body.access_request_id,
-                                  referring_user_id=body.referring_user_id, notes=body.notes)
+                                  grant=grant, referring_user_id=body.referring_user_id, notes=body.notes)
     return _public(v)
 
 
@@ -117,8 +121,8 @@ async def schedule(vmd_id: uuid.UUID, body: VmdSchedule, session: Session, princ
                          "cartella e l'attività 'Le mie valutazioni'.")
 async def add_assessor(vmd_id: uuid.UUID, body: AssessorCreate, session: Session,
                        principal: Manager) -> AssessorPublic:
-    a = await service.add_assessor(session, principal=principal, vmd_id=vmd_id, user_id=body.user_id,
-                                   domains=body.domains)
+    a = await equipe.add_assessor(session, principal=principal, vmd_id=vmd_id, user_id=body.user_id,
+                                  domains=body.domains)
     return AssessorPublic.of(a)
 
 
@@ -129,9 +133,9 @@ async def add_assessor(vmd_id: uuid.UUID, body: AssessorCreate, session: Session
                          "Versione ritirata: 409; strumento sconosciuto o risposta non valida: 422 con la voce.")
 async def record_response(vmd_id: uuid.UUID, body: ResponseCreate, session: Session,
                           principal: Assessor) -> ResponsePublic:
-    r = await service.record_response(session, principal=principal, vmd_id=vmd_id,
-                                      instrument_code=body.instrument_code,
-                                      instrument_version=body.instrument_version, answers=body.answers)
+    r = await equipe.record_response(session, principal=principal, vmd_id=vmd_id,
+                                     instrument_code=body.instrument_code,
+                                     instrument_version=body.instrument_version, answers=body.answers)
     return ResponsePublic(**queries.response_payload(await queries.own_response_view(session, r)))
 
 
@@ -139,7 +143,7 @@ async def record_response(vmd_id: uuid.UUID, body: ResponseCreate, session: Sess
              description="Il valutatore firma la propria parte. Rifiutata (403) a chi non è membro attivo "
                          "dell'équipe o non è valutatore di questa VMD.")
 async def sign(vmd_id: uuid.UUID, session: Session, principal: Assessor) -> AssessorPublic:
-    a = await service.sign(session, principal=principal, vmd_id=vmd_id)
+    a = await equipe.sign(session, principal=principal, vmd_id=vmd_id)
     return AssessorPublic.of(a)
 
 
@@ -149,9 +153,9 @@ async def sign(vmd_id: uuid.UUID, session: Session, principal: Assessor) -> Asse
                          "d'équipe.")
 async def hold_meeting(vmd_id: uuid.UUID, body: MeetingCreate, session: Session,
                        principal: Manager) -> MeetingPublic:
-    m = await service.hold_meeting(session, principal=principal, vmd_id=vmd_id, held_at=body.held_at,
-                                   participants=[p.model_dump(exclude_none=True) for p in body.participants],
-                                   minutes=body.minutes, decision=body.decision)
+    m = await equipe.hold_meeting(session, principal=principal, vmd_id=vmd_id, held_at=body.held_at,
+                                  participants=[p.model_dump(exclude_none=True) for p in body.participants],
+                                  minutes=body.minutes, decision=body.decision)
     return MeetingPublic.model_validate(m)
 
 

@@ -22,6 +22,7 @@ import yaml
 from pydantic import ValidationError
 
 from domain.kernel.errors import Conflict, Invalid, NotFound
+from domain.kernel.settings import get_settings
 from schemas.instruments import (
     AllOf,
     AnswerType,
@@ -212,10 +213,7 @@ _extra_dirs: tuple[Path, ...] = ()
 
 
 def _configured_extra_dirs() -> tuple[Path, ...]:
-    from domain.kernel.settings import get_settings
-
-    from_settings = getattr(get_settings(), "instruments_extra_dirs", None) or ()
-    return tuple(Path(p) for p in from_settings) + _extra_dirs
+    return tuple(Path(p) for p in get_settings().instruments_extra_dirs) + _extra_dirs
 
 
 @lru_cache(maxsize=1)

@@ -4,24 +4,24 @@
 - the due time per trigger (the request time starts the clock),
 - the domains an assessor fills by default, from the side of the organisation they bring to the equipe,
 - which instrument answers written by ASST-side assessors are masked for other readers without consent,
-- the legal basis written on the cartella assignments the VMD flow creates,
-- which team types may act as a VMD equipe.
+- the legal basis written on the cartella assignments the PUA/VMD flow creates (the PUA referral uses it too),
+- which team types may act as a VMD equipe (the PUA refers to one of them),
+- the grant with which the PUA refers a person to a VMD before reaching the cartella.
 
-Configuration comes from the environment with the `VMD_` prefix (pydantic-settings, read once per process):
-`VMD_DEFAULT_DUE_DAYS=30`, `VMD_DUE_DAYS='{"rsa_application": 30, "measure_b1": 45}'`,
-`VMD_CSC_COUNTS_AS_AMBITO=false`, `VMD_MASKED_DOMAINS='["health","functional","cognitive"]'`.
+Configuration is part of domain.kernel.settings (read once per process): `VMD_DEFAULT_DUE_DAYS=30`,
+`VMD_DUE_DAYS='{"rsa_application": 30, "measure_b1": 45}'`, `VMD_CSC_COUNTS_AS_AMBITO=false`,
+`VMD_MASKED_DOMAINS='["health","functional","cognitive"]'`.
 """
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
-
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.assessment.models import VmdTrigger
-from domain.territory.models import Side
+from domain.kernel.settings import get_settings
 from domain.security.models import TeamType
+from domain.territory.models import Side
 from schemas.instruments import AssessmentDomain
 
 # ------------------------------------------------------------------------------------------------ equipe
@@ -29,7 +29,8 @@ EQUIPE_TEAM_TYPES: frozenset[TeamType] = frozenset({
     TeamType.vmd_equipe, TeamType.sub_ambito_team, TeamType.micro_equipe, TeamType.autism_unit,
 })
 
-# The flow itself is the legal basis of the cross-organisation reads through the assignments it writes.
+# The flow itself (PUA referral, VMD) is the legal basis of the cross-organisation reads through the assignments
+# it writes.
 LEGAL_BASIS = "LEPS PUA/VMD — presa in carico integrata (art. 9.2.h GDPR)"
 
 # ------------------------------------------------------------------------------------------------ sides
@@ -54,24 +55,22 @@ DEFAULT_DOMAINS_BY_SIDE: dict[str, list[AssessmentDomain]] = {
 }
 
 
-class VmdSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VMD_", env_file=".env", extra="ignore")
+@dataclass(frozen=True)
+class ReferralGrant:
+    """The PUA's word that access request `access_request_id` refers person `person_id` to a VMD, checked by the
+    PUA context (domain.pua.flows: same Ambito, same person). The VMD records the request. When `covers_cartella`
+    (the principal works the request and holds pua.triage) the referral itself is the legal basis to reach the
+    person's cartella, before any assignment gives it (docs/decisions/vmd.md §5)."""
 
-    default_due_days: int = Field(default=30, ge=1, le=365)
-    due_days: dict[str, int] = Field(default_factory=dict)
-    csc_counts_as_ambito: bool = False
-    masked_domains: list[str] = Field(default_factory=lambda: [d.value for d in _HEALTH])
-
-
-@lru_cache
-def settings() -> VmdSettings:
-    return VmdSettings()
+    access_request_id: uuid.UUID
+    person_id: uuid.UUID
+    covers_cartella: bool = True
 
 
 def due_days(trigger: VmdTrigger | str) -> int:
     t = str(VmdTrigger(trigger).value)
-    s = settings()
-    return int(s.due_days.get(t, DEFAULT_DUE_DAYS.get(t, s.default_due_days)))
+    s = get_settings()
+    return int(s.vmd_due_days.get(t, DEFAULT_DUE_DAYS.get(t, s.vmd_default_due_days)))
 
 
 def due_at(trigger: VmdTrigger | str, requested_at: datetime) -> datetime:
@@ -81,7 +80,7 @@ def due_at(trigger: VmdTrigger | str, requested_at: datetime) -> datetime:
 
 def ambito_sides() -> frozenset[str]:
     """Sides that count as "comune/Ambito" for the integrated rule (CSC only when configured)."""
-    return AMBITO_SIDES_BASE | ({Side.csc.value} if settings().csc_counts_as_ambito else set())
+    return AMBITO_SIDES_BASE | ({Side.csc.value} if get_settings().vmd_csc_counts_as_ambito else set())
 
 
 def is_integrated(signed_sides) -> bool:
@@ -100,7 +99,7 @@ def may_fill(assessor_domains, instrument_domains) -> bool:
 
 
 def masked_domains() -> frozenset[str]:
-    return frozenset(settings().masked_domains)
+    return frozenset(get_settings().vmd_masked_domains)
 
 
 def is_health_response(author_side: str | None, instrument_domains) -> bool:

@@ -1,27 +1,26 @@
 """VMD reads: one VMD with its assessors, responses and meetings (with the masking rule), the VMDs of a cartella
-or a person (keyset pages), "my assessments" (the work-item queue), and the integration indicator."""
+or a person (keyset pages), "my assessments" (the work-item queue); what the care plan and the PUA read of this
+context; the facts the reporting context computes the integration indicator from."""
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.assessment import instruments, policy
-from domain.assessment.models import EquipeMeeting, InstrumentResponse, Vmd, VmdAssessor, VmdState
+from domain.assessment.models import EquipeMeeting, InstrumentResponse, Vmd, VmdAssessor
 from domain.assessment.service import CONTEXT, KIND_ASSESSMENT, load_readable
-from domain.kernel import clock, work_items
-from domain.kernel.errors import Invalid, NotFound
-from domain.registry.models import Cartella, Person
-from domain.territory.models import Organisation
-from domain.security import audit
-from domain.registry.policy import ConsentRequired
-from domain.security.principal import Principal
+from domain.kernel import work_items
+from domain.kernel.errors import NotFound
+from domain.registry import persons
 from domain.registry import policy as registry_policy
-from domain.security import directory
+from domain.registry.policy import ConsentRequired
+from domain.security import audit, directory
+from domain.security.principal import Principal
 from domain.territory import queries as territory
 
 MAX_PAGE = 200
@@ -46,11 +45,7 @@ class VmdView:
 
 async def principal_sides(session: AsyncSession, principal: Principal) -> set[str]:
     """Sides of the organisations where the principal holds an active role."""
-    orgs = list(principal.orgs_for())
-    if not orgs:
-        return set()
-    return {str(s) for s in (await session.execute(
-        sa.select(Organisation.side).where(Organisation.id.in_(orgs)).distinct())).scalars()}
+    return set((await territory.org_sides(session, principal.orgs_for())).values())
 
 
 async def has_share_asst_consent(session: AsyncSession, person_id: uuid.UUID) -> bool:
@@ -84,11 +79,12 @@ async def get_vmd(session: AsyncSession, *, principal: Principal, vmd_id: uuid.U
     assessors = list((await session.execute(
         sa.select(VmdAssessor).where(VmdAssessor.vmd_id == vmd.id).order_by(VmdAssessor.added_at, VmdAssessor.id)
     )).scalars())
-    rows = (await session.execute(
-        sa.select(InstrumentResponse, Organisation.side)
-        .join(Organisation, Organisation.id == InstrumentResponse.author_org_id)
+    responses = list((await session.execute(
+        sa.select(InstrumentResponse)
         .where(InstrumentResponse.context_type == CONTEXT, InstrumentResponse.context_id == vmd.id)
-        .order_by(InstrumentResponse.recorded_at, InstrumentResponse.id))).all()
+        .order_by(InstrumentResponse.recorded_at, InstrumentResponse.id))).scalars())
+    org_side = await territory.org_sides(session, (r.author_org_id for r in responses))
+    rows = [(r, org_side.get(r.author_org_id)) for r in responses]
     meetings = list((await session.execute(
         sa.select(EquipeMeeting).where(EquipeMeeting.vmd_id == vmd.id)
         .order_by(EquipeMeeting.held_at, EquipeMeeting.id))).scalars())
@@ -111,7 +107,7 @@ async def get_vmd(session: AsyncSession, *, principal: Principal, vmd_id: uuid.U
 
 async def own_response_view(session: AsyncSession, r: InstrumentResponse) -> ResponseView:
     """The view of a response its author just recorded (never masked for the author)."""
-    side = (await session.execute(sa.select(Organisation.side).where(Organisation.id == r.author_org_id))).scalar()
+    side = (await territory.org_sides(session, [r.author_org_id])).get(r.author_org_id)
     return ResponseView(response=r, author_side=str(side) if side else None,
                         title=instrument_title(r.instrument_code, r.instrument_version), masked=False)
 
@@ -139,11 +135,11 @@ async def list_for_cartella(session: AsyncSession, *, principal: Principal, cart
 async def list_for_person(session: AsyncSession, *, principal: Principal, person_id: uuid.UUID,
                           limit: int = 50, cursor: uuid.UUID | None = None) -> tuple[list[Vmd], uuid.UUID | None]:
     """The VMDs of a person on the cartelle the principal reaches, newest first, keyset on id."""
-    person = await session.get(Person, person_id)
+    person = await persons.person_record(session, person_id)
     for _ in range(5):  # a merged id resolves to the person it was merged into (VMDs were re-pointed there)
         if person is None or person.merged_into_id is None:
             break
-        person = await session.get(Person, person.merged_into_id)
+        person = await persons.person_record(session, person.merged_into_id)
     if person is None:
         raise NotFound("Persona non trovata.")
     access = await registry_policy.person_access(session, principal, person.id, person.ambito_id)
@@ -152,8 +148,9 @@ async def list_for_person(session: AsyncSession, *, principal: Principal, person
             raise ConsentRequired("Consenso della persona assente o revocato per questa finalità.")
         raise NotFound("Persona non trovata.")
     limit = max(1, min(limit, MAX_PAGE))
-    stmt = (sa.select(Vmd).join(Cartella, Cartella.id == Vmd.cartella_id)
-            .where(Vmd.person_id == person.id, registry_policy.cartella_filter(principal)))
+    stmt = sa.select(Vmd).where(
+        Vmd.person_id == person.id,
+        Vmd.cartella_id.in_(registry_policy.readable_cartella_ids(principal, person_id=person.id)))
     if cursor is not None:
         stmt = stmt.where(Vmd.id < cursor)
     rows = list((await session.execute(stmt.order_by(Vmd.id.desc()).limit(limit + 1))).scalars())
@@ -169,64 +166,6 @@ async def my_assessments(session: AsyncSession, *, principal: Principal, limit: 
     sorted by due time)."""
     return await work_items.my_queue(session, principal=principal, kinds=[KIND_ASSESSMENT], limit=limit,
                                      cursor=cursor)
-
-
-# ================================================================================================ indicator
-@dataclass(frozen=True)
-class IntegratedShare:
-    numerator: int  # VMDs concluded in the period with `integrated` true
-    denominator: int  # VMDs concluded in the period (cancelled ones never count)
-    start: datetime
-    end: datetime
-
-    @property
-    def share(self) -> float | None:
-        return self.numerator / self.denominator if self.denominator else None
-
-
-def _bounds(start: date | datetime, end: date | datetime) -> tuple[datetime, datetime]:
-    """Dates are Europe/Rome calendar days, both included; datetimes are the half-open interval [start, end)."""
-    if isinstance(start, datetime) != isinstance(end, datetime):
-        raise Invalid("start", "indicare inizio e fine dello stesso tipo (date o istanti)")
-    if isinstance(start, datetime):
-        if start.tzinfo is None or end.tzinfo is None:  # type: ignore[union-attr]
-            raise Invalid("start", "indicare il fuso orario")
-        lo, hi = start, end
-    else:
-        lo, hi = clock.rome_period_bounds(start, end)  # type: ignore[arg-type]
-    if hi <= lo:
-        raise Invalid("end", "la fine del periodo precede l'inizio")
-    return lo, hi  # type: ignore[return-value]
-
-
-async def integrated_share(session: AsyncSession, *, ambito_id: uuid.UUID, start: date | datetime,
-                           end: date | datetime, comune_id: uuid.UUID | None = None) -> IntegratedShare:
-    """Integration indicator (target 50 % 2025, 75 % 2026, 100 % 2027): among the VMDs of the Ambito CONCLUDED in
-    the period (by `concluded_at`), how many are integrated. Optionally for one owning comune of the cartella.
-    One indexed query (ix_vmd_concluded)."""
-    lo, hi = _bounds(start, end)
-    stmt = (sa.select(sa.func.count().label("den"),
-                      sa.func.count().filter(Vmd.integrated.is_(True)).label("num"))
-            .select_from(Vmd)
-            .where(Vmd.ambito_id == ambito_id, Vmd.state == VmdState.concluded.value,
-                   Vmd.concluded_at >= lo, Vmd.concluded_at < hi))
-    if comune_id is not None:
-        stmt = stmt.join(Cartella, Cartella.id == Vmd.cartella_id).where(Cartella.owning_comune_id == comune_id)
-    row = (await session.execute(stmt)).one()
-    return IntegratedShare(numerator=int(row.num), denominator=int(row.den), start=lo, end=hi)
-
-
-async def integrated_share_by_comune(session: AsyncSession, *, ambito_id: uuid.UUID, start: date | datetime,
-                                     end: date | datetime) -> dict[uuid.UUID, tuple[int, int]]:
-    """The same indicator stratified by the cartella's owning comune: {comune_id: (numerator, denominator)}."""
-    lo, hi = _bounds(start, end)
-    rows = (await session.execute(
-        sa.select(Cartella.owning_comune_id, sa.func.count().filter(Vmd.integrated.is_(True)), sa.func.count())
-        .select_from(Vmd).join(Cartella, Cartella.id == Vmd.cartella_id)
-        .where(Vmd.ambito_id == ambito_id, Vmd.state == VmdState.concluded.value,
-               Vmd.concluded_at >= lo, Vmd.concluded_at < hi)
-        .group_by(Cartella.owning_comune_id))).all()
-    return {c: (int(n), int(d)) for c, n, d in rows}
 
 
 def response_payload(view: ResponseView) -> dict[str, Any]:
@@ -284,3 +223,18 @@ async def assessors_of(session: AsyncSession, vmd_id: uuid.UUID) -> list[Assesso
     return [AssessorCard(a.user_id, cards[a.user_id].display_name if a.user_id in cards else "—",
                          cards[a.user_id].profession if a.user_id in cards else None,
                          names.get(a.organisation_id), str(a.side)) for a in rows]
+
+
+# ---------------------------------------------------------------------------------------------------- for the PUA
+async def instrument_response(session: AsyncSession, response_id: uuid.UUID | None) -> InstrumentResponse | None:
+    """One stored response by id (the PUA shows its own triage response in the full view of a request)."""
+    return await session.get(InstrumentResponse, response_id) if response_id is not None else None
+
+
+# ---------------------------------------------------------------------------------------------- for reporting
+def vmd_facts() -> sa.Subquery:
+    """What this context publishes for indicators, one row per VMD (a read-only projection the reporting context
+    aggregates; it never selects the table): ambito_id, cartella_id, state, trigger, requested_at, concluded_at,
+    integrated."""
+    return sa.select(Vmd.id, Vmd.ambito_id, Vmd.cartella_id, Vmd.state, Vmd.trigger, Vmd.requested_at,
+                     Vmd.concluded_at, Vmd.integrated).subquery("vmd_facts")

@@ -1,4 +1,4 @@
-"""VMD state machine (domain brief §6.3 B) as a transition table.
+"""VMD state machine (domain brief §6.3 B) as a transition table (domain.kernel.states).
 
     requested → scheduled → in_progress → equipe_review → concluded
     cancelled from any non-final state
@@ -6,13 +6,15 @@
 Reassessment is not a loop back to `scheduled`: a concluded VMD with a reassessment date spawns a NEW VMD row
 (same person and cartella, `previous_vmd_id` pointing back), so every assessment keeps its own clock, assessors,
 signatures and outcome, and the integration indicator counts each one once.
+
+An illegal move is the kernel's 409: `state`, `action`, `allowed_actions`, and a detail naming the missing step.
 """
 from __future__ import annotations
 
 from enum import StrEnum
 
 from domain.assessment.models import VMD_STATE_LABELS, VmdState
-from domain.kernel.errors import Conflict
+from domain.kernel.states import StateMachine
 
 
 class VmdAction(StrEnum):
@@ -52,27 +54,25 @@ TRANSITIONS: dict[tuple[VmdState, VmdAction], VmdState] = {
     (S.equipe_review, A.hold_meeting): S.equipe_review,  # a further meeting
     (S.equipe_review, A.conclude): S.concluded,
     (S.concluded, A.reassess): S.concluded,  # the new VMD is another row; this one stays concluded
-    **{(s, A.cancel): S.cancelled for s in OPEN_STATES},
+    **{(s, A.cancel): S.cancelled for s in sorted(OPEN_STATES, key=list(S).index)},
 }
 
+_SCHEDULE_FIRST = "serve prima la programmazione della valutazione"
+_INSTRUMENT_FIRST = "serve prima almeno uno strumento di valutazione registrato"
+_MEETING_FIRST = "serve la riunione d'équipe prima della conclusione"
+HINTS: dict[tuple[VmdState, VmdAction], str] = {
+    (S.requested, A.record_response): _SCHEDULE_FIRST,
+    (S.requested, A.sign): _SCHEDULE_FIRST,
+    (S.scheduled, A.sign): _INSTRUMENT_FIRST,
+    (S.requested, A.hold_meeting): _SCHEDULE_FIRST,
+    (S.scheduled, A.hold_meeting): _INSTRUMENT_FIRST,
+    **{(s, A.conclude): _MEETING_FIRST for s in (S.requested, S.scheduled, S.in_progress)},
+    (S.concluded, A.cancel): "una valutazione conclusa non si annulla: avviare una rivalutazione",
+}
 
-def can(state: VmdState | str, action: VmdAction | str) -> bool:
-    return (VmdState(state), VmdAction(action)) in TRANSITIONS
+MACHINE = StateMachine("la valutazione", VMD_STATE_LABELS, ACTION_LABELS, TRANSITIONS, hints=HINTS,
+                       state_type=VmdState)
 
-
-def next_state(state: VmdState | str, action: VmdAction | str) -> VmdState:
-    """The state after `action`, or Conflict (409) naming the current state and the attempted action."""
-    st, act = VmdState(state), VmdAction(action)
-    target = TRANSITIONS.get((st, act))
-    if target is None:
-        raise Conflict(
-            f"Non è possibile {ACTION_LABELS[act.value]}: la valutazione è nello stato "
-            f"'{VMD_STATE_LABELS[st.value]}'.",
-            state=st.value, action=act.value,
-        )
-    return target
-
-
-def allowed_actions(state: VmdState | str) -> list[str]:
-    st = VmdState(state)
-    return [a.value for a in VmdAction if (st, a) in TRANSITIONS]
+can = MACHINE.can
+next_state = MACHINE.next_state
+allowed_actions = MACHINE.allowed_actions

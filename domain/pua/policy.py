@@ -8,7 +8,7 @@ Rules (deny by default; always within the principal's Ambito):
   The front desk (`asst_front_desk`) sees nothing else.
 - An MMG sees the requests they referred (`referring_user_id`) with the *summary* view: state, dates, complexity.
 - A comune social worker (and a sub-ambito coordinator) sees, full view, the requests of persons with a cartella
-  their comune owns (or assigned to them): the cartella rule of domain/security/scopes.py, reused as is.
+  their comune owns (or assigned to them): the registry's cartella rule (registry policy.person_has_case).
 - A COT operator sees, full view, the requests referred to a COT organisation where they hold the role.
 """
 from __future__ import annotations
@@ -21,10 +21,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from domain.kernel.errors import Forbidden
 from domain.pua.models import AccessRequest, AccessState
-from domain.registry.models import Cartella
+from domain.registry import policy as registry_policy
 from domain.security.models import Role
 from domain.security.permissions import Permission
-from domain.registry import policy as registry_policy
 
 View = Literal["full", "registration", "summary"]
 
@@ -43,6 +42,12 @@ REGISTRATION_FIELDS = SUMMARY_FIELDS | {
 }
 
 
+def works_request(principal, request: AccessRequest) -> bool:
+    """The principal works this request: they registered it or hold a role at its PUA seat, with pua.triage."""
+    works = request.operator_id == principal.user_id or request.location_org_id in principal.orgs_for()
+    return works and Permission.pua_triage in principal.permissions
+
+
 def is_pua_staff(principal) -> bool:
     return principal.has_role(*PUA_ROLES)
 
@@ -58,11 +63,6 @@ def ensure_can_register(principal) -> None:
         raise Forbidden("Permesso mancante: pua.register", missing=["pua.register"])
 
 
-def _cartella_rule(principal, role: Role) -> ColumnElement[bool]:
-    return sa.exists().where(Cartella.person_id == AccessRequest.person_id,
-                             registry_policy.role_cartella_filter(principal, role))
-
-
 def _cot_rule(principal) -> ColumnElement[bool]:
     cot_orgs = [str(o) for o in sorted(principal.orgs_for(Role.cot_operator), key=str)]
     return sa.and_(AccessRequest.state == AccessState.referred_cot.value,
@@ -73,9 +73,8 @@ def _full_parts(principal) -> list[ColumnElement[bool]]:
     parts: list[ColumnElement[bool]] = []
     if is_pua_staff(principal):
         parts.append(sa.true())
-    for role in CARTELLA_ROLES:
-        if principal.has_role(role):
-            parts.append(_cartella_rule(principal, role))
+    if principal.has_role(*CARTELLA_ROLES):
+        parts.append(registry_policy.person_has_case(principal, AccessRequest.person_id, roles=CARTELLA_ROLES))
     if principal.has_role(Role.cot_operator):
         parts.append(_cot_rule(principal))
     return parts

@@ -1,4 +1,5 @@
-"""Reads of PUA access requests: one request, the Ambito list (keyset), the triage queue, indicator counters."""
+"""Reads of PUA access requests: one request, the Ambito list (keyset), the triage queue; the facts the reporting
+context computes the PUA indicators from."""
 from __future__ import annotations
 
 import uuid
@@ -9,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.assessment.models import InstrumentResponse
+from domain.assessment import queries as assessment_queries
 from domain.kernel import clock, work_items
 from domain.kernel import cursor as cursor_codec
 from domain.kernel.errors import Invalid, NotFound
@@ -29,7 +30,7 @@ class Visible:
 
 
 async def get_request(session: AsyncSession, *, principal: Principal,
-                      request_id: uuid.UUID) -> tuple[Visible, InstrumentResponse | None]:
+                      request_id: uuid.UUID) -> tuple[Visible, Any]:
     """One request within the row filter (404 otherwise), its view, and the triage response for the full view."""
     row = (await session.execute(
         sa.select(AccessRequest, policy.full_view(principal).label("full"))
@@ -40,8 +41,8 @@ async def get_request(session: AsyncSession, *, principal: Principal,
     ar, full = row
     view = policy.view_of(principal, ar, full=bool(full))
     triage = None
-    if view == "full" and ar.triage_response_id is not None:
-        triage = await session.get(InstrumentResponse, ar.triage_response_id)
+    if view == "full":
+        triage = await assessment_queries.instrument_response(session, ar.triage_response_id)
     audit.record(action="read", object_type=ENTITY, object_ids=[ar.id], person_ids=[ar.person_id])
     return Visible(ar, view), triage
 
@@ -106,56 +107,9 @@ async def triage_queue(session: AsyncSession, *, principal: Principal, limit: in
     return items, nxt
 
 
-# ---------------------------------------------------------------- indicators (P1, P3)
-@dataclass(frozen=True)
-class AccessCounters:
-    """Requests registered in the period (the cohort), and how many of them reached each step by now."""
-
-    registered: int
-    first_level_done: int
-    referred_vmd: int
-    referred_cot: int
-    oriented: int
-    withdrawn: int
-
-    @property
-    def p1(self) -> float | None:
-        """N° first-level assessments done / N° requests registered."""
-        return self.first_level_done / self.registered if self.registered else None
-
-    @property
-    def p3(self) -> float | None:
-        """N° referrals to VMD / N° requests received."""
-        return self.referred_vmd / self.registered if self.registered else None
-
-
-def _bounds(start: date | datetime, end: date | datetime) -> tuple[datetime, datetime]:
-    lo = clock.rome_day_bounds(start)[0] if not isinstance(start, datetime) else start
-    hi = clock.rome_day_bounds(end)[1] if not isinstance(end, datetime) else end
-    return lo, hi
-
-
-async def access_counters(session: AsyncSession, *, ambito_id: uuid.UUID, start: date | datetime,
-                          end: date | datetime) -> AccessCounters:
-    """Counters of the requests *registered* in the period (dates: Europe/Rome days, both inclusive; datetimes:
-    [start, end)). Cancelled requests (registration errors) are left out of every counter; withdrawn ones count
-    as registered. One query (docs/decisions/pua.md §5)."""
-    lo, hi = _bounds(start, end)
-    if hi <= lo:
-        raise Invalid("end", "la fine del periodo precede l'inizio")
-    ar = AccessRequest
-
-    def n(cond: Any) -> Any:
-        return sa.func.count().filter(cond)
-
-    row = (await session.execute(
-        sa.select(sa.func.count().label("registered"),
-                  n(ar.first_level_at.is_not(None)).label("first_level_done"),
-                  n(ar.state == AccessState.referred_vmd.value).label("referred_vmd"),
-                  n(ar.state == AccessState.referred_cot.value).label("referred_cot"),
-                  n(ar.state == AccessState.oriented.value).label("oriented"),
-                  n(ar.state == AccessState.withdrawn.value).label("withdrawn"))
-        .where(ar.ambito_id == ambito_id, ar.registered_at >= lo, ar.registered_at < hi,
-               ar.state != AccessState.cancelled.value)
-    )).one()
-    return AccessCounters(**row._mapping)
+# ---------------------------------------------------------------- for reporting
+def access_facts() -> sa.Subquery:
+    """What this context publishes for indicators, one row per request (a read-only projection the reporting
+    context aggregates; it never selects the table): ambito_id, registered_at, first_level_at, state, vmd_id."""
+    return sa.select(AccessRequest.id, AccessRequest.ambito_id, AccessRequest.registered_at,
+                     AccessRequest.first_level_at, AccessRequest.state, AccessRequest.vmd_id).subquery("access_facts")

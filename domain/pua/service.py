@@ -1,5 +1,5 @@
-"""PUA access requests: registration (accoglienza), first-level triage, orientation or referral (VMD / COT),
-withdrawal and cancellation.
+"""PUA access requests: registration (accoglienza), first-level triage, orientation, withdrawal and cancellation.
+The referrals (VMD, COT), which span the registry, the assessment context and the work items, are in flows.py.
 
 Every change bumps `AccessRequest.version` and writes one `entity_history` row (entity_type "access_request").
 Each open request has one `pua.triage` work item for the PUA team, completed when the request closes with an
@@ -10,42 +10,42 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.assessment import instruments
-from domain.assessment.models import InstrumentResponse
+from domain.assessment import service as assessment
 from domain.kernel import calendar, clock, history, work_items
-from domain.kernel.settings import get_settings
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
-from domain.kernel.models import WorkItem
+from domain.kernel.settings import get_settings
 from domain.pua import policy
-from domain.pua.models import CHANNEL_LABELS, AccessRequest, AccessState, Channel, RequesterKind
+from domain.pua.models import (
+    CHANNEL_LABELS,
+    AccessRequest,
+    AccessState,
+    Channel,
+    RequesterKind,
+)
 from domain.pua.states import AccessAction, next_state
-from domain.registry import cartelle
 from domain.registry import persons as person_svc
-from domain.registry.models import Area, AssignmentReason, Cartella, CartellaStatus, Person, PersonStatus
-from domain.territory.models import Organisation, OrgKind, ServiceType
-from domain.security import audit
-from domain.security.models import AppUser, Role, RoleAssignment, Team, TeamType
+from domain.registry.models import Area, PersonStatus
+from domain.security import audit, directory
+from domain.security.models import Role, TeamType
 from domain.security.permissions import Permission
 from domain.security.principal import Principal
+from domain.territory import queries as territory
+from domain.territory.models import OrgKind
 
 ENTITY = "access_request"
 TRIAGE_KIND = "pua.triage"
-COT_KIND = "cot.evaluation"
 TRIAGE_INSTRUMENT = "pua_triage"
 NEED_ITEM = "need_areas"  # the triage item whose options are the codes of `need_domains`
-COT_EVALUATION_HOURS = 48  # the D6 indicator: COT evaluation within 48 hours of the request
-LEGAL_BASIS = "LEPS PUA/VMD — presa in carico integrata (art. 9.2.h GDPR)"
 
 PUA_UNIT_TYPES = ("pua", "cdc")  # a PUA seat: the PUA unit or a Casa di Comunità
 HOSPITAL_UNIT_TYPES = ("presidio", "reparto")
-COT_UNIT_TYPE = "cot"
-VMD_TEAM_TYPES = (TeamType.vmd_equipe, TeamType.sub_ambito_team, TeamType.micro_equipe, TeamType.autism_unit)
 SOCIAL_SERVICE_ORG_KINDS = (OrgKind.comune, OrgKind.sub_ambito, OrgKind.ambito, OrgKind.ufficio_di_piano,
                             OrgKind.csc)
 
@@ -60,7 +60,7 @@ ACTION_PATH = {AccessAction.orient: "orientation", AccessAction.refer_vmd: "vmd"
 
 
 # ---------------------------------------------------------------- configuration and time
-def default_area(person: Person, on: date | None = None) -> Area:
+def default_area(person, on: date | None = None) -> Area:
     """anziani from 65, minori_famiglia under 18, disabili in between (docs/decisions/pua.md §2)."""
     age = calendar.age_on(person.birth_date, on or clock.today_rome())
     if age is None:
@@ -73,14 +73,14 @@ def default_area(person: Person, on: date | None = None) -> Area:
 
 
 # ---------------------------------------------------------------- shared helpers
-async def _record(session: AsyncSession, ar: AccessRequest, action: str, *, actor_id: uuid.UUID | None,
-                  detail: dict[str, Any] | None = None, bump: bool = True) -> None:
+async def write_history(session: AsyncSession, ar: AccessRequest, action: str, *, actor_id: uuid.UUID | None,
+                        detail: dict[str, Any] | None = None, bump: bool = True) -> None:
     await history.record_change(session, ar, entity_type=ENTITY, action=action, actor_id=actor_id, detail=detail,
                                 bump=bump, key="request")
 
 
-async def _load_for_work(session: AsyncSession, principal: Principal, request_id: uuid.UUID,
-                         expected_version: int | None = None) -> AccessRequest:
+async def load_for_work(session: AsyncSession, principal: Principal, request_id: uuid.UUID,
+                        expected_version: int | None = None) -> AccessRequest:
     """A request of the principal's Ambito, locked, for a PUA operator (403 for anyone else)."""
     policy.ensure_pua_staff(principal)
     ar = (await session.execute(
@@ -95,33 +95,14 @@ async def _load_for_work(session: AsyncSession, principal: Principal, request_id
     return ar
 
 
-async def _org(session: AsyncSession, org_id: uuid.UUID, ambito_id: uuid.UUID) -> Organisation | None:
-    return (await session.execute(
-        sa.select(Organisation).where(Organisation.id == org_id, Organisation.active.is_(True),
-                                      sa.or_(Organisation.ambito_id == ambito_id, Organisation.id == ambito_id))
-    )).scalar_one_or_none()
-
-
 async def _active_user(session: AsyncSession, user_id: uuid.UUID, ambito_id: uuid.UUID,
                        roles: tuple[Role, ...] = ()) -> bool:
-    stmt = sa.select(AppUser.id).where(AppUser.id == user_id, AppUser.active.is_(True),
-                                       AppUser.ambito_id == ambito_id)
-    if roles:
-        today = clock.today_rome()
-        stmt = stmt.where(sa.exists().where(
-            RoleAssignment.user_id == AppUser.id, RoleAssignment.role.in_([r.value for r in roles]),
-            RoleAssignment.valid_from <= today,
-            sa.or_(RoleAssignment.valid_to.is_(None), RoleAssignment.valid_to >= today)))
-    return (await session.execute(stmt)).scalar_one_or_none() is not None
+    return await directory.is_active_user(session, user_id, ambito_id, roles=roles or None)
 
 
-async def pua_team(session: AsyncSession, *, ambito_id: uuid.UUID,
-                   location_org_id: uuid.UUID | None = None) -> Team | None:
+async def pua_team(session: AsyncSession, *, ambito_id: uuid.UUID, location_org_id: uuid.UUID | None = None):
     """The PUA team of the Ambito (type `pua`): the one of the request's seat if several, else the first by code."""
-    teams = list((await session.execute(
-        sa.select(Team).where(Team.ambito_id == ambito_id, Team.type == TeamType.pua.value, Team.active.is_(True))
-        .order_by(Team.code)
-    )).scalars())
+    teams = await directory.teams_of_type(session, ambito_id, [TeamType.pua])
     if location_org_id is not None:
         for t in teams:
             if t.organisation_id == location_org_id:
@@ -129,7 +110,7 @@ async def pua_team(session: AsyncSession, *, ambito_id: uuid.UUID,
     return teams[0] if teams else None
 
 
-def _audit(action: str, ar: AccessRequest) -> None:
+def audit_request(action: str, ar: AccessRequest) -> None:
     audit.record(action=action, object_type=ENTITY, object_ids=[ar.id], person_ids=[ar.person_id])
 
 
@@ -139,7 +120,7 @@ class Registration:
     request: AccessRequest
     person_created: bool = False
     possible_duplicates: list[uuid.UUID] = field(default_factory=list)
-    work_item: WorkItem | None = None
+    work_item: Any = None  # the `pua.triage` work item (a kernel row)
 
 
 def need_domain_codes() -> list[str]:
@@ -149,22 +130,17 @@ def need_domain_codes() -> list[str]:
 
 async def _location(session: AsyncSession, principal: Principal, given: uuid.UUID | None,
                     errors: list[tuple[str, str]]) -> uuid.UUID | None:
-    base = sa.select(Organisation.id).where(
-        Organisation.ambito_id == principal.ambito_id, Organisation.active.is_(True),
-        Organisation.kind == OrgKind.asst_unit.value, Organisation.unit_type.in_(PUA_UNIT_TYPES))
+    amb = principal.ambito_id
     if given is not None:
-        if (await session.execute(base.where(Organisation.id == given))).scalar_one_or_none() is None:
+        if not await territory.asst_units(session, amb, PUA_UNIT_TYPES, ids=[given]):
             errors.append(("location_org_id", "non è una sede PUA o una Casa di Comunità dell'Ambito"))
         return given
-    mine = list((await session.execute(
-        base.where(Organisation.id.in_(list(principal.orgs_for()) or [uuid.UUID(int=0)])).order_by(Organisation.id)
-    )).scalars())
+    mine = await territory.asst_units(session, amb, PUA_UNIT_TYPES, ids=principal.orgs_for())
     if len(mine) == 1:
-        return mine[0]
-    puas = list((await session.execute(base.where(Organisation.unit_type == "pua").order_by(Organisation.id)))
-                .scalars())
+        return mine[0].id
+    puas = await territory.asst_units(session, amb, ["pua"])
     if len(mine) == 0 and len(puas) == 1:
-        return puas[0]
+        return puas[0].id
     errors.append(("location_org_id", "indicare la sede PUA della richiesta"))
     return None
 
@@ -177,7 +153,7 @@ async def _referrer_errors(session: AsyncSession, principal: Principal, channel:
         return [(f, "indicare un inviante solo per i canali di invio (referral_*)")
                 for f, v in (("referring_user_id", user_id), ("referring_org_id", org_id)) if v is not None]
     errors: list[tuple[str, str]] = []
-    org = await _org(session, org_id, amb) if org_id is not None else None
+    org = await territory.active_org(session, org_id, amb) if org_id is not None else None
     if org_id is not None and org is None:
         return [("referring_org_id", "organizzazione non trovata nell'Ambito o non attiva")]
     if channel == Channel.referral_mmg:
@@ -214,14 +190,14 @@ async def _referrer_errors(session: AsyncSession, principal: Principal, channel:
     return errors
 
 
-async def _existing_person(session: AsyncSession, principal: Principal, person_id: uuid.UUID) -> Person:
+async def _existing_person(session: AsyncSession, principal: Principal, person_id: uuid.UUID):
     person = await person_svc.get_person(session, principal=principal, person_id=person_id)
     if person.status != PersonStatus.active or person.date_of_death is not None:
         raise Invalid("person_id", "la persona non è attiva (deceduta o unita a un'altra)")
     return person
 
 
-async def _new_person(session: AsyncSession, principal: Principal, data) -> tuple[Person, list[uuid.UUID]]:
+async def _new_person(session: AsyncSession, principal: Principal, data) -> tuple[Any, list[uuid.UUID]]:
     try:
         if Permission.person_create not in principal.permissions:  # an MMG referral: automated path
             return await person_svc.find_or_create_person(session, principal=principal, data=data,
@@ -233,13 +209,10 @@ async def _new_person(session: AsyncSession, principal: Principal, data) -> tupl
     return result.person, [d for d in dupes if d is not None]
 
 
-async def _linked_cartella(session: AsyncSession, person: Person) -> uuid.UUID | None:
+async def _linked_cartella(session: AsyncSession, person) -> uuid.UUID | None:
     """An open cartella the request belongs to, if the person already has one: the one of the default area, else
     the only one. None otherwise: the first level needs no cartella."""
-    rows = list((await session.execute(
-        sa.select(Cartella.id, Cartella.area).where(Cartella.person_id == person.id,
-                                                    Cartella.status == CartellaStatus.open.value)
-        .order_by(Cartella.id))).all())
+    rows = await person_svc.open_cartelle_of(session, person.id)
     if not rows:
         return None
     try:
@@ -310,7 +283,7 @@ async def register_request(session: AsyncSession, *, principal: Principal, data)
         orientation={}, version=1)
     session.add(ar)
     await session.flush()
-    await _record(session, ar, "registered", actor_id=principal.user_id, bump=False,
+    await write_history(session, ar, "registered", actor_id=principal.user_id, bump=False,
                   detail={"person_created": created})
     team = await pua_team(session, ambito_id=ar.ambito_id, location_org_id=location)
     day = now.astimezone(clock.ROME).strftime("%d/%m/%Y")
@@ -320,58 +293,55 @@ async def register_request(session: AsyncSession, *, principal: Principal, data)
         assignee_team_id=team.id if team else None, assignee_org_id=None if team else location,
         due_at=calendar.add_working_days(now, get_settings().pua_triage_due_working_days), person_id=person.id, cartella_id=ar.cartella_id,
         dedup_key=f"{TRIAGE_KIND}:{ar.id}", data={"access_request_id": str(ar.id), "channel": channel.value})
-    _audit("create", ar)
+    audit_request("create", ar)
     return Registration(request=ar, person_created=created, possible_duplicates=dupes, work_item=item)
 
 
 # ---------------------------------------------------------------- reception and triage
 async def take_in_reception(session: AsyncSession, *, principal: Principal, request_id: uuid.UUID,
                             expected_version: int | None = None) -> AccessRequest:
-    ar = await _load_for_work(session, principal, request_id, expected_version)
+    ar = await load_for_work(session, principal, request_id, expected_version)
     ar.state = next_state(ar.state, AccessAction.reception)
     ar.reception_at = clock.now()
-    await _record(session, ar, "reception", actor_id=principal.user_id)
+    await write_history(session, ar, "reception", actor_id=principal.user_id)
     await work_items.start_for_source(session, source_type=ENTITY, source_id=ar.id, kinds=[TRIAGE_KIND])
-    _audit("update", ar)
+    audit_request("update", ar)
     return ar
 
 
 async def record_triage(session: AsyncSession, *, principal: Principal, request_id: uuid.UUID,
                         answers: dict[str, Any], instrument_version: int | None = None,
-                        expected_version: int | None = None) -> tuple[AccessRequest, InstrumentResponse]:
+                        expected_version: int | None = None) -> tuple[AccessRequest, Any]:
     """First-level assessment with the active `pua_triage`: answers validated and scored by the engine (422
     naming `answers.<item>`, nothing written), stored as an InstrumentResponse; outcome and suggested path saved."""
-    ar = await _load_for_work(session, principal, request_id, expected_version)
+    ar = await load_for_work(session, principal, request_id, expected_version)
     target = next_state(ar.state, AccessAction.triage)
     definition = instruments.get(TRIAGE_INSTRUMENT, instrument_version)
     result = instruments.submit(definition, answers)
     need = result.outcomes.get("need_level")
     path = result.outcomes.get("referral")
-    now = clock.now()
-    response = InstrumentResponse(
-        person_id=ar.person_id, context_type=ENTITY, context_id=ar.id, instrument_code=definition.code,
-        instrument_version=definition.version, answers=dict(answers), scores=result.model_dump(mode="json"),
-        outcome=need.value if need else None, author_id=principal.user_id,
-        author_org_id=policy.author_org(principal, ar.location_org_id), recorded_at=now)
-    session.add(response)
-    await session.flush()
+    response = await assessment.store_response(
+        session, person_id=ar.person_id, context_type=ENTITY, context_id=ar.id, definition=definition,
+        answers=answers, result=result, outcome=need.value if need else None, author_id=principal.user_id,
+        author_org_id=policy.author_org(principal, ar.location_org_id))
+    now = response.recorded_at
     ar.state = target
     ar.first_level_at = now
     ar.triage_response_id = response.id
     ar.complexity = need.value if need else None
     ar.suggested_path = path.value if path else ("vmd" if ar.complexity == "complex" else "orientation")
-    await _record(session, ar, "triage", actor_id=principal.user_id,
+    await write_history(session, ar, "triage", actor_id=principal.user_id,
                   detail={"instrument": definition.code, "version": definition.version,
                           "complexity": ar.complexity, "suggested_path": ar.suggested_path,
                           "reasons": [r.code for r in (need.reasons if need else [])]})
-    _audit("update", ar)
+    audit_request("update", ar)
     audit.record(action="create", object_type="instrument_response", object_ids=[response.id],
                  person_ids=[ar.person_id])
     return ar, response
 
 
 # ---------------------------------------------------------------- closing: orientation and referrals
-def _decision(ar: AccessRequest, action: AccessAction, override_reason: str | None) -> dict[str, Any]:
+def decision(ar: AccessRequest, action: AccessAction, override_reason: str | None) -> dict[str, Any]:
     """The operator may depart from the triage's suggestion only with a reason (docs/decisions/pua.md §4)."""
     path = ACTION_PATH[action]
     reason = (override_reason or "").strip() or None
@@ -387,197 +357,42 @@ def _decision(ar: AccessRequest, action: AccessAction, override_reason: str | No
 
 async def orient(session: AsyncSession, *, principal: Principal, request_id: uuid.UUID, data) -> AccessRequest:
     """Simple need: information given and/or a service or organisation suggested → oriented (closed)."""
-    ar = await _load_for_work(session, principal, request_id, data.version)
+    ar = await load_for_work(session, principal, request_id, data.version)
     target = next_state(ar.state, AccessAction.orient)
-    decision = _decision(ar, AccessAction.orient, data.override_reason)
+    chosen = decision(ar, AccessAction.orient, data.override_reason)
     info = (data.information_given or "").strip() or None
     external = (data.external_service or "").strip() or None
     errors: list[tuple[str, str]] = []
     if not any([info, data.service_type_code, data.organisation_id, external]):
         errors.append(("information_given", "indicare le informazioni date o il servizio/ente suggerito"))
     if data.service_type_code is not None:
-        ok = (await session.execute(sa.select(ServiceType.code).where(
-            ServiceType.code == data.service_type_code, ServiceType.active.is_(True)))).scalar_one_or_none()
-        if ok is None:
-            errors.append(("service_type_code", "servizio non presente nel catalogo"))
-    if data.organisation_id is not None and await _org(session, data.organisation_id, ar.ambito_id) is None:
+        try:
+            await territory.require_service_type(session, data.service_type_code, field="service_type_code")
+        except Invalid as e:
+            errors += [(x["field"], x["reason"]) for x in e.errors]
+    if data.organisation_id is not None and await territory.active_org(session, data.organisation_id,
+                                                                       ar.ambito_id) is None:
         errors.append(("organisation_id", "organizzazione non trovata nell'Ambito o non attiva"))
     if errors:
         raise Invalid.many(errors)
     now = clock.now()
-    ar.orientation = {**decision, "information_given": info, "service_type_code": data.service_type_code,
+    ar.orientation = {**chosen, "information_given": info, "service_type_code": data.service_type_code,
                       "organisation_id": str(data.organisation_id) if data.organisation_id else None,
                       "external_service": external, "notes": (data.notes or None), "by": str(principal.user_id),
                       "at": now.isoformat()}
     ar.state = target
     ar.closed_at = now
-    await _record(session, ar, "oriented", actor_id=principal.user_id)
+    await write_history(session, ar, "oriented", actor_id=principal.user_id)
     await work_items.close_for_source(session, source_type=ENTITY, source_id=ar.id, kinds=[TRIAGE_KIND], done=True,
                                       actor_id=principal.user_id)
-    _audit("update", ar)
-    return ar
-
-
-async def _cartella_for_referral(session: AsyncSession, principal: Principal, ar: AccessRequest,
-                                 area: Area | None, owning_comune_id: uuid.UUID | None) -> Cartella:
-    """The cartella a referral works on: the open one of the given area, else the one the request is linked to,
-    else the open one of the default area; opened when missing (docs/decisions/pua.md §2)."""
-    person = (await session.execute(sa.select(Person).where(Person.id == ar.person_id))).scalar_one()
-    if area is None and ar.cartella_id is not None:
-        linked = (await session.execute(sa.select(Cartella).where(
-            Cartella.id == ar.cartella_id, Cartella.status == CartellaStatus.open.value))).scalar_one_or_none()
-        if linked is not None:
-            return linked
-    area = Area(area) if area is not None else default_area(person)
-    existing = (await session.execute(sa.select(Cartella).where(
-        Cartella.person_id == person.id, Cartella.area == area.value,
-        Cartella.status == CartellaStatus.open.value))).scalar_one_or_none()
-    if existing is not None:
-        return existing
-    return await cartelle.open_cartella(session, principal=principal, person_id=person.id, area=area,
-                                        owning_comune_id=owning_comune_id)
-
-
-async def _assign(session: AsyncSession, cartella_id: uuid.UUID, ar: AccessRequest, *, reason: AssignmentReason,
-                  actor_id: uuid.UUID, **assignee: uuid.UUID) -> None:
-    a = await cartelle.assign(session, cartella_id=cartella_id, reason=reason, source_type=ENTITY,
-                              source_id=ar.id, actor_id=actor_id, **assignee)
-    if a.legal_basis is None:
-        a.legal_basis = LEGAL_BASIS
-        session.add(a)
-        await session.flush()
-
-
-async def _vmd_team(session: AsyncSession, ar: AccessRequest, team_id: uuid.UUID | None) -> uuid.UUID:
-    """The given equipe (a VMD-capable team of the Ambito), or the Ambito's default VMD equipe: the only active
-    `vmd_equipe` team, or among several the one of the request's seat (or the seat's Casa di Comunità)."""
-    base = sa.select(Team).where(Team.ambito_id == ar.ambito_id, Team.active.is_(True))
-    if team_id is not None:
-        t = (await session.execute(base.where(
-            Team.id == team_id, Team.type.in_([x.value for x in VMD_TEAM_TYPES])))).scalar_one_or_none()
-        if t is None:
-            raise Invalid("team_id", "non è un'équipe di valutazione attiva dell'Ambito")
-        return t.id
-    teams = list((await session.execute(base.where(Team.type == TeamType.vmd_equipe.value).order_by(Team.code)))
-                 .scalars())
-    if len(teams) == 1:
-        return teams[0].id
-    if teams:
-        seat = await session.get(Organisation, ar.location_org_id)
-        near = {ar.location_org_id, *(seat.ancestor_ids if seat else [])}
-        mine = [t for t in teams if t.organisation_id in near]
-        if len(mine) == 1:
-            return mine[0].id
-        raise Invalid("team_id", "l'Ambito ha più équipe VMD: indicare quella a cui inviare")
-    raise Invalid("team_id", "nessuna équipe VMD attiva nell'Ambito: indicare l'équipe")
-
-
-async def refer_vmd(session: AsyncSession, *, principal: Principal, request_id: uuid.UUID, data) -> AccessRequest:
-    """Complex need: a VMD request (trigger `pua`) on the person's cartella (opened if missing) → referred_vmd.
-    Writes the PUA team's and the referring MMG's cartella assignments (legal basis: the PUA/VMD LEPS)."""
-    from domain.assessment import service as vmd_service  # written by the VMD work; imported when used
-
-    ar = await _load_for_work(session, principal, request_id, data.version)
-    target = next_state(ar.state, AccessAction.refer_vmd)
-    decision = _decision(ar, AccessAction.refer_vmd, data.override_reason)
-    team_id = await _vmd_team(session, ar, data.team_id)
-    if data.requested_service_type is not None:
-        ok = (await session.execute(sa.select(ServiceType.code).where(
-            ServiceType.code == data.requested_service_type, ServiceType.active.is_(True)))).scalar_one_or_none()
-        if ok is None:
-            raise Invalid("requested_service_type", "servizio non presente nel catalogo")
-    cartella = await _cartella_for_referral(session, principal, ar, data.area, data.owning_comune_id)
-    team = await pua_team(session, ambito_id=ar.ambito_id, location_org_id=ar.location_org_id)
-    if team is not None:
-        await _assign(session, cartella.id, ar, reason=AssignmentReason.team, actor_id=principal.user_id,
-                      team_id=team.id)
-    if ar.referring_user_id is not None:
-        await _assign(session, cartella.id, ar, reason=AssignmentReason.referring_mmg, actor_id=principal.user_id,
-                      user_id=ar.referring_user_id)
-    vmd = await vmd_service.request_vmd(
-        session, principal=principal, person_id=ar.person_id, cartella_id=cartella.id, trigger="pua",
-        requested_service_type=data.requested_service_type, team_id=team_id, access_request_id=ar.id,
-        referring_user_id=ar.referring_user_id, notes=data.notes or None)
-    now = clock.now()
-    ar.cartella_id = cartella.id
-    ar.vmd_id = vmd.id
-    ar.orientation = {**decision, "team_id": str(team_id), "area": str(cartella.area),
-                      "requested_service_type": data.requested_service_type, "vmd_id": str(vmd.id),
-                      "notes": data.notes or None, "by": str(principal.user_id), "at": now.isoformat()}
-    ar.state = target
-    ar.closed_at = now
-    await _record(session, ar, "referred_vmd", actor_id=principal.user_id)
-    await work_items.close_for_source(session, source_type=ENTITY, source_id=ar.id, kinds=[TRIAGE_KIND], done=True,
-                                      actor_id=principal.user_id)
-    _audit("update", ar)
-    return ar
-
-
-async def cot_for(session: AsyncSession, *, ambito_id: uuid.UUID, person: Person,
-                  given: uuid.UUID | None = None) -> Organisation:
-    """The COT of the person's domicile: with one COT in the Ambito, that one; with several, the one whose
-    `attributes.comuni` (organisation codes or ids) lists the domicile (else residence) comune."""
-    base = sa.select(Organisation).where(
-        Organisation.ambito_id == ambito_id, Organisation.active.is_(True),
-        Organisation.kind == OrgKind.asst_unit.value, Organisation.unit_type == COT_UNIT_TYPE)
-    if given is not None:
-        cot = (await session.execute(base.where(Organisation.id == given))).scalar_one_or_none()
-        if cot is None:
-            raise Invalid("cot_org_id", "non è una Centrale Operativa Territoriale dell'Ambito")
-        return cot
-    cots = list((await session.execute(base.order_by(Organisation.code))).scalars())
-    if len(cots) == 1:
-        return cots[0]
-    comune_id = person.domicile_comune_id or person.residence_comune_id
-    if comune_id is not None and cots:
-        comune = await session.get(Organisation, comune_id)
-        keys = {str(comune_id), comune.code if comune else ""}
-        served = [c for c in cots if keys & {str(x) for x in (c.attributes or {}).get("comuni", [])}]
-        if len(served) == 1:
-            return served[0]
-    if not cots:
-        raise Invalid("cot_org_id", "nessuna COT attiva nell'Ambito")
-    raise Invalid("cot_org_id", "non è possibile determinare la COT del domicilio: indicarla")
-
-
-async def refer_cot(session: AsyncSession, *, principal: Principal, request_id: uuid.UUID, data) -> AccessRequest:
-    """Complex need with continuity of care: a `cot.evaluation` work item for the COT (due in 48 hours) and the
-    COT's cartella assignment → referred_cot."""
-    ar = await _load_for_work(session, principal, request_id, data.version)
-    target = next_state(ar.state, AccessAction.refer_cot)
-    decision = _decision(ar, AccessAction.refer_cot, data.override_reason)
-    person = (await session.execute(sa.select(Person).where(Person.id == ar.person_id))).scalar_one()
-    cot = await cot_for(session, ambito_id=ar.ambito_id, person=person, given=data.cot_org_id)
-    cartella = await _cartella_for_referral(session, principal, ar, data.area, data.owning_comune_id)
-    team = await pua_team(session, ambito_id=ar.ambito_id, location_org_id=ar.location_org_id)
-    if team is not None:
-        await _assign(session, cartella.id, ar, reason=AssignmentReason.team, actor_id=principal.user_id,
-                      team_id=team.id)
-    await _assign(session, cartella.id, ar, reason=AssignmentReason.assessor, actor_id=principal.user_id,
-                  organisation_id=cot.id)
-    now = clock.now()
-    item = await work_items.create(
-        session, kind=COT_KIND, title="Valutazione COT richiesta dal PUA", source_type=ENTITY, source_id=ar.id,
-        ambito_id=ar.ambito_id, assignee_org_id=cot.id, due_at=now + timedelta(hours=COT_EVALUATION_HOURS),
-        person_id=ar.person_id, cartella_id=cartella.id, dedup_key=f"{COT_KIND}:{ENTITY}:{ar.id}",
-        data={"access_request_id": str(ar.id)})
-    ar.cartella_id = cartella.id
-    ar.orientation = {**decision, "cot_org_id": str(cot.id), "area": str(cartella.area),
-                      "work_item_id": str(item.id), "notes": data.notes or None, "by": str(principal.user_id),
-                      "at": now.isoformat()}
-    ar.state = target
-    ar.closed_at = now
-    await _record(session, ar, "referred_cot", actor_id=principal.user_id)
-    await work_items.close_for_source(session, source_type=ENTITY, source_id=ar.id, kinds=[TRIAGE_KIND], done=True,
-                                      actor_id=principal.user_id)
-    _audit("update", ar)
+    audit_request("update", ar)
     return ar
 
 
 # ---------------------------------------------------------------- withdrawal and cancellation
 async def _close_without_outcome(session: AsyncSession, principal: Principal, request_id: uuid.UUID, *,
                                  action: AccessAction, reason: str, expected_version: int | None) -> AccessRequest:
-    ar = await _load_for_work(session, principal, request_id, expected_version)
+    ar = await load_for_work(session, principal, request_id, expected_version)
     target = next_state(ar.state, action)
     reason = (reason or "").strip()
     if not reason:
@@ -585,9 +400,9 @@ async def _close_without_outcome(session: AsyncSession, principal: Principal, re
     ar.state = target
     ar.closed_at = clock.now()
     ar.close_reason = reason[:500]
-    await _record(session, ar, target.value, actor_id=principal.user_id)
+    await write_history(session, ar, target.value, actor_id=principal.user_id)
     await work_items.close_for_source(session, source_type=ENTITY, source_id=ar.id, kinds=[TRIAGE_KIND])
-    _audit("update", ar)
+    audit_request("update", ar)
     return ar
 
 
@@ -617,6 +432,6 @@ async def withdraw_open_for_person(session: AsyncSession, *, person_id: uuid.UUI
         ar.state = next_state(ar.state, AccessAction.withdraw)
         ar.closed_at = clock.now()
         ar.close_reason = reason
-        await _record(session, ar, "withdrawn_by_system", actor_id=None)
+        await write_history(session, ar, "withdrawn_by_system", actor_id=None)
         await work_items.close_for_source(session, source_type=ENTITY, source_id=ar.id, kinds=[TRIAGE_KIND])
     return len(rows)

@@ -1,16 +1,17 @@
-"""State machine of a PUA access request (domain brief §6.3 A).
+"""State machine of a PUA access request (domain brief §6.3 A), as a transition table (domain.kernel.states).
 
     registered → in_reception → first_level_done → oriented | referred_vmd | referred_cot
     withdrawn / cancelled from any state that is not closing
 
 `oriented`, `referred_vmd`, `referred_cot`, `withdrawn` and `cancelled` are final. An action that the table does
-not allow from the current state is a Conflict (409) that names both the state and the action.
+not allow from the current state is the kernel's 409: `state`, `action`, `allowed_actions`, and a detail naming
+the missing step.
 """
 from __future__ import annotations
 
 from enum import StrEnum
 
-from domain.kernel.errors import Conflict
+from domain.kernel.states import StateMachine
 from domain.pua.models import ACCESS_STATE_LABELS, AccessState
 
 
@@ -25,15 +26,16 @@ class AccessAction(StrEnum):
 
 
 ACTION_LABELS = {
-    "reception": "presa in accoglienza", "triage": "valutazione di primo livello",
-    "orient": "orientamento (bisogno semplice)", "refer_vmd": "invio a VMD", "refer_cot": "invio alla COT",
-    "withdraw": "ritiro della richiesta", "cancel": "annullamento della richiesta",
+    "reception": "prendere in accoglienza la richiesta", "triage": "registrare la valutazione di primo livello",
+    "orient": "orientare la persona (bisogno semplice)", "refer_vmd": "inviare a VMD",
+    "refer_cot": "inviare alla COT", "withdraw": "ritirare la richiesta", "cancel": "annullare la richiesta",
 }
 
 S, A = AccessState, AccessAction
 OPEN_STATES = frozenset({S.registered, S.in_reception, S.first_level_done})
 FINAL_STATES = frozenset(set(S) - OPEN_STATES)
 CLOSING_STATES = frozenset({S.oriented, S.referred_vmd, S.referred_cot})
+_OPEN = (S.registered, S.in_reception, S.first_level_done)
 
 # (from state, action) → to state
 TRANSITIONS: dict[tuple[AccessState, AccessAction], AccessState] = {
@@ -42,25 +44,20 @@ TRANSITIONS: dict[tuple[AccessState, AccessAction], AccessState] = {
     (S.first_level_done, A.orient): S.oriented,
     (S.first_level_done, A.refer_vmd): S.referred_vmd,
     (S.first_level_done, A.refer_cot): S.referred_cot,
-    **{(s, A.withdraw): S.withdrawn for s in OPEN_STATES},
-    **{(s, A.cancel): S.cancelled for s in OPEN_STATES},
+    **{(s, A.withdraw): S.withdrawn for s in _OPEN},
+    **{(s, A.cancel): S.cancelled for s in _OPEN},
 }
 
+_RECEPTION_FIRST = "serve prima la presa in accoglienza"
+_TRIAGE_FIRST = "serve prima la valutazione di primo livello"
+HINTS: dict[tuple[AccessState, AccessAction], str] = {
+    (S.registered, A.triage): _RECEPTION_FIRST,
+    **{(s, a): _TRIAGE_FIRST for s in (S.registered, S.in_reception) for a in (A.orient, A.refer_vmd, A.refer_cot)},
+}
 
-def allowed_actions(state: AccessState | str) -> list[AccessAction]:
-    state = AccessState(state)
-    return [a for (s, a) in TRANSITIONS if s == state]
+MACHINE = StateMachine("la richiesta", ACCESS_STATE_LABELS, ACTION_LABELS, TRANSITIONS, hints=HINTS,
+                       state_type=AccessState)
 
-
-def next_state(state: AccessState | str, action: AccessAction | str) -> AccessState:
-    """The state after `action`, or Conflict naming the current state and the attempted action."""
-    state, action = AccessState(state), AccessAction(action)
-    target = TRANSITIONS.get((state, action))
-    if target is None:
-        allowed = allowed_actions(state)
-        detail = (f"Azione '{ACTION_LABELS[action.value]}' non consentita: la richiesta è nello stato "
-                  f"'{ACCESS_STATE_LABELS[state.value]}'")
-        detail += "." if allowed else " (stato finale)."
-        raise Conflict(detail, current_state=state.value, action=action.value,
-                       allowed_actions=[a.value for a in allowed])
-    return target
+can = MACHINE.can
+next_state = MACHINE.next_state
+allowed_actions = MACHINE.allowed_actions

@@ -66,7 +66,7 @@ async def test_mmg_referral_to_vmd_end_to_end(client, session):
     assert rid not in {w["source_id"] for w in queue["items"]}
     r = await client.post(f"/api/pua/requests/{rid}/withdraw", headers=h, json={"reason": "ripensamento"})
     assert r.status_code == 409 and r.headers["content-type"].startswith(PROBLEM)
-    assert r.json()["current_state"] == "referred_vmd" and r.json()["action"] == "withdraw"
+    assert r.json()["state"] == "referred_vmd" and r.json()["action"] == "withdraw"
 
     # the referring MMG sees the outcome summary only
     r = await client.get(f"/api/pua/requests/{rid}", headers=bearer(pua.mmg))
@@ -125,13 +125,13 @@ async def test_illegal_transition_is_409(client, session):
     r = await client.post(f"/api/pua/requests/{rid}/triage", json={"answers": complex_answers()}, headers=h)
     assert r.status_code == 409
     p = r.json()
-    assert p["current_state"] == "registered" and p["action"] == "triage" and "Registrata" in p["detail"]
+    assert p["state"] == "registered" and p["action"] == "triage" and "Registrata" in p["detail"]
     r = await client.post(f"/api/pua/requests/{rid}/refer-cot", json={}, headers=h)
     assert r.status_code == 409 and r.json()["action"] == "refer_cot"
     r = await client.post(f"/api/pua/requests/{rid}/cancel", json={"reason": "Registrazione doppia"}, headers=h)
     assert r.status_code == 200 and r.json()["state"] == "cancelled"
     r = await client.post(f"/api/pua/requests/{rid}/reception", headers=h)
-    assert r.status_code == 409 and r.json()["current_state"] == "cancelled"
+    assert r.status_code == 409 and r.json()["state"] == "cancelled"
 
 
 async def test_front_desk_registers_but_cannot_triage(client, session):

@@ -8,65 +8,36 @@ from datetime import date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from domain.assessment import policy, queries
+from domain.assessment import equipe, policy, queries
 from domain.assessment import service as vmd
 from domain.assessment.models import VmdState
 from domain.kernel import history
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.kernel.models import WorkItem
+from domain.kernel.settings import get_settings
 from domain.registry import cartelle
 from domain.registry.models import CartellaAssignment
+from domain.reporting import queries as reporting
 from domain.security.models import Role, TeamType
 from tests.domain.assessment.vmd_setup import (
     BARTHEL_35,
     IADL_2,
+    MEETING,
     SOCIAL,
     add_member,
     build_world,
     counts,
     give_consent,
+    in_progress,
     make_team,
     principal_of,
+    requested,
+    signed_and_met,
 )
 from tests.factories.cartelle import create_cartella, create_person
 from tests.support import make_user, org
 
-MEETING = dict(participants=[{"name": "Figlia della signora", "role": "familiare"}],
-               minutes="Valutazione condivisa: non autosufficiente, vive sola.", decision="Proposta di progetto")
-
-
-async def _requested(session, w, trigger="pua", **kw):
-    return await vmd.request_vmd(session, principal=await w.p(session, "sw"), person_id=w.person.id,
-                                 cartella_id=w.cartella.id, trigger=trigger, team_id=w.team.id, **kw)
-
-
-async def _in_progress(session, w, *, assessors=("ifec", "sw")):
-    """A scheduled VMD with assessors; the IFeC has recorded Barthel 35 and Lawton IADL 2, the social worker the
-    social module."""
-    v = await _requested(session, w)
-    ifec = await w.p(session, "ifec")
-    await vmd.schedule(session, principal=ifec, vmd_id=v.id, scheduled_for=datetime.fromisoformat(
-        "2026-03-05T10:00:00+01:00"), location="Casa di Comunità di Crema")
-    for who in assessors:
-        await vmd.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=getattr(w, who).id)
-    if "ifec" in assessors:
-        await vmd.record_response(session, principal=ifec, vmd_id=v.id, instrument_code="barthel", answers=BARTHEL_35)
-        await vmd.record_response(session, principal=ifec, vmd_id=v.id, instrument_code="lawton_iadl",
-                                  answers=IADL_2)
-    if "sw" in assessors:
-        await vmd.record_response(session, principal=await w.p(session, "sw"), vmd_id=v.id,
-                                  instrument_code="social_risk", answers=SOCIAL)
-    return v
-
-
-async def _signed_and_met(session, w, clock):
-    """A VMD both sides signed, with its equipe meeting held: ready to conclude. Returns (vmd, ifec, sw)."""
-    v = await _in_progress(session, w)
-    ifec, sw = await w.p(session, "ifec"), await w.p(session, "sw")
-    await vmd.sign(session, principal=ifec, vmd_id=v.id)
-    await vmd.sign(session, principal=sw, vmd_id=v.id)
-    await vmd.hold_meeting(session, principal=ifec, vmd_id=v.id, held_at=clock.now(), **MEETING)
-    return v, ifec, sw
+_requested, _in_progress, _signed_and_met = requested, in_progress, signed_and_met
 
 
 async def _items(session, v, kind=None):
@@ -92,8 +63,8 @@ async def test_full_flow_ifec_and_comune_social_worker_is_integrated(session, cl
     clock.advance(days=1)
     await vmd.schedule(session, principal=ifec, vmd_id=v.id,
                        scheduled_for=datetime.fromisoformat("2026-03-05T10:00:00+01:00"), location="Domicilio")
-    a_ifec = await vmd.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=w.ifec.id)
-    a_sw = await vmd.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=w.sw.id)
+    a_ifec = await equipe.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=w.ifec.id)
+    a_sw = await equipe.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=w.sw.id)
     assert (a_ifec.side, a_ifec.domains) == ("asst", ["functional", "health", "cognitive"])
     assert (a_sw.side, a_sw.domains) == ("comune", ["social_network", "caregiver", "housing", "economic"])
     assert a_ifec.organisation_id == (await org(session, "asst-crema-pua")).id
@@ -106,26 +77,26 @@ async def test_full_flow_ifec_and_comune_social_worker_is_integrated(session, cl
     assert [(i.kind, i.source_id, i.due_at) for i in mine] == [("vmd.assessment", v.id, v.due_at)]
 
     clock.advance(days=3)
-    b = await vmd.record_response(session, principal=ifec, vmd_id=v.id, instrument_code="barthel",
-                                  answers=BARTHEL_35)
+    b = await equipe.record_response(session, principal=ifec, vmd_id=v.id, instrument_code="barthel",
+                                     answers=BARTHEL_35)
     assert (b.instrument_version, b.scores["scores"]["total"]["value"], b.outcome) == (1, 35, "severe_dependency")
     assert b.author_org_id == a_ifec.organisation_id
     assert v.state == VmdState.in_progress
-    iadl = await vmd.record_response(session, principal=ifec, vmd_id=v.id, instrument_code="lawton_iadl",
-                                     answers=IADL_2)
+    iadl = await equipe.record_response(session, principal=ifec, vmd_id=v.id, instrument_code="lawton_iadl",
+                                        answers=IADL_2)
     assert iadl.scores["scores"]["total"]["value"] == 2
-    s = await vmd.record_response(session, principal=sw, vmd_id=v.id, instrument_code="social_risk", answers=SOCIAL)
+    s = await equipe.record_response(session, principal=sw, vmd_id=v.id, instrument_code="social_risk", answers=SOCIAL)
     assert s.scores["scores"]["social_risk"]["band"]["code"] == "high"
 
-    await vmd.sign(session, principal=ifec, vmd_id=v.id)
+    await equipe.sign(session, principal=ifec, vmd_id=v.id)
     assert v.integrated is False  # only the ASST side so far
-    await vmd.sign(session, principal=sw, vmd_id=v.id)
+    await equipe.sign(session, principal=sw, vmd_id=v.id)
     assert v.integrated is True
     assert {str(i.state) for i in await _items(session, v, vmd.KIND_ASSESSMENT)} == {"done"}
 
-    m = await vmd.hold_meeting(session, principal=ifec, vmd_id=v.id, held_at=clock.now() - timedelta(hours=1),
-                               participants=[{"user_id": w.ifec.id}, {"user_id": w.sw.id}, *MEETING["participants"]],
-                               minutes=MEETING["minutes"], decision=MEETING["decision"])
+    m = await equipe.hold_meeting(session, principal=ifec, vmd_id=v.id, held_at=clock.now() - timedelta(hours=1),
+                                  participants=[{"user_id": w.ifec.id}, {"user_id": w.sw.id}, *MEETING["participants"]],
+                                  minutes=MEETING["minutes"], decision=MEETING["decision"])
     assert v.state == VmdState.equipe_review and len(m.participants) == 3
     assert m.participants[0] == {"user_id": str(w.ifec.id)}
     done = await vmd.conclude(session, principal=ifec, vmd_id=v.id, outcome="project_proposed",
@@ -143,8 +114,8 @@ async def test_full_flow_ifec_and_comune_social_worker_is_integrated(session, cl
     assert sorted(r.response.instrument_code for r in view.responses) == ["barthel", "lawton_iadl", "social_risk"]
     assert not any(r.masked for r in view.responses) and len(view.meetings) == 1 and len(view.assessors) == 2
 
-    share = await queries.integrated_share(session, ambito_id=v.ambito_id, start=date(2026, 3, 1),
-                                           end=date(2026, 3, 31))
+    share = await reporting.integrated_share(session, ambito_id=v.ambito_id, start=date(2026, 3, 1),
+                                             end=date(2026, 3, 31))
     assert (share.numerator, share.denominator, share.share) == (1, 1, 1.0)
 
 
@@ -152,17 +123,17 @@ async def test_only_one_side_signed_is_not_integrated(session, clock):
     w = await build_world(session)
     v = await _in_progress(session, w)
     ifec = await w.p(session, "ifec")
-    await vmd.sign(session, principal=ifec, vmd_id=v.id)  # the social worker never signs
-    await vmd.hold_meeting(session, principal=ifec, vmd_id=v.id, held_at=clock.now(), **MEETING)
+    await equipe.sign(session, principal=ifec, vmd_id=v.id)  # the social worker never signs
+    await equipe.hold_meeting(session, principal=ifec, vmd_id=v.id, held_at=clock.now(), **MEETING)
     done = await vmd.conclude(session, principal=ifec, vmd_id=v.id, outcome="waiting_list")
     assert done.integrated is False
     sw_items = await _items(session, v, vmd.KIND_ASSESSMENT)
     assert {(i.assignee_user_id, str(i.state)) for i in sw_items} == {(w.ifec.id, "done"), (w.sw.id, "cancelled")}
-    share = await queries.integrated_share(session, ambito_id=v.ambito_id, start=date(2026, 1, 1),
-                                           end=date(2026, 12, 31))
+    share = await reporting.integrated_share(session, ambito_id=v.ambito_id, start=date(2026, 1, 1),
+                                             end=date(2026, 12, 31))
     assert (share.numerator, share.denominator) == (0, 1)
-    by_comune = await queries.integrated_share_by_comune(session, ambito_id=v.ambito_id, start=date(2026, 1, 1),
-                                                         end=date(2026, 12, 31))
+    by_comune = await reporting.integrated_share_by_comune(session, ambito_id=v.ambito_id,
+                                                           start=date(2026, 1, 1), end=date(2026, 12, 31))
     assert by_comune == {w.cartella.owning_comune_id: (0, 1)}
 
 
@@ -172,12 +143,12 @@ async def test_two_asst_assessors_are_not_integrated_and_csc_counts_only_when_co
     assert not policy.is_integrated({"asst"}) and not policy.is_integrated({"comune", "ambito"})
     assert not policy.is_integrated({"asst", "csc"})  # default: CSC does not count as comune/Ambito
     monkeypatch.setenv("VMD_CSC_COUNTS_AS_AMBITO", "true")
-    policy.settings.cache_clear()
+    get_settings.cache_clear()
     try:
         assert policy.is_integrated({"asst", "csc"})
     finally:
         monkeypatch.delenv("VMD_CSC_COUNTS_AS_AMBITO")
-        policy.settings.cache_clear()
+        get_settings.cache_clear()
 
 
 # ================================================================================================ sign-off
@@ -187,10 +158,10 @@ async def test_sign_off_by_a_non_member_or_non_assessor_is_refused(session):
     outsider = await principal_of(session, w.outsider)  # reaches the cartella (owning comune), not in the equipe
     before = await counts(session, v.id)
     with pytest.raises(Forbidden) as exc:
-        await vmd.sign(session, principal=outsider, vmd_id=v.id)
+        await equipe.sign(session, principal=outsider, vmd_id=v.id)
     assert exc.value.extra["reason"] == "not_equipe_member" and "équipe" in exc.value.detail
     with pytest.raises(Forbidden) as exc:  # a member of the equipe who is not an assessor of this VMD
-        await vmd.sign(session, principal=await w.p(session, "sw"), vmd_id=v.id)
+        await equipe.sign(session, principal=await w.p(session, "sw"), vmd_id=v.id)
     assert exc.value.extra["reason"] == "not_assessor"
     assert await counts(session, v.id) == before
     # a member whose membership ended can no longer sign
@@ -198,22 +169,22 @@ async def test_sign_off_by_a_non_member_or_non_assessor_is_refused(session):
         "select id from team_member where team_id = :t and user_id = :u"), {"t": w.team.id, "u": w.ifec.id})).scalar()
     await session.execute(sa.text("update team_member set valid_to = '2025-12-31' where id = :i"), {"i": ifec_member})
     with pytest.raises(Forbidden):
-        await vmd.sign(session, principal=await w.p(session, "ifec"), vmd_id=v.id)
+        await equipe.sign(session, principal=await w.p(session, "ifec"), vmd_id=v.id)
 
 
 async def test_sign_needs_own_responses_and_happens_once(session):
     w = await build_world(session)
     v = await _in_progress(session, w, assessors=("ifec",))
     ifec = await w.p(session, "ifec")
-    await vmd.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=w.sw.id)
+    await equipe.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=w.sw.id)
     with pytest.raises(Conflict, match="almeno uno strumento"):
-        await vmd.sign(session, principal=await w.p(session, "sw"), vmd_id=v.id)
-    await vmd.sign(session, principal=ifec, vmd_id=v.id)
+        await equipe.sign(session, principal=await w.p(session, "sw"), vmd_id=v.id)
+    await equipe.sign(session, principal=ifec, vmd_id=v.id)
     with pytest.raises(Conflict, match="già firmato"):
-        await vmd.sign(session, principal=ifec, vmd_id=v.id)
+        await equipe.sign(session, principal=ifec, vmd_id=v.id)
     with pytest.raises(Conflict, match="già firmato"):  # no more answers after signing
-        await vmd.record_response(session, principal=ifec, vmd_id=v.id, instrument_code="barthel",
-                                  answers=BARTHEL_35)
+        await equipe.record_response(session, principal=ifec, vmd_id=v.id, instrument_code="barthel",
+                                     answers=BARTHEL_35)
 
 
 # ================================================================================================ bad answers
@@ -231,8 +202,8 @@ async def test_bad_responses_name_the_item_and_write_nothing(session, who, code,
     v = await _in_progress(session, w)
     before = await counts(session, v.id)
     with pytest.raises(exc_type) as exc:
-        await vmd.record_response(session, principal=await w.p(session, who), vmd_id=v.id, instrument_code=code,
-                                  instrument_version=version, answers=answers)
+        await equipe.record_response(session, principal=await w.p(session, who), vmd_id=v.id, instrument_code=code,
+                                     instrument_version=version, answers=answers)
     assert field in [e["field"] for e in exc.value.errors]
     assert await counts(session, v.id) == before
 
@@ -241,8 +212,8 @@ async def test_only_assessors_record_responses(session):
     w = await build_world(session)
     v = await _in_progress(session, w, assessors=("ifec",))
     with pytest.raises(Forbidden):
-        await vmd.record_response(session, principal=await w.p(session, "sw"), vmd_id=v.id,
-                                  instrument_code="social_risk", answers=SOCIAL)
+        await equipe.record_response(session, principal=await w.p(session, "sw"), vmd_id=v.id,
+                                     instrument_code="social_risk", answers=SOCIAL)
 
 
 # ================================================================================================ transitions
@@ -250,30 +221,32 @@ async def test_illegal_transitions_are_409_naming_state_and_action(session, cloc
     w = await build_world(session)
     v = await _requested(session, w)
     ifec = await w.p(session, "ifec")
-    await vmd.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=w.ifec.id)
+    await equipe.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=w.ifec.id)
     with pytest.raises(Conflict) as exc:  # not scheduled yet
-        await vmd.record_response(session, principal=ifec, vmd_id=v.id, instrument_code="barthel",
-                                  answers=BARTHEL_35)
-    assert exc.value.extra == {"state": "requested", "action": "record_response"}
+        await equipe.record_response(session, principal=ifec, vmd_id=v.id, instrument_code="barthel",
+                                     answers=BARTHEL_35)
+    assert exc.value.extra == {"state": "requested", "action": "record_response",
+                               "allowed_actions": ["schedule", "add_assessor", "cancel"]}
+    assert "serve prima la programmazione della valutazione" in exc.value.detail
     assert "Richiesta" in exc.value.detail
     with pytest.raises(Conflict):
-        await vmd.hold_meeting(session, principal=ifec, vmd_id=v.id, held_at=clock.now(), **MEETING)
+        await equipe.hold_meeting(session, principal=ifec, vmd_id=v.id, held_at=clock.now(), **MEETING)
     with pytest.raises(Conflict):
         await vmd.conclude(session, principal=ifec, vmd_id=v.id, outcome="no_need")
     await vmd.schedule(session, principal=ifec, vmd_id=v.id, scheduled_for=clock.now() + timedelta(days=2))
-    await vmd.record_response(session, principal=ifec, vmd_id=v.id, instrument_code="barthel", answers=BARTHEL_35)
+    await equipe.record_response(session, principal=ifec, vmd_id=v.id, instrument_code="barthel", answers=BARTHEL_35)
     with pytest.raises(Conflict) as exc:  # conclusion needs the equipe meeting state
         await vmd.conclude(session, principal=ifec, vmd_id=v.id, outcome="no_need")
     assert exc.value.extra["state"] == "in_progress"
-    await vmd.hold_meeting(session, principal=ifec, vmd_id=v.id, held_at=clock.now(), **MEETING)
+    await equipe.hold_meeting(session, principal=ifec, vmd_id=v.id, held_at=clock.now(), **MEETING)
     with pytest.raises(Conflict, match="firma"):  # no signature yet
         await vmd.conclude(session, principal=ifec, vmd_id=v.id, outcome="no_need")
-    await vmd.sign(session, principal=ifec, vmd_id=v.id)  # signing during the equipe review is allowed
+    await equipe.sign(session, principal=ifec, vmd_id=v.id)  # signing during the equipe review is allowed
     await vmd.conclude(session, principal=ifec, vmd_id=v.id, outcome="no_need")
     for call in (
         vmd.schedule(session, principal=ifec, vmd_id=v.id, scheduled_for=clock.now() + timedelta(days=1)),
         vmd.cancel(session, principal=ifec, vmd_id=v.id, reason="rinuncia"),
-        vmd.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=w.sw.id),
+        equipe.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=w.sw.id),
     ):
         with pytest.raises(Conflict):
             await call
@@ -320,12 +293,12 @@ async def test_request_validations(session, monkeypatch, clock):
     assert exc.value.field == "person_id"
     mmg = await make_user(session, Role.mmg, "mmg-crema-1")
     monkeypatch.setenv("VMD_DUE_DAYS", '{"measure_b1": 45}')
-    policy.settings.cache_clear()
+    get_settings.cache_clear()
     try:
         v = await _requested(session, w, trigger="measure_b1", referring_user_id=mmg.id)
     finally:
         monkeypatch.delenv("VMD_DUE_DAYS")
-        policy.settings.cache_clear()
+        get_settings.cache_clear()
     assert v.due_at == clock.now() + timedelta(days=45)
     mmg_a = (await session.execute(sa.select(CartellaAssignment).where(
         CartellaAssignment.source_id == v.id, CartellaAssignment.reason == "referring_mmg"))).scalar_one()
@@ -339,17 +312,17 @@ async def test_add_assessor_rules(session):
     v = await _requested(session, w)
     ifec = await w.p(session, "ifec")
     with pytest.raises(Invalid) as exc:
-        await vmd.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=w.outsider.id)
+        await equipe.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=w.outsider.id)
     assert exc.value.field == "user_id"
     desk = await make_user(session, Role.asst_front_desk, "asst-crema-pua")
     await add_member(session, w.team, desk, "asst-crema-pua")
     with pytest.raises(Invalid, match="vmd.assess"):
-        await vmd.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=desk.id)
-    a = await vmd.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=w.sw.id,
-                               domains=["functional", "social_network"])
+        await equipe.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=desk.id)
+    a = await equipe.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=w.sw.id,
+                                  domains=["functional", "social_network"])
     assert a.domains == ["functional", "social_network"]
     with pytest.raises(Conflict):
-        await vmd.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=w.sw.id)
+        await equipe.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=w.sw.id)
 
 
 # ================================================================================================ masking
@@ -424,29 +397,6 @@ async def test_reassessment_spawns_a_new_linked_vmd(session, clock):
     assert [x.id for x in page] == [new.id, v.id]
     page, _ = await queries.list_for_person(session, principal=sw, person_id=w.person.id, limit=1)
     assert [x.id for x in page] == [new.id]
-
-
-async def test_integrated_share_counts_by_conclusion_date(session, clock):
-    w = await build_world(session)
-    v, ifec, sw = await _signed_and_met(session, w, clock)
-    clock.set(datetime.fromisoformat("2026-04-01T00:30:00+02:00"))  # concluded in April (Rome time)
-    await vmd.conclude(session, principal=ifec, vmd_id=v.id, outcome="measure_eligible")
-    cancelled = await _requested(session, w, trigger="mmg")
-    await vmd.cancel(session, principal=ifec, vmd_id=cancelled.id, reason="rinuncia")
-    march = await queries.integrated_share(session, ambito_id=v.ambito_id, start=date(2026, 3, 1),
-                                           end=date(2026, 3, 31))
-    april = await queries.integrated_share(session, ambito_id=v.ambito_id, start=date(2026, 4, 1),
-                                           end=date(2026, 4, 30))
-    assert (march.denominator, march.share) == (0, None)
-    assert (april.numerator, april.denominator) == (1, 1)  # the cancelled one never counts
-    offanengo = await org(session, "comune-offanengo")
-    crema = await org(session, "comune-crema")
-    assert (await queries.integrated_share(session, ambito_id=v.ambito_id, start=date(2026, 4, 1),
-                                           end=date(2026, 4, 30), comune_id=offanengo.id)).denominator == 1
-    assert (await queries.integrated_share(session, ambito_id=v.ambito_id, start=date(2026, 4, 1),
-                                           end=date(2026, 4, 30), comune_id=crema.id)).denominator == 0
-    with pytest.raises(Invalid):
-        await queries.integrated_share(session, ambito_id=v.ambito_id, start=date(2026, 5, 1), end=date(2026, 4, 1))
 
 
 async def test_death_cancels_the_open_vmds_of_the_person(session):

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 
+from domain.assessment import equipe
+from domain.assessment import service as vmd
 from domain.assessment.models import InstrumentResponse, Vmd
 from domain.registry import cartelle
-from domain.registry.models import Cartella, Person
+from domain.registry.models import (
+    Cartella,
+    Consent,
+    ConsentPurpose,
+    GrantorKind,
+    Person,
+)
 from domain.security.models import AppUser, Role, Team, TeamMember, TeamType
-from domain.registry.models import Consent, ConsentPurpose, GrantorKind
 from domain.security.principal import Principal, load_principal
 from tests.factories.cartelle import create_person
 from tests.support import make_user, org
@@ -91,3 +98,43 @@ async def counts(session, vmd_id: uuid.UUID) -> tuple[int, int, str]:
         InstrumentResponse.context_type == "vmd", InstrumentResponse.context_id == vmd_id))).scalar_one()
     version, state = (await session.execute(sa.select(Vmd.version, Vmd.state).where(Vmd.id == vmd_id))).one()
     return n, version, str(state)
+
+
+# ------------------------------------------------------------------------------------------------ a VMD along its path
+MEETING = dict(participants=[{"name": "Figlia della signora", "role": "familiare"}],
+               minutes="Valutazione condivisa: non autosufficiente, vive sola.", decision="Proposta di progetto")
+
+
+async def requested(session, w, trigger="pua", **kw):
+    return await vmd.request_vmd(session, principal=await w.p(session, "sw"), person_id=w.person.id,
+                                 cartella_id=w.cartella.id, trigger=trigger, team_id=w.team.id, **kw)
+
+
+async def in_progress(session, w, *, assessors=("ifec", "sw")):
+    """A scheduled VMD with assessors; the IFeC has recorded Barthel 35 and Lawton IADL 2, the social worker the
+    social module."""
+    v = await requested(session, w)
+    ifec = await w.p(session, "ifec")
+    await vmd.schedule(session, principal=ifec, vmd_id=v.id, scheduled_for=datetime.fromisoformat(
+        "2026-03-05T10:00:00+01:00"), location="Casa di Comunità di Crema")
+    for who in assessors:
+        await equipe.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=getattr(w, who).id)
+    if "ifec" in assessors:
+        await equipe.record_response(session, principal=ifec, vmd_id=v.id, instrument_code="barthel",
+                                     answers=BARTHEL_35)
+        await equipe.record_response(session, principal=ifec, vmd_id=v.id, instrument_code="lawton_iadl",
+                                     answers=IADL_2)
+    if "sw" in assessors:
+        await equipe.record_response(session, principal=await w.p(session, "sw"), vmd_id=v.id,
+                                     instrument_code="social_risk", answers=SOCIAL)
+    return v
+
+
+async def signed_and_met(session, w, clock):
+    """A VMD both sides signed, with its equipe meeting held: ready to conclude. Returns (vmd, ifec, sw)."""
+    v = await in_progress(session, w)
+    ifec, sw = await w.p(session, "ifec"), await w.p(session, "sw")
+    await equipe.sign(session, principal=ifec, vmd_id=v.id)
+    await equipe.sign(session, principal=sw, vmd_id=v.id)
+    await equipe.hold_meeting(session, principal=ifec, vmd_id=v.id, held_at=clock.now(), **MEETING)
+    return v, ifec, sw

@@ -9,10 +9,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from domain.territory.models import Organisation
+from domain.pua import service
 from domain.registry.models import Person
 from domain.security.models import AppUser, Role, Team, TeamMember, TeamType
 from domain.security.principal import Principal, load_principal
+from domain.territory.models import Organisation
 from schemas.pua import AccessRequestCreate
 from tests.factories.registry import insert_person
 from tests.support import make_user, org
@@ -117,3 +118,13 @@ def simple_answers(**over: Any) -> dict[str, Any]:
          "housing_emergency": False}
     a.update(over)
     return a
+
+
+async def triaged(session, pua: Pua, person, answers: dict[str, Any]):
+    """A request referred by the MMG, taken in reception and triaged by the PUA operator: (request, response, op)."""
+    mmg = await pua.principal(session, pua.mmg)
+    op = await pua.principal(session, pua.operator)
+    reg = await service.register_request(session, principal=mmg, data=create(mmg_referral(person.id)))
+    await service.take_in_reception(session, principal=op, request_id=reg.request.id)
+    ar, resp = await service.record_triage(session, principal=op, request_id=reg.request.id, answers=answers)
+    return ar, resp, op

@@ -3,12 +3,13 @@ from datetime import date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from domain.assessment import policy as vmd_policy
 from domain.assessment.models import InstrumentResponse
 from domain.kernel import calendar
 from domain.kernel.cursor import BadCursor
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.kernel.models import EntityHistory, WorkItem
-from domain.pua import queries, service
+from domain.pua import flows, queries, service
 from domain.pua.models import AccessRequest, AccessState
 from domain.registry.models import AssignmentReason, Cartella, CartellaAssignment
 from schemas.pua import CloseIn, OrientIn, ReferCotIn, ReferVmdIn
@@ -19,6 +20,7 @@ from tests.domain.pua.helpers import (
     mmg_referral,
     setup_pua,
     simple_answers,
+    triaged,
 )
 from tests.factories.registry import insert_person, person_payload
 from tests.support import org
@@ -30,15 +32,6 @@ async def _items(session, request_id, kind=service.TRIAGE_KIND):
     return list((await session.execute(sa.select(WorkItem).where(
         WorkItem.source_type == "access_request", WorkItem.source_id == request_id, WorkItem.kind == kind)
         .execution_options(populate_existing=True))).scalars())
-
-
-async def _triaged(session, pua, person, answers):
-    mmg = await pua.principal(session, pua.mmg)
-    op = await pua.principal(session, pua.operator)
-    reg = await service.register_request(session, principal=mmg, data=create(mmg_referral(person.id)))
-    await service.take_in_reception(session, principal=op, request_id=reg.request.id)
-    ar, resp = await service.record_triage(session, principal=op, request_id=reg.request.id, answers=answers)
-    return ar, resp, op
 
 
 # ---------------------------------------------------------------- time rules
@@ -175,7 +168,7 @@ async def test_existing_open_cartella_is_linked(session):
 async def test_complex_triage_suggests_vmd(session):
     pua = await setup_pua(session)
     person = await elderly_woman(session)
-    ar, resp, _ = await _triaged(session, pua, person, complex_answers())
+    ar, resp, _ = await triaged(session, pua, person, complex_answers())
     assert ar.state == AccessState.first_level_done and ar.first_level_at == NOW
     assert ar.complexity == "complex" and ar.suggested_path == "vmd"
     assert ar.triage_response_id == resp.id and ar.version == 3
@@ -220,14 +213,14 @@ async def test_illegal_transitions_are_409(session):
     rid = reg.request.id
     with pytest.raises(Conflict) as e:
         await service.record_triage(session, principal=op, request_id=rid, answers=complex_answers())
-    assert e.value.extra["current_state"] == "registered" and e.value.extra["action"] == "triage"
+    assert e.value.extra["state"] == "registered" and e.value.extra["action"] == "triage"
     await service.take_in_reception(session, principal=op, request_id=rid)
     with pytest.raises(Conflict) as e:
         await service.take_in_reception(session, principal=op, request_id=rid)
-    assert e.value.extra["current_state"] == "in_reception"
+    assert e.value.extra["state"] == "in_reception"
     with pytest.raises(Conflict) as e:
         await service.orient(session, principal=op, request_id=rid, data=OrientIn(information_given="x"))
-    assert e.value.extra == {"current_state": "in_reception", "action": "orient",
+    assert e.value.extra == {"state": "in_reception", "action": "orient",
                              "allowed_actions": ["triage", "withdraw", "cancel"]}
     with pytest.raises(Conflict):  # a stale version
         await service.withdraw(session, principal=op, request_id=rid, reason="x", expected_version=1)
@@ -237,7 +230,7 @@ async def test_illegal_transitions_are_409(session):
 async def test_simple_need_is_oriented_and_work_item_completed(session):
     pua = await setup_pua(session)
     person = await insert_person(session, comune="comune-crema", birth_date=date(1955, 9, 9))
-    ar, _, op = await _triaged(session, pua, person, simple_answers())
+    ar, _, op = await triaged(session, pua, person, simple_answers())
     assert ar.complexity == "simple" and ar.suggested_path == "orientation"
     with pytest.raises(Invalid) as e:
         await service.orient(session, principal=op, request_id=ar.id, data=OrientIn())
@@ -254,35 +247,35 @@ async def test_simple_need_is_oriented_and_work_item_completed(session):
     assert ar.cartella_id is None  # a simple need opens no cartella
     with pytest.raises(Conflict) as e:
         await service.withdraw(session, principal=op, request_id=ar.id, reason="ci ha ripensato")
-    assert e.value.extra["current_state"] == "oriented"
+    assert e.value.extra["state"] == "oriented"
 
 
 async def test_override_needs_a_reason_and_cot_referral(session, clock):
     pua = await setup_pua(session)
     person = await elderly_woman(session)
-    ar, _, op = await _triaged(session, pua, person, simple_answers(age=82))
+    ar, _, op = await triaged(session, pua, person, simple_answers(age=82))
     assert ar.suggested_path == "orientation"
     with pytest.raises(Invalid) as e:
-        await service.refer_cot(session, principal=op, request_id=ar.id, data=ReferCotIn())
+        await flows.refer_cot(session, principal=op, request_id=ar.id, data=ReferCotIn())
     assert e.value.field == "override_reason"
-    ar = await service.refer_cot(session, principal=op, request_id=ar.id, data=ReferCotIn(
+    ar = await flows.refer_cot(session, principal=op, request_id=ar.id, data=ReferCotIn(
         override_reason="La figlia riferisce una dimissione imminente non emersa al triage"))
     assert ar.state == AccessState.referred_cot
     assert ar.orientation["override"] is True and ar.orientation["cot_org_id"] == str(pua.cot_org.id)
     cartella = await session.get(Cartella, ar.cartella_id)
     assert cartella.area == "anziani" and cartella.owning_comune_id == (await org(session, "comune-offanengo")).id
-    cot_items = await _items(session, ar.id, service.COT_KIND)
+    cot_items = await _items(session, ar.id, flows.COT_KIND)
     assert len(cot_items) == 1 and cot_items[0].assignee_org_id == pua.cot_org.id
     assert cot_items[0].due_at == NOW + timedelta(hours=48)
     assert [i.state for i in await _items(session, ar.id)] == ["done"]
     assigned = {(a.reason, a.organisation_id or a.team_id or a.user_id, a.legal_basis) for a in (await session.execute(
         sa.select(CartellaAssignment).where(CartellaAssignment.cartella_id == cartella.id))).scalars()}
-    assert (AssignmentReason.assessor, pua.cot_org.id, service.LEGAL_BASIS) in assigned
-    assert (AssignmentReason.team, pua.pua_team.id, service.LEGAL_BASIS) in assigned
+    assert (AssignmentReason.assessor, pua.cot_org.id, vmd_policy.LEGAL_BASIS) in assigned
+    assert (AssignmentReason.team, pua.pua_team.id, vmd_policy.LEGAL_BASIS) in assigned
     # closed: withdrawing after a referral is a conflict
     with pytest.raises(Conflict) as e:
         await service.withdraw(session, principal=op, request_id=ar.id, reason="x")
-    assert e.value.extra["current_state"] == "referred_cot"
+    assert e.value.extra["state"] == "referred_cot"
 
 
 async def test_refer_to_vmd_creates_the_vmd(session):
@@ -291,9 +284,9 @@ async def test_refer_to_vmd_creates_the_vmd(session):
 
     pua = await setup_pua(session)
     person = await elderly_woman(session)
-    ar, _, op = await _triaged(session, pua, person, complex_answers())
-    ar = await service.refer_vmd(session, principal=op, request_id=ar.id,
-                                 data=ReferVmdIn(requested_service_type="sad", notes="SAD e ADI da valutare"))
+    ar, _, op = await triaged(session, pua, person, complex_answers())
+    ar = await flows.refer_vmd(session, principal=op, request_id=ar.id,
+                               data=ReferVmdIn(requested_service_type="sad", notes="SAD e ADI da valutare"))
     assert ar.state == AccessState.referred_vmd and ar.closed_at == NOW
     vmd = await session.get(Vmd, ar.vmd_id)
     assert vmd is not None and vmd.trigger == "pua" and vmd.access_request_id == ar.id
@@ -351,12 +344,12 @@ async def test_front_desk_cannot_triage_and_sees_only_its_own(session):
 async def test_comune_social_worker_sees_requests_of_its_cartelle(session):
     pua = await setup_pua(session)
     person = await elderly_woman(session)
-    ar, _, op = await _triaged(session, pua, person, complex_answers(recent_discharge=True))
+    ar, _, op = await triaged(session, pua, person, complex_answers(recent_discharge=True))
     assert ar.suggested_path == "cot"
     offanengo = await pua.principal(session, pua.comune_sw)
     crema = await pua.principal(session, pua.other_comune_sw)
     assert (await queries.list_requests(session, principal=offanengo))[0] == []  # no cartella yet
-    await service.refer_cot(session, principal=op, request_id=ar.id, data=ReferCotIn())
+    await flows.refer_cot(session, principal=op, request_id=ar.id, data=ReferCotIn())
     (visible, triage) = await queries.get_request(session, principal=offanengo, request_id=ar.id)
     assert visible.view == "full" and triage is not None
     assert (await queries.list_requests(session, principal=crema))[0] == []
@@ -402,48 +395,12 @@ async def test_triage_queue_is_the_pua_work_items(session):
     assert rid not in {w.source_id for w in items}
 
 
-# ---------------------------------------------------------------- counters
-async def test_access_counters(session, clock):
-    pua = await setup_pua(session)
-    person = await elderly_woman(session)
-    base = await queries.access_counters(session, ambito_id=pua.ambito.id, start=date(2026, 3, 2),
-                                         end=date(2026, 3, 2))
-    _, _, op = await _triaged(session, pua, person, simple_answers(age=82))           # first level, open
-    ar2, _, _ = await _triaged(session, pua, person, complex_answers(recent_discharge=True))
-    await service.refer_cot(session, principal=op, request_id=ar2.id, data=ReferCotIn())
-    ar3, _, _ = await _triaged(session, pua, person, simple_answers(age=82))
-    await service.orient(session, principal=op, request_id=ar3.id, data=OrientIn(information_given="Info"))
-    mmg = await pua.principal(session, pua.mmg)
-    r4 = (await service.register_request(session, principal=mmg, data=create(mmg_referral(person.id)))).request
-    await service.cancel(session, principal=op, request_id=r4.id, reason="Doppia")  # out of every counter
-    r5 = (await service.register_request(session, principal=mmg, data=create(mmg_referral(person.id)))).request
-    await service.withdraw(session, principal=op, request_id=r5.id, reason="Rinuncia")
-    clock.advance(days=1)  # registered the next day: outside a one-day period
-    await service.register_request(session, principal=mmg, data=create(mmg_referral(person.id)))
-    c = await queries.access_counters(session, ambito_id=pua.ambito.id, start=date(2026, 3, 2),
-                                      end=date(2026, 3, 2))
-    assert c.registered - base.registered == 4
-    assert c.first_level_done - base.first_level_done == 3
-    assert c.referred_cot - base.referred_cot == 1
-    assert c.oriented - base.oriented == 1
-    assert c.withdrawn - base.withdrawn == 1
-    assert c.referred_vmd == base.referred_vmd
-    if base.registered == 0:
-        assert c.p1 == 0.75 and c.p3 == 0.0
-    week = await queries.access_counters(session, ambito_id=pua.ambito.id, start=date(2026, 3, 2),
-                                         end=date(2026, 3, 8))
-    assert week.registered == c.registered + 1
-    other = await org(session, "ambito-cremona-test")
-    empty = await queries.access_counters(session, ambito_id=other.id, start=date(2026, 1, 1), end=date(2026, 12, 31))
-    assert empty.registered == 0 and empty.p1 is None
-
-
 async def test_a_death_withdraws_the_open_requests_through_the_event(session):
     """Recording the death publishes `person.died`; the PUA subscriber, run as the job would run it, withdraws
     the open request and cancels its triage item; a closed request is left alone."""
+    from deploy.composition import compose
     from domain.kernel import jobs
     from domain.registry import persons
-    from deploy.composition import compose
 
     compose()  # as the API and the worker do at start-up: every subscriber is known when the event is published
     pua = await setup_pua(session)
