@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from domain.registry.models import RELATION_LABELS, IdentifierType, MatchStatus, RelationKind, Sex
+from domain.registry.models import RELATION_LABELS, DecreeScope, IdentifierType, MatchStatus, RelationKind, Sex
 
 SEX_LABELS = {"M": "Maschio", "F": "Femmina"}
 IDENTIFIER_LABELS = {
@@ -214,7 +214,11 @@ class RelationCreate(_In):
     sole_caregiver: bool = Field(default=False, description="Caregiver unico (solo per kind=caregiver)")
     cohabiting: bool | None = Field(default=None, description="Convivente")
     decree_reference: str | None = Field(default=None, min_length=1, max_length=120, description=(
-        "Estremi del decreto di nomina (obbligatorio per l'amministratore di sostegno)"))
+        "Estremi del decreto di nomina (obbligatorio per tutore e amministratore di sostegno)"))
+    decree_scope: list[DecreeScope] = Field(default_factory=list, max_length=3, description=(
+        "Solo per l'amministratore di sostegno: cosa prevede il decreto — `care_health` (rappresentanza per cura "
+        "e salute: presta il consenso), `assets` (patrimoniale), `assistance` (sola assistenza: la persona "
+        "decide da sé)"))
     court: str | None = Field(default=None, max_length=120, description="Tribunale")
     valid_from: date | None = Field(default=None, description="Primo giorno di validità (predefinito: oggi)")
     valid_to: date | None = Field(default=None, description=(
@@ -240,6 +244,7 @@ class RelationPublic(BaseModel):
     sole_caregiver: bool
     cohabiting: bool | None
     decree_reference: str | None
+    decree_scope: list[str] = Field(default_factory=list)
     court: str | None
     valid_from: date | None
     valid_to: date | None

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from domain.kernel import calendar, clock
 from domain.kernel.validity import row_active_on
 from domain.kernel.errors import Conflict, Invalid, NotFound
-from domain.registry.models import Person, PersonRelation, RelationKind
+from domain.registry import persons
+from domain.registry.models import DecreeScope, Person, PersonRelation, RelationKind
 from domain.security import audit
 from domain.registry.models import CONSENT_PURPOSE_LABELS, Consent, GrantorKind
 from schemas.access import ConsentCreate
@@ -33,6 +34,8 @@ def representative_problem(rel: PersonRelation | None, *, person_id: uuid.UUID, 
         return f"nessuna relazione di tipo {expected.value} per questa persona"
     if not row_active_on(rel, on):
         return "la relazione non è in vigore"
+    if not persons.represents(rel, DecreeScope.care_health):
+        return "il decreto dell'amministratore di sostegno non prevede la rappresentanza per cura e salute"
     return None
 
 
@@ -50,8 +53,29 @@ async def person_in_full_scope(session, principal, person_id: uuid.UUID) -> Pers
 
 
 def is_active(c: Consent, today: date | None = None) -> bool:
+    """Not revoked and within its period (its basis is checked by `in_force`)."""
     today = today or clock.today_rome()
     return c.revoked_at is None and row_active_on(c, today)
+
+
+async def in_force(session, consent_id: uuid.UUID) -> bool:
+    """The consent is in force today, its basis included (policy.consent_in_force): the check plan activation
+    and agreement make, the same one reads make."""
+    return bool((await session.execute(sa.select(sa.exists().where(
+        Consent.id == consent_id, policy.consent_in_force())))).scalar())
+
+
+async def _representation_problem(session, person: Person, today: date) -> str | None:
+    """Why an adult cannot consent alone: an active tutore, or an AdS whose decree covers care and health."""
+    rels = (await session.execute(sa.select(PersonRelation).where(
+        PersonRelation.person_id == person.id,
+        PersonRelation.kind.in_([RelationKind.tutore.value, RelationKind.ads.value])))).scalars().all()
+    for rel in rels:
+        if row_active_on(rel, today) and persons.represents(rel, DecreeScope.care_health):
+            who = "un tutore" if rel.kind == RelationKind.tutore.value else "un amministratore di sostegno"
+            return (f"la persona ha {who} che la rappresenta per cura e salute: il consenso lo presta il "
+                    "rappresentante")
+    return None
 
 
 async def grant(session, *, principal, person_id: uuid.UUID, data: ConsentCreate) -> Consent:
@@ -67,6 +91,9 @@ async def grant(session, *, principal, person_id: uuid.UUID, data: ConsentCreate
             raise Invalid("grantor_relation_id", "non previsto quando il consenso è prestato dalla persona")
         if age is not None and age < 18:
             raise Invalid("grantor_kind", "una persona minorenne non può prestare il consenso da sola")
+        problem = await _representation_problem(session, person, today)
+        if problem:
+            raise Invalid("grantor_kind", problem)
     else:
         if data.grantor_relation_id is None:
             raise Invalid("grantor_relation_id", "indicare la relazione di chi presta il consenso")
@@ -116,3 +143,10 @@ def to_public(c: Consent) -> dict:
     data = {k: getattr(c, k) for k in Consent.model_fields}  # (model_dump warns on enum columns read as str)
     return {**data, "purpose": str(c.purpose), "grantor_kind": str(c.grantor_kind),
             "purpose_label": CONSENT_PURPOSE_LABELS[str(c.purpose)], "active": is_active(c)}
+
+
+# ---------------------------------------------------------------- readers for the contexts above (care_plan)
+async def consent_record(session, consent_id: uuid.UUID) -> Consent | None:
+    """The consent row, with no access check: for services that already hold the person's case (the care plan
+    links and re-checks the consent it runs on with `is_active`)."""
+    return await session.get(Consent, consent_id)

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ExcludeConstraint
+from sqlalchemy.dialects.postgresql import ARRAY, ExcludeConstraint
 from sqlmodel import Field, SQLModel
 
 from domain.kernel import person_refs
@@ -102,8 +102,23 @@ RELATION_LABELS = {
     "parent_responsibility": "Genitore con responsabilità genitoriale", "tutore": "Tutore",
     "curatore": "Curatore", "ads": "Amministratore di sostegno", "foster_family": "Famiglia affidataria",
 }
-# Who may sign consent and plans on the person's behalf.
-LEGAL_REPRESENTATIVE_KINDS = {"parent_responsibility", "tutore", "curatore", "ads"}
+# Who may represent the person (sign consent and plans on their behalf). A curatore assists but does not
+# represent; an amministratore di sostegno represents only for what the decree says (`decree_scope`).
+LEGAL_REPRESENTATIVE_KINDS = {"parent_responsibility", "tutore", "ads"}
+# Appointed by a court: the decree's reference is required.
+DECREE_REQUIRED_KINDS = frozenset({RelationKind.tutore.value, RelationKind.ads.value})
+
+
+class DecreeScope(StrEnum):
+    """What the decree of an amministratore di sostegno covers."""
+
+    care_health = "care_health"  # represents the person in care and health decisions (consent included)
+    assets = "assets"  # represents the person in managing their assets
+    assistance = "assistance"  # assists only: the person decides, with the AdS beside them
+
+
+DECREE_SCOPE_LABELS = {"care_health": "Rappresentanza per cura e salute", "assets": "Rappresentanza patrimoniale",
+                       "assistance": "Sola assistenza"}
 
 
 # At most one of these appointments at a time (a decree replaces the previous one).
@@ -134,6 +149,9 @@ class PersonRelation(SQLModel, table=True):
     sole_caregiver: bool = False
     cohabiting: bool | None = None
     decree_reference: str | None = Field(default=None, max_length=120)
+    # For an amministratore di sostegno: what the decree covers (DecreeScope codes). A tutore represents in all.
+    decree_scope: list[str] = Field(default_factory=list, sa_type=ARRAY(sa.String(20)),
+                                    sa_column_kwargs={"server_default": sa.text("'{}'")})
     court: str | None = Field(default=None, max_length=120)
     valid_from: date | None = None
     valid_to: date | None = None

@@ -26,7 +26,7 @@ from domain.kernel.validity import overlaps, row_active_on
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.registry import codice_fiscale as cfmod
 from domain.registry import dedup, policy
-from domain.registry.models import EXCLUSIVE_LEGAL_KINDS, LEGAL_REPRESENTATIVE_KINDS, RELATION_LABELS, Cartella, CartellaStatus, IdentifierType, Person, PersonRelation, PersonStatus, RelationKind
+from domain.registry.models import DECREE_REQUIRED_KINDS, EXCLUSIVE_LEGAL_KINDS, LEGAL_REPRESENTATIVE_KINDS, DecreeScope, RELATION_LABELS, Cartella, CartellaStatus, IdentifierType, Person, PersonRelation, PersonStatus, RelationKind
 from domain.territory import queries as territory
 from domain.security import audit, scopes
 from domain.registry.policy import ConsentRequired
@@ -35,7 +35,6 @@ from domain.security.principal import Principal
 ENTITY = "person"
 MAX_AGE_YEARS = 130
 # At most one of these at a time for a person (a tutore and an AdS exclude each other too).
-DECREE_REQUIRED_KINDS = frozenset({RelationKind.ads.value})
 
 # The fields a caller may set on create/update, in the order they are validated.
 PERSON_FIELDS = (
@@ -478,6 +477,17 @@ def relation_is_active(rel: PersonRelation, today: date | None = None) -> bool:
     return row_active_on(rel, today or clock.today_rome())
 
 
+def represents(rel: PersonRelation, scope: DecreeScope | None = None) -> bool:
+    """Whether the relation makes its holder the person's legal representative (in `scope`, when given): a
+    parent or a tutore always; an amministratore di sostegno for what the decree covers; a curatore never."""
+    if rel.kind not in LEGAL_REPRESENTATIVE_KINDS:
+        return False
+    if rel.kind != RelationKind.ads.value:
+        return True
+    covered = set(rel.decree_scope or ()) - {DecreeScope.assistance.value}
+    return scope.value in covered if scope is not None else bool(covered)
+
+
 async def list_relations(session, *, principal: Principal, person_id: uuid.UUID,
                          active_only: bool = False) -> list[PersonRelation]:
     person, access = await _load(session, principal, person_id)
@@ -518,7 +528,16 @@ async def add_relation(session, *, principal: Principal, person_id: uuid.UUID, d
     if data.sole_caregiver and kind != RelationKind.caregiver.value:
         errors.append(("sole_caregiver", "solo per la relazione di tipo caregiver"))
     if kind in DECREE_REQUIRED_KINDS and not data.decree_reference:
-        errors.append(("decree_reference", "obbligatorio per l'amministratore di sostegno"))
+        errors.append(("decree_reference", "obbligatorio per il tutore e l'amministratore di sostegno (decreto di "
+                                           "nomina)"))
+    scope = sorted({str(x) for x in (data.decree_scope or [])})
+    if kind == RelationKind.ads.value and not scope:
+        errors.append(("decree_scope", "indicare cosa prevede il decreto: rappresentanza per cura e salute "
+                                       "(care_health), patrimoniale (assets) o sola assistenza (assistance)"))
+    elif kind != RelationKind.ads.value and scope:
+        errors.append(("decree_scope", "solo per l'amministratore di sostegno"))
+    elif DecreeScope.assistance.value in scope and len(scope) > 1:
+        errors.append(("decree_scope", "la sola assistenza esclude la rappresentanza"))
     valid_from = data.valid_from or clock.today_rome()
     if data.valid_to is not None and data.valid_to <= valid_from:
         errors.append(("valid_to", "deve essere successiva all'inizio della validità"))
@@ -550,6 +569,7 @@ async def add_relation(session, *, principal: Principal, person_id: uuid.UUID, d
     rel = PersonRelation(person_id=person.id, related_person_id=data.related_person_id, kind=kind, surname=surname,
                          given_name=given_name, contacts=contacts, sole_caregiver=data.sole_caregiver,
                          cohabiting=data.cohabiting, decree_reference=_clean_name(data.decree_reference),
+                         decree_scope=scope,
                          court=_clean_name(data.court), valid_from=valid_from, valid_to=data.valid_to,
                          created_at=clock.now())
     session.add(rel)
@@ -587,7 +607,7 @@ async def end_relation(session, *, principal: Principal, person_id: uuid.UUID, r
 def relation_view(rel: PersonRelation) -> dict[str, Any]:
     out = history.snapshot(rel)
     out.update(kind_label=RELATION_LABELS.get(rel.kind, rel.kind), active=relation_is_active(rel),
-               legal_representative=rel.kind in LEGAL_REPRESENTATIVE_KINDS,
+               legal_representative=represents(rel),
                contacts=rel.contacts or {}, created_at=rel.created_at)
     return out
 
@@ -610,3 +630,9 @@ async def open_cartelle_of(session, person_id: uuid.UUID) -> list[tuple[uuid.UUI
 def cartella_owner_sql(cartella_id_col) -> sa.ColumnElement[uuid.UUID]:
     """The owning comune of a cartella as a correlated scalar sub-query (indicators stratified by comune)."""
     return sa.select(Cartella.owning_comune_id).where(Cartella.id == cartella_id_col).scalar_subquery()
+
+
+async def relation_record(session, relation_id: uuid.UUID) -> PersonRelation | None:
+    """A relation row, with no access check: for services that already hold the person's case (the legal
+    representative who signs a care plan)."""
+    return await session.get(PersonRelation, relation_id)

@@ -18,13 +18,23 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from domain.kernel.errors import Forbidden, NotFound
 from domain.kernel.validity import active_sql
-from domain.registry.models import BreakGlassGrant, Cartella, CartellaAssignment, Consent, Person, PersonStatus
+from domain.registry.models import (
+    BreakGlassGrant,
+    Cartella,
+    CartellaAssignment,
+    Consent,
+    GrantorKind,
+    Person,
+    PersonRelation,
+    PersonStatus,
+)
 from domain.security.models import Role
 from domain.security.principal import Principal
 from domain.security.scopes import NOW, PROJECTION_RANK, TODAY, memo, role_orgs, role_rules, scope_builder
 from domain.territory import queries as territory
 
 _ONE = sa.literal_column("1")
+_ADULT_AT = sa.literal_column("interval '18 years'", sa.Interval)
 
 
 class ConsentRequired(Forbidden):
@@ -112,12 +122,26 @@ def _cartella_filter(principal) -> ColumnElement[bool]:
     return sa.or_(*parts) if parts else sa.false()
 
 
+def consent_in_force(at=TODAY) -> ColumnElement[bool]:
+    """A consent row (Consent) is in force on `at`: not revoked, within its period, and its basis still holds — a
+    parent's consent only while the person is a minor, a tutore's or an AdS's only while the appointment runs.
+    Reads and plan activation use this one predicate, so a consent lapses for both on the same day."""
+    person, rel = sa.orm.aliased(Person), sa.orm.aliased(PersonRelation)
+    minor = (sa.select(_ONE).select_from(person)
+             .where(person.id == Consent.person_id,
+                    sa.or_(person.birth_date.is_(None), person.birth_date + _ADULT_AT > at))
+             .correlate(Consent).exists())
+    appointed = (sa.select(_ONE).select_from(rel)
+                 .where(rel.id == Consent.grantor_relation_id, active_sql(rel, at)).correlate(Consent).exists())
+    return sa.and_(
+        Consent.revoked_at.is_(None), active_sql(Consent, at),
+        sa.or_(Consent.grantor_kind == GrantorKind.self.value,
+               sa.and_(Consent.grantor_kind == GrantorKind.parent_responsibility.value, minor),
+               sa.and_(Consent.grantor_kind.in_([GrantorKind.tutore.value, GrantorKind.ads.value]), appointed)))
+
+
 def consent_active(person_id_col, purpose: str) -> ColumnElement[bool]:
-    today = TODAY
-    return sa.exists().where(
-        Consent.person_id == person_id_col, Consent.purpose == purpose, Consent.revoked_at.is_(None),
-        active_sql(Consent, today),
-    )
+    return sa.exists().where(Consent.person_id == person_id_col, Consent.purpose == purpose, consent_in_force())
 
 
 def _legal_basis_assignment(principal, role: Role, person_id_col) -> ColumnElement[bool]:

@@ -115,8 +115,10 @@ def relation_payload(kind: str = "caregiver", *, registered: Person | None = Non
     else:
         body.update(surname=_fake.last_name(), given_name=_fake.first_name(),
                     contacts={"mobile": "+39 333 1234567"})
-    if kind == "ads":
+    if kind in ("ads", "tutore"):
         body["decree_reference"] = "R.G. V.G. 1234/2025"
         body["court"] = "Tribunale di Cremona"
+    if kind == "ads":
+        body["decree_scope"] = ["care_health"]
     body.update({k: (v.isoformat() if isinstance(v, date) else v) for k, v in overrides.items()})
     return body

@@ -4,11 +4,14 @@ import pytest
 import sqlalchemy as sa
 
 from domain.assessment.models import VmdOutcome, VmdState
+from domain.care_plan import interventions, queries
+from domain.care_plan import policy as plan_policy
 from domain.care_plan import service as svc
 from domain.care_plan.models import CarePlan, Intervention, PlanState
 from domain.kernel import clock as clock_mod
 from domain.kernel import history
 from domain.kernel.errors import Conflict, Forbidden, Invalid
+from domain.registry import cartelle
 from domain.registry.models import AssignmentReason, CartellaAssignment, PersonRelation
 from domain.registry import consent as consent_mod
 from domain.security.models import Role
@@ -39,10 +42,10 @@ async def new_plan(session, w: World, **kw) -> CarePlan:
 
 
 async def sad_and_adi(session, w: World, plan: CarePlan) -> tuple[Intervention, Intervention]:
-    sad = await svc.add_intervention(session=session, principal=w.sw_p, plan_id=plan.id, data=InterventionCreate(
+    sad = await interventions.add_intervention(session, principal=w.sw_p, plan_id=plan.id, data=InterventionCreate(
         service_type="sad", provider_org_id=(await org(session, "ets-igea")).id, intensity_value=6,
         intensity_unit="ore/settimana", start_date=date(2026, 3, 2), funding_source="fna"))
-    adi = await svc.add_intervention(session=session, principal=w.sw_p, plan_id=plan.id, data=InterventionCreate(
+    adi = await interventions.add_intervention(session, principal=w.sw_p, plan_id=plan.id, data=InterventionCreate(
         service_type="adi_cdom", provider_org_id=(await org(session, "asst-crema")).id, intensity_value=2,
         intensity_unit="accessi/settimana", start_date=date(2026, 3, 2), funding_source="fondo_sanitario"))
     return sad, adi
@@ -50,7 +53,7 @@ async def sad_and_adi(session, w: World, plan: CarePlan) -> tuple[Intervention, 
 
 async def proposed_plan(session, w: World, **kw) -> tuple[CarePlan, Intervention, Intervention]:
     plan = await new_plan(session, w, **kw)
-    await svc.add_goal(session=session, principal=w.sw_p, plan_id=plan.id, data=GoalCreate(
+    await interventions.add_goal(session=session, principal=w.sw_p, plan_id=plan.id, data=GoalCreate(
         description="Permanenza al domicilio in sicurezza", indicator="Accessi in PS nei 6 mesi", target="0 accessi",
         due_date=date(2026, 9, 1)))
     sad, adi = await sad_and_adi(session, w, plan)
@@ -107,7 +110,7 @@ class TestCreate:
             assert exc.value.field == "vmd_id"
 
     async def test_vmd_of_another_cartella_is_refused(self, session, w):
-        other_cartella = await svc.cartelle.open_cartella(session, principal=w.sw_p, person_id=w.person.id,
+        other_cartella = await cartelle.open_cartella(session, principal=w.sw_p, person_id=w.person.id,
                                                           area="disabili")
         vmd = await concluded_vmd(session, w, cartella_id=other_cartella.id)
         with pytest.raises(Invalid) as exc:
@@ -118,10 +121,10 @@ class TestCreate:
 class TestEdits:
     async def test_every_edit_bumps_version_with_complete_snapshot(self, session, w):
         plan = await new_plan(session, w)
-        goal = await svc.add_goal(session=session, principal=w.sw_p, plan_id=plan.id, data=GoalCreate(
+        goal = await interventions.add_goal(session=session, principal=w.sw_p, plan_id=plan.id, data=GoalCreate(
             description="Igiene personale autonoma", indicator="Barthel", target="Barthel ≥ 50"))
         sad, adi = await sad_and_adi(session, w, plan)
-        await svc.update_goal(session=session, principal=w.sw_p, plan_id=plan.id, goal_id=goal.id,
+        await interventions.update_goal(session=session, principal=w.sw_p, plan_id=plan.id, goal_id=goal.id,
                               data=GoalUpdate(target="Barthel ≥ 55"))
         await svc.update_plan(session=session, principal=w.sw_p, plan_id=plan.id,
                               data=CarePlanUpdate(summary="Aggiornata", version=plan.version))
@@ -150,7 +153,7 @@ class TestEdits:
         ]
         for body, field in cases:
             with pytest.raises(Invalid) as exc:
-                await svc.add_intervention(session=session, principal=w.sw_p, plan_id=plan.id,
+                await interventions.add_intervention(session=session, principal=w.sw_p, plan_id=plan.id,
                                            data=InterventionCreate(**body))
             assert exc.value.field == field, body
         n = (await session.execute(sa.select(sa.func.count()).select_from(Intervention)
@@ -165,20 +168,20 @@ class TestEdits:
         await session.flush()
         plan = await new_plan(session, w)
         with pytest.raises(Invalid) as exc:
-            await svc.add_intervention(session=session, principal=w.sw_p, plan_id=plan.id,
+            await interventions.add_intervention(session=session, principal=w.sw_p, plan_id=plan.id,
                                        data=InterventionCreate(service_type="trasporto_sociale"))
         assert exc.value.field == "service_type"
 
     async def test_not_editable_after_agreement(self, session, w):
         plan, sad, _ = await proposed_plan(session, w)
-        await svc.update_intervention(session=session, principal=w.sw_p, plan_id=plan.id, intervention_id=sad.id,
+        await interventions.update_intervention(session, principal=w.sw_p, plan_id=plan.id, intervention_id=sad.id,
                                       data=InterventionUpdate(intensity_value=8))  # proposed: still editable
         assert sad.intensity_value == 8
         await svc.agree(session=session, principal=w.sw_p, plan_id=plan.id, data=AgreeIn(consent_id=w.consent.id))
         for call in (
-            svc.add_goal(session=session, principal=w.sw_p, plan_id=plan.id,
+            interventions.add_goal(session=session, principal=w.sw_p, plan_id=plan.id,
                          data=GoalCreate(description="a", indicator="b", target="c")),
-            svc.update_intervention(session=session, principal=w.sw_p, plan_id=plan.id, intervention_id=sad.id,
+            interventions.update_intervention(session, principal=w.sw_p, plan_id=plan.id, intervention_id=sad.id,
                                     data=InterventionUpdate(intensity_value=10)),
             svc.update_plan(session=session, principal=w.sw_p, plan_id=plan.id, data=CarePlanUpdate(title="x")),
         ):
@@ -216,9 +219,9 @@ class TestAgreeAndActivate:
         await consent_mod.revoke(session, principal=w.sw_p, person_id=w.person.id, consent_id=revoked.id,
                                  reason="ritirato")
         other_person = await insert_person(session, comune="comune-offanengo")
-        await svc.cartelle.open_cartella(session, principal=w.sw_p, person_id=other_person.id, area="anziani")
+        await cartelle.open_cartella(session, principal=w.sw_p, person_id=other_person.id, area="anziani")
         foreign = await grant_care_consent(session, w.sw_p, other_person)
-        expired = await grant_care_consent(session, w.sw_p, w.person, valid_to=date(2026, 3, 1))
+        expired = await grant_care_consent(session, w.sw_p, w.person, valid_to=date(2026, 3, 2))  # [1/3, 2/3)
         for c in (share, revoked, foreign, expired):
             with pytest.raises(Invalid) as exc:
                 await svc.agree(session=session, principal=w.sw_p, plan_id=plan.id, data=AgreeIn(consent_id=c.id))
@@ -227,7 +230,8 @@ class TestAgreeAndActivate:
 
     async def test_consent_of_the_ads(self, session, w):
         rel = PersonRelation(person_id=w.person.id, kind="ads", surname="Rossi", given_name="Giulia",
-                             decree_reference="R.G. 1/2026", valid_from=date(2026, 1, 1))
+                             decree_reference="R.G. 1/2026", decree_scope=["care_health"],
+                             valid_from=date(2026, 1, 1))
         session.add(rel)
         await session.flush()
         c = await grant_care_consent(session, w.sw_p, w.person, grantor_kind="ads", grantor_relation_id=rel.id)
@@ -265,34 +269,34 @@ class TestAgreeAndActivate:
         assert sad.status == "active" and sad.started_at is not None and adi.status == "planned"
         provs = await active_assignments(session, w.cartella.id, AssignmentReason.provider)
         assert [(a.organisation_id, a.source_id) for a in provs] == [((await org(session, "ets-igea")).id, sad.id)]
-        assert provs[0].legal_basis == svc.LEGAL_BASIS_PROVIDER
+        assert provs[0].legal_basis == interventions.LEGAL_BASIS_PROVIDER
 
         # The ETS operator reaches the case through the assignment and sees only its intervention.
         ets = await principal_of(session, await make_user(session, Role.ets_operator, "ets-igea"))
-        bundle = await svc.get_plan(session=session, principal=ets, plan_id=plan.id)
-        view = svc.plan_view_for(ets, bundle)
+        bundle = await queries.get_plan(session=session, principal=ets, plan_id=plan.id)
+        view = plan_policy.plan_view_for(ets, bundle)
         assert view["view"] == "minimal" and "goals" not in view and "summary" not in view and "title" not in view
         assert [i["service_type"] for i in view["interventions"]] == ["sad"]
         assert view["interventions"][0]["intensity_label"] == "6 ore/settimana"
         with pytest.raises(Forbidden):
-            await svc.list_versions(session=session, principal=ets, plan_id=plan.id)
-        full = svc.plan_view_for(w.sw_p, await svc.get_plan(session=session, principal=w.sw_p, plan_id=plan.id))
+            await queries.list_versions(session=session, principal=ets, plan_id=plan.id)
+        full = plan_policy.plan_view_for(w.sw_p, await queries.get_plan(session, principal=w.sw_p, plan_id=plan.id))
         assert full["view"] == "full" and len(full["interventions"]) == 2 and full["goals"]
 
         # Another ETS has no access at all.
         meraki = await principal_of(session, await make_user(session, Role.ets_operator, "ets-meraki"))
         with pytest.raises(Exception) as exc:
-            await svc.get_plan(session=session, principal=meraki, plan_id=plan.id)
+            await queries.get_plan(session=session, principal=meraki, plan_id=plan.id)
         assert getattr(exc.value, "status", None) in (403, 404)
 
         # Starting the ADI later, then ending the SAD: its provider access ends.
-        await svc.start_intervention(session=session, principal=w.sw_p, plan_id=plan.id, intervention_id=adi.id)
-        await svc.end_intervention(session=session, principal=w.sw_p, plan_id=plan.id, intervention_id=sad.id)
+        await interventions.start_intervention(session, principal=w.sw_p, plan_id=plan.id, intervention_id=adi.id)
+        await interventions.end_intervention(session=session, principal=w.sw_p, plan_id=plan.id, intervention_id=sad.id)
         assert sad.status == "ended" and sad.end_date == date(2026, 3, 2)
         provs = await active_assignments(session, w.cartella.id, AssignmentReason.provider)
         assert [a.source_id for a in provs] == [adi.id]
         with pytest.raises(Exception) as exc:
-            await svc.get_plan(session=session, principal=ets, plan_id=plan.id)
+            await queries.get_plan(session=session, principal=ets, plan_id=plan.id)
         assert getattr(exc.value, "status", None) in (403, 404)
 
     async def test_activate_default_picks_interventions_starting_by_today(self, session, w):

@@ -58,10 +58,12 @@ async def team_with(session, user: AppUser, org_code: str) -> Team:
 
 
 async def relation(session, person: Person, kind: RelationKind | str, *, valid_from: date | None = None,
-                   valid_to: date | None = None) -> PersonRelation:
+                   valid_to: date | None = None, decree_scope: list[str] | None = None) -> PersonRelation:
     rel = PersonRelation(person_id=person.id, kind=RelationKind(kind), surname="Rossi", given_name="Anna",
                          valid_from=valid_from or date(2020, 1, 1), valid_to=valid_to,
-                         decree_reference="R.G. 1/2020" if kind in ("ads", "tutore") else None)
+                         decree_reference="R.G. 1/2020" if kind in ("ads", "tutore") else None,
+                         decree_scope=list(decree_scope) if decree_scope is not None
+                         else (["care_health"] if kind == "ads" else []))
     session.add(rel)
     await session.flush()
     return rel
