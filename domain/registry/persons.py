@@ -326,7 +326,7 @@ def _audit(action: str, person: Person, access: policy.PersonAccess | None = Non
     audit.record(action=action, object_type=object_type,
                  object_ids=[person.id] if object_ids is None else object_ids, person_ids=[person.id],
                  result_count=result_count, purpose=access.purpose if access else None,
-                 legal_basis="accesso straordinario (break-glass)" if glass else None, break_glass=glass)
+                 legal_basis=policy.BREAK_GLASS_BASIS if glass else None, break_glass=glass)
 
 
 # What a principal with the minimal projection (a provider) sees of a person beside the identity: the contexts

@@ -28,12 +28,14 @@ from domain.registry.models import (
     PersonRelation,
     PersonStatus,
 )
+from domain.security import audit
 from domain.security.models import Role
 from domain.security.principal import Principal
 from domain.security.scopes import NOW, PROJECTION_RANK, TODAY, memo, role_orgs, role_rules, scope_builder
 from domain.territory import queries as territory
 
 _ONE = sa.literal_column("1")
+BREAK_GLASS_BASIS = "accesso straordinario (break-glass)"
 _ADULT_AT = sa.literal_column("interval '18 years'", sa.Interval)
 
 
@@ -276,14 +278,19 @@ async def cartella_in_scope(session, principal, cartella_id: uuid.UUID, *, for_u
     if for_update:
         q = q.with_for_update(of=Cartella)
     row = (await session.execute(q, {"access_cartella_id": cartella_id})).one_or_none()
-    if row is None:
-        raise NotFound("Cartella non trovata.")
-    access = decide(principal, tuple(row)[1:])
-    if not access.in_scope:
-        if access.consent_missing:
+    access = decide(principal, tuple(row)[1:]) if row is not None else None
+    if access is None or not access.in_scope:
+        # A denied attempt is about a person too: the person's access log and the DPO must see it.
+        person_id = row[0].person_id if row is not None else (await session.execute(
+            sa.select(Cartella.person_id).where(Cartella.id == cartella_id))).scalar_one_or_none()
+        audit.record(action="denied", object_type="cartella", object_ids=[cartella_id], person_ids=[person_id])
+        if access is not None and access.consent_missing:
             raise ConsentRequired("Consenso della persona assente o revocato per questa finalità.")
         raise NotFound("Cartella non trovata.")
-    return row[0]
+    c = row[0]
+    audit.note_grounds(c.person_id, purpose=access.purpose, break_glass=access.break_glass,
+                       legal_basis=BREAK_GLASS_BASIS if access.break_glass else None)
+    return c
 
 
 # ---------------------------------------------------------------- for the contexts above (added with the PUA/VMD

@@ -33,6 +33,9 @@ class AuditContext:
     purpose: str | None = None
     entries: list[dict[str, Any]] = field(default_factory=list)
     flushed: int = 0
+    # person id -> the ground the access to that person rests on (purpose, legal basis, break-glass), noted by the
+    # access check so that every row about the person carries it, whatever service records the row.
+    grounds: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
 
     def actor_fields(self) -> dict[str, Any]:
         p = self.principal
@@ -69,6 +72,24 @@ def set_principal(principal: Any) -> None:
         ctx.principal = principal
 
 
+def note_grounds(person_id: uuid.UUID, *, purpose: str | None = None, legal_basis: str | None = None,
+                 break_glass: bool = False) -> None:
+    """The access check found what the access to this person rests on; rows about the person inherit it."""
+    ctx = _current.get()
+    if ctx is not None and person_id is not None:
+        ctx.grounds[person_id] = {"purpose": purpose, "legal_basis": legal_basis, "break_glass": break_glass}
+
+
+def _grounded(ctx: AuditContext, entry: dict[str, Any]) -> dict[str, Any]:
+    found = [ctx.grounds[p] for p in entry.get("person_ids", ()) if p in ctx.grounds]
+    if not found:
+        return entry
+    return {**entry, "purpose": entry.get("purpose") or next((g["purpose"] for g in found if g["purpose"]), None),
+            "legal_basis": entry.get("legal_basis") or next((g["legal_basis"] for g in found if g["legal_basis"]),
+                                                            None),
+            "break_glass": bool(entry.get("break_glass")) or any(g["break_glass"] for g in found)}
+
+
 def record(*, action: str, object_type: str, object_ids: Iterable[uuid.UUID] = (),
            person_ids: Iterable[uuid.UUID | None] = (), result_count: int | None = None,
            purpose: str | None = None, legal_basis: str | None = None, break_glass: bool = False) -> None:
@@ -94,6 +115,7 @@ def _rows(ctx: AuditContext, *, status: int, outcome: str) -> list[dict[str, Any
                     "result_count": None, "purpose": None, "legal_basis": None, "break_glass": False}]
     now = clock.now()
     actor = ctx.actor_fields()
+    entries = [_grounded(ctx, e) for e in entries]
     return [{**actor, **e, "purpose": e.get("purpose") or ctx.purpose, "at": now, "request_id": ctx.request_id,
              "route": f"{ctx.method} {ctx.route}" if ctx.route else None, "status": status, "outcome": outcome}
             for e in entries]

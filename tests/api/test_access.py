@@ -368,3 +368,39 @@ async def test_get_person_stays_lean(client, session, app_engine):
     assert r.status_code == 200
     # principal (cached for 30 s in production; the tests turn the cache off), person + access, audit
     assert len(statements) == 3, statements
+
+
+async def test_every_row_about_a_case_names_the_person_its_ground_and_break_glass(client, session):
+    """Issue 9: denials below the person (cartella, diary) were stored with no person; reads under break-glass
+    below the person were logged break_glass=false; consent-based reads of the diary carried no purpose."""
+    stranger = await make_user(session, Role.comune_social_worker, "comune-offanengo")
+    glass = await make_user(session, Role.cot_operator, "asst-crema-cot")
+    asst = await make_user(session, Role.asst_pua_operator, "asst-crema-pua")
+    person, c = await person_with_cartella(session, comune="comune-crema")
+    await assign(session, c, user_id=asst.id)
+    await add_consent(session, person, "share_asst", recorded_by=asst.id)
+    await session.commit()
+    diary = f"/api/cartelle/{c.id}/diary"
+
+    r = await client.get(diary, headers=bearer(stranger))
+    assert r.status_code == 404
+    rows = await audit_rows(session, r.headers["x-request-id"])
+    assert rows and all(row.person_ids == [person.id] for row in rows) and rows[0].outcome != "ok"
+
+    r = await client.get(diary, headers=bearer(asst))
+    assert r.status_code == 200
+    rows = await audit_rows(session, r.headers["x-request-id"])
+    assert rows and all(row.purpose == "share_asst" and row.person_ids == [person.id] for row in rows)
+
+    r = await client.post("/api/break-glass", headers=bearer(glass), json={"person_id": str(person.id),
+                                                                           "reason": REASON})
+    assert r.status_code == 201
+    for url in (f"/api/cartelle/{c.id}", diary, f"/api/cartelle/{c.id}/attachments"):
+        r = await client.get(url, headers=bearer(glass))
+        assert r.status_code == 200, url
+        rows = await audit_rows(session, r.headers["x-request-id"])
+        assert rows and all(row.break_glass and row.legal_basis for row in rows), url
+
+    log = (await client.get(f"/api/persons/{person.id}/access-log",
+                            headers=bearer(await make_user(session, Role.dpo, "ambito-crema")))).json()["items"]
+    assert any(i["actor_username"] == stranger.username and i["outcome"] != "ok" for i in log)
