@@ -1,6 +1,6 @@
 """VMD rules that the seed leaves open, in one place (see docs/decisions/vmd.md).
 
-- which organisation sides make an assessment "integrated" (ASST + comune/Ambito; CSC configurable),
+- which organisation sides make an assessment "integrated" (ASST + comune/Ambito/CSC; CSC can be switched off),
 - the due time per trigger (the request time starts the clock),
 - the domains an assessor fills by default, from the side of the organisation they bring to the equipe,
 - which instrument answers written by ASST-side assessors are masked for other readers without consent,
@@ -9,7 +9,7 @@
 - the grant with which the PUA refers a person to a VMD before reaching the cartella.
 
 Configuration is part of domain.kernel.settings (read once per process): `VMD_DEFAULT_DUE_DAYS=30`,
-`VMD_DUE_DAYS='{"rsa_application": 30, "measure_b1": 45}'`, `VMD_CSC_COUNTS_AS_AMBITO=false`,
+`VMD_DUE_DAYS='{"rsa_application": 30, "measure_b1": 45}'`, `VMD_CSC_COUNTS_AS_AMBITO=true`,
 `VMD_MASKED_DOMAINS='["health","functional","cognitive"]'`.
 """
 from __future__ import annotations
@@ -79,7 +79,7 @@ def due_at(trigger: VmdTrigger | str, requested_at: datetime) -> datetime:
 
 
 def ambito_sides() -> frozenset[str]:
-    """Sides that count as "comune/Ambito" for the integrated rule (CSC only when configured)."""
+    """Sides that count as "comune/Ambito" for the integrated rule (CSC too, unless switched off)."""
     return AMBITO_SIDES_BASE | ({Side.csc.value} if get_settings().vmd_csc_counts_as_ambito else set())
 
 

@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     # domains of ASST answers are masked without the person's share_asst consent.
     vmd_default_due_days: int = Field(default=30, ge=1, le=365)
     vmd_due_days: dict[str, int] = Field(default_factory=dict)
-    vmd_csc_counts_as_ambito: bool = False
+    vmd_csc_counts_as_ambito: bool = True
     vmd_masked_domains: list[str] = Field(default_factory=lambda: ["functional", "health", "cognitive"])
 
     # Progetti individualizzati: default review interval and how early a review reminder appears.

@@ -137,18 +137,36 @@ async def test_only_one_side_signed_is_not_integrated(session, clock):
     assert by_comune == {w.cartella.owning_comune_id: (0, 1)}
 
 
-async def test_two_asst_assessors_are_not_integrated_and_csc_counts_only_when_configured(session, clock,
-                                                                                      monkeypatch):
+async def test_two_asst_assessors_are_not_integrated_and_csc_counts_as_ambito_unless_switched_off(session, clock,
+                                                                                              monkeypatch):
     assert policy.is_integrated({"asst", "comune"}) and policy.is_integrated({"asst", "ambito"})
     assert not policy.is_integrated({"asst"}) and not policy.is_integrated({"comune", "ambito"})
-    assert not policy.is_integrated({"asst", "csc"})  # default: CSC does not count as comune/Ambito
-    monkeypatch.setenv("VMD_CSC_COUNTS_AS_AMBITO", "true")
+    # default: CSC, the comuni's consortium that carries out VMDs for DDN/Pro.Vi/B1 (seed L3667-3669), is the
+    # Ambito side (docs/decisions/vmd.md §2)
+    assert policy.is_integrated({"asst", "csc"})
+    monkeypatch.setenv("VMD_CSC_COUNTS_AS_AMBITO", "false")
     get_settings.cache_clear()
     try:
-        assert policy.is_integrated({"asst", "csc"})
+        assert not policy.is_integrated({"asst", "csc"})
     finally:
         monkeypatch.delenv("VMD_CSC_COUNTS_AS_AMBITO")
         get_settings.cache_clear()
+
+
+async def test_an_asst_and_a_csc_assessor_make_an_integrated_vmd(session, clock):
+    w = await build_world(session)
+    csc = await make_user(session, Role.csc_operator, "csc-crema", profession="Assistente sociale")
+    await add_member(session, w.team, csc, "csc-crema")
+    v = await _in_progress(session, w, assessors=("ifec",))
+    ifec = await w.p(session, "ifec")
+    a = await equipe.add_assessor(session, principal=ifec, vmd_id=v.id, user_id=csc.id)
+    assert a.side == "csc"
+    p_csc = await principal_of(session, csc)
+    await equipe.record_response(session, principal=p_csc, vmd_id=v.id, instrument_code="social_risk",
+                                 answers=SOCIAL)
+    await equipe.sign(session, principal=ifec, vmd_id=v.id)
+    await equipe.sign(session, principal=p_csc, vmd_id=v.id)
+    assert v.integrated is True
 
 
 # ================================================================================================ sign-off
