@@ -22,6 +22,9 @@ from domain.kernel import clock
 from domain.kernel import work_items
 from domain.kernel.models import WorkItem
 from domain.kernel.settings import get_settings
+from domain.diary.service import FOLLOW_UP_KIND
+from domain.pua.flows import COT_KIND
+from domain.pua.service import TRIAGE_KIND
 from domain.territory.models import Organisation, ServiceUnit
 from domain.registry.models import Person, Sex
 from domain.security.models import AppUser, Role, RoleAssignment, Team, TeamMember, TeamType, UserKind
@@ -203,13 +206,13 @@ async def load_demo(session: AsyncSession) -> dict:
         return datetime.combine(today + timedelta(days=days), time(hour), tzinfo=clock.ROME)
 
     demo_items = [
-        dict(dedup_key="demo:pua-triage:teresa", kind="pua.triage", person="teresa",
+        dict(dedup_key="demo:pua-triage:teresa", kind=TRIAGE_KIND, person="teresa",
              title="Prima valutazione PUA: richiesta di assistenza domiciliare",
              assignee_team_id=teams["team-pua-crema"].id, due_at=at(2)),
-        dict(dedup_key="demo:cot-discharge:angelo", kind="cot.discharge_evaluation", person="angelo",
+        dict(dedup_key="demo:cot-discharge:angelo", kind=COT_KIND, person="angelo",
              title="Valutazione dimissione protetta (entro 48 ore)", assignee_org_id=orgs["asst-crema-cot"].id,
              due_at=at(2, 9)),
-        dict(dedup_key="demo:home-visit:teresa", kind="social.home_visit", person="teresa",
+        dict(dedup_key="demo:home-visit:teresa", kind=FOLLOW_UP_KIND, person="teresa",
              title="Visita domiciliare", assignee_user_id=users["as.offanengo"].id, due_at=at(7)),
     ]
     for item in demo_items:

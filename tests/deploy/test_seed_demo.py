@@ -14,6 +14,10 @@ from domain.territory.models import Organisation
 from domain.registry.models import Person
 from domain.security.models import AppUser, Role, RoleAssignment, Team, TeamMember, UserKind
 from domain.security.principal import load_principal
+from domain.diary.service import FOLLOW_UP_KIND
+from domain.kernel.models import WorkItem
+from domain.pua.flows import COT_KIND
+from domain.pua.service import TRIAGE_KIND
 
 TABLES = (AppUser, RoleAssignment, Team, TeamMember, Person, WorkItem)
 
@@ -103,3 +107,11 @@ async def test_seed_demo_command(fresh_db):
         assert await asyncio.to_thread(demo.main, argv) == 0
     first, second = [json.loads(line)["created"] for line in out.getvalue().splitlines()]
     assert first["users"] == 18 and set(second.values()) == {0}
+
+
+async def test_demo_work_items_use_the_kinds_the_services_and_queues_use(session):
+    """Issue 9: the demo COT item had a kind of its own, so the COT queue filtered by kind never showed it."""
+    await demo.load_demo(session)
+    kinds = set((await session.execute(sa.select(WorkItem.kind).where(WorkItem.source_type == "demo"))).scalars())
+    assert kinds == {TRIAGE_KIND, COT_KIND, FOLLOW_UP_KIND}
+    assert COT_KIND == "cot.evaluation"
