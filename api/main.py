@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, openapi
 from api.hardening import BodyLimitMiddleware, SecurityHeadersMiddleware
 from api.logging import RequestContextMiddleware, configure_logging
 from domain.kernel.db import dispose_engine
@@ -43,6 +43,7 @@ def create_app() -> FastAPI:
 
     compose()  # every handler, subscriber, scope builder and hook is wired before the first request
     errors.install(app)
+    openapi.install(app)
     # Added innermost first: the request context wraps everything (its id and log line cover a refused body too),
     # security headers wrap the 413 answers, the body limit runs before routing and authentication.
     app.add_middleware(BodyLimitMiddleware)

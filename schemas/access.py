@@ -10,22 +10,31 @@ from domain.registry.models import ConsentPurpose, GrantorKind
 
 
 class ConsentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Consenso prestato dalla persona o da chi la rappresenta."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"purpose": "care", "grantor_kind": "self", "valid_from": "2026-03-02",
+         "document_ref": "Modulo consenso prot. 2026/145"},
+        {"purpose": "share_asst", "grantor_kind": "ads", "grantor_relation_id": "6e7f8091-a2b3-4c4d-8e5f-60718293a4b5",
+         "valid_from": "2026-03-02", "valid_to": "2027-03-01", "scope_note": "Solo valutazioni per la VMD"}]})
 
     purpose: ConsentPurpose = Field(description="Finalità: cura, condivisione con ASST / RSA / ETS / CVI")
     grantor_kind: GrantorKind = Field(description="Chi presta il consenso: la persona, il genitore, il tutore, l'AdS")
     grantor_relation_id: uuid.UUID | None = Field(
         default=None, description="Relazione (genitore, tutore, AdS) di chi presta il consenso per conto della persona")
-    valid_from: date
-    valid_to: date | None = None
-    scope_note: str | None = Field(default=None, max_length=500)
-    document_ref: str | None = Field(default=None, max_length=200)
+    valid_from: date = Field(description="Primo giorno di validità.")
+    valid_to: date | None = Field(default=None, description="Ultimo giorno di validità (facoltativo).")
+    scope_note: str | None = Field(default=None, max_length=500, description="Limiti o precisazioni del consenso.")
+    document_ref: str | None = Field(default=None, max_length=200, description="Estremi del modulo firmato.")
 
 
 class ConsentRevoke(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Revoca di un consenso (effetto immediato)."""
 
-    reason: str = Field(min_length=3, max_length=500)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"reason": "Revocato dalla persona con dichiarazione scritta"}]})
+
+    reason: str = Field(min_length=3, max_length=500, description="Motivo della revoca.")
 
 
 class ConsentPublic(BaseModel):
@@ -47,9 +56,13 @@ class ConsentPublic(BaseModel):
 
 
 class BreakGlassCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Richiesta di accesso straordinario a una persona fuori dal proprio ambito di competenza."""
 
-    person_id: uuid.UUID
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"person_id": "5b0c7a52-2f0e-4d4b-9a8e-6f1f3c2d9e01",
+         "reason": "Segnalazione urgente dei Carabinieri: persona sola non raggiungibile", "hours": 2}]})
+
+    person_id: uuid.UUID = Field(description="Persona a cui accedere.")
     reason: str = Field(min_length=15, max_length=1000, description="Motivo obbligatorio dell'accesso straordinario")
     hours: float | None = Field(default=None, gt=0, description="Durata in ore (predefinita 4)")
 

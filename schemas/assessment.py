@@ -34,6 +34,14 @@ class _In(BaseModel):
 
 # ================================================================================================ inputs
 class VmdCreate(_In):
+    """Richiesta di una valutazione multidimensionale."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"person_id": "5b0c7a52-2f0e-4d4b-9a8e-6f1f3c2d9e01", "cartella_id": "0d6f5f7e-8c2b-4b7e-9a51-3c4d2e1f0a21",
+         "trigger": "rsa_application", "requested_service_type": "rsa",
+         "team_id": "4d5e6f70-8192-4a3b-bc4d-5e6f708192a3",
+         "notes": "Domanda di ingresso in RSA presentata dalla figlia."}]})
+
     person_id: uuid.UUID = Field(description="Persona da valutare.")
     cartella_id: uuid.UUID = Field(description="Cartella sociale della persona a cui la VMD è collegata.")
     trigger: VmdTrigger = Field(description="Motivo di attivazione (PUA, domanda RSA, misura B1...).")
@@ -42,15 +50,26 @@ class VmdCreate(_In):
     team_id: uuid.UUID = Field(description="Équipe che svolge la VMD (VMD, sub-ambito, micro-équipe, autismo).")
     access_request_id: uuid.UUID | None = Field(default=None, description="Richiesta di accesso PUA di origine.")
     referring_user_id: uuid.UUID | None = Field(default=None, description="Operatore inviante (es. MMG).")
-    notes: str | None = Field(default=None, max_length=4000)
+    notes: str | None = Field(default=None, max_length=4000, description="Note della richiesta.")
 
 
 class VmdSchedule(_In):
+    """Programmazione della valutazione."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"scheduled_for": "2026-03-10T10:30:00+01:00", "location": "Casa di Comunità di Crema"}]})
+
     scheduled_for: AwareDatetime = Field(description="Data e ora della valutazione (con fuso orario).")
     location: str | None = Field(default=None, max_length=200, description="Luogo (es. Casa di Comunità, domicilio).")
 
 
 class AssessorCreate(_In):
+    """Nuovo valutatore della VMD."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"user_id": "a3bb189e-8bf9-3888-9912-ace4e6543002"},
+        {"user_id": "b4cc29af-9c0a-4999-8a23-bdf5f7654113", "domains": ["social_network", "caregiver", "housing"]}]})
+
     user_id: uuid.UUID = Field(description="Membro attivo dell'équipe che diventa valutatore.")
     domains: list[AssessmentDomain] | None = Field(
         default=None, min_length=1,
@@ -60,6 +79,15 @@ class AssessorCreate(_In):
 
 
 class ResponseCreate(_In):
+    """Uno strumento di valutazione compilato."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"instrument_code": "barthel",
+         "answers": {"feeding": "independent", "bathing": "dependent", "grooming": "needs_help",
+                     "dressing": "needs_help", "bowels": "continent", "bladder": "occasional_accident",
+                     "toilet_use": "needs_help", "transfers": "minor_help", "mobility": "walks_with_help",
+                     "stairs": "needs_help"}}]})
+
     instrument_code: str = Field(min_length=1, max_length=60, description="Codice dello strumento (es. barthel).")
     instrument_version: int | None = Field(default=None, ge=1,
                                            description="Versione; se assente, l'ultima versione attiva.")
@@ -67,10 +95,16 @@ class ResponseCreate(_In):
 
 
 class MeetingParticipant(_In):
+    """Un partecipante: un operatore del sistema o una persona esterna (nome)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"user_id": "a3bb189e-8bf9-3888-9912-ace4e6543002"},
+        {"name": "Laura Bianchi", "role": "figlia e caregiver"}]})
+
     user_id: uuid.UUID | None = Field(default=None, description="Operatore del sistema.")
     name: str | None = Field(default=None, max_length=200, description="Nome di un partecipante esterno.")
-    organisation: str | None = Field(default=None, max_length=200)
-    role: str | None = Field(default=None, max_length=100)
+    organisation: str | None = Field(default=None, max_length=200, description="Ente del partecipante esterno.")
+    role: str | None = Field(default=None, max_length=100, description="Ruolo (es. MMG, figlia e caregiver).")
 
     @model_validator(mode="after")
     def _someone(self) -> "MeetingParticipant":
@@ -80,29 +114,63 @@ class MeetingParticipant(_In):
 
 
 class MeetingCreate(_In):
+    """Riunione d'équipe."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"held_at": "2026-03-12T14:00:00+01:00",
+         "participants": [{"user_id": "a3bb189e-8bf9-3888-9912-ace4e6543002"},
+                          {"user_id": "b4cc29af-9c0a-4999-8a23-bdf5f7654113"},
+                          {"name": "Laura Bianchi", "role": "figlia e caregiver"}],
+         "minutes": "Valutati i punteggi di Barthel e IADL; la famiglia preferisce la permanenza al domicilio.",
+         "decision": "Progetto individualizzato con SAD e pasti a domicilio."}]})
+
     held_at: AwareDatetime = Field(description="Data e ora della riunione.")
-    participants: list[MeetingParticipant] = Field(min_length=1, max_length=50)
+    participants: list[MeetingParticipant] = Field(min_length=1, max_length=50, description="Partecipanti.")
     minutes: str = Field(min_length=1, max_length=20000, description="Verbale.")
     decision: str | None = Field(default=None, max_length=4000, description="Decisione dell'équipe.")
 
 
 class VmdConclude(_In):
+    """Esito della VMD."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"outcome": "project_proposed", "notes": "Proposto progetto con SAD.", "reassessment_due": "2026-09-12"}]})
+
     outcome: VmdOutcome = Field(description="Esito della VMD.")
-    notes: str | None = Field(default=None, max_length=4000)
+    notes: str | None = Field(default=None, max_length=4000, description="Note dell'esito.")
     reassessment_due: date | None = Field(default=None, description="Data prevista per la rivalutazione.")
 
 
 class VmdCancel(_In):
+    """Annullamento della VMD."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"reason": "Rinuncia della persona"}]})
+
     reason: str = Field(min_length=1, max_length=500, description="Motivo (rinuncia, decesso, altro ricovero...).")
 
 
 class ReassessmentCreate(_In):
+    """Rivalutazione; il corpo si può omettere (stessa équipe e stesso motivo)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {},
+        {"trigger": "measure_b2", "notes": "Rivalutazione per la misura B2."}]})
+
     team_id: uuid.UUID | None = Field(default=None, description="Équipe; se assente, la stessa della VMD conclusa.")
     trigger: VmdTrigger | None = Field(default=None, description="Motivo; se assente, lo stesso della VMD conclusa.")
-    notes: str | None = Field(default=None, max_length=4000)
+    notes: str | None = Field(default=None, max_length=4000, description="Note della richiesta.")
 
 
 class ScoreRequest(_In):
+    """Risposte da valutare, senza salvarle."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"answers": {"feeding": "independent", "bathing": "dependent", "grooming": "needs_help",
+                     "dressing": "needs_help", "bowels": "continent", "bladder": "occasional_accident",
+                     "toilet_use": "needs_help", "transfers": "minor_help", "mobility": "walks_with_help",
+                     "stairs": "needs_help"}}]})
+
     version: int | None = Field(default=None, ge=1, description="Versione; se assente, l'ultima attiva.")
     answers: dict[str, Any] = Field(description="Risposte {voce: valore}.")
 

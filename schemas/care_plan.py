@@ -51,6 +51,15 @@ class _In(BaseModel):
 
 # ---------------------------------------------------------------------------------------------------- inputs
 class CarePlanCreate(_In):
+    """Nuovo progetto in bozza su una cartella."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"cartella_id": "0d6f5f7e-8c2b-4b7e-9a51-3c4d2e1f0a21", "kind": "ordinary",
+         "vmd_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "case_manager_id": "a3bb189e-8bf9-3888-9912-ace4e6543002",
+         "title": "Sostegno al domicilio dopo la caduta",
+         "summary": "Anziana che vive sola, autonomia ridotta nelle attività di base; figlia caregiver sovraccarica.",
+         "review_interval_days": 180}]})
+
     cartella_id: uuid.UUID = Field(description="Cartella sociale su cui si apre il progetto.")
     kind: PlanKind = Field(default=PlanKind.ordinary,
                            description="ordinary (progetto individualizzato), temporary (temporaneo/alternativo, "
@@ -59,7 +68,7 @@ class CarePlanCreate(_In):
                                                                "stessa cartella, esito 'project_proposed' o "
                                                                "'waiting_list' (in tal caso kind = temporary).")
     case_manager_id: uuid.UUID = Field(description="Case manager: operatore con un ruolo nell'Ambito.")
-    title: str = Field(min_length=1, max_length=200)
+    title: str = Field(min_length=1, max_length=200, description="Titolo del progetto.")
     summary: str | None = Field(default=None, max_length=8000, description="Sintesi dei bisogni e del progetto.")
     review_interval_days: int | None = Field(default=None, ge=7, le=730,
                                              description="Intervallo tra le verifiche in giorni (predefinito "
@@ -67,14 +76,26 @@ class CarePlanCreate(_In):
 
 
 class CarePlanUpdate(_In):
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    summary: str | None = Field(default=None, max_length=8000)
-    case_manager_id: uuid.UUID | None = None
-    review_interval_days: int | None = Field(default=None, ge=7, le=730)
+    """Modifica parziale del progetto: solo i campi presenti cambiano."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"summary": "Aggiornata dopo il colloquio con la figlia.", "version": 4}]})
+
+    title: str | None = Field(default=None, min_length=1, max_length=200, description="Titolo del progetto.")
+    summary: str | None = Field(default=None, max_length=8000, description="Sintesi dei bisogni e del progetto.")
+    case_manager_id: uuid.UUID | None = Field(default=None, description="Nuovo case manager.")
+    review_interval_days: int | None = Field(default=None, ge=7, le=730,
+                                             description="Intervallo tra le verifiche in giorni.")
     version: int | None = Field(default=None, ge=1, description="Versione attesa (controllo di concorrenza).")
 
 
 class GoalCreate(_In):
+    """Nuovo obiettivo del progetto."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"description": "Recuperare l'autonomia nell'igiene personale", "indicator": "Indice di Barthel",
+         "target": "Barthel ≥ 60", "due_date": "2026-09-30"}]})
+
     description: str = Field(min_length=1, max_length=2000, description="Obiettivo.")
     indicator: str = Field(min_length=1, max_length=500, description="Indicatore con cui si misura.")
     target: str = Field(min_length=1, max_length=200, description="Risultato atteso misurabile (es. 'Barthel ≥ 50').")
@@ -82,58 +103,105 @@ class GoalCreate(_In):
 
 
 class GoalUpdate(_In):
-    description: str | None = Field(default=None, min_length=1, max_length=2000)
-    indicator: str | None = Field(default=None, min_length=1, max_length=500)
-    target: str | None = Field(default=None, min_length=1, max_length=200)
-    due_date: date | None = None
-    status: GoalStatus | None = None
+    """Modifica parziale di un obiettivo: solo i campi presenti cambiano."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"status": "partly", "target": "Barthel ≥ 55"}]})
+
+    description: str | None = Field(default=None, min_length=1, max_length=2000, description="Obiettivo.")
+    indicator: str | None = Field(default=None, min_length=1, max_length=500,
+                                  description="Indicatore con cui si misura.")
+    target: str | None = Field(default=None, min_length=1, max_length=200, description="Risultato atteso misurabile.")
+    due_date: date | None = Field(default=None, description="Entro quando.")
+    status: GoalStatus | None = Field(default=None, description="open, achieved, partly, not_achieved, dropped.")
 
 
 class InterventionCreate(_In):
+    """Nuovo intervento del progetto."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"service_type": "sad", "provider_org_id": "3f2b8c1d-6e4a-4f7b-8c9d-0a1b2c3d4e5f", "intensity_value": 6,
+         "intensity_unit": "ore/settimana", "start_date": "2026-03-09", "end_date": "2026-09-30",
+         "funding_source": "fna", "notes": "Igiene personale al mattino, tre accessi settimanali."}]})
+
     service_type: str = Field(min_length=1, max_length=40, description="Codice del catalogo dei servizi (es. 'sad').")
     provider_org_id: uuid.UUID | None = Field(default=None, description="Ente erogatore (organizzazione dell'Ambito).")
     intensity_value: float | None = Field(default=None, gt=0, le=10000, description="Intensità, es. 6.")
     intensity_unit: str | None = Field(default=None, min_length=1, max_length=40,
                                        description="Unità dell'intensità, es. 'ore/settimana', 'accessi/settimana'.")
-    start_date: date | None = None
-    end_date: date | None = None
+    start_date: date | None = Field(default=None, description="Inizio previsto.")
+    end_date: date | None = Field(default=None, description="Fine prevista.")
     funding_source: str | None = Field(default=None, max_length=40, description="Codice della fonte di finanziamento.")
-    notes: str | None = Field(default=None, max_length=2000)
+    notes: str | None = Field(default=None, max_length=2000, description="Note.")
 
 
 class InterventionUpdate(_In):
-    service_type: str | None = Field(default=None, min_length=1, max_length=40)
-    provider_org_id: uuid.UUID | None = None
-    intensity_value: float | None = Field(default=None, gt=0, le=10000)
-    intensity_unit: str | None = Field(default=None, min_length=1, max_length=40)
-    start_date: date | None = None
-    end_date: date | None = None
-    funding_source: str | None = Field(default=None, max_length=40)
-    notes: str | None = Field(default=None, max_length=2000)
+    """Modifica parziale di un intervento: solo i campi presenti cambiano."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"intensity_value": 8, "intensity_unit": "ore/settimana"}]})
+
+    service_type: str | None = Field(default=None, min_length=1, max_length=40,
+                                     description="Codice del catalogo dei servizi.")
+    provider_org_id: uuid.UUID | None = Field(default=None, description="Ente erogatore.")
+    intensity_value: float | None = Field(default=None, gt=0, le=10000, description="Intensità.")
+    intensity_unit: str | None = Field(default=None, min_length=1, max_length=40,
+                                       description="Unità dell'intensità.")
+    start_date: date | None = Field(default=None, description="Inizio previsto.")
+    end_date: date | None = Field(default=None, description="Fine prevista.")
+    funding_source: str | None = Field(default=None, max_length=40, description="Codice della fonte di finanziamento.")
+    notes: str | None = Field(default=None, max_length=2000, description="Note.")
 
 
 class AgreeIn(_In):
+    """Sottoscrizione: il consenso che la rende possibile."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"consent_id": "9b2e4f6a-1c3d-4e5f-8a7b-6c5d4e3f2a10"}]})
+
     consent_id: uuid.UUID = Field(description="Consenso attivo della persona (finalità 'care'), prestato da lei o "
                                               "dal genitore / tutore / amministratore di sostegno.")
 
 
 class ActivateIn(_In):
+    """Attivazione; il corpo si può omettere (avvia gli interventi previsti con inizio entro oggi)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {},
+        {"intervention_ids": ["2c1f8e4b-7a6d-4c3b-9e2f-1a0b9c8d7e6f"]}]})
+
     intervention_ids: list[uuid.UUID] | None = Field(
         default=None, max_length=100,
         description="Interventi da avviare; se assente, tutti quelli previsti con inizio entro oggi.")
 
 
 class ReviewRecord(_In):
+    """Esito della verifica."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"outcome": "continue", "notes": "Obiettivi in linea; si prosegue senza modifiche."}]})
+
     outcome: ReviewOutcome = Field(description="continue, modify, complete, suspend.")
-    notes: str | None = Field(default=None, max_length=8000)
+    notes: str | None = Field(default=None, max_length=8000, description="Note della verifica.")
 
 
 class ReasonIn(_In):
+    """Motivo dell'azione."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"reason": "Obiettivi raggiunti: la persona è di nuovo autonoma."}]})
+
     reason: str = Field(min_length=1, max_length=500, description="Motivo.")
 
 
 class OptionalReasonIn(_In):
-    reason: str | None = Field(default=None, max_length=500)
+    """Motivo facoltativo; il corpo si può omettere."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {},
+        {"reason": "Rientro a domicilio dopo il ricovero."}]})
+
+    reason: str | None = Field(default=None, max_length=500, description="Motivo (facoltativo).")
 
 
 # ---------------------------------------------------------------------------------------------------- outputs

@@ -38,6 +38,12 @@ class _In(BaseModel):
 
 
 class CartellaCreate(_In):
+    """Apertura di una cartella sociale."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"area": "anziani"},
+        {"area": "minori_famiglia", "case_manager_id": "a3bb189e-8bf9-3888-9912-ace4e6543002"}]})
+
     area: Area = Field(description="Area della cartella; 'non_noto' solo per cartelle importate.")
     owning_comune_id: uuid.UUID | None = Field(
         default=None, description="Comune titolare, richiesto solo se la persona non ha residenza né domicilio "
@@ -46,22 +52,38 @@ class CartellaCreate(_In):
 
 
 class CartellaUpdate(_In):
+    """Cambio del case manager."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"case_manager_id": "a3bb189e-8bf9-3888-9912-ace4e6543002", "version": 3}]})
+
     case_manager_id: uuid.UUID | None = Field(description="Nuovo case manager; null lo rimuove.")
     version: int | None = Field(default=None, ge=1, description="Versione attesa (controllo di concorrenza).")
 
 
 class CartellaClose(_In):
+    """Chiusura della cartella."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"reason": "Trasferimento in RSA fuori Ambito", "closed_on": "2026-02-28", "version": 5}]})
+
     reason: str = Field(min_length=1, max_length=200, description="Motivo della chiusura.")
     closed_on: date | None = Field(default=None, description="Data di chiusura (predefinita: oggi).")
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, description="Versione attesa (controllo di concorrenza).")
 
 
 class CartellaTransferCreate(_In):
+    """Trasferimento a un altro comune; il corpo si può omettere (il comune di residenza attuale)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {},
+        {"to_comune_id": "1e2d3c4b-5a69-4788-9a0b-1c2d3e4f5a6b", "reason": "Cambio di residenza", "version": 4}]})
+
     to_comune_id: uuid.UUID | None = Field(
         default=None, description="Nuovo comune titolare; se assente, il comune di residenza (o domicilio) "
                                   "attuale della persona.")
-    reason: str | None = Field(default=None, max_length=200)
-    version: int | None = Field(default=None, ge=1)
+    reason: str | None = Field(default=None, max_length=200, description="Motivo del trasferimento.")
+    version: int | None = Field(default=None, ge=1, description="Versione attesa (controllo di concorrenza).")
 
 
 class CartellaPublic(BaseModel):
@@ -110,14 +132,21 @@ class CartellaPage(BaseModel):
 
 
 class AssignmentCreate(_In):
+    """Nuova assegnazione della cartella: un operatore, un'équipe o un'organizzazione."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"reason": "team", "team_id": "4d5e6f70-8192-4a3b-bc4d-5e6f708192a3"},
+        {"reason": "provider", "organisation_id": "3f2b8c1d-6e4a-4f7b-8c9d-0a1b2c3d4e5f",
+         "valid_to": "2026-09-30T23:59:00+02:00"}]})
+
     reason: AssignmentReason = Field(description="Motivo: case_manager, assessor, provider, referring_mmg, team.")
-    user_id: uuid.UUID | None = None
-    team_id: uuid.UUID | None = None
-    organisation_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = Field(default=None, description="Operatore assegnato.")
+    team_id: uuid.UUID | None = Field(default=None, description="Équipe assegnata.")
+    organisation_id: uuid.UUID | None = Field(default=None, description="Organizzazione assegnata.")
     valid_to: datetime | None = Field(default=None, description="Fine della validità (facoltativa, futura).")
     source_type: str | None = Field(default=None, max_length=60,
                                     description="Oggetto che origina l'assegnazione (es. 'assessment').")
-    source_id: uuid.UUID | None = None
+    source_id: uuid.UUID | None = Field(default=None, description="Identificativo dell'oggetto di origine.")
 
 
 class AssignmentPublic(BaseModel):

@@ -60,7 +60,7 @@ class Contacts(_In):
 class _PersonFields(_In):
     codice_fiscale: str | None = Field(default=None, max_length=24, description=(
         "Codice fiscale (16 caratteri). Controllati: carattere di controllo, omocodia, coerenza con data e "
-        "luogo di nascita e sesso."), examples=["RSSMRA85T10D142X"])
+        "luogo di nascita e sesso."), examples=["BNCNNA42C55D142T"])
     other_identifier_type: OtherIdentifierType | None = Field(default=None, description=(
         "Identificativo alternativo per chi non ha codice fiscale: STP, ENI, passaporto o provvisorio."))
     other_identifier: str | None = Field(default=None, max_length=40, description=(
@@ -88,6 +88,14 @@ class _PersonFields(_In):
 class PersonCreate(_PersonFields):
     """Registrazione di una persona. Serve il codice fiscale oppure un identificativo alternativo."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"codice_fiscale": "BNCNNA42C55D142T", "surname": "Bianchi", "given_name": "Anna", "sex": "F",
+         "birth_date": "1942-03-15", "birth_place_code": "D142", "citizenship": "italiana",
+         "residence_address": "Via Mazzini 12, 26013 Crema", "lives_alone": True,
+         "contacts": {"phone": "0373 256789", "notes": "Chiamare la figlia dopo le 18"}},
+        {"other_identifier_type": "stp", "other_identifier": "STP0303210000123", "surname": "Popescu",
+         "given_name": "Ioana", "sex": "F", "birth_date": "1990-06-01", "citizenship": "rumena"}]})
+
     surname: str = Field(min_length=1, max_length=120, description="Cognome")
     given_name: str = Field(min_length=1, max_length=120, description="Nome")
 
@@ -95,21 +103,36 @@ class PersonCreate(_PersonFields):
 class PersonUpdate(_PersonFields):
     """Modifica parziale (PATCH): solo i campi presenti cambiano; `null` svuota un campo facoltativo."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"domicile_address": "Via Cavour 3, 26013 Crema", "lives_alone": False,
+         "contacts": {"mobile": "+39 333 1234567"}, "version": 2}]})
+
     version: int | None = Field(default=None, ge=1, description="Versione attesa (controllo di concorrenza)")
 
 
 class DuplicatesCheck(_In):
     """Dati per cercare possibili duplicati senza registrare."""
 
-    codice_fiscale: str | None = Field(default=None, max_length=24)
-    surname: str = Field(min_length=1, max_length=120)
-    given_name: str = Field(min_length=1, max_length=120)
-    sex: Sex | None = None
-    birth_date: date | None = None
-    birth_place_code: str | None = Field(default=None, pattern=r"^[A-Za-z][0-9]{3}$")
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"codice_fiscale": "BNCNNA42C55D142T", "surname": "Bianchi", "given_name": "Anna", "sex": "F",
+         "birth_date": "1942-03-15", "birth_place_code": "D142"},
+        {"surname": "Bianchi", "given_name": "Anna", "birth_date": "1942-03-15"}]})
+
+    codice_fiscale: str | None = Field(default=None, max_length=24, description="Codice fiscale, se noto")
+    surname: str = Field(min_length=1, max_length=120, description="Cognome")
+    given_name: str = Field(min_length=1, max_length=120, description="Nome")
+    sex: Sex | None = Field(default=None, description="Sesso anagrafico (M/F)")
+    birth_date: date | None = Field(default=None, description="Data di nascita")
+    birth_place_code: str | None = Field(default=None, pattern=r"^[A-Za-z][0-9]{3}$", description=(
+        "Codice catastale (Belfiore) del comune o dello stato estero di nascita"))
 
 
 class DeathRecord(_In):
+    """Registrazione del decesso."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"date_of_death": "2026-02-27"}]})
+
     date_of_death: date = Field(description="Data del decesso: non prima della nascita, non nel futuro")
 
 
@@ -206,11 +229,19 @@ class HistoryPage(BaseModel):
 class RelationCreate(_In):
     """Persona di riferimento: registrata (`related_person_id`) oppure solo nome e recapiti."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"kind": "caregiver", "surname": "Bianchi", "given_name": "Laura", "sole_caregiver": True, "cohabiting": False,
+         "contacts": {"mobile": "+39 333 7654321"}},
+        {"kind": "ads", "surname": "Ferrari", "given_name": "Paolo", "decree_reference": "R.G. 1234/2025",
+         "court": "Tribunale di Cremona", "valid_from": "2025-11-03"}]})
+
     kind: RelationKind = Field(description="Tipo di relazione")
     related_person_id: uuid.UUID | None = Field(default=None, description="Persona registrata nell'Ambito")
-    surname: str | None = Field(default=None, min_length=1, max_length=120)
-    given_name: str | None = Field(default=None, min_length=1, max_length=120)
-    contacts: Contacts | None = None
+    surname: str | None = Field(default=None, min_length=1, max_length=120, description=(
+        "Cognome (se la persona di riferimento non è registrata)"))
+    given_name: str | None = Field(default=None, min_length=1, max_length=120, description=(
+        "Nome (se la persona di riferimento non è registrata)"))
+    contacts: Contacts | None = Field(default=None, description="Recapiti")
     sole_caregiver: bool = Field(default=False, description="Caregiver unico (solo per kind=caregiver)")
     cohabiting: bool | None = Field(default=None, description="Convivente")
     decree_reference: str | None = Field(default=None, min_length=1, max_length=120, description=(
@@ -226,6 +257,11 @@ class RelationCreate(_In):
 
 
 class RelationEnd(_In):
+    """Fine della relazione; il corpo si può omettere (fine: oggi)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"valid_to": "2026-03-01"}]})
+
     valid_to: date | None = Field(default=None, description=(
         "Fine della validità, esclusa: dal giorno indicato la relazione non è più in corso (predefinito: oggi)"))
 
@@ -279,6 +315,13 @@ class MatchPage(BaseModel):
 
 
 class MatchDecision(_In):
+    """Decisione su una coppia di possibili duplicati."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"decision": "merge", "keep_id": "5b0c7a52-2f0e-4d4b-9a8e-6f1f3c2d9e01",
+         "reason": "Stessa persona: codice fiscale confermato dalla carta d'identità"},
+        {"decision": "not_duplicate", "reason": "Omonimi: date di nascita diverse"}]})
+
     decision: Literal["merge", "not_duplicate"] = Field(description="Unire le due persone o dichiararle diverse")
     keep_id: uuid.UUID | None = Field(default=None, description="Per 'merge': quale delle due persone mantenere")
     reason: str = Field(min_length=3, max_length=1000, description="Motivazione della decisione")

@@ -35,6 +35,15 @@ class _Versioned(_In):
 class AccessRequestCreate(_In):
     """Registrazione di una richiesta di accesso al PUA (accoglienza)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"person": {"codice_fiscale": "BNCNNA42C55D142T", "surname": "Bianchi", "given_name": "Anna", "sex": "F",
+                    "birth_date": "1942-03-15", "birth_place_code": "D142", "lives_alone": True}, "channel": "desk",
+         "requester_kind": "family", "requester_name": "Laura Bianchi (figlia)", "requester_contact": "+39 333 7654321",
+         "reported_need": "Dopo una caduta la madre non riesce più a lavarsi e a fare la spesa da sola.",
+         "need_domains": ["personal_care", "social_relational"]},
+        {"person_id": "5b0c7a52-2f0e-4d4b-9a8e-6f1f3c2d9e01", "channel": "phone", "requester_kind": "self",
+         "reported_need": "Chiede informazioni sul servizio di assistenza domiciliare (SAD)."}]})
+
     person_id: uuid.UUID | None = Field(default=None, description=(
         "Persona già registrata. In alternativa `person` per registrarne una nuova (con controllo dei duplicati)."))
     person: PersonCreate | None = Field(default=None, description="Nuova persona da registrare.")
@@ -58,11 +67,21 @@ class AccessRequestCreate(_In):
 
 
 class ReceptionIn(_Versioned):
-    """Presa in accoglienza."""
+    """Presa in accoglienza. Il corpo si può omettere."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"version": 1}]})
 
 
 class TriageIn(_Versioned):
     """Valutazione di primo livello: risposte allo strumento `pua_triage` attivo."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"answers": {"request_source": "family", "request_type": "care_need",
+                     "need_areas": ["personal_care", "social_relational"], "age": 84, "lives_alone": True,
+                     "caregiver": "overloaded", "autonomy_loss": "partial", "cognitive_decline": False,
+                     "multimorbidity": True, "recent_discharge": False, "caregiver_loss": False,
+                     "abuse_suspicion": False, "housing_emergency": False}, "version": 2}]})
 
     answers: dict[str, Any] = Field(description="Risposte {voce: valore} allo strumento `pua_triage`.")
     instrument_version: int | None = Field(default=None, ge=1, description=(
@@ -77,6 +96,10 @@ class _Decision(_Versioned):
 
 class OrientIn(_Decision):
     """Bisogno semplice: informazioni date e/o servizio o ente suggerito (almeno uno)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"information_given": "Spiegati requisiti e modalità di domanda del SAD comunale.", "service_type_code": "sad",
+         "version": 3}]})
 
     information_given: str | None = Field(default=None, max_length=4000, description="Informazioni fornite")
     service_type_code: str | None = Field(default=None, max_length=40, description=(
@@ -95,7 +118,12 @@ class _Referral(_Decision):
 
 
 class ReferVmdIn(_Referral):
-    """Bisogno complesso: richiesta di valutazione multidimensionale (VMD)."""
+    """Bisogno complesso: richiesta di valutazione multidimensionale (VMD). Il corpo si può omettere (équipe,
+    area e servizio predefiniti)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {},
+        {"area": "anziani", "requested_service_type": "sad", "notes": "Caregiver in difficoltà.", "version": 3}]})
 
     team_id: uuid.UUID | None = Field(default=None, description=(
         "Équipe VMD. Predefinita: l'équipe VMD dell'Ambito."))
@@ -104,13 +132,23 @@ class ReferVmdIn(_Referral):
 
 
 class ReferCotIn(_Referral):
-    """Bisogno complesso con continuità ospedale-territorio: attivazione della COT."""
+    """Bisogno complesso con continuità ospedale-territorio: attivazione della COT. Il corpo si può omettere (COT
+    del domicilio)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {},
+        {"notes": "Dimissione prevista tra tre giorni dal reparto di Medicina.", "version": 3}]})
 
     cot_org_id: uuid.UUID | None = Field(default=None, description=(
         "COT destinataria. Predefinita: la COT del domicilio (con una sola COT nell'Ambito, quella)."))
 
 
 class CloseIn(_Versioned):
+    """Ritiro o annullamento della richiesta."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"reason": "La persona ha trovato un'assistente familiare privata.", "version": 2}]})
+
     reason: str = Field(min_length=1, max_length=500, description="Motivo")
 
 

@@ -40,6 +40,11 @@ class _OrgChoice(_In):
 
 
 class RoleAssignmentCreate(_OrgChoice):
+    """Assegnazione di un ruolo in un'organizzazione per un periodo."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"role": "comune_social_worker", "organisation_code": "comune-offanengo", "valid_from": "2026-03-02"}]})
+
     role: Role = Field(description="Ruolo.")
     valid_from: date | None = Field(default=None, description="Inizio validità (predefinito: oggi).")
     valid_to: date | None = Field(default=None, description="Fine validità inclusa (facoltativa).")
@@ -54,15 +59,31 @@ class RoleAssignmentCreate(_OrgChoice):
 
 
 class PeriodEnd(_In):
+    """Fine di un periodo; il corpo si può omettere."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {},
+        {"valid_to": "2026-03-31"}]})
+
     valid_to: date | None = Field(default=None, description="Ultimo giorno di validità (predefinito: oggi).")
 
 
 class UserCreate(_In):
+    """Nuovo operatore o client di sistema."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"username": "as.ripalta", "display_name": "Giulia Conti", "profession": "assistente sociale",
+         "email": "giulia.conti@comune.ripaltacremasca.cr.it",
+         "roles": [{"role": "comune_social_worker", "organisation_code": "comune-ripalta-cremasca"}]},
+        {"username": "asst-gateway", "display_name": "Gateway FHIR ASST", "kind": "system",
+         "scopes": ["fhir.read", "fhir.write"]}]})
+
     username: str = Field(pattern=USERNAME_PATTERN, description="Identificativo di accesso (minuscolo).")
     display_name: str = Field(min_length=1, max_length=200, description="Nome visualizzato.")
     kind: UserKind = Field(default=UserKind.person, description="'person' (operatore) o 'system' (client).")
     profession: str | None = Field(default=None, max_length=60, description="Profilo professionale (es. IFeC).")
-    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+                              description="Posta elettronica.")
     scopes: list[str] = Field(default_factory=list, max_length=50,
                               description="Solo client di sistema: scope concessi (es. fhir.read).")
     roles: list[RoleAssignmentCreate] = Field(default_factory=list, max_length=50,
@@ -79,9 +100,15 @@ class UserCreate(_In):
 
 
 class UserUpdate(_In):
-    display_name: str | None = Field(default=None, min_length=1, max_length=200)
-    profession: str | None = Field(default=None, max_length=60)
-    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    """Modifica parziale di un utente: solo i campi presenti cambiano."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"profession": "coordinatrice", "active": True}]})
+
+    display_name: str | None = Field(default=None, min_length=1, max_length=200, description="Nome visualizzato.")
+    profession: str | None = Field(default=None, max_length=60, description="Profilo professionale.")
+    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+                              description="Posta elettronica.")
     active: bool | None = Field(default=None, description="false disattiva l'utente (i token vengono rifiutati).")
     scopes: list[str] | None = Field(default=None, max_length=50, description="Solo client di sistema.")
 
@@ -163,16 +190,28 @@ class UserPage(BaseModel):
 
 
 class TeamCreate(_OrgChoice):
+    """Nuova équipe dell'Ambito."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"code": "team-vmd-soncino", "name": "Équipe VMD sub-ambito di Soncino", "type": "vmd_equipe",
+         "organisation_code": "ambito-crema"}]})
+
     code: str = Field(pattern=CODE_PATTERN, description="Codice univoco (es. 'team-vmd-crema').")
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, description="Denominazione.")
     type: TeamType = Field(description="Tipo di équipe.")
 
 
 class TeamMemberCreate(_OrgChoice):
-    user_id: uuid.UUID
+    """Nuovo membro dell'équipe."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"user_id": "a3bb189e-8bf9-3888-9912-ace4e6543002", "organisation_code": "comune-offanengo",
+         "role_in_team": "assistente sociale"}]})
+
+    user_id: uuid.UUID = Field(description="Utente che entra nell'équipe.")
     role_in_team: str | None = Field(default=None, max_length=60, description="Es. 'assistente sociale'.")
     valid_from: date | None = Field(default=None, description="Predefinito: oggi.")
-    valid_to: date | None = None
+    valid_to: date | None = Field(default=None, description="Ultimo giorno (facoltativo).")
 
     @model_validator(mode="after")
     def _order(self):

@@ -64,24 +64,35 @@ class OrganisationPage(BaseModel):
 
 
 class OrganisationCreate(_In):
+    """Nuovo ente dell'Ambito."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"code": "ets-coop-il-girasole", "name": "Cooperativa sociale Il Girasole", "kind": "ets",
+         "attributes": {"codice_fiscale_ente": "01234560199", "indirizzo": "Via Treviglio 5, Crema"}}]})
+
     code: str = Field(pattern=CODE_PATTERN, description="Codice stabile, minuscolo (es. `ets-nuova-coop`).")
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, description="Denominazione.")
     kind: OrgKind = Field(description="Tipo; Ambiti e comuni si caricano solo dai dati di riferimento.")
     part_of_id: uuid.UUID | None = Field(default=None, description="Organizzazione di appartenenza (predefinita: "
                                                                    "l'Ambito).")
-    unit_type: str | None = Field(default=None, max_length=40)
-    provisional: bool = False
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    unit_type: str | None = Field(default=None, max_length=40, description="Tipo di unità (per le unità ASST).")
+    provisional: bool = Field(default=False, description="Dato da confermare.")
+    attributes: dict[str, Any] = Field(default_factory=dict, description="Altri dati (indirizzo, recapiti...).")
 
 
 class OrganisationUpdate(_In):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    """Modifica parziale di un'organizzazione: solo i campi presenti cambiano."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"name": "Cooperativa sociale Il Girasole ONLUS", "active": True}]})
+
+    name: str | None = Field(default=None, min_length=1, max_length=200, description="Denominazione.")
     part_of_id: uuid.UUID | None = Field(default=None, description="Nuova organizzazione di appartenenza; il "
                                                                    "sottoalbero viene aggiornato.")
-    unit_type: str | None = Field(default=None, max_length=40)
-    provisional: bool | None = None
-    attributes: dict[str, Any] | None = None
-    active: bool | None = None
+    unit_type: str | None = Field(default=None, max_length=40, description="Tipo di unità (per le unità ASST).")
+    provisional: bool | None = Field(default=None, description="Dato da confermare.")
+    attributes: dict[str, Any] | None = Field(default=None, description="Altri dati (sostituiscono i precedenti).")
+    active: bool | None = Field(default=None, description="false disattiva l'organizzazione.")
 
 
 # ---------------------------------------------------------------- Ambito, sub-ambiti, comuni
@@ -124,7 +135,18 @@ class ComunePublic(BaseModel):
                    sub_ambito_name=sub.name if sub else None, provisional=c.provisional, active=c.active)
 
 
+class ComuneList(BaseModel):
+    """I comuni dell'Ambito: elenco completo, non paginato (come ogni elenco, dentro `items`)."""
+
+    items: list[ComunePublic]
+
+
 class ComuneUpdate(_In):
+    """Spostamento di un comune in un altro sub-ambito."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"sub_ambito_id": "8d3c2b1a-4e5f-4a6b-9c7d-1e2f3a4b5c6d", "provisional": False}]})
+
     sub_ambito_id: uuid.UUID = Field(description="Sub-ambito di destinazione.")
     provisional: bool | None = Field(default=None, description="Se indicato, conferma (false) o lascia provvisoria "
                                                                "(true) l'assegnazione; altrimenti resta com'è.")
@@ -162,13 +184,18 @@ class ServiceUnitPage(BaseModel):
 
 
 class ServiceUnitUpdate(_In):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    places_authorised: int | None = Field(default=None, ge=0)
-    places_accredited: int | None = Field(default=None, ge=0)
-    places_contracted: int | None = Field(default=None, ge=0)
-    measures: list[str] | None = None
-    provisional: bool | None = None
-    active: bool | None = None
+    """Modifica parziale di un'unità d'offerta: solo i campi presenti cambiano."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"places_authorised": 120, "places_accredited": 110, "places_contracted": 100}]})
+
+    name: str | None = Field(default=None, min_length=1, max_length=200, description="Denominazione.")
+    places_authorised: int | None = Field(default=None, ge=0, description="Posti autorizzati.")
+    places_accredited: int | None = Field(default=None, ge=0, description="Posti accreditati (≤ autorizzati).")
+    places_contracted: int | None = Field(default=None, ge=0, description="Posti a contratto (≤ accreditati).")
+    measures: list[str] | None = Field(default=None, description="Misure erogate (codici, es. rsa_aperta).")
+    provisional: bool | None = Field(default=None, description="Dato da confermare.")
+    active: bool | None = Field(default=None, description="false disattiva l'unità.")
 
 
 # ---------------------------------------------------------------- catalogue
@@ -181,18 +208,29 @@ class ServiceTypePublic(_Out):
 
 
 class ServiceTypeCreate(_In):
-    code: str = Field(pattern=r"^[a-z0-9_]{2,40}$")
-    label: str = Field(min_length=1, max_length=200)
-    category: str = Field(min_length=1, max_length=40)
-    leps: bool = False
-    active: bool = True
+    """Nuovo tipo di servizio del catalogo."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"code": "pasti_domicilio", "label": "Pasti a domicilio", "category": "domiciliare", "leps": False,
+         "active": True}]})
+
+    code: str = Field(pattern=r"^[a-z0-9_]{2,40}$", description="Codice stabile (minuscole, cifre, '_').")
+    label: str = Field(min_length=1, max_length=200, description="Denominazione.")
+    category: str = Field(min_length=1, max_length=40, description="Categoria (es. domiciliare, economico).")
+    leps: bool = Field(default=False, description="Livello Essenziale delle Prestazioni Sociali.")
+    active: bool = Field(default=True, description="Disponibile per nuovi interventi.")
 
 
 class ServiceTypeUpdate(_In):
-    label: str | None = Field(default=None, min_length=1, max_length=200)
-    category: str | None = Field(default=None, min_length=1, max_length=40)
-    leps: bool | None = None
-    active: bool | None = None
+    """Modifica parziale di un tipo di servizio."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"label": "Pasti caldi a domicilio", "active": True}]})
+
+    label: str | None = Field(default=None, min_length=1, max_length=200, description="Denominazione.")
+    category: str | None = Field(default=None, min_length=1, max_length=40, description="Categoria.")
+    leps: bool | None = Field(default=None, description="Livello Essenziale delle Prestazioni Sociali.")
+    active: bool | None = Field(default=None, description="Disponibile per nuovi interventi.")
 
 
 class UdoTypePublic(BaseModel):
@@ -209,11 +247,21 @@ class FundingSourcePublic(_Out):
 
 
 class FundingSourceCreate(_In):
-    code: str = Field(pattern=r"^[a-z0-9_]{2,40}$")
-    label: str = Field(min_length=1, max_length=200)
-    active: bool = True
+    """Nuova fonte di finanziamento."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"code": "fondo_comunale_crema", "label": "Fondo sociale del Comune di Crema", "active": True}]})
+
+    code: str = Field(pattern=r"^[a-z0-9_]{2,40}$", description="Codice stabile (minuscole, cifre, '_').")
+    label: str = Field(min_length=1, max_length=200, description="Denominazione.")
+    active: bool = Field(default=True, description="Disponibile per nuovi interventi.")
 
 
 class FundingSourceUpdate(_In):
-    label: str | None = Field(default=None, min_length=1, max_length=200)
-    active: bool | None = None
+    """Modifica parziale di una fonte di finanziamento."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"active": False}]})
+
+    label: str | None = Field(default=None, min_length=1, max_length=200, description="Denominazione.")
+    active: bool | None = Field(default=None, description="Disponibile per nuovi interventi.")

@@ -18,20 +18,27 @@ from schemas.access import (AccessLogPage, BreakGlassCreate, BreakGlassPublic, C
 router = APIRouter(tags=["accessi e consenso"])
 
 
-@router.get("/persons/{person_id}/consents", response_model=list[ConsentPublic], summary="Consensi della persona")
+@router.get("/persons/{person_id}/consents", response_model=list[ConsentPublic], summary="Consensi della persona",
+            description="Tutti i consensi della persona, attivi, scaduti e revocati, con finalità (cura, "
+                        "condivisione con ASST, RSA, ETS, CVI), chi li ha prestati e il periodo di validità.")
 async def list_consents(person_id: uuid.UUID, session: Session, p: Authorized(Permission.consent_read)):
     return [consent.to_public(c) for c in await consent.list_for_person(session, principal=p, person_id=person_id)]
 
 
 @router.post("/persons/{person_id}/consents", response_model=ConsentPublic, status_code=201,
-             summary="Registra un consenso (persona, genitore, tutore o amministratore di sostegno)")
+             summary="Registra un consenso (persona, genitore, tutore o amministratore di sostegno)",
+             description="Registra il consenso per una finalità. Se lo presta un genitore, il tutore o "
+                         "l'amministratore di sostegno, `grantor_relation_id` indica la sua relazione con la "
+                         "persona (in corso, del tipo giusto). Ha effetto dal giorno `valid_from`.")
 async def grant_consent(person_id: uuid.UUID, body: ConsentCreate, session: Session,
                         p: Authorized(Permission.consent_write)):
     return consent.to_public(await consent.grant(session, principal=p, person_id=person_id, data=body))
 
 
 @router.post("/persons/{person_id}/consents/{consent_id}/revoke", response_model=ConsentPublic,
-             summary="Revoca un consenso: ha effetto immediato")
+             summary="Revoca un consenso: ha effetto immediato",
+             description="Il consenso smette di valere subito: gli accessi e le condivisioni che richiedeva "
+                         "vengono negati da quel momento. Un consenso già revocato risponde 409.")
 async def revoke_consent(person_id: uuid.UUID, consent_id: uuid.UUID, body: ConsentRevoke, session: Session,
                          p: Authorized(Permission.consent_write)):
     return consent.to_public(await consent.revoke(session, principal=p, person_id=person_id,
@@ -43,25 +50,35 @@ def _bg_public(g) -> dict:
 
 
 @router.post("/break-glass", response_model=BreakGlassPublic, status_code=201,
-             summary="Accesso straordinario a una persona fuori dal proprio ambito di competenza")
+             summary="Accesso straordinario a una persona fuori dal proprio ambito di competenza",
+             description="Break-glass: apre per poche ore (predefinite 4) l'accesso ai dati di una persona che non "
+                         "si ha in carico, con un motivo obbligatorio (almeno 15 caratteri). L'accesso resta nel "
+                         "registro degli accessi e i comuni titolari delle cartelle aperte della persona ricevono "
+                         "un avviso nella coda di lavoro. Un accesso già attivo alla stessa persona: 409.")
 async def open_break_glass(body: BreakGlassCreate, session: Session, p: Authorized(Permission.break_glass)):
     return _bg_public(await breakglass.open_grant(session, principal=p, person_id=body.person_id,
                                                   reason=body.reason, hours=body.hours))
 
 
-@router.get("/break-glass/mine", response_model=list[BreakGlassPublic], summary="I miei accessi straordinari")
+@router.get("/break-glass/mine", response_model=list[BreakGlassPublic], summary="I miei accessi straordinari",
+            description="Gli accessi straordinari aperti dall'utente, attivi e passati, con scadenza.")
 async def my_break_glass(session: Session, p: Authorized(Permission.break_glass)):
     return [_bg_public(g) for g in await breakglass.my_grants(session, principal=p)]
 
 
 @router.post("/break-glass/{grant_id}/end", response_model=BreakGlassPublic,
-             summary="Chiude in anticipo un accesso straordinario")
+             summary="Chiude in anticipo un accesso straordinario",
+             description="Termina subito un proprio accesso straordinario ancora attivo.")
 async def end_break_glass(grant_id: uuid.UUID, session: Session, p: Authorized(Permission.break_glass)):
     return _bg_public(await breakglass.end_grant(session, principal=p, grant_id=grant_id))
 
 
 @router.get("/persons/{person_id}/access-log", response_model=AccessLogPage,
             summary="Registro degli accessi ai dati della persona (DPO, assistente sociale titolare)",
+            description="Chi ha letto o modificato i dati della persona, quando, con quale ruolo e "
+                        "organizzazione, per quale finalità e base giuridica, con l'esito e gli accessi "
+                        "straordinari evidenziati; dal più recente, paginato per cursore. `format=csv` o `html` "
+                        "per scaricarlo o stamparlo.",
             responses={200: {"content": {"text/csv": {}, "text/html": {}}}})
 async def person_access_log(person_id: uuid.UUID, session: Session, p: Authorized(Permission.access_log_read),
                             format: Literal["json", "csv", "html"] = "json",
@@ -78,7 +95,9 @@ async def person_access_log(person_id: uuid.UUID, session: Session, p: Authorize
     return {"person_id": person_id, "items": items, "next_cursor": nxt}
 
 
-@router.get("/admin/permissions", summary="Tabella dei permessi, degli ambiti di visibilità e delle proiezioni")
+@router.get("/admin/permissions", summary="Tabella dei permessi, degli ambiti di visibilità e delle proiezioni",
+            description="Per ogni ruolo i permessi che concede; per ogni ruolo le regole di visibilità delle "
+                        "righe (ambito di competenza) e la proiezione dei dati della persona che riceve.")
 async def permissions_table(p: Authorized(Permission.permissions_read)) -> dict:
     return {
         "permissions": {str(r): sorted(str(x) for x in perms) for r, perms in role_permissions().items()},

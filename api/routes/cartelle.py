@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Body, Query, status
 
 from api.deps import Authorized, Session
 from domain.kernel import clock
@@ -90,9 +90,11 @@ async def close_cartella(cartella_id: uuid.UUID, body: CartellaClose, session: S
 @router.post("/cartelle/{cartella_id}/transfer", response_model=CartellaDetail,
              summary="Trasferisci la cartella a un altro comune",
              description="La persona ha cambiato comune: la cartella passa al nuovo comune titolare; il "
-                         "trasferimento resta nello storico.")
-async def transfer_cartella(cartella_id: uuid.UUID, body: CartellaTransferCreate, session: Session,
-                            principal: Writer) -> CartellaDetail:
+                         "trasferimento resta nello storico. Senza corpo (o senza `to_comune_id`) il nuovo comune è "
+                         "quello di residenza (o domicilio) attuale della persona.")
+async def transfer_cartella(cartella_id: uuid.UUID, session: Session, principal: Writer,
+                            body: CartellaTransferCreate = Body(default_factory=CartellaTransferCreate)
+                            ) -> CartellaDetail:
     c, _ = await svc.transfer_cartella(session, principal=principal, cartella_id=cartella_id,
                                        to_comune_id=body.to_comune_id, reason=body.reason,
                                        expected_version=body.version)

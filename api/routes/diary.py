@@ -23,7 +23,10 @@ def _entry(e: DiaryEntry) -> dict:
             "editable_until": e.created_at + service.EDIT_WINDOW}
 
 
-@router.get("/cartelle/{cartella_id}/diary", response_model=list[DiaryEntryPublic], summary="Diario della cartella")
+@router.get("/cartelle/{cartella_id}/diary", response_model=list[DiaryEntryPublic], summary="Diario della cartella",
+            description="Le voci del diario dalla più recente. Per la pagina successiva passare `before_at` e "
+                        "`before_id` dell'ultima voce ricevuta. Ogni voce dice fino a quando il suo autore può "
+                        "modificarla (`editable_until`).")
 async def list_diary(cartella_id: uuid.UUID, session: Session, p: Authorized(Permission.diary_read),
                      limit: int = Query(50, ge=1, le=200), before_at: datetime | None = None,
                      before_id: uuid.UUID | None = None):
@@ -33,14 +36,19 @@ async def list_diary(cartella_id: uuid.UUID, session: Session, p: Authorized(Per
 
 
 @router.post("/cartelle/{cartella_id}/diary", response_model=DiaryEntryPublic, status_code=201,
-             summary="Nuova voce di diario (o rettifica di una voce con amends_id)")
+             summary="Nuova voce di diario (o rettifica di una voce con amends_id)",
+             description="Colloquio, visita domiciliare, telefonata, riunione o nota, con data e ora (con fuso "
+                         "orario, non nel futuro). `follow_up_due` crea un'attività di verifica per l'autore. "
+                         "Dopo 24 ore una voce non si modifica: si aggiunge una rettifica con `amends_id`.")
 async def add_diary(cartella_id: uuid.UUID, body: DiaryEntryCreate, session: Session,
                     p: Authorized(Permission.diary_write)):
     return _entry(await service.add_entry(session, principal=p, cartella_id=cartella_id, **body.model_dump()))
 
 
 @router.patch("/diary/{entry_id}", response_model=DiaryEntryPublic,
-              summary="Modifica una voce: solo l'autore, entro 24 ore")
+              summary="Modifica una voce: solo l'autore, entro 24 ore",
+              description="Modifica parziale di una propria voce entro 24 ore dalla creazione; dopo risponde 409 "
+                          "(si aggiunge una rettifica). Altri utenti: 403.")
 async def edit_diary(entry_id: uuid.UUID, body: DiaryEntryUpdate, session: Session,
                      p: Authorized(Permission.diary_write)):
     changes = body.model_dump(exclude_unset=True)
@@ -51,16 +59,28 @@ async def edit_diary(entry_id: uuid.UUID, body: DiaryEntryUpdate, session: Sessi
 
 
 @router.get("/cartelle/{cartella_id}/attachments", response_model=list[AttachmentPublic],
-            summary="Allegati della cartella")
+            summary="Allegati della cartella",
+            description="Gli allegati della cartella (nome, tipo, dimensione, impronta SHA-256, chi li ha "
+                        "caricati), senza contenuto: si scaricano uno alla volta.")
 async def list_attachments(cartella_id: uuid.UUID, session: Session, p: Authorized(Permission.attachment_read)):
     return await service.list_attachments(session, principal=p, cartella_id=cartella_id)
 
 
 @router.post("/cartelle/{cartella_id}/attachments", response_model=AttachmentPublic, status_code=201,
-             summary="Carica un allegato (formati ammessi e dimensione massima da configurazione)")
+             summary="Carica un allegato (formati ammessi e dimensione massima da configurazione)",
+             description="`multipart/form-data` con il file e il tipo di allegato. Formati ammessi (contenuto "
+                         "verificato, non solo il nome): PDF, JPEG, PNG, testo, DOCX; dimensione massima 10 MB "
+                         "(configurabili). Un formato non ammesso o un file troppo grande risponde 422 sul campo "
+                         "`file`.")
 async def upload_attachment(cartella_id: uuid.UUID, session: Session, p: Authorized(Permission.attachment_write),
-                            file: UploadFile = File(...), kind: str = Form(...),
-                            owner_type: str | None = Form(None), owner_id: uuid.UUID | None = Form(None)):
+                            file: UploadFile = File(..., description="Il file da allegare."),
+                            kind: str = Form(..., description="Tipo di allegato: ads_decree, signed_plan, "
+                                             "urgency_evidence, consent_form, medical_report, other.",
+                                             examples=["signed_plan"]),
+                            owner_type: str | None = Form(None, description="Oggetto a cui l'allegato si "
+                                                          "riferisce (es. care_plan).", examples=["care_plan"]),
+                            owner_id: uuid.UUID | None = Form(None, description="Identificativo dell'oggetto a "
+                                                              "cui l'allegato si riferisce.")):
     limit = get_settings().attachment_max_bytes
     data = await file.read(limit + 1)  # one byte more than allowed tells "too large" without reading it all
     return await service.add_attachment(session, principal=p, cartella_id=cartella_id, kind=kind,
@@ -69,6 +89,8 @@ async def upload_attachment(cartella_id: uuid.UUID, session: Session, p: Authori
 
 
 @router.get("/attachments/{attachment_id}/content", summary="Scarica un allegato", response_class=Response,
+            description="Il contenuto del file con il suo tipo, come allegato da salvare (`Content-Disposition`) "
+                        "e con l'impronta SHA-256 nell'intestazione `Digest`. Ogni scaricamento è registrato.",
             responses={200: {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
                              "description": "Il file, con il suo tipo di contenuto"}})
 async def download_attachment(attachment_id: uuid.UUID, session: Session, p: Authorized(Permission.attachment_read)):

@@ -230,6 +230,8 @@ async def list_matches(session: Session, principal: Steward, limit: int = Query(
 
 
 @router.get("/person-matches/{match_id}", response_model=MatchPublic, summary="Dettaglio di una coppia",
+            description="Le due persone della coppia con il punteggio di somiglianza e le sue componenti, lo "
+                        "stato e, se già decisa, chi l'ha decisa, quando e perché.",
             responses={404: {"description": "Coppia non trovata", **_PROBLEM}})
 async def get_match(match_id: uuid.UUID, session: Session, principal: Steward) -> MatchPublic:
     row = await dedup.get_match(session, principal=principal, match_id=match_id)

@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Body, Depends, Query, status
 
 from api.deps import Authorized, Principal, Session
 from domain.kernel import clock
@@ -139,9 +139,9 @@ async def orient(request_id: uuid.UUID, body: OrientIn, session: Session, princi
              summary="Invia a valutazione multidimensionale (VMD)",
              description="Bisogno complesso: apre (o riusa) la cartella dell'area, richiede la VMD all'équipe "
                          "indicata o a quella dell'Ambito (trigger PUA), registra le assegnazioni della cartella "
-                         "(équipe PUA, MMG inviante) e chiude la richiesta (inviata a VMD).")
-async def refer_vmd(request_id: uuid.UUID, body: ReferVmdIn, session: Session,
-                    principal: Triager) -> AccessRequestPublic:
+                         "(équipe PUA, MMG inviante) e chiude la richiesta (inviata a VMD). Il corpo si può omettere.")
+async def refer_vmd(request_id: uuid.UUID, session: Session, principal: Triager,
+                    body: ReferVmdIn = Body(default_factory=ReferVmdIn)) -> AccessRequestPublic:
     await flows.refer_vmd(session, principal=principal, request_id=request_id, data=body)
     return await _detail(session, principal, request_id)
 
@@ -150,9 +150,9 @@ async def refer_vmd(request_id: uuid.UUID, body: ReferVmdIn, session: Session,
              summary="Invia alla Centrale Operativa Territoriale (COT)",
              description="Bisogno complesso con continuità ospedale-territorio: attività di valutazione per la COT "
                          "del domicilio (entro 48 ore), assegnazione della cartella alla COT; chiude la richiesta "
-                         "(inviata alla COT).")
-async def refer_cot(request_id: uuid.UUID, body: ReferCotIn, session: Session,
-                    principal: Triager) -> AccessRequestPublic:
+                         "(inviata alla COT). Il corpo si può omettere.")
+async def refer_cot(request_id: uuid.UUID, session: Session, principal: Triager,
+                    body: ReferCotIn = Body(default_factory=ReferCotIn)) -> AccessRequestPublic:
     await flows.refer_cot(session, principal=principal, request_id=request_id, data=body)
     return await _detail(session, principal, request_id)
 

@@ -11,6 +11,7 @@ from domain.territory.models import OrgKind
 from domain.security.permissions import Permission
 from schemas.territory import (
     AmbitoPublic,
+    ComuneList,
     ComunePublic,
     ComuneUpdate,
     FundingSourceCreate,
@@ -53,18 +54,19 @@ async def list_sub_ambiti(session: Session, principal: Reader) -> list[SubAmbito
                             comuni=n, population_estimate=p) for o, n, p in rows]
 
 
-@router.get("/territory/comuni", response_model=list[ComunePublic], summary="Comuni",
+@router.get("/territory/comuni", response_model=ComuneList, summary="Comuni",
             description="I comuni dell'Ambito (elenco limitato, non paginato) con codici ISTAT e Belfiore, "
                         "sub-ambito di appartenenza e stima della popolazione. `provisional` indica "
                         "un'assegnazione al sub-ambito non ancora confermata.")
 async def list_comuni(session: Session, principal: Reader, sub_ambito_id: uuid.UUID | None = None,
-                      provisional: bool | None = None) -> list[ComunePublic]:
+                      provisional: bool | None = None) -> ComuneList:
     rows = await svc.list_comuni(session=session, principal=principal, sub_ambito_id=sub_ambito_id,
                                  provisional=provisional)
-    return [ComunePublic.of(c, s) for c, s in rows]
+    return ComuneList(items=[ComunePublic.of(c, s) for c, s in rows])
 
 
-@router.get("/territory/comuni/{comune_id}", response_model=ComunePublic, summary="Dettaglio comune")
+@router.get("/territory/comuni/{comune_id}", response_model=ComunePublic, summary="Dettaglio comune",
+            description="Il comune con codici ISTAT e Belfiore, sub-ambito e stima della popolazione.")
 async def get_comune(comune_id: uuid.UUID, session: Session, principal: Reader) -> ComunePublic:
     c, s = await svc.get_comune(session=session, principal=principal, comune_id=comune_id)
     return ComunePublic.of(c, s)
@@ -95,7 +97,8 @@ async def list_organisations(session: Session, principal: Reader, kind: OrgKind 
     return OrganisationPage(items=[OrganisationPublic.of(o) for o in items], next_cursor=nxt)
 
 
-@router.get("/organisations/{org_id}", response_model=OrganisationPublic, summary="Dettaglio organizzazione")
+@router.get("/organisations/{org_id}", response_model=OrganisationPublic, summary="Dettaglio organizzazione",
+            description="L'organizzazione con tipo, lato istituzionale, appartenenza e attributi.")
 async def get_organisation(org_id: uuid.UUID, session: Session, principal: Reader) -> OrganisationPublic:
     return OrganisationPublic.of(await svc.get_organisation(session=session, principal=principal, org_id=org_id))
 
@@ -133,7 +136,9 @@ async def list_service_units(session: Session, principal: Reader, udo_type: str 
                            next_cursor=nxt)
 
 
-@router.get("/service-units/{unit_id}", response_model=ServiceUnitPublic, summary="Dettaglio unità d'offerta")
+@router.get("/service-units/{unit_id}", response_model=ServiceUnitPublic, summary="Dettaglio unità d'offerta",
+            description="L'unità d'offerta con tipologia, ente gestore, posti autorizzati, accreditati e a "
+                        "contratto e misure erogate.")
 async def get_service_unit(unit_id: uuid.UUID, session: Session, principal: Reader) -> ServiceUnitPublic:
     u = await svc.get_service_unit(session=session, principal=principal, unit_id=unit_id)
     return ServiceUnitPublic.of(u, svc.udo_type_label(u.udo_type))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Body, Query, status
 
 from api.deps import Authorized, Session
 from domain.assessment import equipe, queries, service
@@ -180,9 +180,10 @@ async def cancel(vmd_id: uuid.UUID, body: VmdCancel, session: Session, principal
 @router.post("/vmd/{vmd_id}/reassessment", response_model=VmdPublic, status_code=status.HTTP_201_CREATED,
              summary="Avvia la rivalutazione",
              description="Da una VMD conclusa con data di rivalutazione apre una nuova VMD per la stessa persona e "
-                         "cartella, collegata alla precedente.")
-async def reassess(vmd_id: uuid.UUID, body: ReassessmentCreate, session: Session,
-                   principal: Requester) -> VmdPublic:
+                         "cartella, collegata alla precedente. Il corpo si può omettere (stessa équipe, stesso "
+                         "motivo).")
+async def reassess(vmd_id: uuid.UUID, session: Session, principal: Requester,
+                   body: ReassessmentCreate = Body(default_factory=ReassessmentCreate)) -> VmdPublic:
     v = await service.request_reassessment(session, principal=principal, vmd_id=vmd_id, team_id=body.team_id,
                                            trigger=body.trigger, notes=body.notes)
     return _public(v)

@@ -42,7 +42,7 @@ async def test_comuni_and_sub_ambiti(client, session):
     h = await _reader(session)
     r = await client.get("/api/territory/comuni", headers=h)
     assert r.status_code == 200
-    comuni = {c["code"]: c for c in r.json()}
+    comuni = {c["code"]: c for c in r.json()["items"]}
     assert len(comuni) == 48
     crema = comuni["comune-crema"]
     assert crema["istat_code"] == "019035" and crema["belfiore_code"] == "D142"
@@ -58,8 +58,8 @@ async def test_comuni_and_sub_ambiti(client, session):
 
     sid = subs["subambito-soncino"]["id"]
     r = await client.get("/api/territory/comuni", params={"sub_ambito_id": sid}, headers=h)
-    assert {c["sub_ambito_code"] for c in r.json()} == {"subambito-soncino"}
-    assert "comune-soncino" in {c["code"] for c in r.json()}
+    assert {c["sub_ambito_code"] for c in r.json()["items"]} == {"subambito-soncino"}
+    assert "comune-soncino" in {c["code"] for c in r.json()["items"]}
 
 
 async def test_organisations_filters_and_pagination(client, session):
@@ -226,7 +226,7 @@ async def test_other_ambito_is_404(client, session):
     assert r.status_code == 404
     # and the other Ambito's user sees only its own
     r = await client.get("/api/territory/comuni", headers=h2)
-    assert [c["code"] for c in r.json()] == ["comune-cremona"]
+    assert [c["code"] for c in r.json()["items"]] == ["comune-cremona"]
     r = await client.get(f"/api/service-units/{unit}", headers=h2)
     assert r.status_code == 200
 
