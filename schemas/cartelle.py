@@ -44,7 +44,8 @@ class CartellaCreate(_In):
         {"area": "anziani"},
         {"area": "minori_famiglia", "case_manager_id": "a3bb189e-8bf9-3888-9912-ace4e6543002"}]})
 
-    area: Area = Field(description="Area della cartella; 'non_noto' solo per cartelle importate.")
+    area: Area = Field(description="Area della cartella; 'non_noto' quando l'area non è ancora nota (si corregge "
+                                   "chiudendo e aprendo la cartella dell'area giusta).")
     owning_comune_id: uuid.UUID | None = Field(
         default=None, description="Comune titolare, richiesto solo se la persona non ha residenza né domicilio "
                                   "nell'Ambito e l'operatore non opera per un solo comune.")

@@ -261,8 +261,6 @@ async def open_cartella(session: AsyncSession, *, principal: Principal, person_i
         area = Area(area)
     except ValueError:
         raise Invalid("area", "area non prevista") from None
-    if area == Area.non_noto and not legacy_code:
-        raise Invalid("area", "'Non noto' è ammesso solo per le cartelle importate da sistemi precedenti")
     person = await _resolve_person(session, principal=principal, person_id=person_id)
     if require_case:
         # A person already in charge elsewhere gets new cartelle from those who have the case (404 to the others);

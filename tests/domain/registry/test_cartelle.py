@@ -86,13 +86,14 @@ class TestOwnerRule:
                                     owning_comune_id=(await org(session, "comune-cremona")).id)
         assert e.value.field == "owning_comune_id"
 
-    async def test_non_noto_only_for_legacy_records(self, session):
+    async def test_non_noto_is_a_valid_answer(self, session):
+        # Issue 9: an adult whose area is not known yet is not filed as "disabili" by default.
         p, _ = await principal_for(session)
         person = await create_person(session)
-        with pytest.raises(Invalid) as e:
-            await svc.open_cartella(session, principal=p, person_id=person.id, area="non_noto")
-        assert e.value.field == "area"
-        c = await svc.open_cartella(session, principal=p, person_id=person.id, area="non_noto",
+        c = await svc.open_cartella(session, principal=p, person_id=person.id, area="non_noto")
+        assert c.area == "non_noto" and c.legacy_code is None
+        other = await create_person(session)
+        c = await svc.open_cartella(session, principal=p, person_id=other.id, area="non_noto",
                                     legacy_code="GECAS-123")
         assert c.legacy_code == "GECAS-123"
 
