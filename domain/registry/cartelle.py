@@ -354,18 +354,25 @@ def _closing_instant(c: Cartella, closed_on: date | None) -> datetime:
     return max(start, c.opened_at)
 
 
+async def _owner_act(session: AsyncSession, principal: Principal, cartella_id: uuid.UUID, action: str,
+                     expected_version: int | None) -> Cartella:
+    """The open cartella, locked, for an act of its owning comune (audited as `action`, 403 to anyone else)."""
+    c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
+    _audit(action, c)
+    await _check_owner(session, principal, c)
+    c = await _lock(session, cartella_id)
+    _check_version(c, expected_version)
+    _require_open(c)
+    return c
+
+
 async def close_cartella(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID, reason: str,
                          closed_on: date | None = None, expected_version: int | None = None) -> Cartella:
     """Close an open cartella; its active assignments end at the closing instant."""
     reason = (reason or "").strip()
     if not reason:
         raise Invalid("reason", "indicare il motivo della chiusura")
-    c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
-    _audit("close", c)
-    await _check_owner(session, principal, c)
-    c = await _lock(session, cartella_id)
-    _check_version(c, expected_version)
-    _require_open(c)
+    c = await _owner_act(session, principal, cartella_id, "close", expected_version)
     at = _closing_instant(c, closed_on)
     await _close(session, c, at=at, reason=reason, actor_id=principal.user_id, action="closed")
     return c
@@ -394,12 +401,7 @@ async def transfer_cartella(session: AsyncSession, *, principal: Principal, cart
                             expected_version: int | None = None) -> tuple[Cartella, CartellaTransfer]:
     """The person moved: the cartella changes owner. Without `to_comune_id` the new owner is the person's current
     residence (else domicile) comune. Assignments are kept: the new comune sets its own case manager."""
-    c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
-    _audit("transfer", c)
-    await _check_owner(session, principal, c)
-    c = await _lock(session, cartella_id)
-    _check_version(c, expected_version)
-    _require_open(c)
+    c = await _owner_act(session, principal, cartella_id, "transfer", expected_version)
     if to_comune_id is None:
         person = await session.get(Person, c.person_id)
         for cid in (person.residence_comune_id, person.domicile_comune_id):

@@ -309,12 +309,16 @@ async def get_team(session: AsyncSession, *, principal: Principal, team_id: uuid
         .order_by(AppUser.username, TeamMember.valid_from))).all()
     orgs = await territory.get_orgs(session, (m.organisation_id for m, _ in rows))
     today = _today()
-    members = [TeamMemberPublic(id=m.id, team_id=m.team_id, user_id=u.id, username=u.username,
-                                display_name=u.display_name, organisation=OrganisationRef.of(orgs[m.organisation_id]),
-                                role_in_team=m.role_in_team, valid_from=m.valid_from, valid_to=m.valid_to,
-                                active=active_on(m.valid_from, m.valid_to, today)) for m, u in rows]
+    members = [_member_public(m, u, orgs[m.organisation_id], today) for m, u in rows]
     sides = sorted({m.organisation.side for m in members if m.active})
     return TeamDetail(**TeamPublic.of(team, org).model_dump(), members=members, sides=sides)
+
+
+def _member_public(m: TeamMember, user: AppUser, org, today: date | None = None) -> TeamMemberPublic:
+    return TeamMemberPublic(id=m.id, team_id=m.team_id, user_id=user.id, username=user.username,
+                            display_name=user.display_name, organisation=OrganisationRef.of(org),
+                            role_in_team=m.role_in_team, valid_from=m.valid_from, valid_to=m.valid_to,
+                            active=active_on(m.valid_from, m.valid_to, today or _today()))
 
 
 async def add_member(session: AsyncSession, *, principal: Principal, team_id: uuid.UUID,
@@ -353,10 +357,7 @@ async def add_member(session: AsyncSession, *, principal: Principal, team_id: uu
     session.add(m)
     await session.flush()
     invalidate_principals(session)
-    return TeamMemberPublic(id=m.id, team_id=team.id, user_id=user.id, username=user.username,
-                            display_name=user.display_name, organisation=OrganisationRef.of(org),
-                            role_in_team=m.role_in_team, valid_from=m.valid_from, valid_to=m.valid_to,
-                            active=active_on(m.valid_from, m.valid_to, _today()))
+    return _member_public(m, user, org)
 
 
 async def end_member(session: AsyncSession, *, principal: Principal, member_id: uuid.UUID,
@@ -375,10 +376,7 @@ async def end_member(session: AsyncSession, *, principal: Principal, member_id: 
     session.add(m)
     await session.flush()
     invalidate_principals(session)
-    return TeamMemberPublic(id=m.id, team_id=m.team_id, user_id=u.id, username=u.username,
-                            display_name=u.display_name, organisation=OrganisationRef.of(o),
-                            role_in_team=m.role_in_team, valid_from=m.valid_from, valid_to=m.valid_to,
-                            active=active_on(m.valid_from, m.valid_to, _today()))
+    return _member_public(m, u, o)
 
 
 # ---------------------------------------------------------------------------------------------------- me

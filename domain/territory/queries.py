@@ -94,36 +94,34 @@ def org_name_sql(org_id_col) -> ColumnElement[str]:
     return sa.select(Organisation.name).where(Organisation.id == org_id_col).scalar_subquery()
 
 
-async def service_types(session: AsyncSession, codes: Iterable[str | None]) -> dict[str, ServiceType]:
+async def _by_code(session: AsyncSession, model, codes: Iterable[str | None]) -> dict:
     wanted = sorted({c for c in codes if c})
     if not wanted:
         return {}
-    rows = (await session.execute(sa.select(ServiceType).where(ServiceType.code.in_(wanted)))).scalars()
-    return {r.code: r for r in rows}
+    return {r.code: r for r in (await session.execute(sa.select(model).where(model.code.in_(wanted)))).scalars()}
+
+
+async def service_types(session: AsyncSession, codes: Iterable[str | None]) -> dict[str, ServiceType]:
+    return await _by_code(session, ServiceType, codes)
 
 
 async def funding_sources(session: AsyncSession, codes: Iterable[str | None]) -> dict[str, FundingSource]:
-    wanted = sorted({c for c in codes if c})
-    if not wanted:
-        return {}
-    rows = (await session.execute(sa.select(FundingSource).where(FundingSource.code.in_(wanted)))).scalars()
-    return {r.code: r for r in rows}
+    return await _by_code(session, FundingSource, codes)
+
+
+async def _require_code(session: AsyncSession, model, code: str, field: str, what: str):
+    """An active row of a coded catalogue, or Invalid naming the field and listing the codes that are allowed."""
+    row = await session.get(model, code)
+    if row is None or not row.active:
+        allowed = (await session.execute(sa.select(model.code).where(model.active.is_(True))
+                                         .order_by(model.code))).scalars().all()
+        raise Invalid(field, f"{what} (ammessi: {', '.join(allowed)})")
+    return row
 
 
 async def require_service_type(session: AsyncSession, code: str, *, field: str = "service_type") -> ServiceType:
-    """An active service type of the catalogue, or Invalid naming the field and the codes that are allowed."""
-    st = await session.get(ServiceType, code)
-    if st is None or not st.active:
-        allowed = (await session.execute(sa.select(ServiceType.code).where(ServiceType.active.is_(True))
-                                         .order_by(ServiceType.code))).scalars().all()
-        raise Invalid(field, f"servizio non presente nel catalogo (ammessi: {', '.join(allowed)})")
-    return st
+    return await _require_code(session, ServiceType, code, field, "servizio non presente nel catalogo")
 
 
 async def require_funding_source(session: AsyncSession, code: str, *, field: str = "funding_source") -> FundingSource:
-    fs = await session.get(FundingSource, code)
-    if fs is None or not fs.active:
-        allowed = (await session.execute(sa.select(FundingSource.code).where(FundingSource.active.is_(True))
-                                         .order_by(FundingSource.code))).scalars().all()
-        raise Invalid(field, f"fonte di finanziamento non prevista (ammesse: {', '.join(allowed)})")
-    return fs
+    return await _require_code(session, FundingSource, code, field, "fonte di finanziamento non prevista")
