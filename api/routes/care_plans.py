@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import HTMLResponse
 
 from api.deps import Authorized, Session
-from domain.care_plan import printing
+from domain.care_plan import interventions, policy, printing, queries, reviews
 from domain.care_plan import service as svc
 from domain.care_plan.models import PlanState
 from domain.kernel import clock
@@ -43,8 +43,8 @@ UPDATED = "Risponde con il progetto aggiornato (nuova versione, conservata nello
 
 
 async def _detail(session, principal, plan_id: uuid.UUID) -> CarePlanDetail:
-    bundle = await svc.get_plan(session=session, principal=principal, plan_id=plan_id, audited=False)
-    return CarePlanDetail.model_validate(svc.plan_view_for(principal, bundle))
+    bundle = await queries.get_plan(session=session, principal=principal, plan_id=plan_id, audited=False)
+    return CarePlanDetail.model_validate(policy.plan_view_for(principal, bundle))
 
 
 def _version_summary(h) -> dict:
@@ -58,7 +58,7 @@ def _version_summary(h) -> dict:
                         "ordinate per scadenza; paginate per cursore.")
 async def due_reviews(session: Session, principal: Reader, limit: int = Query(default=50, ge=1, le=200),
                       cursor: str | None = Query(default=None, max_length=300)) -> WorkItemPage:
-    items, nxt = await svc.due_reviews(session=session, principal=principal, limit=limit, cursor=cursor)
+    items, nxt = await queries.due_reviews(session=session, principal=principal, limit=limit, cursor=cursor)
     now = clock.now()
     return WorkItemPage.of(items, nxt, principal=principal, now=now)
 
@@ -69,8 +69,8 @@ async def due_reviews(session: Session, principal: Reader, limit: int = Query(de
                         "vista minima: solo gli interventi affidati alla propria organizzazione, senza obiettivi né "
                         "sintesi.")
 async def get_plan(plan_id: uuid.UUID, session: Session, principal: Reader) -> CarePlanDetail | CarePlanMinimal:
-    bundle = await svc.get_plan(session=session, principal=principal, plan_id=plan_id)
-    view = svc.plan_view_for(principal, bundle)
+    bundle = await queries.get_plan(session=session, principal=principal, plan_id=plan_id)
+    view = policy.plan_view_for(principal, bundle)
     if view["view"] == "minimal":
         return CarePlanMinimal.model_validate(view)
     return CarePlanDetail.model_validate(view)
@@ -81,15 +81,15 @@ async def get_plan(plan_id: uuid.UUID, session: Session, principal: Reader) -> C
 async def list_plans(cartella_id: uuid.UUID, session: Session, principal: Reader,
                      state: PlanState | None = None, limit: int = Query(default=50, ge=1, le=200),
                      cursor: uuid.UUID | None = None) -> CarePlanPage:
-    items, nxt = await svc.list_for_cartella(session=session, principal=principal, cartella_id=cartella_id,
+    items, nxt = await queries.list_for_cartella(session=session, principal=principal, cartella_id=cartella_id,
                                              state=state, limit=limit, cursor=cursor)
-    return CarePlanPage(items=[CarePlanSummary.model_validate(svc.summary_view(b)) for b in items], next_cursor=nxt)
+    return CarePlanPage(items=[CarePlanSummary.model_validate(policy.summary_view(b)) for b in items], next_cursor=nxt)
 
 
 @router.get("/care-plans/{plan_id}/versions", response_model=list[CarePlanVersionSummary],
             summary="Versioni del progetto", description="Tutte le versioni conservate, dalla prima.")
 async def list_versions(plan_id: uuid.UUID, session: Session, principal: Reader) -> list[CarePlanVersionSummary]:
-    rows = await svc.list_versions(session=session, principal=principal, plan_id=plan_id)
+    rows = await queries.list_versions(session=session, principal=principal, plan_id=plan_id)
     return [CarePlanVersionSummary.model_validate(_version_summary(h)) for h in rows]
 
 
@@ -97,7 +97,7 @@ async def list_versions(plan_id: uuid.UUID, session: Session, principal: Reader)
             summary="Una versione del progetto",
             description="L'istantanea completa (progetto, obiettivi, interventi, verifiche) di quella versione.")
 async def get_version(plan_id: uuid.UUID, version: int, session: Session, principal: Reader) -> CarePlanVersion:
-    h = await svc.get_version(session=session, principal=principal, plan_id=plan_id, version=version)
+    h = await queries.get_version(session=session, principal=principal, plan_id=plan_id, version=version)
     return CarePlanVersion.model_validate({**_version_summary(h), "data": h.data or {}})
 
 
@@ -135,7 +135,7 @@ async def update_plan(plan_id: uuid.UUID, body: CarePlanUpdate, session: Session
              description="Obiettivo con indicatore e risultato atteso misurabile; solo in bozza, proposto o in "
                          "verifica. " + UPDATED)
 async def add_goal(plan_id: uuid.UUID, body: GoalCreate, session: Session, principal: Writer) -> CarePlanDetail:
-    await svc.add_goal(session=session, principal=principal, plan_id=plan_id, data=body)
+    await interventions.add_goal(session=session, principal=principal, plan_id=plan_id, data=body)
     return await _detail(session, principal, plan_id)
 
 
@@ -143,7 +143,7 @@ async def add_goal(plan_id: uuid.UUID, body: GoalCreate, session: Session, princ
               summary="Modifica un obiettivo", description="Solo in bozza, proposto o in verifica. " + UPDATED)
 async def update_goal(plan_id: uuid.UUID, goal_id: uuid.UUID, body: GoalUpdate, session: Session,
                       principal: Writer) -> CarePlanDetail:
-    await svc.update_goal(session=session, principal=principal, plan_id=plan_id, goal_id=goal_id, data=body)
+    await interventions.update_goal(session=session, principal=principal, plan_id=plan_id, goal_id=goal_id, data=body)
     return await _detail(session, principal, plan_id)
 
 
@@ -153,7 +153,7 @@ async def update_goal(plan_id: uuid.UUID, goal_id: uuid.UUID, body: GoalUpdate, 
                          "periodo e fonte di finanziamento; solo in bozza, proposto o in verifica. " + UPDATED)
 async def add_intervention(plan_id: uuid.UUID, body: InterventionCreate, session: Session,
                            principal: Writer) -> CarePlanDetail:
-    await svc.add_intervention(session=session, principal=principal, plan_id=plan_id, data=body)
+    await interventions.add_intervention(session=session, principal=principal, plan_id=plan_id, data=body)
     return await _detail(session, principal, plan_id)
 
 
@@ -163,7 +163,7 @@ async def add_intervention(plan_id: uuid.UUID, body: InterventionCreate, session
                           "servizio, ente e inizio. " + UPDATED)
 async def update_intervention(plan_id: uuid.UUID, intervention_id: uuid.UUID, body: InterventionUpdate,
                               session: Session, principal: Writer) -> CarePlanDetail:
-    await svc.update_intervention(session=session, principal=principal, plan_id=plan_id,
+    await interventions.update_intervention(session=session, principal=principal, plan_id=plan_id,
                                   intervention_id=intervention_id, data=body)
     return await _detail(session, principal, plan_id)
 
@@ -173,7 +173,7 @@ async def update_intervention(plan_id: uuid.UUID, intervention_id: uuid.UUID, bo
              description="A progetto attivo o in verifica; l'ente erogatore riceve l'accesso al caso. " + UPDATED)
 async def start_intervention(plan_id: uuid.UUID, intervention_id: uuid.UUID, session: Session,
                              principal: Writer) -> CarePlanDetail:
-    await svc.start_intervention(session=session, principal=principal, plan_id=plan_id,
+    await interventions.start_intervention(session=session, principal=principal, plan_id=plan_id,
                                  intervention_id=intervention_id)
     return await _detail(session, principal, plan_id)
 
@@ -183,7 +183,7 @@ async def start_intervention(plan_id: uuid.UUID, intervention_id: uuid.UUID, ses
              description="L'intervento in corso termina e l'accesso dell'ente erogatore al caso cessa. " + UPDATED)
 async def end_intervention(plan_id: uuid.UUID, intervention_id: uuid.UUID, session: Session,
                            principal: Writer) -> CarePlanDetail:
-    await svc.end_intervention(session=session, principal=principal, plan_id=plan_id,
+    await interventions.end_intervention(session=session, principal=principal, plan_id=plan_id,
                                intervention_id=intervention_id)
     return await _detail(session, principal, plan_id)
 
@@ -193,7 +193,7 @@ async def end_intervention(plan_id: uuid.UUID, intervention_id: uuid.UUID, sessi
              description="Un intervento previsto o in corso viene annullato; l'accesso dell'ente cessa. " + UPDATED)
 async def cancel_intervention(plan_id: uuid.UUID, intervention_id: uuid.UUID, session: Session,
                               principal: Writer) -> CarePlanDetail:
-    await svc.cancel_intervention(session=session, principal=principal, plan_id=plan_id,
+    await interventions.cancel_intervention(session=session, principal=principal, plan_id=plan_id,
                                   intervention_id=intervention_id)
     return await _detail(session, principal, plan_id)
 
@@ -233,7 +233,7 @@ async def activate(plan_id: uuid.UUID, session: Session, principal: Writer,
 @router.post("/care-plans/{plan_id}/reviews/start", response_model=CarePlanDetail, summary="Avvia la verifica",
              description="Attivo → in verifica: obiettivi e interventi tornano modificabili. " + UPDATED)
 async def start_review(plan_id: uuid.UUID, session: Session, principal: Writer) -> CarePlanDetail:
-    await svc.start_review(session=session, principal=principal, plan_id=plan_id)
+    await reviews.start_review(session=session, principal=principal, plan_id=plan_id)
     return await _detail(session, principal, plan_id)
 
 
@@ -242,7 +242,7 @@ async def start_review(plan_id: uuid.UUID, session: Session, principal: Writer) 
                          "complete (concluso) o suspend (sospeso). " + UPDATED)
 async def record_review(plan_id: uuid.UUID, body: ReviewRecord, session: Session,
                         principal: Writer) -> CarePlanDetail:
-    await svc.record_review(session=session, principal=principal, plan_id=plan_id, data=body)
+    await reviews.record_review(session=session, principal=principal, plan_id=plan_id, data=body)
     return await _detail(session, principal, plan_id)
 
 

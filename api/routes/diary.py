@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 
 from api.deps import Authorized, Session
-from domain.diary import service
+from domain.diary import policy, service
 from domain.diary.models import ENTRY_TYPE_LABELS, DiaryEntry
 from domain.kernel.errors import Invalid
 from domain.kernel.settings import get_settings
@@ -20,7 +20,7 @@ router = APIRouter(tags=["diario e allegati"])
 
 def _entry(e: DiaryEntry) -> dict:
     return {**e.model_dump(exclude={"type"}), "type": str(e.type), "type_label": ENTRY_TYPE_LABELS[str(e.type)],
-            "editable_until": e.created_at + service.EDIT_WINDOW}
+            "editable_until": e.created_at + policy.EDIT_WINDOW}
 
 
 @router.get("/cartelle/{cartella_id}/diary", response_model=list[DiaryEntryPublic], summary="Diario della cartella",

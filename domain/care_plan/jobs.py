@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.care_plan import service
+from domain.care_plan import reviews
 from domain.kernel import clock, jobs
 
 REVIEW_REMINDERS = "care_plan.review_reminders"
@@ -19,7 +19,7 @@ REVIEW_REMINDERS = "care_plan.review_reminders"
 @jobs.handler(REVIEW_REMINDERS)
 async def review_reminders(session: AsyncSession, payload: dict[str, Any]) -> None:
     within = payload.get("within_days")
-    await service.create_review_reminders(session, within_days=int(within) if within is not None else None)
+    await reviews.create_review_reminders(session, within_days=int(within) if within is not None else None)
 
 
 async def enqueue_review_reminders(session: AsyncSession, *, within_days: int | None = None):

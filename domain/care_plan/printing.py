@@ -10,23 +10,19 @@ from datetime import date, datetime
 from html import escape
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.assessment.models import VmdAssessor
-from domain.care_plan import service
+from domain.care_plan import policy, queries, repository, signatories
 from domain.care_plan.models import PLAN_KIND_LABELS, PLAN_STATE_LABELS
 from domain.kernel import clock
-from domain.kernel.errors import Forbidden
-from domain.kernel.models import EntityHistory
-from domain.territory.models import FundingSource, Organisation, ServiceType
-from domain.registry.models import Person
-from domain.security import audit
-from domain.security.models import AppUser
+from domain.registry import persons
+from domain.security import audit, directory
+from domain.territory import queries as territory
+from schemas.care_plan import GOAL_STATUS_LABELS as GOAL_STATUS
+from schemas.care_plan import INTERVENTION_STATUS_LABELS as INTERVENTION_STATUS
 
-GOAL_STATUS = {"open": "Aperto", "achieved": "Raggiunto", "partly": "Parzialmente raggiunto",
-               "not_achieved": "Non raggiunto", "dropped": "Abbandonato"}
-INTERVENTION_STATUS = {"planned": "Previsto", "active": "In corso", "ended": "Concluso", "cancelled": "Annullato"}
+PRINT_FULL_ONLY = "La stampa del progetto è riservata a chi ha in carico la persona."
+
 
 CSS = """
 @page { size: A4; margin: 18mm 15mm 20mm 15mm; }
@@ -164,72 +160,42 @@ def render_html(ctx: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-async def _expected_signatories(session: AsyncSession, plan: dict[str, Any], cm_name: str | None) -> list[dict]:
-    """Before the agreement the signatories are not fixed yet: print the roles with blank names."""
-    out: list[dict[str, Any]] = [
-        {"role_label": "Persona interessata o rappresentante legale (genitore, tutore, AdS)", "name": ""},
-        {"role_label": "Case manager", "name": cm_name or ""},
-    ]
-    if plan.get("vmd_id"):
-        rows = (await session.execute(
-            sa.select(AppUser.display_name, Organisation.name)
-            .join(VmdAssessor, VmdAssessor.user_id == AppUser.id)
-            .join(Organisation, Organisation.id == VmdAssessor.organisation_id)
-            .where(VmdAssessor.vmd_id == uuid.UUID(plan["vmd_id"]),
-                   AppUser.id != uuid.UUID(plan["case_manager_id"]))
-            .order_by(VmdAssessor.added_at, VmdAssessor.id))).all()
-        out += [{"role_label": "Componente dell'équipe di valutazione (VMD)", "name": n, "organisation": o}
-                for n, o in rows]
-    return out
-
-
-async def print_plan(*, session: AsyncSession, principal, plan_id: uuid.UUID, version: int | None = None) -> str:
+async def print_plan(session: AsyncSession, *, principal, plan_id: uuid.UUID, version: int | None = None) -> str:
     """The HTML of the plan (current version, or `version`)."""
-    plan_row = await service._plan_row(session, plan_id)
-    if await service._projection(session, principal, plan_row) != "full":
-        raise Forbidden("La stampa del progetto è riservata a chi ha in carico la persona.")
+    plan_row = await repository.plan_row(session, plan_id)
+    await policy.require_full(session, principal, plan_row, PRINT_FULL_ONLY)
     if version is None:
-        goals, ivs, reviews = await service._children(session, plan_row.id)
-        snap = service.snapshot_of(plan_row, goals, ivs, reviews)
+        goals, ivs, reviews = await repository.children(session, plan_row.id)
+        snap = repository.snapshot_of(plan_row, goals, ivs, reviews)
         number = plan_row.version
-        version_at = (await session.execute(
-            sa.select(EntityHistory.at).where(EntityHistory.entity_type == service.ENTITY,
-                                              EntityHistory.entity_id == plan_row.id,
-                                              EntityHistory.version == number))).scalar_one_or_none()
+        current = await repository.version_row(session, plan_row.id, number)
+        version_at = current.at if current is not None else None
     else:
-        row = await service.get_version(session=session, principal=principal, plan_id=plan_id, version=version)
+        row = await queries.get_version(session, principal=principal, plan_id=plan_id, version=version)
         snap, number, version_at = row.data, row.version, row.at
     plan = snap["plan"]
-    person = await session.get(Person, plan_row.person_id)
-    comune = None
-    if person.residence_comune_id is not None:
-        comune = (await session.execute(sa.select(Organisation.name)
-                                        .where(Organisation.id == person.residence_comune_id))).scalar_one_or_none()
-    ambito_name = (await session.execute(sa.select(Organisation.name)
-                                         .where(Organisation.id == plan_row.ambito_id))).scalar_one_or_none()
-    cm_name = (await session.execute(sa.select(AppUser.display_name)
-                                     .where(AppUser.id == uuid.UUID(plan["case_manager_id"])))).scalar_one_or_none()
+    person = await persons.person_record(session, plan_row.person_id)
+    case_manager_id = uuid.UUID(plan["case_manager_id"])
+    names = await territory.org_names(session, [person.residence_comune_id, plan_row.ambito_id])
+    cm = (await directory.user_cards(session, [case_manager_id])).get(case_manager_id)
     ivs = [i for i in snap.get("interventions", []) if i.get("status") != "cancelled"]
-    services = {i["service_type"] for i in ivs}
-    orgs = {uuid.UUID(i["provider_org_id"]) for i in ivs if i.get("provider_org_id")}
-    funds = {i["funding_source"] for i in ivs if i.get("funding_source")}
-    service_labels = dict((await session.execute(sa.select(ServiceType.code, ServiceType.label)
-                                                 .where(ServiceType.code.in_(services)))).all()) if services else {}
-    org_names = {str(k): v for k, v in (await session.execute(
-        sa.select(Organisation.id, Organisation.name).where(Organisation.id.in_(orgs)))).all()} if orgs else {}
-    fund_labels = dict((await session.execute(sa.select(FundingSource.code, FundingSource.label)
-                                              .where(FundingSource.code.in_(funds)))).all()) if funds else {}
-    interventions = [{**i, "service_label": service_labels.get(i["service_type"]),
-                      "provider_name": org_names.get(i.get("provider_org_id") or ""),
-                      "funding_label": fund_labels.get(i.get("funding_source") or ""),
-                      "intensity_label": service.intensity_label(i.get("intensity_value"), i.get("intensity_unit"))}
+    labels = await repository.labels(session, services=(i["service_type"] for i in ivs),
+                                     orgs=(uuid.UUID(i["provider_org_id"]) for i in ivs if i.get("provider_org_id")),
+                                     funds=(i.get("funding_source") for i in ivs))
+    interventions = [{**i, "service_label": labels["service"].get(i["service_type"]),
+                      "provider_name": (labels["org"].get(uuid.UUID(i["provider_org_id"]))
+                                        if i.get("provider_org_id") else None),
+                      "funding_label": labels["funding"].get(i.get("funding_source") or ""),
+                      "intensity_label": repository.intensity_label(i.get("intensity_value"), i.get("intensity_unit"))}
                      for i in ivs]
-    signatories = plan.get("signatories") or await _expected_signatories(session, plan, cm_name)
+    signed_by = plan.get("signatories") or await signatories.expected_signatories(
+        session, vmd_id=uuid.UUID(plan["vmd_id"]) if plan.get("vmd_id") else None, case_manager_id=case_manager_id)
     ctx = {"plan": plan, "goals": snap.get("goals", []), "interventions": interventions,
            "person": {"name": f"{person.given_name} {person.surname}", "birth_date": person.birth_date,
-                      "comune": comune},
-           "ambito_name": ambito_name, "case_manager": cm_name, "signatories": signatories, "version": number,
-           "date": version_at or clock.now(), "printed_on": clock.today_rome()}
-    audit.record(action="print", object_type=service.OBJECT, object_ids=[plan_row.id],
+                      "comune": names.get(person.residence_comune_id)},
+           "ambito_name": names.get(plan_row.ambito_id), "case_manager": cm.display_name if cm else None,
+           "signatories": signed_by, "version": number, "date": version_at or clock.now(),
+           "printed_on": clock.today_rome()}
+    audit.record(action="print", object_type=repository.OBJECT, object_ids=[plan_row.id],
                  person_ids=[plan_row.person_id])
     return render_html(ctx)

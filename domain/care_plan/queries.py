@@ -1,4 +1,5 @@
-"""Read side of the care plan that other contexts' views use (wired by the composition root)."""
+"""Read side of the progetto individualizzato: one plan with the view the principal gets, the plans of a cartella,
+the stored versions, my reviews due; and what other contexts' views read (wired by the composition root)."""
 from __future__ import annotations
 
 import uuid
@@ -7,12 +8,91 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.care_plan.models import CarePlan, Intervention, InterventionStatus
-from domain.territory import queries as territory
+from domain.care_plan import policy, repository, states
+from domain.care_plan.models import CarePlan, Intervention, PlanState
+from domain.care_plan.repository import OBJECT, REVIEW_KIND, PlanBundle
+from domain.kernel import history, work_items
+from domain.kernel.errors import NotFound
+from domain.registry import policy as registry_policy
+from domain.security import audit, directory
 
-OPEN_INTERVENTION_STATES = (InterventionStatus.planned.value, InterventionStatus.active.value)
+MAX_PAGE = 200
+VERSIONS_FULL_ONLY = "Le versioni del progetto sono riservate a chi ha in carico la persona."
 
 
+async def get_plan(session: AsyncSession, *, principal, plan_id: uuid.UUID, audited: bool = True) -> PlanBundle:
+    """The plan with goals, interventions and reviews, and the projection the principal gets. A minimal viewer
+    with nothing of theirs in the plan gets 404. `audited=False` when the caller already recorded the access (the
+    answer of a write)."""
+    plan = await repository.plan_row(session, plan_id)
+    projection = await policy.projection(session, principal, plan)
+    goals, ivs, reviews = await repository.children(session, plan.id)
+    cm = (await directory.user_cards(session, [plan.case_manager_id])).get(plan.case_manager_id)
+    bundle = PlanBundle(plan=plan, goals=goals, interventions=ivs, reviews=reviews, projection=projection,
+                        labels=await repository.intervention_labels(session, ivs),
+                        case_manager_name=cm.display_name if cm else None)
+    if projection != "full" and not policy.visible_to_minimal(principal, bundle):
+        raise NotFound("Progetto non trovato.")
+    if audited:
+        repository.audit_plan("read", plan)
+    return bundle
+
+
+async def list_for_cartella(session: AsyncSession, *, principal, cartella_id: uuid.UUID,
+                            state: PlanState | None = None, limit: int = 50,
+                            cursor: uuid.UUID | None = None) -> tuple[list[PlanBundle], uuid.UUID | None]:
+    """The plans of a cartella, oldest first (keyset on id). Providers and MMG (minimal view) get only the plans
+    with an intervention assigned to their organisation, without goals and summaries."""
+    cartella = await registry_policy.cartella_in_scope(session, principal, cartella_id)
+    access = await registry_policy.person_access(session, principal, cartella.person_id, cartella.ambito_id)
+    projection = "full" if access.projection == "full" else "minimal"
+    limit = max(1, min(int(limit), MAX_PAGE))
+    stmt = sa.select(CarePlan).where(CarePlan.cartella_id == cartella.id)
+    if state is not None:
+        stmt = stmt.where(CarePlan.state == PlanState(state).value)
+    if projection != "full":
+        stmt = stmt.where(policy.minimal_filter(principal))
+    if cursor is not None:
+        stmt = stmt.where(CarePlan.id > cursor)
+    rows = list((await session.execute(stmt.order_by(CarePlan.id).limit(limit + 1))).scalars())
+    nxt = rows[limit - 1].id if len(rows) > limit else None
+    rows = rows[:limit]
+    audit.record(action="read", object_type=OBJECT, object_ids=[p.id for p in rows],
+                 person_ids=[cartella.person_id], result_count=len(rows))
+    return [PlanBundle(plan=p, goals=[], interventions=[], reviews=[], projection=projection) for p in rows], nxt
+
+
+async def list_versions(session: AsyncSession, *, principal, plan_id: uuid.UUID) -> list:
+    """Every stored version of the plan (entity_history rows), oldest first: full view only."""
+    plan = await repository.plan_row(session, plan_id)
+    await policy.require_full(session, principal, plan, VERSIONS_FULL_ONLY)
+    rows = await history.versions(session, entity_type=repository.ENTITY, entity_id=plan.id)
+    repository.audit_plan("read", plan, result_count=len(rows))
+    return rows
+
+
+async def get_version(session: AsyncSession, *, principal, plan_id: uuid.UUID, version: int):
+    """One stored version (an entity_history row): full view only; 404 when there is no such version."""
+    plan = await repository.plan_row(session, plan_id)
+    await policy.require_full(session, principal, plan, VERSIONS_FULL_ONLY)
+    row = await repository.version_row(session, plan.id, version)
+    if row is None:
+        raise NotFound(f"Versione {version} del progetto non trovata.")
+    repository.audit_plan("read", plan)
+    return row
+
+
+async def due_reviews(session: AsyncSession, *, principal, limit: int = 50,
+                      cursor: str | None = None) -> tuple[list, str | None]:
+    """My plans due for review: the open work items of kind care_plan.review in my queue, by due date."""
+    items, nxt = await work_items.my_queue(session, principal=principal, kinds=[REVIEW_KIND], limit=limit,
+                                           cursor=cursor)
+    audit.record(action="read", object_type="work_item", object_ids=[w.id for w in items],
+                 person_ids=[w.person_id for w in items], result_count=len(items))
+    return items, nxt
+
+
+# ---------------------------------------------------------------------------------------------------- for others
 async def interventions_for_provider(session: AsyncSession, *, principal, person_id: uuid.UUID) -> list[dict[str, Any]]:
     """The person's plan interventions (planned or active) assigned to one of the principal's organisations: what
     a provider with the minimal projection sees beside the person's identity."""
@@ -23,13 +103,12 @@ async def interventions_for_provider(session: AsyncSession, *, principal, person
         sa.select(Intervention, CarePlan.id.label("plan_id"))
         .join(CarePlan, CarePlan.id == Intervention.plan_id)
         .where(CarePlan.person_id == person_id, Intervention.provider_org_id.in_(orgs),
-               Intervention.status.in_(OPEN_INTERVENTION_STATES))
+               Intervention.status.in_([s.value for s in states.INTERVENTION_OPEN]))
         .order_by(Intervention.start_date, Intervention.id)
     )).all()
-    services = await territory.service_types(session, (iv.service_type for iv, _ in rows))
-    names = await territory.org_names(session, (iv.provider_org_id for iv, _ in rows))
+    labels = await repository.intervention_labels(session, [iv for iv, _ in rows])
     return [{"id": iv.id, "plan_id": plan_id, "service_type": iv.service_type,
-             "service_label": services[iv.service_type].label if iv.service_type in services else None,
-             "provider_org_id": iv.provider_org_id, "provider_name": names.get(iv.provider_org_id),
-             "intensity_value": iv.intensity_value, "intensity_unit": iv.intensity_unit,
-             "start_date": iv.start_date, "end_date": iv.end_date, "status": str(iv.status)} for iv, plan_id in rows]
+             "service_label": labels["service"].get(iv.service_type), "provider_org_id": iv.provider_org_id,
+             "provider_name": labels["org"].get(iv.provider_org_id), "intensity_value": iv.intensity_value,
+             "intensity_unit": iv.intensity_unit, "start_date": iv.start_date, "end_date": iv.end_date,
+             "status": str(iv.status)} for iv, plan_id in rows]

@@ -1,4 +1,6 @@
-"""State machine of the progetto individualizzato (domain brief §6.3 C).
+"""State machines of the progetto individualizzato (domain brief §6.3 C) and of its interventions, as data
+(domain.kernel.states): an illegal move is one 409 body everywhere, {state, action, allowed_actions}, and its
+detail names the missing step when there is one.
 
     draft → proposed → agreed → active → under_review ↔ active → completed | suspended | revoked
                                                         suspended → active (resume)
@@ -14,87 +16,89 @@
 - `close_temporary` (system) any state that is not final → completed: a temporary/alternative plan ends when its
                  waiting-list entry ends (RSA admission...).
 
-Final states: completed, revoked. Suspend is allowed only on a running plan (active, under_review); revoke from
-every non-final state (draft, proposed, agreed, active, under_review, suspended).
-Goals and interventions are editable only in draft, proposed and under_review.
-An illegal move raises Conflict (409) naming the current state and the attempted action.
+Final states: completed, revoked. Guards that are not moves (`MACHINE.require`): goals, interventions, title and
+summary are edited only in draft, proposed and under_review (`edit`); interventions start and end one at a time
+only while the plan runs (active, under_review); a review outcome is recorded only under review.
+
+Interventions: planned → active (`start`) → ended (`end`); planned | active → cancelled (`cancel`).
 """
 from __future__ import annotations
 
-from domain.care_plan.models import PLAN_STATE_LABELS, PlanState
-from domain.kernel.errors import Conflict
+from domain.care_plan.models import PLAN_STATE_LABELS, InterventionStatus, PlanState
+from domain.kernel.states import StateMachine
+from schemas.care_plan import INTERVENTION_STATUS_LABELS
 
 S = PlanState
 
-TRANSITIONS: dict[str, dict[PlanState, PlanState]] = {
-    "propose": {S.draft: S.proposed},
-    "back_to_draft": {S.proposed: S.draft},
-    "agree": {S.proposed: S.agreed},
-    "activate": {S.agreed: S.active},
-    "start_review": {S.active: S.under_review},
-    "end_review": {S.under_review: S.active},
-    "complete": {S.active: S.completed, S.under_review: S.completed},
-    "suspend": {S.active: S.suspended, S.under_review: S.suspended},
-    "resume": {S.suspended: S.active},
-    "revoke": {s: S.revoked for s in (S.draft, S.proposed, S.agreed, S.active, S.under_review, S.suspended)},
-    "close_temporary": {s: S.completed for s in (S.draft, S.proposed, S.agreed, S.active, S.under_review,
-                                                 S.suspended)},
-}
+FINAL = frozenset({S.completed, S.revoked})
+OPEN = frozenset(set(S) - FINAL)
+EDITABLE = frozenset({S.draft, S.proposed, S.under_review})
+RUNNING = frozenset({S.active, S.under_review})  # interventions may be started / ended one at a time
 
 ACTION_LABELS = {
     "propose": "proporre", "back_to_draft": "riportare in bozza", "agree": "sottoscrivere", "activate": "attivare",
-    "start_review": "avviare la verifica", "end_review": "chiudere la verifica", "complete": "concludere",
-    "suspend": "sospendere", "resume": "riprendere", "revoke": "revocare",
-    "close_temporary": "chiudere il progetto temporaneo", "edit": "modificare",
+    "start_review": "avviare la verifica", "end_review": "chiudere la verifica",
+    "record_review": "registrare l'esito della verifica", "complete": "concludere", "suspend": "sospendere",
+    "resume": "riprendere", "revoke": "revocare", "close_temporary": "chiudere il progetto temporaneo",
+    "edit": "modificare obiettivi, interventi, titolo o sintesi",
+    "start_intervention": "avviare un intervento", "end_intervention": "concludere un intervento",
 }
 
-FINAL = frozenset({S.completed, S.revoked})
-EDITABLE = frozenset({S.draft, S.proposed, S.under_review})
-RUNNING = frozenset({S.active, S.under_review})  # interventions may be started / ended
-# States where the plan counts as "compilato" (agreed at least once).
-COMPILED = frozenset({S.agreed, S.active, S.under_review, S.completed, S.suspended})
+_TRANSITIONS: dict[tuple[PlanState, str], PlanState] = {}
+for _action, _moves in (
+    ("propose", {S.draft: S.proposed}),
+    ("back_to_draft", {S.proposed: S.draft}),
+    ("agree", {S.proposed: S.agreed}),
+    ("activate", {S.agreed: S.active}),
+    ("start_review", {S.active: S.under_review}),
+    ("end_review", {S.under_review: S.active}),
+    ("complete", {S.active: S.completed, S.under_review: S.completed}),
+    ("suspend", {S.active: S.suspended, S.under_review: S.suspended}),
+    ("resume", {S.suspended: S.active}),
+    ("revoke", {s: S.revoked for s in (S.draft, S.proposed, S.agreed, S.active, S.under_review, S.suspended)}),
+    ("close_temporary", {s: S.completed for s in (S.draft, S.proposed, S.agreed, S.active, S.under_review,
+                                                  S.suspended)}),
+):
+    for _state, _target in _moves.items():
+        _TRANSITIONS[(_state, _action)] = _target
 
+_PROPOSE_FIRST = "il progetto va prima proposto"
+_AGREE_FIRST = "il progetto va prima sottoscritto con il consenso della persona o del suo rappresentante"
+_ACTIVATE_FIRST = "il progetto va prima attivato"
+_RESUME_FIRST = "il progetto va prima ripreso"
+_REVIEW_FIRST = "la verifica va prima avviata"
 
-def allowed_actions(state: PlanState | str) -> list[str]:
-    state = PlanState(state)
-    return [a for a, moves in TRANSITIONS.items() if state in moves and a != "close_temporary"]
+HINTS: dict[tuple[PlanState, str], str] = {
+    (S.draft, "agree"): _PROPOSE_FIRST,
+    (S.draft, "activate"): f"{_PROPOSE_FIRST} e sottoscritto",
+    (S.proposed, "activate"): _AGREE_FIRST,
+    **{(s, a): _ACTIVATE_FIRST for s in (S.draft, S.proposed, S.agreed)
+       for a in ("start_review", "complete", "suspend", "start_intervention", "end_intervention")},
+    **{(S.suspended, a): _RESUME_FIRST for a in ("start_review", "complete", "start_intervention",
+                                                   "end_intervention", "edit")},
+    (S.active, "end_review"): _REVIEW_FIRST,
+    (S.active, "record_review"): _REVIEW_FIRST,
+    (S.active, "edit"): "per modificarlo avviare prima la verifica",
+    (S.agreed, "edit"): "il progetto sottoscritto si modifica dopo l'attivazione, avviando una verifica",
+    (S.under_review, "start_review"): "la verifica è già in corso",
+    (S.active, "resume"): "il progetto non è sospeso",
+}
 
+MACHINE = StateMachine(noun="il progetto", state_labels=PLAN_STATE_LABELS, action_labels=ACTION_LABELS,
+                       transitions=_TRANSITIONS, internal=frozenset({"close_temporary"}), hints=HINTS,
+                       state_type=PlanState)
 
-def next_state(state: PlanState | str, action: str) -> PlanState:
-    """The state after `action`, or Conflict (409) naming the current state and the action."""
-    state = PlanState(state)
-    moves = TRANSITIONS.get(action)
-    if moves is None:
-        raise ValueError(f"unknown care plan action {action!r}")
-    target = moves.get(state)
-    if target is None:
-        raise Conflict(
-            f"Non è possibile {ACTION_LABELS.get(action, action)} un progetto nello stato "
-            f"«{PLAN_STATE_LABELS[state.value]}».",
-            state=state.value, action=action, allowed_actions=allowed_actions(state))
-    return target
+# ---------------------------------------------------------------------------------------------------- interventions
+IV = InterventionStatus
 
-
-def ensure_editable(state: PlanState | str) -> None:
-    state = PlanState(state)
-    if state not in EDITABLE:
-        raise Conflict(
-            f"Obiettivi, interventi e contenuti del progetto si modificano solo in bozza, proposto o in verifica; "
-            f"il progetto è «{PLAN_STATE_LABELS[state.value]}».",
-            state=state.value, action="edit", allowed_actions=allowed_actions(state))
-
-
-def ensure_not_final(state: PlanState | str, action: str = "edit") -> None:
-    state = PlanState(state)
-    if state in FINAL:
-        raise Conflict(f"Il progetto è «{PLAN_STATE_LABELS[state.value]}»: non si può più "
-                       f"{ACTION_LABELS.get(action, action)}.", state=state.value, action=action,
-                       allowed_actions=[])
-
-
-def ensure_running(state: PlanState | str, action: str) -> None:
-    state = PlanState(state)
-    if state not in RUNNING:
-        raise Conflict(f"Gli interventi si avviano o si chiudono solo a progetto attivo o in verifica; il progetto "
-                       f"è «{PLAN_STATE_LABELS[state.value]}».", state=state.value, action=action,
-                       allowed_actions=allowed_actions(state))
+INTERVENTION = StateMachine(
+    noun="l'intervento", state_labels=INTERVENTION_STATUS_LABELS,
+    action_labels={"start": "avviare l'intervento", "end": "concludere l'intervento",
+                   "cancel": "annullare l'intervento", "edit": "modificare l'intervento"},
+    transitions={(IV.planned, "start"): IV.active, (IV.active, "end"): IV.ended,
+                 (IV.planned, "cancel"): IV.cancelled, (IV.active, "cancel"): IV.cancelled},
+    hints={(IV.planned, "end"): "l'intervento va prima avviato",
+           **{(s, a): "l'intervento è chiuso: aggiungerne uno nuovo" for s in (IV.ended, IV.cancelled)
+              for a in ("edit", "start")}},
+    state_type=InterventionStatus)
+INTERVENTION_OPEN = frozenset({IV.planned, IV.active})

@@ -1,5 +1,6 @@
-"""Case diary entries and attachments of a cartella. Reads and writes follow the cartella's row filter and are
-audited; the bytes of an attachment are kept outside the row data."""
+"""Case diary entries and attachments of a cartella. Reads and writes follow the cartella's row filter (policy.py)
+and are audited; the bytes of an attachment live in the blob store (domain.kernel.storage, installed by the
+composition root), addressed by their checksum, never in the row."""
 from __future__ import annotations
 
 import hashlib
@@ -8,16 +9,15 @@ from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
+from domain.diary import policy
+from domain.diary.models import Attachment, DiaryEntry, EntryType
 from domain.kernel import clock, history, storage, work_items
 from domain.kernel.clock import ROME
-from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.kernel.errors import Invalid, NotFound
 from domain.kernel.settings import get_settings
-from domain.diary.models import Attachment, DiaryEntry, EntryType
-from domain.registry.models import Cartella
 from domain.security import audit
-from domain.registry import policy as registry_policy
 
-EDIT_WINDOW = timedelta(hours=24)
+FOLLOW_UP_KIND = "diary.follow_up"
 ATTACHMENT_KINDS = {"ads_decree", "signed_plan", "urgency_evidence", "consent_form", "medical_report", "other"}
 _MAGIC = {
     "application/pdf": (b"%PDF-",),
@@ -31,14 +31,15 @@ def _follow_up_at(day: date) -> datetime:
     return datetime.combine(day, time(9, 0), tzinfo=ROME)
 
 
-async def _follow_up(session, *, cartella: Cartella, entry: DiaryEntry, actor_id: uuid.UUID) -> None:
+async def _follow_up(session, *, cartella, entry: DiaryEntry, actor_id: uuid.UUID) -> None:
+    """A follow-up date becomes a work item of the author (one per entry and date)."""
     if entry.follow_up_due is None:
         return
     await work_items.create(
-        session, kind="diary.follow_up", title="Verifica concordata nel diario", source_type="diary_entry",
+        session, kind=FOLLOW_UP_KIND, title="Verifica concordata nel diario", source_type="diary_entry",
         source_id=entry.id, ambito_id=cartella.ambito_id, assignee_user_id=actor_id,
         due_at=_follow_up_at(entry.follow_up_due), person_id=cartella.person_id, cartella_id=cartella.id,
-        dedup_key=f"diary.follow_up:{entry.id}:{entry.follow_up_due.isoformat()}")
+        dedup_key=f"{FOLLOW_UP_KIND}:{entry.id}:{entry.follow_up_due.isoformat()}")
 
 
 def _check_times(occurred_at: datetime, follow_up_due: date | None) -> None:
@@ -52,7 +53,7 @@ def _check_times(occurred_at: datetime, follow_up_due: date | None) -> None:
 
 async def add_entry(session, *, principal, cartella_id: uuid.UUID, type: EntryType, occurred_at: datetime,
                     text: str, follow_up_due: date | None = None, amends_id: uuid.UUID | None = None) -> DiaryEntry:
-    cartella = await registry_policy.cartella_in_scope(session, principal, cartella_id)
+    cartella = await policy.cartella(session, principal, cartella_id)
     _check_times(occurred_at, follow_up_due)
     if amends_id is not None:
         original = await session.get(DiaryEntry, amends_id)
@@ -75,12 +76,8 @@ async def edit_entry(session, *, principal, entry_id: uuid.UUID, changes: dict) 
     entry = await session.get(DiaryEntry, entry_id, with_for_update=True)
     if entry is None:
         raise NotFound("Voce di diario non trovata.")
-    cartella = await registry_policy.cartella_in_scope(session, principal, entry.cartella_id)
-    if entry.author_id != principal.user_id:
-        raise Forbidden("Solo l'autore può modificare la voce.")
-    if clock.now() - entry.created_at > EDIT_WINDOW:
-        raise Conflict("Trascorse 24 ore la voce non si modifica: aggiungere una rettifica.",
-                       hint="POST con amends_id")
+    cartella = await policy.cartella(session, principal, entry.cartella_id)
+    policy.require_editable(entry, principal)
     _check_times(changes.get("occurred_at", entry.occurred_at), changes.get("follow_up_due", entry.follow_up_due))
     for k, v in changes.items():
         setattr(entry, k, v)
@@ -96,7 +93,7 @@ async def edit_entry(session, *, principal, entry_id: uuid.UUID, changes: dict) 
 
 async def list_entries(session, *, principal, cartella_id: uuid.UUID, limit: int = 50,
                        before: tuple[datetime, uuid.UUID] | None = None) -> list[DiaryEntry]:
-    cartella = await registry_policy.cartella_in_scope(session, principal, cartella_id)
+    cartella = await policy.cartella(session, principal, cartella_id)
     q = sa.select(DiaryEntry).where(DiaryEntry.cartella_id == cartella.id)
     if before:
         q = q.where(sa.tuple_(DiaryEntry.occurred_at, DiaryEntry.id) < sa.tuple_(sa.literal(before[0]),
@@ -120,9 +117,9 @@ def _sniff_ok(content_type: str, data: bytes) -> bool:
 
 async def add_attachment(session, *, principal, cartella_id: uuid.UUID, kind: str, filename: str,
                          content_type: str, data: bytes, owner_type: str | None = None,
-                         owner_id: uuid.UUID | None = None, store=None) -> Attachment:
+                         owner_id: uuid.UUID | None = None) -> Attachment:
     s = get_settings()
-    cartella = await registry_policy.cartella_in_scope(session, principal, cartella_id)
+    cartella = await policy.cartella(session, principal, cartella_id)
     content_type = (content_type or "").split(";")[0].strip().lower()
     if kind not in ATTACHMENT_KINDS:
         raise Invalid("kind", f"tipo di allegato non previsto (ammessi: {', '.join(sorted(ATTACHMENT_KINDS))})")
@@ -135,7 +132,7 @@ async def add_attachment(session, *, principal, cartella_id: uuid.UUID, kind: st
     if not _sniff_ok(content_type, data):
         raise Invalid("file", "il contenuto non corrisponde al formato dichiarato")
     safe_name = "".join(c for c in filename if c.isprintable() and c not in '/\\"')[:255] or "allegato"
-    key = (store or storage.blob_store()).put(data)
+    key = storage.blob_store().put(data)
     att = Attachment(cartella_id=cartella.id, owner_type=owner_type, owner_id=owner_id, kind=kind,
                      filename=safe_name, content_type=content_type, size_bytes=len(data),
                      sha256=hashlib.sha256(data).hexdigest(), storage_key=key, uploaded_by=principal.user_id,
@@ -147,7 +144,7 @@ async def add_attachment(session, *, principal, cartella_id: uuid.UUID, kind: st
 
 
 async def list_attachments(session, *, principal, cartella_id: uuid.UUID) -> list[Attachment]:
-    cartella = await registry_policy.cartella_in_scope(session, principal, cartella_id)
+    cartella = await policy.cartella(session, principal, cartella_id)
     rows = list((await session.execute(sa.select(Attachment).where(Attachment.cartella_id == cartella.id)
                                        .order_by(Attachment.uploaded_at.desc(), Attachment.id))).scalars())
     audit.record(action="list", object_type="attachment", object_ids=[a.id for a in rows],
@@ -155,11 +152,11 @@ async def list_attachments(session, *, principal, cartella_id: uuid.UUID) -> lis
     return rows
 
 
-async def read_attachment(session, *, principal, attachment_id: uuid.UUID, store=None) -> tuple[Attachment, bytes]:
+async def read_attachment(session, *, principal, attachment_id: uuid.UUID) -> tuple[Attachment, bytes]:
     att = await session.get(Attachment, attachment_id)
     if att is None:
         raise NotFound("Allegato non trovato.")
-    cartella = await registry_policy.cartella_in_scope(session, principal, att.cartella_id)
-    data = (store or storage.blob_store()).get(att.storage_key)
+    cartella = await policy.cartella(session, principal, att.cartella_id)
+    data = storage.blob_store().get(att.storage_key)
     audit.record(action="read", object_type="attachment", object_ids=[att.id], person_ids=[cartella.person_id])
     return att, data

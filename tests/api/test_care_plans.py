@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from domain.care_plan import service as plan_svc
+from domain.care_plan import reviews as plan_reviews
 from domain.care_plan.models import CarePlan
 from domain.security.models import Role
 from tests.factories.registry import insert_person
@@ -227,7 +227,7 @@ async def test_due_reviews_queue(client, session, ctx):
     plan = await session.get(CarePlan, pid)
     plan.next_review_due = date(2026, 2, 20)
     await session.flush()
-    await plan_svc.create_review_reminders(session)
+    await plan_reviews.create_review_reminders(session)
     r = await client.get("/api/care-plans/due-reviews", headers=h)
     assert r.status_code == 200, r.text
     [item] = r.json()["items"]

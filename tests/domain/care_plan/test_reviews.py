@@ -4,6 +4,8 @@ import pytest
 import sqlalchemy as sa
 
 from domain.care_plan import jobs as plan_jobs
+from domain.care_plan import queries
+from domain.care_plan import reviews as plan_reviews
 from domain.care_plan import service as svc
 from domain.care_plan.models import CarePlan, PlanState, Review
 from domain.kernel import jobs
@@ -50,14 +52,14 @@ class TestSchedule:
         plan = await active_plan(session, w)
         plan.next_review_due = TODAY + timedelta(days=3)
         await session.flush()
-        await svc.create_review_reminders(session)
+        await plan_reviews.create_review_reminders(session)
         [item] = await review_items(session, plan.id)
         assert item.assignee_user_id == w.sw.id
 
-        await svc.start_review(session=session, principal=w.sw_p, plan_id=plan.id)
+        await plan_reviews.start_review(session=session, principal=w.sw_p, plan_id=plan.id)
         assert plan.state == PlanState.under_review
         clock.advance(days=2)
-        await svc.record_review(session=session, principal=w.sw_p, plan_id=plan.id,
+        await plan_reviews.record_review(session=session, principal=w.sw_p, plan_id=plan.id,
                                 data=ReviewRecord(outcome="continue", notes="Situazione stabile"))
         assert plan.state == PlanState.active
         assert plan.next_review_due == TODAY + timedelta(days=2 + 180)
@@ -70,18 +72,18 @@ class TestSchedule:
     async def test_review_outcomes_suspend_resume_complete(self, session, w):
         plan = await active_plan(session, w)
         with pytest.raises(Conflict):  # not under review
-            await svc.record_review(session=session, principal=w.sw_p, plan_id=plan.id,
+            await plan_reviews.record_review(session=session, principal=w.sw_p, plan_id=plan.id,
                                     data=ReviewRecord(outcome="continue"))
-        await svc.start_review(session=session, principal=w.sw_p, plan_id=plan.id)
+        await plan_reviews.start_review(session=session, principal=w.sw_p, plan_id=plan.id)
         with pytest.raises(Conflict):
-            await svc.start_review(session=session, principal=w.sw_p, plan_id=plan.id)
-        await svc.record_review(session=session, principal=w.sw_p, plan_id=plan.id,
+            await plan_reviews.start_review(session=session, principal=w.sw_p, plan_id=plan.id)
+        await plan_reviews.record_review(session=session, principal=w.sw_p, plan_id=plan.id,
                                 data=ReviewRecord(outcome="suspend", notes="Ricovero ospedaliero"))
         assert plan.state == PlanState.suspended
         await svc.resume(session=session, principal=w.sw_p, plan_id=plan.id)
         assert plan.state == PlanState.active
-        await svc.start_review(session=session, principal=w.sw_p, plan_id=plan.id)
-        await svc.record_review(session=session, principal=w.sw_p, plan_id=plan.id,
+        await plan_reviews.start_review(session=session, principal=w.sw_p, plan_id=plan.id)
+        await plan_reviews.record_review(session=session, principal=w.sw_p, plan_id=plan.id,
                                 data=ReviewRecord(outcome="complete", notes="Obiettivi raggiunti"))
         assert plan.state == PlanState.completed and plan.close_reason == "Obiettivi raggiunti"
         reviews = (await session.execute(sa.select(Review).where(Review.plan_id == plan.id)
@@ -100,7 +102,7 @@ class TestReminderJob:
         draft_plan, _, _ = await proposed_plan(session, w)
         await session.flush()
 
-        await svc.create_review_reminders(session)
+        await plan_reviews.create_review_reminders(session)
         [s] = await review_items(session, soon.id)
         [o] = await review_items(session, overdue.id)
         assert "in scadenza" in s.title and "12/03/2026" in s.title and s.data["overdue"] is False
@@ -110,7 +112,7 @@ class TestReminderJob:
         assert await review_items(session, later.id) == [] and await review_items(session, draft_plan.id) == []
 
         # A wider horizon through the payload reaches the later plan too.
-        await svc.create_review_reminders(session, within_days=60)
+        await plan_reviews.create_review_reminders(session, within_days=60)
         assert len(await review_items(session, later.id)) == 1
 
     async def test_job_is_idempotent_and_retitles_when_overdue(self, session, w, clock):
@@ -144,15 +146,15 @@ class TestReminderJob:
         plan = await active_plan(session, w)
         plan.next_review_due = TODAY
         await session.flush()
-        await svc.create_review_reminders(session)
+        await plan_reviews.create_review_reminders(session)
         other = await make_user(session, Role.comune_social_worker, "comune-offanengo")
         await svc.update_plan(session=session, principal=w.sw_p, plan_id=plan.id,
                               data=CarePlanUpdate(case_manager_id=other.id))
         assert await review_items(session, plan.id) == []
-        await svc.create_review_reminders(session)
+        await plan_reviews.create_review_reminders(session)
         [item] = await review_items(session, plan.id)
         assert item.assignee_user_id == other.id
-        items, _ = await svc.due_reviews(session=session, principal=await principal_of(session, other))
+        items, _ = await queries.due_reviews(session=session, principal=await principal_of(session, other))
         assert [i.id for i in items] == [item.id]
-        mine, _ = await svc.due_reviews(session=session, principal=w.sw_p)
+        mine, _ = await queries.due_reviews(session=session, principal=w.sw_p)
         assert item.id not in [i.id for i in mine]
