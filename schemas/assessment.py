@@ -51,6 +51,9 @@ class VmdCreate(_In):
     access_request_id: uuid.UUID | None = Field(default=None, description="Richiesta di accesso PUA di origine.")
     referring_user_id: uuid.UUID | None = Field(default=None, description="Operatore inviante (es. MMG).")
     notes: str | None = Field(default=None, max_length=4000, description="Note della richiesta.")
+    application_date: date | None = Field(default=None, description=(
+        "Data della domanda (per la RSA, l'inserimento della domanda): da qui decorrono i giorni della scadenza. "
+        "Predefinita: il giorno della richiesta; non può seguirlo."))
 
 
 class VmdSchedule(_In):
@@ -134,9 +137,13 @@ class VmdConclude(_In):
     """Esito della VMD."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"outcome": "project_proposed", "notes": "Proposto progetto con SAD.", "reassessment_due": "2026-09-12"}]})
+        {"outcome": "project_proposed", "notes": "Proposto progetto con SAD.", "reassessment_due": "2026-09-12"},
+        {"outcomes": ["measure_eligible", "project_proposed"], "notes": "Idonea alla misura B2; progetto con SAD."}]})
 
-    outcome: VmdOutcome = Field(description="Esito della VMD.")
+    outcome: VmdOutcome | None = Field(default=None, description="Esito della VMD (uno solo).")
+    outcomes: list[VmdOutcome] | None = Field(default=None, min_length=1, max_length=5, description=(
+        "Più esiti insieme (es. idoneità alla misura e proposta di progetto; lista d'attesa e progetto "
+        "temporaneo), in alternativa a `outcome`. 'Nessun bisogno' esclude gli altri."))
     notes: str | None = Field(default=None, max_length=4000, description="Note dell'esito.")
     reassessment_due: date | None = Field(default=None, description="Data prevista per la rivalutazione.")
 
@@ -196,9 +203,12 @@ class VmdPublic(BaseModel):
     allowed_actions: list[str] = Field(description="Azioni ammesse nello stato attuale.")
     scheduled_for: datetime | None
     location: str | None
-    outcome: VmdOutcome | None
+    outcome: VmdOutcome | None = Field(description="Il primo degli esiti (per chi legge un solo esito).")
     outcome_label: str | None
+    outcomes: list[VmdOutcome] = Field(description="Tutti gli esiti della VMD.")
+    outcome_labels: list[str]
     outcome_notes: str | None
+    application_date: date | None = Field(description="Data della domanda da cui decorre la scadenza.")
     concluded_at: datetime | None
     reassessment_due: date | None
     integrated: bool = Field(description="Firmata da almeno un valutatore ASST e uno del comune/Ambito.")
@@ -220,7 +230,9 @@ class VmdPublic(BaseModel):
             overdue=bool(v.due_at and v.due_at < now and state not in FINAL_STATES), state=state,
             state_label=VMD_STATE_LABELS[state.value], allowed_actions=allowed_actions(state),
             scheduled_for=v.scheduled_for, location=v.location, outcome=outcome,
-            outcome_label=VMD_OUTCOME_LABELS[outcome] if outcome else None, outcome_notes=v.outcome_notes,
+            outcome_label=VMD_OUTCOME_LABELS[outcome] if outcome else None, outcomes=v.all_outcomes,
+            outcome_labels=[VMD_OUTCOME_LABELS[o] for o in v.all_outcomes], outcome_notes=v.outcome_notes,
+            application_date=v.application_date,
             concluded_at=v.concluded_at, reassessment_due=v.reassessment_due, integrated=v.integrated,
             notes=v.notes, cancelled_at=v.cancelled_at, cancel_reason=v.cancel_reason,
             previous_vmd_id=v.previous_vmd_id, version=v.version)

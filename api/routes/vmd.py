@@ -72,7 +72,8 @@ async def request_vmd(body: VmdCreate, session: Session, principal: Requester) -
     v = await service.request_vmd(session, principal=principal, person_id=body.person_id,
                                   cartella_id=body.cartella_id, trigger=body.trigger,
                                   requested_service_type=body.requested_service_type, team_id=body.team_id,
-                                  grant=grant, referring_user_id=body.referring_user_id, notes=body.notes)
+                                  grant=grant, referring_user_id=body.referring_user_id, notes=body.notes,
+                                  application_date=body.application_date)
     return _public(v)
 
 
@@ -163,8 +164,8 @@ async def hold_meeting(vmd_id: uuid.UUID, body: MeetingCreate, session: Session,
              description="Esito (progetto proposto, lista d'attesa, idoneità alla misura, nessun bisogno), note e "
                          "data di rivalutazione. Richiede almeno una firma e la riunione d'équipe.")
 async def conclude(vmd_id: uuid.UUID, body: VmdConclude, session: Session, principal: Manager) -> VmdPublic:
-    v = await service.conclude(session, principal=principal, vmd_id=vmd_id, outcome=body.outcome, notes=body.notes,
-                               reassessment_due=body.reassessment_due)
+    v = await service.conclude(session, principal=principal, vmd_id=vmd_id, outcome=body.outcome,
+                               outcomes=body.outcomes, notes=body.notes, reassessment_due=body.reassessment_due)
     return _public(v)
 
 

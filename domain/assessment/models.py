@@ -103,6 +103,15 @@ class Vmd(SQLModel, table=True):
     cancelled_at: datetime | None = ts_field()
     cancel_reason: str | None = Field(default=None, max_length=500)
     previous_vmd_id: uuid.UUID | None = fk("vmd.id", nullable=True, index=False)
+    # 0031_vmd_outcomes: every outcome of the equipe, in the order of VmdOutcome (`outcome` keeps the first, for
+    # readers of the single value), and the date of the application that starts the clock (default: the request's)
+    outcomes: list[str] = Field(default_factory=list, sa_type=ARRAY(sa.String(30)))
+    application_date: date | None = None
+
+    @property
+    def all_outcomes(self) -> list[str]:
+        """The outcomes, read compatibly: rows concluded before 0031 have only the single `outcome`."""
+        return [str(o) for o in self.outcomes] or ([str(self.outcome)] if self.outcome else [])
 
 
 class VmdAssessor(SQLModel, table=True):

@@ -1,7 +1,8 @@
 """VMD rules that the seed leaves open, in one place (see docs/decisions/vmd.md).
 
 - which organisation sides make an assessment "integrated" (ASST + comune/Ambito/CSC; CSC can be switched off),
-- the due time per trigger (the request time starts the clock),
+- the due time per trigger (the application starts the clock: by default the request),
+- which outcomes a VMD may conclude with together,
 - the domains an assessor fills by default, from the side of the organisation they bring to the equipe,
 - which instrument answers written by ASST-side assessors are masked for other readers without consent,
 - the legal basis written on the cartella assignments the PUA/VMD flow creates (the PUA referral uses it too),
@@ -16,9 +17,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from domain.assessment.models import VmdTrigger
+from domain.assessment.models import VmdOutcome, VmdTrigger
+from domain.kernel.clock import ROME
+from domain.kernel.errors import Invalid
 from domain.kernel.settings import get_settings
 from domain.security.models import TeamType
 from domain.territory.models import Side
@@ -73,9 +76,43 @@ def due_days(trigger: VmdTrigger | str) -> int:
     return int(s.vmd_due_days.get(t, DEFAULT_DUE_DAYS.get(t, s.vmd_default_due_days)))
 
 
-def due_at(trigger: VmdTrigger | str, requested_at: datetime) -> datetime:
-    """The request time starts the clock: due = requested_at + the days of the trigger (calendar days)."""
-    return requested_at + timedelta(days=due_days(trigger))
+def due_at(trigger: VmdTrigger | str, requested_at: datetime, application_date: date | None = None) -> datetime:
+    """The application starts the clock (for an RSA application, "l'inserimento della domanda", seed L11631):
+    due = the application day at the request's time of day + the days of the trigger (calendar days). With no
+    application date (or the request's own day) that is requested_at + the days."""
+    due = requested_at + timedelta(days=due_days(trigger))
+    if application_date is not None:
+        due -= timedelta(days=(requested_at.astimezone(ROME).date() - application_date).days)
+    return due
+
+
+# ------------------------------------------------------------------------------------------------ outcomes
+# One VMD may conclude with several outcomes (eligible for a measure AND a project proposed; waiting list AND a
+# temporary project). They are kept in the order of VmdOutcome, so the first one (`Vmd.outcome`, kept for readers
+# of the single value) is the one that says most about what follows: a project, then the waiting list.
+EXCLUSIVE_OUTCOMES = frozenset({VmdOutcome.no_need})
+CONTRADICTORY_OUTCOMES = (frozenset({VmdOutcome.measure_eligible, VmdOutcome.measure_not_eligible}),)
+
+
+def outcomes_of(outcome: VmdOutcome | str | None, outcomes=None) -> list[VmdOutcome]:
+    """The outcomes of a conclusion, given as one `outcome` or a list `outcomes` (not both), checked and in the
+    canonical order: Invalid naming the field for an unknown, missing or contradictory choice."""
+    field = "outcomes" if outcomes is not None else "outcome"
+    if outcome is not None and outcomes is not None:
+        raise Invalid("outcomes", "indicare l'esito (outcome) oppure gli esiti (outcomes), non entrambi")
+    given = list(outcomes) if outcomes is not None else ([outcome] if outcome is not None else [])
+    if not given:
+        raise Invalid(field, "indicare almeno un esito")
+    try:
+        chosen = {VmdOutcome(o) for o in given}
+    except ValueError:
+        raise Invalid(field, "esito non previsto") from None
+    if len(chosen) > 1 and chosen & EXCLUSIVE_OUTCOMES:
+        raise Invalid(field, "'Nessun bisogno rilevato' esclude gli altri esiti")
+    for pair in CONTRADICTORY_OUTCOMES:
+        if pair <= chosen:
+            raise Invalid(field, "esiti in contraddizione: idoneo e non idoneo alla misura")
+    return [o for o in VmdOutcome if o in chosen]
 
 
 def ambito_sides() -> frozenset[str]:

@@ -191,9 +191,10 @@ class VmdSummary:
     cartella_id: uuid.UUID
     person_id: uuid.UUID
     state: str
-    outcome: str | None
+    outcome: str | None  # the first of `outcomes` (kept for readers of the single value)
     concluded_at: datetime | None
     integrated: bool
+    outcomes: tuple[str, ...] = ()  # every outcome, e.g. ("project_proposed", "measure_eligible")
 
 
 async def vmd_summary(session: AsyncSession, vmd_id: uuid.UUID) -> VmdSummary | None:
@@ -201,7 +202,7 @@ async def vmd_summary(session: AsyncSession, vmd_id: uuid.UUID) -> VmdSummary | 
     if v is None:
         return None
     return VmdSummary(v.id, v.cartella_id, v.person_id, str(v.state), str(v.outcome) if v.outcome else None,
-                      v.concluded_at, bool(v.integrated))
+                      v.concluded_at, bool(v.integrated), tuple(v.all_outcomes))
 
 
 @dataclass(frozen=True)

@@ -189,8 +189,9 @@ async def request_vmd(session: AsyncSession, *, principal: Principal, person_id:
                       cartella_id: uuid.UUID, trigger: VmdTrigger | str, requested_service_type: str | None = None,
                       team_id: uuid.UUID, grant: policy.ReferralGrant | None = None,
                       referring_user_id: uuid.UUID | None = None, notes: str | None = None,
-                      previous_vmd_id: uuid.UUID | None = None) -> Vmd:
-    """Open a VMD. The request time starts the clock (due = request + days of the trigger, policy.due_at).
+                      previous_vmd_id: uuid.UUID | None = None, application_date: date | None = None) -> Vmd:
+    """Open a VMD. The application starts the clock (due = application day + days of the trigger, policy.due_at);
+    the application date defaults to the day of the request and may not follow it.
     Writes the cartella assignments (equipe team; referring MMG) with the flow as legal basis and a work item
     for the equipe. Called by the API and by the PUA flow, which hands over the referral as a `grant`."""
     trig = _trigger(trigger)
@@ -211,6 +212,9 @@ async def request_vmd(session: AsyncSession, *, principal: Principal, person_id:
             raise Invalid("referring_user_id", "operatore inviante non trovato nell'Ambito o non attivo")
         referrer_is_mmg = await directory.is_active_user(session, referring_user_id, cartella.ambito_id,
                                                          roles=[Role.mmg])
+    today = clock.today_rome()
+    if application_date is not None and application_date > today:
+        raise Invalid("application_date", "la data della domanda non può essere successiva alla richiesta di VMD")
     if notes is not None:
         notes = notes.strip() or None
         if notes and len(notes) > 4000:
@@ -225,8 +229,10 @@ async def request_vmd(session: AsyncSession, *, principal: Principal, person_id:
     vmd = Vmd(ambito_id=cartella.ambito_id, person_id=cartella.person_id, cartella_id=cartella.id, trigger=trig,
               requested_service_type=requested_service_type,
               access_request_id=grant.access_request_id if grant else None, referring_user_id=referring_user_id,
-              team_id=team.id, requested_at=now, requested_by=principal.user_id, due_at=policy.due_at(trig, now),
-              state=VmdState.requested, notes=notes, previous_vmd_id=previous_vmd_id, version=1)
+              team_id=team.id, requested_at=now, requested_by=principal.user_id,
+              application_date=application_date or today,
+              due_at=policy.due_at(trig, now, application_date or today), state=VmdState.requested, notes=notes,
+              previous_vmd_id=previous_vmd_id, version=1)
     session.add(vmd)
     await session.flush()
     team_assignment = await assign_from_vmd(session, vmd, AssignmentReason.team, actor_id=principal.user_id,
@@ -268,17 +274,16 @@ async def schedule(session: AsyncSession, *, principal: Principal, vmd_id: uuid.
 
 
 # ================================================================================================ outcome
-async def conclude(session: AsyncSession, *, principal: Principal, vmd_id: uuid.UUID, outcome: VmdOutcome | str,
+async def conclude(session: AsyncSession, *, principal: Principal, vmd_id: uuid.UUID,
+                   outcome: VmdOutcome | str | None = None, outcomes: list[VmdOutcome | str] | None = None,
                    notes: str | None = None, reassessment_due: date | None = None) -> Vmd:
-    """Outcome of the equipe. Needs at least one signed assessor and an equipe meeting. Completes the equipe's
+    """Outcome of the equipe: one `outcome` or several `outcomes` (policy.outcomes_of: e.g. eligible for a measure
+    and a project proposed). Needs at least one signed assessor and an equipe meeting. Completes the equipe's
     work item; open assessor items (assessors who never signed) are cancelled."""
     vmd = await load_for_write(session, principal, vmd_id)
     await require_member(session, vmd, principal, what="concludere la valutazione")
     target = next_state(vmd.state, VmdAction.conclude)
-    try:
-        out = VmdOutcome(outcome)
-    except ValueError:
-        raise Invalid("outcome", "esito non previsto") from None
+    chosen = policy.outcomes_of(outcome, outcomes)
     signed = await signed_sides(session, vmd.id)
     if not signed:
         raise Conflict("Per concludere serve la firma di almeno un valutatore.")
@@ -288,7 +293,8 @@ async def conclude(session: AsyncSession, *, principal: Principal, vmd_id: uuid.
     if reassessment_due is not None and reassessment_due <= clock.today_rome():
         raise Invalid("reassessment_due", "la data di rivalutazione deve essere futura")
     notes = (notes or "").strip() or None
-    vmd.outcome, vmd.outcome_notes, vmd.reassessment_due = out, notes, reassessment_due
+    vmd.outcomes, vmd.outcome = [o.value for o in chosen], chosen[0]
+    vmd.outcome_notes, vmd.reassessment_due = notes, reassessment_due
     vmd.concluded_at = clock.now()
     vmd.integrated = policy.is_integrated(signed)
     vmd.state = target
@@ -297,7 +303,8 @@ async def conclude(session: AsyncSession, *, principal: Principal, vmd_id: uuid.
     dropped = await work_items.close_for_source(session, source_type=SOURCE, source_id=vmd.id,
                                                 kinds=[KIND_ASSESSMENT])
     await write_history(session, vmd, "concluded", actor_id=principal.user_id, detail={
-        "outcome": out.value, "integrated": vmd.integrated, "unsigned_items_cancelled": dropped})
+        "outcome": chosen[0].value, "outcomes": [o.value for o in chosen], "integrated": vmd.integrated,
+        "unsigned_items_cancelled": dropped})
     audit_vmd("update", vmd)
     return vmd
 

@@ -267,3 +267,25 @@ async def test_due_date_and_overdue_flag(client, session, clock):
     assert r.status_code == 200, r.text
     assert r.json()["overdue"] is True
     assert r.json()["due_at"].startswith(str(date(2026, 3, 2) + timedelta(days=30)))
+
+
+async def test_the_application_date_and_several_outcomes_through_the_api(client, session, clock):
+    w, h = await _world(session)
+    v = await _create(client, w, h, trigger="rsa_application", application_date="2026-02-20")
+    assert v["application_date"] == "2026-02-20" and v["due_at"].startswith("2026-03-22")
+    r = await client.post("/api/vmd", json={"person_id": str(w.person.id), "cartella_id": str(w.cartella.id),
+                                            "trigger": "udo_access", "team_id": str(w.team.id),
+                                            "application_date": "2026-03-03"}, headers=h["sw"])
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "application_date"
+    v, url = await _in_progress(client, w, h)
+    for who in ("ifec", "sw"):
+        assert (await client.post(f"{url}/sign", headers=h[who])).status_code == 200
+    assert (await client.post(f"{url}/meetings", json=MEETING, headers=h["ifec"])).status_code == 201
+    r = await client.post(f"{url}/conclude", json={"outcomes": ["no_need", "waiting_list"]}, headers=h["ifec"])
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "outcomes"
+    r = await client.post(f"{url}/conclude", json={"outcomes": ["project_proposed", "waiting_list"]},
+                          headers=h["ifec"])
+    assert r.status_code == 200, r.text
+    done = r.json()
+    assert done["outcomes"] == ["project_proposed", "waiting_list"] and done["outcome"] == "project_proposed"
+    assert done["outcome_labels"] == ["Proposta di progetto individualizzato", "Inserimento in lista d'attesa"]

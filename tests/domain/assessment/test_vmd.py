@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from domain.assessment import equipe, policy, queries
 from domain.assessment import service as vmd
-from domain.assessment.models import VmdState
+from domain.assessment.models import Vmd, VmdState
 from domain.kernel import history
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.kernel.models import WorkItem
@@ -167,6 +167,53 @@ async def test_an_asst_and_a_csc_assessor_make_an_integrated_vmd(session, clock)
     await equipe.sign(session, principal=ifec, vmd_id=v.id)
     await equipe.sign(session, principal=p_csc, vmd_id=v.id)
     assert v.integrated is True
+
+
+async def test_the_clock_runs_from_the_application_date(session, clock):
+    """An RSA application filed on 20 February and sent to the equipe on 2 March is due on 22 March: 30 days from
+    "l'inserimento della domanda" (seed L11631), not from the VMD request."""
+    w = await build_world(session)
+    v = await _requested(session, w, trigger="rsa_application", application_date=date(2026, 2, 20))
+    assert v.application_date == date(2026, 2, 20)
+    assert v.due_at == clock.now() + timedelta(days=20)
+    item = (await _items(session, v, vmd.KIND_EQUIPE))[0]
+    assert item.due_at == v.due_at
+    plain = await _requested(session, w, trigger="measure_b1")  # default: the day of the request
+    assert plain.application_date == date(2026, 3, 2) and plain.due_at == clock.now() + timedelta(days=30)
+    with pytest.raises(Invalid) as exc:
+        await _requested(session, w, trigger="udo_access", application_date=date(2026, 3, 3))
+    assert exc.value.field == "application_date"
+
+
+async def test_a_vmd_concludes_with_several_outcomes(session, clock):
+    w = await build_world(session)
+    v, ifec, _ = await _signed_and_met(session, w, clock)
+    for bad in (["no_need", "project_proposed"], ["measure_eligible", "measure_not_eligible"], []):
+        with pytest.raises(Invalid) as exc:
+            await vmd.conclude(session, principal=ifec, vmd_id=v.id, outcomes=bad)
+        assert exc.value.field == "outcomes"
+    with pytest.raises(Invalid) as exc:
+        await vmd.conclude(session, principal=ifec, vmd_id=v.id, outcome="no_need", outcomes=["no_need"])
+    assert exc.value.field == "outcomes"
+    done = await vmd.conclude(session, principal=ifec, vmd_id=v.id,
+                              outcomes=["measure_eligible", "project_proposed", "measure_eligible"])
+    assert done.outcomes == ["project_proposed", "measure_eligible"] and done.outcome == "project_proposed"
+    summary = await queries.vmd_summary(session, v.id)
+    assert (summary.outcome, summary.outcomes) == ("project_proposed", ("project_proposed", "measure_eligible"))
+    last = (await history.versions(session, entity_type="vmd", entity_id=v.id))[-1]
+    assert last.data["detail"]["outcomes"] == ["project_proposed", "measure_eligible"]
+
+
+async def test_a_vmd_concluded_with_one_outcome_reads_as_a_list_of_one(session, clock):
+    w = await build_world(session)
+    v, ifec, _ = await _signed_and_met(session, w, clock)
+    await vmd.conclude(session, principal=ifec, vmd_id=v.id, outcome="waiting_list")
+    assert v.outcomes == ["waiting_list"]
+    # a row concluded before outcomes were a list has only the single value
+    await session.execute(sa.update(Vmd).where(Vmd.id == v.id).values(outcomes=[]))
+    await session.refresh(v)
+    assert v.outcomes == [] and v.all_outcomes == ["waiting_list"]
+    assert (await queries.vmd_summary(session, v.id)).outcomes == ("waiting_list",)
 
 
 # ================================================================================================ sign-off
