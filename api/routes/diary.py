@@ -8,6 +8,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 
 from api.deps import Authorized, Session
+from api.downloads import content_disposition
 from domain.diary import policy, service
 from domain.diary.models import ENTRY_TYPE_LABELS, DiaryEntry
 from domain.kernel.errors import Invalid
@@ -96,5 +97,5 @@ async def upload_attachment(cartella_id: uuid.UUID, session: Session, p: Authori
 async def download_attachment(attachment_id: uuid.UUID, session: Session, p: Authorized(Permission.attachment_read)):
     att, data = await service.read_attachment(session, principal=p, attachment_id=attachment_id)
     return Response(data, media_type=att.content_type,
-                    headers={"Content-Disposition": f'attachment; filename="{att.filename}"',
+                    headers={"Content-Disposition": content_disposition(att.filename),
                              "X-Content-Type-Options": "nosniff", "Digest": f"sha-256={att.sha256}"})

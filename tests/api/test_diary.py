@@ -142,3 +142,33 @@ class TestAttachments:
                                        .where(Attachment.cartella_id == cartella.id))).scalar()
         assert count == 0
         assert not any(tmp_path.rglob("*")) or all(p.is_dir() for p in tmp_path.rglob("*"))
+
+    async def test_names_outside_latin1_download_with_an_rfc6266_header(self, client, session, tmp_path,
+                                                                        monkeypatch):
+        """"Relazione dell’AS", a euro sign and an emoji: the download answers 200 with an ASCII `filename` fallback
+        and the exact name, percent-encoded UTF-8, in `filename*`."""
+        from urllib.parse import unquote
+
+        from domain.kernel.settings import get_settings
+
+        monkeypatch.setattr(get_settings(), "attachments_dir", tmp_path)
+        _, cartella, author, colleague, _ = await _setup(session)
+        for name in ("Relazione dell’AS.pdf", "Preventivo 120 € - Müller.pdf", "Foto 😀 casa 100%.pdf"):
+            r = await client.post(f"/api/cartelle/{cartella.id}/attachments", headers=bearer(author),
+                                  files={"file": (name, PDF, "application/pdf")}, data={"kind": "other"})
+            assert r.status_code == 201, r.text
+            att = r.json()
+            stored = att["filename"]
+            assert stored == name, stored
+            r = await client.get(f"/api/attachments/{att['id']}/content", headers=bearer(colleague))
+            assert r.status_code == 200 and r.content == PDF
+            header = r.headers["content-disposition"]
+            header.encode("ascii")  # a header value is plain ASCII
+            parts = [p.strip() for p in header.split(";")]
+            assert parts[0] == "attachment"
+            fallback = next(p for p in parts if p.startswith("filename=")).removeprefix("filename=")
+            assert fallback.startswith('"') and fallback.endswith('"') and fallback.endswith('.pdf"')
+            assert '"' not in fallback[1:-1] and "\\" not in fallback[1:-1]
+            encoded = next(p for p in parts if p.startswith("filename*=")).removeprefix("filename*=")
+            assert encoded.startswith("UTF-8''")
+            assert unquote(encoded.removeprefix("UTF-8''"), encoding="utf-8", errors="strict") == stored
