@@ -135,13 +135,19 @@ class RoleAssignmentPublic(BaseModel):
     organisation: OrganisationRef
     valid_from: date
     valid_to: date | None
-    active: bool
+    active: bool = Field(description="Il ruolo vale oggi: nel periodo di validità e approvato")
+    pending: bool = Field(default=False, description=(
+        "In attesa dell'approvazione di un secondo amministratore: un ruolo che dà accesso a dati personali non "
+        "vale finché non è approvato"))
+    requested_by: uuid.UUID | None = None
+    approved_by: uuid.UUID | None = None
 
     @classmethod
     def of(cls, a: Any, org: Any, *, today: date) -> "RoleAssignmentPublic":
         return cls(id=a.id, user_id=a.user_id, role=a.role, role_label=ROLE_LABELS[str(a.role)],
                    organisation=OrganisationRef.of(org), valid_from=a.valid_from, valid_to=a.valid_to,
-                   active=active_on(a.valid_from, a.valid_to, today))
+                   active=active_on(a.valid_from, a.valid_to, today) and not a.pending, pending=bool(a.pending),
+                   requested_by=a.requested_by, approved_by=a.approved_by)
 
 
 class MembershipPublic(BaseModel):

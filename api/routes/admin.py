@@ -66,7 +66,10 @@ async def update_user(user_id: uuid.UUID, body: UserUpdate, session: Session, pr
 
 @router.post("/users/{user_id}/roles", response_model=RoleAssignmentPublic, status_code=status.HTTP_201_CREATED,
              summary="Assegna un ruolo",
-             description="Assegna un ruolo in un'organizzazione dell'Ambito per un periodo (fine inclusa).")
+             description="Assegna un ruolo in un'organizzazione dell'Ambito per un periodo (`valid_to` è il primo "
+                         "giorno in cui non vale più). Un amministratore non modifica i propri ruoli (403); un ruolo "
+                         "che dà accesso a dati personali resta `pending` finché un secondo amministratore non lo "
+                         "approva.")
 async def add_role(user_id: uuid.UUID, body: RoleAssignmentCreate, session: Session,
                    principal: UserAdmin) -> RoleAssignmentPublic:
     return await svc.add_role(session=session, principal=principal, user_id=user_id, data=body)
@@ -74,11 +77,19 @@ async def add_role(user_id: uuid.UUID, body: RoleAssignmentCreate, session: Sess
 
 @router.post("/role-assignments/{assignment_id}/end", response_model=RoleAssignmentPublic,
              summary="Termina un'assegnazione di ruolo",
-             description="Senza data termina subito (ultimo giorno: ieri); con `valid_to` resta valida fino a quel "
-                         "giorno incluso.")
+             description="Senza data termina subito (`valid_to` = oggi); con `valid_to` vale fino al giorno "
+                         "precedente.")
 async def end_role(assignment_id: uuid.UUID, session: Session, principal: UserAdmin,
                    body: PeriodEnd | None = Body(default=None)) -> RoleAssignmentPublic:
     return await svc.end_role(session=session, principal=principal, assignment_id=assignment_id, data=body)
+
+
+@router.post("/role-assignments/{assignment_id}/approve", response_model=RoleAssignmentPublic,
+             summary="Approva un'assegnazione di ruolo",
+             description="Un secondo amministratore approva un ruolo che dà accesso a dati personali: non chi lo ha "
+                         "assegnato né chi lo riceve (403). Dall'approvazione il ruolo vale.")
+async def approve_role(assignment_id: uuid.UUID, session: Session, principal: UserAdmin) -> RoleAssignmentPublic:
+    return await svc.approve_role(session, principal=principal, assignment_id=assignment_id)
 
 
 @router.post("/teams", response_model=TeamDetail, status_code=status.HTTP_201_CREATED, summary="Crea un'équipe",

@@ -49,7 +49,7 @@ async def active_users(session: AsyncSession, ids: Iterable[uuid.UUID | None], a
     if roles is not None:
         q = q.where(sa.exists().where(RoleAssignment.user_id == AppUser.id,
                                       RoleAssignment.role.in_([Role(r).value for r in roles]),
-                                      active_sql(RoleAssignment, clock.today_rome())))
+                                      RoleAssignment.effective_sql(clock.today_rome())))
     return set((await session.execute(q)).scalars())
 
 
@@ -68,7 +68,7 @@ async def require_operator(session: AsyncSession, user_id: uuid.UUID, ambito_id:
                AppUser.ambito_id == ambito_id,
                sa.exists().where(RoleAssignment.user_id == AppUser.id,
                                  RoleAssignment.organisation_id.in_(territory.orgs_under([ambito_id])),
-                                 active_sql(RoleAssignment, clock.today_rome())))
+                                 RoleAssignment.effective_sql(clock.today_rome())))
     )).first()
     if row is None:
         raise Invalid(field, "non è un operatore attivo con un ruolo nell'Ambito")
@@ -78,7 +78,7 @@ async def require_operator(session: AsyncSession, user_id: uuid.UUID, ambito_id:
 async def user_roles(session: AsyncSession, user_id: uuid.UUID, day: date | None = None) -> frozenset[Role]:
     rows = (await session.execute(
         sa.select(RoleAssignment.role).where(RoleAssignment.user_id == user_id,
-                                             active_sql(RoleAssignment, day or clock.today_rome())).distinct()
+                                             RoleAssignment.effective_sql(day or clock.today_rome())).distinct()
     )).scalars().all()
     return frozenset(Role(r) for r in rows)
 

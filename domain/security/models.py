@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
 from domain.kernel.columns import created_at_field, fk, id_field, jsonb_field
+from domain.kernel.validity import active_sql
 
 
 class Role(StrEnum):
@@ -86,6 +87,17 @@ class RoleAssignment(SQLModel, table=True):
     valid_from: date
     valid_to: date | None = None
     created_at: datetime = created_at_field()
+    # A role that reaches personal data, granted by an administrator, waits for a second administrator's approval
+    # (separation of duties): until then it gives nothing.
+    pending: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    requested_by: uuid.UUID | None = None
+    approved_by: uuid.UUID | None = None
+    approved_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+    @classmethod
+    def effective_sql(cls, at):
+        """The assignment gives its role on `at`: within its period and approved."""
+        return sa.and_(active_sql(cls, at), cls.pending.is_(False))
 
 
 class TeamType(StrEnum):

@@ -124,7 +124,7 @@ async def load_principal(session: AsyncSession, subject: str, *, scopes: tuple[s
         sa.func.array_agg(pg_array([sa.cast(RoleAssignment.role, sa.Text),
                                      sa.cast(RoleAssignment.organisation_id, sa.Text)])),
         sa.text("'{}'")))
-        .where(RoleAssignment.user_id == AppUser.id, active_sql(RoleAssignment, today)).scalar_subquery())
+        .where(RoleAssignment.user_id == AppUser.id, RoleAssignment.effective_sql(today)).scalar_subquery())
     tm = (sa.select(sa.func.coalesce(sa.func.array_agg(sa.distinct(TeamMember.team_id)), sa.text("'{}'")))
           .where(TeamMember.user_id == AppUser.id, active_sql(TeamMember, today)).scalar_subquery())
     other = aliased(AppUser)

@@ -105,6 +105,13 @@ def has_identity(principal) -> bool:
     return any(rules[r].identity for r in principal.roles)
 
 
+def reaches_personal_data(role: Role) -> bool:
+    """Granting this role opens personal data: it needs a second administrator's approval (access.yaml approval)."""
+    rule = role_rules()[role]
+    extra = set(access_config().get("approval", {}).get("extra_roles") or ())
+    return rule.projection != "none" or rule.identity or role.value in extra
+
+
 def list_projection(principal) -> str:
     """The projection of list items for a principal without an identity role: the widest its roles give."""
     rules = role_rules()

@@ -20,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kernel import clock
 from domain.kernel.validity import active_on, active_sql, overlaps_sql
-from domain.kernel.errors import Conflict, Invalid, NotFound
+from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.territory import queries as territory
 from domain.territory.models import OrgKind
 from domain.security.models import TEAM_TYPE_LABELS, AppUser, Role, RoleAssignment, Team, TeamMember, UserKind
+from domain.security import scopes
 from domain.security.principal import Principal, invalidate_principals
 from schemas.security import (
     MePublic,
@@ -102,7 +103,7 @@ async def _roles_of(session: AsyncSession, user_id: uuid.UUID, *, only_active_on
                     ) -> list[RoleAssignmentPublic]:
     q = sa.select(RoleAssignment).where(RoleAssignment.user_id == user_id)
     if only_active_on:
-        q = q.where(active_sql(RoleAssignment, only_active_on))
+        q = q.where(RoleAssignment.effective_sql(only_active_on))
     rows = list((await session.execute(q)).scalars())
     orgs = await territory.get_orgs(session, (a.organisation_id for a in rows))
     rows.sort(key=lambda a: (-a.valid_from.toordinal(), str(a.role), orgs[a.organisation_id].code))
@@ -175,7 +176,7 @@ async def list_users(session: AsyncSession, *, principal: Principal, kind: UserK
                                  AppUser.display_name.ilike("%" + like + "%", escape="\\")))
     if role is not None or organisation_id is not None:
         ra = sa.select(RoleAssignment.id).where(RoleAssignment.user_id == AppUser.id,
-                                                active_sql(RoleAssignment, _today()))
+                                                RoleAssignment.effective_sql(_today()))
         if role is not None:
             ra = ra.where(RoleAssignment.role == role.value)
         if organisation_id is not None:
@@ -227,14 +228,44 @@ async def _add_role(session: AsyncSession, principal: Principal, user: AppUser,
     if clash:
         raise Conflict("L'utente ha già questo ruolo in questa organizzazione nel periodo indicato.")
     a = RoleAssignment(user_id=user.id, role=data.role, organisation_id=org.id, valid_from=start,
-                       valid_to=data.valid_to)
+                       valid_to=data.valid_to, pending=scopes.reaches_personal_data(data.role),
+                       requested_by=principal.user_id)
     session.add(a)
     await session.flush()
     return RoleAssignmentPublic.of(a, org, today=_today())
 
 
+def _not_on_oneself(principal: Principal, user_id: uuid.UUID) -> None:
+    if user_id == principal.user_id:
+        raise Forbidden("Un amministratore non può modificare i propri ruoli.", reason="own_roles")
+
+
+async def approve_role(session: AsyncSession, *, principal: Principal, assignment_id: uuid.UUID
+                       ) -> RoleAssignmentPublic:
+    """A second administrator approves a grant that reaches personal data: neither the one who asked for it nor
+    the user who receives it (403); an assignment that waits for nothing is a conflict (409)."""
+    a = (await session.execute(
+        sa.select(RoleAssignment).join(AppUser, AppUser.id == RoleAssignment.user_id)
+        .where(RoleAssignment.id == assignment_id, AppUser.ambito_id == principal.ambito_id)
+        .with_for_update(of=RoleAssignment))).scalar_one_or_none()
+    if a is None:
+        raise NotFound("Assegnazione di ruolo non trovata.")
+    _not_on_oneself(principal, a.user_id)
+    if not a.pending:
+        raise Conflict("L'assegnazione non attende approvazione.", state="approved", action="approve",
+                       allowed_actions=[])
+    if a.requested_by == principal.user_id:
+        raise Forbidden("L'assegnazione va approvata da un secondo amministratore.", reason="same_administrator")
+    a.pending, a.approved_by, a.approved_at = False, principal.user_id, clock.now()
+    session.add(a)
+    await session.flush()
+    invalidate_principals(session)
+    return RoleAssignmentPublic.of(a, await territory.get_org(session, a.organisation_id), today=_today())
+
+
 async def add_role(session: AsyncSession, *, principal: Principal, user_id: uuid.UUID,
                    data: RoleAssignmentCreate) -> RoleAssignmentPublic:
+    _not_on_oneself(principal, user_id)
     user = await _user(session, principal, user_id, lock=True)
     out = await _add_role(session, principal, user, data)
     invalidate_principals(session)
@@ -262,6 +293,7 @@ async def end_role(session: AsyncSession, *, principal: Principal, assignment_id
         .with_for_update(of=RoleAssignment))).scalar_one_or_none()
     if row is None:
         raise NotFound("Assegnazione di ruolo non trovata.")
+    _not_on_oneself(principal, row.user_id)
     a, org = row, await territory.get_org(session, row.organisation_id)
     a.valid_to = _end_date(a.valid_from, a.valid_to, data)
     session.add(a)
@@ -336,7 +368,7 @@ async def add_member(session: AsyncSession, *, principal: Principal, team_id: uu
     # The organisations in which the user holds a role when the membership starts.
     held = list((await territory.get_orgs(session, (await session.execute(
         sa.select(RoleAssignment.organisation_id)
-        .where(RoleAssignment.user_id == user.id, active_sql(RoleAssignment, start)))).scalars())).values())
+        .where(RoleAssignment.user_id == user.id, RoleAssignment.effective_sql(start)))).scalars())).values())
     if data.organisation_id or data.organisation_code:
         org = await _org(session, principal, organisation_id=data.organisation_id,
                          organisation_code=data.organisation_code)

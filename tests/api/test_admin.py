@@ -16,15 +16,35 @@ async def admin(session):
     return await make_user(session, Role.system_admin, "ambito-crema", username="admin.test")
 
 
+class AdminHeaders(dict):
+    """An administrator's headers, with a second administrator's beside them: grants of roles that reach personal
+    data wait for a second administrator's approval (separation of duties)."""
+
+    approver: dict
+
+
 @pytest.fixture
-async def admin_h(admin):
-    return bearer(admin)
+async def admin_h(admin, session):
+    h = AdminHeaders(bearer(admin))
+    h.approver = bearer(await make_user(session, Role.system_admin, "ambito-crema", username="admin.second"))
+    return h
+
+
+async def _approve(client, h, assignment: dict) -> dict:
+    if not assignment["pending"]:
+        return assignment
+    r = await client.post(f"/api/admin/role-assignments/{assignment['id']}/approve", headers=h.approver)
+    assert r.status_code == 200 and r.json()["pending"] is False and r.json()["active"] is True, r.text
+    return r.json()
 
 
 async def _create(client, h, **body):
     r = await client.post("/api/admin/users", headers=h, json=body)
     assert r.status_code == 201, r.text
-    return r.json()
+    user = r.json()
+    for a in user["roles"]:
+        await _approve(client, h, a)
+    return (await client.get(f"/api/admin/users/{user['id']}", headers=h)).json()
 
 
 async def test_admin_creates_user_with_roles_by_code_and_reads_it_back(client, admin_h):
@@ -214,6 +234,7 @@ async def test_principal_cache_is_cleared_when_assignments_change(client, sessio
     r = await client.post(f"/api/admin/users/{uid}/roles", headers=admin_h,
                           json={"role": "comune_social_worker", "organisation_code": "comune-offanengo"})
     assert r.status_code == 201
+    await _approve(client, admin_h, r.json())
     me = (await client.get("/api/me", headers=h)).json()
     assert "user.admin" in me["permissions"]
     assert {x["organisation"]["code"] for x in me["roles"]} == {"comune-crema", "comune-offanengo", "ambito-crema"}
@@ -223,3 +244,49 @@ async def test_principal_cache_is_cleared_when_assignments_change(client, sessio
     count = (await session.execute(sa.select(sa.func.count()).select_from(RoleAssignment)
                                    .where(RoleAssignment.user_id == uid))).scalar_one()
     assert count == 3
+
+
+class TestSeparationOfDuties:
+    """Issue 9, found by probing: a system administrator granted itself data roles and read full records at once."""
+
+    async def test_an_administrator_cannot_change_its_own_roles(self, client, admin, admin_h):
+        r = await client.post(f"/api/admin/users/{admin.id}/roles", headers=admin_h,
+                              json={"role": "comune_social_worker", "organisation_code": "comune-crema"})
+        assert r.status_code == 403 and r.json()["reason"] == "own_roles"
+        r = await client.post(f"/api/admin/users/{admin.id}/roles", headers=admin_h,
+                              json={"role": "dpo", "organisation_code": "ambito-crema"})
+        assert r.status_code == 403
+        own = (await client.get(f"/api/admin/users/{admin.id}", headers=admin_h)).json()["roles"]
+        assert [x["role"] for x in own] == ["system_admin"]
+        r = await client.post(f"/api/admin/role-assignments/{own[0]['id']}/end", headers=admin_h)
+        assert r.status_code == 403
+
+    async def test_a_data_role_waits_for_a_second_administrator(self, client, admin_h):
+        r = await client.post("/api/admin/users", headers=admin_h, json={
+            "username": "as.attesa", "display_name": "In attesa",
+            "roles": [{"role": "comune_social_worker", "organisation_code": "comune-crema"},
+                      {"role": "analyst", "organisation_code": "ambito-crema"}]})
+        assert r.status_code == 201
+        user = r.json()
+        by_role = {x["role"]: x for x in user["roles"]}
+        assert by_role["comune_social_worker"]["pending"] and not by_role["comune_social_worker"]["active"]
+        assert not by_role["analyst"]["pending"] and by_role["analyst"]["active"]  # no personal data: at once
+        me = (await client.get("/api/me", headers=bearer(user["id"]))).json()
+        assert [x["role"] for x in me["roles"]] == ["analyst"] and "person.create" not in me["permissions"]
+        pending = by_role["comune_social_worker"]["id"]
+        # The administrator who granted it cannot approve it; nor can the user who receives it.
+        r = await client.post(f"/api/admin/role-assignments/{pending}/approve", headers=admin_h)
+        assert r.status_code == 403 and r.json()["reason"] == "same_administrator"
+        r = await client.post(f"/api/admin/role-assignments/{pending}/approve", headers=admin_h.approver)
+        assert r.status_code == 200 and r.json()["active"] and r.json()["approved_by"]
+        me = (await client.get("/api/me", headers=bearer(user["id"]))).json()
+        assert {x["role"] for x in me["roles"]} == {"analyst", "comune_social_worker"}
+        assert "person.create" in me["permissions"]
+        r = await client.post(f"/api/admin/role-assignments/{pending}/approve", headers=admin_h.approver)
+        assert r.status_code == 409 and r.json()["allowed_actions"] == []
+
+    async def test_the_dpo_role_also_needs_approval(self, client, admin_h):
+        u = (await client.post("/api/admin/users", headers=admin_h, json={
+            "username": "dpo.attesa", "display_name": "DPO in attesa",
+            "roles": [{"role": "dpo", "organisation_code": "ambito-crema"}]})).json()
+        assert u["roles"][0]["pending"] is True
