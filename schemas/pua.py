@@ -137,10 +137,18 @@ class ReferCotIn(_Referral):
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {},
-        {"notes": "Dimissione prevista tra tre giorni dal reparto di Medicina.", "version": 3}]})
+        {"notes": "Dimissione prevista tra tre giorni dal reparto di Medicina.", "version": 3},
+        {"with_vmd": True, "requested_service_type": "adi", "notes": "Dimissione venerdì; serve anche la VMD."}]})
 
     cot_org_id: uuid.UUID | None = Field(default=None, description=(
         "COT destinataria. Predefinita: la COT del domicilio (con una sola COT nell'Ambito, quella)."))
+    with_vmd: bool = Field(default=False, description=(
+        "Attiva insieme la COT e la VMD (esito 'COT e VMD' del triage): la richiesta passa a 'inviata alla COT e a "
+        "VMD' e l'invio a VMD conta per l'indicatore P3."))
+    team_id: uuid.UUID | None = Field(default=None, description=(
+        "Solo con `with_vmd`: équipe VMD. Predefinita: l'équipe VMD dell'Ambito."))
+    requested_service_type: str | None = Field(default=None, max_length=40, description=(
+        "Solo con `with_vmd`: servizio o misura richiesti alla VMD (codice del catalogo)."))
 
 
 class CloseIn(_Versioned):

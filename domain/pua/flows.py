@@ -188,12 +188,23 @@ async def cot_for(session: AsyncSession, *, ambito_id: uuid.UUID, person, given:
 
 async def refer_cot(session: AsyncSession, *, principal: Principal, request_id: uuid.UUID, data) -> AccessRequest:
     """Complex need with continuity of care: a `cot.evaluation` work item for the COT (due in 48 hours) and the
-    COT's cartella assignment → referred_cot."""
+    COT's cartella assignment → referred_cot. With `data.with_vmd` the same step also requests the VMD (as
+    refer_vmd does) → referred_cot_vmd: both referrals are recorded, and the VMD one counts for P3. Everything is
+    checked before anything is written."""
     ar = await load_for_work(session, principal, request_id, data.version)
-    target = next_state(ar.state, AccessAction.refer_cot)
-    chosen = decision(ar, AccessAction.refer_cot, data.override_reason)
+    with_vmd = data.with_vmd
+    action = AccessAction.refer_cot_vmd if with_vmd else AccessAction.refer_cot
+    target = next_state(ar.state, action)
+    if not with_vmd:
+        for field, value in (("team_id", data.team_id), ("requested_service_type", data.requested_service_type)):
+            if value is not None:
+                raise Invalid(field, "indicare l'équipe e il servizio della VMD solo con with_vmd")
+    chosen = decision(ar, action, data.override_reason)
     person = await persons.person_record(session, ar.person_id)
     cot = await cot_for(session, ambito_id=ar.ambito_id, person=person, given=data.cot_org_id)
+    team_id = await vmd_team(session, ar, data.team_id) if with_vmd else None
+    if with_vmd and data.requested_service_type is not None:
+        await territory.require_service_type(session, data.requested_service_type, field="requested_service_type")
     cartella = await _cartella_for_referral(session, principal, ar, data.area, data.owning_comune_id)
     await _assign_pua_team(session, cartella.id, ar, principal)
     await _assign(session, cartella.id, ar, reason=AssignmentReason.assessor, actor_id=principal.user_id,
@@ -203,6 +214,17 @@ async def refer_cot(session: AsyncSession, *, principal: Principal, request_id: 
         ambito_id=ar.ambito_id, assignee_org_id=cot.id,
         due_at=clock.now() + timedelta(hours=COT_EVALUATION_HOURS), person_id=ar.person_id,
         cartella_id=cartella.id, dedup_key=f"{COT_KIND}:{ENTITY}:{ar.id}", data={"access_request_id": str(ar.id)})
-    return await _close_referred(session, principal, ar, target=target, action="referred_cot", cartella=cartella,
-                                 orientation={**chosen, "cot_org_id": str(cot.id), "work_item_id": str(item.id),
-                                              "notes": data.notes or None})
+    orientation = {**chosen, "cot_org_id": str(cot.id), "work_item_id": str(item.id), "notes": data.notes or None}
+    if with_vmd:
+        if ar.referring_user_id is not None:
+            await _assign(session, cartella.id, ar, reason=AssignmentReason.referring_mmg,
+                          actor_id=principal.user_id, user_id=ar.referring_user_id)
+        vmd = await assessment.request_vmd(
+            session, principal=principal, person_id=ar.person_id, cartella_id=cartella.id, trigger="pua",
+            requested_service_type=data.requested_service_type, team_id=team_id, grant=grant_for(principal, ar),
+            referring_user_id=ar.referring_user_id, notes=data.notes or None)
+        ar.vmd_id = vmd.id
+        orientation.update(team_id=str(team_id), requested_service_type=data.requested_service_type,
+                           vmd_id=str(vmd.id))
+    return await _close_referred(session, principal, ar, target=target, action=target.value, cartella=cartella,
+                                 orientation=orientation)

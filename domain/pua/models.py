@@ -50,6 +50,7 @@ class AccessState(StrEnum):
     oriented = "oriented"
     referred_vmd = "referred_vmd"
     referred_cot = "referred_cot"
+    referred_cot_vmd = "referred_cot_vmd"  # both at once (triage outcome "Attivazione della COT … e VMD")
     withdrawn = "withdrawn"
     cancelled = "cancelled"
 
@@ -57,6 +58,7 @@ class AccessState(StrEnum):
 ACCESS_STATE_LABELS = {
     "registered": "Registrata", "in_reception": "In accoglienza", "first_level_done": "Valutazione di primo livello svolta",
     "oriented": "Orientata (bisogno semplice)", "referred_vmd": "Inviata a VMD", "referred_cot": "Inviata alla COT",
+    "referred_cot_vmd": "Inviata alla COT e a VMD",
     "withdrawn": "Ritirata", "cancelled": "Annullata",
 }
 

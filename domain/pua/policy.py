@@ -20,7 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
 from domain.kernel.errors import Forbidden
-from domain.pua.models import AccessRequest, AccessState
+from domain.pua.models import AccessRequest
+from domain.pua.states import COT_STATES
 from domain.registry import policy as registry_policy
 from domain.security.models import Role
 from domain.security.permissions import Permission
@@ -65,7 +66,7 @@ def ensure_can_register(principal) -> None:
 
 def _cot_rule(principal) -> ColumnElement[bool]:
     cot_orgs = [str(o) for o in sorted(principal.orgs_for(Role.cot_operator), key=str)]
-    return sa.and_(AccessRequest.state == AccessState.referred_cot.value,
+    return sa.and_(AccessRequest.state.in_([s.value for s in COT_STATES]),
                    AccessRequest.orientation["cot_org_id"].astext.in_(cot_orgs))
 
 

@@ -56,7 +56,10 @@ CHANNEL_REQUESTER = {
 }
 REFERRAL_CHANNELS = frozenset(CHANNEL_REQUESTER)
 # The path each closing action stands for (compared with the triage's suggested path).
-ACTION_PATH = {AccessAction.orient: "orientation", AccessAction.refer_vmd: "vmd", AccessAction.refer_cot: "cot"}
+# The triage's `cot` path is "Attivazione della COT (continuità ospedale-territorio) e VMD": the COT alone or the
+# COT with a VMD both follow it.
+ACTION_PATH = {AccessAction.orient: "orientation", AccessAction.refer_vmd: "vmd", AccessAction.refer_cot: "cot",
+               AccessAction.refer_cot_vmd: "cot"}
 
 
 # ---------------------------------------------------------------- configuration and time

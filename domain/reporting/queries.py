@@ -2,8 +2,8 @@
 `assessment.queries.vmd_facts`): this context defines what counts and over which period; the owners keep their
 tables. Every indicator is one query.
 
-- P1 = first-level assessments / requests registered; P3 = referrals to VMD / requests registered
-  (docs/decisions/pua.md §5: the cohort of the requests registered in the period);
+- P1 = first-level assessments / requests registered; P3 = referrals to VMD (alone or with the COT) / requests
+  registered (docs/decisions/pua.md §5: the cohort of the requests registered in the period);
 - the share of integrated VMDs (target 50 % 2025, 75 % 2026, 100 % 2027) among the VMDs concluded in the period,
   optionally by owning comune of the cartella (docs/decisions/vmd.md §7).
 
@@ -25,6 +25,7 @@ from domain.kernel import clock
 from domain.kernel.errors import Invalid
 from domain.pua import queries as pua_queries
 from domain.pua.models import AccessState
+from domain.pua.states import COT_STATES, VMD_STATES
 from domain.registry import persons
 
 
@@ -79,8 +80,8 @@ async def access_counters(session: AsyncSession, *, ambito_id: uuid.UUID, start:
     row = (await session.execute(
         sa.select(sa.func.count().label("registered"),
                   n(ar.first_level_at.is_not(None)).label("first_level_done"),
-                  n(ar.state == AccessState.referred_vmd.value).label("referred_vmd"),
-                  n(ar.state == AccessState.referred_cot.value).label("referred_cot"),
+                  n(ar.state.in_([s.value for s in VMD_STATES])).label("referred_vmd"),
+                  n(ar.state.in_([s.value for s in COT_STATES])).label("referred_cot"),
                   n(ar.state == AccessState.oriented.value).label("oriented"),
                   n(ar.state == AccessState.withdrawn.value).label("withdrawn"))
         .where(ar.ambito_id == ambito_id, ar.registered_at >= lo, ar.registered_at < hi,

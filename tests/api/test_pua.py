@@ -226,3 +226,22 @@ async def test_mmg_refers_a_patient_not_yet_registered(client, session):
     assert first.json()["person_id"] == second.json()["person_id"]
     r = await client.get("/api/persons", params={"cf": patient["codice_fiscale"]}, headers=bearer(mmg))
     assert r.status_code == 403  # the MMG cannot browse the registry
+
+
+async def test_refer_cot_with_vmd_records_both_referrals(client, session):
+    pua = await setup_pua(session)
+    person = await elderly_woman(session)
+    body = await _to_first_level(client, pua, person, complex_answers(recent_discharge=True))
+    rid = body["id"]
+    r = await client.post(f"/api/pua/requests/{rid}/refer-cot", headers=bearer(pua.operator),
+                          json={"with_vmd": True, "notes": "Dimissione venerdì"})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["state"] == "referred_cot_vmd" and out["state_label"] == "Inviata alla COT e a VMD"
+    assert out["vmd_id"] and out["orientation"]["cot_org_id"] == str(pua.cot_org.id)
+    vmd = await session.get(Vmd, out["vmd_id"])
+    assert str(vmd.access_request_id) == rid and vmd.trigger == "pua"
+    cot_user = await make_user(session, Role.cot_operator, "asst-crema-cot")
+    items = (await client.get("/api/work-items/mine", headers=bearer(cot_user),
+                              params={"kind": "cot.evaluation"})).json()["items"]
+    assert [w["source_id"] for w in items] == [rid]

@@ -23,7 +23,8 @@ from tests.domain.pua.helpers import (
     triaged,
 )
 from tests.factories.registry import insert_person, person_payload
-from tests.support import org
+from domain.security.models import Role
+from tests.support import make_user, org
 
 NOW = datetime.fromisoformat("2026-03-02T09:00:00+01:00")
 
@@ -276,6 +277,39 @@ async def test_override_needs_a_reason_and_cot_referral(session, clock):
     with pytest.raises(Conflict) as e:
         await service.withdraw(session, principal=op, request_id=ar.id, reason="x")
     assert e.value.extra["state"] == "referred_cot"
+
+
+async def test_a_complex_need_goes_to_the_cot_and_to_a_vmd_in_one_step(session):
+    """Triage v2's `cot` path is "Attivazione della COT … e VMD": one referral starts both."""
+    from domain.assessment.models import Vmd
+
+    pua = await setup_pua(session)
+    person = await elderly_woman(session)
+    ar, _, op = await triaged(session, pua, person, complex_answers(recent_discharge=True))
+    assert ar.suggested_path == "cot"
+    with pytest.raises(Invalid) as e:  # VMD details without asking for the VMD
+        await flows.refer_cot(session, principal=op, request_id=ar.id, data=ReferCotIn(requested_service_type="adi"))
+    assert e.value.field == "requested_service_type"
+    ar = await flows.refer_cot(session, principal=op, request_id=ar.id, data=ReferCotIn(
+        with_vmd=True, requested_service_type="sad", notes="Dimissione venerdì"))
+    assert ar.state == AccessState.referred_cot_vmd and ar.closed_at == NOW
+    assert ar.orientation["override"] is False  # the triage suggested exactly this
+    assert ar.orientation["cot_org_id"] == str(pua.cot_org.id) and ar.orientation["vmd_id"] == str(ar.vmd_id)
+    cot_items = await _items(session, ar.id, flows.COT_KIND)
+    assert len(cot_items) == 1 and cot_items[0].assignee_org_id == pua.cot_org.id
+    vmd = await session.get(Vmd, ar.vmd_id)
+    assert (vmd.trigger, vmd.access_request_id, vmd.team_id, vmd.cartella_id) == (
+        "pua", ar.id, pua.vmd_team.id, ar.cartella_id)
+    assert vmd.requested_service_type == "sad"
+    assert [i.state for i in await _items(session, ar.id)] == ["done"]
+    with pytest.raises(Conflict) as e:
+        await service.withdraw(session, principal=op, request_id=ar.id, reason="x")
+    assert e.value.extra == {"state": "referred_cot_vmd", "action": "withdraw", "allowed_actions": []}
+    # the COT sees it as a COT referral
+    cot_user = await make_user(session, Role.cot_operator, "asst-crema-cot")
+    visible, _ = await queries.get_request(session, principal=await pua.principal(session, cot_user),
+                                           request_id=ar.id)
+    assert visible.view == "full"
 
 
 async def test_refer_to_vmd_creates_the_vmd(session):

@@ -31,6 +31,7 @@ async def test_happy_paths():
     assert next_state(S.first_level_done, A.orient) == S.oriented
     assert next_state(S.first_level_done, A.refer_vmd) == S.referred_vmd
     assert next_state("first_level_done", "refer_cot") == S.referred_cot
+    assert next_state(S.first_level_done, A.refer_cot_vmd) == S.referred_cot_vmd
     assert isinstance(next_state("registered", "reception"), AccessState)
 
 
@@ -69,7 +70,8 @@ async def test_an_illegal_move_is_409_with_state_action_and_allowed_actions():
 
 async def test_table_shape():
     assert CLOSING_STATES < FINAL_STATES
-    assert FINAL_STATES == {S.oriented, S.referred_vmd, S.referred_cot, S.withdrawn, S.cancelled}
+    assert FINAL_STATES == {S.oriented, S.referred_vmd, S.referred_cot, S.referred_cot_vmd, S.withdrawn,
+                            S.cancelled}
     assert all(src in OPEN_STATES for src, _ in TRANSITIONS)
     assert MACHINE.internal == frozenset()
     # every state is reachable from `registered`

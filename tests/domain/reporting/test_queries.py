@@ -40,18 +40,20 @@ async def test_access_counters(session, clock):
     await service.cancel(session, principal=op, request_id=r4.id, reason="Doppia")  # out of every counter
     r5 = (await service.register_request(session, principal=mmg, data=create(mmg_referral(person.id)))).request
     await service.withdraw(session, principal=op, request_id=r5.id, reason="Rinuncia")
+    ar6, _, _ = await triaged(session, pua, person, complex_answers(recent_discharge=True))
+    await flows.refer_cot(session, principal=op, request_id=ar6.id, data=ReferCotIn(with_vmd=True))
     clock.advance(days=1)  # registered the next day: outside a one-day period
     await service.register_request(session, principal=mmg, data=create(mmg_referral(person.id)))
     c = await reporting.access_counters(session, ambito_id=pua.ambito.id, start=date(2026, 3, 2),
                                       end=date(2026, 3, 2))
-    assert c.registered - base.registered == 4
-    assert c.first_level_done - base.first_level_done == 3
-    assert c.referred_cot - base.referred_cot == 1
+    assert c.registered - base.registered == 5
+    assert c.first_level_done - base.first_level_done == 4
+    assert c.referred_cot - base.referred_cot == 2  # the COT alone, and the COT with the VMD
     assert c.oriented - base.oriented == 1
     assert c.withdrawn - base.withdrawn == 1
-    assert c.referred_vmd == base.referred_vmd
+    assert c.referred_vmd - base.referred_vmd == 1  # the combined referral counts for P3
     if base.registered == 0:
-        assert c.p1 == 0.75 and c.p3 == 0.0
+        assert c.p1 == 0.8 and c.p3 == 0.2
     week = await reporting.access_counters(session, ambito_id=pua.ambito.id, start=date(2026, 3, 2),
                                          end=date(2026, 3, 8))
     assert week.registered == c.registered + 1
