@@ -112,3 +112,9 @@ async def interventions_for_provider(session: AsyncSession, *, principal, person
              "provider_name": labels["org"].get(iv.provider_org_id), "intensity_value": iv.intensity_value,
              "intensity_unit": iv.intensity_unit, "start_date": iv.start_date, "end_date": iv.end_date,
              "status": str(iv.status)} for iv, plan_id in rows]
+
+
+async def plan_cartella_id(session: AsyncSession, plan_id: uuid.UUID) -> uuid.UUID | None:
+    """The cartella a plan belongs to (None when there is no such plan): the diary's check of an attachment whose
+    owner is a care plan (registered by the composition root with domain.diary.policy.register_owner)."""
+    return (await session.execute(sa.select(CarePlan.cartella_id).where(CarePlan.id == plan_id))).scalar_one_or_none()

@@ -131,6 +131,7 @@ async def add_attachment(session, *, principal, cartella_id: uuid.UUID, kind: st
         raise Invalid("file", f"file troppo grande: massimo {s.attachment_max_bytes // (1024 * 1024)} MB")
     if not _sniff_ok(content_type, data):
         raise Invalid("file", "il contenuto non corrisponde al formato dichiarato")
+    await policy.check_owner(session, cartella_id=cartella.id, owner_type=owner_type, owner_id=owner_id)
     safe_name = "".join(c for c in filename if c.isprintable() and c not in '/\\"')[:255] or "allegato"
     key = storage.blob_store().put(data)
     att = Attachment(cartella_id=cartella.id, owner_type=owner_type, owner_id=owner_id, kind=kind,

@@ -4,6 +4,7 @@ import hashlib
 import uuid
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from domain.diary.models import Attachment, DiaryEntry
@@ -172,3 +173,69 @@ class TestAttachments:
             encoded = next(p for p in parts if p.startswith("filename*=")).removeprefix("filename*=")
             assert encoded.startswith("UTF-8''")
             assert unquote(encoded.removeprefix("UTF-8''"), encoding="utf-8", errors="strict") == stored
+
+
+class TestAttachmentOwner:
+    """owner_type / owner_id name a record of the same cartella, or nothing: 422 naming the field otherwise."""
+
+    @pytest.fixture(autouse=True)
+    def _store(self, tmp_path, monkeypatch):
+        from domain.kernel.settings import get_settings
+
+        monkeypatch.setattr(get_settings(), "attachments_dir", tmp_path)
+
+    @pytest.fixture
+    def care_plan_owner(self):
+        # What deploy/composition.py wires (diary_policy.register_owner("care_plan", ...)), so the test does not
+        # depend on the composition root having run with it.
+        from domain.care_plan import queries as care_plan_queries
+        from domain.diary import policy as diary_policy
+
+        diary_policy.register_owner("care_plan", care_plan_queries.plan_cartella_id)
+
+    async def _upload(self, client, cartella_id, who, **owner):
+        return await client.post(f"/api/cartelle/{cartella_id}/attachments", headers=bearer(who),
+                                 files={"file": ("decreto.pdf", PDF, "application/pdf")},
+                                 data={"kind": "other", **{k: str(v) for k, v in owner.items()}})
+
+    async def _plan(self, client, cartella_id, who) -> str:
+        r = await client.post("/api/care-plans", headers=bearer(who), json={
+            "cartella_id": str(cartella_id), "case_manager_id": str(who.id), "title": "Sostegno alla domiciliarità"})
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    async def test_owner_of_the_same_cartella_is_accepted(self, client, session, clock, care_plan_owner):
+        _, cartella, author, _, _ = await _setup(session)
+        entry = (await client.post(f"/api/cartelle/{cartella.id}/diary", json=_entry(clock),
+                                   headers=bearer(author))).json()
+        plan_id = await self._plan(client, cartella.id, author)
+        for owner_type, owner_id in (("diary_entry", entry["id"]), ("care_plan", plan_id)):
+            r = await self._upload(client, cartella.id, author, owner_type=owner_type, owner_id=owner_id)
+            assert r.status_code == 201, r.text
+            assert (r.json()["owner_type"], r.json()["owner_id"]) == (owner_type, owner_id)
+
+    async def test_owner_that_points_nowhere_or_elsewhere_is_refused(self, client, session, clock,
+                                                                     care_plan_owner):
+        _, cartella, author, _, outsider = await _setup(session)
+        other_person = await create_person(session, comune="comune-crema")
+        other_cartella = await create_cartella(session, person=other_person)
+        foreign_plan = await self._plan(client, other_cartella.id, outsider)
+        foreign_entry = (await client.post(f"/api/cartelle/{other_cartella.id}/diary", json=_entry(clock),
+                                           headers=bearer(outsider))).json()
+        cases = [
+            ({"owner_type": "diary_entry", "owner_id": uuid.uuid4()}, "owner_id"),
+            ({"owner_type": "care_plan", "owner_id": uuid.uuid4()}, "owner_id"),
+            ({"owner_type": "care_plan", "owner_id": foreign_plan}, "owner_id"),  # another comune's plan
+            ({"owner_type": "diary_entry", "owner_id": foreign_entry["id"]}, "owner_id"),
+            ({"owner_type": "ricetta", "owner_id": uuid.uuid4()}, "owner_type"),
+            ({"owner_id": uuid.uuid4()}, "owner_type"),
+            ({"owner_type": "care_plan"}, "owner_id"),
+        ]
+        for owner, field in cases:
+            r = await self._upload(client, cartella.id, author, **owner)
+            assert r.status_code == 422, (owner, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert [e["field"] for e in r.json()["errors"]] == [field], (owner, r.json())
+        count = (await session.execute(sa.select(sa.func.count()).select_from(Attachment)
+                                       .where(Attachment.cartella_id == cartella.id))).scalar()
+        assert count == 0
