@@ -308,6 +308,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError):
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if exc.headers:
+            headers = {**(headers or {}), **exc.headers}
         return problem(exc.status, exc.title, exc.detail, code=exc.code, errors=exc.errors or None,
                        headers=headers, extra=exc.extra)
 

@@ -202,6 +202,21 @@ class DuplicatesCheckResult(BaseModel):
     candidates: list[DuplicateCandidate]
 
 
+class PersonSearch(_In):
+    """Criteri di ricerca nel corpo della richiesta: il codice fiscale non finisce negli URL (né nei log dei proxy)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={
+        "examples": [{"q": "bonizzi teresa", "limit": 20}, {"codice_fiscale": "BNZTRS43L54G004X"}]})
+
+    codice_fiscale: str | None = Field(default=None, max_length=24, description="Codice fiscale esatto")
+    q: str | None = Field(default=None, max_length=120, description="Cognome e nome (ricerca approssimata)")
+    birth_date: date | None = Field(default=None, description="Data di nascita (AAAA-MM-GG)")
+    comune_id: uuid.UUID | None = Field(default=None, description="Comune di residenza")
+    limit: int = Field(default=20, ge=1, le=100, description="Risultati per pagina")
+    cursor: str | None = Field(default=None, max_length=1000, description="Cursore opaco della pagina precedente")
+    total: bool = Field(default=False, description="Calcola anche il totale")
+
+
 class PersonPage(BaseModel):
     items: list[PersonSummary]
     next_cursor: str | None = Field(description="Cursore opaco per la pagina successiva")

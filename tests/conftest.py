@@ -18,6 +18,7 @@ os.environ.setdefault("LOG_JSON", "true")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ["PRINCIPAL_CACHE_SECONDS"] = "0"
 os.environ.setdefault("DEV_MODE", "true")  # development signing keys and demo users
+os.environ.setdefault("PERSON_SEARCH_PER_MINUTE", "0")  # the brake is tested on its own (test_persons)
 
 import pytest  # noqa: E402
 from fastapi import Request  # noqa: E402

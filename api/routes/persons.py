@@ -14,6 +14,7 @@ from domain.security import audit, scopes
 from domain.security.permissions import Permission
 from schemas.access import PersonView
 from schemas.persons import (
+    PersonSearch,
     HISTORY_ACTION_LABELS,
     MATCH_STATUS_LABELS,
     DeathRecord,
@@ -115,9 +116,23 @@ async def search_persons(session: Session, principal: Searcher,
                          cursor: str | None = Query(default=None, max_length=1000,
                                                     description="Cursore opaco della pagina precedente"),
                          total: bool = Query(default=False, description="Calcola anche il totale")) -> PersonPage:
-    res = await queries.search_persons(session, principal=principal, codice_fiscale=codice_fiscale, q=q,
-                                       birth_date=birth_date, comune_id=comune_id, limit=limit, cursor=cursor,
-                                       with_total=total)
+    return await _search(session, principal, PersonSearch(codice_fiscale=codice_fiscale, q=q, birth_date=birth_date,
+                                                          comune_id=comune_id, limit=limit, cursor=cursor,
+                                                          total=total))
+
+
+@router.post("/persons/search", response_model=PersonPage, summary="Cerca persone (criteri nel corpo)",
+             description="Come `GET /api/persons`, con i criteri nel corpo JSON: il codice fiscale e il nome "
+                         "cercati non compaiono nell'URL, nei log del server né in quelli dei proxy.",
+             responses={**R422})
+async def search_persons_by_body(body: PersonSearch, session: Session, principal: Searcher) -> PersonPage:
+    return await _search(session, principal, body)
+
+
+async def _search(session, principal, c: PersonSearch) -> PersonPage:
+    res = await queries.search_persons(session, principal=principal, codice_fiscale=c.codice_fiscale, q=c.q,
+                                       birth_date=c.birth_date, comune_id=c.comune_id, limit=c.limit,
+                                       cursor=c.cursor, with_total=c.total)
     items = [PersonSummary.model_validate(r) for r in res.items]
     if res.projection != "identity":  # a principal without an identity role: only its projection's fields
         fields = set(PersonSummary.model_fields)

@@ -8,6 +8,7 @@ class DomainError(Exception):
     status = 400
     title = "Richiesta non valida"
     code = "domain_error"
+    headers: dict[str, str] | None = None  # HTTP headers the answer must carry (Retry-After...)
 
     def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None, **extra: Any):
         super().__init__(detail)
@@ -40,6 +41,18 @@ class Unauthenticated(DomainError):
     status = 401
     title = "Autenticazione richiesta"
     code = "unauthenticated"
+
+
+class TooManyRequests(DomainError):
+    """A per-user limit was reached; `retry_after` seconds until the next attempt may pass."""
+
+    status = 429
+    title = "Troppe richieste"
+    code = "too_many_requests"
+
+    def __init__(self, detail: str, *, retry_after: int):
+        super().__init__(detail, retry_after=retry_after)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class Invalid(DomainError):

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # Key that seals list cursors (domain.kernel.cursor); every API replica needs the same one.
     cursor_key: str | None = None
 
+    # Person search: searches per user per minute (0 switches the brake off); see domain.kernel.ratelimit.
+    person_search_per_minute: int = 60
+
     # De-duplication
     dedup_candidate_threshold: float = 0.55
     dedup_name_similarity_floor: float = 0.3

@@ -101,6 +101,12 @@ def role_cartella_filter(principal, role: Role, *, with_break_glass: bool = True
     return sa.and_(Cartella.ambito_id == principal.ambito_id, sa.or_(*parts))
 
 
+def owns_cases(principal) -> bool:
+    """The principal holds a role that owns cases (the `owning_org` scope: a comune, or a level above it)."""
+    rules = role_rules()
+    return any("owning_org" in rules[r].scopes for r in principal.roles)
+
+
 def owner_filter(principal) -> ColumnElement[bool]:
     """Cartelle the principal reaches as their owner (the `owning_org` scope: the comune that holds the social
     function, or a level above it): acts of the owner such as closing or transferring need it."""

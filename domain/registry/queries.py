@@ -18,6 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.kernel import cursor as cursor_codec
+from domain.kernel import ratelimit
+from domain.kernel.settings import get_settings
 from domain.kernel.errors import Invalid
 from domain.registry import codice_fiscale as cfmod
 from domain.registry import dedup, policy
@@ -133,12 +135,20 @@ async def _fuzzy(session, where: list[Any], q: str, limit: int, after: dict[str,
 async def search_persons(session, *, principal: Principal, codice_fiscale: str | None = None, q: str | None = None,
                          birth_date: date | None = None, comune_id: uuid.UUID | None = None, limit: int = 20,
                          cursor: str | None = None, with_total: bool = False) -> SearchResult:
+    """Persons of the principal's Ambito matching the criteria. A role that sees identity data of the whole Ambito
+    but owns no case (front desk, ward, COT, CSC, PUA staff...) must give a criterion that names someone (name,
+    codice fiscale or birth date): the registry is not a list to scroll. Searches are braked per user
+    (`PERSON_SEARCH_PER_MINUTE`, 429 with Retry-After)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise Invalid("limit", f"deve essere tra 1 e {MAX_LIMIT}")
     cf = cfmod.normalize(codice_fiscale) if codice_fiscale else None
     q = normalise_query(q)
     if q is not None and len(q.replace(" ", "")) < 2:
         raise Invalid("q", "almeno 2 caratteri")
+    if not (cf or q or birth_date) and scopes.has_identity(principal) and not policy.owns_cases(principal):
+        raise Invalid("q", "indicare cognome e nome, codice fiscale o data di nascita della persona cercata")
+    ratelimit.check("person_search", principal.user_id, get_settings().person_search_per_minute,
+                    detail="Troppe ricerche in un minuto: riprovare tra poco.")
     fp = _fingerprint(cf, q, birth_date and birth_date.isoformat(), comune_id and str(comune_id))
 
     where: list[Any] = [policy.active(principal)]

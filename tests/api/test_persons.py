@@ -8,10 +8,11 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
+import pytest
 import sqlalchemy as sa
 
 from domain.registry.models import Person, PossibleMatch
-from tests.factories.registry import encode_cf, person_payload, relation_payload
+from tests.factories.registry import encode_cf, insert_person, person_payload, relation_payload
 from tests.support import bearer, make_user, org
 
 PROBLEM = "application/problem+json"
@@ -299,3 +300,52 @@ async def test_a_centenarian_without_a_birth_date_is_not_registered_as_a_newborn
     assert r.status_code == 422 and "birth_date" in field_errors(r)
     r = await client.post("/api/persons", json={**body, "birth_date": "1925-04-09"}, headers=h)
     assert r.status_code == 201 and r.json()["birth_date"] == "1925-04-09"
+
+
+class TestTheRegistryIsNotAList:
+    """Issue 9, found by probing: ward staff, front desk, COT and CSC could list the whole registry with
+    `GET /api/persons?limit=100` and a cursor; searches had no brake; codici fiscali travelled in URLs."""
+
+    @pytest.mark.parametrize(("role", "orgs"), [("ward_staff", "asst-crema"), ("asst_front_desk", "asst-crema"),
+                                                ("cot_operator", "asst-crema-cot"), ("csc_operator", "csc-crema")])
+    async def test_roles_that_own_no_case_must_name_someone(self, client, session, role, orgs):
+        h = await headers(session, role=role, orgs=orgs)
+        person = await insert_person(session)
+        await session.commit()
+        r = await client.get("/api/persons", params={"limit": 100}, headers=h)
+        assert r.status_code == 422 and "q" in field_errors(r)
+        r = await client.get("/api/persons", params={"comune_id": str(person.residence_comune_id)}, headers=h)
+        assert r.status_code == 422
+        r = await client.get("/api/persons", params={"codice_fiscale": person.codice_fiscale}, headers=h)
+        assert r.status_code == 200 and [i["id"] for i in r.json()["items"]] == [str(person.id)]
+
+    async def test_the_owning_comune_still_lists_its_persons(self, client, session):
+        h = await headers(session)
+        await session.commit()
+        assert (await client.get("/api/persons", params={"limit": 5}, headers=h)).status_code == 200
+
+    async def test_search_by_body_keeps_the_codice_fiscale_out_of_the_url(self, client, session):
+        h = await headers(session, role="asst_front_desk", orgs="asst-crema")
+        person = await insert_person(session)
+        await session.commit()
+        r = await client.post("/api/persons/search", json={"codice_fiscale": person.codice_fiscale}, headers=h)
+        assert r.status_code == 200 and [i["id"] for i in r.json()["items"]] == [str(person.id)]
+        assert person.codice_fiscale not in str(r.request.url)
+        r = await client.post("/api/persons/search", json={"limit": 100}, headers=h)
+        assert r.status_code == 422 and "q" in field_errors(r)
+        r = await client.post("/api/persons/search", json={"q": "x", "colour": "blu"}, headers=h)
+        assert r.status_code == 422 and set(field_errors(r)) >= {"colour"}
+
+    async def test_searches_are_braked_per_user(self, client, session, monkeypatch):
+        from domain.kernel.settings import get_settings
+
+        monkeypatch.setattr(get_settings(), "person_search_per_minute", 3)
+        h = await headers(session)
+        other = await headers(session)
+        await session.commit()
+        for _ in range(3):
+            assert (await client.get("/api/persons", params={"q": "rossi"}, headers=h)).status_code == 200
+        r = await client.post("/api/persons/search", json={"q": "rossi"}, headers=h)
+        assert r.status_code == 429 and r.headers["content-type"].startswith(PROBLEM)
+        assert 1 <= int(r.headers["retry-after"]) <= 60
+        assert (await client.get("/api/persons", params={"q": "rossi"}, headers=other)).status_code == 200
