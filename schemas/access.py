@@ -22,8 +22,9 @@ class ConsentCreate(BaseModel):
     grantor_kind: GrantorKind = Field(description="Chi presta il consenso: la persona, il genitore, il tutore, l'AdS")
     grantor_relation_id: uuid.UUID | None = Field(
         default=None, description="Relazione (genitore, tutore, AdS) di chi presta il consenso per conto della persona")
-    valid_from: date = Field(description="Primo giorno di validità.")
-    valid_to: date | None = Field(default=None, description="Ultimo giorno di validità (facoltativo).")
+    valid_from: date = Field(description="Primo giorno di validità (non prima della nascita, al più tra un anno).")
+    valid_to: date | None = Field(default=None, description=(
+        "Primo giorno in cui il consenso non vale più (facoltativo; il periodo è [valid_from, valid_to))."))
     scope_note: str | None = Field(default=None, max_length=500, description="Limiti o precisazioni del consenso.")
     document_ref: str | None = Field(default=None, max_length=200, description="Estremi del modulo firmato.")
 
@@ -64,7 +65,7 @@ class BreakGlassCreate(BaseModel):
 
     person_id: uuid.UUID = Field(description="Persona a cui accedere.")
     reason: str = Field(min_length=15, max_length=1000, description="Motivo obbligatorio dell'accesso straordinario")
-    hours: float | None = Field(default=None, gt=0, description="Durata in ore (predefinita 4)")
+    hours: float | None = Field(default=None, ge=0.25, description="Durata in ore, da 0,25 (predefinita 4)")
 
 
 class BreakGlassPublic(BaseModel):

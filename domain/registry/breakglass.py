@@ -16,6 +16,9 @@ from domain.registry.models import BreakGlassGrant
 from domain.security.models import Role
 
 
+MIN_HOURS = 0.25  # a grant shorter than a quarter of an hour is a typing error, not an emergency
+
+
 def _config() -> dict:
     return scopes.access_config()["break_glass"]
 
@@ -25,9 +28,9 @@ async def open_grant(session, *, principal, person_id: uuid.UUID, reason: str, h
     allowed = {Role(r) for r in cfg["roles"]}
     if not principal.roles & allowed:
         raise Forbidden("Il ruolo non consente l'accesso straordinario.")
-    hours = hours or float(cfg["default_hours"])
-    if hours > float(cfg["max_hours"]):
-        raise Invalid("hours", f"al massimo {cfg['max_hours']} ore")
+    hours = float(cfg["default_hours"]) if hours is None else hours
+    if not MIN_HOURS <= hours <= float(cfg["max_hours"]):
+        raise Invalid("hours", f"tra {MIN_HOURS:g} e {cfg['max_hours']} ore")
     if len(reason.strip()) < 15:
         raise Invalid("reason", "motivo obbligatorio (almeno 15 caratteri)")
     person = await session.get(Person, person_id)

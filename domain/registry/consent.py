@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 
@@ -18,6 +18,7 @@ from domain.registry import policy
 
 
 
+EARLIEST_CONSENT = date(1900, 1, 1)
 GRANTOR_RELATION = {
     GrantorKind.parent_responsibility: RelationKind.parent_responsibility,
     GrantorKind.tutore: RelationKind.tutore,
@@ -85,6 +86,9 @@ async def grant(session, *, principal, person_id: uuid.UUID, data: ConsentCreate
         raise Invalid("valid_to", "deve seguire l'inizio della validità (è il primo giorno in cui il consenso non vale più)")
     if person.date_of_death is not None:
         raise Invalid("person_id", "la persona risulta deceduta")
+    earliest = max(person.birth_date or EARLIEST_CONSENT, EARLIEST_CONSENT)
+    if not earliest <= data.valid_from <= today + timedelta(days=366):
+        raise Invalid("valid_from", f"deve cadere tra il {earliest:%d/%m/%Y} e un anno da oggi")
     age = calendar.age_on(person.birth_date, today)
     if data.grantor_kind == GrantorKind.self:
         if data.grantor_relation_id is not None:

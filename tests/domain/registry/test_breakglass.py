@@ -3,7 +3,7 @@
 by itself when the clock passes expires_at."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.kernel.models import WorkItem
 from domain.security import audit, scopes
-from domain.registry import breakglass
+from domain.registry import breakglass, consent
 from domain.security.models import Role
+from schemas.access import ConsentCreate
 from tests.domain.security.access_setup import person_with_cartella, user_and_principal
 from tests.factories.cartelle import create_cartella
 from tests.support import org
@@ -147,3 +148,20 @@ async def test_opening_is_audited_with_break_glass_true(session):
     assert REASON in entry["legal_basis"]
     mine = await breakglass.my_grants(session, principal=p)
     assert [g.id for g in mine] == [grant.id]
+
+
+async def test_odd_durations_and_dates_are_refused(session):
+    """Issue 9: break-glass `hours: 1e-7` and a consent valid from year 1 were accepted."""
+    _, p = await user_and_principal(session, Role.cot_operator, "asst-crema-cot")
+    person, _ = await person_with_cartella(session, comune="comune-offanengo")
+    for hours in (1e-7, 0.1, 13):
+        with pytest.raises(Invalid) as e:
+            await breakglass.open_grant(session, principal=p, person_id=person.id, hours=hours,
+                                        reason="Segnalazione urgente: persona sola non raggiungibile")
+        assert e.value.field == "hours"
+    _, owner = await user_and_principal(session, Role.comune_social_worker, "comune-offanengo")
+    for day in (date(1, 1, 1), date(2099, 1, 1)):
+        with pytest.raises(Invalid) as e:
+            await consent.grant(session, principal=owner, person_id=person.id,
+                                data=ConsentCreate(purpose="care", grantor_kind="self", valid_from=day))
+        assert e.value.field == "valid_from"
