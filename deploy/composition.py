@@ -18,6 +18,7 @@ import importlib
 import os
 
 from domain.care_plan import queries as care_plan_queries
+from domain.diary import policy as diary_policy
 from domain.kernel import person_refs, storage
 from domain.registry import cartelle, persons
 from domain.registry import policy as registry_policy
@@ -74,5 +75,6 @@ def compose() -> None:
         scopes.register_scope(name, builder)
     person_refs.before_merge(Cartella, "person_id", cartelle.before_person_merge)
     persons.register_minimal_view(care_plan_queries.interventions_for_provider)
+    diary_policy.register_owner("care_plan", care_plan_queries.plan_cartella_id)
     storage.install(default_store)
     _composed = True

@@ -184,15 +184,6 @@ class TestAttachmentOwner:
 
         monkeypatch.setattr(get_settings(), "attachments_dir", tmp_path)
 
-    @pytest.fixture
-    def care_plan_owner(self):
-        # What deploy/composition.py wires (diary_policy.register_owner("care_plan", ...)), so the test does not
-        # depend on the composition root having run with it.
-        from domain.care_plan import queries as care_plan_queries
-        from domain.diary import policy as diary_policy
-
-        diary_policy.register_owner("care_plan", care_plan_queries.plan_cartella_id)
-
     async def _upload(self, client, cartella_id, who, **owner):
         return await client.post(f"/api/cartelle/{cartella_id}/attachments", headers=bearer(who),
                                  files={"file": ("decreto.pdf", PDF, "application/pdf")},
@@ -204,7 +195,7 @@ class TestAttachmentOwner:
         assert r.status_code == 201, r.text
         return r.json()["id"]
 
-    async def test_owner_of_the_same_cartella_is_accepted(self, client, session, clock, care_plan_owner):
+    async def test_owner_of_the_same_cartella_is_accepted(self, client, session, clock):
         _, cartella, author, _, _ = await _setup(session)
         entry = (await client.post(f"/api/cartelle/{cartella.id}/diary", json=_entry(clock),
                                    headers=bearer(author))).json()
@@ -214,8 +205,7 @@ class TestAttachmentOwner:
             assert r.status_code == 201, r.text
             assert (r.json()["owner_type"], r.json()["owner_id"]) == (owner_type, owner_id)
 
-    async def test_owner_that_points_nowhere_or_elsewhere_is_refused(self, client, session, clock,
-                                                                     care_plan_owner):
+    async def test_owner_that_points_nowhere_or_elsewhere_is_refused(self, client, session, clock):
         _, cartella, author, _, outsider = await _setup(session)
         other_person = await create_person(session, comune="comune-crema")
         other_cartella = await create_cartella(session, person=other_person)
