@@ -290,6 +290,17 @@ class OutcomeRule(_Def):
     result: Code
 
 
+class Constraint(_Def):
+    """Answers that contradict each other (e.g. a "sole caregiver" where there is no caregiver): when `when` holds
+    (item conditions only), the answers are refused, naming `answers.<item>` for each of `items` with `label` as
+    the reason. Checked with the answers, before any score."""
+
+    code: Code
+    label: str = Field(min_length=1)
+    when: Condition
+    items: list[Code] = Field(min_length=1)
+
+
 class Outcome(_Def):
     """A derived output, e.g. the triage outcome simple/complex."""
 
@@ -305,6 +316,16 @@ class Outcome(_Def):
 
 # ---------------------------------------------------------------------------------------------- definition
 
+def _mentions_scores_or_outcomes(c: Any) -> bool:
+    if isinstance(c, AnyOf):
+        return any(_mentions_scores_or_outcomes(x) for x in c.any_)
+    if isinstance(c, AllOf):
+        return any(_mentions_scores_or_outcomes(x) for x in c.all_)
+    if isinstance(c, Not):
+        return _mentions_scores_or_outcomes(c.not_)
+    return isinstance(c, (ScoreCondition, OutcomeCondition))
+
+
 class InstrumentDefinition(_Def):
     code: Code
     version: int = Field(ge=1)
@@ -317,6 +338,7 @@ class InstrumentDefinition(_Def):
     items: list[Item] = Field(min_length=1)
     scores: list[ScoringRule] = Field(default_factory=list)
     outcomes: list[Outcome] = Field(default_factory=list)
+    constraints: list[Constraint] = Field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -372,6 +394,16 @@ class InstrumentDefinition(_Def):
             if out.code in seen_outcomes:
                 problems.append(f"outcomes: duplicate outcome code '{out.code}'")
             seen_outcomes[out.code] = out
+        constraint_codes = [c.code for c in self.constraints]
+        for dup in sorted({x for x in constraint_codes if constraint_codes.count(x) > 1}):
+            problems.append(f"constraints: duplicate constraint code '{dup}'")
+        for c in self.constraints:
+            where = f"constraints.{c.code}"
+            problems += [f"{where}.items: unknown item '{i}'" for i in c.items if self.item(i) is None]
+            if _mentions_scores_or_outcomes(c.when):
+                problems.append(f"{where}.when: a constraint compares answers only (no scores or outcomes)")
+            else:
+                problems += self._check_condition(c.when, f"{where}.when", {})
         if problems:
             raise ValueError("\n".join(problems))
         return self

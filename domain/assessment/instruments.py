@@ -318,6 +318,10 @@ def validate_answers(definition: InstrumentDefinition, answers: Any, *, partial:
         if not isinstance(key, str) or definition.item(key) is None:
             errors.append((f"answers.{key}", f"voce non prevista dallo strumento {definition.code} "
                                              f"versione {definition.version}"))
+    if not errors:  # contradictions are judged on answers that are each valid
+        for c in definition.constraints:
+            if _holds(c.when, answers, {}, {}):
+                errors += [(f"answers.{item}", c.label) for item in c.items]
     if errors:
         raise Invalid.many(errors)
 

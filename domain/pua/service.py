@@ -9,6 +9,7 @@ due time, area of the cartella, COT choice, override rule, counters) are in docs
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -43,6 +44,7 @@ ENTITY = "access_request"
 TRIAGE_KIND = "pua.triage"
 TRIAGE_INSTRUMENT = "pua_triage"
 NEED_ITEM = "need_areas"  # the triage item whose options are the codes of `need_domains`
+AGE_ITEM = "age"  # the triage item answered from the registry, not typed in
 
 PUA_UNIT_TYPES = ("pua", "cdc")  # a PUA seat: the PUA unit or a Casa di Comunità
 HOSPITAL_UNIT_TYPES = ("presidio", "reparto")
@@ -312,15 +314,44 @@ async def take_in_reception(session: AsyncSession, *, principal: Principal, requ
     return ar
 
 
+async def registry_age(session: AsyncSession, definition, person_id: uuid.UUID,
+                       answers: Any) -> tuple[Any, tuple[str, str] | None]:
+    """The triage's `age` item answered from the registry: the completed years on today's date (Europe/Rome) from
+    the person's birth date (docs/decisions/pua.md §1.2). Returns the answers with that age, and the problem to
+    report on `answers.age` when an age typed in differs from it or the registry has no birth date."""
+    if definition.item(AGE_ITEM) is None or not isinstance(answers, Mapping):
+        return answers, None
+    person = await person_svc.person_record(session, person_id)
+    age = calendar.age_on(person.birth_date if person else None, clock.today_rome())
+    field = f"answers.{AGE_ITEM}"
+    if age is None:
+        return {k: v for k, v in answers.items() if k != AGE_ITEM}, (
+            field, "l'età si ricava dalla data di nascita, che in anagrafe manca: registrarla prima della "
+                   "valutazione di primo livello")
+    given = answers.get(AGE_ITEM)
+    problem = (field, f"secondo la data di nascita in anagrafe la persona ha {age} anni") \
+        if given is not None and given != age else None
+    return {**answers, AGE_ITEM: age}, problem
+
+
 async def record_triage(session: AsyncSession, *, principal: Principal, request_id: uuid.UUID,
                         answers: dict[str, Any], instrument_version: int | None = None,
                         expected_version: int | None = None) -> tuple[AccessRequest, Any]:
     """First-level assessment with the active `pua_triage`: answers validated and scored by the engine (422
-    naming `answers.<item>`, nothing written), stored as an InstrumentResponse; outcome and suggested path saved."""
+    naming `answers.<item>`, nothing written), stored as an InstrumentResponse; outcome and suggested path saved.
+    The age is the person's, from the registry (`registry_age`), never a figure typed in."""
     ar = await load_for_work(session, principal, request_id, expected_version)
     target = next_state(ar.state, AccessAction.triage)
     definition = instruments.get(TRIAGE_INSTRUMENT, instrument_version)
-    result = instruments.submit(definition, answers)
+    instruments.ensure_accepts_answers(definition)
+    answers, age_problem = await registry_age(session, definition, ar.person_id, answers)
+    errors: list[tuple[str, str]] = [age_problem] if age_problem else []
+    try:
+        result = instruments.submit(definition, answers)
+    except Invalid as e:
+        errors += [(x["field"], x["reason"]) for x in e.errors if not age_problem or x["field"] != age_problem[0]]
+    if errors:
+        raise Invalid.many(errors)
     need = result.outcomes.get("need_level")
     path = result.outcomes.get("referral")
     response = await assessment.store_response(

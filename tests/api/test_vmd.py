@@ -146,6 +146,8 @@ async def test_asst_health_answers_masked_without_share_asst_consent(client, ses
     ("ifec", {"instrument_code": "mmse", "answers": {"q1": True}}, 422, "instrument_code"),  # unknown instrument
     ("ifec", {"instrument_code": "barthel", "answers": BARTHEL_35, "colour": "blu"}, 422, "colour"),
     ("ifec", {"instrument_code": "social_risk", "answers": SOCIAL}, 403, "instrument_code"),  # outside domains
+    ("sw", {"instrument_code": "social_risk", "answers": {**SOCIAL, "caregiver_sole": True}}, 422,
+     "answers.caregiver_sole"),  # "sole caregiver" with no caregiver (social_risk v2)
 ])
 async def test_bad_responses_are_problems_naming_the_item_and_write_nothing(client, session, who, body, status,
                                                                             field):

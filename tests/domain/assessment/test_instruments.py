@@ -159,7 +159,7 @@ SOCIAL_LOW = {
 
 
 def test_social_risk_weighted_score_and_bands():
-    d = I.get("social_risk")
+    d = I.get("social_risk", 1)
     low = I.score(d, SOCIAL_LOW)
     assert (low.scores["social_risk"].value, low.scores["social_risk"].band.code) == (0, "low")
     assert (low.scores["social_risk"].min, low.scores["social_risk"].max) == (0, 24)
@@ -182,6 +182,39 @@ def test_social_risk_weighted_score_and_bands():
 def test_social_risk_absent_caregiver_counts_and_optional_items_may_be_left_empty():
     r = I.score(I.get("social_risk"), {**SOCIAL_LOW, "caregiver_present": False, "economic_difficulty": "severe"})
     assert (r.scores["social_risk"].value, r.scores["social_risk"].band.code) == (6, "medium")
+
+
+def test_social_risk_v2_scores_having_no_home_and_refuses_contradictions():
+    """A change of scoring is a new version (v2), never an edit of v1: v1 is retired and keeps its scores."""
+    v1, v2 = I.get("social_risk", 1), I.get("social_risk")
+    assert v2.version == 2 and v1.status == "retired" and v2.status == "active"
+    homeless = {**SOCIAL_LOW, "housing_tenure": "no_home"}
+    assert I.score(v1, homeless).scores["social_risk"].value == 0  # v1: having no home scored nothing
+    r = I.score(v2, homeless)
+    assert (r.scores["social_risk"].value, r.scores["social_risk"].min, r.scores["social_risk"].max) == (4, 0, 28)
+    assert I.score(v2, {**SOCIAL_LOW, "housing_tenure": "guest"}).scores["social_risk"].value == 0
+    contradictory = {**SOCIAL_LOW, "caregiver_present": False, "caregiver_sole": True}
+    with pytest.raises(Invalid) as e:
+        I.submit(v2, contradictory)
+    assert [x["field"] for x in e.value.errors] == ["answers.caregiver_present", "answers.caregiver_sole"]
+    assert "contraddizione" in e.value.errors[0]["reason"]
+    with pytest.raises(Invalid) as e:
+        I.submit(v2, {**SOCIAL_LOW, "caregiver_present": False, "caregiver_burden": "high"})
+    assert [x["field"] for x in e.value.errors] == ["answers.caregiver_present", "answers.caregiver_burden"]
+    assert I.score(v1, contradictory).scores["social_risk"].value == 3  # stored v1 answers keep their meaning
+    ok = I.submit(v2, {**SOCIAL_LOW, "caregiver_present": True, "caregiver_sole": True})
+    assert ok.scores["social_risk"].value == 1
+
+
+def test_a_constraint_may_only_compare_answers():
+    raw = yaml.safe_load((I.DEFAULT_DIR / "social_risk" / "2.yaml").read_text(encoding="utf-8"))
+    raw["constraints"][0]["when"] = {"score": "social_risk", "at_least": 3}
+    with pytest.raises(I.InstrumentDefinitionError, match="compares answers only"):
+        I.parse_definition(raw, source="social_risk/2.yaml")
+    raw["constraints"][0]["when"] = {"item": "caregiver_present", "equals": False}
+    raw["constraints"][0]["items"] = ["caregiver_nobody"]
+    with pytest.raises(I.InstrumentDefinitionError, match="unknown item 'caregiver_nobody'"):
+        I.parse_definition(raw, source="social_risk/2.yaml")
 
 
 # -------------------- triage

@@ -101,9 +101,10 @@ def create(body: dict[str, Any]) -> AccessRequestCreate:
 
 
 def complex_answers(**over: Any) -> dict[str, Any]:
-    """Lives alone and 82: the red flag 'alone and over 75' makes the need complex, path VMD."""
+    """Lives alone (and 82, as the registry says of `elderly_woman`: the age is not typed in): the red flag 'alone
+    and over 75' makes the need complex, path VMD."""
     a = {"request_source": "gp", "request_type": "care_need", "need_areas": ["personal_care", "social_relational"],
-         "age": 82, "lives_alone": True, "caregiver": "absent", "autonomy_loss": "partial",
+         "lives_alone": True, "caregiver": "absent", "autonomy_loss": "partial",
          "cognitive_decline": False, "multimorbidity": True, "recent_discharge": False, "caregiver_loss": False,
          "abuse_suspicion": False, "housing_emergency": False}
     a.update(over)
@@ -112,7 +113,7 @@ def complex_answers(**over: Any) -> dict[str, Any]:
 
 def simple_answers(**over: Any) -> dict[str, Any]:
     """Information about a benefit, no red flag, low score: simple need, path orientation."""
-    a = {"request_source": "self", "request_type": "information", "need_areas": ["economic"], "age": 70,
+    a = {"request_source": "self", "request_type": "information", "need_areas": ["economic"],
          "lives_alone": False, "caregiver": "adequate", "autonomy_loss": "none", "cognitive_decline": False,
          "multimorbidity": False, "recent_discharge": False, "caregiver_loss": False, "abuse_suspicion": False,
          "housing_emergency": False}

@@ -182,6 +182,34 @@ async def test_complex_triage_suggests_vmd(session):
     assert [i.state for i in await _items(session, ar.id)] == ["in_progress"]
 
 
+async def test_the_age_of_the_triage_comes_from_the_registry(session):
+    """The operator does not type the age: the registry's birth date gives it (82 for the woman born on 10 May
+    1943, on 2 March 2026), so the red flag 'alone and over 75' cannot hang on a typo."""
+    pua = await setup_pua(session)
+    person = await elderly_woman(session)
+    mmg = await pua.principal(session, pua.mmg)
+    op = await pua.principal(session, pua.operator)
+    rid = (await service.register_request(session, principal=mmg, data=create(mmg_referral(person.id)))).request.id
+    await service.take_in_reception(session, principal=op, request_id=rid)
+    with pytest.raises(Invalid) as e:  # a typed age that disagrees with the registry
+        await service.record_triage(session, principal=op, request_id=rid, answers=complex_answers(age=70))
+    assert [x["field"] for x in e.value.errors] == ["answers.age"] and "82" in e.value.errors[0]["reason"]
+    ar, resp = await service.record_triage(session, principal=op, request_id=rid, answers=complex_answers())
+    assert resp.answers["age"] == 82 and "age" not in complex_answers()
+    assert ar.complexity == "complex"
+    assert "red_flag_alone_over_75" in [r["code"] for r in resp.scores["outcomes"]["need_level"]["reasons"]]
+    # no birth date in the registry: the operator is asked to record it, not to guess an age
+    unknown = await insert_person(session, comune="comune-crema")
+    unknown.birth_date = None
+    session.add(unknown)
+    await session.flush()
+    rid2 = (await service.register_request(session, principal=mmg, data=create(mmg_referral(unknown.id)))).request.id
+    await service.take_in_reception(session, principal=op, request_id=rid2)
+    with pytest.raises(Invalid) as e:
+        await service.record_triage(session, principal=op, request_id=rid2, answers=simple_answers(age=70))
+    assert [x["field"] for x in e.value.errors] == ["answers.age"] and "anagrafe" in e.value.errors[0]["reason"]
+
+
 async def test_bad_triage_answers_write_nothing(session):
     pua = await setup_pua(session)
     person = await elderly_woman(session)
