@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -184,6 +184,9 @@ class ScoreRequest(_In):
 
 # ================================================================================================ outputs
 class VmdPublic(BaseModel):
+    view: Literal["full", "summary"] = Field(default="full", description=(
+        "full: tutto; summary (MMG, RSA, ETS): esiti, punteggi, date e case manager; luogo della valutazione, note, "
+        "note dell'esito, motivo dell'annullamento, valutatori, riunioni e risposte sono omessi (null o vuoti)."))
     id: uuid.UUID
     ambito_id: uuid.UUID
     person_id: uuid.UUID
@@ -219,22 +222,25 @@ class VmdPublic(BaseModel):
     version: int
 
     @classmethod
-    def of(cls, v: Any, *, now: datetime) -> "VmdPublic":
+    def of(cls, v: Any, *, now: datetime, view: str = "full") -> "VmdPublic":
         state = VmdState(v.state)
         outcome = str(v.outcome) if v.outcome else None
+        full = view == "full"
         return cls(
-            id=v.id, ambito_id=v.ambito_id, person_id=v.person_id, cartella_id=v.cartella_id, trigger=v.trigger,
+            view=view, id=v.id, ambito_id=v.ambito_id, person_id=v.person_id, cartella_id=v.cartella_id, trigger=v.trigger,
             trigger_label=VMD_TRIGGER_LABELS[str(v.trigger)], requested_service_type=v.requested_service_type,
             access_request_id=v.access_request_id, referring_user_id=v.referring_user_id, team_id=v.team_id,
             requested_at=v.requested_at, requested_by=v.requested_by, due_at=v.due_at,
             overdue=bool(v.due_at and v.due_at < now and state not in FINAL_STATES), state=state,
             state_label=VMD_STATE_LABELS[state.value], allowed_actions=allowed_actions(state),
-            scheduled_for=v.scheduled_for, location=v.location, outcome=outcome,
+            scheduled_for=v.scheduled_for, location=v.location if full else None, outcome=outcome,
             outcome_label=VMD_OUTCOME_LABELS[outcome] if outcome else None, outcomes=v.all_outcomes,
-            outcome_labels=[VMD_OUTCOME_LABELS[o] for o in v.all_outcomes], outcome_notes=v.outcome_notes,
+            outcome_labels=[VMD_OUTCOME_LABELS[o] for o in v.all_outcomes],
+            outcome_notes=v.outcome_notes if full else None,
             application_date=v.application_date,
             concluded_at=v.concluded_at, reassessment_due=v.reassessment_due, integrated=v.integrated,
-            notes=v.notes, cancelled_at=v.cancelled_at, cancel_reason=v.cancel_reason,
+            notes=v.notes if full else None, cancelled_at=v.cancelled_at,
+            cancel_reason=v.cancel_reason if full else None,
             previous_vmd_id=v.previous_vmd_id, version=v.version)
 
 
@@ -291,7 +297,14 @@ class MeetingPublic(BaseModel):
     recorded_at: datetime
 
 
+class CaseManagerPublic(BaseModel):
+    user_id: uuid.UUID
+    display_name: str
+    profession: str | None
+
+
 class VmdDetail(VmdPublic):
+    case_manager: CaseManagerPublic | None = Field(default=None, description="Case manager della cartella.")
     assessors: list[AssessorPublic]
     responses: list[ResponsePublic]
     meetings: list[MeetingPublic]

@@ -13,6 +13,7 @@ from domain.pua import flows as pua_flows
 from domain.security.permissions import Permission
 from schemas.assessment import (
     AssessorCreate,
+    CaseManagerPublic,
     AssessorPublic,
     MeetingCreate,
     MeetingPublic,
@@ -37,14 +38,17 @@ Manager = Authorized(Permission.vmd_manage)
 Assessor = Authorized(Permission.vmd_assess)
 
 
-def _public(v) -> VmdPublic:
-    return VmdPublic.of(v, now=clock.now())
+def _public(v, view: str = "full") -> VmdPublic:
+    return VmdPublic.of(v, now=clock.now(), view=view)
 
 
 async def _detail(session, principal, vmd_id: uuid.UUID) -> VmdDetail:
     view = await queries.get_vmd(session, principal=principal, vmd_id=vmd_id)
     signed = sorted({a.side for a in view.assessors if a.signed_at is not None})
-    return VmdDetail(**_public(view.vmd).model_dump(),
+    manager = view.case_manager
+    return VmdDetail(**_public(view.vmd, view.view).model_dump(),
+                     case_manager=CaseManagerPublic(user_id=manager.id, display_name=manager.display_name,
+                                                    profession=manager.profession) if manager else None,
                      assessors=[AssessorPublic.of(a) for a in view.assessors],
                      responses=[ResponsePublic(**queries.response_payload(r)) for r in view.responses],
                      meetings=[MeetingPublic.model_validate(m) for m in view.meetings], signed_sides=signed)
@@ -90,9 +94,9 @@ async def get_vmd(vmd_id: uuid.UUID, session: Session, principal: Reader) -> Vmd
 async def list_cartella_vmd(cartella_id: uuid.UUID, session: Session, principal: Reader,
                             limit: int = Query(default=50, ge=1, le=200),
                             cursor: uuid.UUID | None = None) -> VmdPage:
-    items, nxt = await queries.list_for_cartella(session, principal=principal, cartella_id=cartella_id,
-                                                 limit=limit, cursor=cursor)
-    return VmdPage(items=[_public(v) for v in items], next_cursor=nxt)
+    items, nxt, view = await queries.list_for_cartella(session, principal=principal, cartella_id=cartella_id,
+                                                       limit=limit, cursor=cursor)
+    return VmdPage(items=[_public(v, view) for v in items], next_cursor=nxt)
 
 
 @router.get("/persons/{person_id}/vmd", response_model=VmdPage, summary="VMD di una persona",
@@ -101,9 +105,9 @@ async def list_cartella_vmd(cartella_id: uuid.UUID, session: Session, principal:
 async def list_person_vmd(person_id: uuid.UUID, session: Session, principal: Reader,
                           limit: int = Query(default=50, ge=1, le=200),
                           cursor: uuid.UUID | None = None) -> VmdPage:
-    items, nxt = await queries.list_for_person(session, principal=principal, person_id=person_id, limit=limit,
-                                               cursor=cursor)
-    return VmdPage(items=[_public(v) for v in items], next_cursor=nxt)
+    items, nxt, view = await queries.list_for_person(session, principal=principal, person_id=person_id,
+                                                     limit=limit, cursor=cursor)
+    return VmdPage(items=[_public(v, view) for v in items], next_cursor=nxt)
 
 
 @router.post("/vmd/{vmd_id}/schedule", response_model=VmdPublic, summary="Programma la VMD",

@@ -7,7 +7,8 @@
 - which instrument answers written by ASST-side assessors are masked for other readers without consent,
 - the legal basis written on the cartella assignments the PUA/VMD flow creates (the PUA referral uses it too),
 - which team types may act as a VMD equipe (the PUA refers to one of them),
-- the grant with which the PUA refers a person to a VMD before reaching the cartella.
+- the grant with which the PUA refers a person to a VMD before reaching the cartella,
+- how much of a VMD a reader sees (the summary for the MMG, the RSA, the ETS).
 
 Configuration is part of domain.kernel.settings (read once per process): `VMD_DEFAULT_DUE_DAYS=30`,
 `VMD_DUE_DAYS='{"rsa_application": 30, "measure_b1": 45}'`, `VMD_CSC_COUNTS_AS_AMBITO=true`,
@@ -144,3 +145,15 @@ def is_health_response(author_side: str | None, instrument_domains) -> bool:
     cognitive by default): shown to non-ASST readers only with the person's active `share_asst` consent."""
     doms = {str(getattr(d, "value", d)) for d in instrument_domains}
     return str(author_side) in ASST_SIDES and bool(doms & masked_domains())
+
+
+# ------------------------------------------------------------------------------------------------ views
+# What a reader sees of a VMD follows what they see of the person (schemas/security/access.yaml projections): the
+# `minimal` readers (the referring MMG, an RSA or ETS operator with an assignment) get the summary: outcome,
+# scores, dates, case manager. No minutes, participants, notes, outcome notes, place of the assessment (often the
+# home address), assessors or answers (docs/decisions/vmd.md §6).
+SUMMARY_PROJECTIONS = frozenset({"minimal"})
+
+
+def view_for(projection: str) -> str:
+    return "summary" if projection in SUMMARY_PROJECTIONS else "full"

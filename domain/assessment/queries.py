@@ -16,7 +16,7 @@ from domain.assessment.models import EquipeMeeting, InstrumentResponse, Vmd, Vmd
 from domain.assessment.service import CONTEXT, KIND_ASSESSMENT, load_readable
 from domain.kernel import work_items
 from domain.kernel.errors import NotFound
-from domain.registry import persons
+from domain.registry import cartelle, persons
 from domain.registry import policy as registry_policy
 from domain.registry.policy import ConsentRequired
 from domain.security import audit, directory
@@ -41,6 +41,8 @@ class VmdView:
     responses: list[ResponseView] = field(default_factory=list)
     meetings: list[EquipeMeeting] = field(default_factory=list)
     health_answers_visible: bool = True  # False: ASST health-domain answers are masked for this reader
+    view: str = "full"  # "summary": outcome, scores, dates and case manager only (policy.view_for)
+    case_manager: directory.UserCard | None = None
 
 
 async def principal_sides(session: AsyncSession, principal: Principal) -> set[str]:
@@ -76,6 +78,10 @@ async def get_vmd(session: AsyncSession, *, principal: Principal, vmd_id: uuid.U
     role only when the person has an active `share_asst` consent; otherwise `answers` is withheld and only the
     scores and bands are shown. Authors always see their own answers."""
     vmd = await load_readable(session, principal, vmd_id)
+    view = await reader_view(session, principal, vmd.person_id, vmd.ambito_id)
+    cartella = await cartelle.cartella_record(session, vmd.cartella_id)
+    manager = cartella.case_manager_id if cartella is not None else None
+    case_manager = (await directory.user_cards(session, [manager])).get(manager) if manager else None
     assessors = list((await session.execute(
         sa.select(VmdAssessor).where(VmdAssessor.vmd_id == vmd.id).order_by(VmdAssessor.added_at, VmdAssessor.id)
     )).scalars())
@@ -96,13 +102,26 @@ async def get_vmd(session: AsyncSession, *, principal: Principal, vmd_id: uuid.U
         visible = (bool(await principal_sides(session, principal) & policy.ASST_SIDES)
                    or await has_share_asst_consent(session, vmd.person_id))
     sensitive_ids = {r.id for r, _ in sensitive}
+    summary = view == "summary"
     views = [ResponseView(response=r, author_side=str(side),
                           title=instrument_title(r.instrument_code, r.instrument_version),
-                          masked=(r.id in sensitive_ids and not visible and r.author_id != principal.user_id))
+                          masked=summary or (r.id in sensitive_ids and not visible
+                                             and r.author_id != principal.user_id))
              for r, side in rows]
     audit.record(action="read", object_type="vmd", object_ids=[vmd.id, *[v.response.id for v in views]],
                  person_ids=[vmd.person_id], result_count=len(views))
-    return VmdView(vmd=vmd, assessors=assessors, responses=views, meetings=meetings, health_answers_visible=visible)
+    if summary:
+        return VmdView(vmd=vmd, responses=views, health_answers_visible=False, view=view,
+                       case_manager=case_manager)
+    return VmdView(vmd=vmd, assessors=assessors, responses=views, meetings=meetings, health_answers_visible=visible,
+                   view=view, case_manager=case_manager)
+
+
+async def reader_view(session: AsyncSession, principal: Principal, person_id: uuid.UUID,
+                      ambito_id: uuid.UUID) -> str:
+    """"full" or "summary": what the principal sees of the VMDs of a person (policy.view_for)."""
+    access = await registry_policy.person_access(session, principal, person_id, ambito_id)
+    return policy.view_for(access.projection)
 
 
 async def own_response_view(session: AsyncSession, r: InstrumentResponse) -> ResponseView:
@@ -118,9 +137,12 @@ def _page(rows: list[Vmd], limit: int) -> tuple[list[Vmd], uuid.UUID | None]:
 
 
 async def list_for_cartella(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID,
-                            limit: int = 50, cursor: uuid.UUID | None = None) -> tuple[list[Vmd], uuid.UUID | None]:
-    """The VMDs of a cartella, newest first (uuid7 ids are time-ordered), keyset on id."""
-    await registry_policy.cartella_in_scope(session, principal, cartella_id)
+                            limit: int = 50, cursor: uuid.UUID | None = None
+                            ) -> tuple[list[Vmd], uuid.UUID | None, str]:
+    """The VMDs of a cartella, newest first (uuid7 ids are time-ordered), keyset on id, and the view the principal
+    gets of them ("full" or "summary")."""
+    cartella = await registry_policy.cartella_in_scope(session, principal, cartella_id)
+    view = await reader_view(session, principal, cartella.person_id, cartella.ambito_id)
     limit = max(1, min(limit, MAX_PAGE))
     stmt = sa.select(Vmd).where(Vmd.cartella_id == cartella_id)
     if cursor is not None:
@@ -129,12 +151,14 @@ async def list_for_cartella(session: AsyncSession, *, principal: Principal, cart
     items, nxt = _page(rows, limit)
     audit.record(action="read", object_type="vmd", object_ids=[v.id for v in items], person_ids=[
         v.person_id for v in items], result_count=len(items))
-    return items, nxt
+    return items, nxt, view
 
 
 async def list_for_person(session: AsyncSession, *, principal: Principal, person_id: uuid.UUID,
-                          limit: int = 50, cursor: uuid.UUID | None = None) -> tuple[list[Vmd], uuid.UUID | None]:
-    """The VMDs of a person on the cartelle the principal reaches, newest first, keyset on id."""
+                          limit: int = 50, cursor: uuid.UUID | None = None
+                          ) -> tuple[list[Vmd], uuid.UUID | None, str]:
+    """The VMDs of a person on the cartelle the principal reaches, newest first, keyset on id, and the view the
+    principal gets of them ("full" or "summary")."""
     person = await persons.person_record(session, person_id)
     for _ in range(5):  # a merged id resolves to the person it was merged into (VMDs were re-pointed there)
         if person is None or person.merged_into_id is None:
@@ -157,7 +181,7 @@ async def list_for_person(session: AsyncSession, *, principal: Principal, person
     items, nxt = _page(rows, limit)
     audit.record(action="read", object_type="vmd", object_ids=[v.id for v in items], person_ids=[person.id],
                  result_count=len(items))
-    return items, nxt
+    return items, nxt, policy.view_for(access.projection)
 
 
 async def my_assessments(session: AsyncSession, *, principal: Principal, limit: int = 50,

@@ -291,3 +291,53 @@ async def test_the_application_date_and_several_outcomes_through_the_api(client,
     done = r.json()
     assert done["outcomes"] == ["project_proposed", "waiting_list"] and done["outcome"] == "project_proposed"
     assert done["outcome_labels"] == ["Proposta di progetto individualizzato", "Inserimento in lista d'attesa"]
+
+
+async def test_the_referring_mmg_gets_a_summary_of_the_vmd(client, session):
+    """The MMG reads the outcome, the scores, the dates and the case manager of their patient's VMD; not the
+    meeting minutes, participants, notes, outcome notes, where the assessment took place (the home address) or
+    any answer."""
+    w, h = await _world(session)
+    mmg = await make_user(session, Role.mmg, "mmg-crema-1")
+    v = await _create(client, w, h, referring_user_id=str(mmg.id), notes="Figlia riferisce cadute ripetute")
+    url = f"/api/vmd/{v['id']}"
+    r = await client.post(f"{url}/schedule", json={"scheduled_for": "2026-03-02T10:00:00+01:00",
+                                                   "location": "Via Roma 12, Offanengo (domicilio)"},
+                          headers=h["ifec"])
+    assert r.status_code == 200, r.text
+    for u in (w.ifec, w.sw):
+        assert (await client.post(f"{url}/assessors", json={"user_id": str(u.id)}, headers=h["ifec"])).status_code \
+            == 201
+    for who, code, answers in (("ifec", "barthel", BARTHEL_35), ("sw", "social_risk", SOCIAL)):
+        r = await client.post(f"{url}/responses", json={"instrument_code": code, "answers": answers},
+                              headers=h[who])
+        assert r.status_code == 201, r.text
+    for who in ("ifec", "sw"):
+        assert (await client.post(f"{url}/sign", headers=h[who])).status_code == 200
+    assert (await client.post(f"{url}/meetings", json=MEETING, headers=h["ifec"])).status_code == 201
+    r = await client.post(f"{url}/conclude", json={"outcome": "project_proposed",
+                                                   "notes": "Conflitto con la nuora, non riferire"},
+                          headers=h["ifec"])
+    assert r.status_code == 200, r.text
+    r = await client.patch(f"/api/cartelle/{w.cartella.id}", json={"case_manager_id": str(w.sw.id)},
+                           headers=h["sw"])
+    assert r.status_code == 200, r.text
+
+    full = (await client.get(url, headers=h["sw"])).json()
+    assert full["view"] == "full" and full["location"].startswith("Via Roma") and full["meetings"]
+    assert full["case_manager"]["user_id"] == str(w.sw.id)
+
+    seen = (await client.get(url, headers=bearer(mmg)))
+    assert seen.status_code == 200, seen.text
+    s = seen.json()
+    assert s["view"] == "summary"
+    assert (s["outcome"], s["outcomes"], s["integrated"]) == ("project_proposed", ["project_proposed"], True)
+    assert s["requested_at"] and s["due_at"] and s["scheduled_for"] and s["concluded_at"]
+    assert s["case_manager"]["user_id"] == str(w.sw.id) and s["case_manager"]["display_name"]
+    assert s["location"] is None and s["notes"] is None and s["outcome_notes"] is None
+    assert s["meetings"] == [] and s["assessors"] == []
+    scores = {x["instrument_code"]: x for x in s["responses"]}
+    assert scores["barthel"]["scores"]["total"]["value"] == 35 and scores["barthel"]["answers"] is None
+    assert scores["social_risk"]["answers"] is None and scores["social_risk"]["answers_masked"] is True
+    listed = (await client.get(f"/api/persons/{w.person.id}/vmd", headers=bearer(mmg))).json()["items"]
+    assert [(x["id"], x["view"], x["notes"], x["location"]) for x in listed] == [(v["id"], "summary", None, None)]

@@ -458,9 +458,10 @@ async def test_reassessment_spawns_a_new_linked_vmd(session, clock):
     assert v.state == VmdState.concluded and not new.integrated
     with pytest.raises(Conflict, match="già in corso"):
         await vmd.request_reassessment(session, principal=sw, vmd_id=v.id)
-    page, _ = await queries.list_for_cartella(session, principal=sw, cartella_id=w.cartella.id)
+    page, _, view = await queries.list_for_cartella(session, principal=sw, cartella_id=w.cartella.id)
     assert [x.id for x in page] == [new.id, v.id]
-    page, _ = await queries.list_for_person(session, principal=sw, person_id=w.person.id, limit=1)
+    assert view == "full"
+    page, _, _ = await queries.list_for_person(session, principal=sw, person_id=w.person.id, limit=1)
     assert [x.id for x in page] == [new.id]
 
 
