@@ -42,7 +42,8 @@ _HTTP_DETAILS = {
     415: "Tipo di contenuto non supportato: inviare Content-Type: application/json.",
     500: "Errore interno: il problema è stato registrato.",
 }
-_STARLETTE_ENGLISH = {"There was an error parsing the body"}
+BODY_NOT_PARSED = "There was an error parsing the body"  # FastAPI: a JSON body that is not UTF-8 text, among others
+_STARLETTE_ENGLISH = {BODY_NOT_PARSED}
 
 VALIDATION_CODE = "invalid"  # the same type as domain.kernel.errors.Invalid
 VALIDATION_TITLE = "Dati non validi"
@@ -322,6 +323,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         status = exc.status_code
+        if status == 400 and exc.detail == BODY_NOT_PARSED and "json" in request.headers.get("content-type", ""):
+            # Bytes that are not even text: the same problem as a JSON syntax error, reported the same way.
+            errors = [{"field": "body", "reason": "corpo JSON non valido: il testo non è codificato in UTF-8",
+                       "in": "body"}]
+            return problem(422, VALIDATION_TITLE, "body: " + errors[0]["reason"], code=VALIDATION_CODE,
+                           errors=errors)
         title = _HTTP_TITLES.get(status, "Errore")
         return problem(status, title, _http_detail(request, exc), code=_HTTP_CODES.get(status, f"http-{status}"),
                        headers=getattr(exc, "headers", None))

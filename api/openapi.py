@@ -3,9 +3,9 @@
 - Every /api operation that needs a token declares the `bearerAuth` scheme (Swagger shows "Authorize").
 - Every operation declares the errors it can answer, all with the one `Problem` schema under
   `application/problem+json` (schemas/problem.py, what api/errors.py sends): 401 and 403 on every authenticated
-  route, 404 on routes with path ids, 409 on the ones that change state, 422 on the ones with a body or parameters,
-  413 on the ones with a body (api/hardening.py), 400 on the ones with a `cursor`. FastAPI's `HTTPValidationError`
-  is gone.
+  route, 404 on routes with path ids or a body, 409 on the ones that change state, 422 on the ones with a body or
+  parameters, 413 on the ones with a body (api/hardening.py), 400 on the ones with a `cursor`; a route declares
+  the others itself (429 of the person search). FastAPI's `HTTPValidationError` is gone.
 - Every tag has an Italian description; every path and query parameter an Italian title and description (the
   glossary below, unless the route gives its own).
 - Request bodies show the examples of their schema (`json_schema_extra`), selectable in Swagger.
@@ -160,7 +160,7 @@ _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
           "consenso necessario (`…/problems/consent_required`).",
           {"type": _TYPE + "forbidden", "title": "Operazione non consentita", "status": 403,
            "detail": "Permesso mancante: person.update", "missing": ["person.update"]}),
-    404: ("Risorsa inesistente o non visibile all'utente (di un altro Ambito).",
+    404: ("Risorsa inesistente o non visibile all'utente (di un altro Ambito), nel percorso o indicata nel corpo.",
           {"type": _TYPE + "not_found", "title": "Risorsa non trovata", "status": 404,
            "detail": "Persona non trovata."}),
     409: ("Conflitto con lo stato attuale: azione non ammessa nello stato (`state`, `action`, `allowed_actions`), "
@@ -182,7 +182,7 @@ _WWW_AUTHENTICATE = {"WWW-Authenticate": {"description": "Schema di autenticazio
                                           "schema": {"type": "string", "example": "Bearer"}}}
 SUCCESS = {"200": "Operazione riuscita.", "201": "Creato.", "204": "Operazione riuscita, nessun contenuto."}
 # POSTs that change nothing (a search, a score preview): no 409.
-READ_ONLY_POSTS = {"/api/persons/duplicates-check", "/api/instruments/{code}/score"}
+READ_ONLY_POSTS = {"/api/persons/duplicates-check", "/api/persons/search", "/api/instruments/{code}/score"}
 CHANGING_METHODS = {"post", "put", "patch", "delete"}
 
 
@@ -212,8 +212,8 @@ def _statuses(method: str, path: str, op: dict[str, Any], authenticated: bool) -
     out: set[int] = set()
     if authenticated:
         out |= {401, 403}
-    if any(p["in"] == "path" for p in params):
-        out.add(404)
+    if any(p["in"] == "path" for p in params) or "requestBody" in op:
+        out.add(404)  # a body names rows by id too (person_id, cartella_id, team_id...)
     if method in CHANGING_METHODS and path not in READ_ONLY_POSTS:
         out.add(409)
     if "requestBody" in op or params:

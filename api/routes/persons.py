@@ -54,6 +54,9 @@ _PROBLEM = {"content": {"application/problem+json": {}}}
 R404 = {404: {"description": "Persona non trovata (o di un altro Ambito)", **_PROBLEM}}
 R409 = {409: {"description": "Conflitto con lo stato attuale", **_PROBLEM}}
 R422 = {422: {"description": "Dati non validi: `errors` indica i campi", **_PROBLEM}}
+R429 = {429: {"description": "Troppe ricerche nell'ultimo minuto (PERSON_SEARCH_PER_MINUTE): riprovare dopo i secondi "
+                             "indicati in `Retry-After`", **_PROBLEM,
+              "headers": {"Retry-After": {"description": "Secondi da attendere.", "schema": {"type": "integer"}}}}}
 
 
 def _audit_matches(action: str, object_type: str, object_ids, person_ids, count: int | None) -> None:
@@ -105,7 +108,7 @@ async def create_person(body: PersonCreate, session: Session, principal: Creator
                         "somiglianza), data di nascita e comune di residenza. Paginazione a cursore; il totale solo "
                         "con `total=true`. Nella ricerca per nome la prima pagina contiene le corrispondenze più "
                         "strette e può essere più corta di `limit`: i risultati meno simili arrivano seguendo "
-                        "`next_cursor` (null quando non ce ne sono altri).", responses={**R422})
+                        "`next_cursor` (null quando non ce ne sono altri).", responses={**R422, **R429})
 async def search_persons(session: Session, principal: Searcher,
                          codice_fiscale: str | None = Query(default=None, max_length=24,
                                                             description="Codice fiscale esatto"),
@@ -124,7 +127,7 @@ async def search_persons(session: Session, principal: Searcher,
 @router.post("/persons/search", response_model=PersonPage, summary="Cerca persone (criteri nel corpo)",
              description="Come `GET /api/persons`, con i criteri nel corpo JSON: il codice fiscale e il nome "
                          "cercati non compaiono nell'URL, nei log del server né in quelli dei proxy.",
-             responses={**R422})
+             responses={**R422, **R429})
 async def search_persons_by_body(body: PersonSearch, session: Session, principal: Searcher) -> PersonPage:
     return await _search(session, principal, body)
 

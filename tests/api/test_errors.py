@@ -62,6 +62,14 @@ class TestValidationMessages:
         assert reason.startswith(f"corpo JSON non valido alla posizione {raw.index(b',,') + 1}"), reason
         assert "JSON non valido" in body["detail"]
 
+    async def test_bytes_that_are_not_text_are_an_invalid_json_body_not_a_400(self, client, session):
+        h = await _operator(session)
+        r = await client.post("/api/persons", content=b'{"surname": "\xff\xfe"}',
+                              headers={**h, "content-type": "application/json"})
+        body = _problem(r, 422)
+        assert body["type"].endswith("/invalid")
+        assert _reasons(body) == {"body": "corpo JSON non valido: il testo non è codificato in UTF-8"}
+
     async def test_every_field_error_of_a_body_comes_in_one_answer(self, client, session):
         h = await _operator(session)
         r = await client.post(f"/api/vmd/{uuid.uuid4()}/meetings", headers=h, json={
