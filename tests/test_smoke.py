@@ -8,7 +8,7 @@ async def test_database_is_migrated_and_clock_reaches_defaults(session, clock):
 
 async def test_health_live(client):
     r = await client.get("/health/live")
-    assert r.status_code == 200 and r.json() == {"status": "ok"}
+    assert r.status_code == 200 and r.json()["status"] == "ok"
 
 
 async def test_unknown_route_is_problem_json(client):

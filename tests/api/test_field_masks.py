@@ -9,6 +9,7 @@ from datetime import date
 
 import pytest
 
+from domain.care_plan import interventions
 from domain.care_plan import service as plans
 from domain.registry import cartelle
 from domain.registry import consent as consent_mod
@@ -63,16 +64,16 @@ async def make_world(session) -> World:
     plan = await plans.create_plan(session=session, principal=sw_p, data=CarePlanCreate(
         cartella_id=cartella.id, case_manager_id=sw.id, title="Sostegno alla domiciliarità",
         summary="Vive sola; Barthel 35."))
-    await plans.add_goal(session=session, principal=sw_p, plan_id=plan.id, data=GoalCreate(
+    await interventions.add_goal(session=session, principal=sw_p, plan_id=plan.id, data=GoalCreate(
         description="Permanenza al domicilio", indicator="Accessi in PS", target="0", due_date=date(2026, 9, 1)))
-    sad = await plans.add_intervention(session=session, principal=sw_p, plan_id=plan.id, data=InterventionCreate(
+    sad = await interventions.add_intervention(session=session, principal=sw_p, plan_id=plan.id, data=InterventionCreate(
         service_type="sad", provider_org_id=(await org(session, "ets-igea")).id, intensity_value=6,
         intensity_unit="ore/settimana", start_date=date(2026, 3, 2), funding_source="fna",
         notes="le chiavi sono dalla vicina"))
-    rsa_iv = await plans.add_intervention(session=session, principal=sw_p, plan_id=plan.id, data=InterventionCreate(
+    rsa_iv = await interventions.add_intervention(session=session, principal=sw_p, plan_id=plan.id, data=InterventionCreate(
         service_type="rsa_aperta", provider_org_id=(await org(session, "op-rsa-soncino")).id, intensity_value=2,
         intensity_unit="accessi/settimana", start_date=date(2026, 3, 2)))
-    await plans.add_intervention(session=session, principal=sw_p, plan_id=plan.id, data=InterventionCreate(
+    await interventions.add_intervention(session=session, principal=sw_p, plan_id=plan.id, data=InterventionCreate(
         service_type="adi_cdom", provider_org_id=(await org(session, "asst-crema")).id, start_date=date(2026, 3, 2)))
     await plans.propose(session=session, principal=sw_p, plan_id=plan.id)
     await plans.agree(session=session, principal=sw_p, plan_id=plan.id, data=AgreeIn(consent_id=care.id))
