@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Query, status
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, Response
 
 from api.deps import Authorized, Session
+from api.downloads import content_disposition, preferred
 from domain.care_plan import interventions, policy, printing, queries, reviews
 from domain.care_plan import service as svc
 from domain.care_plan.models import PlanState
@@ -39,6 +40,7 @@ router = APIRouter(tags=["progetti individualizzati"])
 
 Reader = Authorized(Permission.care_plan_read)
 Writer = Authorized(Permission.care_plan_write)
+PRINT_FORMATS = {"html": "text/html", "pdf": "application/pdf"}
 UPDATED = "Risponde con il progetto aggiornato (nuova versione, conservata nello storico)."
 
 
@@ -102,11 +104,26 @@ async def get_version(plan_id: uuid.UUID, version: int, session: Session, princi
 
 
 @router.get("/care-plans/{plan_id}/print", response_class=HTMLResponse, summary="Stampa del progetto",
-            description="Il progetto in HTML stampabile su A4 (etichette in italiano, righe per le firme). "
-                        "`version` stampa una versione conservata.",
-            responses={200: {"content": {"text/html": {}}}})
-async def print_plan(plan_id: uuid.UUID, session: Session, principal: Reader,
-                     version: int | None = Query(default=None, ge=1)) -> HTMLResponse:
+            description="Il progetto in HTML stampabile su A4 (etichette in italiano, righe per le firme) o in PDF "
+                        "A4 (`format=pdf` o `Accept: application/pdf`). `version` stampa una versione conservata.",
+            responses={200: {"content": {"text/html": {}, "application/pdf": {}}},
+                       406: {"description": "Formato di stampa non disponibile: html o pdf.",
+                             "content": {"application/problem+json": {}}}})
+async def print_plan(plan_id: uuid.UUID, session: Session, principal: Reader, request: Request,
+                     version: int | None = Query(default=None, ge=1),
+                     format: str | None = Query(default=None, max_length=20,
+                                                description="html (predefinito) o pdf; senza, decide "
+                                                            "l'intestazione Accept (text/html, application/pdf).")
+                     ) -> Response:
+    media = (PRINT_FORMATS.get(format.strip().lower()) if format
+             else preferred(request.headers.get("accept"), list(PRINT_FORMATS.values())))
+    if media is None:
+        raise HTTPException(status.HTTP_406_NOT_ACCEPTABLE,
+                            detail="Formati di stampa disponibili: html (text/html) e pdf (application/pdf).")
+    if media == "application/pdf":
+        pdf = await printing.print_plan_pdf(session, principal=principal, plan_id=plan_id, version=version)
+        return Response(pdf, media_type=media, headers={"Cache-Control": "no-store", "Content-Disposition":
+                                                        content_disposition(f"progetto-{plan_id}.pdf", "inline")})
     html = await printing.print_plan(session=session, principal=principal, plan_id=plan_id, version=version)
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 

@@ -1,7 +1,12 @@
-"""The printable progetto individualizzato: one self-contained HTML page (no external assets) that prints cleanly
-on A4, with Italian labels, to be signed by the person (or their representative), the case manager and the equipe.
+"""The printable progetto individualizzato, to be signed by the person (or their representative), the case manager
+and the equipe: one document (`print_document`: every label resolved, every date written the Italian way) rendered
+as a self-contained HTML page that prints cleanly on A4 (`render_html`, no external assets) or as an A4 PDF
+(pdf.py).
 
 It renders a plan snapshot (the current one, or any stored version), so a printed version can be reproduced later.
+The document names the person (surname first, codice fiscale, residence), the cartella, the VMD the plan comes from
+with its scores, the case manager and their organisation, and which version it is: its number and date, and the
+number and date of the version the person signed.
 """
 from __future__ import annotations
 
@@ -12,11 +17,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.care_plan import policy, queries, repository, signatories
+from domain.assessment import queries as assessment
+from domain.assessment.models import VMD_OUTCOME_LABELS, VMD_STATE_LABELS
+from domain.care_plan import pdf, policy, queries, repository, signatories
 from domain.care_plan.models import PLAN_KIND_LABELS, PLAN_STATE_LABELS
 from domain.kernel import clock
-from domain.registry import persons
-from domain.security import audit, directory
+from domain.kernel.errors import DomainError
+from domain.registry import cartelle, persons
+from domain.registry.models import AREA_LABELS
+from domain.security import audit
 from domain.territory import queries as territory
 from schemas.care_plan import GOAL_STATUS_LABELS as GOAL_STATUS
 from schemas.care_plan import INTERVENTION_STATUS_LABELS as INTERVENTION_STATUS
@@ -58,7 +67,7 @@ def _e(value: Any) -> str:
     return escape("" if value is None else str(value))
 
 
-def _d(value: Any) -> str:
+def day(value: Any) -> str:
     """dd/mm/yyyy from a date, datetime or ISO string (datetimes in Europe/Rome)."""
     if value in (None, ""):
         return ""
@@ -72,96 +81,104 @@ def _d(value: Any) -> str:
     return value.strftime("%d/%m/%Y")
 
 
-def render_html(ctx: dict[str, Any]) -> str:
-    """ctx: person {name, birth_date, comune}, plan (snapshot dict), goals, interventions (with labels),
-    case_manager, signatories, version, date."""
-    plan = ctx["plan"]
-    person = ctx["person"]
-    kind = PLAN_KIND_LABELS.get(plan.get("kind"), plan.get("kind"))
-    state = PLAN_STATE_LABELS.get(plan.get("state"), plan.get("state"))
+def render_html(doc: dict[str, Any]) -> str:
+    """The document (print_document) as one HTML page."""
     out: list[str] = [
         "<!DOCTYPE html>", '<html lang="it">', "<head>", '<meta charset="utf-8">',
-        f"<title>{_e(kind)} - {_e(person['name'])}</title>", f"<style>\n{CSS}\n</style>", "</head>", "<body>",
-        "<header>", f"<h1>{_e(kind)}</h1>",
-        f'<p class="meta">{_e(ctx.get("ambito_name") or "")}</p>',
-        f'<p class="meta">Versione n. {_e(ctx["version"])} del {_e(_d(ctx["date"]))} &middot; Stato: {_e(state)}</p>',
-        *(['<p class="meta"><strong>Bozza: documento non ancora valido per la sottoscrizione.</strong></p>']
-          if plan.get("state") == "draft" else []),
+        f"<title>{_e(doc['title'])}</title>", f"<style>\n{CSS}\n</style>", "</head>", "<body>",
+        "<header>", f"<h1>{_e(doc['kind'])}</h1>",
+        f'<p class="meta">{_e(doc["ambito_name"])}</p>',
+        f'<p class="meta">{_e(doc["version_label"])} &middot; {_e(doc["agreed_label"])} &middot; '
+        f'Stato: {_e(doc["state"])}</p>',
+        *([f'<p class="meta"><strong>{_e(doc["draft_warning"])}</strong></p>'] if doc["draft_warning"] else []),
         "</header>",
-        "<section class=\"person\">", "<h2>Persona</h2>", '<dl class="data">',
-        f"<dt>Cognome e nome</dt><dd>{_e(person['name'])}</dd>",
-        f"<dt>Data di nascita</dt><dd>{_e(_d(person.get('birth_date')))}</dd>",
-        f"<dt>Comune di residenza</dt><dd>{_e(person.get('comune') or '')}</dd>",
-        "</dl>", "</section>",
-        "<section class=\"plan\">", "<h2>Progetto</h2>", '<dl class="data">',
-        f"<dt>Titolo</dt><dd>{_e(plan.get('title'))}</dd>",
-        f"<dt>Tipo di progetto</dt><dd>{_e(kind)}</dd>",
-        f"<dt>Stato</dt><dd>{_e(state)}</dd>",
-        f"<dt>Case manager</dt><dd>{_e(ctx.get('case_manager') or '')}</dd>",
-        f"<dt>Compilato (sottoscritto) il</dt><dd>{_e(_d(plan.get('agreed_at')) or '—')}</dd>",
-        f"<dt>Attivato il</dt><dd>{_e(_d(plan.get('activated_at')) or '—')}</dd>",
-        f"<dt>Verifica ogni</dt><dd>{_e(plan.get('review_interval_days'))} giorni"
-        + (f" &middot; prossima verifica entro il {_e(_d(plan.get('next_review_due')))}"
-           if plan.get("next_review_due") else "") + "</dd>",
-        "</dl>",
+        '<section class="person">', "<h2>Persona</h2>", _data(doc["person"]), "</section>",
+        '<section class="plan">', "<h2>Progetto</h2>", _data(doc["plan"]),
     ]
-    if plan.get("summary"):
-        out += ["<h2>Sintesi dei bisogni e del progetto</h2>", f"<p>{_e(plan['summary'])}</p>"]
+    if doc["summary"]:
+        out += ["<h2>Sintesi dei bisogni e del progetto</h2>", f"<p>{_e(doc['summary'])}</p>"]
     out.append("</section>")
-
-    out += ['<section class="goals">', "<h2>Obiettivi</h2>"]
-    goals = ctx.get("goals") or []
-    if goals:
-        out += ["<table>", "<thead><tr><th>N.</th><th>Obiettivo</th><th>Indicatore</th><th>Risultato atteso</th>"
-                           "<th>Entro il</th><th>Stato</th></tr></thead>", "<tbody>"]
-        for n, g in enumerate(goals, 1):
-            out.append(f"<tr><td class=\"num\">{n}</td><td>{_e(g.get('description'))}</td>"
-                       f"<td>{_e(g.get('indicator'))}</td><td>{_e(g.get('target'))}</td>"
-                       f"<td class=\"num\">{_e(_d(g.get('due_date')))}</td>"
-                       f"<td>{_e(GOAL_STATUS.get(g.get('status'), g.get('status')))}</td></tr>")
-        out += ["</tbody>", "</table>"]
-    else:
-        out.append('<p class="empty">Nessun obiettivo indicato.</p>')
-    out.append("</section>")
-
-    out += ['<section class="interventions">', "<h2>Interventi</h2>"]
-    ivs = ctx.get("interventions") or []
-    if ivs:
-        out += ["<table>", "<thead><tr><th>Servizio</th><th>Ente erogatore</th><th>Intensità</th>"
-                           "<th>Fonte di finanziamento</th><th>Dal</th><th>Al</th><th>Stato</th></tr></thead>",
-                "<tbody>"]
-        for i in ivs:
-            out.append(f"<tr><td>{_e(i.get('service_label') or i.get('service_type'))}</td>"
-                       f"<td>{_e(i.get('provider_name') or '')}</td>"
-                       f"<td class=\"num\">{_e(i.get('intensity_label') or '')}</td>"
-                       f"<td>{_e(i.get('funding_label') or '')}</td>"
-                       f"<td class=\"num\">{_e(_d(i.get('start_date')))}</td>"
-                       f"<td class=\"num\">{_e(_d(i.get('end_date')))}</td>"
-                       f"<td>{_e(INTERVENTION_STATUS.get(i.get('status'), i.get('status')))}</td></tr>")
-        out += ["</tbody>", "</table>"]
-    else:
-        out.append('<p class="empty">Nessun intervento indicato.</p>')
-    out.append("</section>")
-
-    out += ['<section class="signatures">', "<h2>Firme</h2>",
-            "<p>Le parti sottoscrivono il progetto e si impegnano a realizzarlo per quanto di competenza. "
-            "La persona (o chi la rappresenta legalmente) presta il consenso alla presa in carico.</p>",
-            "<table>", "<thead><tr><th>Ruolo</th><th>Cognome e nome</th><th>Firma</th><th>Data</th></tr></thead>",
+    if doc["vmd"]:
+        out += ['<section class="vmd">', "<h2>Valutazione multidimensionale (VMD)</h2>",
+                f"<p>{_e(doc['vmd']['heading'])}</p>",
+                _table(HEADINGS["vmd"], doc["vmd"]["scores"], "Nessun punteggio disponibile."), "</section>"]
+    out += ['<section class="goals">', "<h2>Obiettivi</h2>",
+            _table(HEADINGS["goals"], doc["goals"], "Nessun obiettivo indicato."), "</section>",
+            '<section class="interventions">', "<h2>Interventi</h2>",
+            _table(HEADINGS["interventions"], doc["interventions"], "Nessun intervento indicato."), "</section>",
+            '<section class="signatures">', "<h2>Firme</h2>", f"<p>{_e(doc['signature_note'])}</p>", "<table>",
+            "<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in HEADINGS["signatures"]) + "</tr></thead>",
             "<tbody>"]
-    for s in ctx.get("signatories") or []:
-        who = _e(s.get("name") or "")
-        if s.get("organisation"):
-            who += f"<br><span class=\"meta\">{_e(s['organisation'])}</span>"
-        out.append(f"<tr><td>{_e(s.get('role_label'))}</td><td>{who}</td>"
+    for role, name, organisation in doc["signatories"]:
+        who = _e(name) + (f'<br><span class="meta">{_e(organisation)}</span>' if organisation else "")
+        out.append(f"<tr><td>{_e(role)}</td><td>{who}</td>"
                    '<td><span class="sign-line"></span></td><td><span class="sign-line"></span></td></tr>')
-    out += ["</tbody>", "</table>", "</section>",
-            f"<footer>{_e(kind)} &middot; versione n. {_e(ctx['version'])} &middot; stampato il "
-            f"{_e(_d(ctx['printed_on']))}</footer>", "</body>", "</html>"]
+    out += ["</tbody>", "</table>", "</section>", f"<footer>{_e(doc['footer'])}</footer>", "</body>", "</html>"]
     return "\n".join(out)
 
 
-async def print_plan(session: AsyncSession, *, principal, plan_id: uuid.UUID, version: int | None = None) -> str:
-    """The HTML of the plan (current version, or `version`)."""
+def _data(pairs: list[tuple[str, str]]) -> str:
+    return '<dl class="data">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in pairs) + "</dl>"
+
+
+def _table(headings: tuple[str, ...], rows: list[tuple[str, ...]], empty: str) -> str:
+    if not rows:
+        return f'<p class="empty">{_e(empty)}</p>'
+    head = "".join(f"<th>{_e(h)}</th>" for h in headings)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+# ---------------------------------------------------------------------------------------------------- the document
+SIGNATURE_NOTE = ("Le parti sottoscrivono il progetto e si impegnano a realizzarlo per quanto di competenza. "
+                  "La persona (o chi la rappresenta legalmente) presta il consenso alla presa in carico.")
+HEADINGS = {
+    "vmd": ("Strumento", "Punteggio", "Valore", "Fascia"),
+    "goals": ("N.", "Obiettivo", "Indicatore", "Risultato atteso", "Entro il", "Stato"),
+    "interventions": ("Servizio", "Ente erogatore", "Intensità", "Fonte di finanziamento", "Dal", "Al", "Stato"),
+    "signatures": ("Ruolo", "Cognome e nome", "Firma", "Data"),
+}
+
+
+def version_labels(plan: dict[str, Any], number: int, at: Any) -> tuple[str, str]:
+    """("Versione n. 7 del 02/03/2026", "Sottoscritto il 02/03/2026 (versione n. 6)"): which version this is, and
+    which version the person signed (or that nobody has signed yet)."""
+    agreed = plan.get("agreed_version")
+    signed = (f"Sottoscritto il {day(plan.get('agreed_at'))} (versione n. {agreed})" if agreed
+              else "Non ancora sottoscritto")
+    return f"Versione n. {number} del {day(at)}", signed
+
+
+def _scores(view) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for r in view.responses:
+        for s in ((r.response.scores or {}).get("scores") or {}).values():
+            value = f"{s.get('value')}/{s['max']}" if s.get("max") is not None else str(s.get("value"))
+            rows.append((r.title or r.response.instrument_code, s.get("label") or s.get("code") or "", value,
+                         (s.get("band") or {}).get("label") or ""))
+    return rows
+
+
+async def _vmd(session: AsyncSession, principal, vmd_id: uuid.UUID | None) -> dict[str, Any] | None:
+    """The VMD the plan comes from, with its scores (never the answers); without scores when the principal may not
+    read the VMD itself."""
+    if vmd_id is None:
+        return None
+    try:
+        view = await assessment.get_vmd(session, principal=principal, vmd_id=vmd_id)
+    except DomainError:
+        return {"heading": "VMD di riferimento non consultabile da chi stampa.", "scores": []}
+    v = view.vmd
+    when = f" il {day(v.concluded_at)}" if v.concluded_at else ""
+    outcomes = ", ".join(VMD_OUTCOME_LABELS.get(str(o), str(o)) for o in v.all_outcomes)
+    heading = f"VMD {VMD_STATE_LABELS.get(str(v.state), str(v.state)).lower()}{when}"
+    return {"heading": heading + (f" - esito: {outcomes}" if outcomes else ""), "scores": _scores(view)}
+
+
+async def print_document(session: AsyncSession, *, principal, plan_id: uuid.UUID,
+                         version: int | None = None) -> dict[str, Any]:
+    """What the paper says of the plan (current version, or `version`): strings only, ready to render. Full view
+    only; the print is audited."""
     plan_row = await repository.plan_row(session, plan_id)
     await policy.require_full(session, principal, plan_row, PRINT_FULL_ONLY)
     if version is None:
@@ -169,33 +186,73 @@ async def print_plan(session: AsyncSession, *, principal, plan_id: uuid.UUID, ve
         snap = repository.snapshot_of(plan_row, goals, ivs, reviews)
         number = plan_row.version
         current = await repository.version_row(session, plan_row.id, number)
-        version_at = current.at if current is not None else None
+        version_at = current.at if current is not None else clock.now()
     else:
         row = await queries.get_version(session, principal=principal, plan_id=plan_id, version=version)
         snap, number, version_at = row.data, row.version, row.at
     plan = snap["plan"]
     person = await persons.person_record(session, plan_row.person_id)
+    cartella = await cartelle.cartella_record(session, plan_row.cartella_id)
     case_manager_id = uuid.UUID(plan["case_manager_id"])
+    vmd_id = uuid.UUID(plan["vmd_id"]) if plan.get("vmd_id") else None
     names = await territory.org_names(session, [person.residence_comune_id, plan_row.ambito_id])
-    cm = (await directory.user_cards(session, [case_manager_id])).get(case_manager_id)
+    cm = await signatories.case_manager(session, case_manager_id)
     ivs = [i for i in snap.get("interventions", []) if i.get("status") != "cancelled"]
     labels = await repository.labels(session, services=(i["service_type"] for i in ivs),
                                      orgs=(uuid.UUID(i["provider_org_id"]) for i in ivs if i.get("provider_org_id")),
                                      funds=(i.get("funding_source") for i in ivs))
-    interventions = [{**i, "service_label": labels["service"].get(i["service_type"]),
-                      "provider_name": (labels["org"].get(uuid.UUID(i["provider_org_id"]))
-                                        if i.get("provider_org_id") else None),
-                      "funding_label": labels["funding"].get(i.get("funding_source") or ""),
-                      "intensity_label": repository.intensity_label(i.get("intensity_value"), i.get("intensity_unit"))}
-                     for i in ivs]
     signed_by = plan.get("signatories") or await signatories.expected_signatories(
-        session, vmd_id=uuid.UUID(plan["vmd_id"]) if plan.get("vmd_id") else None, case_manager_id=case_manager_id)
-    ctx = {"plan": plan, "goals": snap.get("goals", []), "interventions": interventions,
-           "person": {"name": f"{person.given_name} {person.surname}", "birth_date": person.birth_date,
-                      "comune": names.get(person.residence_comune_id)},
-           "ambito_name": names.get(plan_row.ambito_id), "case_manager": cm.display_name if cm else None,
-           "signatories": signed_by, "version": number, "date": version_at or clock.now(),
-           "printed_on": clock.today_rome()}
+        session, vmd_id=vmd_id, case_manager_id=case_manager_id)
+    kind = PLAN_KIND_LABELS.get(plan.get("kind"), plan.get("kind"))
+    state = PLAN_STATE_LABELS.get(plan.get("state"), plan.get("state"))
+    name = f"{person.surname} {person.given_name}".strip()
+    version_label, agreed_label = version_labels(plan, number, version_at)
+    address = ", ".join(x for x in (person.residence_address, names.get(person.residence_comune_id)) if x)
+    review = f"{plan.get('review_interval_days')} giorni" + (
+        f" - prossima verifica entro il {day(plan.get('next_review_due'))}" if plan.get("next_review_due") else "")
+    doc = {
+        "title": f"{kind} - {name}", "kind": kind, "state": state, "ambito_name": names.get(plan_row.ambito_id) or "",
+        "version": number, "version_label": version_label, "agreed_label": agreed_label,
+        "draft_warning": ("Bozza: documento non ancora valido per la sottoscrizione."
+                          if plan.get("state") == "draft" else None),
+        "person": [("Cognome e nome", name), ("Codice fiscale", person.codice_fiscale or "—"),
+                   ("Data di nascita", day(person.birth_date) or "—"),
+                   ("Residenza", address or "—"),
+                   ("Cartella", f"n. {cartella.legacy_code or cartella.id} - "
+                                f"{AREA_LABELS.get(str(cartella.area), str(cartella.area))}, aperta il "
+                                f"{day(cartella.opened_at)}")],
+        "plan": [("Titolo", plan.get("title") or ""), ("Tipo di progetto", kind), ("Stato", state),
+                 ("Case manager", " - ".join(x for x in (cm["name"], cm.get("organisation")) if x)),
+                 ("Compilato (sottoscritto) il", day(plan.get("agreed_at")) or "—"),
+                 ("Attivato il", day(plan.get("activated_at")) or "—"), ("Verifica ogni", review)],
+        "summary": plan.get("summary"),
+        "vmd": await _vmd(session, principal, vmd_id),
+        "goals": [(str(n), g.get("description") or "", g.get("indicator") or "", g.get("target") or "",
+                   day(g.get("due_date")), GOAL_STATUS.get(g.get("status"), g.get("status") or ""))
+                  for n, g in enumerate(snap.get("goals", []), 1)],
+        "interventions": [(labels["service"].get(i["service_type"]) or i["service_type"],
+                           (labels["org"].get(uuid.UUID(i["provider_org_id"])) if i.get("provider_org_id") else "")
+                           or "",
+                           repository.intensity_label(i.get("intensity_value"), i.get("intensity_unit")) or "",
+                           labels["funding"].get(i.get("funding_source") or "") or "",
+                           day(i.get("start_date")), day(i.get("end_date")),
+                           INTERVENTION_STATUS.get(i.get("status"), i.get("status") or "")) for i in ivs],
+        "signatories": [(s.get("role_label") or "", s.get("name") or "", s.get("organisation") or "")
+                        for s in signed_by],
+        "signature_note": SIGNATURE_NOTE, "headings": HEADINGS,
+        "footer": f"{kind} - {version_label} - stampato il {day(clock.today_rome())}",
+    }
     audit.record(action="print", object_type=repository.OBJECT, object_ids=[plan_row.id],
                  person_ids=[plan_row.person_id])
-    return render_html(ctx)
+    return doc
+
+
+async def print_plan(session: AsyncSession, *, principal, plan_id: uuid.UUID, version: int | None = None) -> str:
+    """The HTML of the plan (current version, or `version`)."""
+    return render_html(await print_document(session, principal=principal, plan_id=plan_id, version=version))
+
+
+async def print_plan_pdf(session: AsyncSession, *, principal, plan_id: uuid.UUID,
+                         version: int | None = None) -> bytes:
+    """The plan as an A4 PDF (current version, or `version`)."""
+    return pdf.render(await print_document(session, principal=principal, plan_id=plan_id, version=version))

@@ -20,11 +20,13 @@ from domain.assessment import queries as assessment
 from domain.care_plan import states
 from domain.care_plan.models import CarePlan
 from domain.kernel import clock
-from domain.kernel.errors import Invalid
+from domain.kernel.errors import Invalid, Unauthenticated
 from domain.registry import consent as consents
 from domain.registry import persons
 from domain.registry.models import RELATION_LABELS, ConsentPurpose, GrantorKind
 from domain.security import directory
+from domain.security.principal import load_principal
+from domain.territory import queries as territory
 
 EQUIPE_LABEL = "Componente dell'équipe di valutazione (VMD)"
 
@@ -94,14 +96,26 @@ async def equipe(session: AsyncSession, vmd_id: uuid.UUID | None, case_manager_i
     return out
 
 
-async def _case_manager(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+async def _organisations_of(session: AsyncSession, user_id: uuid.UUID) -> str | None:
+    """The organisations where the user holds a role today, by name (the principal loader is the security
+    context's reader of a user's grants); None for a user who is no longer active."""
+    try:
+        grants = await load_principal(session, str(user_id))
+    except Unauthenticated:
+        return None
+    names = await territory.org_names(session, grants.orgs_for())
+    return ", ".join(sorted(set(names.values()))) or None
+
+
+async def case_manager(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+    """The case manager as a signatory: name and organisation."""
     card = (await directory.user_cards(session, [user_id])).get(user_id)
     return {"role": "case_manager", "role_label": "Case manager", "name": card.display_name if card else "",
-            "user_id": str(user_id)}
+            "user_id": str(user_id), "organisation": await _organisations_of(session, user_id)}
 
 
 async def signatories(session: AsyncSession, plan: CarePlan, consent) -> list[dict[str, Any]]:
-    return [await _grantor(session, plan, consent), await _case_manager(session, plan.case_manager_id),
+    return [await _grantor(session, plan, consent), await case_manager(session, plan.case_manager_id),
             *await equipe(session, plan.vmd_id, plan.case_manager_id)]
 
 
@@ -109,5 +123,5 @@ async def expected_signatories(session: AsyncSession, *, vmd_id: uuid.UUID | Non
                                case_manager_id: uuid.UUID) -> list[dict[str, Any]]:
     """Before the agreement the signatories are not fixed yet: the roles, the grantor's name left blank."""
     return [{"role": "person", "role_label": "Persona interessata o rappresentante legale (genitore, tutore, AdS)",
-             "name": ""}, await _case_manager(session, case_manager_id),
+             "name": ""}, await case_manager(session, case_manager_id),
             *await equipe(session, vmd_id, case_manager_id)]

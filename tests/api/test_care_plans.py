@@ -232,3 +232,78 @@ async def test_due_reviews_queue(client, session, ctx):
     assert r.status_code == 200, r.text
     [item] = r.json()["items"]
     assert item["source_id"] == pid and item["overdue"] is True and "scaduta" in item["title"]
+
+
+async def _vmd_with_barthel(session, ctx) -> tuple[str, str, str]:
+    """A concluded VMD on the cartella with a Barthel response; returns (vmd id, band label, score text)."""
+    from domain.assessment import instruments
+    from domain.assessment.models import InstrumentResponse
+    from domain.registry.models import Cartella, Consent
+    from tests.domain.care_plan.support import World, concluded_vmd, principal_of
+
+    w = World(sw=ctx["sw"], sw_p=await principal_of(session, ctx["sw"]),
+              ifec=await make_user(session, Role.asst_pua_operator, "asst-crema-pua", profession="IFeC"),
+              person=ctx["person"], cartella=await session.get(Cartella, ctx["cartella_id"]),
+              consent=await session.get(Consent, ctx["consent_id"]))
+    vmd = await concluded_vmd(session, w)
+    definition = instruments.get("barthel", 1)
+    answers = {it.id: it.options[1].code for it in definition.items}  # the second option of every item
+    result = instruments.score(definition, answers)
+    total = result.scores["total"]
+    session.add(InstrumentResponse(
+        person_id=ctx["person"].id, context_type="vmd", context_id=vmd.id, instrument_code="barthel",
+        instrument_version=1, answers=answers, scores=result.model_dump(mode="json"), author_id=ctx["sw"].id,
+        author_org_id=(await org(session, "comune-offanengo")).id))
+    await session.flush()
+    return str(vmd.id), total.band.label, f"{total.value}/{total.max}"
+
+
+async def test_print_pdf_a4_with_identity_vmd_scores_case_manager_and_version(client, session, ctx):
+    """Issue 15: `?format=pdf` (or `Accept: application/pdf`) answers a real A4 PDF with what the paper needs;
+    unknown formats are 406 problem+json; the HTML print stays the default."""
+    import io
+
+    from pypdf import PdfReader
+
+    person, h = ctx["person"], ctx["h"]
+    person.codice_fiscale = "BNCMRA43E50D142X"
+    person.residence_address = "Via Giuseppe Verdi 12"
+    await session.flush()
+    vmd_id, band, score = await _vmd_with_barthel(session, ctx)
+    pid = (await draft(client, ctx, vmd_id=vmd_id))["id"]
+    await with_goal_and_interventions(client, session, ctx, pid)
+    assert (await client.post(f"/api/care-plans/{pid}/propose", headers=h)).status_code == 200
+    agreed = (await client.post(f"/api/care-plans/{pid}/agree", headers=h,
+                                json={"consent_id": ctx["consent_id"]})).json()
+    active = (await client.post(f"/api/care-plans/{pid}/activate", headers=h)).json()
+    assert active["state"] == "active" and active["version"] == agreed["version"] + 1
+
+    for kw in ({"params": {"format": "pdf"}}, {"headers": {"Accept": "application/pdf"}}):
+        r = await client.get(f"/api/care-plans/{pid}/print", headers={**h, **kw.get("headers", {})},
+                             params=kw.get("params"))
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "application/pdf" and r.content.startswith(b"%PDF-")
+        assert r.headers["cache-control"] == "no-store"
+        reader = PdfReader(io.BytesIO(r.content))
+        page = reader.pages[0]
+        assert abs(float(page.mediabox.width) - 595) <= 1 and abs(float(page.mediabox.height) - 842) <= 1
+        first = page.extract_text()
+        assert first.strip()
+        text = " ".join(" ".join(p.extract_text().split()) for p in reader.pages)
+        assert "Cognome e nome Bianchi Maria" in text, text
+        assert "BNCMRA43E50D142X" in text and "Via Giuseppe Verdi 12" in text and "Offanengo" in text
+        assert f"Cartella n. {ctx['cartella_id']}" in text
+        assert "Indice di Barthel" in text and score in text and band in text
+        assert "Anna Ferrari" in text and (await org(session, "comune-offanengo")).name in text
+        assert f"Sottoscritto il 02/03/2026 (versione n. {agreed['version']})" in text
+        assert f"Versione n. {active['version']} del 02/03/2026" in text
+        assert "Servizio di Assistenza Domiciliare (SAD)" in text and "6 ore/settimana" in text
+
+    for kw in ({"params": {"format": "docx"}}, {"headers": {"Accept": "application/msword"}}):
+        r = await client.get(f"/api/care-plans/{pid}/print", headers={**h, **kw.get("headers", {})},
+                             params=kw.get("params"))
+        assert r.status_code == 406, r.text
+        assert r.headers["content-type"].startswith(PROBLEM)
+    r = await client.get(f"/api/care-plans/{pid}/print", headers={**h, "Accept": "text/html,*/*;q=0.8"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "Bianchi Maria" in r.text and "BNCMRA43E50D142X" in r.text

@@ -64,8 +64,8 @@ class TestDiary:
         r = await client.post(f"/api/cartelle/{cartella.id}/diary", json=_entry(clock, follow_up_due=due),
                               headers=bearer(author))
         assert r.status_code == 201
-        items = (await session.execute(sa.select(WorkItem).where(WorkItem.kind == "diary.follow_up",
-                                                                 WorkItem.source_id == uuid.UUID(r.json()["id"])))).scalars().all()
+        items = (await session.execute(sa.select(WorkItem).where(
+            WorkItem.kind == "diary.follow_up", WorkItem.source_id == uuid.UUID(r.json()["id"])))).scalars().all()
         assert len(items) == 1 and items[0].assignee_user_id == author.id
         queue = (await client.get("/api/work-items/mine", params={"kind": "diary.follow_up"},
                                   headers=bearer(author))).json()

@@ -9,10 +9,9 @@ from typing import Any
 from domain.assessment.models import Vmd, VmdAssessor, VmdOutcome, VmdState
 from domain.kernel import clock
 from domain.registry import cartelle
-from domain.registry.models import Cartella, Person
 from domain.registry import consent as consent_mod
+from domain.registry.models import Cartella, Consent, Person
 from domain.security.models import AppUser, Role, Team, TeamType
-from domain.registry.models import Consent
 from domain.security.principal import Principal, load_principal
 from schemas.access import ConsentCreate
 from tests.factories.registry import insert_person

@@ -12,8 +12,8 @@ from domain.kernel import clock as clock_mod
 from domain.kernel import history
 from domain.kernel.errors import Conflict, Forbidden, Invalid
 from domain.registry import cartelle
-from domain.registry.models import AssignmentReason, CartellaAssignment, PersonRelation
 from domain.registry import consent as consent_mod
+from domain.registry.models import AssignmentReason, CartellaAssignment, PersonRelation
 from domain.security.models import Role
 from schemas.care_plan import (
     ActivateIn,
