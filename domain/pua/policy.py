@@ -44,8 +44,10 @@ REGISTRATION_FIELDS = SUMMARY_FIELDS | {
 
 
 def works_request(principal, request: AccessRequest) -> bool:
-    """The principal works this request: they registered it or hold a role at its PUA seat, with pua.triage."""
-    works = request.operator_id == principal.user_id or request.location_org_id in principal.orgs_for()
+    """The principal works this request, holding pua.triage: PUA staff of its Ambito (who alone take requests in
+    reception, triage and refer them), or whoever registered it or holds a role at its PUA seat."""
+    works = (request.operator_id == principal.user_id or request.location_org_id in principal.orgs_for()
+             or (is_pua_staff(principal) and request.ambito_id == principal.ambito_id))
     return works and Permission.pua_triage in principal.permissions
 
 

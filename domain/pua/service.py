@@ -317,21 +317,17 @@ async def take_in_reception(session: AsyncSession, *, principal: Principal, requ
 async def registry_age(session: AsyncSession, definition, person_id: uuid.UUID,
                        answers: Any) -> tuple[Any, tuple[str, str] | None]:
     """The triage's `age` item answered from the registry: the completed years on today's date (Europe/Rome) from
-    the person's birth date (docs/decisions/pua.md §1.2). Returns the answers with that age, and the problem to
-    report on `answers.age` when an age typed in differs from it or the registry has no birth date."""
+    the person's birth date (docs/decisions/pua.md §1.2); an age sent with the answers is replaced by it. Returns
+    the answers with that age, and the problem to report on `answers.age` when the registry has no birth date."""
     if definition.item(AGE_ITEM) is None or not isinstance(answers, Mapping):
         return answers, None
     person = await person_svc.person_record(session, person_id)
     age = calendar.age_on(person.birth_date if person else None, clock.today_rome())
-    field = f"answers.{AGE_ITEM}"
     if age is None:
         return {k: v for k, v in answers.items() if k != AGE_ITEM}, (
-            field, "l'età si ricava dalla data di nascita, che in anagrafe manca: registrarla prima della "
-                   "valutazione di primo livello")
-    given = answers.get(AGE_ITEM)
-    problem = (field, f"secondo la data di nascita in anagrafe la persona ha {age} anni") \
-        if given is not None and given != age else None
-    return {**answers, AGE_ITEM: age}, problem
+            f"answers.{AGE_ITEM}", "l'età si ricava dalla data di nascita, che in anagrafe manca: registrarla "
+                                   "prima della valutazione di primo livello")
+    return {**answers, AGE_ITEM: age}, None
 
 
 async def record_triage(session: AsyncSession, *, principal: Principal, request_id: uuid.UUID,

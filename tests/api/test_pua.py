@@ -100,11 +100,11 @@ async def test_bad_triage_answers_are_422_and_write_nothing(client, session):
     rid = (await _register(client, pua.mmg, mmg_referral(person.id)))["id"]
     h = bearer(pua.operator)
     await client.post(f"/api/pua/requests/{rid}/reception", headers=h)
-    answers = complex_answers(age=130)
+    answers = complex_answers(multimorbidity="sì")
     del answers["autonomy_loss"]
     r = await client.post(f"/api/pua/requests/{rid}/triage", json={"answers": answers}, headers=h)
     assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM)
-    assert {e["field"] for e in r.json()["errors"]} == {"answers.age", "answers.autonomy_loss"}
+    assert {e["field"] for e in r.json()["errors"]} == {"answers.multimorbidity", "answers.autonomy_loss"}
     r = await client.post(f"/api/pua/requests/{rid}/triage", json={"answers": complex_answers(),
                                                                     "instrument_version": 1}, headers=h)
     assert r.status_code == 409  # retired version

@@ -191,13 +191,16 @@ async def test_the_age_of_the_triage_comes_from_the_registry(session):
     op = await pua.principal(session, pua.operator)
     rid = (await service.register_request(session, principal=mmg, data=create(mmg_referral(person.id)))).request.id
     await service.take_in_reception(session, principal=op, request_id=rid)
-    with pytest.raises(Invalid) as e:  # a typed age that disagrees with the registry
-        await service.record_triage(session, principal=op, request_id=rid, answers=complex_answers(age=70))
-    assert [x["field"] for x in e.value.errors] == ["answers.age"] and "82" in e.value.errors[0]["reason"]
-    ar, resp = await service.record_triage(session, principal=op, request_id=rid, answers=complex_answers())
-    assert resp.answers["age"] == 82 and "age" not in complex_answers()
+    # a typed age (a typo: 70) does not decide: the registry's 82 does, and the red flag fires
+    ar, resp = await service.record_triage(session, principal=op, request_id=rid, answers=complex_answers(age=70))
+    assert resp.answers["age"] == 82
     assert ar.complexity == "complex"
     assert "red_flag_alone_over_75" in [r["code"] for r in resp.scores["outcomes"]["need_level"]["reasons"]]
+    # nor is it needed
+    rid1 = (await service.register_request(session, principal=mmg, data=create(mmg_referral(person.id)))).request.id
+    await service.take_in_reception(session, principal=op, request_id=rid1)
+    _, resp = await service.record_triage(session, principal=op, request_id=rid1, answers=complex_answers())
+    assert "age" not in complex_answers() and resp.answers["age"] == 82
     # no birth date in the registry: the operator is asked to record it, not to guess an age
     unknown = await insert_person(session, comune="comune-crema")
     unknown.birth_date = None
@@ -217,11 +220,12 @@ async def test_bad_triage_answers_write_nothing(session):
     op = await pua.principal(session, pua.operator)
     reg = await service.register_request(session, principal=mmg, data=create(mmg_referral(person.id)))
     await service.take_in_reception(session, principal=op, request_id=reg.request.id)
-    bad = complex_answers(age=150, caregiver="sometimes")
+    bad = complex_answers(caregiver="sometimes", autonomy_loss="total")
     del bad["lives_alone"]
     with pytest.raises(Invalid) as e:
         await service.record_triage(session, principal=op, request_id=reg.request.id, answers=bad)
-    assert {x["field"] for x in e.value.errors} == {"answers.age", "answers.caregiver", "answers.lives_alone"}
+    assert {x["field"] for x in e.value.errors} == {"answers.autonomy_loss", "answers.caregiver",
+                                                     "answers.lives_alone"}
     with pytest.raises(Conflict):  # v1 is retired: no new compilations
         await service.record_triage(session, principal=op, request_id=reg.request.id,
                                     answers=complex_answers(), instrument_version=1)
@@ -362,6 +366,23 @@ async def test_refer_to_vmd_creates_the_vmd(session):
     assert [i.state for i in await _items(session, ar.id)] == ["done"]
     with pytest.raises(Conflict):
         await service.withdraw(session, principal=op, request_id=ar.id, reason="x")
+
+
+async def test_any_pua_social_worker_of_the_ambito_refers_to_vmd(session):
+    """The Ambito's PUA social workers work every request of the Ambito (policy): the referral is their legal basis
+    to reach the cartella for the VMD, even when they are not in the PUA team and the request sits at an ASST
+    seat."""
+    pua = await setup_pua(session)
+    person = await elderly_woman(session)
+    c = Cartella(ambito_id=pua.ambito.id, person_id=person.id, area="anziani",
+                 owning_comune_id=(await org(session, "comune-offanengo")).id)
+    session.add(c)
+    await session.flush()
+    ar, _, _ = await triaged(session, pua, person, complex_answers())
+    outsider = await make_user(session, Role.ambito_pua_social_worker, "ambito-crema")
+    ar = await flows.refer_vmd(session, principal=await pua.principal(session, outsider), request_id=ar.id,
+                               data=ReferVmdIn())
+    assert ar.state == AccessState.referred_vmd and ar.cartella_id == c.id and ar.vmd_id is not None
 
 
 async def test_withdraw_and_cancel_cancel_the_work_item(session):
