@@ -47,6 +47,7 @@ SOURCE = "vmd"
 CONTEXT = "vmd"  # instrument_response.context_type
 KIND_ASSESSMENT = "vmd.assessment"  # one per assessor: the "my assessments" queue
 KIND_EQUIPE = "vmd.equipe"  # one per VMD for the equipe team: organise it and bring it to a conclusion
+VMD_NOT_FOUND = "Valutazione multidimensionale non trovata."
 
 __all__ = [
     "ENTITY",
@@ -93,14 +94,14 @@ async def _vmd_in_ambito(session: AsyncSession, principal: Principal, vmd_id: uu
     vmd = (await session.execute(
         sa.select(Vmd).where(Vmd.id == vmd_id, Vmd.ambito_id == principal.ambito_id))).scalar_one_or_none()
     if vmd is None:
-        raise NotFound("Valutazione multidimensionale non trovata.")
+        raise NotFound(VMD_NOT_FOUND)
     return vmd
 
 
 async def load_readable(session: AsyncSession, principal: Principal, vmd_id: uuid.UUID) -> Vmd:
     """The VMD if the principal reaches its cartella (404 outside scope, 403 consent_required)."""
     vmd = await _vmd_in_ambito(session, principal, vmd_id)
-    await registry_policy.cartella_in_scope(session, principal, vmd.cartella_id)
+    await registry_policy.cartella_in_scope(session, principal, vmd.cartella_id, not_found=VMD_NOT_FOUND)
     return vmd
 
 

@@ -32,7 +32,7 @@ FULL_ONLY = "Il progetto si modifica solo da chi ha in carico la persona (vision
 
 async def projection(session: AsyncSession, principal, plan: CarePlan) -> str:
     """The cartella must be in scope (404 / 403 consent_required otherwise); then `full` or `minimal`."""
-    await registry_policy.cartella_in_scope(session, principal, plan.cartella_id)
+    await registry_policy.cartella_in_scope(session, principal, plan.cartella_id, not_found=repository.PLAN_NOT_FOUND)
     access = await registry_policy.person_access(session, principal, plan.person_id, plan.ambito_id)
     return "full" if access.projection == "full" else "minimal"
 

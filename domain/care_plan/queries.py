@@ -32,7 +32,7 @@ async def get_plan(session: AsyncSession, *, principal, plan_id: uuid.UUID, audi
                         labels=await repository.intervention_labels(session, ivs),
                         case_manager_name=cm.display_name if cm else None)
     if projection != "full" and not policy.visible_to_minimal(principal, bundle):
-        raise NotFound("Progetto non trovato.")
+        raise NotFound(repository.PLAN_NOT_FOUND)
     if audited:
         repository.audit_plan("read", plan)
     return bundle

@@ -18,6 +18,8 @@ from domain.kernel.errors import NotFound
 from domain.security import audit
 from domain.territory import queries as territory
 
+PLAN_NOT_FOUND = "Progetto non trovato."
+
 ENTITY = "care_plan"  # entity_type of the versions in the kernel history
 OBJECT = "care_plan"  # object_type of audit rows, source_type of work items and cartella assignments
 REVIEW_KIND = "care_plan.review"
@@ -42,7 +44,7 @@ async def plan_row(session: AsyncSession, plan_id: uuid.UUID, *, lock: bool = Fa
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     plan = (await session.execute(stmt)).scalar_one_or_none()
     if plan is None:
-        raise NotFound("Progetto non trovato.")
+        raise NotFound(PLAN_NOT_FOUND)
     return plan
 
 

@@ -25,9 +25,11 @@ from domain.registry import policy as registry_policy
 EDIT_WINDOW = timedelta(hours=24)
 
 
-async def cartella(session: AsyncSession, principal, cartella_id: uuid.UUID):
-    """The cartella the diary writes to or reads from, if the principal reaches it."""
-    return await registry_policy.cartella_in_scope(session, principal, cartella_id)
+async def cartella(session: AsyncSession, principal, cartella_id: uuid.UUID, *,
+                   not_found: str = "Cartella non trovata."):
+    """The cartella the diary writes to or reads from, if the principal reaches it (`not_found`: the message of the
+    record that hangs off it, so an out-of-scope entry or attachment answers like a missing one)."""
+    return await registry_policy.cartella_in_scope(session, principal, cartella_id, not_found=not_found)
 
 
 def editable_until(entry: DiaryEntry):

@@ -18,6 +18,8 @@ from domain.kernel.settings import get_settings
 from domain.security import audit
 
 FOLLOW_UP_KIND = "diary.follow_up"
+ENTRY_NOT_FOUND = "Voce di diario non trovata."
+ATTACHMENT_NOT_FOUND = "Allegato non trovato."
 ATTACHMENT_KINDS = {"ads_decree", "signed_plan", "urgency_evidence", "consent_form", "medical_report", "other"}
 _MAGIC = {
     "application/pdf": (b"%PDF-",),
@@ -75,8 +77,8 @@ async def add_entry(session, *, principal, cartella_id: uuid.UUID, type: EntryTy
 async def edit_entry(session, *, principal, entry_id: uuid.UUID, changes: dict) -> DiaryEntry:
     entry = await session.get(DiaryEntry, entry_id, with_for_update=True)
     if entry is None:
-        raise NotFound("Voce di diario non trovata.")
-    cartella = await policy.cartella(session, principal, entry.cartella_id)
+        raise NotFound(ENTRY_NOT_FOUND)
+    cartella = await policy.cartella(session, principal, entry.cartella_id, not_found=ENTRY_NOT_FOUND)
     policy.require_editable(entry, principal)
     _check_times(changes.get("occurred_at", entry.occurred_at), changes.get("follow_up_due", entry.follow_up_due))
     for k, v in changes.items():
@@ -156,8 +158,8 @@ async def list_attachments(session, *, principal, cartella_id: uuid.UUID) -> lis
 async def read_attachment(session, *, principal, attachment_id: uuid.UUID) -> tuple[Attachment, bytes]:
     att = await session.get(Attachment, attachment_id)
     if att is None:
-        raise NotFound("Allegato non trovato.")
-    cartella = await policy.cartella(session, principal, att.cartella_id)
+        raise NotFound(ATTACHMENT_NOT_FOUND)
+    cartella = await policy.cartella(session, principal, att.cartella_id, not_found=ATTACHMENT_NOT_FOUND)
     data = storage.blob_store().get(att.storage_key)
     audit.record(action="read", object_type="attachment", object_ids=[att.id], person_ids=[cartella.person_id])
     return att, data

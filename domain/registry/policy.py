@@ -275,9 +275,12 @@ _CARTELLA_PERSON = (sa.select(Cartella.person_id).where(Cartella.id == CARTELLA_
                     .scalar_subquery())
 
 
-async def cartella_in_scope(session, principal, cartella_id: uuid.UUID, *, for_update: bool = False) -> Cartella:
+async def cartella_in_scope(session, principal, cartella_id: uuid.UUID, *, for_update: bool = False,
+                            not_found: str = "Cartella non trovata.") -> Cartella:
     """The cartella if the row filter reaches it (404 otherwise, so existence is not revealed), checking consent
-    when the principal reaches it only through a role that needs one (403 consent_required)."""
+    when the principal reaches it only through a role that needs one (403 consent_required). A caller checking a
+    record that hangs off the cartella (a VMD, a plan, an attachment) passes that record's own `not_found`, so an
+    out-of-scope record answers exactly like a missing one."""
     q = memo(principal, "cartella_in_scope", None, lambda: sa.select(
         Cartella, *access_columns(principal, _CARTELLA_PERSON)).where(
         Cartella.id == CARTELLA_ID, cartella_filter(principal)))
@@ -292,7 +295,7 @@ async def cartella_in_scope(session, principal, cartella_id: uuid.UUID, *, for_u
         audit.record(action="denied", object_type="cartella", object_ids=[cartella_id], person_ids=[person_id])
         if access is not None and access.consent_missing:
             raise ConsentRequired("Consenso della persona assente o revocato per questa finalità.")
-        raise NotFound("Cartella non trovata.")
+        raise NotFound(not_found)
     c = row[0]
     audit.note_grounds(c.person_id, purpose=access.purpose, break_glass=access.break_glass,
                        legal_basis=BREAK_GLASS_BASIS if access.break_glass else None)

@@ -229,3 +229,16 @@ class TestAttachmentOwner:
         count = (await session.execute(sa.select(sa.func.count()).select_from(Attachment)
                                        .where(Attachment.cartella_id == cartella.id))).scalar()
         assert count == 0
+
+
+async def test_an_out_of_scope_record_answers_like_a_missing_one(client, session, clock):
+    """Issue 9: a record outside the caller's scope answered "Cartella non trovata" where a missing one answered
+    "Allegato/Voce di diario non trovata": the message told the two apart."""
+    _, cartella, author, _, outsider = await _setup(session)
+    entry = (await client.post(f"/api/cartelle/{cartella.id}/diary", json=_entry(clock),
+                               headers=bearer(author))).json()
+    await session.commit()
+    hidden = await client.patch(f"/api/diary/{entry['id']}", json={"text": "x"}, headers=bearer(outsider))
+    missing = await client.patch(f"/api/diary/{uuid.uuid4()}", json={"text": "x"}, headers=bearer(outsider))
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.json()["detail"] == missing.json()["detail"] == "Voce di diario non trovata."
