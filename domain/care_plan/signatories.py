@@ -20,12 +20,11 @@ from domain.assessment import queries as assessment
 from domain.care_plan import states
 from domain.care_plan.models import CarePlan
 from domain.kernel import clock
-from domain.kernel.errors import Invalid, Unauthenticated
+from domain.kernel.errors import Invalid
 from domain.registry import consent as consents
 from domain.registry import persons
 from domain.registry.models import RELATION_LABELS, ConsentPurpose, GrantorKind
 from domain.security import directory
-from domain.security.principal import load_principal
 from domain.territory import queries as territory
 
 EQUIPE_LABEL = "Componente dell'équipe di valutazione (VMD)"
@@ -97,13 +96,8 @@ async def equipe(session: AsyncSession, vmd_id: uuid.UUID | None, case_manager_i
 
 
 async def _organisations_of(session: AsyncSession, user_id: uuid.UUID) -> str | None:
-    """The organisations where the user holds a role today, by name (the principal loader is the security
-    context's reader of a user's grants); None for a user who is no longer active."""
-    try:
-        grants = await load_principal(session, str(user_id))
-    except Unauthenticated:
-        return None
-    names = await territory.org_names(session, grants.orgs_for())
+    """The organisations where the user holds a role today, by name (None when there is none)."""
+    names = await territory.org_names(session, await directory.user_organisations(session, user_id))
     return ", ".join(sorted(set(names.values()))) or None
 
 

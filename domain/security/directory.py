@@ -75,6 +75,14 @@ async def require_operator(session: AsyncSession, user_id: uuid.UUID, ambito_id:
     return UserCard(row.id, row.display_name, row.profession)
 
 
+async def user_organisations(session: AsyncSession, user_id: uuid.UUID, day: date | None = None) -> set[uuid.UUID]:
+    """The organisations where the user holds an effective role on `day` (today by default)."""
+    return set((await session.execute(
+        sa.select(RoleAssignment.organisation_id).where(
+            RoleAssignment.user_id == user_id, RoleAssignment.effective_sql(day or clock.today_rome()))
+    )).scalars())
+
+
 async def user_roles(session: AsyncSession, user_id: uuid.UUID, day: date | None = None) -> frozenset[Role]:
     rows = (await session.execute(
         sa.select(RoleAssignment.role).where(RoleAssignment.user_id == user_id,
