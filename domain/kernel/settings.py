@@ -77,6 +77,10 @@ class Settings(BaseSettings):
 
     # PUA: working days to triage a registered request.
     pua_triage_due_working_days: int = 2
+    # PUA referral of an adult (18-64) without an area: the cartella area the request's needs point to, when they
+    # all point to one; otherwise "non_noto" (never "disabili" by default).
+    pua_adult_area_by_need: dict[str, str] = Field(default_factory=lambda: {
+        "economic": "emarginazione_poverta", "housing": "emarginazione_poverta"})
 
     # VMD (docs/decisions/vmd.md): calendar days from the request to the due time, by default and per trigger
     # (VMD_DUE_DAYS='{"measure_b1": 45}'); whether CSC counts as the Ambito side of an integrated VMD; which

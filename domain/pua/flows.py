@@ -77,7 +77,7 @@ async def _cartella_for_referral(session: AsyncSession, principal: Principal, ar
         if linked is not None and linked.status == CartellaStatus.open:
             return linked
     person = await persons.person_record(session, ar.person_id)
-    area = Area(area) if area is not None else default_area(person)
+    area = Area(area) if area is not None else default_area(person, ar.need_domains or ())
     existing = await cartelle.open_cartella_of(session, ar.person_id, area)
     if existing is not None:
         return existing

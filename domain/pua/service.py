@@ -65,8 +65,10 @@ ACTION_PATH = {AccessAction.orient: "orientation", AccessAction.refer_vmd: "vmd"
 
 
 # ---------------------------------------------------------------- configuration and time
-def default_area(person, on: date | None = None) -> Area:
-    """anziani from 65, minori_famiglia under 18, disabili in between (docs/decisions/pua.md §2)."""
+def default_area(person, need_domains: list[str] | tuple[str, ...] = (), on: date | None = None) -> Area:
+    """anziani from 65, minori_famiglia under 18; between them the area the request's needs point to when they all
+    point to one (`PUA_ADULT_AREA_BY_NEED`: economic and housing needs → emarginazione_poverta), otherwise "non
+    noto": an adult is never filed as disabled by default (docs/decisions/pua.md §2)."""
     age = calendar.age_on(person.birth_date, on or clock.today_rome())
     if age is None:
         raise Invalid("area", "la data di nascita della persona non è nota: indicare l'area della cartella")
@@ -74,7 +76,11 @@ def default_area(person, on: date | None = None) -> Area:
         return Area.anziani
     if age < 18:
         return Area.minori_famiglia
-    return Area.disabili
+    by_need = get_settings().pua_adult_area_by_need
+    areas = {by_need.get(d) for d in need_domains}
+    if len(areas) == 1 and None not in areas:
+        return Area(areas.pop())
+    return Area.non_noto
 
 
 # ---------------------------------------------------------------- shared helpers

@@ -55,7 +55,10 @@ async def test_default_area_by_age(session):
     turned_65 = await insert_person(session, comune="comune-crema", birth_date=date(1961, 3, 2))
     assert service.default_area(old) == "anziani"
     assert service.default_area(child) == "minori_famiglia"
-    assert service.default_area(adult) == "disabili"
+    # Issue 9: an adult is never "disabili" by default; the request's needs decide when they point to one area.
+    assert service.default_area(adult) == "non_noto"
+    assert service.default_area(adult, ["economic", "housing"]) == "emarginazione_poverta"
+    assert service.default_area(adult, ["economic", "health"]) == "non_noto"
     assert service.default_area(turned_65) == "anziani"
     adult.birth_date = None
     with pytest.raises(Invalid) as e:
