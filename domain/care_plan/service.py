@@ -44,10 +44,11 @@ async def _check_vmd(session: AsyncSession, vmd_id: uuid.UUID, cartella_id: uuid
         raise Invalid("vmd_id", "la VMD non esiste o non appartiene a questa cartella")
     if vmd.state != VmdState.concluded:
         raise Invalid("vmd_id", "la VMD non è conclusa")
-    if vmd.outcome not in (VmdOutcome.project_proposed, VmdOutcome.waiting_list):
+    outcomes = set(vmd.outcomes)
+    if not outcomes & {VmdOutcome.project_proposed.value, VmdOutcome.waiting_list.value}:
         raise Invalid("vmd_id", "l'esito della VMD non prevede un progetto (serve 'proposta di progetto' o "
                                 "'inserimento in lista d'attesa')")
-    if vmd.outcome == VmdOutcome.waiting_list and kind != PlanKind.temporary:
+    if VmdOutcome.waiting_list.value in outcomes and kind != PlanKind.temporary:
         raise Invalid("kind", "dopo l'inserimento in lista d'attesa il progetto è temporaneo/alternativo "
                               "(kind = temporary)")
 

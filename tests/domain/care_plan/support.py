@@ -2,6 +2,8 @@
 the comune), the comune's social worker as case manager, an IFeC of the ASST, a concluded VMD, a care consent."""
 from __future__ import annotations
 
+import uuid
+
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -53,15 +55,17 @@ async def grant_care_consent(session, principal, person, **kw: Any) -> Consent:
 
 
 async def concluded_vmd(session, w: World, outcome: VmdOutcome = VmdOutcome.project_proposed,
-                        cartella_id=None, state: VmdState = VmdState.concluded) -> Vmd:
+                        cartella_id=None, state: VmdState = VmdState.concluded,
+                        outcomes: list[VmdOutcome] | None = None) -> Vmd:
     amb = await org(session, "ambito-crema")
-    team = Team(ambito_id=amb.id, code=f"vmd-{w.person.id.hex[:8]}-{outcome.value[:4]}-{state.value[:4]}",
+    team = Team(ambito_id=amb.id, code=f"vmd-{uuid.uuid4().hex[:12]}",
                 name="Équipe VMD di prova", type=TeamType.vmd_equipe)
     session.add(team)
     await session.flush()
     vmd = Vmd(ambito_id=amb.id, person_id=w.person.id, cartella_id=cartella_id or w.cartella.id, trigger="mmg",
               team_id=team.id, requested_by=w.sw.id, state=state, outcome=outcome if state == "concluded" else None,
-              concluded_at=clock.now() if state == "concluded" else None, integrated=True)
+              concluded_at=clock.now() if state == "concluded" else None, integrated=True,
+              outcomes=[o.value for o in outcomes] if outcomes else [])
     session.add(vmd)
     await session.flush()
     session.add_all([

@@ -109,6 +109,19 @@ class TestCreate:
                 await new_plan(session, w, vmd_id=bad.id)
             assert exc.value.field == "vmd_id"
 
+    async def test_a_vmd_with_several_outcomes(self, session, w):
+        # Issue 9: eligible for a measure AND a project proposed (B1, Pro.Vi, Dopo di Noi need the project) ...
+        both = await concluded_vmd(session, w, VmdOutcome.project_proposed,
+                                   outcomes=[VmdOutcome.project_proposed, VmdOutcome.measure_eligible])
+        assert (await new_plan(session, w, vmd_id=both.id)).vmd_id == both.id
+        # ... and a waiting list with its temporary project: the project must be temporary
+        waiting = await concluded_vmd(session, w, VmdOutcome.project_proposed,
+                                      outcomes=[VmdOutcome.project_proposed, VmdOutcome.waiting_list])
+        with pytest.raises(Invalid) as exc:
+            await new_plan(session, w, vmd_id=waiting.id, kind="ordinary")
+        assert exc.value.field == "kind"
+        assert (await new_plan(session, w, vmd_id=waiting.id, kind="temporary")).kind == "temporary"
+
     async def test_vmd_of_another_cartella_is_refused(self, session, w):
         other_cartella = await cartelle.open_cartella(session, principal=w.sw_p, person_id=w.person.id,
                                                           area="disabili")
