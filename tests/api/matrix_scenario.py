@@ -1,11 +1,20 @@
-"""The world the permission matrix runs in: one case in the Ambito di Crema and one in the test Ambito of Cremona,
-with everything that hangs off a case (VMD, care plan, diary, attachment, PUA request, consents, relation...), and
+"""The world the permission matrix runs in: two cases in the Ambito di Crema (`crema`, reached with a legal basis,
+and `revoked`, reached without one and with the consents revoked) and one in the test Ambito of Cremona, with
+everything that hangs off a case (VMD, care plan, diary, attachment, PUA request, consents, relation...), and
 two users per role: `own` (the comune owning the case, or assigned to it, or the author/holder of the row) and
 `other` (same Ambito, not owning, not assigned).
 
+Every ALLOW cell must answer 2xx, so each Crema case holds its subjects in the state each action needs: VMDs
+requested / scheduled / in progress (every assessor has recorded an instrument) / in equipe review (signed, met) /
+concluded (with a reassessment date); care plans in draft / proposed / agreed / active (one intervention running,
+one planned) / under review / suspended; PUA requests registered / in reception / triaged (and one referred to the
+COT, for reading). `param()` picks, per route, the row in the right state (`PLAN_FOR`, `VMD_FOR`, `REQUEST_FOR`).
+Every cell runs in a transaction rolled back at its end, so an action that consumes its subject (agree, conclude,
+refer...) meets a fresh one in every cell.
+
 Built once per module through the API (as the users who would really do it) and, where the API has no way in
-(users, teams, assignments with a legal basis, break-glass grants, duplicate pairs, work items), through rows and
-services. `request_for()` turns (route, role, situation) into the URL, headers and a minimal valid body.
+(users, teams, assignments with or without a legal basis, break-glass grants, duplicate pairs, work items), through
+rows and services. `request_for()` turns (route, role, situation) into the URL, headers and a valid body.
 """
 from __future__ import annotations
 
@@ -23,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from domain.kernel import clock, work_items
 from domain.pua.models import AccessRequest, AccessState
 from domain.registry import cartelle
-from domain.registry.models import AssignmentReason, CartellaAssignment, PossibleMatch
+from domain.registry.models import AssignmentReason, Cartella, CartellaAssignment, PossibleMatch
 from domain.territory.models import ServiceUnit
 from domain.registry.models import BreakGlassGrant
 from domain.security.models import Role, RoleAssignment, Team, TeamMember, TeamType
@@ -57,6 +66,33 @@ ORGS: dict[Role, tuple[str, str]] = {
 EQUIPE = (Role.comune_social_worker, Role.ambito_pua_social_worker, Role.asst_pua_operator, Role.cdc_assessor,
           Role.csc_operator)
 ASST_SIDE = {Role.asst_pua_operator, Role.cdc_assessor}
+# Purposes revoked in the `revoked` case: those of the roles that need consent (care for the MMG, share_* for the
+# ASST side and the providers). `share_cvi` stays in force: it is the consent the revoke cells revoke.
+REVOKED_PURPOSES = ("care", "share_asst", "share_rsa", "share_ets")
+
+# Answers valid for the instruments (the matrix keeps its own copy: the cells must reach the success path).
+BARTHEL_35 = {"feeding": "needs_help", "bathing": "dependent", "grooming": "needs_help", "dressing": "needs_help",
+              "bowels": "occasional_accident", "bladder": "occasional_accident", "toilet_use": "needs_help",
+              "transfers": "minor_help", "mobility": "immobile", "stairs": "unable"}
+SOCIAL = {"living_arrangement": "alone", "social_network": "limited", "social_isolation": True,
+          "caregiver_present": False, "housing_adequacy": "partially_adequate",
+          "housing_barriers": ["stairs_without_lift"], "eviction_risk": False, "economic_difficulty": "occasional"}
+TRIAGE = {"request_source": "gp", "request_type": "care_need", "need_areas": ["personal_care", "social_relational"],
+          "age": 82, "lives_alone": True, "caregiver": "absent", "autonomy_loss": "partial",
+          "cognitive_decline": False, "multimorbidity": True, "recent_discharge": False, "caregiver_loss": False,
+          "abuse_suspicion": False, "housing_emergency": False}
+NOW_ISO = "2026-03-02T09:00:00+01:00"  # tests/conftest.FIXED_NOW: the scenario and the cells run at this instant
+
+# The row each action needs, by the last segments of the route (the other routes use the case's base rows:
+# the draft plan, the requested VMD, the PUA request referred to the COT).
+PLAN_FOR = {"agree": "proposed", "back-to-draft": "proposed", "activate": "agreed", "reviews/start": "active",
+            "complete": "active", "suspend": "active", "reviews": "under_review", "resume": "suspended",
+            "start": "active", "end": "active"}
+VMD_FOR = {"responses": "scheduled", "sign": "in_progress", "meetings": "in_progress", "conclude": "equipe_review",
+           "reassessment": "concluded"}
+REQUEST_FOR = {"reception": "registered", "withdraw": "registered", "cancel": "registered",
+               "triage": "in_reception", "orient": "first_level_done", "refer-vmd": "first_level_done",
+               "refer-cot": "first_level_done"}
 
 
 @dataclass
@@ -87,6 +123,13 @@ class World:
     entries: dict[str, uuid.UUID] = field(default_factory=dict)
     grants: dict[str, uuid.UUID] = field(default_factory=dict)
     items: dict[str, uuid.UUID] = field(default_factory=dict)
+    # subjects in the state an action needs (see PLAN_FOR, VMD_FOR, REQUEST_FOR)
+    consents: dict[str, uuid.UUID] = field(default_factory=dict)            # purpose -> consent
+    plans: dict[str, uuid.UUID] = field(default_factory=dict)               # plan state -> plan
+    running: dict[str, uuid.UUID] = field(default_factory=dict)             # plan state -> its running intervention
+    planned: dict[str, uuid.UUID] = field(default_factory=dict)             # plan state -> its planned intervention
+    vmds: dict[str, uuid.UUID] = field(default_factory=dict)                # VMD state -> VMD
+    requests: dict[str, uuid.UUID] = field(default_factory=dict)            # PUA request state -> request
 
 
 @dataclass
@@ -95,6 +138,10 @@ class Scenario:
     headers: dict[uuid.UUID, dict[str, str]] = field(default_factory=dict)
     crema: World = field(default_factory=World)
     cremona: World = field(default_factory=World)
+    revoked: World = field(default_factory=World)  # Crema: no legal basis, consents revoked
+    ambito_org: uuid.UUID | None = None         # ambito-crema
+    cot_org: uuid.UUID | None = None            # asst-crema-cot
+    spare_assessor: uuid.UUID | None = None     # an equipe member who is not (yet) an assessor of any VMD
     other_comune: uuid.UUID | None = None       # comune-crema
     other_org: uuid.UUID | None = None          # ets-meraki
     other_unit: uuid.UUID | None = None
@@ -106,7 +153,7 @@ class Scenario:
         return self.users[(role, "other" if situation == "other" else "own")]
 
     def world(self, situation: str) -> World:
-        return self.cremona if situation == "other_ambito" else self.crema
+        return {"other_ambito": self.cremona, "revoked": self.revoked}.get(situation, self.crema)
 
 
 # ================================================================================================ building
@@ -135,13 +182,15 @@ async def _rows(engine: AsyncEngine, sc: Scenario) -> dict[str, Any]:
 
         p_own = await insert_person(s, comune="comune-offanengo", sex="F", birth_date=date(1943, 5, 10),
                                     lives_alone=True, birth_place="Crema")
+        p_rev = await insert_person(s, comune="comune-offanengo", sex="M", birth_date=date(1939, 11, 3),
+                                    lives_alone=True, birth_place="Crema")
         p_bg = await insert_person(s, comune="comune-crema")
         m1, m2 = await insert_person(s, comune="comune-crema"), await insert_person(s, comune="comune-crema")
         p_x = await insert_person(s, ambito="ambito-cremona-test", comune="comune-cremona", sex="M",
                                   birth_date=date(1940, 1, 20), birth_place="Cremona")
         x1 = await insert_person(s, ambito="ambito-cremona-test", comune="comune-cremona")
         x2 = await insert_person(s, ambito="ambito-cremona-test", comune="comune-cremona")
-        sc.crema.person, sc.cremona.person = p_own.id, p_x.id
+        sc.crema.person, sc.cremona.person, sc.revoked.person = p_own.id, p_x.id, p_rev.id
         out["p_bg"] = p_bg.id
 
         crema, cremona = await org(s, "ambito-crema"), await org(s, "ambito-cremona-test")
@@ -163,6 +212,12 @@ async def _rows(engine: AsyncEngine, sc: Scenario) -> dict[str, Any]:
             s.add(m)
             await s.flush()
             sc.cremona.member = m.id
+        # A member of the equipe who assesses no VMD: the one the `assessors` cells add.
+        spare = await make_user(s, Role.cdc_assessor, "asst-crema-cdc-crema", username="mx.equipe.spare")
+        s.add(TeamMember(team_id=team.id, user_id=spare.id, organisation_id=(await org(s, "asst-crema-cdc-crema")).id,
+                         valid_from=date(2020, 1, 1)))
+        await s.flush()
+        sc.spare_assessor = spare.id
         sc.crema.team, sc.cremona.team = team.id, team_x.id
 
         for (a, b), world, amb in (((m1, m2), sc.crema, crema), ((x1, x2), sc.cremona, cremona)):
@@ -189,6 +244,7 @@ async def _rows(engine: AsyncEngine, sc: Scenario) -> dict[str, Any]:
         sc.cremona.org = (await org(s, "asst-cremona-test")).id
         sc.provider_org = (await org(s, "ets-sentiero")).id
         sc.pua_location = (await org(s, "asst-crema-pua")).id
+        sc.ambito_org, sc.cot_org = crema.id, (await org(s, "asst-crema-cot")).id
         units = (await s.execute(sa.select(ServiceUnit.id).where(ServiceUnit.ambito_id == crema.id)
                                  .order_by(ServiceUnit.code).limit(2))).scalars().all()
         sc.crema.unit, sc.other_unit = units[0], units[1]
@@ -203,26 +259,28 @@ async def _rows(engine: AsyncEngine, sc: Scenario) -> dict[str, Any]:
     return out
 
 
-async def _assign(engine: AsyncEngine, cartella_id: uuid.UUID, reason: AssignmentReason, **who) -> uuid.UUID:
-    """A cartella assignment with a legal basis (so consent is not what the matrix tests)."""
+async def _assign(engine: AsyncEngine, cartella_id: uuid.UUID, reason: AssignmentReason, *, legal_basis: bool = True,
+                  **who) -> uuid.UUID:
+    """A cartella assignment, with a legal basis (the `crema` case: consent is not what the matrix tests there) or
+    without one (the `revoked` case: the read rests on consent alone)."""
     async with AsyncSession(engine, expire_on_commit=False) as s:
         a = await cartelle.assign(s, cartella_id=cartella_id, reason=reason, **who)
-        a.legal_basis = LEGAL_BASIS
+        a.legal_basis = LEGAL_BASIS if legal_basis else None
         s.add(a)
         await s.commit()
         return a.id
 
 
 async def _case(api: _Api, world: World, *, worker: uuid.UUID) -> None:
-    """Cartella, consents, a relation, a care plan (draft, one goal, one intervention), an attachment."""
+    """Cartella, consents, a relation, an attachment."""
     c = await api("POST", f"/persons/{world.person}/cartelle", worker, 201, json={"area": "anziani"})
     world.cartella = uuid.UUID(c["id"])
     for purpose in ("care", "share_asst", "share_rsa", "share_ets", "share_cvi"):
         r = await api("POST", f"/persons/{world.person}/consents", worker, 201,
                       json={"purpose": purpose, "grantor_kind": "self", "valid_from": "2026-03-01"})
-        if purpose == "care":
-            world.consent_care = uuid.UUID(r["id"])
-        world.consent_revocable = uuid.UUID(r["id"])
+        world.consents[purpose] = uuid.UUID(r["id"])
+    world.consent_care = world.consents["care"]
+    world.consent_revocable = world.consents["share_cvi"]
     r = await api("POST", f"/persons/{world.person}/relations", worker, 201, json={
         "kind": "caregiver", "surname": "Ferrari", "given_name": "Luca", "contacts": {"mobile": "+39 333 1234567"}})
     world.relation = uuid.UUID(r["id"])
@@ -231,19 +289,147 @@ async def _case(api: _Api, world: World, *, worker: uuid.UUID) -> None:
     world.attachment = uuid.UUID(r["id"])
 
 
-async def _plan(api: _Api, world: World, worker: uuid.UUID, interventions: list[dict[str, Any]]) -> None:
+async def _plan(api: _Api, world: World, worker: uuid.UUID, interventions: list[dict[str, Any]]
+                ) -> tuple[uuid.UUID, uuid.UUID, list[uuid.UUID]]:
+    """A draft plan with one goal and the given interventions: (plan, goal, interventions)."""
     r = await api("POST", "/care-plans", worker, 201, json={
         "cartella_id": str(world.cartella), "case_manager_id": str(worker), "title": "Sostegno alla domiciliarità"})
-    world.plan = uuid.UUID(r["id"])
-    r = await api("POST", f"/care-plans/{world.plan}/goals", worker, 201, json={
+    plan = uuid.UUID(r["id"])
+    r = await api("POST", f"/care-plans/{plan}/goals", worker, 201, json={
         "description": "Permanenza al domicilio in sicurezza", "indicator": "Accessi in Pronto Soccorso",
         "target": "Nessun accesso in 6 mesi", "due_date": "2026-09-01"})
-    world.goal = uuid.UUID(r["goals"][0]["id"])
+    goal = uuid.UUID(r["goals"][0]["id"])
     for body in interventions:
-        r = await api("POST", f"/care-plans/{world.plan}/interventions", worker, 201, json={
+        r = await api("POST", f"/care-plans/{plan}/interventions", worker, 201, json={
             "intensity_value": 6, "intensity_unit": "ore/settimana", "start_date": "2026-03-02",
             "funding_source": "fna", **body})
-    world.intervention = uuid.UUID(r["interventions"][0]["id"])
+    return plan, goal, [uuid.UUID(i["id"]) for i in r["interventions"]]
+
+
+async def _plans(api: _Api, world: World, worker: uuid.UUID, interventions: list[dict[str, Any]]) -> None:
+    """One plan per state an action starts from: draft, proposed, agreed, active (the first intervention running,
+    the second planned), under review, suspended."""
+    world.plan, world.goal, ivs = await _plan(api, world, worker, interventions)
+    world.intervention = ivs[0]
+    world.plans["draft"] = world.plan
+    steps = {"proposed": ["propose"], "agreed": ["propose", "agree"], "active": ["propose", "agree", "activate"],
+             "under_review": ["propose", "agree", "activate", "reviews/start"],
+             "suspended": ["propose", "agree", "activate", "suspend"]}
+    bodies = {"agree": {"consent_id": str(world.consents["care"])}, "suspend": REASON}
+    for state, actions in steps.items():
+        plan, _, ivs = await _plan(api, world, worker, interventions)
+        for action in actions:
+            body = {"intervention_ids": [str(ivs[0])]} if action == "activate" else bodies.get(action)
+            r = await api("POST", f"/care-plans/{plan}/{action}", worker, 200, json=body)
+        assert r["state"] == state, (state, r["state"])
+        world.plans[state] = plan
+        world.running[state], world.planned[state] = ivs[0], ivs[1]
+
+
+async def _vmds(api: _Api, sc: Scenario, world: World, own: dict[str, uuid.UUID]) -> None:
+    """Besides the VMD the MMG requested (`requested`): one VMD per later state, each with its own trigger (one
+    open VMD per trigger and cartella), all with the equipe's assessors."""
+    manager = own["asst_pua_operator"]
+    steps = {"scheduled": ("other", 1), "in_progress": ("cdcd", 2), "equipe_review": ("asd", 3),
+             "concluded": ("invalidita_civile", 4)}
+    for state, (trigger, depth) in steps.items():
+        v = await api("POST", "/vmd", manager, 201, json={
+            "person_id": str(world.person), "cartella_id": str(world.cartella), "trigger": trigger,
+            "team_id": str(sc.crema.team)})
+        vid = v["id"]
+        for role in EQUIPE:
+            await api("POST", f"/vmd/{vid}/assessors", manager, 201, json={"user_id": str(own[role.value])})
+        await api("POST", f"/vmd/{vid}/schedule", manager, 200,
+                  json={"scheduled_for": "2026-03-05T10:00:00+01:00", "location": "Casa di Comunità di Crema"})
+        if depth >= 2:
+            for role in EQUIPE:
+                await api("POST", f"/vmd/{vid}/responses", own[role.value], 201, json=_response(role.value))
+        if depth >= 3:
+            await api("POST", f"/vmd/{vid}/sign", own["comune_social_worker"], 200)
+            await api("POST", f"/vmd/{vid}/meetings", manager, 201, json=MEETING)
+        if depth >= 4:
+            await api("POST", f"/vmd/{vid}/conclude", manager, 200,
+                      json={"outcome": "no_need", "reassessment_due": "2026-09-02"})
+        v = await api("GET", f"/vmd/{vid}", manager)
+        assert v["state"] == state, (state, v["state"])
+        world.vmds[state] = uuid.UUID(vid)
+
+
+def _response(role: str) -> dict[str, Any]:
+    """The instrument each assessor fills: Barthel on the ASST side, the social module on the other."""
+    if role in {r.value for r in ASST_SIDE}:
+        return {"instrument_code": "barthel", "answers": BARTHEL_35}
+    return {"instrument_code": "social_risk", "answers": SOCIAL}
+
+
+MEETING = {"held_at": NOW_ISO, "participants": [{"name": "Figlia della signora", "role": "familiare"}],
+           "minutes": "Valutazione condivisa: non autosufficiente, vive sola.", "decision": "Proposta di progetto"}
+
+
+async def _requests(api: _Api, sc: Scenario, world: World, own: dict[str, uuid.UUID]) -> None:
+    """The PUA request the desk registered on the MMG's referral (later referred to the COT, `world.request`), and
+    one request per open state: registered, in reception, triaged (first level done)."""
+    body = {"person_id": str(world.person), "channel": "referral_mmg", "referring_user_id": str(own["mmg"]),
+            "reported_need": "Anziana sola, fatica a gestire igiene e spesa dopo una caduta.",
+            "need_domains": ["personal_care"], "location_org_id": str(sc.pua_location)}
+    r = await api("POST", "/pua/requests", own["asst_front_desk"], 201, json=body)
+    world.request = uuid.UUID(r["id"])
+    pua = own["asst_pua_operator"]
+    for state, actions in (("registered", []), ("in_reception", ["reception"]),
+                           ("first_level_done", ["reception", "triage"])):
+        r = await api("POST", "/pua/requests", own["asst_front_desk"], 201, json=body)
+        rid = r["id"]
+        for action in actions:
+            r = await api("POST", f"/pua/requests/{rid}/{action}", pua, 200,
+                          json={"answers": TRIAGE} if action == "triage" else {})
+        world.requests[state] = uuid.UUID(rid)
+
+
+async def _crema_case(api: _Api, engine: AsyncEngine, sc: Scenario, world: World, own: dict[str, uuid.UUID],
+                      ids: dict[str, uuid.UUID], *, legal_basis: bool) -> None:
+    """A case of an Offanengo resident: the comune owns it; the MMG, the providers (ETS, RSA) and the COT are
+    assigned (with or without a legal basis); the equipe assesses it; plans, VMDs and PUA requests in every state an
+    action starts from; one diary entry per writer role."""
+    cw = own["comune_social_worker"]
+    await _case(api, world, worker=cw)
+    c = world.cartella
+    await _assign(engine, c, AssignmentReason.referring_mmg, user_id=own["mmg"], legal_basis=legal_basis)
+    await _assign(engine, c, AssignmentReason.provider, organisation_id=ids["ets-igea"], legal_basis=legal_basis)
+    await _assign(engine, c, AssignmentReason.provider, organisation_id=ids["op-fbc"], legal_basis=legal_basis)
+    world.assignment = await _assign(engine, c, AssignmentReason.assessor, organisation_id=ids["asst-crema-cot"],
+                                     legal_basis=legal_basis)
+    # The MMG asks for the VMD of their patient; the equipe operator adds the assessors of both sides.
+    v = await api("POST", "/vmd", own["mmg"], 201, json={
+        "person_id": str(world.person), "cartella_id": str(c), "trigger": "mmg", "team_id": str(sc.crema.team),
+        "referring_user_id": str(own["mmg"])})
+    world.vmd = world.vmds["requested"] = uuid.UUID(v["id"])
+    for role in EQUIPE:
+        await api("POST", f"/vmd/{world.vmd}/assessors", own["asst_pua_operator"], 201,
+                  json={"user_id": str(own[role.value])})
+    await _vmds(api, sc, world, own)
+    await _plans(api, world, cw, [
+        {"service_type": "sad", "provider_org_id": str(ids["ets-igea"])},
+        {"service_type": "rsa_aperta", "provider_org_id": str(ids["op-fbc"])}])
+    # One diary entry per writer role, written by that role's own user (the author may edit it).
+    for role in M.DIARY_WRITERS:
+        r = await api("POST", f"/cartelle/{c}/diary", own[role.value], 201, json={
+            "type": "colloquio", "occurred_at": "2026-03-02T08:30:00+01:00",
+            "text": "Colloquio con la persona e il caregiver."})
+        world.entries[role.value] = uuid.UUID(r["id"])
+    await _requests(api, sc, world, own)
+
+
+async def _revoke(api: _Api, engine: AsyncEngine, world: World, worker: uuid.UUID) -> None:
+    """The `revoked` case: no assignment of the person's cartelle keeps a legal basis (the flows wrote some: VMD
+    team and assessors, plan case manager and providers), and the consents of the cross-organisation purposes are
+    revoked through the API."""
+    async with AsyncSession(engine) as s:
+        await s.execute(sa.update(CartellaAssignment).where(CartellaAssignment.cartella_id.in_(
+            sa.select(Cartella.id).where(Cartella.person_id == world.person))).values(legal_basis=None))
+        await s.commit()
+    for purpose in REVOKED_PURPOSES:
+        await api("POST", f"/persons/{world.person}/consents/{world.consents[purpose]}/revoke", worker, 200,
+                  json={"reason": "La persona ha revocato il consenso"})
 
 
 async def build(engine: AsyncEngine, http: AsyncClient) -> Scenario:
@@ -257,37 +443,10 @@ async def build(engine: AsyncEngine, http: AsyncClient) -> Scenario:
                                                           "asst-cremona-test")}
 
     # ---------------------------------------------------------------- Crema: the 82-year-old of Offanengo
-    cw_crema = own["comune_social_worker"]
-    await _case(api, sc.crema, worker=cw_crema)
-    c = sc.crema.cartella
-    # The referring MMG, the provider organisations (ETS, RSA) and the COT are assigned with a legal basis.
-    await _assign(engine, c, AssignmentReason.referring_mmg, user_id=own["mmg"])
-    await _assign(engine, c, AssignmentReason.provider, organisation_id=ids["ets-igea"])
-    await _assign(engine, c, AssignmentReason.provider, organisation_id=ids["op-fbc"])
-    sc.crema.assignment = await _assign(engine, c, AssignmentReason.assessor, organisation_id=ids["asst-crema-cot"])
-    # The MMG asks for the VMD of their patient; the equipe operator adds the assessors of both sides.
-    v = await api("POST", "/vmd", own["mmg"], 201, json={
-        "person_id": str(sc.crema.person), "cartella_id": str(c), "trigger": "mmg", "team_id": str(sc.crema.team),
-        "referring_user_id": str(own["mmg"])})
-    sc.crema.vmd = uuid.UUID(v["id"])
-    for role in EQUIPE:
-        await api("POST", f"/vmd/{sc.crema.vmd}/assessors", own["asst_pua_operator"], 201,
-                  json={"user_id": str(own[role.value])})
-    await _plan(api, sc.crema, cw_crema, [
-        {"service_type": "sad", "provider_org_id": str(ids["ets-igea"])},
-        {"service_type": "rsa_aperta", "provider_org_id": str(ids["op-fbc"])}])
-    # One diary entry per writer role, written by that role's own user (the author may edit it).
-    for role in M.DIARY_WRITERS:
-        r = await api("POST", f"/cartelle/{c}/diary", own[role.value], 201, json={
-            "type": "colloquio", "occurred_at": "2026-03-02T08:30:00+01:00",
-            "text": "Colloquio con la persona e il caregiver."})
-        sc.crema.entries[role.value] = uuid.UUID(r["id"])
-    # The PUA request: registered at the desk on the MMG's referral, then referred to the COT.
-    r = await api("POST", "/pua/requests", own["asst_front_desk"], 201, json={
-        "person_id": str(sc.crema.person), "channel": "referral_mmg", "referring_user_id": str(own["mmg"]),
-        "reported_need": "Anziana sola, fatica a gestire igiene e spesa dopo una caduta.",
-        "need_domains": ["personal_care"], "location_org_id": str(sc.pua_location)})
-    sc.crema.request = uuid.UUID(r["id"])
+    await _crema_case(api, engine, sc, sc.crema, own, ids, legal_basis=True)
+    # ---------------------------------------------------------------- Crema: the same, consent revoked
+    await _crema_case(api, engine, sc, sc.revoked, own, ids, legal_basis=False)
+    await _revoke(api, engine, sc.revoked, own["comune_social_worker"])
 
     # ---------------------------------------------------------------- Cremona: a case of the other Ambito
     await _case(api, sc.cremona, worker=cw)
@@ -296,9 +455,10 @@ async def build(engine: AsyncEngine, http: AsyncClient) -> Scenario:
         "team_id": str(sc.cremona.team)})
     sc.cremona.vmd = uuid.UUID(v["id"])
     await api("POST", f"/vmd/{sc.cremona.vmd}/assessors", cop, 201, json={"user_id": str(cw)})
-    await _plan(api, sc.cremona, cw, [
+    sc.cremona.plan, sc.cremona.goal, ivs = await _plan(api, sc.cremona, cw, [
         {"service_type": "adi_cdom", "provider_org_id": str(ids["asst-cremona-test"]),
          "intensity_unit": "accessi/settimana", "funding_source": "fondo_sanitario"}])
+    sc.cremona.intervention = ivs[0]
     r = await api("POST", f"/cartelle/{sc.cremona.cartella}/diary", cw, 201, json={
         "type": "nota", "occurred_at": "2026-03-02T08:30:00+01:00", "text": "Nota di prova."})
     sc.cremona.entries["*"] = uuid.UUID(r["id"])
@@ -306,8 +466,8 @@ async def build(engine: AsyncEngine, http: AsyncClient) -> Scenario:
     # ---------------------------------------------------------------- rows the API has no door for
     async with AsyncSession(engine, expire_on_commit=False) as s:
         cot = ids["asst-crema-cot"]
-        await s.execute(sa.update(AccessRequest).where(AccessRequest.id == sc.crema.request).values(
-            state=AccessState.referred_cot.value, orientation={"cot_org_id": str(cot)}))
+        await s.execute(sa.update(AccessRequest).where(AccessRequest.id.in_([sc.crema.request, sc.revoked.request]))
+                        .values(state=AccessState.referred_cot.value, orientation={"cot_org_id": str(cot)}))
         ar = AccessRequest(ambito_id=(await org(s, "ambito-cremona-test")).id, person_id=sc.cremona.person,
                            cartella_id=sc.cremona.cartella, channel="desk", requester_kind="self",
                            reported_need="Richiesta di informazioni.", need_domains=[],
@@ -340,6 +500,10 @@ async def build(engine: AsyncEngine, http: AsyncClient) -> Scenario:
         await s.flush()
         sc.cremona.grants["*"] = g.id
         await s.commit()
+    # The `revoked` case shares the rows that are not case data with the `crema` one: the caller's work items and
+    # break-glass grants, and the Ambito's territory, users, teams and duplicate pairs.
+    for name in ("match", "user", "role_assignment", "comune", "org", "unit", "team", "member", "grants", "items"):
+        setattr(sc.revoked, name, getattr(sc.crema, name))
     return sc
 
 
@@ -377,6 +541,12 @@ def _own_row(rows: dict[str, uuid.UUID], role: str) -> uuid.UUID:
     return rows.get(role) or rows.get("*") or next(iter(rows.values()))
 
 
+def _action(path: str) -> str:
+    """The action a route performs on its subject: the segments after the last path parameter
+    ("agree", "reviews/start", "start"...), "" for the subject itself."""
+    return path.rsplit("}", 1)[-1].strip("/")
+
+
 def param(sc: Scenario, path: str, name: str, role: str, situation: str) -> str:
     w = sc.world(situation)
     if name == "code":
@@ -399,9 +569,19 @@ def param(sc: Scenario, path: str, name: str, role: str, situation: str) -> str:
         return str(sc.other_org if situation == "other" else w.org)
     if name == "unit_id":
         return str(sc.other_unit if situation == "other" else w.unit)
+    action = _action(path)
+    if name == "plan_id":
+        return str(w.plans.get(PLAN_FOR.get(action, "draft"), w.plan))
+    if name == "intervention_id" and action in ("start", "end"):
+        state = PLAN_FOR[action]
+        return str((w.planned if action == "start" else w.running).get(state, w.intervention))
+    if name == "vmd_id":
+        return str(w.vmds.get(VMD_FOR.get(action, "requested"), w.vmd))
+    if name == "request_id":
+        return str(w.requests[REQUEST_FOR[action]] if action in REQUEST_FOR and w.requests else w.request)
     simple = {"person_id": w.person, "cartella_id": w.cartella, "consent_id": w.consent_revocable,
-              "relation_id": w.relation, "vmd_id": w.vmd, "plan_id": w.plan, "goal_id": w.goal,
-              "intervention_id": w.intervention, "attachment_id": w.attachment, "request_id": w.request,
+              "relation_id": w.relation, "goal_id": w.goal,
+              "intervention_id": w.intervention, "attachment_id": w.attachment,
               "match_id": w.match, "user_id": w.user, "team_id": w.team, "member_id": w.member}
     if name not in simple:
         raise KeyError(f"the matrix scenario has no value for path parameter {{{name}}} of {path}")
@@ -409,6 +589,7 @@ def param(sc: Scenario, path: str, name: str, role: str, situation: str) -> str:
 
 
 REASON = {"reason": "Motivazione di prova della matrice"}
+OVERRIDE = {"override_reason": "Scelta dell'operatore dopo il colloquio"}  # closing against the triage's suggestion
 
 
 def body_for(sc: Scenario, method: str, path: str, role: str, situation: str,
@@ -433,7 +614,7 @@ def body_for(sc: Scenario, method: str, path: str, role: str, situation: str,
         ("POST", "/break-glass"): {"person_id": str(w.person), "reason": "Urgenza segnalata dal pronto soccorso"},
         ("POST", "/admin/users"): {"username": "mx.nuovo.utente", "display_name": "Nuovo Utente"},
         ("PATCH", "/admin/users/{user_id}"): {"display_name": "Utente di prova"},
-        ("POST", "/admin/users/{user_id}/roles"): {"role": "analyst", "organisation_id": str(sc.crema.org)},
+        ("POST", "/admin/users/{user_id}/roles"): {"role": "analyst", "organisation_id": str(sc.ambito_org)},
         ("POST", "/admin/teams"): {"code": "mx-nuova-equipe", "name": "Nuova équipe", "type": "micro_equipe"},
         ("POST", "/admin/teams/{team_id}/members"): {"user_id": str(sc.users[("comune_social_worker", "other")])},
         ("PATCH", "/territory/comuni/{comune_id}"): {"sub_ambito_id": str(sc.sub_ambiti[sc.crema.comune])},
@@ -454,27 +635,25 @@ def body_for(sc: Scenario, method: str, path: str, role: str, situation: str,
         ("POST", "/cartelle/{cartella_id}/diary"): {"type": "nota", "occurred_at": "2026-03-02T08:45:00+01:00",
                                                     "text": "Nota della matrice."},
         ("PATCH", "/diary/{entry_id}"): {"text": "Colloquio con la persona (testo corretto)."},
-        ("POST", "/instruments/{code}/score"): {"answers": {}},
+        ("POST", "/instruments/{code}/score"): {"answers": BARTHEL_35},
         ("POST", "/pua/requests"): {
             "person_id": str(w.person), "channel": "referral_mmg",
             "referring_user_id": str(caller if role == "mmg" else sc.users[("mmg", "own")]),
             "reported_need": "Richiesta di aiuto a domicilio.", "location_org_id": str(sc.pua_location)},
         ("POST", "/pua/requests/{request_id}/reception"): {},
-        ("POST", "/pua/requests/{request_id}/triage"): {"answers": {}},
-        ("POST", "/pua/requests/{request_id}/orient"): {"information_given": "Informazioni sui servizi"},
-        ("POST", "/pua/requests/{request_id}/refer-vmd"): {},
-        ("POST", "/pua/requests/{request_id}/refer-cot"): {},
+        ("POST", "/pua/requests/{request_id}/triage"): {"answers": TRIAGE},
+        ("POST", "/pua/requests/{request_id}/orient"): {"information_given": "Informazioni sui servizi",
+                                                        **OVERRIDE},
+        ("POST", "/pua/requests/{request_id}/refer-vmd"): {"team_id": str(sc.crema.team), **OVERRIDE},
+        ("POST", "/pua/requests/{request_id}/refer-cot"): {"cot_org_id": str(sc.cot_org), **OVERRIDE},
         ("POST", "/pua/requests/{request_id}/withdraw"): REASON,
         ("POST", "/pua/requests/{request_id}/cancel"): REASON,
-        ("POST", "/vmd"): {"person_id": str(w.person), "cartella_id": str(w.cartella), "trigger": "mmg",
+        ("POST", "/vmd"): {"person_id": str(w.person), "cartella_id": str(w.cartella), "trigger": "measure_b1",
                            "team_id": str(sc.crema.team)},
         ("POST", "/vmd/{vmd_id}/schedule"): {"scheduled_for": "2026-03-05T10:00:00+01:00", "location": "CdC"},
-        ("POST", "/vmd/{vmd_id}/assessors"): {"user_id": str(sc.users[("comune_social_worker", "other")])},
-        ("POST", "/vmd/{vmd_id}/responses"): {
-            "instrument_code": "barthel" if role in {r.value for r in ASST_SIDE} else "social_risk", "answers": {}},
-        ("POST", "/vmd/{vmd_id}/meetings"): {"held_at": "2026-03-02T08:00:00+01:00",
-                                             "participants": [{"name": "Partecipante esterno"}],
-                                             "minutes": "Verbale di prova"},
+        ("POST", "/vmd/{vmd_id}/assessors"): {"user_id": str(sc.spare_assessor)},
+        ("POST", "/vmd/{vmd_id}/responses"): _response(role),
+        ("POST", "/vmd/{vmd_id}/meetings"): MEETING,
         ("POST", "/vmd/{vmd_id}/conclude"): {"outcome": "no_need"},
         ("POST", "/vmd/{vmd_id}/cancel"): REASON,
         ("POST", "/vmd/{vmd_id}/reassessment"): {},

@@ -1,4 +1,4 @@
-"""The EXPECTED permission matrix: every /api route × every role × three situations.
+"""The EXPECTED permission matrix: every /api route × every role × four situations.
 
 Written from the product rules (domain brief §2 actors and §6.4 role-based access, the issue texts), NOT from the
 application's own tables (schemas/security/permissions.yaml and access.yaml): the test compares the two, so a wrong
@@ -10,11 +10,24 @@ Situations (what the subject of the request — a person, a cartella or somethin
                 or the subject is the caller's own row (their diary entry, their break-glass grant, their work item,
                 the PUA request they registered or referred);
   other         same Ambito, not owned, not assigned, not the caller's own row;
-  other_ambito  the subject belongs to the second test Ambito (`ambito-cremona-test`).
-Routes without a subject (lists, catalogue, /me, most creates) have the same value in the three situations.
+  other_ambito  the subject belongs to the second test Ambito (`ambito-cremona-test`);
+  revoked       consent revoked, no legal basis: a case of the caller's Ambito built like the `own` one, but every
+                cartella assignment that reaches it has NO legal basis, and the person's consents for the purposes of
+                the cross-organisation roles (care, share_asst, share_rsa, share_ets) were given and then revoked.
+                The roles that need consent to reach a case of the social side (CONSENT_ROLES: the ASST side, the
+                MMG, the ETS and RSA providers — brief §6.4 "cross-organisation access requires a Consent or a
+                documented legal basis") get 403 (consent_required) wherever `own` reaches the case (a CASE cell);
+                every other cell is as in `own`. The comune, the sub-ambito coordinator, the AS d'Ambito and the
+                CSC hold the social function and need no consent. Rows that are the caller's own rather than case
+                data (work items, break-glass grants, the PUA requests one registered or referred) are not gated
+                by consent (`NOT_CONSENT_GATED`).
+Routes without a subject (lists, catalogue, /me, most creates) have the same value in every situation. The tables
+below give (own, other, other_ambito); `revoked` is derived from `own` by the rule above (`expected()`).
 
 Values:
-  ALLOW      the request gets past authorisation: any status but 401/403/404 (2xx, or 409/422 from state or body);
+  ALLOW      the request succeeds: 2xx. The scenario builds, per route, a request valid for the caller and a
+             subject in the state the action needs; the few cells where that cannot be done are listed, with the
+             reason, in ALLOWED_NOT_2XX (tests/api/test_permission_matrix.py), where they may answer 409/422;
   FORBIDDEN  403: the role lacks the coarse permission (or a finer rule of the same kind: author-only, equipe-only,
              full view only) — the caller may know the row exists but may not do this;
   HIDDEN     404: the row is outside the caller's scope, so its existence is not revealed.
@@ -27,10 +40,10 @@ from __future__ import annotations
 from domain.security.models import Role as R
 
 ALLOW, FORBIDDEN, HIDDEN = "ALLOW", "FORBIDDEN", "HIDDEN"
-SITUATIONS = ("own", "other", "other_ambito")
+SITUATIONS = ("own", "other", "other_ambito", "revoked")
 ROLES: tuple[str, ...] = tuple(r.value for r in R)
 
-Cells = tuple[str, str, str]  # (own, other, other_ambito)
+Cells = tuple[str, str, str]  # (own, other, other_ambito); `revoked` is derived (see expected())
 
 # ------------------------------------------------------------------------------------------------ cell shapes
 ANY: Cells = (ALLOW, ALLOW, ALLOW)            # no subject, or a subject every holder reaches (global catalogue)
@@ -283,15 +296,44 @@ for action in ("propose", "back-to-draft", "agree", "activate", "reviews/start",
     route("POST", f"/care-plans/{{plan_id}}/{action}", grant(PLAN_WRITERS, CASE))
 
 
+# ================================================================================================= consent
+# Cross-organisation access to a case of the social side needs the person's consent for the role's purpose, or a
+# documented legal basis on the assignment (brief §6.4 and §2 A12 "see the outcome summary for their patients
+# (consent-based)"): the ASST side (care for health: PUA operator, CdC, COT, ward), the MMG and the providers (ETS,
+# RSA). The comune, its sub-ambito coordinator, the AS d'Ambito and the CSC services hold the social function.
+CONSENT_ROLES = frozenset(R(r).value for r in ASST_PUA | CDC | COT | WARD | MMG | PROVIDERS)
+# Routes whose `own` subject is the caller's own row, not case data reached through the cartella: consent does not
+# gate them (a work item of one's queue, one's break-glass grant, the PUA request one registered or referred).
+NOT_CONSENT_GATED = frozenset({
+    ("POST", "/api/work-items/{item_id}/complete"),
+    ("POST", "/api/break-glass/{grant_id}/end"),
+    ("GET", "/api/pua/requests/{request_id}"),
+})
+
+
+# The person itself: its identity view is open Ambito-wide to the registering roles (AMBITO), but a role that reaches
+# the person through a case, where its consent is what the access rests on and it was revoked, is told so (403
+# consent_required) rather than shown a lesser view of the case's person.
+CONSENT_GATED_AMBITO = frozenset({("GET", "/api/persons/{person_id}")})
+
+
 def expected(method: str, path: str, role: str, situation: str) -> str:
-    return EXPECTED[(method, path)][role][SITUATIONS.index(situation)]
+    row = EXPECTED[(method, path)][role]
+    if situation != "revoked":
+        return row[SITUATIONS.index(situation)]
+    key = (method, path)
+    gated = (row == CASE and key not in NOT_CONSENT_GATED) or (row == AMBITO and key in CONSENT_GATED_AMBITO)
+    if role in CONSENT_ROLES and gated:
+        return FORBIDDEN  # reached only through an assignment without legal basis, consent revoked
+    return row[0]
 
 
 def why_denied(method: str, path: str) -> dict[str, list[str]]:
     """The denials of one route, named: {"FORBIDDEN": [roles...], "HIDDEN other": [...], ...} (for reports)."""
     out: dict[str, list[str]] = {}
-    for role, row in EXPECTED[(method, path)].items():
-        for sit, value in zip(SITUATIONS, row):
+    for role in EXPECTED[(method, path)]:
+        for sit in SITUATIONS:
+            value = expected(method, path, role, sit)
             if value != ALLOW:
                 out.setdefault(f"{value} {sit}", []).append(role)
     return out
