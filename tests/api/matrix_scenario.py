@@ -116,6 +116,7 @@ class World:
     match: uuid.UUID | None = None
     user: uuid.UUID | None = None
     role_assignment: uuid.UUID | None = None
+    pending_role: uuid.UUID | None = None  # a role assignment waiting for a second administrator's approval
     comune: uuid.UUID | None = None
     org: uuid.UUID | None = None
     unit: uuid.UUID | None = None
@@ -234,6 +235,14 @@ async def _rows(engine: AsyncEngine, sc: Scenario) -> dict[str, Any]:
         for world in (sc.crema, sc.cremona):
             world.role_assignment = (await s.execute(sa.select(RoleAssignment.id).where(
                 RoleAssignment.user_id == world.user))).scalar_one()
+        # A role reaching personal data asked for by a third administrator: the one the `approve` cells approve.
+        requester = await make_user(s, Role.system_admin, "ambito-crema", username="mx.system_admin.requester")
+        for world, amb, asked_by in ((sc.crema, crema, requester.id), (sc.cremona, cremona, cop.id)):
+            ra = RoleAssignment(user_id=world.user, role=Role.data_steward, organisation_id=amb.id,
+                                valid_from=date(2026, 3, 1), pending=True, requested_by=asked_by)
+            s.add(ra)
+            await s.flush()
+            world.pending_role = ra.id
 
         # Territory targets.
         sc.crema.comune = (await org(s, "comune-offanengo")).id
@@ -502,7 +511,7 @@ async def build(engine: AsyncEngine, http: AsyncClient) -> Scenario:
         await s.commit()
     # The `revoked` case shares the rows that are not case data with the `crema` one: the caller's work items and
     # break-glass grants, and the Ambito's territory, users, teams and duplicate pairs.
-    for name in ("match", "user", "role_assignment", "comune", "org", "unit", "team", "member", "grants", "items"):
+    for name in ("match", "user", "role_assignment", "pending_role", "comune", "org", "unit", "team", "member", "grants", "items"):
         setattr(sc.revoked, name, getattr(sc.crema, name))
     return sc
 
@@ -556,6 +565,8 @@ def param(sc: Scenario, path: str, name: str, role: str, situation: str) -> str:
     if name == "version":
         return "1"
     if name == "assignment_id":
+        if path.endswith("/approve"):
+            return str(w.pending_role)
         return str(w.role_assignment if path.startswith("/api/admin") else w.assignment)
     if name == "entry_id":
         return str(_own_row(w.entries, role))
@@ -600,6 +611,7 @@ def body_for(sc: Scenario, method: str, path: str, role: str, situation: str,
     p = path.removeprefix("/api")
     bodies: dict[tuple[str, str], Any] = {
         ("POST", "/persons/duplicates-check"): {"surname": "Rossi", "given_name": "Mario"},
+        ("POST", "/persons/search"): {"q": "Rossi"},
         ("POST", "/persons"): {"surname": "Verdi", "given_name": "Giulia", "sex": "F", "birth_date": "1950-04-01",
                                "other_identifier_type": "provisional", "other_identifier": "MATRICE-1"},
         ("PATCH", "/persons/{person_id}"): {"lives_alone": True},

@@ -154,6 +154,8 @@ route("GET", "/admin/users/{user_id}", grant(ADMIN, AMBITO))
 route("PATCH", "/admin/users/{user_id}", grant(ADMIN, AMBITO))
 route("POST", "/admin/users/{user_id}/roles", grant(ADMIN, AMBITO))
 route("POST", "/admin/role-assignments/{assignment_id}/end", grant(ADMIN, AMBITO))
+# Separation of duties: a role reaching personal data waits for a second administrator of the same Ambito.
+route("POST", "/admin/role-assignments/{assignment_id}/approve", grant(ADMIN, AMBITO))
 route("POST", "/admin/teams", grant(ADMIN, ANY))
 route("GET", "/admin/teams", grant(ADMIN, ANY))
 route("GET", "/admin/teams/{team_id}", grant(ADMIN, AMBITO))
@@ -168,6 +170,7 @@ route("GET", "/admin/permissions", grant(ADMIN | DPO, ANY))
 # relations, consents, cartelle — needs the case scope: outside it the sub-resource is not found.
 route("POST", "/persons/duplicates-check", grant(SEARCHERS, ANY))
 route("GET", "/persons", grant(SEARCHERS, ANY))
+route("POST", "/persons/search", grant(SEARCHERS, ANY))  # the same search, criteria in the body (not in URLs)
 route("POST", "/persons", grant(REGISTRARS, ANY))
 route("GET", "/persons/{person_id}", grant(IDENTITY, AMBITO, minimal=(MINIMAL, CASE)))
 # Writing a person's data is case work: the comune owning the case, the PUA working the intake, the CSC service.
