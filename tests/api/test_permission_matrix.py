@@ -1,12 +1,18 @@
-"""The permission matrix: every /api route × every role × (own / other / other Ambito), one request per cell,
-compared with the expected matrix written in tests/api/permission_matrix.py (not derived from the application's
-tables). A failing cell reads `METHOD path | role | situation: expected X got Y (status, detail)`.
+"""The permission matrix: every /api route × every role × (own / other / other Ambito / consent revoked), one
+request per cell, compared with the expected matrix written in tests/api/permission_matrix.py (not derived from the
+application's tables). A failing cell reads `METHOD path | role | situation: expected X got Y (status, detail)`.
 
-The scenario (tests/api/matrix_scenario.py) is built once per module in a database of its own, made from the
-template, and committed; every cell then runs in a transaction that is rolled back at the end of the request, so
-no cell changes what the next one sees. Every cell must also leave at least one audit row (counted inside the
-request's transaction before the rollback, or in the separate transaction of a refusal). 401 without a valid token is tested for every route in
-tests/api/test_auth.py (test_no_api_route_answers_without_a_valid_token).
+ALLOW means success: the cell must answer 2xx. The scenario (tests/api/matrix_scenario.py) gives each route a
+request valid for the caller and a subject in the state the action needs; the few ALLOW cells that cannot succeed
+are listed with their reason in ALLOWED_NOT_2XX (they must then answer 409/422 past authorisation; a listed cell
+that answers 2xx fails, so the list cannot go stale, and its length is bounded by MAX_ALLOWED_NOT_2XX).
+
+The scenario is built once per module in a database of its own, made from the template, and committed; every cell
+then runs in a transaction that is rolled back at the end of the request, so no cell changes what the next one sees
+(an action that consumes its subject meets a fresh one in every cell). Every cell must also leave at least one
+audit row (counted inside the request's transaction before the rollback, or in the separate transaction of a
+refusal). 401 without a valid token is tested for every route in tests/api/test_auth.py
+(test_no_api_route_answers_without_a_valid_token).
 """
 from __future__ import annotations
 
