@@ -3,7 +3,7 @@ test database's Postgres), working as the non-superuser application role."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -41,15 +41,69 @@ async def _job(engine, job_id) -> Job:
 
 
 async def _effects(engine, tag: str) -> list[datetime]:
+    """The committed effect rows of `tag`."""
     async with engine.connect() as c:
         return list((await c.execute(sa.text("select at from fault_effect where tag = :t"), {"t": tag})).scalars())
 
 
+async def _handler_backend(engine) -> dict | None:
+    """The database session of a handler that has inserted its effect row and not committed: idle in transaction
+    (the handler sleeps), holding a transaction id (it wrote), its last statement the handler's insert."""
+    async with engine.connect() as c:
+        row = (await c.execute(sa.text(
+            "select pid, backend_xid::text as xid from pg_stat_activity where datname = current_database() "
+            "and pid <> pg_backend_pid() and state = 'idle in transaction' and backend_xid is not null "
+            "and query ilike 'insert into fault_effect%'"))).mappings().first()
+    return dict(row) if row else None
+
+
+async def _backend_alive(engine, pid: int) -> bool:
+    async with engine.connect() as c:
+        return bool((await c.execute(sa.text("select count(*) from pg_stat_activity where pid = :p"),
+                                     {"p": pid})).scalar_one())
+
+
+async def _last_effect_id(engine) -> int | None:
+    async with engine.connect() as c:
+        last, called = (await c.execute(sa.text("select last_value, is_called from fault_effect_id_seq"))).one()
+    return last if called else None
+
+
+async def _uncommitted_row(engine, effect_id: int) -> bool:
+    """Whether another transaction holds an uncommitted effect row with this id: inserting the same key then waits
+    for that transaction (here until lock_timeout). No row lets the insert through; a committed one is a unique
+    violation. The probe is rolled back either way."""
+    async with engine.connect() as c:
+        tx = await c.begin()
+        try:
+            await c.execute(sa.text("set local lock_timeout = '300ms'"))
+            await c.execute(sa.text("insert into fault_effect (id, tag, at) values (:id, 'probe', now())"),
+                            {"id": effect_id})
+            return False
+        except sa.exc.DBAPIError as e:
+            if "lock timeout" in str(e.orig) or getattr(e.orig, "sqlstate", None) == "55P03":
+                return True
+            raise
+        finally:
+            await tx.rollback()
+
+
+async def _consumed_housekeeping(engine) -> int:
+    """Relay and sweep messages the workers have fetched from the broker (kombu's SQL transport keeps them with
+    visible = false): the beat sends both every second, so the count grows while a worker runs."""
+    async with engine.connect() as c:
+        return (await c.execute(sa.text(
+            "select count(*) from kombu_message where not visible and (payload like '%workers.tasks.relay_jobs%' "
+            "or payload like '%workers.tasks.sweep_leases%')"))).scalar_one()
+
+
 async def test_worker_killed_mid_job_loses_nothing_and_doubles_nothing(db, tmp_path, clock):
-    """THE fault test: SIGKILL a worker while its job runs; after the lease expires the beat sweep re-queues it,
-    a new worker runs it, and its effect exists exactly once (the killed attempt's write was rolled back)."""
+    """THE fault test: SIGKILL a worker while its job runs — after its handler has written the effect row, before
+    it commits; after the lease expires the beat sweep re-queues the job, a new worker runs it, and its effect
+    exists exactly once (the killed attempt's write was rolled back). Every wait polls the database for a state,
+    with a deadline; no fixed sleeps."""
     fresh, engine = db
-    clock.set(datetime.now(timezone.utc))  # the workers run on the system clock: leases must really expire
+    clock.set(datetime.now(UTC))  # the workers run on the system clock: leases must really expire
     env = celery_env(fresh, JOB_LEASE_SECONDS="3", JOB_SWEEP_SECONDS="1")
     logs = [tmp_path / "beat.log", tmp_path / "worker1.log", tmp_path / "worker2.log"]
     beat = worker1 = worker2 = None
@@ -65,13 +119,27 @@ async def test_worker_killed_mid_job_loses_nothing_and_doubles_nothing(db, tmp_p
 
         claimed = await wait_for(running, timeout=60, what="worker 1 to claim the job", logs=logs)
         assert claimed.attempts == 1
-        await asyncio.sleep(0.5)  # the handler has written its effect row, uncommitted, and sleeps
+
+        # Before the kill: the handler has inserted its effect row and sleeps with the transaction open.
+        backend = await wait_for(lambda: _handler_backend(engine), timeout=30, logs=logs,
+                                 what="worker 1's handler to insert its effect row (idle in transaction)")
+        effect_id = await _last_effect_id(engine)
+        assert effect_id is not None
+        assert await _uncommitted_row(engine, effect_id), "no uncommitted effect row held by the handler"
+        assert await _effects(engine, "fault") == []  # written, not committed
+
         kill(worker1)
         assert worker1.returncode == -9
 
+        async def backend_gone():
+            return not await _backend_alive(engine, backend["pid"])
+
+        await wait_for(backend_gone, timeout=30, logs=logs,
+                       what="the killed worker's database session to end (its transaction rolled back)")
+        assert not await _uncommitted_row(engine, effect_id)  # the killed attempt's row is gone, not committed
+        assert await _effects(engine, "fault") == []
         after_kill = await _job(engine, job.id)
         assert (after_kill.state, after_kill.attempts) == ("running", 1)
-        assert await _effects(engine, "fault") == []  # the killed transaction was rolled back
 
         worker2 = start_worker({**env, "FAULT_HANDLER_SLEEP": "0.2"}, logs[2])
 
@@ -82,9 +150,19 @@ async def test_worker_killed_mid_job_loses_nothing_and_doubles_nothing(db, tmp_p
         finished = await wait_for(done, timeout=90, what="the job to be swept and run again", logs=logs)
         assert finished.attempts == 2
         assert finished.last_error == "lease expired: worker lost"
-        await asyncio.sleep(1.5)  # a second run, if there were one, would show up now
+        assert len(await _effects(engine, "fault")) == 1  # after the restart: the effect, committed, once
+
+        # A second run, if there were one, would come from a later relay or sweep: let worker 2 fetch three more of
+        # them (it runs two at a time, so at least one has finished) and check that nothing ran again.
+        seen = await _consumed_housekeeping(engine)
+
+        async def three_more():
+            return await _consumed_housekeeping(engine) >= seen + 3
+
+        await wait_for(three_more, timeout=60, what="worker 2 to take three more relay/sweep tasks", logs=logs)
         assert len(await _effects(engine, "fault")) == 1
-        assert (await _job(engine, job.id)).attempts == 2
+        final = await _job(engine, job.id)
+        assert (final.state, final.attempts) == ("done", 2)
     finally:
         for p in (worker1, worker2, beat):
             kill(p)
