@@ -206,3 +206,38 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker("db")
         else:
             item.add_marker("unit")
+
+
+# ---------------------------------------------------------------------------------------------- reproducible data
+# Factories draw names (Faker) and sexes, birth dates, birthplaces (factory_boy's random) at random: each test, and
+# each module before its module-scoped fixtures (e.g. the permission matrix's scenario), starts from a seed derived
+# from its node id, so a failing test gets the same data when it is run again, alone or in the suite, with or
+# without pytest-randomly (whose own reseed runs before fixtures, so this one wins).
+def seed_of(nodeid: str) -> int:
+    """The seed of a test (or module) node id: stable across runs and processes (not Python's salted hash)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(nodeid.encode()).digest()[:4], "big")
+
+
+def reseed_factories(nodeid: str) -> int:
+    """Seed factory_boy's random and Faker for `nodeid`; returns the seed."""
+    import factory.random
+    from faker import Faker
+
+    seed = seed_of(nodeid)
+    factory.random.reseed_random(seed)
+    Faker.seed(seed)
+    return seed
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _seeded_module(request):
+    reseed_factories(request.node.nodeid)
+
+
+@pytest.fixture(autouse=True)
+def _seeded_test(request):
+    seed = reseed_factories(request.node.nodeid)
+    request.node.user_properties.append(("factory_seed", seed))
+    return seed
