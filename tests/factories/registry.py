@@ -7,6 +7,10 @@
     rel = relation_payload("ads", decree_reference="R.G. 123/2025")
 
 Use the service (domain.registry.persons) when the behaviour is under test.
+
+The data is random but reproducible: tests/conftest.py seeds factory_boy's random (`factory.random.randgen`, used
+here through `_random()`) and Faker from each test's node id, so a failing test draws the same persons again.
+Draw randomness only through `_random()` and `_fake`, never the `random` module, so the seed covers it.
 """
 from __future__ import annotations
 
