@@ -32,10 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from domain.kernel import clock, work_items
 from domain.pua.models import AccessRequest, AccessState
 from domain.registry import cartelle
-from domain.registry.models import AssignmentReason, Cartella, CartellaAssignment, PossibleMatch
-from domain.territory.models import ServiceUnit
-from domain.registry.models import BreakGlassGrant
+from domain.registry.models import AssignmentReason, BreakGlassGrant, Cartella, CartellaAssignment, PossibleMatch
 from domain.security.models import Role, RoleAssignment, Team, TeamMember, TeamType
+from domain.territory.models import ServiceUnit
 from tests.api import permission_matrix as M
 from tests.factories.registry import insert_person
 from tests.support import bearer, make_user, org
@@ -511,7 +510,8 @@ async def build(engine: AsyncEngine, http: AsyncClient) -> Scenario:
         await s.commit()
     # The `revoked` case shares the rows that are not case data with the `crema` one: the caller's work items and
     # break-glass grants, and the Ambito's territory, users, teams and duplicate pairs.
-    for name in ("match", "user", "role_assignment", "pending_role", "comune", "org", "unit", "team", "member", "grants", "items"):
+    for name in ("match", "user", "role_assignment", "pending_role", "comune", "org", "unit", "team", "member",
+                 "grants", "items"):
         setattr(sc.revoked, name, getattr(sc.crema, name))
     return sc
 
