@@ -18,7 +18,9 @@ install-dev: $(BIN)/python
 run: install
 	$(BIN)/python -m deploy.run
 
+# ruff first (pyproject.toml [tool.ruff]), then every test tier; one tier: make test PYTEST_ARGS="-m unit"
 test: install-dev
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:randomly $(PYTEST_ARGS)
 
 bench: install-dev

@@ -86,7 +86,8 @@ COMMANDS: dict[str, Command] = {
     "seed-demo": Command("deploy.run:seed_demo_command", "utenti, équipe e persone dimostrative (idempotente; "
                          "solo con DEV_MODE=true)", True),
     "seed": Command("deploy.seed.synthetic:main", "Ambito sintetico per le prove di carico: --persons N", True),
-    "token": Command("integrations.identity.dev_tokens:main", "token di sviluppo per un utente: --user USERNAME", False),
+    "token": Command("integrations.identity.dev_tokens:main", "token di sviluppo per un utente: --user USERNAME",
+                     False),
     "run": Command("deploy.run:main", "tutto quello che fa `make run` (Postgres, migrazioni, dati, worker, API)",
                    False),
 }

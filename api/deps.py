@@ -8,14 +8,14 @@ from typing import Annotated
 import structlog
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import is_bad_input
 from api.logging import AUDIT_WRITE_FAILURES, safe_traceback
 from domain.kernel.db import sessionmaker
-from domain.kernel.jobs import ENQUEUED_FLAG
 from domain.kernel.errors import DomainError, Forbidden, Unauthenticated
+from domain.kernel.jobs import ENQUEUED_FLAG
 from domain.security import audit
 from domain.security.permissions import Permission, permissions_of
 from domain.security.principal import Principal as PrincipalT

@@ -323,12 +323,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         status = exc.status_code
-        if status == 400 and exc.detail == BODY_NOT_PARSED and "json" in request.headers.get("content-type", ""):
-            # Bytes that are not even text: the same problem as a JSON syntax error, reported the same way.
-            errors = [{"field": "body", "reason": "corpo JSON non valido: il testo non è codificato in UTF-8",
-                       "in": "body"}]
-            return problem(422, VALIDATION_TITLE, "body: " + errors[0]["reason"], code=VALIDATION_CODE,
-                           errors=errors)
+        if status == 400:
+            # The framework's 400s are all bodies it could not parse (JSON that is not UTF-8, broken multipart):
+            # bad input like a JSON syntax error, reported the same way (our own 400, a bad cursor, is a DomainError).
+            ctype = request.headers.get("content-type", "")
+            reason = ("corpo JSON non valido: il testo non è codificato in UTF-8" if "json" in ctype else
+                      "corpo multipart/form-data non valido: inviare il file come campo `file` di un modulo "
+                      "multipart ben formato" if "multipart" in ctype else "corpo della richiesta illeggibile")
+            errors = [{"field": "body", "reason": reason, "in": "body"}]
+            return problem(422, VALIDATION_TITLE, "body: " + reason, code=VALIDATION_CODE, errors=errors)
         title = _HTTP_TITLES.get(status, "Errore")
         return problem(status, title, _http_detail(request, exc), code=_HTTP_CODES.get(status, f"http-{status}"),
                        headers=getattr(exc, "headers", None))

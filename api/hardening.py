@@ -14,7 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.kernel.settings import Settings, get_settings
 
-TOO_LARGE_DETAIL = "Il corpo della richiesta supera la dimensione massima consentita per questa operazione ({limit} byte)."
+TOO_LARGE_DETAIL = ("Il corpo della richiesta supera la dimensione massima consentita per questa operazione "
+                    "({limit} byte).")
 
 
 def _attachment_upload_limit(s: Settings) -> int:

@@ -33,7 +33,8 @@ def create_app() -> FastAPI:
     app = FastAPI(title="PUA Ambito di Crema", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
                   openapi_tags=[
                       {"name": "salute", "description": "Stato del servizio"},
-                      {"name": "territorio", "description": "Ambito, sub-ambiti, comuni, organizzazioni, unità d'offerta"},
+                      {"name": "territorio",
+                       "description": "Ambito, sub-ambiti, comuni, organizzazioni, unità d'offerta"},
                       {"name": "persone", "description": "Anagrafica, relazioni, de-duplicazione"},
                       {"name": "cartelle", "description": "Cartelle sociali e assegnazioni"},
                       {"name": "lavoro", "description": "Code di lavoro"},

@@ -4,8 +4,8 @@
 - Every operation declares the errors it can answer, all with the one `Problem` schema under
   `application/problem+json` (schemas/problem.py, what api/errors.py sends): 401 and 403 on every authenticated
   route, 404 on routes with path ids or a body, 409 on the ones that change state, 422 on the ones with a body or
-  parameters, 413 on the ones with a body (api/hardening.py), 400 on the ones with a `cursor`; a route declares
-  the others itself (429 of the person search). FastAPI's `HTTPValidationError` is gone.
+  parameters, 413 on the ones with a body (api/hardening.py), 400 on the ones with a `cursor` (query or body); a
+  route declares the others itself (429 of the person search). FastAPI's `HTTPValidationError` is gone.
 - Every tag has an Italian description; every path and query parameter an Italian title and description (the
   glossary below, unless the route gives its own).
 - Request bodies show the examples of their schema (`json_schema_extra`), selectable in Swagger.
@@ -207,7 +207,15 @@ def _authenticated(route: Any) -> bool:
     return False
 
 
-def _statuses(method: str, path: str, op: dict[str, Any], authenticated: bool) -> set[int]:
+def _body_fields(op: dict[str, Any], components: dict[str, Any]) -> set[str]:
+    for media in (op.get("requestBody") or {}).get("content", {}).values():
+        ref = (media.get("schema") or {}).get("$ref", "")
+        return set(components.get(ref.rsplit("/", 1)[-1], {}).get("properties", {}))
+    return set()
+
+
+def _statuses(method: str, path: str, op: dict[str, Any], authenticated: bool,
+              body_fields: set[str] = frozenset()) -> set[int]:
     params = op.get("parameters", [])
     out: set[int] = set()
     if authenticated:
@@ -220,14 +228,15 @@ def _statuses(method: str, path: str, op: dict[str, Any], authenticated: bool) -
         out.add(422)
     if "requestBody" in op:
         out.add(413)
-    if any(p["in"] == "query" and p["name"] == "cursor" for p in params):
+    if any(p["in"] == "query" and p["name"] == "cursor" for p in params) or "cursor" in body_fields:
         out.add(400)
     return out
 
 
-def _document_errors(method: str, path: str, op: dict[str, Any], authenticated: bool) -> None:
+def _document_errors(method: str, path: str, op: dict[str, Any], authenticated: bool,
+                     components: dict[str, Any]) -> None:
     responses = op.setdefault("responses", {})
-    for status in sorted(_statuses(method, path, op, authenticated)):
+    for status in sorted(_statuses(method, path, op, authenticated, _body_fields(op, components))):
         declared = responses.get(str(status)) or {}
         responses[str(status)] = {**_problem_response(status, declared.get("description")),
                                   **{k: v for k, v in declared.items() if k not in ("description", "content")}}
@@ -299,7 +308,7 @@ def customise(schema: dict[str, Any], app: FastAPI) -> dict[str, Any]:
             if "422" in responses and "HTTPValidationError" in json.dumps(responses["422"]):
                 del responses["422"]
             if path.startswith("/api/"):
-                _document_errors(method, path, op, authenticated)
+                _document_errors(method, path, op, authenticated, schemas)
     for name in ("HTTPValidationError", "ValidationError"):  # in this order: the first refers to the second
         rest = {**schema, "components": {**components, "schemas": {k: v for k, v in schemas.items() if k != name}}}
         if f'"#/components/schemas/{name}"' not in json.dumps(rest):

@@ -38,8 +38,8 @@ async def ensure_bench_user(session: Any, ambito_code: str = "ambito-crema") -> 
 
     import sqlalchemy as sa
 
-    from domain.territory.models import Organisation
     from domain.security.models import AppUser, Role, RoleAssignment, UserKind
+    from domain.territory.models import Organisation
 
     ambito = (await session.execute(
         sa.select(Organisation).where(Organisation.code == ambito_code))).scalar_one_or_none()

@@ -55,19 +55,19 @@ async def run(url: str | None = None, *, persons: int = 1_000_000, samples: int 
               rng_seed: int = 1) -> dict[str, Any]:
     from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-    from domain.registry import queries
     from deploy.seed import synthetic
-    from domain.security.principal import clear_principal_cache, load_principal
+    from domain.registry import queries
     from domain.security.models import AppUser
+    from domain.security.principal import clear_principal_cache, load_principal
 
     s = get_settings()
     url = url or s.database_url
     owner_url = owner_url or s.migration_database_url or url
     engine = create_async_engine(url, pool_size=2)
-    Session = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    make_session = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
     out: dict[str, Any] = {"persons_goal": persons}
     try:
-        async with Session() as session:
+        async with make_session() as session:
             ambito_id = (await session.execute(sa.text("select id from organisation where code = :c"),
                                                {"c": ambito_code})).scalar_one()
             have = (await session.execute(sa.text("select count(*) from person where ambito_id = :a"),
@@ -79,7 +79,7 @@ async def run(url: str | None = None, *, persons: int = 1_000_000, samples: int 
             have += report.persons
         out["persons_in_db"] = have
 
-        async with Session() as session:
+        async with make_session() as session:
             username = await ensure_bench_user(session, ambito_code)
             await session.commit()
             user_id = (await session.execute(sa.select(AppUser.id).where(AppUser.username == username))).scalar_one()
@@ -102,7 +102,7 @@ async def run(url: str | None = None, *, persons: int = 1_000_000, samples: int 
             queries_text.append(full if i % 3 == 0 else (_typo(rng, full) if i % 3 == 1 else r.surname.lower()))
 
         async def timed(kind: str, arg: str) -> tuple[float, int]:
-            async with Session() as session:
+            async with make_session() as session:
                 t0 = time.perf_counter()
                 if kind == "cf":
                     res = await queries.search_persons(session, principal=principal, codice_fiscale=arg, limit=20)
@@ -124,7 +124,7 @@ async def run(url: str | None = None, *, persons: int = 1_000_000, samples: int 
             out[key] = summarize(lat) | {"mean_hits": round(sum(hits) / max(len(hits), 1), 2),
                                          "zero_hit_share": round(sum(h == 0 for h in hits) / max(len(hits), 1), 3)}
         # the slowest shape: plan of a surname-only query (most candidate rows)
-        async with Session() as session:
+        async with make_session() as session:
             out["fuzzy_plan"] = await _explain(session, ambito_id, picks[warmup].surname.lower())
             await session.rollback()
         out["fuzzy_query_shape"] = ("name_search % :q (pg_trgm, threshold 0.3, GIN ix_person_name_trgm) "

@@ -119,7 +119,7 @@ class Children:
         return [(n, p.returncode) for n, p in self.procs.items() if p.poll() is not None]
 
     def stop(self) -> None:
-        for name, p in self.procs.items():
+        for p in self.procs.values():
             if p.poll() is None:
                 try:
                     os.killpg(p.pid, signal.SIGTERM)

@@ -1,9 +1,9 @@
 """Imports every context's tables so SQLModel.metadata is complete (Alembic, tests)."""
-from domain.kernel import models as kernel_models  # noqa: F401
-from domain.territory import models as territory_models  # noqa: F401
-from domain.registry import models as registry_models  # noqa: F401
-from domain.security import models as security_models  # noqa: F401
-from domain.pua import models as pua_models  # noqa: F401,I001
 from domain.assessment import models as assessment_models  # noqa: F401
 from domain.care_plan import models as care_plan_models  # noqa: F401
 from domain.diary import models as diary_models  # noqa: F401
+from domain.kernel import models as kernel_models  # noqa: F401
+from domain.pua import models as pua_models  # noqa: F401
+from domain.registry import models as registry_models  # noqa: F401
+from domain.security import models as security_models  # noqa: F401
+from domain.territory import models as territory_models  # noqa: F401

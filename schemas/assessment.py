@@ -110,7 +110,7 @@ class MeetingParticipant(_In):
     role: str | None = Field(default=None, max_length=100, description="Ruolo (es. MMG, figlia e caregiver).")
 
     @model_validator(mode="after")
-    def _someone(self) -> "MeetingParticipant":
+    def _someone(self) -> MeetingParticipant:
         if self.user_id is None and not (self.name or "").strip():
             raise ValueError("indicare l'operatore (user_id) o il nome del partecipante")
         return self
@@ -222,12 +222,13 @@ class VmdPublic(BaseModel):
     version: int
 
     @classmethod
-    def of(cls, v: Any, *, now: datetime, view: str = "full") -> "VmdPublic":
+    def of(cls, v: Any, *, now: datetime, view: str = "full") -> VmdPublic:
         state = VmdState(v.state)
         outcome = str(v.outcome) if v.outcome else None
         full = view == "full"
         return cls(
-            view=view, id=v.id, ambito_id=v.ambito_id, person_id=v.person_id, cartella_id=v.cartella_id, trigger=v.trigger,
+            view=view, id=v.id, ambito_id=v.ambito_id, person_id=v.person_id, cartella_id=v.cartella_id,
+            trigger=v.trigger,
             trigger_label=VMD_TRIGGER_LABELS[str(v.trigger)], requested_service_type=v.requested_service_type,
             access_request_id=v.access_request_id, referring_user_id=v.referring_user_id, team_id=v.team_id,
             requested_at=v.requested_at, requested_by=v.requested_by, due_at=v.due_at,
@@ -258,7 +259,7 @@ class AssessorPublic(BaseModel):
     added_at: datetime
 
     @classmethod
-    def of(cls, a: Any) -> "AssessorPublic":
+    def of(cls, a: Any) -> AssessorPublic:
         doms = list(a.domains or [])
         return cls(id=a.id, vmd_id=a.vmd_id, user_id=a.user_id, organisation_id=a.organisation_id, side=a.side,
                    side_label=SIDE_LABELS.get(a.side, a.side), domains=doms,

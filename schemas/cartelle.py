@@ -105,7 +105,7 @@ class CartellaPublic(BaseModel):
     version: int
 
     @classmethod
-    def of(cls, c: Any) -> "CartellaPublic":
+    def of(cls, c: Any) -> CartellaPublic:
         return cls(id=c.id, person_id=c.person_id, area=c.area, area_label=AREA_LABELS[str(c.area)],
                    owning_comune_id=c.owning_comune_id, case_manager_id=c.case_manager_id, status=c.status,
                    status_label=STATUS_LABELS[str(c.status)], opened_at=c.opened_at, closed_at=c.closed_at,
@@ -166,7 +166,7 @@ class AssignmentPublic(BaseModel):
     created_by: uuid.UUID | None
 
     @classmethod
-    def of(cls, a: Any, *, active: bool) -> "AssignmentPublic":
+    def of(cls, a: Any, *, active: bool) -> AssignmentPublic:
         return cls(id=a.id, cartella_id=a.cartella_id, reason=a.reason,
                    reason_label=ASSIGNMENT_REASON_LABELS[str(a.reason)], user_id=a.user_id, team_id=a.team_id,
                    organisation_id=a.organisation_id, valid_from=a.valid_from, valid_to=a.valid_to, active=active,
@@ -187,6 +187,6 @@ class CartellaHistoryEntry(BaseModel):
     data: dict[str, Any]
 
     @classmethod
-    def of(cls, h: Any) -> "CartellaHistoryEntry":
+    def of(cls, h: Any) -> CartellaHistoryEntry:
         return cls(version=h.version, action=h.action, action_label=HISTORY_ACTION_LABELS.get(h.action, h.action),
                    at=h.at, actor_id=h.actor_id, data=h.data or {})

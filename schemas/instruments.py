@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
@@ -91,7 +91,7 @@ class Item(_Def):
     max_length: int = Field(default=2000, ge=1)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Item":
+    def _consistent(self) -> Item:
         t = self.type
         if t in CHOICE:
             if len(self.options) < (2 if t is AnswerType.single_choice else 1):
@@ -164,7 +164,7 @@ class ScoringRule(_Def):
     bands: list[Band] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _method(self) -> "ScoringRule":
+    def _method(self) -> ScoringRule:
         if self.method is ScoringMethod.weighted:
             if not self.weights:
                 raise ValueError(f"score '{self.code}': method 'weighted' needs 'weights' (item: weight)")
@@ -201,7 +201,7 @@ class ItemCondition(_Def):
     at_most: Number | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> "ItemCondition":
+    def _one(self) -> ItemCondition:
         ops = self.operators()
         if len(ops) != 1:
             raise ValueError(f"condition on item '{self.item}' needs exactly one of equals, in, includes_any, "
@@ -221,7 +221,7 @@ class ScoreCondition(_Def):
     band_in: list[Code] | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> "ScoreCondition":
+    def _one(self) -> ScoreCondition:
         ops = self.model_fields_set - {"score"}
         if len(ops) != 1:
             raise ValueError(f"condition on score '{self.score}' needs exactly one of at_least, at_most, band_in")
@@ -234,15 +234,15 @@ class OutcomeCondition(_Def):
 
 
 class AnyOf(_Def):
-    any_: list["Condition"] = Field(alias="any", min_length=1)
+    any_: list[Condition] = Field(alias="any", min_length=1)
 
 
 class AllOf(_Def):
-    all_: list["Condition"] = Field(alias="all", min_length=1)
+    all_: list[Condition] = Field(alias="all", min_length=1)
 
 
 class Not(_Def):
-    not_: "Condition" = Field(alias="not")
+    not_: Condition = Field(alias="not")
 
 
 _CONDITION_KEYS = ("any", "all", "not", "item", "score", "outcome")
@@ -260,14 +260,9 @@ def _condition_kind(v: Any) -> str | None:
 
 
 Condition = Annotated[
-    Union[
-        Annotated[AnyOf, Tag("any")],
-        Annotated[AllOf, Tag("all")],
-        Annotated[Not, Tag("not")],
-        Annotated[ItemCondition, Tag("item")],
-        Annotated[ScoreCondition, Tag("score")],
-        Annotated[OutcomeCondition, Tag("outcome")],
-    ],
+    Annotated[AnyOf, Tag("any")] | Annotated[AllOf, Tag("all")] | Annotated[Not, Tag("not")]
+    | Annotated[ItemCondition, Tag("item")] | Annotated[ScoreCondition, Tag("score")]
+    | Annotated[OutcomeCondition, Tag("outcome")],
     Discriminator(_condition_kind, custom_error_type="condition",
                   custom_error_message="a condition has exactly one of the keys any, all, not, item, score, outcome"),
 ]
@@ -374,7 +369,7 @@ class InstrumentDefinition(_Def):
 
     # -- consistency of the whole file -------------------------------------------------------------
     @model_validator(mode="after")
-    def _consistent(self) -> "InstrumentDefinition":
+    def _consistent(self) -> InstrumentDefinition:
         problems: list[str] = []
         ids = [i.id for i in self.items]
         for dup in sorted({x for x in ids if ids.count(x) > 1}):
@@ -452,7 +447,7 @@ class InstrumentDefinition(_Def):
         if out:
             return out
         bands = sorted(rule.bands, key=lambda b: (dec(b.min), dec(b.max)))
-        for a, b in zip(bands, bands[1:]):
+        for a, b in zip(bands, bands[1:], strict=False):
             if dec(b.min) <= dec(a.max):
                 out.append(f"{where}.bands: bands '{a.code}' ({fmt(a.min)}-{fmt(a.max)}) and '{b.code}' "
                            f"({fmt(b.min)}-{fmt(b.max)}) overlap")

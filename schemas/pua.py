@@ -214,7 +214,7 @@ class AccessRequestPublic(BaseModel):
                                                                   "solo nel dettaglio).")
 
     @classmethod
-    def of(cls, ar: Any, view: str, *, triage: Any = None) -> "AccessRequestPublic":
+    def of(cls, ar: Any, view: str, *, triage: Any = None) -> AccessRequestPublic:
         from domain.pua.policy import fields_of
 
         shown = fields_of(view)  # type: ignore[arg-type]

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from domain.security.models import ROLE_LABELS, TEAM_TYPE_LABELS, Role, TeamType, UserKind
 from domain.kernel.validity import active_on
+from domain.security.models import ROLE_LABELS, TEAM_TYPE_LABELS, Role, TeamType, UserKind
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,119}$"
 SCOPE_PATTERN = r"^[a-z][a-z0-9._:-]{0,79}$"
@@ -122,7 +122,7 @@ class OrganisationRef(BaseModel):
     side_label: str
 
     @classmethod
-    def of(cls, o: Any) -> "OrganisationRef":
+    def of(cls, o: Any) -> OrganisationRef:
         return cls(id=o.id, code=o.code, name=o.name, kind=str(o.kind), side=str(o.side),
                    side_label=SIDE_LABELS.get(str(o.side), str(o.side)))
 
@@ -143,7 +143,7 @@ class RoleAssignmentPublic(BaseModel):
     approved_by: uuid.UUID | None = None
 
     @classmethod
-    def of(cls, a: Any, org: Any, *, today: date) -> "RoleAssignmentPublic":
+    def of(cls, a: Any, org: Any, *, today: date) -> RoleAssignmentPublic:
         return cls(id=a.id, user_id=a.user_id, role=a.role, role_label=ROLE_LABELS[str(a.role)],
                    organisation=OrganisationRef.of(org), valid_from=a.valid_from, valid_to=a.valid_to,
                    active=active_on(a.valid_from, a.valid_to, today) and not a.pending, pending=bool(a.pending),
@@ -179,7 +179,7 @@ class UserPublic(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, u: Any) -> "UserPublic":
+    def of(cls, u: Any) -> UserPublic:
         return cls(id=u.id, username=u.username, display_name=u.display_name, kind=u.kind,
                    kind_label=USER_KIND_LABELS[str(u.kind)], profession=u.profession, email=u.email,
                    scopes=list(u.scopes or []), active=u.active, created_at=u.created_at)
@@ -250,7 +250,7 @@ class TeamPublic(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, t: Any, org: Any | None) -> "TeamPublic":
+    def of(cls, t: Any, org: Any | None) -> TeamPublic:
         return cls(id=t.id, code=t.code, name=t.name, type=t.type, type_label=TEAM_TYPE_LABELS[str(t.type)],
                    organisation=OrganisationRef.of(org) if org is not None else None, active=t.active,
                    created_at=t.created_at)

@@ -50,8 +50,9 @@ class OrganisationPublic(_Out):
     active: bool = True
 
     @classmethod
-    def of(cls, o) -> "OrganisationPublic":
-        return cls(id=o.id, code=o.code, name=o.name, kind=str(o.kind), kind_label=KIND_LABELS.get(str(o.kind), str(o.kind)),
+    def of(cls, o) -> OrganisationPublic:
+        return cls(id=o.id, code=o.code, name=o.name, kind=str(o.kind),
+                   kind_label=KIND_LABELS.get(str(o.kind), str(o.kind)),
                    side=str(o.side), side_label=SIDE_LABELS.get(str(o.side), str(o.side)), unit_type=o.unit_type,
                    ambito_id=o.ambito_id, part_of_id=o.part_of_id, ancestor_ids=list(o.ancestor_ids or []),
                    istat_code=o.istat_code, belfiore_code=o.belfiore_code, population_estimate=o.population_estimate,
@@ -127,7 +128,7 @@ class ComunePublic(BaseModel):
     active: bool = True
 
     @classmethod
-    def of(cls, c, sub) -> "ComunePublic":
+    def of(cls, c, sub) -> ComunePublic:
         return cls(id=c.id, code=c.code, name=c.name, istat_code=c.istat_code, belfiore_code=c.belfiore_code,
                    population_estimate=c.population_estimate,
                    population_is_estimate=bool((c.attributes or {}).get("population_is_estimate", True)),
@@ -170,7 +171,7 @@ class ServiceUnitPublic(BaseModel):
     active: bool = True
 
     @classmethod
-    def of(cls, u, label: str | None = None) -> "ServiceUnitPublic":
+    def of(cls, u, label: str | None = None) -> ServiceUnitPublic:
         return cls(id=u.id, code=u.code, name=u.name, udo_type=u.udo_type, udo_type_label=label,
                    operator_id=u.operator_id, sub_ambito_id=u.sub_ambito_id, comune_id=u.comune_id,
                    places_authorised=u.places_authorised, places_accredited=u.places_accredited,

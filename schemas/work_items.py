@@ -34,7 +34,7 @@ class WorkItemPublic(BaseModel):
     completed_by: uuid.UUID | None
 
     @classmethod
-    def of(cls, w: Any, *, now: datetime, principal: Any | None = None) -> "WorkItemPublic":
+    def of(cls, w: Any, *, now: datetime, principal: Any | None = None) -> WorkItemPublic:
         via: list[str] = []
         if principal is not None:
             if w.assignee_user_id == principal.user_id:
@@ -57,6 +57,6 @@ class WorkItemPage(BaseModel):
     next_cursor: str | None = Field(default=None, description="Da passare come `cursor` per la pagina successiva.")
 
     @classmethod
-    def of(cls, items, next_cursor: str | None, *, principal, now) -> "WorkItemPage":
+    def of(cls, items, next_cursor: str | None, *, principal, now) -> WorkItemPage:
         """A page of a queue as the principal sees it (overdue flags computed at `now`)."""
         return cls(items=[WorkItemPublic.of(w, now=now, principal=principal) for w in items], next_cursor=next_cursor)

@@ -20,16 +20,15 @@ os.environ["PRINCIPAL_CACHE_SECONDS"] = "0"
 os.environ.setdefault("DEV_MODE", "true")  # development signing keys and demo users
 os.environ.setdefault("PERSON_SEARCH_PER_MINUTE", "0")  # the brake is tested on its own (test_persons)
 
-import pytest  # noqa: E402
-from fastapi import Request  # noqa: E402
-import pytest_asyncio  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
-from httpx import ASGITransport, AsyncClient  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine  # noqa: E402
+import pytest
+import pytest_asyncio
+from fastapi import Request
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-import domain.kernel.db  # noqa: E402,F401  (registers the fixed-clock hook on every session)
-from deploy.composition import compose  # noqa: E402
-from integrations.postgres import devpg  # noqa: E402
+import domain.kernel.db  # noqa: F401  (registers the fixed-clock hook on every session)
+from deploy.composition import compose
+from integrations.postgres import devpg
 
 OWNER, APP_ROLE = "pua_owner", "pua_app"
 TEMPLATE = "pua_template"

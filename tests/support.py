@@ -7,8 +7,8 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.territory.models import Organisation
 from domain.security.models import AppUser, Role, RoleAssignment, UserKind
+from domain.territory.models import Organisation
 from integrations.identity.jwt import issue_dev_token
 
 

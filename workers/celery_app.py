@@ -13,6 +13,7 @@ from celery import Celery, signals
 
 from domain.kernel.settings import get_settings
 
+
 def relay_seconds() -> float:
     return float(get_settings().job_relay_seconds)
 

@@ -8,16 +8,15 @@ import time
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from celery.backends.base import DisabledBackend
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
 import domain.kernel.db  # noqa: F401  (registers the fixed-clock hook on every session)
+from deploy.composition import compose, daily_enqueuers
 from domain.kernel import clock, jobs
 from domain.kernel.settings import get_settings
-from celery.backends.base import DisabledBackend
-
 from workers.celery_app import app
-from deploy.composition import compose, daily_enqueuers
 
 log = logging.getLogger("workers.tasks")
 

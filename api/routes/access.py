@@ -8,12 +8,18 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from api.deps import Authorized, Session
-from domain.registry.models import Person
 from domain.registry import access_log, breakglass, consent
+from domain.registry.models import Person
 from domain.security import scopes
 from domain.security.permissions import Permission, role_permissions
-from schemas.access import (AccessLogPage, BreakGlassCreate, BreakGlassPublic, ConsentCreate, ConsentPublic,
-                            ConsentRevoke)
+from schemas.access import (
+    AccessLogPage,
+    BreakGlassCreate,
+    BreakGlassPublic,
+    ConsentCreate,
+    ConsentPublic,
+    ConsentRevoke,
+)
 
 router = APIRouter(tags=["accessi e consenso"])
 

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Path
 
 from api.deps import Authorized
 from domain.assessment import instruments as engine
+from domain.security.permissions import Permission
 from schemas.assessment import InstrumentList, InstrumentSummary, InstrumentVersionInfo, ScorePreview, ScoreRequest
 from schemas.instruments import CODE_PATTERN, InstrumentDefinition, InstrumentStatus
-from domain.security.permissions import Permission
 
 router = APIRouter(prefix="/instruments", tags=["strumenti di valutazione"])
 

@@ -14,7 +14,6 @@ from domain.security import audit, scopes
 from domain.security.permissions import Permission
 from schemas.access import PersonView
 from schemas.persons import (
-    PersonSearch,
     HISTORY_ACTION_LABELS,
     MATCH_STATUS_LABELS,
     DeathRecord,
@@ -31,6 +30,7 @@ from schemas.persons import (
     PersonCreated,
     PersonPage,
     PersonPublic,
+    PersonSearch,
     PersonSummary,
     PersonUpdate,
     RelationCreate,
@@ -222,7 +222,9 @@ async def add_relation(person_id: uuid.UUID, body: RelationCreate, session: Sess
 
 
 @router.post("/persons/{person_id}/relations/{relation_id}/end", response_model=RelationPublic,
-             summary="Termina una relazione", description="Imposta la fine della validità (esclusa; predefinita: oggi): da quel giorno la relazione non è più in corso.",
+             summary="Termina una relazione",
+             description="Imposta la fine della validità (esclusa; predefinita: oggi): da quel giorno la relazione "
+                         "non è più in corso.",
              responses={**R404, **R409, **R422})
 async def end_relation(person_id: uuid.UUID, relation_id: uuid.UUID, session: Session,
                        principal: RelationWriter, body: RelationEnd | None = None) -> RelationPublic:

@@ -6,9 +6,9 @@ import uuid
 from fastapi import APIRouter, Query, status
 
 from api.deps import Authorized, Session
+from domain.security.permissions import Permission
 from domain.territory import service as svc
 from domain.territory.models import OrgKind
-from domain.security.permissions import Permission
 from schemas.territory import (
     AmbitoPublic,
     ComuneList,

@@ -13,8 +13,8 @@ from domain.pua import flows as pua_flows
 from domain.security.permissions import Permission
 from schemas.assessment import (
     AssessorCreate,
-    CaseManagerPublic,
     AssessorPublic,
+    CaseManagerPublic,
     MeetingCreate,
     MeetingPublic,
     ReassessmentCreate,

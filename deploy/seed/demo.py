@@ -18,16 +18,15 @@ import sqlalchemy as sa
 from codicefiscale import codicefiscale as cf_lib
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from domain.kernel import clock
-from domain.kernel import work_items
+from domain.diary.service import FOLLOW_UP_KIND
+from domain.kernel import clock, work_items
 from domain.kernel.models import WorkItem
 from domain.kernel.settings import get_settings
-from domain.diary.service import FOLLOW_UP_KIND
 from domain.pua.flows import COT_KIND
 from domain.pua.service import TRIAGE_KIND
-from domain.territory.models import Organisation, ServiceUnit
 from domain.registry.models import Person, Sex
 from domain.security.models import AppUser, Role, RoleAssignment, Team, TeamMember, TeamType, UserKind
+from domain.territory.models import Organisation, ServiceUnit
 
 AMBITO_CODE = "ambito-crema"
 DEMO_FROM = date(2025, 1, 1)

@@ -25,14 +25,14 @@ import time
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from itertools import accumulate
 from typing import Any
 
 from domain.kernel import clock
-from domain.kernel.ids import new_id
 from domain.kernel.calendar import age_on
+from domain.kernel.ids import new_id
 
 # ---------------------------------------------------------------- proportions (domain brief §1.1, §5.1)
 RESIDENTS_2023 = 160_531
@@ -108,7 +108,7 @@ CARTELLA_COLUMNS = ("id", "ambito_id", "person_id", "area", "owning_comune_id", 
 _MONTHS = "ABCDEHLMPRST"
 _ODD = dict(zip("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
                 (1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8,
-                 12, 14, 16, 10, 22, 25, 24, 23)))
+                 12, 14, 16, 10, 22, 25, 24, 23), strict=True))
 _EVEN = {**{str(d): d for d in range(10)}, **{chr(65 + i): i for i in range(26)}}
 _VOWELS = set("AEIOU")
 
@@ -118,7 +118,7 @@ def _letters(s: str) -> str:
     return "".join(ch for ch in ascii_ if "A" <= ch <= "Z")
 
 
-@lru_cache(maxsize=None)
+@cache
 def surname_code(surname: str) -> str:
     s = _letters(surname)
     cons = [c for c in s if c not in _VOWELS]
@@ -126,7 +126,7 @@ def surname_code(surname: str) -> str:
     return ("".join(cons + vows) + "XXX")[:3]
 
 
-@lru_cache(maxsize=None)
+@cache
 def name_code(name: str) -> str:
     s = _letters(name)
     cons = [c for c in s if c not in _VOWELS]
@@ -136,13 +136,13 @@ def name_code(name: str) -> str:
     return ("".join(cons + vows) + "XXX")[:3]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _partial(chars: str, offset: int) -> int:
     """Check-character contribution of `chars` starting at 0-based position `offset` (even offset = odd place)."""
     return sum((_ODD if (offset + i) % 2 == 0 else _EVEN)[ch] for i, ch in enumerate(chars))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _date_code(birth: date, female: bool) -> str:
     return f"{birth.year % 100:02d}{_MONTHS[birth.month - 1]}{birth.day + (40 if female else 0):02d}"
 
@@ -209,7 +209,7 @@ def _weighted_sample(rng: random.Random, items: list[int], weights: list[float],
     """k distinct items, probability proportional to weight (Efraimidis-Spirakis)."""
     if k >= len(items):
         return list(items)
-    keys = ((rng.random() ** (1.0 / w), i) for i, w in zip(items, weights))
+    keys = ((rng.random() ** (1.0 / w), i) for i, w in zip(items, weights, strict=True))
     return [i for _, i in heapq.nlargest(k, keys)]
 
 
@@ -405,7 +405,7 @@ async def seed(url: str, *, persons: int, ambito_code: str = "ambito-crema", see
         await _check_columns(conn, "cartella", CARTELLA_COLUMNS)
         taken = {r[0] for r in await conn.fetch(
             "select codice_fiscale from person where ambito_id = $1 and codice_fiscale is not null", ambito_id)}
-        now = clock.now().astimezone(timezone.utc)
+        now = clock.now().astimezone(UTC)
         gen = Generator(ambito_id=ambito_id, comuni=comuni, seed=seed_value, taken_cf=taken,
                         today=clock.today_rome(), now=now)
         report.weights = gen.weights_source

@@ -83,7 +83,8 @@ class Vmd(SQLModel, table=True):
     cartella_id: uuid.UUID = fk("cartella.id")
     trigger: VmdTrigger = Field(sa_type=sa.String(30))
     requested_service_type: str | None = fk("service_type.code", nullable=True, index=False)
-    access_request_id: uuid.UUID | None = Field(default=None, index=True)  # the PUA request that referred it (no FK: the request points back)
+    # The PUA request that referred it (no FK: the request points back).
+    access_request_id: uuid.UUID | None = Field(default=None, index=True)
     referring_user_id: uuid.UUID | None = fk("app_user.id", nullable=True, index=False)
     team_id: uuid.UUID = fk("team.id")
     requested_at: datetime = created_at_field()  # starts the clock (e.g. the 30-day RSA target)

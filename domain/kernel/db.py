@@ -1,7 +1,6 @@
 """Engine, sessions and the unit of work. Services receive a session and never commit; the boundary does."""
 from __future__ import annotations
 
-
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine

@@ -68,7 +68,7 @@ class Invalid(DomainError):
         self.reason = reason
 
     @classmethod
-    def many(cls, errors: list[tuple[str, str]]) -> "Invalid":
+    def many(cls, errors: list[tuple[str, str]]) -> Invalid:
         first = cls(*errors[0])
         first.errors = [{"field": f, "reason": r} for f, r in errors]
         first.detail = "; ".join(f"{f}: {r}" for f, r in errors)

@@ -42,14 +42,17 @@ WORK_ITEM_STATE_LABELS = {
 }
 
 
+_OPEN = sa.text("state in ('open','in_progress')")  # the queue's partial indexes (planner needs the literal)
+
+
 class WorkItem(SQLModel, table=True):
     """Everything someone must do, in one table: 'my queue' is one indexed query."""
 
     __tablename__ = "work_item"
     __table_args__ = (
-        sa.Index("ix_work_item_user_queue", "assignee_user_id", "due_at", postgresql_where=sa.text("state in ('open','in_progress')")),
-        sa.Index("ix_work_item_team_queue", "assignee_team_id", "due_at", postgresql_where=sa.text("state in ('open','in_progress')")),
-        sa.Index("ix_work_item_org_queue", "assignee_org_id", "due_at", postgresql_where=sa.text("state in ('open','in_progress')")),
+        sa.Index("ix_work_item_user_queue", "assignee_user_id", "due_at", postgresql_where=_OPEN),
+        sa.Index("ix_work_item_team_queue", "assignee_team_id", "due_at", postgresql_where=_OPEN),
+        sa.Index("ix_work_item_org_queue", "assignee_org_id", "due_at", postgresql_where=_OPEN),
         sa.Index("ix_work_item_source", "source_type", "source_id"),
         sa.Index("uq_work_item_dedup_open", "dedup_key", unique=True,
                  postgresql_where=sa.text("dedup_key is not null and state in ('open','in_progress')")),

@@ -56,7 +56,8 @@ class AccessState(StrEnum):
 
 
 ACCESS_STATE_LABELS = {
-    "registered": "Registrata", "in_reception": "In accoglienza", "first_level_done": "Valutazione di primo livello svolta",
+    "registered": "Registrata", "in_reception": "In accoglienza",
+    "first_level_done": "Valutazione di primo livello svolta",
     "oriented": "Orientata (bisogno semplice)", "referred_vmd": "Inviata a VMD", "referred_cot": "Inviata alla COT",
     "referred_cot_vmd": "Inviata alla COT e a VMD",
     "withdrawn": "Ritirata", "cancelled": "Annullata",

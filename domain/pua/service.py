@@ -302,7 +302,8 @@ async def register_request(session: AsyncSession, *, principal: Principal, data)
         session, kind=TRIAGE_KIND, title=f"Richiesta PUA da valutare del {day} ({CHANNEL_LABELS[channel.value]})",
         source_type=ENTITY, source_id=ar.id, ambito_id=ar.ambito_id,
         assignee_team_id=team.id if team else None, assignee_org_id=None if team else location,
-        due_at=calendar.add_working_days(now, get_settings().pua_triage_due_working_days), person_id=person.id, cartella_id=ar.cartella_id,
+        due_at=calendar.add_working_days(now, get_settings().pua_triage_due_working_days), person_id=person.id,
+        cartella_id=ar.cartella_id,
         dedup_key=f"{TRIAGE_KIND}:{ar.id}", data={"access_request_id": str(ar.id), "channel": channel.value})
     audit_request("create", ar)
     return Registration(request=ar, person_created=created, possible_duplicates=dupes, work_item=item)

@@ -30,7 +30,8 @@ class AccessAction(StrEnum):
 ACTION_LABELS = {
     "reception": "prendere in accoglienza la richiesta", "triage": "registrare la valutazione di primo livello",
     "orient": "orientare la persona (bisogno semplice)", "refer_vmd": "inviare a VMD",
-    "refer_cot": "inviare alla COT", "refer_cot_vmd": "inviare alla COT e a VMD", "withdraw": "ritirare la richiesta", "cancel": "annullare la richiesta",
+    "refer_cot": "inviare alla COT", "refer_cot_vmd": "inviare alla COT e a VMD", "withdraw": "ritirare la richiesta",
+    "cancel": "annullare la richiesta",
 }
 
 S, A = AccessState, AccessAction

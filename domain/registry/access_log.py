@@ -11,9 +11,9 @@ import sqlalchemy as sa
 
 from domain.kernel import cursor as cursor_codec
 from domain.kernel.errors import NotFound
+from domain.registry import policy
 from domain.registry.models import Cartella, Person, PersonMerge
 from domain.security import audit
-from domain.registry import policy
 from domain.security.models import Role
 from domain.territory import queries as territory
 
@@ -36,7 +36,8 @@ async def _check_reader(session, principal, person: Person) -> None:
 async def _all_ids(session, person_id: uuid.UUID) -> list[uuid.UUID]:
     ids, frontier = {person_id}, [person_id]
     while frontier:  # records merged into this person, and into those, keep their old ids in the audit rows
-        rows = (await session.execute(sa.select(PersonMerge.merged_id).where(PersonMerge.kept_id.in_(frontier)))).scalars().all()
+        rows = (await session.execute(
+            sa.select(PersonMerge.merged_id).where(PersonMerge.kept_id.in_(frontier)))).scalars().all()
         frontier = [r for r in rows if r not in ids]
         ids.update(frontier)
     return sorted(ids, key=str)

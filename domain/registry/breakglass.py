@@ -10,11 +10,9 @@ import sqlalchemy as sa
 
 from domain.kernel import clock
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
-from domain.registry.models import Cartella, CartellaStatus, Person
+from domain.registry.models import BreakGlassGrant, Cartella, CartellaStatus, Person
 from domain.security import audit, scopes
-from domain.registry.models import BreakGlassGrant
 from domain.security.models import Role
-
 
 MIN_HOURS = 0.25  # a grant shorter than a quarter of an hour is a typing error, not an emergency
 
@@ -23,7 +21,8 @@ def _config() -> dict:
     return scopes.access_config()["break_glass"]
 
 
-async def open_grant(session, *, principal, person_id: uuid.UUID, reason: str, hours: float | None = None) -> BreakGlassGrant:
+async def open_grant(session, *, principal, person_id: uuid.UUID, reason: str,
+                     hours: float | None = None) -> BreakGlassGrant:
     cfg = _config()
     allowed = {Role(r) for r in cfg["roles"]}
     if not principal.roles & allowed:

@@ -21,14 +21,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kernel import clock, history
-from domain.kernel.validity import active_sql, row_active_on
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
-from domain.registry.models import Area, AssignmentReason, Cartella, CartellaAssignment, CartellaStatus, CartellaTransfer, Person, PersonStatus
-from domain.security import audit
-from domain.registry.policy import ConsentRequired
-from domain.security import directory
-from domain.security.principal import Principal
+from domain.kernel.validity import active_sql, row_active_on
 from domain.registry import policy
+from domain.registry.models import (
+    Area,
+    AssignmentReason,
+    Cartella,
+    CartellaAssignment,
+    CartellaStatus,
+    CartellaTransfer,
+    Person,
+    PersonStatus,
+)
+from domain.registry.policy import ConsentRequired
+from domain.security import audit, directory
+from domain.security.principal import Principal
 from domain.territory import queries as territory
 
 ENTITY = "cartella"

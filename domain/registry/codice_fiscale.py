@@ -17,8 +17,8 @@ from stdnum import exceptions as stdnum_exc
 from stdnum.it import codicefiscale as stdnum_cf
 
 from domain.kernel import clock
-from domain.kernel.errors import Invalid
 from domain.kernel.calendar import age_on
+from domain.kernel.errors import Invalid
 
 MAX_AGE_YEARS = 110
 FIELD = "codice_fiscale"

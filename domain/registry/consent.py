@@ -7,16 +7,20 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 
 from domain.kernel import calendar, clock
-from domain.kernel.validity import row_active_on
 from domain.kernel.errors import Conflict, Invalid, NotFound
-from domain.registry import persons
-from domain.registry.models import DecreeScope, Person, PersonRelation, RelationKind
+from domain.kernel.validity import row_active_on
+from domain.registry import persons, policy
+from domain.registry.models import (
+    CONSENT_PURPOSE_LABELS,
+    Consent,
+    DecreeScope,
+    GrantorKind,
+    Person,
+    PersonRelation,
+    RelationKind,
+)
 from domain.security import audit
-from domain.registry.models import CONSENT_PURPOSE_LABELS, Consent, GrantorKind
 from schemas.access import ConsentCreate
-from domain.registry import policy
-
-
 
 EARLIEST_CONSENT = date(1900, 1, 1)
 GRANTOR_RELATION = {
@@ -83,7 +87,8 @@ async def grant(session, *, principal, person_id: uuid.UUID, data: ConsentCreate
     person = await person_in_full_scope(session, principal, person_id)
     today = clock.today_rome()
     if data.valid_to is not None and data.valid_to <= data.valid_from:
-        raise Invalid("valid_to", "deve seguire l'inizio della validità (è il primo giorno in cui il consenso non vale più)")
+        raise Invalid("valid_to", "deve seguire l'inizio della validità (è il primo giorno in cui il consenso "
+                                  "non vale più)")
     if person.date_of_death is not None:
         raise Invalid("person_id", "la persona risulta deceduta")
     earliest = max(person.birth_date or EARLIEST_CONSENT, EARLIEST_CONSENT)

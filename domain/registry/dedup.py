@@ -26,8 +26,8 @@ from sqlalchemy.orm import aliased
 from domain.kernel import clock, history, person_refs, work_items
 from domain.kernel.errors import Conflict, Invalid, NotFound
 from domain.kernel.ids import new_id
-from domain.kernel.validity import overlaps
 from domain.kernel.settings import get_settings
+from domain.kernel.validity import overlaps
 from domain.registry import codice_fiscale as cfmod
 from domain.registry.models import (
     EXCLUSIVE_LEGAL_KINDS,
@@ -59,7 +59,7 @@ class Probe:
     codice_fiscale: str | None = None
 
     @classmethod
-    def of(cls, p: Any) -> "Probe":
+    def of(cls, p: Any) -> Probe:
         sex = getattr(p, "sex", None)
         cf = getattr(p, "codice_fiscale", None)
         return cls(surname=p.surname, given_name=p.given_name, birth_date=getattr(p, "birth_date", None),
@@ -386,7 +386,8 @@ async def merge_persons(session, *, principal: Principal, kept_id: uuid.UUID, me
     )).rowcount
     counts = await person_refs.repoint_all(session, kept_id=kept.id, merged_id=merged.id)
     self_rel = (await session.execute(
-        sa.delete(PersonRelation).where(PersonRelation.person_id == kept.id, PersonRelation.related_person_id == kept.id)
+        sa.delete(PersonRelation).where(PersonRelation.person_id == kept.id,
+                                        PersonRelation.related_person_id == kept.id)
     )).rowcount
     superseded = await _supersede_matches(session, principal=principal, kept_id=kept.id, merged_id=merged.id,
                                           except_match_id=match_id)

@@ -172,7 +172,8 @@ class Area(StrEnum):
 
 AREA_LABELS = {
     "anziani": "Area Anziani", "minori_famiglia": "Area Minori-famiglia", "disabili": "Area Disabili",
-    "emarginazione_poverta": "Area Emarginazione-povertà", "dipendenze_salute_mentale": "Area Dipendenze e Salute mentale",
+    "emarginazione_poverta": "Area Emarginazione-povertà",
+    "dipendenze_salute_mentale": "Area Dipendenze e Salute mentale",
     "immigrazione": "Area Immigrazione", "servizi_sociali": "Area servizi sociali", "non_noto": "Non noto",
 }
 

@@ -1,19 +1,19 @@
 """Person registry: register, correct, read, record a death, related persons.
 
-Identity data is shared within one Ambito, never across two (policy.visible). Within the Ambito the access-control
-layer decides what a principal sees of a person (domain.security.scopes): the identity projection for registering
-roles, case data (full projection: history, relations, corrections) only where the row filter reaches one of the
-person's cartelle (or nobody has the person in charge yet), the minimal projection for ETS / RSA / MMG users with an
-assignment. The check is part of the query that loads the person (one round trip). Reads and writes are audited. Codice fiscale is unique per
-Ambito among active persons; a person without one is registered with another identifier (STP, ENI, passport,
+Identity data is shared within one Ambito, never across two (policy.visible). Within the Ambito the registry's
+policy decides what a principal sees of a person: the identity projection for registering roles, case data (full
+projection: history, relations, corrections) only where the row filter reaches one of the person's cartelle (or
+nobody has the person in charge yet), the minimal projection for ETS / RSA / MMG users with an assignment. The check
+is part of the query that loads the person (one round trip). Reads and writes are audited. Codice fiscale is unique
+per Ambito among active persons; a person without one is registered with another identifier (STP, ENI, passport,
 provisional). Every change bumps `version` and writes an `entity_history` row. On every create path the
 de-duplication workflow (dedup.py) looks for look-alikes and queues them for the data stewards.
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -22,15 +22,28 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from domain.kernel import clock, history
-from domain.kernel.validity import overlaps, row_active_on
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.kernel.validity import overlaps, row_active_on
 from domain.registry import codice_fiscale as cfmod
 from domain.registry import dedup, policy
-from domain.registry.models import DECREE_REQUIRED_KINDS, EXCLUSIVE_LEGAL_KINDS, LEGAL_REPRESENTATIVE_KINDS, DecreeScope, RELATION_LABELS, Cartella, CartellaStatus, IdentifierType, Person, PersonRelation, PersonStatus, RelationKind
-from domain.territory import queries as territory
-from domain.security import audit, scopes
+from domain.registry.models import (
+    DECREE_REQUIRED_KINDS,
+    EXCLUSIVE_LEGAL_KINDS,
+    LEGAL_REPRESENTATIVE_KINDS,
+    RELATION_LABELS,
+    Cartella,
+    CartellaStatus,
+    DecreeScope,
+    IdentifierType,
+    Person,
+    PersonRelation,
+    PersonStatus,
+    RelationKind,
+)
 from domain.registry.policy import ConsentRequired
+from domain.security import audit, scopes
 from domain.security.principal import Principal
+from domain.territory import queries as territory
 
 ENTITY = "person"
 MAX_AGE_YEARS = 130
@@ -178,7 +191,8 @@ async def validate_person(session, *, principal: Principal, values: dict[str, An
 
 
 async def _existing_by_identifier(session, *, ambito_id: uuid.UUID, cf: str | None, kind: str | None,
-                                  other: str | None, exclude_id: uuid.UUID | None = None) -> tuple[uuid.UUID, str] | None:
+                                  other: str | None,
+                                  exclude_id: uuid.UUID | None = None) -> tuple[uuid.UUID, str] | None:
     conds = []
     if cf:
         conds.append(Person.codice_fiscale == cf)
@@ -399,7 +413,8 @@ async def update_person(session, *, principal: Principal, person_id: uuid.UUID, 
         changes["contacts"] = data.contacts
     current = {k: getattr(person, k) for k in PERSON_FIELDS}
     desired = {**current, **changes}
-    if "codice_fiscale" in changes and "birth_date" not in changes and current["codice_fiscale"] and changes["codice_fiscale"]:
+    if ("codice_fiscale" in changes and "birth_date" not in changes and current["codice_fiscale"]
+            and changes["codice_fiscale"]):
         # A corrected code re-derives what it encodes unless the caller states it.
         for k in ("sex", "birth_date", "birth_place_code", "birth_place_name"):
             desired[k] = changes.get(k)

@@ -160,7 +160,8 @@ def _legal_basis_assignment(principal, role: Role, person_id_col) -> ColumnEleme
         who.append(CartellaAssignment.team_id.in_(list(principal.team_ids)))
     if orgs:
         who.append(CartellaAssignment.organisation_id.in_(orgs))
-    return (sa.select(_ONE).select_from(CartellaAssignment).join(Cartella, Cartella.id == CartellaAssignment.cartella_id)
+    return (sa.select(_ONE).select_from(CartellaAssignment)
+            .join(Cartella, Cartella.id == CartellaAssignment.cartella_id)
             .where(Cartella.person_id == person_id_col, CartellaAssignment.legal_basis.is_not(None),
                    active_sql(CartellaAssignment, now), sa.or_(*who))
             .correlate_except(Cartella, CartellaAssignment).exists())

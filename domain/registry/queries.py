@@ -19,8 +19,8 @@ import sqlalchemy as sa
 
 from domain.kernel import cursor as cursor_codec
 from domain.kernel import ratelimit
-from domain.kernel.settings import get_settings
 from domain.kernel.errors import Invalid
+from domain.kernel.settings import get_settings
 from domain.registry import codice_fiscale as cfmod
 from domain.registry import dedup, policy
 from domain.registry.models import Person

@@ -28,8 +28,8 @@ from sqlalchemy.orm import aliased
 
 from domain.kernel import clock
 from domain.kernel.errors import Unauthenticated
-from domain.kernel.validity import active_sql
 from domain.kernel.settings import get_settings
+from domain.kernel.validity import active_sql
 from domain.security.models import AppUser, Role, RoleAssignment, TeamMember, UserKind
 from domain.security.permissions import permissions_of
 

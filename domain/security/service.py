@@ -19,16 +19,16 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kernel import clock
-from domain.kernel.validity import active_on, active_sql, overlaps_sql
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.kernel.validity import active_on, active_sql, overlaps_sql
+from domain.security import scopes
+from domain.security.models import TEAM_TYPE_LABELS, AppUser, Role, RoleAssignment, Team, TeamMember, UserKind
+from domain.security.principal import Principal, invalidate_principals
 from domain.territory import queries as territory
 from domain.territory.models import OrgKind
-from domain.security.models import TEAM_TYPE_LABELS, AppUser, Role, RoleAssignment, Team, TeamMember, UserKind
-from domain.security import scopes
-from domain.security.principal import Principal, invalidate_principals
 from schemas.security import (
-    MePublic,
     MembershipPublic,
+    MePublic,
     OrganisationRef,
     PeriodEnd,
     RoleAssignmentCreate,

@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from domain.kernel.actor import Actor
 from domain.kernel.errors import Conflict, Invalid, NotFound
 from domain.territory.models import FundingSource, Organisation, OrgKind, ServiceType, ServiceUnit
 from domain.territory.reference import SIDE_BY_KIND, udo_types
-from domain.kernel.actor import Actor
 
 MAX_PAGE = 200
 

@@ -35,7 +35,7 @@ from domain.registry import cartelle
 from domain.registry.models import AssignmentReason, BreakGlassGrant, Cartella, CartellaAssignment, PossibleMatch
 from domain.security.models import Role, RoleAssignment, Team, TeamMember, TeamType
 from domain.territory.models import ServiceUnit
-from tests.api import permission_matrix as M
+from tests.api import permission_matrix as M  # noqa: N812  (the matrix is the subject of every line here)
 from tests.factories.registry import insert_person
 from tests.support import bearer, make_user, org
 

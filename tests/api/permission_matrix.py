@@ -37,7 +37,7 @@ Policy (docs/decisions/permission-matrix.md): 403 when the role lacks the permis
 """
 from __future__ import annotations
 
-from domain.security.models import Role as R
+from domain.security.models import Role as R  # noqa: N817  (R.x reads as a role name in the table below)
 
 ALLOW, FORBIDDEN, HIDDEN = "ALLOW", "FORBIDDEN", "HIDDEN"
 SITUATIONS = ("own", "other", "other_ambito", "revoked")

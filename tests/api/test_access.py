@@ -6,13 +6,10 @@ import csv
 import io
 import uuid
 
-import sqlalchemy as sa
-
 from domain.kernel import clock
-from domain.registry.models import Person, PersonMerge, PersonStatus
-from domain.security.models import AuditEvent, Role
-from tests.domain.security.access_setup import (add_consent, assign, audit_rows, person_with_cartella,
-                                                years_ago)
+from domain.registry.models import PersonMerge, PersonStatus
+from domain.security.models import Role
+from tests.domain.security.access_setup import add_consent, assign, audit_rows, person_with_cartella, years_ago
 from tests.support import bearer, make_user
 
 REASON = "Persona trovata in stato di abbandono, servizi chiusi"

@@ -14,8 +14,7 @@ from domain.kernel.settings import Settings
 from domain.security.models import AppUser, Role, UserKind
 from integrations.identity import jwt as idjwt
 from integrations.identity.jwt import DEV_KID, KeySet, issue_dev_token
-from tests.integrations.identity.keys import (JwksServer, SigningKey, claims, dev_signed, hs256_token,
-                                              unsigned_token)
+from tests.integrations.identity.keys import JwksServer, SigningKey, claims, dev_signed, hs256_token, unsigned_token
 from tests.support import bearer, make_user
 
 PROBLEM = "application/problem+json"

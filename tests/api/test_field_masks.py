@@ -13,8 +13,8 @@ from domain.care_plan import interventions
 from domain.care_plan import service as plans
 from domain.registry import cartelle
 from domain.registry import consent as consent_mod
-from domain.security.models import AppUser, Role
 from domain.registry.models import Consent
+from domain.security.models import AppUser, Role
 from domain.security.principal import load_principal
 from schemas.access import ConsentCreate
 from schemas.care_plan import AgreeIn, CarePlanCreate, GoalCreate, InterventionCreate
@@ -66,11 +66,11 @@ async def make_world(session) -> World:
         summary="Vive sola; Barthel 35."))
     await interventions.add_goal(session=session, principal=sw_p, plan_id=plan.id, data=GoalCreate(
         description="Permanenza al domicilio", indicator="Accessi in PS", target="0", due_date=date(2026, 9, 1)))
-    sad = await interventions.add_intervention(session=session, principal=sw_p, plan_id=plan.id, data=InterventionCreate(
+    sad = await interventions.add_intervention(session, principal=sw_p, plan_id=plan.id, data=InterventionCreate(
         service_type="sad", provider_org_id=(await org(session, "ets-igea")).id, intensity_value=6,
         intensity_unit="ore/settimana", start_date=date(2026, 3, 2), funding_source="fna",
         notes="le chiavi sono dalla vicina"))
-    rsa_iv = await interventions.add_intervention(session=session, principal=sw_p, plan_id=plan.id, data=InterventionCreate(
+    rsa_iv = await interventions.add_intervention(session, principal=sw_p, plan_id=plan.id, data=InterventionCreate(
         service_type="rsa_aperta", provider_org_id=(await org(session, "op-rsa-soncino")).id, intensity_value=2,
         intensity_unit="accessi/settimana", start_date=date(2026, 3, 2)))
     await interventions.add_intervention(session=session, principal=sw_p, plan_id=plan.id, data=InterventionCreate(

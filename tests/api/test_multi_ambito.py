@@ -82,10 +82,12 @@ async def test_same_codice_fiscale_in_two_ambiti_is_two_persons(client, session)
     crema = await make_user(session, Role.comune_social_worker, "comune-crema")
     cremona = await make_user(session, Role.comune_social_worker, "comune-cremona")
     body = person_payload()
-    a = await client.post("/api/persons", json={**body, "residence_comune_id": str((await org(session, "comune-crema")).id)},
+    crema_id = str((await org(session, "comune-crema")).id)
+    a = await client.post("/api/persons", json={**body, "residence_comune_id": crema_id},
                           headers=bearer(crema))
     assert a.status_code == 201, a.text
-    b = await client.post("/api/persons", json={**body, "residence_comune_id": str((await org(session, "comune-cremona")).id)},
+    cremona_id = str((await org(session, "comune-cremona")).id)
+    b = await client.post("/api/persons", json={**body, "residence_comune_id": cremona_id},
                           headers=bearer(cremona))
     assert b.status_code == 201, b.text
     assert a.json()["id"] != b.json()["id"]

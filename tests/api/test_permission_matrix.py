@@ -23,7 +23,7 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.api import permission_matrix as M
+from tests.api import permission_matrix as M  # noqa: N812  (the matrix is the subject of every line here)
 from tests.api.matrix_scenario import AUDITED, Scenario, build, request_for, rolled_back_session
 
 PROBLEM = "application/problem+json"

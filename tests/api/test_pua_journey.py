@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kernel.clock import ROME
 from domain.kernel.models import WorkItem
-from domain.territory.models import Organisation
 from domain.security.models import AppUser, AuditEvent, Role, Team, TeamMember, TeamType
+from domain.territory.models import Organisation
 from tests.factories.registry import person_payload
 from tests.support import bearer, make_user, org
 

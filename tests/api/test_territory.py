@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from domain.territory.models import ServiceUnit
 from domain.security.models import Role
+from domain.territory.models import ServiceUnit
 from tests.support import bearer, make_user, org
 
 PROBLEM = "application/problem+json"

@@ -18,7 +18,7 @@ class Contract:
     aggregators: frozenset[str]
 
     @classmethod
-    def load(cls, root: Path) -> "Contract":
+    def load(cls, root: Path) -> Contract:
         data = tomllib.loads((root / "domain" / "contexts.toml").read_text())
         return cls({k: frozenset(v) for k, v in data["contexts"].items()},
                    frozenset(data.get("aggregators", {}).get("modules", [])))

@@ -72,7 +72,7 @@ async def _run_once(tmp: Path, pg_port: int, label: str) -> dict:
     env.update(PG_DATA_DIR=str(tmp / "pg"), PG_PORT=str(pg_port), PORT=str(port),
                DEV_KEYS_DIR=str(tmp / "keys"), PYTHONUNBUFFERED="1", LOG_LEVEL="INFO")
     log = tmp / f"run-{label}.log"
-    out = open(log, "wb")  # noqa: SIM115
+    out = open(log, "wb")
     proc = subprocess.Popen([sys.executable, "-m", "deploy.run"], cwd=ROOT, env=env, stdout=out,
                             stderr=subprocess.STDOUT, start_new_session=True)
 

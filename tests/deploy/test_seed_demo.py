@@ -7,17 +7,16 @@ import json
 import sqlalchemy as sa
 from stdnum.it import codicefiscale as stdnum_cf
 
-from domain.kernel import clock
-from domain.kernel.models import WorkItem
 from deploy.seed import demo
-from domain.territory.models import Organisation
-from domain.registry.models import Person
-from domain.security.models import AppUser, Role, RoleAssignment, Team, TeamMember, UserKind
-from domain.security.principal import load_principal
 from domain.diary.service import FOLLOW_UP_KIND
+from domain.kernel import clock
 from domain.kernel.models import WorkItem
 from domain.pua.flows import COT_KIND
 from domain.pua.service import TRIAGE_KIND
+from domain.registry.models import Person
+from domain.security.models import AppUser, Role, RoleAssignment, Team, TeamMember, UserKind
+from domain.security.principal import load_principal
+from domain.territory.models import Organisation
 
 TABLES = (AppUser, RoleAssignment, Team, TeamMember, Person, WorkItem)
 
@@ -31,7 +30,8 @@ async def test_loading_twice_creates_nothing_the_second_time(session):
     before = await _counts(session)
     first = await demo.load_demo(session)
     assert first["users"] == len(demo.DEMO_USERS) + len(demo.SYSTEM_CLIENTS)
-    assert first["persons"] == len(demo.DEMO_PERSONS) and first["teams"] == 2 and first["team_members"] == sum(len(t[4]) for t in demo.DEMO_TEAMS)
+    members = sum(len(t[4]) for t in demo.DEMO_TEAMS)
+    assert first["persons"] == len(demo.DEMO_PERSONS) and first["teams"] == 2 and first["team_members"] == members
     after_first = await _counts(session)
     assert after_first != before
     second = await demo.load_demo(session)

@@ -29,7 +29,7 @@ def celery_env(db: dict[str, str], **extra: str) -> dict[str, str]:
 
 
 def start_celery(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    out = open(log, "ab")  # noqa: SIM115  (closed with the process)
+    out = open(log, "ab")
     return subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers.celery_app", *args], cwd=ROOT, env=env,
                             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 

@@ -34,4 +34,5 @@ async def test_daily_jobs_are_enqueued_once_a_day_and_run(fresh_db, clock):
     assert result["states"] == {"done": 2}  # review reminders and reassessment reminders
     clock.advance(days=1)
     await tasks.enqueue_daily(database_url=url)
-    assert await _jobs(url) == [(f"{REVIEW_REMINDERS}:2026-03-02", "done"), (f"{REVIEW_REMINDERS}:2026-03-03", "pending")]
+    assert await _jobs(url) == [(f"{REVIEW_REMINDERS}:2026-03-02", "done"),
+                                (f"{REVIEW_REMINDERS}:2026-03-03", "pending")]

@@ -4,8 +4,8 @@ guardian at a time.
 Revision ID: 0004_registry
 Revises: 0001_foundation
 """
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0004_registry"
 down_revision = "0001_foundation"

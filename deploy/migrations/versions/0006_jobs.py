@@ -3,7 +3,6 @@
 Revision ID: 0006_jobs
 Revises: 0005_broker
 """
-import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 

@@ -4,7 +4,7 @@ Revision ID: 0010_access_control
 Revises: 0006_jobs
 """
 import sqlalchemy as sa
-import sqlmodel  # noqa: F401
+import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
 

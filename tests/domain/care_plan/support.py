@@ -3,7 +3,6 @@ the comune), the comune's social worker as case manager, an IFeC of the ASST, a 
 from __future__ import annotations
 
 import uuid
-
 from dataclasses import dataclass
 from datetime import date
 from typing import Any

@@ -10,11 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from domain.kernel import work_items as wi
+from domain.kernel.cursor import BadCursor
 from domain.kernel.errors import Conflict, Invalid, NotFound
 from domain.kernel.ids import new_id
 from domain.kernel.models import WorkItem
 from domain.security.models import AppUser, Role, Team, TeamMember, TeamType
-from domain.kernel.cursor import BadCursor
 from domain.security.principal import load_principal
 from tests.support import make_user, org
 
@@ -86,13 +86,16 @@ async def test_completion_rules(session):
 
     to_team = await _item(session, assignee_team_id=team.id)
     with pytest.raises(NotFound):
-        await wi.complete(session, item_id=to_team.id, principal=await load_principal(session, str(former.id)))  # membership ended
-    assert (await wi.complete(session, item_id=to_team.id, principal=await load_principal(session, str(mate.id)))).state == "done"
+        # membership ended
+        await wi.complete(session, item_id=to_team.id, principal=await load_principal(session, str(former.id)))
+    done = await wi.complete(session, item_id=to_team.id, principal=await load_principal(session, str(mate.id)))
+    assert done.state == "done"
 
     to_org = await _item(session, assignee_org_id=cot.id)
     with pytest.raises(NotFound):
         await wi.complete(session, item_id=to_org.id, principal=await load_principal(session, str(mate.id)))
-    assert (await wi.complete(session, item_id=to_org.id, principal=await load_principal(session, str(colleague.id)))).completed_by == colleague.id
+    done = await wi.complete(session, item_id=to_org.id, principal=await load_principal(session, str(colleague.id)))
+    assert done.completed_by == colleague.id
 
     with pytest.raises(NotFound):
         await wi.complete(session, item_id=uuid.uuid4(), principal=await load_principal(session, str(owner.id)))

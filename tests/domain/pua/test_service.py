@@ -12,6 +12,7 @@ from domain.kernel.models import EntityHistory, WorkItem
 from domain.pua import flows, queries, service
 from domain.pua.models import AccessRequest, AccessState
 from domain.registry.models import AssignmentReason, Cartella, CartellaAssignment
+from domain.security.models import Role
 from schemas.pua import CloseIn, OrientIn, ReferCotIn, ReferVmdIn
 from tests.domain.pua.helpers import (
     complex_answers,
@@ -23,7 +24,6 @@ from tests.domain.pua.helpers import (
     triaged,
 )
 from tests.factories.registry import insert_person, person_payload
-from domain.security.models import Role
 from tests.support import make_user, org
 
 NOW = datetime.fromisoformat("2026-03-02T09:00:00+01:00")

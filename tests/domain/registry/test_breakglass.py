@@ -10,14 +10,14 @@ import sqlalchemy as sa
 
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.kernel.models import WorkItem
-from domain.security import audit, scopes
 from domain.registry import breakglass, consent
+from domain.registry import policy as registry_policy
+from domain.security import audit, scopes
 from domain.security.models import Role
 from schemas.access import ConsentCreate
 from tests.domain.security.access_setup import person_with_cartella, user_and_principal
 from tests.factories.cartelle import create_cartella
 from tests.support import org
-from domain.registry import policy as registry_policy
 
 REASON = "Persona trovata in stato di abbandono, servizi chiusi"
 
@@ -124,7 +124,8 @@ async def test_someone_elses_grant_cannot_be_ended(session):
 async def test_owning_comuni_get_a_work_item(session):
     _, p = await user_and_principal(session, Role.cot_operator, "asst-crema-cot")
     person, _ = await person_with_cartella(session, comune="comune-offanengo")
-    await create_cartella(session, person=person, area="disabili", owning_comune_id=(await org(session, "comune-soncino")).id)
+    soncino = (await org(session, "comune-soncino")).id
+    await create_cartella(session, person=person, area="disabili", owning_comune_id=soncino)
     grant = await breakglass.open_grant(session, principal=p, person_id=person.id, reason=REASON)
     items = list((await session.execute(sa.select(WorkItem).where(
         WorkItem.source_type == "break_glass_grant", WorkItem.source_id == grant.id))).scalars())

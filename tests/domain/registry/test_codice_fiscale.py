@@ -8,6 +8,7 @@ from stdnum.it.codicefiscale import calc_check_digit
 from domain.kernel.errors import Invalid
 from domain.registry import codice_fiscale as cf
 
+
 def with_check(body15: str) -> str:
     return body15 + calc_check_digit(body15)
 

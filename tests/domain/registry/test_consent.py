@@ -12,8 +12,14 @@ from domain.registry import consent as svc
 from domain.registry.policy import ConsentRequired
 from domain.security.models import Role
 from schemas.access import ConsentCreate
-from tests.domain.security.access_setup import (add_consent, assign, person_with_cartella, relation,
-                                                user_and_principal, years_ago)
+from tests.domain.security.access_setup import (
+    add_consent,
+    assign,
+    person_with_cartella,
+    relation,
+    user_and_principal,
+    years_ago,
+)
 
 
 def body(**kw) -> ConsentCreate:

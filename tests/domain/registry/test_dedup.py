@@ -73,7 +73,8 @@ async def test_interactive_create_registers_and_queues_the_look_alike(session):
     [cand] = res.possible_duplicates
     assert cand.person.id == first.id and cand.score == 1.0 and cand.match_id is not None
     [match] = await matches_of(session, first.id)
-    assert match.id == cand.match_id and (match.person_a_id, match.person_b_id) == tuple(sorted((first.id, res.person.id)))
+    assert match.id == cand.match_id
+    assert (match.person_a_id, match.person_b_id) == tuple(sorted((first.id, res.person.id)))
     assert match.status == "pending" and match.ambito_id == p.ambito_id and match.source == "api"
     item = (await session.execute(sa.select(WorkItem).where(WorkItem.source_id == match.id))).scalar_one()
     assert (item.kind, item.assignee_org_id, item.person_id, item.dedup_key, item.state) == (

@@ -9,19 +9,26 @@ import sqlalchemy as sa
 
 from domain.kernel import clock
 from domain.kernel.errors import NotFound
-from domain.registry.models import Cartella
-from domain.security import scopes
-from domain.registry.policy import ConsentRequired
-from domain.security.models import Role
-from tests.domain.security.access_setup import (add_consent, assign, person_with_cartella, principal_of,
-                                                team_with, user_and_principal)
-from tests.support import org
 from domain.registry import policy as registry_policy
+from domain.registry.models import Cartella
+from domain.registry.policy import ConsentRequired
+from domain.security import scopes
+from domain.security.models import Role
+from tests.domain.security.access_setup import (
+    add_consent,
+    assign,
+    person_with_cartella,
+    principal_of,
+    team_with,
+    user_and_principal,
+)
+from tests.support import org
 
 
 async def reachable(session, principal, *cartelle) -> set:
     ids = [c.id for c in cartelle]
-    rows = await session.execute(sa.select(Cartella.id).where(Cartella.id.in_(ids), registry_policy.cartella_filter(principal)))
+    rows = await session.execute(
+        sa.select(Cartella.id).where(Cartella.id.in_(ids), registry_policy.cartella_filter(principal)))
     return set(rows.scalars())
 
 
@@ -187,9 +194,10 @@ async def test_other_ambito_is_none_whatever_the_role(session):
 
 
 async def test_several_roles_take_the_widest_projection(session):
-    from tests.support import make_user
-    from domain.security.models import RoleAssignment
     from datetime import date
+
+    from domain.security.models import RoleAssignment
+    from tests.support import make_user
 
     user = await make_user(session, Role.ets_operator, "ets-igea")
     session.add(RoleAssignment(user_id=user.id, role=Role.comune_social_worker,

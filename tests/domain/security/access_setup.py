@@ -7,9 +7,17 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 
 from domain.kernel import clock
-from domain.registry.models import Area, Cartella, CartellaAssignment, Person, PersonRelation, RelationKind
+from domain.registry.models import (
+    Area,
+    Cartella,
+    CartellaAssignment,
+    Consent,
+    GrantorKind,
+    Person,
+    PersonRelation,
+    RelationKind,
+)
 from domain.security.models import AppUser, AuditEvent, Role, Team, TeamMember, TeamType
-from domain.registry.models import Consent, GrantorKind
 from domain.security.principal import Principal, load_principal
 from tests.factories.cartelle import create_assignment, create_cartella, create_person
 from tests.support import make_user, org

@@ -11,11 +11,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from domain.kernel import clock
+from domain.registry.models import Consent
 from domain.security import audit
 from domain.security.models import AuditEvent, Role
-from domain.registry.models import Consent
-from tests.domain.security.access_setup import (add_consent, audit_rows, person_with_cartella, relation,
-                                                years_ago)
+from tests.domain.security.access_setup import add_consent, audit_rows, person_with_cartella, relation, years_ago
 from tests.support import bearer, make_user, org
 
 
@@ -43,7 +42,8 @@ async def test_app_role_can_insert_and_select_but_not_change_audit_rows(fresh_db
                 assert "permission denied" in str(e.value).lower(), name
                 await conn.rollback()
         async with engine.connect() as conn:  # still there, unchanged
-            assert (await conn.execute(sa.select(AuditEvent.action).where(AuditEvent.id == new_id))).scalar_one() == "read"
+            action = (await conn.execute(sa.select(AuditEvent.action).where(AuditEvent.id == new_id))).scalar_one()
+            assert action == "read"
     finally:
         await engine.dispose()
 

@@ -87,7 +87,7 @@ class JwksServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 outer.requests += 1
                 if outer.fail or self.path != "/jwks.json":
                     self.send_response(503 if outer.fail else 404)
@@ -110,7 +110,7 @@ class JwksServer:
     def set_keys(self, *keys: SigningKey) -> None:
         self.doc = {"keys": [k.public_jwk() for k in keys]}
 
-    def __enter__(self) -> "JwksServer":
+    def __enter__(self) -> JwksServer:
         self.thread.start()
         return self
 

@@ -9,8 +9,16 @@ import pytest
 from domain.kernel.settings import Settings, get_settings
 from integrations.identity import jwt as idjwt
 from integrations.identity.jwt import DEV_KID, KeySet, TokenError, issue_dev_token, verify, verify_async
-from tests.integrations.identity.keys import (FakeTimer, JwksServer, SigningKey, claims, dev_signed, hs256_token,
-                                              ts, unsigned_token)
+from tests.integrations.identity.keys import (
+    FakeTimer,
+    JwksServer,
+    SigningKey,
+    claims,
+    dev_signed,
+    hs256_token,
+    ts,
+    unsigned_token,
+)
 
 
 @pytest.fixture(scope="module")
