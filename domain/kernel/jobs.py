@@ -48,13 +48,6 @@ ENQUEUED_FLAG = "jobs_enqueued"
 
 _handlers: dict[str, Handler] = {}
 
-# Defaults for knobs that may not (yet) exist on Settings; `get_settings()` wins when it has them.
-
-
-def _setting(name: str) -> Any:
-    return getattr(get_settings(), name)
-
-
 # --------------------------------------------------------------------------------------------- registry
 
 
@@ -105,7 +98,7 @@ async def enqueue(session: AsyncSession, *, kind: str, payload: dict[str, Any], 
     now = clock.now()
     values = {
         "id": new_id(), "kind": kind, "payload": payload, "state": JobState.pending.value, "attempts": 0,
-        "max_attempts": max_attempts or int(_setting("job_max_attempts")), "run_after": run_after or now,
+        "max_attempts": max_attempts or get_settings().job_max_attempts, "run_after": run_after or now,
         "dedup_key": dedup_key, "created_at": now,
     }
     if dedup_key is None:
@@ -147,8 +140,7 @@ class Claim:
 
 def backoff(attempts: int) -> timedelta:
     """Delay before the next try after `attempts` failed tries: base * 2**(attempts-1), capped."""
-    base = float(_setting("job_backoff_base_seconds"))
-    cap = float(_setting("job_backoff_max_seconds"))
+    base, cap = get_settings().job_backoff_base_seconds, get_settings().job_backoff_max_seconds
     return timedelta(seconds=min(cap, base * (2 ** max(0, attempts - 1))))
 
 
@@ -160,7 +152,7 @@ async def claim_next(session: AsyncSession, *, worker_id: str, lease_seconds: fl
     if not kinds:
         return None
     now = clock.now()
-    lease_until = now + timedelta(seconds=lease_seconds or float(_setting("job_lease_seconds")))
+    lease_until = now + timedelta(seconds=lease_seconds or get_settings().job_lease_seconds)
     ready = (sa.select(Job.id)
              .where(Job.state == JobState.pending.value, Job.run_after <= now, Job.kind.in_(kinds))
              .order_by(Job.run_after, Job.id).limit(1)

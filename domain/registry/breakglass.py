@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from domain.kernel import clock
+from domain.kernel import clock, work_items
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.registry.models import BreakGlassGrant, Cartella, CartellaStatus, Person
 from domain.security import audit, scopes
@@ -48,8 +48,6 @@ async def open_grant(session, *, principal, person_id: uuid.UUID, reason: str,
     owners = (await session.execute(sa.select(Cartella.owning_comune_id).distinct().where(
         Cartella.person_id == person.id, Cartella.status == CartellaStatus.open)
         .order_by(Cartella.owning_comune_id))).scalars().all()
-    from domain.kernel import work_items  # lazy: the kernel module loads after security at start-up
-
     for comune_id in owners:
         # The owning comune is told who opened the person and why; the item carries no personal data in its title.
         await work_items.create(

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from domain.kernel import clock, history
+from domain.kernel import clock, events, history
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.kernel.validity import overlaps, row_active_on
 from domain.registry import codice_fiscale as cfmod
@@ -465,8 +465,6 @@ async def record_death(session, *, principal: Principal, person_id: uuid.UUID, d
     person.date_of_death = date_of_death
     await _bump(session, principal, person, "death", {"changed": {"date_of_death": {
         "from": None, "to": date_of_death.isoformat()}}})
-    from domain.kernel import events  # written by the jobs/events work; imported lazily
-
     await events.publish(session, "person.died", {
         "person_id": str(person.id), "ambito_id": str(person.ambito_id), "date_of_death": date_of_death.isoformat(),
     })
