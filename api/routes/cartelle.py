@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Query, status
 from api.deps import Authorized, Session
 from domain.kernel import clock
 from domain.kernel.errors import Invalid
+from domain.registry import assignments
 from domain.registry import cartelle as svc
 from domain.registry.models import AssignmentReason, CartellaStatus
 from domain.security.permissions import Permission
@@ -107,8 +108,8 @@ async def transfer_cartella(cartella_id: uuid.UUID, session: Session, principal:
 async def list_assignments(cartella_id: uuid.UUID, session: Session, principal: Reader,
                            active: bool | None = None, limit: int = Query(default=50, ge=1, le=200),
                            cursor: uuid.UUID | None = None) -> AssignmentPage:
-    items, nxt = await svc.list_assignments(session, principal=principal, cartella_id=cartella_id, active=active,
-                                            limit=limit, cursor=cursor)
+    items, nxt = await assignments.list_assignments(session, principal=principal, cartella_id=cartella_id,
+                                                    active=active, limit=limit, cursor=cursor)
     now = clock.now()
     return AssignmentPage(items=[AssignmentPublic.of(a, active=svc.is_active(a, now)) for a in items],
                           next_cursor=nxt)
@@ -122,7 +123,7 @@ async def add_assignment(cartella_id: uuid.UUID, body: AssignmentCreate, session
                          principal: Writer) -> AssignmentPublic:
     if body.reason == AssignmentReason.break_glass:
         raise Invalid("reason", "l'accesso di emergenza si richiede con la procedura dedicata")
-    a = await svc.add_assignment(session, principal=principal, cartella_id=cartella_id, reason=body.reason,
+    a = await assignments.add_assignment(session, principal=principal, cartella_id=cartella_id, reason=body.reason,
                                  user_id=body.user_id, team_id=body.team_id, organisation_id=body.organisation_id,
                                  source_type=body.source_type, source_id=body.source_id, valid_to=body.valid_to)
     return AssignmentPublic.of(a, active=svc.is_active(a))
@@ -132,7 +133,7 @@ async def add_assignment(cartella_id: uuid.UUID, body: AssignmentCreate, session
              summary="Termina un'assegnazione", description="Termina ora un'assegnazione attiva.")
 async def end_assignment(cartella_id: uuid.UUID, assignment_id: uuid.UUID, session: Session,
                          principal: Writer) -> AssignmentPublic:
-    a = await svc.end_assignment_of(session, principal=principal, cartella_id=cartella_id,
+    a = await assignments.end_assignment_of(session, principal=principal, cartella_id=cartella_id,
                                     assignment_id=assignment_id)
     return AssignmentPublic.of(a, active=svc.is_active(a))
 

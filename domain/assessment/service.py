@@ -34,7 +34,7 @@ from domain.assessment.models import (
 from domain.assessment.states import FINAL_STATES, VmdAction, next_state
 from domain.kernel import clock, history, work_items
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
-from domain.registry import cartelle, persons
+from domain.registry import assignments, cartelle, persons
 from domain.registry import policy as registry_policy
 from domain.registry.models import AssignmentReason, CartellaStatus
 from domain.security import audit, directory
@@ -115,7 +115,7 @@ async def load_for_write(session: AsyncSession, principal: Principal, vmd_id: uu
 async def assign_from_vmd(session: AsyncSession, vmd: Vmd, reason: AssignmentReason, *, actor_id: uuid.UUID,
                           user_id: uuid.UUID | None = None, team_id: uuid.UUID | None = None):
     """A cartella assignment sourced from this VMD, with the flow as its legal basis (policy.LEGAL_BASIS)."""
-    return await cartelle.assign(session, cartella_id=vmd.cartella_id, reason=reason, user_id=user_id,
+    return await assignments.assign(session, cartella_id=vmd.cartella_id, reason=reason, user_id=user_id,
                                  team_id=team_id, source_type=SOURCE, source_id=vmd.id, actor_id=actor_id,
                                  legal_basis=policy.LEGAL_BASIS)
 
@@ -330,7 +330,7 @@ async def _cancel_row(session: AsyncSession, vmd: Vmd, *, reason: str, actor_id:
     vmd.state = next_state(vmd.state, VmdAction.cancel)
     vmd.cancelled_at, vmd.cancel_reason = clock.now(), reason[:500]
     closed = await work_items.close_for_source(session, source_type=SOURCE, source_id=vmd.id)
-    ended = await cartelle.end_assignments_of_source(session, source_type=SOURCE, source_id=vmd.id,
+    ended = await assignments.end_assignments_of_source(session, source_type=SOURCE, source_id=vmd.id,
                                                      actor_id=actor_id)
     await write_history(session, vmd, action, actor_id=actor_id, detail={
         "work_items_cancelled": closed, "assignments_ended": ended})

@@ -4,7 +4,7 @@ Goals and interventions are edited only while the plan is editable (draft, propo
 plan (active, under_review) interventions start, end or are cancelled one at a time. Starting an intervention with
 a provider organisation gives that organisation a cartella assignment whose legal basis is the agreed plan, so its
 operators reach the case through the minimal projection; ending or cancelling it ends that access
-(`registry.cartelle.end_assignments_of_source`). Every change writes a new version of the plan.
+(`registry.assignments.end_assignments_of_source`). Every change writes a new version of the plan.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from domain.care_plan.models import CarePlan, Goal, Intervention, InterventionSt
 from domain.care_plan.repository import INTERVENTION_SOURCE
 from domain.kernel import clock
 from domain.kernel.errors import Conflict, Invalid, NotFound
-from domain.registry import cartelle
+from domain.registry import assignments
 from domain.registry.models import AssignmentReason
 from domain.territory import queries as territory
 from schemas.care_plan import GoalCreate, GoalUpdate, InterventionCreate, InterventionUpdate
@@ -162,7 +162,7 @@ async def start(session: AsyncSession, plan: CarePlan, iv: Intervention, actor_i
         iv.start_date = clock.today_rome()
     session.add(iv)
     if iv.provider_org_id is not None:
-        await cartelle.assign(session, cartella_id=plan.cartella_id, reason=AssignmentReason.provider,
+        await assignments.assign(session, cartella_id=plan.cartella_id, reason=AssignmentReason.provider,
                               organisation_id=iv.provider_org_id, source_type=INTERVENTION_SOURCE, source_id=iv.id,
                               actor_id=actor_id, legal_basis=LEGAL_BASIS_PROVIDER)
     await session.flush()
@@ -177,7 +177,7 @@ async def _close(session: AsyncSession, iv: Intervention, action: str, actor_id:
         iv.end_date = max(today, iv.start_date) if iv.start_date else today
     session.add(iv)
     if was_active:
-        await cartelle.end_assignments_of_source(session, source_type=INTERVENTION_SOURCE, source_id=iv.id,
+        await assignments.end_assignments_of_source(session, source_type=INTERVENTION_SOURCE, source_id=iv.id,
                                                  actor_id=actor_id)
     await session.flush()
 

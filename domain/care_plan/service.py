@@ -23,7 +23,7 @@ from domain.care_plan.models import CarePlan, InterventionStatus, PlanKind, Plan
 from domain.care_plan.repository import OBJECT, REVIEW_KIND
 from domain.kernel import clock, work_items
 from domain.kernel.errors import Conflict, Invalid
-from domain.registry import cartelle
+from domain.registry import assignments
 from domain.registry.models import AssignmentReason, ConsentPurpose
 from domain.security import directory
 from schemas.care_plan import ActivateIn, AgreeIn, CarePlanCreate, CarePlanUpdate
@@ -33,7 +33,7 @@ LEGAL_BASIS_CASE_MANAGER = "LEPS PUA/VMD - presa in carico integrata, case manag
 
 async def _set_case_manager(session: AsyncSession, plan: CarePlan, user_id: uuid.UUID, actor_id: uuid.UUID) -> None:
     """The case manager assignment on the cartella (the previous case manager's ends there)."""
-    await cartelle.assign(session, cartella_id=plan.cartella_id, reason=AssignmentReason.case_manager,
+    await assignments.assign(session, cartella_id=plan.cartella_id, reason=AssignmentReason.case_manager,
                           user_id=user_id, source_type=OBJECT, source_id=plan.id, actor_id=actor_id,
                           legal_basis=LEGAL_BASIS_CASE_MANAGER)
 

@@ -34,7 +34,7 @@ from domain.pua.service import (
     write_history,
 )
 from domain.pua.states import AccessAction, next_state
-from domain.registry import cartelle, persons
+from domain.registry import assignments, cartelle, persons
 from domain.registry.models import Area, AssignmentReason, CartellaStatus
 from domain.security import directory
 from domain.security.models import TeamType
@@ -87,7 +87,7 @@ async def _cartella_for_referral(session: AsyncSession, principal: Principal, ar
 
 async def _assign(session: AsyncSession, cartella_id: uuid.UUID, ar: AccessRequest, *, reason: AssignmentReason,
                   actor_id: uuid.UUID, **assignee: uuid.UUID) -> None:
-    await cartelle.assign(session, cartella_id=cartella_id, reason=reason, source_type=ENTITY, source_id=ar.id,
+    await assignments.assign(session, cartella_id=cartella_id, reason=reason, source_type=ENTITY, source_id=ar.id,
                           actor_id=actor_id, legal_basis=assessment_policy.LEGAL_BASIS, **assignee)
 
 

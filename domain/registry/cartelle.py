@@ -1,8 +1,9 @@
-"""Cartella sociale: one per person per area, owned by a comune fixed at opening, with its assignments (who works on
-it and why, for a period), transfers when the person moves, and a full change history.
+"""Cartella sociale: one per person per area, owned by a comune fixed at opening (the owner rule), its case manager,
+transfers when the person moves, closing, and a full change history. Who works on it and why lives in
+assignments.py, which builds on the row helpers here (lock, record, check_owner).
 
 Every query that reads cartelle goes through `readable(principal)`: the access-control row filter
-(domain.security.policy.cartella_filter: owning comune through the organisation tree, assignments to the user, a
+(domain.registry.policy.cartella_filter: owning comune through the organisation tree, assignments to the user, a
 team or an organisation, break-glass), deny by default. A single cartella is reached through
 `policy.cartella_in_scope`, which also checks consent for the roles that need it (403 consent_required) and answers
 404 when the row is outside the scope. Every read and write records an audit entry.
@@ -54,7 +55,7 @@ def _readable_select(principal: Principal) -> sa.Select:
     return sa.select(Cartella).where(readable(principal))
 
 
-def _audit(action: str, c: Cartella, *, object_type: str = "cartella", object_ids=None,
+def audit_cartella(action: str, c: Cartella, *, object_type: str = "cartella", object_ids=None,
            result_count: int | None = None) -> None:
     audit.record(action=action, object_type=object_type, object_ids=object_ids if object_ids is not None else [c.id],
                  person_ids=[c.person_id], result_count=result_count)
@@ -66,11 +67,11 @@ async def get_cartella(session: AsyncSession, *, principal: Principal, cartella_
     the person's consent reaches it and the consent is missing). One query."""
     found = await policy.cartella_in_scope(session, principal, cartella_id, for_update=for_update)
     if audited:
-        _audit("read", found)
+        audit_cartella("read", found)
     return found
 
 
-async def _check_owner(session: AsyncSession, principal: Principal, c: Cartella,
+async def check_owner(session: AsyncSession, principal: Principal, c: Cartella,
                        detail: str = "Chiudere o trasferire la cartella spetta al comune titolare.") -> None:
     """Closing, transferring, choosing who works on the case are acts of the comune that owns the social function
     (or of a level above it): a joint worker who reaches the cartella through an assignment may not do them (403)."""
@@ -80,7 +81,7 @@ async def _check_owner(session: AsyncSession, principal: Principal, c: Cartella,
         raise Forbidden(detail, reason="not_owner")
 
 
-async def _lock(session: AsyncSession, cartella_id: uuid.UUID) -> Cartella:
+async def lock(session: AsyncSession, cartella_id: uuid.UUID) -> Cartella:
     found = (await session.execute(
         sa.select(Cartella).where(Cartella.id == cartella_id).with_for_update()
         .execution_options(populate_existing=True)
@@ -149,49 +150,18 @@ async def list_transfers(session: AsyncSession, *, principal: Principal,
                          cartella_id: uuid.UUID) -> list[CartellaTransfer]:
     c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
     rows = await transfers_of(session, c)
-    _audit("read", c, object_type="cartella_transfer", object_ids=[t.id for t in rows], result_count=len(rows))
+    audit_cartella("read", c, object_type="cartella_transfer", object_ids=[t.id for t in rows], result_count=len(rows))
     return rows
-
-
-async def list_assignments(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID,
-                           active: bool | None = None, limit: int = 50,
-                           cursor: uuid.UUID | None = None) -> tuple[list[CartellaAssignment], uuid.UUID | None]:
-    c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
-    limit = max(1, min(limit, MAX_PAGE))
-    stmt = sa.select(CartellaAssignment).where(CartellaAssignment.cartella_id == cartella_id)
-    if active is not None:
-        stmt = stmt.where(_active_assignment(clock.now()) if active else sa.not_(_active_assignment(clock.now())))
-    if cursor is not None:
-        stmt = stmt.where(CartellaAssignment.id > cursor)
-    rows = list((await session.execute(stmt.order_by(CartellaAssignment.id).limit(limit + 1))).scalars())
-    nxt = rows[limit - 1].id if len(rows) > limit else None
-    rows = rows[:limit]
-    _audit("list", c, object_type="cartella_assignment", object_ids=[a.id for a in rows], result_count=len(rows))
-    return rows, nxt
-
-
-async def get_assignment(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID,
-                         assignment_id: uuid.UUID, audited: bool = True) -> CartellaAssignment:
-    c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
-    found = (await session.execute(
-        sa.select(CartellaAssignment).where(CartellaAssignment.id == assignment_id,
-                                            CartellaAssignment.cartella_id == cartella_id)
-    )).scalar_one_or_none()
-    if found is None:
-        raise NotFound("Assegnazione non trovata.")
-    if audited:
-        _audit("read", c, object_type="cartella_assignment", object_ids=[found.id])
-    return found
 
 
 async def cartella_history(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID) -> list:
     c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
     rows = await history.versions(session, entity_type=ENTITY, entity_id=cartella_id)
-    _audit("read", c, object_type="cartella_history", result_count=len(rows))
+    audit_cartella("read", c, object_type="cartella_history", result_count=len(rows))
     return rows
 
 
-def _active_assignment(at: datetime) -> sa.ColumnElement[bool]:
+def active_assignment(at: datetime) -> sa.ColumnElement[bool]:
     return active_sql(CartellaAssignment, at)
 
 
@@ -200,7 +170,7 @@ def is_active(a: CartellaAssignment, at: datetime | None = None) -> bool:
 
 
 # ---------------------------------------------------------------- history
-async def _record(session: AsyncSession, c: Cartella, action: str, *, actor_id: uuid.UUID | None,
+async def record(session: AsyncSession, c: Cartella, action: str, *, actor_id: uuid.UUID | None,
                   detail: dict[str, Any] | None = None, bump: bool = True) -> None:
     if bump:
         c.version += 1
@@ -220,7 +190,7 @@ def _check_version(c: Cartella, expected_version: int | None) -> None:
                        current_version=c.version)
 
 
-def _require_open(c: Cartella) -> None:
+def require_open(c: Cartella) -> None:
     if c.status != CartellaStatus.open:
         raise Conflict("La cartella è chiusa.")
 
@@ -293,19 +263,19 @@ async def open_cartella(session: AsyncSession, *, principal: Principal, person_i
             await session.flush()
     except IntegrityError:
         raise Conflict("La persona ha già una cartella aperta in quest'area.") from None
-    await _record(session, c, "opened", actor_id=principal.user_id, bump=False,
+    await record(session, c, "opened", actor_id=principal.user_id, bump=False,
                   detail={"owner_rule": rule})
     if case_manager_id is not None:
-        await _set_case_manager(session, c, case_manager_id, actor_id=principal.user_id)
-    _audit("create", c)
+        await set_case_manager_row(session, c, case_manager_id, actor_id=principal.user_id)
+    audit_cartella("create", c)
     return c
 
 
-async def _set_case_manager(session: AsyncSession, c: Cartella, user_id: uuid.UUID | None, *,
+async def set_case_manager_row(session: AsyncSession, c: Cartella, user_id: uuid.UUID | None, *,
                             actor_id: uuid.UUID | None, source_type: str | None = None,
                             source_id: uuid.UUID | None = None) -> CartellaAssignment | None:
     """Change the case manager: ends the active case_manager assignments and writes the new one."""
-    _require_open(c)
+    require_open(c)
     now = clock.now()
     previous = c.case_manager_id
     if user_id is not None:
@@ -313,7 +283,7 @@ async def _set_case_manager(session: AsyncSession, c: Cartella, user_id: uuid.UU
     current = list((await session.execute(
         sa.select(CartellaAssignment).where(CartellaAssignment.cartella_id == c.id,
                                             CartellaAssignment.reason == AssignmentReason.case_manager,
-                                            _active_assignment(now))
+                                            active_assignment(now))
     )).scalars())
     if user_id is not None and previous == user_id and any(a.user_id == user_id for a in current):
         return next(a for a in current if a.user_id == user_id)
@@ -327,7 +297,7 @@ async def _set_case_manager(session: AsyncSession, c: Cartella, user_id: uuid.UU
         session.add(new)
     c.case_manager_id = user_id
     await session.flush()
-    await _record(session, c, "case_manager_changed", actor_id=actor_id,
+    await record(session, c, "case_manager_changed", actor_id=actor_id,
                   detail={"from": previous, "to": user_id,
                           "assignment_id": new.id if new else None,
                           "ended_assignment_ids": [str(a.id) for a in current]})
@@ -338,13 +308,13 @@ async def set_case_manager(session: AsyncSession, *, principal: Principal, carte
                            user_id: uuid.UUID | None, expected_version: int | None = None) -> Cartella:
     """Set, change or remove (user_id None) the case manager of an open cartella."""
     c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
-    _audit("update", c)
-    await _check_owner(session, principal, c, "Il case manager della cartella lo sceglie il comune titolare.")
-    c = await _lock(session, cartella_id)
+    audit_cartella("update", c)
+    await check_owner(session, principal, c, "Il case manager della cartella lo sceglie il comune titolare.")
+    c = await lock(session, cartella_id)
     _check_version(c, expected_version)
     if c.case_manager_id == user_id:
         return c
-    await _set_case_manager(session, c, user_id, actor_id=principal.user_id)
+    await set_case_manager_row(session, c, user_id, actor_id=principal.user_id)
     return c
 
 
@@ -366,11 +336,11 @@ async def _owner_act(session: AsyncSession, principal: Principal, cartella_id: u
                      expected_version: int | None) -> Cartella:
     """The open cartella, locked, for an act of its owning comune (audited as `action`, 403 to anyone else)."""
     c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
-    _audit(action, c)
-    await _check_owner(session, principal, c)
-    c = await _lock(session, cartella_id)
+    audit_cartella(action, c)
+    await check_owner(session, principal, c)
+    c = await lock(session, cartella_id)
     _check_version(c, expected_version)
-    _require_open(c)
+    require_open(c)
     return c
 
 
@@ -392,7 +362,7 @@ async def _close(session: AsyncSession, c: Cartella, *, at: datetime, reason: st
     if end_assignments:
         active = list((await session.execute(
             sa.select(CartellaAssignment)
-            .where(CartellaAssignment.cartella_id == c.id, _active_assignment(clock.now()))
+            .where(CartellaAssignment.cartella_id == c.id, active_assignment(clock.now()))
         )).scalars())
         for a in active:
             a.valid_to = max(a.valid_from, at)
@@ -401,7 +371,7 @@ async def _close(session: AsyncSession, c: Cartella, *, at: datetime, reason: st
     c.status = CartellaStatus.closed
     c.closed_at = at
     c.close_reason = reason[:200]
-    await _record(session, c, action, actor_id=actor_id, detail={"ended_assignments": ended, **(detail or {})})
+    await record(session, c, action, actor_id=actor_id, detail={"ended_assignments": ended, **(detail or {})})
 
 
 async def transfer_cartella(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID,
@@ -428,170 +398,10 @@ async def transfer_cartella(session: AsyncSession, *, principal: Principal, cart
     session.add(t)
     c.owning_comune_id = to_comune_id
     await session.flush()
-    await _record(session, c, "transferred", actor_id=principal.user_id,
+    await record(session, c, "transferred", actor_id=principal.user_id,
                   detail={"transfer_id": t.id, "from_comune_id": t.from_comune_id, "to_comune_id": to_comune_id,
                           "reason": t.reason})
     return c, t
-
-
-async def _check_assignee(session: AsyncSession, c: Cartella, *, reason: AssignmentReason,
-                          user_id: uuid.UUID | None, team_id: uuid.UUID | None,
-                          organisation_id: uuid.UUID | None) -> None:
-    given = [(f, v) for f, v in (("user_id", user_id), ("team_id", team_id), ("organisation_id", organisation_id))
-             if v is not None]
-    if len(given) != 1:
-        raise Invalid("user_id", "indicare uno solo tra operatore (user_id), équipe (team_id) e "
-                                 "organizzazione (organisation_id)")
-    if reason == AssignmentReason.team and team_id is None:
-        raise Invalid("team_id", "un'assegnazione di tipo équipe richiede team_id")
-    if user_id is not None:
-        if not await directory.is_active_user(session, user_id, c.ambito_id):
-            raise Invalid("user_id", "operatore non trovato nell'Ambito o non attivo")
-    elif team_id is not None:
-        if await directory.get_team(session, team_id, c.ambito_id) is None:
-            raise Invalid("team_id", "équipe non trovata nell'Ambito o non attiva")
-    elif await territory.active_org(session, organisation_id, c.ambito_id) is None:
-        raise Invalid("organisation_id", "organizzazione non trovata nell'Ambito o non attiva")
-
-
-async def assign(session: AsyncSession, *, cartella_id: uuid.UUID, reason: AssignmentReason | str,
-                 user_id: uuid.UUID | None = None, team_id: uuid.UUID | None = None,
-                 organisation_id: uuid.UUID | None = None, source_type: str | None = None,
-                 source_id: uuid.UUID | None = None, actor_id: uuid.UUID | None = None,
-                 valid_to: datetime | None = None, legal_basis: str | None = None) -> CartellaAssignment:
-    """Add who works on an open cartella and why. Idempotent: an identical active assignment (same reason,
-    assignee and source) is returned instead of a new row. `case_manager` goes through the case-manager change
-    (previous one ended, `Cartella.case_manager_id` updated). `legal_basis` is the ground of a cross-organisation
-    access the flow gives (the PUA/VMD LEPS, the agreed plan); an existing assignment takes it when it has none.
-    No visibility check: callers are services that already hold the cartella (the API checks it first)."""
-    try:
-        reason = AssignmentReason(reason)
-    except ValueError:
-        raise Invalid("reason", "motivo di assegnazione non previsto") from None
-    c = await _lock(session, cartella_id)
-    _require_open(c)
-    now = clock.now()
-    if valid_to is not None:
-        if valid_to.tzinfo is None:
-            raise Invalid("valid_to", "indicare il fuso orario")
-        if valid_to <= now:
-            raise Invalid("valid_to", "la fine della validità deve essere futura")
-    await _check_assignee(session, c, reason=reason, user_id=user_id, team_id=team_id,
-                          organisation_id=organisation_id)
-    if reason == AssignmentReason.case_manager:
-        if user_id is None:
-            raise Invalid("user_id", "il case manager è un operatore (user_id)")
-        if valid_to is not None:
-            raise Invalid("valid_to", "il case manager resta in carica fino alla sostituzione")
-        a = await _set_case_manager(session, c, user_id, actor_id=actor_id, source_type=source_type,
-                                    source_id=source_id)
-        assert a is not None
-        return _with_legal_basis(session, a, legal_basis)
-    same = (await session.execute(
-        sa.select(CartellaAssignment).where(
-            CartellaAssignment.cartella_id == c.id, CartellaAssignment.reason == reason,
-            CartellaAssignment.user_id.is_not_distinct_from(user_id),
-            CartellaAssignment.team_id.is_not_distinct_from(team_id),
-            CartellaAssignment.organisation_id.is_not_distinct_from(organisation_id),
-            CartellaAssignment.source_type.is_not_distinct_from(source_type),
-            CartellaAssignment.source_id.is_not_distinct_from(source_id),
-            _active_assignment(now)).limit(1)
-    )).scalar_one_or_none()
-    if same is not None:
-        if valid_to is not None and same.valid_to != valid_to:
-            same.valid_to = valid_to
-            session.add(same)
-            await _record(session, c, "assignment_changed", actor_id=actor_id,
-                          detail={"assignment_id": same.id, "valid_to": valid_to})
-        return _with_legal_basis(session, same, legal_basis)
-    a = CartellaAssignment(cartella_id=c.id, reason=reason, user_id=user_id, team_id=team_id,
-                           organisation_id=organisation_id, valid_from=now, valid_to=valid_to,
-                           source_type=source_type, source_id=source_id, created_by=actor_id,
-                           legal_basis=legal_basis)
-    session.add(a)
-    await session.flush()
-    await _record(session, c, "assignment_added", actor_id=actor_id,
-                  detail={"assignment_id": a.id, "reason": reason.value, "user_id": user_id, "team_id": team_id,
-                          "organisation_id": organisation_id, "valid_to": valid_to,
-                          "source_type": source_type, "source_id": source_id})
-    return a
-
-
-def _with_legal_basis(session: AsyncSession, a: CartellaAssignment, legal_basis: str | None) -> CartellaAssignment:
-    if legal_basis is not None and a.legal_basis is None:
-        a.legal_basis = legal_basis
-        session.add(a)
-    return a
-
-
-async def end_assignments_of_source(session: AsyncSession, *, source_type: str, source_id: uuid.UUID,
-                                    actor_id: uuid.UUID | None = None) -> int:
-    """End the active assignments a record of another context gave (a cancelled VMD, an ended intervention)."""
-    ids = (await session.execute(
-        sa.select(CartellaAssignment.id).where(CartellaAssignment.source_type == source_type,
-                                               CartellaAssignment.source_id == source_id,
-                                               _active_assignment(clock.now()))
-        .order_by(CartellaAssignment.id))).scalars().all()
-    for aid in ids:
-        await end_assignment(session, assignment_id=aid, actor_id=actor_id)
-    return len(ids)
-
-
-async def end_assignment(session: AsyncSession, *, assignment_id: uuid.UUID,
-                         actor_id: uuid.UUID | None = None) -> None:
-    """End an active assignment now. Ending the current case manager's assignment leaves the cartella without
-    a case manager. Ending an assignment that already ended is a conflict."""
-    a = (await session.execute(
-        sa.select(CartellaAssignment).where(CartellaAssignment.id == assignment_id)
-    )).scalar_one_or_none()
-    if a is None:
-        raise NotFound("Assegnazione non trovata.")
-    c = await _lock(session, a.cartella_id)
-    await session.refresh(a, with_for_update=True)
-    now = clock.now()
-    if a.valid_to is not None and a.valid_to <= now:
-        raise Conflict("L'assegnazione è già terminata.")
-    a.valid_to = max(now, a.valid_from)
-    session.add(a)
-    if a.reason == AssignmentReason.case_manager and c.case_manager_id == a.user_id:
-        c.case_manager_id = None
-    await session.flush()
-    await _record(session, c, "assignment_ended", actor_id=actor_id,
-                  detail={"assignment_id": a.id, "reason": a.reason, "user_id": a.user_id, "team_id": a.team_id,
-                          "organisation_id": a.organisation_id})
-
-
-async def add_assignment(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID,
-                         reason: AssignmentReason | str, user_id: uuid.UUID | None = None,
-                         team_id: uuid.UUID | None = None, organisation_id: uuid.UUID | None = None,
-                         source_type: str | None = None, source_id: uuid.UUID | None = None,
-                         valid_to: datetime | None = None) -> CartellaAssignment:
-    """`assign` for a caller that must reach the cartella first (the API): checked, then audited. Who works on a
-    case is the owning comune's decision (or its sub-ambito coordinator's): whoever reaches the cartella only
-    through an assignment cannot widen the access list (403)."""
-    c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
-    await _check_owner(session, principal, c, "Le assegnazioni della cartella spettano al comune titolare.")
-    a = await assign(session, cartella_id=c.id, reason=reason, user_id=user_id, team_id=team_id,
-                     organisation_id=organisation_id, source_type=source_type, source_id=source_id,
-                     actor_id=principal.user_id, valid_to=valid_to)
-    _audit("assign", c, object_ids=[c.id, a.id])
-    return a
-
-
-async def end_assignment_of(session: AsyncSession, *, principal: Principal, cartella_id: uuid.UUID,
-                            assignment_id: uuid.UUID) -> CartellaAssignment:
-    """End an assignment of a cartella the caller reaches: checked, audited; returns the ended row."""
-    c = await get_cartella(session, principal=principal, cartella_id=cartella_id, audited=False)
-    a = (await session.execute(
-        sa.select(CartellaAssignment).where(CartellaAssignment.id == assignment_id,
-                                            CartellaAssignment.cartella_id == c.id)
-    )).scalar_one_or_none()
-    if a is None:
-        raise NotFound("Assegnazione non trovata.")
-    _audit("end_assignment", c, object_ids=[c.id, a.id])
-    await _check_owner(session, principal, c, "Le assegnazioni della cartella spettano al comune titolare.")
-    await end_assignment(session, assignment_id=a.id, actor_id=principal.user_id)
-    return a
 
 
 # ---------------------------------------------------------------- readers for the contexts above
@@ -634,7 +444,7 @@ async def before_person_merge(session: AsyncSession, *, kept_id: uuid.UUID, merg
             .order_by(CartellaAssignment.id)
         )).scalars())
         kept_active = list((await session.execute(
-            sa.select(CartellaAssignment).where(CartellaAssignment.cartella_id == kept.id, _active_assignment(now))
+            sa.select(CartellaAssignment).where(CartellaAssignment.cartella_id == kept.id, active_assignment(now))
         )).scalars())
         key = lambda a: (a.reason, a.user_id, a.team_id, a.organisation_id)  # noqa: E731
         kept_keys = {key(a) for a in kept_active}
@@ -656,6 +466,6 @@ async def before_person_merge(session: AsyncSession, *, kept_id: uuid.UUID, merg
         await _close(session, dup, at=now, reason=MERGE_CLOSE_REASON, actor_id=None, action="closed_by_merge",
                      end_assignments=False, detail={"kept_cartella_id": kept.id, "merged_person_id": merged_id,
                                                     "kept_person_id": kept_id})
-        await _record(session, kept, "merged_from", actor_id=None,
+        await record(session, kept, "merged_from", actor_id=None,
                       detail={"from_cartella_id": dup.id, "merged_person_id": merged_id,
                               "moved_assignments": len(moved), "case_manager_adopted": adopted_cm})

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from domain.kernel import clock, work_items
 from domain.pua.models import AccessRequest, AccessState
-from domain.registry import cartelle
+from domain.registry import assignments
 from domain.registry.models import AssignmentReason, BreakGlassGrant, Cartella, CartellaAssignment, PossibleMatch
 from domain.security.models import Role, RoleAssignment, Team, TeamMember, TeamType
 from domain.territory.models import ServiceUnit
@@ -272,7 +272,7 @@ async def _assign(engine: AsyncEngine, cartella_id: uuid.UUID, reason: Assignmen
     """A cartella assignment, with a legal basis (the `crema` case: consent is not what the matrix tests there) or
     without one (the `revoked` case: the read rests on consent alone)."""
     async with AsyncSession(engine, expire_on_commit=False) as s:
-        a = await cartelle.assign(s, cartella_id=cartella_id, reason=reason, **who)
+        a = await assignments.assign(s, cartella_id=cartella_id, reason=reason, **who)
         a.legal_basis = LEGAL_BASIS if legal_basis else None
         s.add(a)
         await s.commit()

@@ -11,7 +11,7 @@ import pytest
 
 from domain.care_plan import interventions
 from domain.care_plan import service as plans
-from domain.registry import cartelle
+from domain.registry import assignments, cartelle
 from domain.registry import consent as consent_mod
 from domain.registry.models import Consent
 from domain.security.models import AppUser, Role
@@ -78,7 +78,7 @@ async def make_world(session) -> World:
     await plans.propose(session=session, principal=sw_p, plan_id=plan.id)
     await plans.agree(session=session, principal=sw_p, plan_id=plan.id, data=AgreeIn(consent_id=care.id))
     await plans.activate(session=session, principal=sw_p, plan_id=plan.id)  # provider assignments, legal basis
-    await cartelle.assign(session, cartella_id=cartella.id, reason="referring_mmg", user_id=mmg.id,
+    await assignments.assign(session, cartella_id=cartella.id, reason="referring_mmg", user_id=mmg.id,
                           actor_id=sw.id)
     await session.commit()
     return World(sw=sw, ets=ets, rsa=rsa, mmg=mmg, person_id=person.id, sad_id=sad.id, rsa_iv_id=rsa_iv.id,

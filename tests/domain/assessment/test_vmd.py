@@ -15,7 +15,7 @@ from domain.kernel import history
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.kernel.models import WorkItem
 from domain.kernel.settings import get_settings
-from domain.registry import cartelle
+from domain.registry import assignments
 from domain.registry.models import CartellaAssignment
 from domain.reporting import queries as reporting
 from domain.security.models import Role, TeamType
@@ -323,7 +323,7 @@ async def test_manage_actions_need_equipe_membership(session, clock):
     w = await build_world(session)
     v = await _requested(session, w)
     stranger = await make_user(session, Role.ambito_pua_social_worker, "ambito-crema")
-    await cartelle.assign(session, cartella_id=w.cartella.id, reason="case_manager", user_id=stranger.id)
+    await assignments.assign(session, cartella_id=w.cartella.id, reason="case_manager", user_id=stranger.id)
     with pytest.raises(Forbidden):
         await vmd.schedule(session, principal=await principal_of(session, stranger), vmd_id=v.id,
                            scheduled_for=clock.now() + timedelta(days=1))

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from domain.kernel import history, person_refs
 from domain.kernel.clock import rome_day_bounds
 from domain.kernel.errors import Conflict, Invalid, NotFound
+from domain.registry import assignments
 from domain.registry import cartelle as svc
 from domain.registry.models import (
     AssignmentReason,
@@ -135,7 +136,7 @@ class TestCaseManager:
         clock.advance(hours=1)
         await svc.set_case_manager(session, principal=p, cartella_id=c.id, user_id=b_user.id)
         assert c.case_manager_id == b_user.id
-        rows, _ = await svc.list_assignments(session, principal=p, cartella_id=c.id)
+        rows, _ = await assignments.list_assignments(session, principal=p, cartella_id=c.id)
         cm = [(r.user_id, svc.is_active(r)) for r in rows if r.reason == AssignmentReason.case_manager]
         assert cm == [(a_user.id, False), (b_user.id, True)]
         actions = [h.action for h in await history.versions(session, entity_type="cartella", entity_id=c.id)]
@@ -152,7 +153,7 @@ class TestCaseManager:
             await svc.set_case_manager(session, principal=p, cartella_id=c.id, user_id=None, expected_version=1)
         await svc.set_case_manager(session, principal=p, cartella_id=c.id, user_id=None, expected_version=2)
         assert c.case_manager_id is None
-        active, _ = await svc.list_assignments(session, principal=p, cartella_id=c.id, active=True)
+        active, _ = await assignments.list_assignments(session, principal=p, cartella_id=c.id, active=True)
         assert active == []
 
     async def test_user_of_another_ambito_is_refused(self, session):
@@ -170,9 +171,10 @@ class TestCaseManager:
         u2 = await make_user(session, "comune_social_worker", "comune-crema")
         person = await create_person(session)
         c = await svc.open_cartella(session, principal=p, person_id=person.id, area="anziani", case_manager_id=u1.id)
-        a = await svc.assign(session, cartella_id=c.id, reason="case_manager", user_id=u2.id, actor_id=p.user_id)
+        a = await assignments.assign(session, cartella_id=c.id, reason="case_manager", user_id=u2.id,
+                                     actor_id=p.user_id)
         assert a.user_id == u2.id and c.case_manager_id == u2.id
-        await svc.end_assignment(session, assignment_id=a.id, actor_id=p.user_id)
+        await assignments.end_assignment(session, assignment_id=a.id, actor_id=p.user_id)
         assert c.case_manager_id is None
 
 
@@ -186,24 +188,24 @@ class TestAssignments:
         person = await create_person(session)
         c = await svc.open_cartella(session, principal=p, person_id=person.id, area="disabili")
         until = clock.now() + timedelta(days=30)
-        a = await svc.assign(session, cartella_id=c.id, reason="team", team_id=team.id, valid_to=until,
+        a = await assignments.assign(session, cartella_id=c.id, reason="team", team_id=team.id, valid_to=until,
                              source_type="assessment", source_id=c.id, actor_id=p.user_id)
-        same = await svc.assign(session, cartella_id=c.id, reason="team", team_id=team.id,
+        same = await assignments.assign(session, cartella_id=c.id, reason="team", team_id=team.id,
                                 source_type="assessment", source_id=c.id)
         assert same.id == a.id
-        provider = await svc.assign(session, cartella_id=c.id, reason="provider",
+        provider = await assignments.assign(session, cartella_id=c.id, reason="provider",
                                     organisation_id=(await org(session, "ets-igea")).id)
-        active, _ = await svc.list_assignments(session, principal=p, cartella_id=c.id, active=True)
+        active, _ = await assignments.list_assignments(session, principal=p, cartella_id=c.id, active=True)
         assert {x.id for x in active} == {a.id, provider.id}
         clock.advance(days=31)  # the team's validity has run out
-        active, _ = await svc.list_assignments(session, principal=p, cartella_id=c.id, active=True)
+        active, _ = await assignments.list_assignments(session, principal=p, cartella_id=c.id, active=True)
         assert [x.id for x in active] == [provider.id]
-        await svc.end_assignment(session, assignment_id=provider.id, actor_id=p.user_id)
-        active, _ = await svc.list_assignments(session, principal=p, cartella_id=c.id, active=True)
+        await assignments.end_assignment(session, assignment_id=provider.id, actor_id=p.user_id)
+        active, _ = await assignments.list_assignments(session, principal=p, cartella_id=c.id, active=True)
         assert active == []
         with pytest.raises(Conflict):
-            await svc.end_assignment(session, assignment_id=provider.id)
-        ended, _ = await svc.list_assignments(session, principal=p, cartella_id=c.id, active=False)
+            await assignments.end_assignment(session, assignment_id=provider.id)
+        ended, _ = await assignments.list_assignments(session, principal=p, cartella_id=c.id, active=False)
         assert {x.id for x in ended} == {a.id, provider.id}
 
     async def test_bad_input_names_the_field(self, session, clock):
@@ -212,19 +214,19 @@ class TestAssignments:
         person = await create_person(session)
         c = await svc.open_cartella(session, principal=p, person_id=person.id, area="anziani")
         with pytest.raises(Invalid) as e:
-            await svc.assign(session, cartella_id=c.id, reason="assessor", user_id=u.id,
+            await assignments.assign(session, cartella_id=c.id, reason="assessor", user_id=u.id,
                              organisation_id=(await org(session, "asst-crema")).id)
         assert e.value.field == "user_id"
         with pytest.raises(Invalid) as e:
-            await svc.assign(session, cartella_id=c.id, reason="assessor", user_id=u.id,
+            await assignments.assign(session, cartella_id=c.id, reason="assessor", user_id=u.id,
                              valid_to=clock.now() - timedelta(minutes=1))
         assert e.value.field == "valid_to"
         with pytest.raises(Invalid) as e:
-            await svc.assign(session, cartella_id=c.id, reason="provider",
+            await assignments.assign(session, cartella_id=c.id, reason="provider",
                              organisation_id=(await org(session, "asst-cremona-test")).id)
         assert e.value.field == "organisation_id"
         with pytest.raises(Invalid) as e:
-            await svc.assign(session, cartella_id=c.id, reason="nobody", user_id=u.id)
+            await assignments.assign(session, cartella_id=c.id, reason="nobody", user_id=u.id)
         assert e.value.field == "reason"
 
     async def test_closed_cartella_takes_no_assignment(self, session):
@@ -232,11 +234,11 @@ class TestAssignments:
         u = await make_user(session, "cdc_assessor", "asst-crema-cdc-crema")
         person = await create_person(session)
         c = await svc.open_cartella(session, principal=p, person_id=person.id, area="anziani")
-        a = await svc.assign(session, cartella_id=c.id, reason="assessor", user_id=u.id)
+        a = await assignments.assign(session, cartella_id=c.id, reason="assessor", user_id=u.id)
         await svc.close_cartella(session, principal=p, cartella_id=c.id, reason="Obiettivi raggiunti")
         assert not svc.is_active(a)
         with pytest.raises(Conflict):
-            await svc.assign(session, cartella_id=c.id, reason="assessor", user_id=u.id)
+            await assignments.assign(session, cartella_id=c.id, reason="assessor", user_id=u.id)
 
 
 class TestClose:
@@ -329,7 +331,7 @@ class TestMergeHook:
                                         case_manager_id=u_kept.id)
         m_anz = await svc.open_cartella(session, principal=p, person_id=merged.id, area="anziani",
                                         case_manager_id=u_merged.id)
-        m_assessor = await svc.assign(session, cartella_id=m_anz.id, reason="assessor", user_id=assessor.id)
+        m_assessor = await assignments.assign(session, cartella_id=m_anz.id, reason="assessor", user_id=assessor.id)
         m_dis = await svc.open_cartella(session, principal=p, person_id=merged.id, area="disabili")
 
         ids = {"kept": kept.id, "k_anz": k_anz.id, "m_anz": m_anz.id, "m_dis": m_dis.id, "m_assessor": m_assessor.id,
