@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.deps import Authorized, Session
 from domain.kernel import cursor as cursor_codec
-from domain.registry import dedup, persons, queries
+from domain.registry import dedup, persons, queries, relations
 from domain.security import audit, scopes
 from domain.security.permissions import Permission
 from schemas.access import PersonView
@@ -197,7 +197,7 @@ async def person_history(person_id: uuid.UUID, session: Session, principal: Read
 
 # ---------------------------------------------------------------- related persons
 def _relation(rel) -> RelationPublic:
-    return RelationPublic.model_validate(persons.relation_view(rel))
+    return RelationPublic.model_validate(relations.relation_view(rel))
 
 
 @router.get("/persons/{person_id}/relations", response_model=RelationList, summary="Persone di riferimento",
@@ -206,7 +206,7 @@ def _relation(rel) -> RelationPublic:
 async def list_relations(person_id: uuid.UUID, session: Session, principal: Reader,
                          active: bool = Query(default=False, description="Solo le relazioni in corso")
                          ) -> RelationList:
-    rows = await persons.list_relations(session, principal=principal, person_id=person_id, active_only=active)
+    rows = await relations.list_relations(session, principal=principal, person_id=person_id, active_only=active)
     return RelationList(items=[_relation(r) for r in rows])
 
 
@@ -217,7 +217,7 @@ async def list_relations(person_id: uuid.UUID, session: Session, principal: Read
              responses={**R404, **R409, **R422})
 async def add_relation(person_id: uuid.UUID, body: RelationCreate, session: Session,
                        principal: RelationWriter) -> RelationPublic:
-    rel = await persons.add_relation(session, principal=principal, person_id=person_id, data=body)
+    rel = await relations.add_relation(session, principal=principal, person_id=person_id, data=body)
     return _relation(rel)
 
 
@@ -228,7 +228,7 @@ async def add_relation(person_id: uuid.UUID, body: RelationCreate, session: Sess
              responses={**R404, **R409, **R422})
 async def end_relation(person_id: uuid.UUID, relation_id: uuid.UUID, session: Session,
                        principal: RelationWriter, body: RelationEnd | None = None) -> RelationPublic:
-    rel = await persons.end_relation(session, principal=principal, person_id=person_id, relation_id=relation_id,
+    rel = await relations.end_relation(session, principal=principal, person_id=person_id, relation_id=relation_id,
                                      valid_to=body.valid_to if body else None)
     return _relation(rel)
 

@@ -22,7 +22,7 @@ from domain.care_plan.models import CarePlan
 from domain.kernel import clock
 from domain.kernel.errors import Invalid
 from domain.registry import consent as consents
-from domain.registry import persons
+from domain.registry import persons, relations
 from domain.registry.models import RELATION_LABELS, ConsentPurpose, GrantorKind
 from domain.security import directory
 from domain.territory import queries as territory
@@ -68,7 +68,7 @@ async def _grantor(session: AsyncSession, plan: CarePlan, consent) -> dict[str, 
     if consent.grantor_kind == GrantorKind.self:
         return {"role": "person", "role_label": "Persona interessata",
                 "name": full_name(person.given_name, person.surname)}
-    rel = (await persons.relation_record(session, consent.grantor_relation_id)
+    rel = (await relations.relation_record(session, consent.grantor_relation_id)
            if consent.grantor_relation_id else None)
     if consents.representative_problem(rel, person_id=plan.person_id, grantor_kind=consent.grantor_kind,
                                        on=clock.today_rome()):

@@ -31,6 +31,7 @@ from domain.pua.models import (
     RequesterKind,
 )
 from domain.pua.states import AccessAction, next_state
+from domain.registry import cartelle
 from domain.registry import persons as person_svc
 from domain.registry.models import Area, PersonStatus
 from domain.security import audit, directory
@@ -223,7 +224,7 @@ async def _new_person(session: AsyncSession, principal: Principal, data) -> tupl
 async def _linked_cartella(session: AsyncSession, person) -> uuid.UUID | None:
     """An open cartella the request belongs to, if the person already has one: the one of the default area, else
     the only one. None otherwise: the first level needs no cartella."""
-    rows = await person_svc.open_cartelle_of(session, person.id)
+    rows = await cartelle.open_cartelle_of(session, person.id)
     if not rows:
         return None
     try:

@@ -423,6 +423,19 @@ async def open_cartella_of(session: AsyncSession, person_id: uuid.UUID, area: Ar
         Cartella.status == CartellaStatus.open.value))).scalar_one_or_none()
 
 
+async def open_cartelle_of(session, person_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
+    """(id, area) of the person's open cartelle, in a stable order."""
+    return [(r[0], str(r[1])) for r in (await session.execute(
+        sa.select(Cartella.id, Cartella.area).where(Cartella.person_id == person_id,
+                                                    Cartella.status == CartellaStatus.open.value)
+        .order_by(Cartella.id))).all()]
+
+
+def cartella_owner_sql(cartella_id_col) -> sa.ColumnElement[uuid.UUID]:
+    """The owning comune of a cartella as a correlated scalar sub-query (indicators stratified by comune)."""
+    return sa.select(Cartella.owning_comune_id).where(Cartella.id == cartella_id_col).scalar_subquery()
+
+
 # ---------------------------------------------------------------- person merge
 async def before_person_merge(session: AsyncSession, *, kept_id: uuid.UUID, merged_id: uuid.UUID) -> None:
     """Runs before `cartella.person_id` is re-pointed from the merged person to the kept one. Where both have an

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from domain.kernel import calendar, clock
 from domain.kernel.errors import Conflict, Invalid, NotFound
 from domain.kernel.validity import row_active_on
-from domain.registry import persons, policy
+from domain.registry import policy, relations
 from domain.registry.models import (
     CONSENT_PURPOSE_LABELS,
     Consent,
@@ -39,7 +39,7 @@ def representative_problem(rel: PersonRelation | None, *, person_id: uuid.UUID, 
         return f"nessuna relazione di tipo {expected.value} per questa persona"
     if not row_active_on(rel, on):
         return "la relazione non è in vigore"
-    if not persons.represents(rel, DecreeScope.care_health):
+    if not relations.represents(rel, DecreeScope.care_health):
         return "il decreto dell'amministratore di sostegno non prevede la rappresentanza per cura e salute"
     return None
 
@@ -76,7 +76,7 @@ async def _representation_problem(session, person: Person, today: date) -> str |
         PersonRelation.person_id == person.id,
         PersonRelation.kind.in_([RelationKind.tutore.value, RelationKind.ads.value])))).scalars().all()
     for rel in rels:
-        if row_active_on(rel, today) and persons.represents(rel, DecreeScope.care_health):
+        if row_active_on(rel, today) and relations.represents(rel, DecreeScope.care_health):
             who = "un tutore" if rel.kind == RelationKind.tutore.value else "un amministratore di sostegno"
             return (f"la persona ha {who} che la rappresenta per cura e salute: il consenso lo presta il "
                     "rappresentante")

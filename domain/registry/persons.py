@@ -23,22 +23,12 @@ from sqlalchemy.exc import IntegrityError
 
 from domain.kernel import clock, events, history
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
-from domain.kernel.validity import overlaps, row_active_on
 from domain.registry import codice_fiscale as cfmod
 from domain.registry import dedup, policy
 from domain.registry.models import (
-    DECREE_REQUIRED_KINDS,
-    EXCLUSIVE_LEGAL_KINDS,
-    LEGAL_REPRESENTATIVE_KINDS,
-    RELATION_LABELS,
-    Cartella,
-    CartellaStatus,
-    DecreeScope,
     IdentifierType,
     Person,
-    PersonRelation,
     PersonStatus,
-    RelationKind,
 )
 from domain.registry.policy import ConsentRequired
 from domain.security import audit, scopes
@@ -76,7 +66,7 @@ class PersonCreateResult:
 
 
 # ---------------------------------------------------------------- validation
-def _clean_name(value: str | None) -> str | None:
+def clean_name(value: str | None) -> str | None:
     if value is None:
         return None
     return re.sub(r"\s+", " ", value).strip() or None
@@ -103,11 +93,11 @@ async def validate_person(session, *, principal: Principal, values: dict[str, An
     today = clock.today_rome()
 
     for name in ("surname", "given_name"):
-        v[name] = _clean_name(v.get(name))
+        v[name] = clean_name(v.get(name))
         if not v[name]:
             errors.append((name, "obbligatorio"))
     for name in ("birth_place_name", "citizenship", "residence_address", "domicile_address"):
-        v[name] = _clean_name(v.get(name))
+        v[name] = clean_name(v.get(name))
 
     bd = v.get("birth_date")
     if bd is not None:
@@ -304,7 +294,7 @@ def _load_statement(principal: Principal, resolve_merged: bool) -> sa.Select:
         Person.id == target, policy.visible(principal))
 
 
-async def _load(session, principal: Principal, person_id: uuid.UUID, *, resolve_merged: bool = True,
+async def load(session, principal: Principal, person_id: uuid.UUID, *, resolve_merged: bool = True,
                 for_update: bool = False) -> tuple[Person, policy.PersonAccess]:
     """The person with what the principal may see of them, in one query (the access check rides along as
     correlated sub-queries). 404 when the principal may see nothing of them."""
@@ -323,7 +313,7 @@ async def _load(session, principal: Principal, person_id: uuid.UUID, *, resolve_
     return row[0], access
 
 
-def _require_case(access: policy.PersonAccess) -> None:
+def require_case(access: policy.PersonAccess) -> None:
     """Case data (history, relations, corrections) needs the full projection. Outside the scope (identity only)
     the answer is 404; in scope with the minimal projection (ETS, RSA, MMG) it is 403: the caller knows the
     person, but this is not theirs to see."""
@@ -334,7 +324,7 @@ def _require_case(access: policy.PersonAccess) -> None:
     raise NotFound("Persona non trovata.")
 
 
-def _audit(action: str, person: Person, access: policy.PersonAccess | None = None, *, object_type: str = "person",
+def audit_person(action: str, person: Person, access: policy.PersonAccess | None = None, *, object_type: str = "person",
            object_ids=None, result_count: int | None = None) -> None:
     glass = bool(access and access.break_glass)
     audit.record(action=action, object_type=object_type,
@@ -358,12 +348,12 @@ def register_minimal_view(view: MinimalView) -> None:
 async def read_person(session, *, principal: Principal, person_id: uuid.UUID) -> PersonRead:
     """A person as the principal may see them (`person_view` applies the mask); audited. One query for the person
     and the access check, one more only for the minimal projection (the assigned interventions)."""
-    person, access = await _load(session, principal, person_id)
+    person, access = await load(session, principal, person_id)
     interventions = []
     if access.projection == "minimal":
         for view in _minimal_views:
             interventions.extend(await view(session, principal=principal, person_id=person.id))
-    _audit("read", person, access)
+    audit_person("read", person, access)
     return PersonRead(person=person, access=access, interventions=interventions)
 
 
@@ -381,9 +371,9 @@ def person_view(read: PersonRead) -> dict[str, Any]:
     return scopes.mask(data, read.access.projection)
 
 
-async def _for_update(session, principal: Principal, person_id: uuid.UUID) -> Person:
-    person, access = await _load(session, principal, person_id, resolve_merged=False, for_update=True)
-    _require_case(access)
+async def lock_for_update(session, principal: Principal, person_id: uuid.UUID) -> Person:
+    person, access = await load(session, principal, person_id, resolve_merged=False, for_update=True)
+    require_case(access)
     if person.status == PersonStatus.merged.value:
         raise Conflict("La persona è stata unita a un'altra: usare l'identificativo della persona mantenuta.",
                        merged_into_id=str(person.merged_into_id))
@@ -400,7 +390,7 @@ async def _bump(session, principal: Principal, person: Person, action: str, extr
 
 # ---------------------------------------------------------------- update
 async def update_person(session, *, principal: Principal, person_id: uuid.UUID, data) -> Person:
-    person = await _for_update(session, principal, person_id)
+    person = await lock_for_update(session, principal, person_id)
     changes = data.model_dump(exclude_unset=True, include=set(PERSON_FIELDS) | {"version"})
     expected = changes.pop("version", None)
     for name in ("surname", "given_name", "fictitious_residence", "homeless"):
@@ -421,7 +411,7 @@ async def update_person(session, *, principal: Principal, person_id: uuid.UUID, 
     values = await validate_person(session, principal=principal, values=desired)
     changed = {k: {"from": history.snapshot({k: current[k]})[k], "to": history.snapshot({k: values[k]})[k]}
                for k in PERSON_FIELDS if values[k] != current[k]}
-    _audit("update", person)
+    audit_person("update", person)
     if not changed:
         return person
     identifiers_changed = bool({"codice_fiscale", "other_identifier", "other_identifier_type"} & set(changed))
@@ -454,8 +444,8 @@ async def update_person(session, *, principal: Principal, person_id: uuid.UUID, 
 
 # ---------------------------------------------------------------- death
 async def record_death(session, *, principal: Principal, person_id: uuid.UUID, date_of_death: date) -> Person:
-    person = await _for_update(session, principal, person_id)
-    _audit("death", person)
+    person = await lock_for_update(session, principal, person_id)
+    audit_person("death", person)
     if person.date_of_death is not None:
         raise Conflict("Il decesso è già stato registrato.")
     if date_of_death > clock.today_rome():
@@ -475,154 +465,14 @@ async def record_death(session, *, principal: Principal, person_id: uuid.UUID, d
 async def person_history(session, *, principal: Principal, person_id: uuid.UUID, limit: int = 50,
                          after_version: int | None = None):
     """The versions of this id (a merged id keeps its own history, ending with the merge)."""
-    person, access = await _load(session, principal, person_id, resolve_merged=False)
-    _require_case(access)
+    person, access = await load(session, principal, person_id, resolve_merged=False)
+    require_case(access)
     rows = await history.versions(session, entity_type=ENTITY, entity_id=person_id, after_version=after_version,
                                   limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    _audit("read", person, access, object_type="person_history", result_count=len(rows))
+    audit_person("read", person, access, object_type="person_history", result_count=len(rows))
     return rows, (rows[-1].version if more and rows else None)
-
-
-# ---------------------------------------------------------------- related persons
-def relation_is_active(rel: PersonRelation, today: date | None = None) -> bool:
-    return row_active_on(rel, today or clock.today_rome())
-
-
-def represents(rel: PersonRelation, scope: DecreeScope | None = None) -> bool:
-    """Whether the relation makes its holder the person's legal representative (in `scope`, when given): a
-    parent or a tutore always; an amministratore di sostegno for what the decree covers; a curatore never."""
-    if rel.kind not in LEGAL_REPRESENTATIVE_KINDS:
-        return False
-    if rel.kind != RelationKind.ads.value:
-        return True
-    covered = set(rel.decree_scope or ()) - {DecreeScope.assistance.value}
-    return scope.value in covered if scope is not None else bool(covered)
-
-
-async def list_relations(session, *, principal: Principal, person_id: uuid.UUID,
-                         active_only: bool = False) -> list[PersonRelation]:
-    person, access = await _load(session, principal, person_id)
-    _require_case(access)
-    stmt = (sa.select(PersonRelation).where(PersonRelation.person_id == person.id)
-            .order_by(PersonRelation.created_at, PersonRelation.id).limit(500))
-    rows = list((await session.execute(stmt)).scalars())
-    if active_only:
-        today = clock.today_rome()
-        rows = [r for r in rows if relation_is_active(r, today)]
-    _audit("read", person, access, object_type="person_relation", object_ids=[r.id for r in rows],
-           result_count=len(rows))
-    return rows
-
-
-async def add_relation(session, *, principal: Principal, person_id: uuid.UUID, data) -> PersonRelation:
-    person = await _for_update(session, principal, person_id)  # the row lock serialises legal appointments
-    _audit("create", person, object_type="person_relation")
-    kind = RelationKind(data.kind).value
-    errors: list[tuple[str, str]] = []
-    surname, given_name = _clean_name(data.surname), _clean_name(data.given_name)
-    if data.related_person_id is not None:
-        if surname or given_name:
-            errors.append(("related_person_id", "indicare la persona registrata oppure nome e cognome, non entrambi"))
-        elif data.related_person_id == person.id:
-            errors.append(("related_person_id", "una persona non può essere in relazione con sé stessa"))
-        else:
-            other = (await session.execute(
-                sa.select(Person.id).where(Person.id == data.related_person_id, policy.active(principal))
-            )).scalar_one_or_none()
-            if other is None:
-                errors.append(("related_person_id", "persona sconosciuta nell'Ambito"))
-    else:
-        if not surname:
-            errors.append(("surname", "obbligatorio se la persona non è registrata"))
-        if not given_name:
-            errors.append(("given_name", "obbligatorio se la persona non è registrata"))
-    if data.sole_caregiver and kind != RelationKind.caregiver.value:
-        errors.append(("sole_caregiver", "solo per la relazione di tipo caregiver"))
-    if kind in DECREE_REQUIRED_KINDS and not data.decree_reference:
-        errors.append(("decree_reference", "obbligatorio per il tutore e l'amministratore di sostegno (decreto di "
-                                           "nomina)"))
-    scope = sorted({str(x) for x in (data.decree_scope or [])})
-    if kind == RelationKind.ads.value and not scope:
-        errors.append(("decree_scope", "indicare cosa prevede il decreto: rappresentanza per cura e salute "
-                                       "(care_health), patrimoniale (assets) o sola assistenza (assistance)"))
-    elif kind != RelationKind.ads.value and scope:
-        errors.append(("decree_scope", "solo per l'amministratore di sostegno"))
-    elif DecreeScope.assistance.value in scope and len(scope) > 1:
-        errors.append(("decree_scope", "la sola assistenza esclude la rappresentanza"))
-    valid_from = data.valid_from or clock.today_rome()
-    if data.valid_to is not None and data.valid_to <= valid_from:
-        errors.append(("valid_to", "deve essere successiva all'inizio della validità"))
-    if errors:
-        raise Invalid.many(errors)
-
-    if kind in EXCLUSIVE_LEGAL_KINDS:
-        current = (await session.execute(
-            sa.select(PersonRelation).where(PersonRelation.person_id == person.id,
-                                            PersonRelation.kind.in_(EXCLUSIVE_LEGAL_KINDS))
-        )).scalars()
-        for rel in current:
-            if overlaps(rel.valid_from, rel.valid_to, valid_from, data.valid_to):
-                raise Conflict(f"La persona ha già un {RELATION_LABELS[rel.kind].lower()} nel periodo indicato: "
-                               "chiudere la nomina in corso prima di registrarne una nuova.",
-                               existing_relation_id=str(rel.id))
-    if kind == RelationKind.caregiver.value and data.sole_caregiver:
-        sole = (await session.execute(
-            sa.select(PersonRelation).where(PersonRelation.person_id == person.id,
-                                            PersonRelation.kind == RelationKind.caregiver.value,
-                                            PersonRelation.sole_caregiver.is_(True))
-        )).scalars()
-        for rel in sole:
-            if overlaps(rel.valid_from, rel.valid_to, valid_from, data.valid_to):
-                raise Conflict("È già registrato un caregiver unico nel periodo: chiudere la relazione in corso prima.",
-                               existing_relation_id=str(rel.id))
-
-    contacts = data.contacts.model_dump(exclude_none=True) if data.contacts is not None else {}
-    rel = PersonRelation(person_id=person.id, related_person_id=data.related_person_id, kind=kind, surname=surname,
-                         given_name=given_name, contacts=contacts, sole_caregiver=data.sole_caregiver,
-                         cohabiting=data.cohabiting, decree_reference=_clean_name(data.decree_reference),
-                         decree_scope=scope,
-                         court=_clean_name(data.court), valid_from=valid_from, valid_to=data.valid_to,
-                         created_at=clock.now())
-    session.add(rel)
-    await session.flush()
-    await history.record(session, entity_type="person_relation", entity_id=rel.id, version=1, action="create",
-                         data={"state": history.snapshot(rel)}, actor_id=principal.user_id)
-    return rel
-
-
-async def end_relation(session, *, principal: Principal, person_id: uuid.UUID, relation_id: uuid.UUID,
-                       valid_to: date | None = None) -> PersonRelation:
-    person = await _for_update(session, principal, person_id)
-    rel = (await session.execute(
-        sa.select(PersonRelation).where(PersonRelation.id == relation_id, PersonRelation.person_id == person.id)
-        .with_for_update()
-    )).scalar_one_or_none()
-    if rel is None:
-        raise NotFound("Relazione non trovata.")
-    _audit("update", person, object_type="person_relation", object_ids=[rel.id])
-    today = clock.today_rome()
-    end = valid_to or today
-    if rel.valid_to is not None and rel.valid_to <= today:
-        raise Conflict("La relazione è già terminata.")
-    if rel.valid_from is not None and end < rel.valid_from:
-        raise Invalid("valid_to", "non può precedere l'inizio della validità")
-    rel.valid_to = end
-    await session.flush()
-    versions = await history.versions(session, entity_type="person_relation", entity_id=rel.id)
-    await history.record(session, entity_type="person_relation", entity_id=rel.id,
-                         version=(versions[-1].version + 1) if versions else 1, action="end",
-                         data={"state": history.snapshot(rel)}, actor_id=principal.user_id)
-    return rel
-
-
-def relation_view(rel: PersonRelation) -> dict[str, Any]:
-    out = history.snapshot(rel)
-    out.update(kind_label=RELATION_LABELS.get(rel.kind, rel.kind), active=relation_is_active(rel),
-               legal_representative=represents(rel),
-               contacts=rel.contacts or {}, created_at=rel.created_at)
-    return out
 
 
 # ---------------------------------------------------------------- readers for the contexts above (added with the
@@ -630,22 +480,3 @@ def relation_view(rel: PersonRelation) -> dict[str, Any]:
 async def person_record(session, person_id: uuid.UUID) -> Person | None:
     """The row as stored (a merged person keeps `merged_into_id`), with no access check."""
     return await session.get(Person, person_id)
-
-
-async def open_cartelle_of(session, person_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
-    """(id, area) of the person's open cartelle, in a stable order."""
-    return [(r[0], str(r[1])) for r in (await session.execute(
-        sa.select(Cartella.id, Cartella.area).where(Cartella.person_id == person_id,
-                                                    Cartella.status == CartellaStatus.open.value)
-        .order_by(Cartella.id))).all()]
-
-
-def cartella_owner_sql(cartella_id_col) -> sa.ColumnElement[uuid.UUID]:
-    """The owning comune of a cartella as a correlated scalar sub-query (indicators stratified by comune)."""
-    return sa.select(Cartella.owning_comune_id).where(Cartella.id == cartella_id_col).scalar_subquery()
-
-
-async def relation_record(session, relation_id: uuid.UUID) -> PersonRelation | None:
-    """A relation row, with no access check: for services that already hold the person's case (the legal
-    representative who signs a care plan)."""
-    return await session.get(PersonRelation, relation_id)

@@ -26,7 +26,7 @@ from domain.kernel.errors import Invalid
 from domain.pua import queries as pua_queries
 from domain.pua.models import AccessState
 from domain.pua.states import COT_STATES, VMD_STATES
-from domain.registry import persons
+from domain.registry import cartelle
 
 
 def period_bounds(start: date | datetime, end: date | datetime) -> tuple[datetime, datetime]:
@@ -116,7 +116,7 @@ async def integrated_share(session: AsyncSession, *, ambito_id: uuid.UUID, start
     v = assessment_queries.vmd_facts().c
     conds = _concluded(v, ambito_id, lo, hi)
     if comune_id is not None:
-        conds.append(persons.cartella_owner_sql(v.cartella_id) == comune_id)
+        conds.append(cartelle.cartella_owner_sql(v.cartella_id) == comune_id)
     row = (await session.execute(
         sa.select(sa.func.count().label("den"), sa.func.count().filter(v.integrated.is_(True)).label("num"))
         .where(*conds))).one()
@@ -128,7 +128,7 @@ async def integrated_share_by_comune(session: AsyncSession, *, ambito_id: uuid.U
     """The same indicator stratified by the cartella's owning comune: {comune_id: (numerator, denominator)}."""
     lo, hi = period_bounds(start, end)
     v = assessment_queries.vmd_facts().c
-    comune = persons.cartella_owner_sql(v.cartella_id).label("comune_id")
+    comune = cartelle.cartella_owner_sql(v.cartella_id).label("comune_id")
     rows = (await session.execute(
         sa.select(comune, sa.func.count().filter(v.integrated.is_(True)), sa.func.count())
         .where(*_concluded(v, ambito_id, lo, hi)).group_by(comune))).all()

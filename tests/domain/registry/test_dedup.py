@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from domain.kernel import history, work_items
 from domain.kernel.errors import Conflict, Invalid, NotFound
 from domain.kernel.models import WorkItem
-from domain.registry import dedup, persons
+from domain.registry import dedup, persons, relations
 from domain.registry.models import Person, PersonMerge, PersonRelation, PossibleMatch
 from domain.security.principal import load_principal
 from schemas.persons import DuplicatesCheck, MatchDecision, PersonCreate, RelationCreate
@@ -147,9 +147,9 @@ async def test_merge_repoints_references_and_the_old_id_resolves(session):
     kept, dup, match_id = await _pair(session, worker)
     son = (await persons.create_person(session, principal=worker, data=PersonCreate(**twin(
         surname="Bonetti", given_name="Marco", sex="M", born=date(1965, 2, 2))))).person
-    rel_on_dup = await persons.add_relation(session, principal=worker, person_id=dup.id,
+    rel_on_dup = await relations.add_relation(session, principal=worker, person_id=dup.id,
                                             data=RelationCreate(**relation_payload("caregiver", registered=son)))
-    rel_to_dup = await persons.add_relation(session, principal=worker, person_id=son.id,
+    rel_to_dup = await relations.add_relation(session, principal=worker, person_id=son.id,
                                             data=RelationCreate(**relation_payload("family_member", registered=dup)))
     task = await work_items.create(session, kind="test.followup", title="Richiamare", source_type="test",
                                    source_id=uuid.uuid4(), assignee_org_id=worker.ambito_id, person_id=dup.id)
@@ -232,7 +232,7 @@ async def test_two_guardians_block_the_merge(session):
     steward = await principal_for(session, "data_steward", "ambito-crema")
     a, b, match_id = await _pair(session, worker)
     for pid in (a.id, b.id):
-        await persons.add_relation(session, principal=worker, person_id=pid,
+        await relations.add_relation(session, principal=worker, person_id=pid,
                                    data=RelationCreate(**relation_payload("ads")))
     with pytest.raises(Conflict) as e:
         await dedup.decide(session, principal=steward, match_id=match_id, data=MatchDecision(
@@ -281,7 +281,7 @@ async def test_merge_relations_between_the_pair_disappear(session):
     worker = await principal_for(session)
     steward = await principal_for(session, "data_steward", "ambito-crema")
     a, b, match_id = await _pair(session, worker)
-    await persons.add_relation(session, principal=worker, person_id=a.id,
+    await relations.add_relation(session, principal=worker, person_id=a.id,
                                data=RelationCreate(**relation_payload("family_member", registered=b)))
     out = await dedup.decide(session, principal=steward, match_id=match_id, data=MatchDecision(
         decision="merge", keep_id=a.id, reason="stessa persona"))

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from domain.kernel import events, history
 from domain.kernel.errors import Conflict, Invalid, NotFound
 from domain.kernel.models import Job
-from domain.registry import persons
+from domain.registry import persons, relations
 from domain.registry.models import Person
 from domain.security.principal import load_principal
 from schemas.persons import PersonCreate, PersonUpdate, RelationCreate
@@ -253,19 +253,19 @@ async def test_relations_registered_or_by_name(session):
     p = await principal_for(session)
     person = (await create(session, p)).person
     daughter = (await create(session, p)).person
-    care = await persons.add_relation(session, principal=p, person_id=person.id, data=RelationCreate(
+    care = await relations.add_relation(session, principal=p, person_id=person.id, data=RelationCreate(
         **relation_payload("caregiver", registered=daughter, sole_caregiver=True, cohabiting=False)))
-    fam = await persons.add_relation(session, principal=p, person_id=person.id,
+    fam = await relations.add_relation(session, principal=p, person_id=person.id,
                                      data=RelationCreate(**relation_payload("family_member")))
     assert care.related_person_id == daughter.id and care.sole_caregiver and care.valid_from == date(2026, 3, 2)
     assert fam.related_person_id is None and fam.surname and fam.contacts == {"mobile": "+39 333 1234567"}
-    listed = await persons.list_relations(session, principal=p, person_id=person.id)
+    listed = await relations.list_relations(session, principal=p, person_id=person.id)
     assert [r.id for r in listed] == [care.id, fam.id]
     with pytest.raises(Conflict):  # a second sole caregiver
-        await persons.add_relation(session, principal=p, person_id=person.id,
+        await relations.add_relation(session, principal=p, person_id=person.id,
                                    data=RelationCreate(**relation_payload("caregiver", sole_caregiver=True)))
     with pytest.raises(Invalid) as e:
-        await persons.add_relation(session, principal=p, person_id=person.id,
+        await relations.add_relation(session, principal=p, person_id=person.id,
                                    data=RelationCreate(**relation_payload("family_member", sole_caregiver=True)))
     assert e.value.field == "sole_caregiver"
 
@@ -275,18 +275,18 @@ async def test_relation_input_errors(session):
     person = (await create(session, p)).person
     stranger = await insert_person(session, ambito="ambito-cremona-test", comune="comune-cremona")
     with pytest.raises(Invalid) as e:
-        await persons.add_relation(session, principal=p, person_id=person.id,
+        await relations.add_relation(session, principal=p, person_id=person.id,
                                    data=RelationCreate(**relation_payload("caregiver", registered=stranger)))
     assert e.value.field == "related_person_id"
     with pytest.raises(Invalid) as e:
-        await persons.add_relation(session, principal=p, person_id=person.id, data=RelationCreate(kind="caregiver"))
+        await relations.add_relation(session, principal=p, person_id=person.id, data=RelationCreate(kind="caregiver"))
     assert set(errors_of(e)) == {"surname", "given_name"}
     with pytest.raises(Invalid) as e:
-        await persons.add_relation(session, principal=p, person_id=person.id,
+        await relations.add_relation(session, principal=p, person_id=person.id,
                                    data=RelationCreate(**relation_payload("ads", decree_reference=None)))
     assert e.value.field == "decree_reference"
     with pytest.raises(Invalid) as e:
-        await persons.add_relation(session, principal=p, person_id=person.id,
+        await relations.add_relation(session, principal=p, person_id=person.id,
                                    data=RelationCreate(**relation_payload("caregiver", registered=person)))
     assert e.value.field == "related_person_id"
 
@@ -294,21 +294,21 @@ async def test_relation_input_errors(session):
 async def test_one_ads_or_tutore_at_a_time(session, clock):
     p = await principal_for(session)
     person = (await create(session, p)).person
-    ads = await persons.add_relation(session, principal=p, person_id=person.id,
+    ads = await relations.add_relation(session, principal=p, person_id=person.id,
                                      data=RelationCreate(**relation_payload("ads", valid_from=date(2025, 6, 1))))
-    assert ads.decree_reference and persons.relation_is_active(ads)
+    assert ads.decree_reference and relations.relation_is_active(ads)
     with pytest.raises(Conflict) as e:
-        await persons.add_relation(session, principal=p, person_id=person.id,
+        await relations.add_relation(session, principal=p, person_id=person.id,
                                    data=RelationCreate(**relation_payload("tutore")))
     assert e.value.extra["existing_relation_id"] == str(ads.id)
-    ended = await persons.end_relation(session, principal=p, person_id=person.id, relation_id=ads.id)
-    assert ended.valid_to == date(2026, 3, 2) and not persons.relation_is_active(ended)
+    ended = await relations.end_relation(session, principal=p, person_id=person.id, relation_id=ads.id)
+    assert ended.valid_to == date(2026, 3, 2) and not relations.relation_is_active(ended)
     with pytest.raises(Conflict):
-        await persons.end_relation(session, principal=p, person_id=person.id, relation_id=ads.id)
-    new = await persons.add_relation(session, principal=p, person_id=person.id,
+        await relations.end_relation(session, principal=p, person_id=person.id, relation_id=ads.id)
+    new = await relations.add_relation(session, principal=p, person_id=person.id,
                                      data=RelationCreate(**relation_payload("ads")))  # from today: no overlap
-    assert persons.relation_is_active(new)
-    active = await persons.list_relations(session, principal=p, person_id=person.id, active_only=True)
+    assert relations.relation_is_active(new)
+    active = await relations.list_relations(session, principal=p, person_id=person.id, active_only=True)
     assert [r.id for r in active] == [new.id]
     rel_history = await history.versions(session, entity_type="person_relation", entity_id=ads.id)
     assert [r.action for r in rel_history] == ["create", "end"]

@@ -11,9 +11,9 @@ from domain.kernel import clock
 from domain.kernel import clock as kclock
 from domain.kernel.errors import Invalid
 from domain.registry import consent as svc
-from domain.registry import persons
 from domain.registry import policy as registry_policy
-from domain.registry.models import Consent, GrantorKind
+from domain.registry import relations
+from domain.registry.models import Consent, DecreeScope, GrantorKind
 from domain.security.models import Role
 from schemas.access import ConsentCreate
 from schemas.persons import RelationCreate
@@ -36,33 +36,33 @@ class TestDecrees:
         _, p = await owner(session)
         person, _ = await person_with_cartella(session, birth_date=years_ago(70))
         with pytest.raises(Invalid) as e:
-            await persons.add_relation(session, principal=p, person_id=person.id,
+            await relations.add_relation(session, principal=p, person_id=person.id,
                                        data=RelationCreate(**relation_payload("tutore", decree_reference=None)))
         assert e.value.field == "decree_reference"
         with pytest.raises(Invalid) as e:
-            await persons.add_relation(session, principal=p, person_id=person.id,
+            await relations.add_relation(session, principal=p, person_id=person.id,
                                        data=RelationCreate(**relation_payload("ads", decree_scope=[])))
         assert e.value.field == "decree_scope"
         with pytest.raises(Invalid) as e:
-            await persons.add_relation(session, principal=p, person_id=person.id, data=RelationCreate(
+            await relations.add_relation(session, principal=p, person_id=person.id, data=RelationCreate(
                 **relation_payload("ads", decree_scope=["assistance", "care_health"])))
         assert e.value.field == "decree_scope"
         with pytest.raises(Invalid) as e:
-            await persons.add_relation(session, principal=p, person_id=person.id, data=RelationCreate(
+            await relations.add_relation(session, principal=p, person_id=person.id, data=RelationCreate(
                 **relation_payload("caregiver", decree_scope=["assets"])))
         assert e.value.field == "decree_scope"
-        rel = await persons.add_relation(session, principal=p, person_id=person.id,
+        rel = await relations.add_relation(session, principal=p, person_id=person.id,
                                          data=RelationCreate(**relation_payload("ads", decree_scope=["assets"])))
-        view = persons.relation_view(rel)
+        view = relations.relation_view(rel)
         assert view["decree_scope"] == ["assets"] and view["legal_representative"] is True
-        assert not persons.represents(rel, persons.DecreeScope.care_health)
+        assert not relations.represents(rel, DecreeScope.care_health)
 
     async def test_a_curatore_is_not_a_legal_representative(self, session):
         person, _ = await person_with_cartella(session, birth_date=years_ago(30))
         cur = await relation(session, person, "curatore")
-        assert persons.relation_view(cur)["legal_representative"] is False
+        assert relations.relation_view(cur)["legal_representative"] is False
         assistance = await relation(session, person, "ads", decree_scope=["assistance"])
-        assert persons.relation_view(assistance)["legal_representative"] is False
+        assert relations.relation_view(assistance)["legal_representative"] is False
 
 
 class TestWhoConsents:
