@@ -210,23 +210,25 @@ async def start_intervention(session: AsyncSession, *, principal, plan_id: uuid.
 
 async def end_intervention(session: AsyncSession, *, principal, plan_id: uuid.UUID,
                            intervention_id: uuid.UUID) -> Intervention:
-    plan = await policy.plan_for_write(session, principal, plan_id)
-    states.MACHINE.require(plan.state, states.RUNNING, "end_intervention")
-    iv = await _intervention(session, plan, intervention_id)
-    await _close(session, iv, "end", principal.user_id)
-    await repository.save(session, plan, "intervention_ended", actor_id=principal.user_id,
-                          detail={"intervention_id": str(iv.id)})
-    repository.audit_plan("update", plan)
-    return iv
+    """The intervention was delivered and ends (a running plan only)."""
+    return await _finish(session, principal, plan_id, intervention_id, "end", states.RUNNING, "end_intervention",
+                         "intervention_ended")
 
 
 async def cancel_intervention(session: AsyncSession, *, principal, plan_id: uuid.UUID,
                               intervention_id: uuid.UUID) -> Intervention:
+    """The intervention will not be delivered (while the plan can still be edited)."""
+    return await _finish(session, principal, plan_id, intervention_id, "cancel", states.OPEN, "edit",
+                         "intervention_cancelled")
+
+
+async def _finish(session: AsyncSession, principal, plan_id: uuid.UUID, intervention_id: uuid.UUID, how: str,
+                  plan_states, plan_action: str, recorded_as: str) -> Intervention:
     plan = await policy.plan_for_write(session, principal, plan_id)
-    states.MACHINE.require(plan.state, states.OPEN, "edit")
+    states.MACHINE.require(plan.state, plan_states, plan_action)
     iv = await _intervention(session, plan, intervention_id)
-    await _close(session, iv, "cancel", principal.user_id)
-    await repository.save(session, plan, "intervention_cancelled", actor_id=principal.user_id,
+    await _close(session, iv, how, principal.user_id)
+    await repository.save(session, plan, recorded_as, actor_id=principal.user_id,
                           detail={"intervention_id": str(iv.id)})
     repository.audit_plan("update", plan)
     return iv

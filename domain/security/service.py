@@ -240,10 +240,9 @@ def _not_on_oneself(principal: Principal, user_id: uuid.UUID) -> None:
         raise Forbidden("Un amministratore non può modificare i propri ruoli.", reason="own_roles")
 
 
-async def approve_role(session: AsyncSession, *, principal: Principal, assignment_id: uuid.UUID
-                       ) -> RoleAssignmentPublic:
-    """A second administrator approves a grant that reaches personal data: neither the one who asked for it nor
-    the user who receives it (403); an assignment that waits for nothing is a conflict (409)."""
+async def _assignment_for_change(session: AsyncSession, principal: Principal,
+                                 assignment_id: uuid.UUID) -> RoleAssignment:
+    """A role assignment of the Ambito, locked, that the administrator may change: not one of its own (403)."""
     a = (await session.execute(
         sa.select(RoleAssignment).join(AppUser, AppUser.id == RoleAssignment.user_id)
         .where(RoleAssignment.id == assignment_id, AppUser.ambito_id == principal.ambito_id)
@@ -251,6 +250,14 @@ async def approve_role(session: AsyncSession, *, principal: Principal, assignmen
     if a is None:
         raise NotFound("Assegnazione di ruolo non trovata.")
     _not_on_oneself(principal, a.user_id)
+    return a
+
+
+async def approve_role(session: AsyncSession, *, principal: Principal, assignment_id: uuid.UUID
+                       ) -> RoleAssignmentPublic:
+    """A second administrator approves a grant that reaches personal data: neither the one who asked for it nor
+    the user who receives it (403); an assignment that waits for nothing is a conflict (409)."""
+    a = await _assignment_for_change(session, principal, assignment_id)
     if not a.pending:
         raise Conflict("L'assegnazione non attende approvazione.", state="approved", action="approve",
                        allowed_actions=[])
@@ -287,14 +294,8 @@ def _end_date(valid_from: date, current_end: date | None, data: PeriodEnd | None
 
 async def end_role(session: AsyncSession, *, principal: Principal, assignment_id: uuid.UUID,
                    data: PeriodEnd | None = None) -> RoleAssignmentPublic:
-    row = (await session.execute(
-        sa.select(RoleAssignment).join(AppUser, AppUser.id == RoleAssignment.user_id)
-        .where(RoleAssignment.id == assignment_id, AppUser.ambito_id == principal.ambito_id)
-        .with_for_update(of=RoleAssignment))).scalar_one_or_none()
-    if row is None:
-        raise NotFound("Assegnazione di ruolo non trovata.")
-    _not_on_oneself(principal, row.user_id)
-    a, org = row, await territory.get_org(session, row.organisation_id)
+    a = await _assignment_for_change(session, principal, assignment_id)
+    org = await territory.get_org(session, a.organisation_id)
     a.valid_to = _end_date(a.valid_from, a.valid_to, data)
     session.add(a)
     await session.flush()
