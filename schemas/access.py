@@ -79,16 +79,25 @@ class BreakGlassPublic(BaseModel):
 
 
 class AccessLogEntry(BaseModel):
+    """Un accesso ai dati della persona. I codici restano stabili; ogni `*_label` è la dicitura in italiano
+    mostrata alla persona (il CSV e la pagina stampabile usano solo le diciture, con l'ora italiana)."""
+
     at: datetime
-    actor_username: str | None
+    actor_username: str | None = Field(description="Nullo se la richiesta non aveva un token valido.")
+    actor_label: str = Field(description="Il nome utente, o «Tentativo senza autenticazione».")
     roles: list[str]
+    role_labels: list[str]
     organisations: list[str]
     action: str
+    action_label: str
     object_type: str | None
+    object_type_label: str | None
     route: str | None
     purpose: str | None
+    purpose_label: str | None
     legal_basis: str | None
     outcome: str
+    outcome_label: str
     break_glass: bool
 
 

@@ -83,8 +83,10 @@ async def end_break_glass(grant_id: uuid.UUID, session: Session, p: Authorized(P
             summary="Registro degli accessi ai dati della persona (DPO, assistente sociale titolare)",
             description="Chi ha letto o modificato i dati della persona, quando, con quale ruolo e "
                         "organizzazione, per quale finalità e base giuridica, con l'esito e gli accessi "
-                        "straordinari evidenziati; dal più recente, paginato per cursore. `format=csv` o `html` "
-                        "per scaricarlo o stamparlo.",
+                        "straordinari evidenziati; dal più recente, paginato per cursore. Il JSON dà i codici e, "
+                        "accanto, le diciture in italiano (`*_label`); un tentativo senza token valido non ha "
+                        "operatore (`actor_label`: «Tentativo senza autenticazione»). `format=csv` o `html` per "
+                        "scaricarlo o stamparlo: solo diciture in italiano, date e ore nell'ora italiana.",
             responses={200: {"content": {"text/csv": {}, "text/html": {}}}})
 async def person_access_log(person_id: uuid.UUID, session: Session, p: Authorized(Permission.access_log_read),
                             format: Literal["json", "csv", "html"] = "json",

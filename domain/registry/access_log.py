@@ -9,12 +9,13 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from domain.kernel import clock
 from domain.kernel import cursor as cursor_codec
 from domain.kernel.errors import NotFound
 from domain.registry import policy
-from domain.registry.models import Cartella, Person, PersonMerge
+from domain.registry.models import CONSENT_PURPOSE_LABELS, Cartella, Person, PersonMerge
 from domain.security import audit
-from domain.security.models import Role
+from domain.security.models import ROLE_LABELS, Role
 from domain.territory import queries as territory
 
 
@@ -68,19 +69,50 @@ async def access_log(session, *, principal, person_id: uuid.UUID, limit: int = 1
     more = len(rows) > limit
     rows = rows[:limit]
     names = await territory.org_names(session, (o for r in rows for o in r.organisation_ids))
-    items = [{
-        "at": r.at, "actor_username": r.actor_username, "roles": r.roles,
-        "organisations": [names.get(o, str(o)) for o in r.organisation_ids], "action": r.action,
-        "object_type": r.object_type, "route": r.route, "purpose": r.purpose, "legal_basis": r.legal_basis,
-        "outcome": r.outcome, "break_glass": r.break_glass,
-    } for r in rows]
+    items = [_item(r, names) for r in rows]
     audit.record(action="read", object_type="access_log", object_ids=[person.id], person_ids=[person.id],
                  result_count=len(items), purpose="diritto di accesso dell'interessato")
     return items, (_cursor(rows[-1].at, rows[-1].id) if more and rows else None)
 
 
-CSV_HEADER = ["data_ora", "operatore", "ruoli", "organizzazioni", "azione", "oggetto", "finalita", "base_giuridica",
-              "esito", "accesso_straordinario"]
+def _item(r, names: dict) -> dict:
+    """One row of the log: the stored codes (JSON keeps them) and the Italian words the person reads."""
+    return {
+        "at": r.at, "actor_username": r.actor_username,
+        "actor_label": r.actor_username or audit.NO_ACTOR_LABEL, "roles": r.roles,
+        "role_labels": [ROLE_LABELS.get(x, x) for x in r.roles],
+        "organisations": [names.get(o, str(o)) for o in r.organisation_ids], "action": r.action,
+        "action_label": audit.ACTION_LABELS.get(r.action, r.action), "object_type": r.object_type,
+        "object_type_label": audit.OBJECT_TYPE_LABELS.get(r.object_type, r.object_type) if r.object_type else None,
+        "route": r.route, "purpose": r.purpose,
+        "purpose_label": CONSENT_PURPOSE_LABELS.get(r.purpose, r.purpose) if r.purpose else None,
+        "legal_basis": r.legal_basis, "outcome": r.outcome,
+        "outcome_label": audit.OUTCOME_LABELS.get(r.outcome, r.outcome), "break_glass": r.break_glass,
+    }
+
+
+TIME_HEADER = "Data e ora (ora italiana)"
+
+
+def rome_time(at: datetime) -> str:
+    """The instant as an Italian reader expects it: Europe/Rome wall clock, day first (02/03/2026 09:00)."""
+    return at.astimezone(clock.ROME).strftime("%d/%m/%Y %H:%M")
+
+
+# (header, value) of each column of the CSV and of the printable page, in the person's language.
+_COLUMNS = [
+    (TIME_HEADER, lambda i: rome_time(i["at"])),
+    ("Operatore", lambda i: i["actor_label"]),
+    ("Ruoli", lambda i: ", ".join(i["role_labels"])),
+    ("Organizzazioni", lambda i: ", ".join(i["organisations"])),
+    ("Azione", lambda i: i["action_label"]),
+    ("Dati interessati", lambda i: i["object_type_label"] or ""),
+    ("Finalità", lambda i: i["purpose_label"] or ""),
+    ("Base giuridica", lambda i: i["legal_basis"] or ""),
+    ("Esito", lambda i: i["outcome_label"]),
+    ("Accesso straordinario", lambda i: "sì" if i["break_glass"] else "no"),
+]
+CSV_HEADER = [h for h, _ in _COLUMNS]
 
 
 def to_csv(items: list[dict]) -> str:
@@ -88,23 +120,20 @@ def to_csv(items: list[dict]) -> str:
     w = csv.writer(buf, delimiter=";")
     w.writerow(CSV_HEADER)
     for i in items:
-        w.writerow([i["at"].isoformat(), i["actor_username"] or "", ", ".join(i["roles"]),
-                    ", ".join(i["organisations"]), i["action"], i["object_type"] or "", i["purpose"] or "",
-                    i["legal_basis"] or "", i["outcome"], "sì" if i["break_glass"] else "no"])
+        w.writerow([value(i) for _, value in _COLUMNS])
     return buf.getvalue()
 
 
 def to_html(person: dict, items: list[dict]) -> str:
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
-            i["at"].strftime("%d/%m/%Y %H:%M"), i["actor_username"] or "", ", ".join(i["organisations"]),
-            i["action"], i["object_type"] or "", i["purpose"] or "", "sì" if i["break_glass"] else "no")) + "</tr>"
-        for i in items)
+        "<tr>" + "".join(f"<td>{html.escape(value(i))}</td>" for _, value in _COLUMNS) + "</tr>" for i in items)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h, _ in _COLUMNS)
     title = f"Registro degli accessi ai dati di {html.escape(person['name'])}"
     return f"""<!doctype html><html lang="it"><head><meta charset="utf-8"><title>{title}</title>
-<style>@page {{ size: A4; margin: 15mm; }} body {{ font-family: sans-serif; font-size: 10pt; }}
-table {{ width: 100%; border-collapse: collapse; }} th, td {{ border: 1px solid #999; padding: 2mm; text-align: left; }}
+<style>@page {{ size: A4 landscape; margin: 12mm; }} body {{ font-family: sans-serif; font-size: 9pt; }}
+table {{ width: 100%; border-collapse: collapse; }}
+th, td {{ border: 1px solid #999; padding: 1.5mm; text-align: left; }}
 thead {{ display: table-header-group; }} tr {{ page-break-inside: avoid; }}</style></head>
-<body><h1>{title}</h1><p>Estratto ai sensi dell'art. 15 GDPR. Voci: {len(items)}.</p>
-<table><thead><tr><th>Data e ora</th><th>Operatore</th><th>Organizzazione</th><th>Azione</th><th>Oggetto</th>
-<th>Finalità</th><th>Accesso straordinario</th></tr></thead><tbody>{rows}</tbody></table></body></html>"""
+<body><h1>{title}</h1><p>Estratto ai sensi dell'art. 15 GDPR. Voci: {len(items)}. Date e ore nell'ora italiana
+(Europe/Rome).</p>
+<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></body></html>"""

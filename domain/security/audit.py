@@ -22,6 +22,37 @@ from domain.security.models import AuditEvent
 _METHOD_ACTION = {"GET": "read", "HEAD": "read", "POST": "create", "PUT": "update", "PATCH": "update",
                   "DELETE": "delete"}
 
+# The Italian words the person reads in their own access log (GDPR art. 15). Every `action` the code records has
+# one: the actions services pass to `record`, the ones derived from the HTTP method, and the outcome written as the
+# action of a refused request that recorded nothing (tests/domain/security/test_audit.py walks the source).
+ACTION_LABELS: dict[str, str] = {
+    "read": "Lettura", "search": "Ricerca", "list": "Consultazione di un elenco", "create": "Inserimento",
+    "update": "Modifica", "delete": "Cancellazione", "revoke": "Revoca", "print": "Stampa",
+    "assign": "Assegnazione", "end_assignment": "Fine dell'assegnazione", "close": "Chiusura",
+    "transfer": "Trasferimento", "death": "Registrazione del decesso", "merge": "Unione di schede duplicate",
+    "not_duplicate": "Schede riconosciute come persone diverse", "break_glass": "Accesso straordinario",
+    "break_glass_end": "Fine dell'accesso straordinario", "call": "Richiesta",
+    "denied": "Accesso negato", "not_found": "Richiesta di dati non trovati", "rejected": "Richiesta respinta",
+    "failed": "Richiesta non riuscita",
+}
+OUTCOME_LABELS: dict[str, str] = {
+    "ok": "Eseguita", "denied": "Negata", "not_found": "Dati non trovati", "rejected": "Respinta (dati non validi)",
+    "failed": "Non riuscita (errore del sistema)",
+}
+OBJECT_TYPE_LABELS: dict[str, str] = {
+    "person": "Dati anagrafici", "person_history": "Storico dei dati anagrafici",
+    "person_relation": "Familiari e persone di riferimento", "possible_match": "Possibile scheda duplicata",
+    "consent": "Consenso", "break_glass_grant": "Accesso straordinario", "access_log": "Registro degli accessi",
+    "cartella": "Cartella sociale", "cartella_assignment": "Operatori della cartella",
+    "cartella_history": "Storico della cartella", "cartella_transfer": "Trasferimento della cartella",
+    "access_request": "Domanda al Punto Unico di Accesso", "instrument_response": "Scheda di valutazione",
+    "vmd": "Valutazione multidimensionale", "vmd_assessor": "Valutatori della valutazione multidimensionale",
+    "equipe_meeting": "Riunione d'équipe", "care_plan": "Progetto individualizzato",
+    "diary_entry": "Nota del diario", "attachment": "Allegato", "work_item": "Attività in coda di lavoro",
+}
+# A row without an actor: the request carried no valid token (the principal is set as soon as one is verified).
+NO_ACTOR_LABEL = "Tentativo senza autenticazione"
+
 
 @dataclass
 class AuditContext:

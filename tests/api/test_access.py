@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from datetime import UTC, datetime
 
 from domain.kernel import clock
 from domain.registry.models import PersonMerge, PersonStatus
@@ -153,7 +154,9 @@ async def test_access_log_refused_to_others(client, session):
     assert (await client.get(f"/api/persons/{uuid.uuid4()}/access-log", headers=bearer(other_dpo))).status_code == 404
 
 
-async def test_access_log_csv_and_html(client, session):
+async def test_access_log_csv_and_html(client, session, clock):
+    # 2026-03-02 08:00 UTC: 09:00 in Italy
+    clock.set(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
     person, _ = await person_with_cartella(session, comune="comune-crema")
     owner = await _some_reads(client, session, person)
     dpo = await make_user(session, Role.dpo, "ambito-crema")
@@ -161,13 +164,39 @@ async def test_access_log_csv_and_html(client, session):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(r.text), delimiter=";"))
-    assert rows[0][:3] == ["data_ora", "operatore", "ruoli"]
-    assert [x[1] for x in rows[1:]] == [owner.username, owner.username]
+    assert rows[0] == ["Data e ora (ora italiana)", "Operatore", "Ruoli", "Organizzazioni", "Azione",
+                       "Dati interessati", "Finalità", "Base giuridica", "Esito", "Accesso straordinario"]
+    assert rows[1:] == [["02/03/2026 09:00", owner.username, "Assistente sociale comunale", "Crema", "Lettura",
+                         "Consenso", "", "", "Eseguita", "no"]] * 2
     r = await client.get(f"/api/persons/{person.id}/access-log?format=html", headers=bearer(dpo))
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert f"Registro degli accessi ai dati di {person.given_name} {person.surname}" in r.text
     assert r.text.count(owner.username) == 2 and r.text.count(dpo.username) == 1  # two reads, the CSV export
+    assert "<th>Data e ora (ora italiana)</th>" in r.text and "<td>02/03/2026 09:00</td>" in r.text
+    assert "<td>Registro degli accessi</td>" in r.text  # the DPO's CSV export, in words
+    assert "Responsabile della protezione dei dati (DPO)" in r.text and "access_log" not in r.text
     assert (await client.get(f"/api/persons/{person.id}/access-log?format=xml", headers=bearer(dpo))).status_code == 422
+
+
+async def test_access_log_speaks_italian_and_names_attempts_without_a_token(client, session, clock):
+    clock.set(datetime(2026, 7, 1, 7, 30, tzinfo=UTC))  # summer time: 09:30 in Italy
+    person, _ = await person_with_cartella(session, comune="comune-crema")
+    assert (await client.get(f"/api/persons/{person.id}")).status_code == 401
+    owner = await _some_reads(client, session, person)
+    dpo = await make_user(session, Role.dpo, "ambito-crema")
+    items = (await client.get(f"/api/persons/{person.id}/access-log", headers=bearer(dpo))).json()["items"]
+    [anonymous] = [i for i in items if i["actor_username"] is None]
+    assert (anonymous["action"], anonymous["outcome"]) == ("denied", "denied")  # JSON keeps the codes...
+    assert (anonymous["actor_label"], anonymous["action_label"], anonymous["outcome_label"]) == (
+        "Tentativo senza autenticazione", "Accesso negato", "Negata")  # ... and says them in Italian
+    read = next(i for i in items if i["actor_username"] == owner.username)
+    assert (read["action_label"], read["object_type_label"], read["role_labels"]) == (
+        "Lettura", "Consenso", ["Assistente sociale comunale"])
+    rows = list(csv.reader(io.StringIO((await client.get(f"/api/persons/{person.id}/access-log?format=csv",
+                                                         headers=bearer(dpo))).text), delimiter=";"))
+    assert ["09:30", "Tentativo senza autenticazione", "", "", "Accesso negato"] == [
+        rows[-1][0][-5:], *rows[-1][1:5]]
+    assert all(r[0].startswith("01/07/2026 09:30") for r in rows[1:])
 
 
 async def test_access_log_pages(client, session):

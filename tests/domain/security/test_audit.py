@@ -209,3 +209,80 @@ async def test_every_api_route_leaves_an_audit_row_even_when_refused(client, ses
                 assert len(rows) == 1 and rows[0].outcome == "denied", (method, route.path)
                 seen += 1
     assert seen > 50
+
+
+# ---------------------------------------------------------------- the words of the access log
+def _recorded_actions() -> set[str]:
+    """Every action string the code passes to the audit trail: `audit.record(action=...)`, the helpers that wrap it
+    (`audit_plan("update", ...)`, ...), and the functions that hand their own `action` parameter on to one of
+    those (`_owner_act(..., "close", ...)`), found by walking the source of domain/ and api/."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    trees = [ast.parse(p.read_text()) for d in ("domain", "api") for p in sorted((root / d).rglob("*.py"))]
+    calls = [n for t in trees for n in ast.walk(t) if isinstance(n, ast.Call)]
+    defs = [n for t in trees for n in ast.walk(t) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+    def name(call: ast.Call) -> str:
+        f = call.func
+        return f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+
+    # wrapper name -> position of its `action` parameter; `record` is audit.record (keyword-only)
+    wrappers: dict[str, int] = {"record": -1}
+
+    def audited_action(call: ast.Call) -> ast.expr | None:
+        """The expression a call hands to the audit trail as its action, if it is such a call."""
+        if name(call) not in wrappers or (name(call) == "record" and not (
+                isinstance(call.func, ast.Attribute) and getattr(call.func.value, "id", "") == "audit")):
+            return None  # history.record and friends are not the audit trail
+        kw = next((k.value for k in call.keywords if k.arg == "action"), None)
+        position = wrappers[name(call)]
+        return kw if kw is not None else (call.args[position] if 0 <= position < len(call.args) else None)
+
+    changed = True
+    while changed:
+        changed = False
+        for fn in defs:
+            params = [a.arg for a in fn.args.args]
+            if fn.name in wrappers or "action" not in params:
+                continue
+            if any(isinstance(a := audited_action(c), ast.Name) and a.id == "action"
+                   for c in ast.walk(fn) if isinstance(c, ast.Call)):
+                wrappers[fn.name] = params.index("action")
+                changed = True
+    return {a.value for c in calls if isinstance(a := audited_action(c), ast.Constant) and isinstance(a.value, str)}
+
+
+def test_every_recorded_action_outcome_and_role_has_its_italian_label():
+    import typing
+
+    from api.deps import _outcome
+    from domain.security.models import ROLE_LABELS
+    from schemas.persons import MatchDecision
+
+    actions = _recorded_actions()
+    assert {"read", "search", "list", "create", "update", "denied", "break_glass", "close", "print"} <= actions
+    outcomes = {_outcome(s) for s in range(400, 600)} | {"ok"}
+    actions |= set(audit._METHOD_ACTION.values()) | {"call"} | (outcomes - {"ok"})  # a refused call's own row
+    actions |= set(typing.get_args(MatchDecision.model_fields["decision"].annotation))  # a steward's decision
+    assert actions - set(audit.ACTION_LABELS) == set()
+    assert outcomes - set(audit.OUTCOME_LABELS) == set()
+    assert {str(r) for r in Role} - set(ROLE_LABELS) == set()
+
+
+def test_every_audited_object_type_has_its_italian_label():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    found = {"care_plan", "access_request"}  # recorded through the contexts' OBJECT / ENTITY constants
+    for p in [*(root / "domain").rglob("*.py"), *(root / "api").rglob("*.py")]:
+        for n in ast.walk(ast.parse(p.read_text())):
+            if isinstance(n, ast.keyword) and n.arg == "object_type" and isinstance(n.value, ast.Constant):
+                found.add(n.value.value)
+            if (isinstance(n, ast.Call) and getattr(n.func, "id", getattr(n.func, "attr", "")) == "_audit_matches"
+                    and isinstance(n.args[1], ast.Constant)):
+                found.add(n.args[1].value)
+    assert {"person", "consent", "possible_match", "vmd"} <= found
+    assert found - {None} - set(audit.OBJECT_TYPE_LABELS) == set()
