@@ -120,7 +120,7 @@ class MeetingCreate(_In):
     """Riunione d'équipe."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"held_at": "2026-03-12T14:00:00+01:00",
+        {"held_at": "2026-03-02T09:00:00+01:00",
          "participants": [{"user_id": "a3bb189e-8bf9-3888-9912-ace4e6543002"},
                           {"user_id": "b4cc29af-9c0a-4999-8a23-bdf5f7654113"},
                           {"name": "Laura Bianchi", "role": "figlia e caregiver"}],

@@ -66,7 +66,7 @@ class CartellaClose(_In):
     """Chiusura della cartella."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"reason": "Trasferimento in RSA fuori Ambito", "closed_on": "2026-02-28", "version": 5}]})
+        {"reason": "Trasferimento in RSA fuori Ambito", "closed_on": "2026-03-02", "version": 5}]})
 
     reason: str = Field(min_length=1, max_length=200, description="Motivo della chiusura.")
     closed_on: date | None = Field(default=None, description="Data di chiusura (predefinita: oggi).")

@@ -13,7 +13,7 @@ class DiaryEntryCreate(BaseModel):
     """Nuova voce di diario (o rettifica di una voce con `amends_id`)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"type": "visita_domiciliare", "occurred_at": "2026-03-02T10:15:00+01:00",
+        {"type": "visita_domiciliare", "occurred_at": "2026-03-02T08:15:00+01:00",
          "text": "Visita a domicilio con la figlia: casa in ordine, difficoltà a fare la doccia da sola.",
          "follow_up_due": "2026-03-16"}]})
 

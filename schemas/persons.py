@@ -91,7 +91,7 @@ class PersonCreate(_PersonFields):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"codice_fiscale": "BNCNNA42C55D142T", "surname": "Bianchi", "given_name": "Anna", "sex": "F",
          "birth_date": "1942-03-15", "birth_place_code": "D142", "citizenship": "italiana",
-         "residence_address": "Via Mazzini 12, 26013 Crema", "lives_alone": True,
+         "lives_alone": True,
          "contacts": {"phone": "0373 256789", "notes": "Chiamare la figlia dopo le 18"}},
         {"other_identifier_type": "stp", "other_identifier": "STP0303210000123", "surname": "Popescu",
          "given_name": "Ioana", "sex": "F", "birth_date": "1990-06-01", "citizenship": "rumena"}]})
@@ -104,7 +104,7 @@ class PersonUpdate(_PersonFields):
     """Modifica parziale (PATCH): solo i campi presenti cambiano; `null` svuota un campo facoltativo."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"domicile_address": "Via Cavour 3, 26013 Crema", "lives_alone": False,
+        {"lives_alone": False,
          "contacts": {"mobile": "+39 333 1234567"}, "version": 2}]})
 
     version: int | None = Field(default=None, ge=1, description="Versione attesa (controllo di concorrenza)")
@@ -151,6 +151,8 @@ class PersonSummary(BaseModel):
     birth_date: date | None
     birth_place_name: str | None
     residence_comune_id: uuid.UUID | None
+    residence_comune_name: str | None = Field(
+        default=None, description="Nome del comune di residenza (nelle ricerche; presente quando lo è l'id).")
     date_of_death: date | None = None
 
 
@@ -248,7 +250,7 @@ class RelationCreate(_In):
         {"kind": "caregiver", "surname": "Bianchi", "given_name": "Laura", "sole_caregiver": True, "cohabiting": False,
          "contacts": {"mobile": "+39 333 7654321"}},
         {"kind": "ads", "surname": "Ferrari", "given_name": "Paolo", "decree_reference": "R.G. 1234/2025",
-         "court": "Tribunale di Cremona", "valid_from": "2025-11-03"}]})
+         "court": "Tribunale di Cremona", "decree_scope": ["care_health"], "valid_from": "2025-11-03"}]})
 
     kind: RelationKind = Field(description="Tipo di relazione")
     related_person_id: uuid.UUID | None = Field(default=None, description="Persona registrata nell'Ambito")
@@ -275,7 +277,7 @@ class RelationEnd(_In):
     """Fine della relazione; il corpo si può omettere (fine: oggi)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"valid_to": "2026-03-01"}]})
+        {"valid_to": "2026-06-30"}]})
 
     valid_to: date | None = Field(default=None, description=(
         "Fine della validità, esclusa: dal giorno indicato la relazione non è più in corso (predefinito: oggi)"))
