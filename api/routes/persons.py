@@ -136,7 +136,8 @@ async def _search(session, principal, c: PersonSearch) -> PersonPage:
     res = await queries.search_persons(session, principal=principal, codice_fiscale=c.codice_fiscale, q=c.q,
                                        birth_date=c.birth_date, comune_id=c.comune_id, limit=c.limit,
                                        cursor=c.cursor, with_total=c.total)
-    items = [PersonSummary.model_validate(r) for r in res.items]
+    items = [PersonSummary.model_validate(r).model_copy(
+        update={"residence_comune_name": res.comune_names.get(r.residence_comune_id)}) for r in res.items]
     if res.projection != "identity":  # a principal without an identity role: only its projection's fields
         fields = set(PersonSummary.model_fields)
         items = [PersonSummary.model_validate({f: None for f in fields} | scopes.mask(i.model_dump(), res.projection))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -26,6 +26,7 @@ from domain.registry import dedup, policy
 from domain.registry.models import Person
 from domain.security import audit, scopes
 from domain.security.principal import Principal
+from domain.territory import queries as territory
 
 MAX_LIMIT = 100
 # Fuzzy search, two tiers (see docs/decisions/persons.md §8):
@@ -45,6 +46,7 @@ class SearchResult:
     next_cursor: str | None
     total: int | None = None
     projection: str = "identity"  # the items' fields outside it must not be shown (scopes.mask)
+    comune_names: dict[uuid.UUID, str] = field(default_factory=dict)  # residence_comune_id -> name, for the page
 
 
 SEARCH_CURSOR = "persons.search"
@@ -192,4 +194,5 @@ async def search_persons(session, *, principal: Principal, codice_fiscale: str |
         total = (await session.execute(sa.select(sa.func.count()).select_from(Person).where(*where))).scalar_one()
     ids = [r.id for r in rows]
     audit.record(action="search", object_type="person", object_ids=ids, person_ids=ids, result_count=len(ids))
-    return SearchResult(items=rows, next_cursor=next_cursor, total=total, projection=projection)
+    names = await territory.org_names(session, (r.residence_comune_id for r in rows))  # one query for the page
+    return SearchResult(items=rows, next_cursor=next_cursor, total=total, projection=projection, comune_names=names)

@@ -118,10 +118,14 @@ def list_projection(principal) -> str:
     return max((rules[r].projection for r in principal.roles), key=PROJECTION_RANK.__getitem__, default="none")
 
 
+# A name shown beside an id goes wherever the id goes: the projections list the id only.
+NAME_OF = {"residence_comune_name": "residence_comune_id"}
+
+
 def mask(data: dict[str, Any], projection: str) -> dict[str, Any]:
     fields = projection_fields(projection)
     if fields is None:
         return data
-    return {k: v for k, v in data.items() if k in fields}
+    return {k: v for k, v in data.items() if k in fields or NAME_OF.get(k) in fields}
 
 

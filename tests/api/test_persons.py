@@ -223,6 +223,37 @@ class TestSearch:
         assert len(r.json()["items"]) == 3 and len(r2.json()["items"]) == 1
         assert {i["id"] for i in r.json()["items"] + r2.json()["items"]} == set(ids)
 
+    async def test_results_name_the_comune_in_one_query_for_the_page(self, client, session, app_engine):
+        from sqlalchemy import event
+
+        h = await headers(session)
+        for surname, comune in (("Zampieri", "comune-crema"), ("Zanardelli", "comune-offanengo"),
+                                ("Zorzi", "comune-crema"), ("Zucchetti", "comune-pandino")):
+            await insert_person(session, comune=comune, surname=surname, given_name="Ugo", birth_date=date(1931, 1, 2))
+        homeless = await insert_person(session, comune=None, surname="Zuliani", given_name="Ugo",
+                                       birth_date=date(1931, 1, 2), residence_comune_id=None)
+        await session.commit()
+        statements: list[str] = []
+
+        def note(conn, cursor, statement, params, context, executemany):
+            statements.append(statement)
+
+        event.listen(app_engine.sync_engine, "before_cursor_execute", note)
+        try:
+            got = await client.get("/api/persons", params={"birth_date": "1931-01-02"}, headers=h)
+            by_body = await client.post("/api/persons/search", json={"birth_date": "1931-01-02"}, headers=h)
+        finally:
+            event.remove(app_engine.sync_engine, "before_cursor_execute", note)
+        for r in (got, by_body):
+            assert r.status_code == 200, r.text
+            assert [(i["surname"], i["residence_comune_name"]) for i in r.json()["items"]] == [
+                ("Zampieri", "Crema"), ("Zanardelli", "Offanengo"), ("Zorzi", "Crema"), ("Zucchetti", "Pandino"),
+                ("Zuliani", None)]
+            assert r.json()["items"][-1]["id"] == str(homeless.id)
+            assert r.json()["items"][0]["residence_comune_id"] == str((await org(session, "comune-crema")).id)
+        # one look-up of the names per page, whatever the number of persons and comuni on it
+        assert len([s for s in statements if "FROM organisation" in s and "organisation.name" in s]) == 2
+
     async def test_search_input_errors(self, client, session):
         h = await headers(session)
         await session.commit()

@@ -212,12 +212,14 @@ async def test_several_roles_take_the_widest_projection(session):
 
 def test_mask_keeps_exactly_the_projection_fields():
     data = {"projection": "x", "id": 1, "surname": "R", "given_name": "A", "birth_date": "x",
-            "residence_comune_id": 2, "contacts": {}, "interventions": [], "codice_fiscale": "C",
-            "residence_address": "via", "lives_alone": True}
+            "residence_comune_id": 2, "residence_comune_name": "Crema", "contacts": {}, "interventions": [],
+            "codice_fiscale": "C", "residence_address": "via", "lives_alone": True}
+    # the comune's name goes with its id, which the projections list
     assert set(scopes.mask(data, "minimal")) == {"projection", "id", "surname", "given_name", "birth_date",
-                                                 "residence_comune_id", "contacts", "interventions"}
+                                                 "residence_comune_id", "residence_comune_name", "contacts",
+                                                 "interventions"}
     assert set(scopes.mask(data, "identity")) == {"projection", "id", "surname", "given_name", "birth_date",
-                                                  "residence_comune_id", "codice_fiscale"}
+                                                  "residence_comune_id", "residence_comune_name", "codice_fiscale"}
     assert scopes.mask(data, "full") == data
     assert scopes.mask(data, "none") == {}
 
