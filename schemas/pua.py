@@ -83,7 +83,11 @@ class TriageIn(_Versioned):
                      "multimorbidity": True, "recent_discharge": False, "caregiver_loss": False,
                      "abuse_suspicion": False, "housing_emergency": False}, "version": 2}]})
 
-    answers: dict[str, Any] = Field(description="Risposte {voce: valore} allo strumento `pua_triage`.")
+    answers: dict[str, Any] = Field(description=(
+        "Risposte {voce: valore} allo strumento `pua_triage`. Quanto l'anagrafe sa si può omettere: `age` si "
+        "ricava sempre dalla data di nascita (un'età inviata è sostituita); `lives_alone`, se omessa, è quella "
+        "della scheda anagrafica, mentre una risposta data prevale. `triage.from_registry` nella risposta elenca le "
+        "voci compilate dall'anagrafe."))
     instrument_version: int | None = Field(default=None, ge=1, description=(
         "Versione dello strumento (predefinita: l'ultima attiva). Una versione ritirata non accetta risposte."))
 
@@ -171,6 +175,9 @@ class TriagePublic(BaseModel):
     author_id: uuid.UUID
     author_org_id: uuid.UUID
     recorded_at: datetime
+    from_registry: list[str] = Field(default_factory=list, description=(
+        "Voci compilate dall'anagrafe e non dall'operatore: `age` (sempre, dalla data di nascita) e `lives_alone` "
+        "quando la richiesta non la indicava."))
 
 
 class AccessRequestPublic(BaseModel):
@@ -215,6 +222,8 @@ class AccessRequestPublic(BaseModel):
 
     @classmethod
     def of(cls, ar: Any, view: str, *, triage: Any = None) -> AccessRequestPublic:
+        """`triage`: the request's triage (`domain.pua.queries.Triage`: the stored response and the items answered
+        from the registry), shown in the full view only."""
         from domain.pua.policy import fields_of
 
         shown = fields_of(view)  # type: ignore[arg-type]
@@ -226,6 +235,7 @@ class AccessRequestPublic(BaseModel):
         rk = pick("requester_kind", ar.requester_kind)
         complexity = pick("complexity", ar.complexity)
         path = pick("suggested_path", ar.suggested_path)
+        r = triage.response if triage is not None and shown is None else None  # the full view only
         return cls(
             view=view, view_label=VIEW_LABELS[view], id=ar.id, person_id=ar.person_id, channel=channel,
             channel_label=CHANNEL_LABELS[channel], state=state, state_label=ACCESS_STATE_LABELS[state],
@@ -247,11 +257,11 @@ class AccessRequestPublic(BaseModel):
             orientation=pick("orientation", dict(ar.orientation or {})),
             vmd_id=pick("vmd_id", ar.vmd_id), close_reason=pick("close_reason", ar.close_reason),
             version=pick("version", ar.version),
-            triage=(TriagePublic(response_id=triage.id, instrument_code=triage.instrument_code,
-                                 instrument_version=triage.instrument_version, answers=triage.answers,
-                                 scores=triage.scores, outcome=triage.outcome, author_id=triage.author_id,
-                                 author_org_id=triage.author_org_id, recorded_at=triage.recorded_at)
-                    if triage is not None and shown is None else None),
+            triage=(TriagePublic(response_id=r.id, instrument_code=r.instrument_code,
+                                 instrument_version=r.instrument_version, answers=r.answers, scores=r.scores,
+                                 outcome=r.outcome, author_id=r.author_id, author_org_id=r.author_org_id,
+                                 recorded_at=r.recorded_at, from_registry=triage.from_registry)
+                    if r is not None else None),
         )
 
 

@@ -3,6 +3,7 @@
     snapshot(row)                   -> JSON-safe dict of a SQLModel row (column values only)
     await record(session, ...)      -> adds the row (flushed with the caller's next flush or commit)
     await versions(session, ...)    -> every version of one entity, oldest first
+    await last_of(session, ...)     -> the newest row an action wrote
 """
 from __future__ import annotations
 
@@ -74,6 +75,16 @@ async def versions(session, *, entity_type: str, entity_id: uuid.UUID, after_ver
     if limit is not None:
         stmt = stmt.limit(limit)
     return list((await session.execute(stmt)).scalars())
+
+
+async def last_of(session, *, entity_type: str, entity_id: uuid.UUID, action: str) -> EntityHistory | None:
+    """The newest history row of an entity written by `action` (e.g. the triage of an access request)."""
+    await session.flush()
+    return (await session.execute(
+        sa.select(EntityHistory)
+        .where(EntityHistory.entity_type == entity_type, EntityHistory.entity_id == entity_id,
+               EntityHistory.action == action)
+        .order_by(EntityHistory.version.desc(), EntityHistory.id.desc()).limit(1))).scalar_one_or_none()
 
 
 async def record_change(session, row: Any, *, entity_type: str, action: str, actor_id: uuid.UUID | None,

@@ -11,12 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.assessment import queries as assessment_queries
-from domain.kernel import clock, work_items
+from domain.kernel import clock, history, work_items
 from domain.kernel import cursor as cursor_codec
 from domain.kernel.errors import Invalid, NotFound
 from domain.pua import policy
 from domain.pua.models import AccessRequest, AccessState, Channel
-from domain.pua.service import ENTITY, TRIAGE_KIND
+from domain.pua.service import ENTITY, TRIAGE_FROM_REGISTRY, TRIAGE_KIND
 from domain.security import audit
 from domain.security.principal import Principal
 
@@ -29,9 +29,15 @@ class Visible:
     view: policy.View
 
 
+@dataclass(frozen=True)
+class Triage:
+    response: Any  # the stored InstrumentResponse (answers, scores, outcome, author)
+    from_registry: list[str]  # its items answered from the registry, not by the operator
+
+
 async def get_request(session: AsyncSession, *, principal: Principal,
-                      request_id: uuid.UUID) -> tuple[Visible, Any]:
-    """One request within the row filter (404 otherwise), its view, and the triage response for the full view."""
+                      request_id: uuid.UUID) -> tuple[Visible, Triage | None]:
+    """One request within the row filter (404 otherwise), its view, and the triage for the full view."""
     row = (await session.execute(
         sa.select(AccessRequest, policy.full_view(principal).label("full"))
         .where(AccessRequest.id == request_id, policy.row_filter(principal))
@@ -41,8 +47,11 @@ async def get_request(session: AsyncSession, *, principal: Principal,
     ar, full = row
     view = policy.view_of(principal, ar, full=bool(full))
     triage = None
-    if view == "full":
-        triage = await assessment_queries.instrument_response(session, ar.triage_response_id)
+    if view == "full" and ar.triage_response_id is not None:
+        response = await assessment_queries.instrument_response(session, ar.triage_response_id)
+        row = await history.last_of(session, entity_type=ENTITY, entity_id=ar.id, action="triage")
+        detail = (row.data.get("detail") or {}) if row is not None else {}
+        triage = Triage(response, list(detail.get(TRIAGE_FROM_REGISTRY) or []))
     audit.record(action="read", object_type=ENTITY, object_ids=[ar.id], person_ids=[ar.person_id])
     return Visible(ar, view), triage
 

@@ -46,6 +46,8 @@ TRIAGE_KIND = "pua.triage"
 TRIAGE_INSTRUMENT = "pua_triage"
 NEED_ITEM = "need_areas"  # the triage item whose options are the codes of `need_domains`
 AGE_ITEM = "age"  # the triage item answered from the registry, not typed in
+LIVES_ALONE_ITEM = "lives_alone"  # answered from the person's record when the operator leaves it out
+TRIAGE_FROM_REGISTRY = "from_registry"  # key, in the detail of the triage's history row, of the items so answered
 
 PUA_UNIT_TYPES = ("pua", "cdc")  # a PUA seat: the PUA unit or a Casa di Comunità
 HOSPITAL_UNIT_TYPES = ("presidio", "reparto")
@@ -322,20 +324,38 @@ async def take_in_reception(session: AsyncSession, *, principal: Principal, requ
     return ar
 
 
-async def registry_age(session: AsyncSession, definition, person_id: uuid.UUID,
-                       answers: Any) -> tuple[Any, tuple[str, str] | None]:
-    """The triage's `age` item answered from the registry: the completed years on today's date (Europe/Rome) from
-    the person's birth date (docs/decisions/pua.md §1.2); an age sent with the answers is replaced by it. Returns
-    the answers with that age, and the problem to report on `answers.age` when the registry has no birth date."""
-    if definition.item(AGE_ITEM) is None or not isinstance(answers, Mapping):
-        return answers, None
+@dataclass(frozen=True)
+class RegistryAnswers:
+    answers: Any  # the answers with what the registry knows filled in
+    from_registry: list[str]  # the items answered from the registry, not by the operator
+    problems: list[tuple[str, str]]  # (field, reason) of items the registry should answer and cannot
+
+
+async def registry_answers(session: AsyncSession, definition, person_id: uuid.UUID,
+                           answers: Any) -> RegistryAnswers:
+    """The triage items the registry already knows, answered from the person's record (docs/decisions/pua.md §1.2):
+    - `age`: always the completed years on today's date (Europe/Rome) from the birth date; an age sent with the
+      answers is replaced by it; no birth date in the registry is a problem on `answers.age`;
+    - `lives_alone`: the record's value when the operator gives none; an explicit answer wins (the operator may
+      know better today than the record)."""
+    if not isinstance(answers, Mapping) or not any(definition.item(i) for i in (AGE_ITEM, LIVES_ALONE_ITEM)):
+        return RegistryAnswers(answers, [], [])
     person = await person_svc.person_record(session, person_id)
-    age = calendar.age_on(person.birth_date if person else None, clock.today_rome())
-    if age is None:
-        return {k: v for k, v in answers.items() if k != AGE_ITEM}, (
-            f"answers.{AGE_ITEM}", "l'età si ricava dalla data di nascita, che in anagrafe manca: registrarla "
-                                   "prima della valutazione di primo livello")
-    return {**answers, AGE_ITEM: age}, None
+    out, filled, problems = dict(answers), [], []
+    if definition.item(AGE_ITEM) is not None:
+        age = calendar.age_on(person.birth_date if person else None, clock.today_rome())
+        if age is None:
+            out.pop(AGE_ITEM, None)
+            problems.append((f"answers.{AGE_ITEM}", "l'età si ricava dalla data di nascita, che in anagrafe manca: "
+                                                    "registrarla prima della valutazione di primo livello"))
+        else:
+            out[AGE_ITEM] = age
+            filled.append(AGE_ITEM)
+    if (definition.item(LIVES_ALONE_ITEM) is not None and out.get(LIVES_ALONE_ITEM) is None
+            and person is not None and person.lives_alone is not None):
+        out[LIVES_ALONE_ITEM] = person.lives_alone
+        filled.append(LIVES_ALONE_ITEM)
+    return RegistryAnswers(out, filled, problems)
 
 
 async def record_triage(session: AsyncSession, *, principal: Principal, request_id: uuid.UUID,
@@ -343,17 +363,19 @@ async def record_triage(session: AsyncSession, *, principal: Principal, request_
                         expected_version: int | None = None) -> tuple[AccessRequest, Any]:
     """First-level assessment with the active `pua_triage`: answers validated and scored by the engine (422
     naming `answers.<item>`, nothing written), stored as an InstrumentResponse; outcome and suggested path saved.
-    The age is the person's, from the registry (`registry_age`), never a figure typed in."""
+    The age is the person's, from the registry, never a figure typed in; whether the person lives alone comes
+    from the registry when not given (`registry_answers`). The history row of the triage names the items answered
+    from the registry (`detail.from_registry`)."""
     ar = await load_for_work(session, principal, request_id, expected_version)
     target = next_state(ar.state, AccessAction.triage)
     definition = instruments.get(TRIAGE_INSTRUMENT, instrument_version)
     instruments.ensure_accepts_answers(definition)
-    answers, age_problem = await registry_age(session, definition, ar.person_id, answers)
-    errors: list[tuple[str, str]] = [age_problem] if age_problem else []
+    known = await registry_answers(session, definition, ar.person_id, answers)
+    answers, errors = known.answers, list(known.problems)
     try:
         result = instruments.submit(definition, answers)
     except Invalid as e:
-        errors += [(x["field"], x["reason"]) for x in e.errors if not age_problem or x["field"] != age_problem[0]]
+        errors += [(x["field"], x["reason"]) for x in e.errors if x["field"] not in {f for f, _ in known.problems}]
     if errors:
         raise Invalid.many(errors)
     need = result.outcomes.get("need_level")
@@ -371,7 +393,8 @@ async def record_triage(session: AsyncSession, *, principal: Principal, request_
     await write_history(session, ar, "triage", actor_id=principal.user_id,
                   detail={"instrument": definition.code, "version": definition.version,
                           "complexity": ar.complexity, "suggested_path": ar.suggested_path,
-                          "reasons": [r.code for r in (need.reasons if need else [])]})
+                          "reasons": [r.code for r in (need.reasons if need else [])],
+                          TRIAGE_FROM_REGISTRY: known.from_registry})
     audit_request("update", ar)
     audit.record(action="create", object_type="instrument_response", object_ids=[response.id],
                  person_ids=[ar.person_id])

@@ -28,6 +28,26 @@ async def _to_first_level(client, pua, person, answers):
     return r.json()
 
 
+async def test_the_triage_fills_in_what_the_registry_knows_and_says_so(client, session):
+    """The operator leaves out the age and whether she lives alone: the registry answers both (82, alone), the red
+    flag fires, and the answer shows which items came from the registry - in the reply and when read again."""
+    pua = await setup_pua(session)
+    person = await elderly_woman(session)
+    answers = {k: v for k, v in complex_answers().items() if k != "lives_alone"}
+    body = await _to_first_level(client, pua, person, answers)
+    triage = body["triage"]
+    assert (triage["answers"]["age"], triage["answers"]["lives_alone"]) == (82, True)
+    assert triage["from_registry"] == ["age", "lives_alone"]
+    assert "red_flag_alone_over_75" in [x["code"] for x in triage["scores"]["outcomes"]["need_level"]["reasons"]]
+    again = (await client.get(f"/api/pua/requests/{body['id']}", headers=bearer(pua.operator))).json()
+    assert again["triage"]["from_registry"] == ["age", "lives_alone"]
+    # the operator knows better today: her daughter moved in; the explicit answer wins and is not the registry's
+    body = await _to_first_level(client, pua, person, complex_answers(lives_alone=False))
+    assert body["triage"]["answers"]["lives_alone"] is False and body["triage"]["from_registry"] == ["age"]
+    assert "red_flag_alone_over_75" not in [
+        x["code"] for x in body["triage"]["scores"]["outcomes"]["need_level"]["reasons"]]
+
+
 async def test_mmg_referral_to_vmd_end_to_end(client, session):
     """An 82-year-old living alone in Offanengo is referred by her MMG → triage complex → VMD."""
     pua = await setup_pua(session)

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from domain.assessment import policy as vmd_policy
 from domain.assessment.models import InstrumentResponse
-from domain.kernel import calendar
+from domain.kernel import calendar, history
 from domain.kernel.cursor import BadCursor
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.kernel.models import EntityHistory, WorkItem
@@ -216,6 +216,39 @@ async def test_the_age_of_the_triage_comes_from_the_registry(session):
     assert [x["field"] for x in e.value.errors] == ["answers.age"] and "anagrafe" in e.value.errors[0]["reason"]
 
 
+async def test_whether_the_person_lives_alone_comes_from_the_registry_unless_given(session):
+    pua = await setup_pua(session)
+    person = await elderly_woman(session)  # lives alone, says the registry
+    mmg = await pua.principal(session, pua.mmg)
+    op = await pua.principal(session, pua.operator)
+
+    async def triage(person_id, answers):
+        rid = (await service.register_request(session, principal=mmg, data=create(mmg_referral(person_id)))
+               ).request.id
+        await service.take_in_reception(session, principal=op, request_id=rid)
+        return await service.record_triage(session, principal=op, request_id=rid, answers=answers)
+
+    def without_lives_alone(**over):
+        return {k: v for k, v in complex_answers(**over).items() if k != "lives_alone"}
+
+    ar, resp = await triage(person.id, without_lives_alone())
+    assert resp.answers["lives_alone"] is True
+    assert "red_flag_alone_over_75" in [r["code"] for r in resp.scores["outcomes"]["need_level"]["reasons"]]
+    [row] = [h for h in await history.versions(session, entity_type="access_request", entity_id=ar.id)
+             if h.action == "triage"]
+    assert row.data["detail"]["from_registry"] == ["age", "lives_alone"]
+    # an explicit answer wins over the record: the operator may know better today
+    ar, resp = await triage(person.id, complex_answers(lives_alone=False))
+    assert resp.answers["lives_alone"] is False
+    assert (await history.last_of(session, entity_type="access_request", entity_id=ar.id, action="triage")
+            ).data["detail"]["from_registry"] == ["age"]
+    # a record that does not say: the operator must answer
+    unknown = await insert_person(session, comune="comune-crema", birth_date=date(1940, 1, 1), lives_alone=None)
+    with pytest.raises(Invalid) as e:
+        await triage(unknown.id, without_lives_alone())
+    assert [x["field"] for x in e.value.errors] == ["answers.lives_alone"]
+
+
 async def test_bad_triage_answers_write_nothing(session):
     pua = await setup_pua(session)
     person = await elderly_woman(session)
@@ -223,8 +256,7 @@ async def test_bad_triage_answers_write_nothing(session):
     op = await pua.principal(session, pua.operator)
     reg = await service.register_request(session, principal=mmg, data=create(mmg_referral(person.id)))
     await service.take_in_reception(session, principal=op, request_id=reg.request.id)
-    bad = complex_answers(caregiver="sometimes", autonomy_loss="total")
-    del bad["lives_alone"]
+    bad = complex_answers(caregiver="sometimes", autonomy_loss="total", lives_alone="forse")
     with pytest.raises(Invalid) as e:
         await service.record_triage(session, principal=op, request_id=reg.request.id, answers=bad)
     assert {x["field"] for x in e.value.errors} == {"answers.autonomy_loss", "answers.caregiver",
