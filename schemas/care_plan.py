@@ -154,13 +154,17 @@ class InterventionUpdate(_In):
 
 
 class AgreeIn(_In):
-    """Sottoscrizione: il consenso che la rende possibile."""
+    """Sottoscrizione: il consenso che la rende possibile; il corpo si può omettere (vale l'unico consenso alla
+    cura in vigore della persona)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
+        {},
         {"consent_id": "9b2e4f6a-1c3d-4e5f-8a7b-6c5d4e3f2a10"}]})
 
-    consent_id: uuid.UUID = Field(description="Consenso attivo della persona (finalità 'care'), prestato da lei o "
-                                              "dal genitore / tutore / amministratore di sostegno.")
+    consent_id: uuid.UUID | None = Field(default=None, description=(
+        "Consenso attivo della persona (finalità 'care'), prestato da lei o dal genitore / tutore / amministratore "
+        "di sostegno. Se omesso vale l'unico consenso alla cura in vigore; nessuno o più d'uno: 422 su "
+        "consent_id."))
 
 
 class ActivateIn(_In):

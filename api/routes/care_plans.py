@@ -232,8 +232,11 @@ async def back_to_draft(plan_id: uuid.UUID, session: Session, principal: Writer)
 @router.post("/care-plans/{plan_id}/agree", response_model=CarePlanDetail,
              summary="Sottoscrivi il progetto (compilato)",
              description="Proposto → sottoscritto: serve il consenso attivo (finalità 'care') della persona o del "
-                         "genitore / tutore / amministratore di sostegno, collegato a questa versione. " + UPDATED)
-async def agree(plan_id: uuid.UUID, body: AgreeIn, session: Session, principal: Writer) -> CarePlanDetail:
+                         "genitore / tutore / amministratore di sostegno, collegato a questa versione. Senza "
+                         "corpo (o senza `consent_id`) vale l'unico consenso alla cura in vigore della persona; se "
+                         "non ce n'è nessuno o ce n'è più d'uno risponde 422 su `consent_id`. " + UPDATED)
+async def agree(plan_id: uuid.UUID, session: Session, principal: Writer,
+                body: AgreeIn | None = None) -> CarePlanDetail:
     await svc.agree(session=session, principal=principal, plan_id=plan_id, data=body)
     return await _detail(session, principal, plan_id)
 

@@ -148,12 +148,15 @@ async def back_to_draft(session: AsyncSession, *, principal, plan_id: uuid.UUID)
     return plan
 
 
-async def agree(session: AsyncSession, *, principal, plan_id: uuid.UUID, data: AgreeIn) -> CarePlan:
+async def agree(session: AsyncSession, *, principal, plan_id: uuid.UUID, data: AgreeIn | None = None) -> CarePlan:
     """proposed → agreed ("compilato"): the consent of the person, or of a parent / tutore / AdS, is linked to the
-    plan version agreed; the signatories are fixed."""
+    plan version agreed; the signatories are fixed. With no consent named, the person's one consent to care in
+    force is taken (none or several: 422 on consent_id)."""
     plan = await policy.plan_for_write(session, principal, plan_id)
     target = states.MACHINE.next_state(plan.state, "agree")
-    consent = await signatories.valid_consent(session, plan, data.consent_id)
+    consent_id = data.consent_id if data is not None else None
+    consent = (await signatories.valid_consent(session, plan, consent_id) if consent_id is not None
+               else await signatories.the_care_consent(session, plan))
     signed_by = await signatories.signatories(session, plan, consent)
     plan.state = target
     plan.consent_id = consent.id

@@ -46,6 +46,20 @@ async def valid_consent(session: AsyncSession, plan: CarePlan, consent_id: uuid.
     return consent
 
 
+async def the_care_consent(session: AsyncSession, plan: CarePlan):
+    """The consent `agree` links when none is named: the person's one consent to care in force today. None, or
+    several (which one the plan runs on is the operator's choice), is 422 naming consent_id."""
+    found = await consents.in_force_for(session, plan.person_id, ConsentPurpose.care.value)
+    if not found:
+        raise Invalid("consent_id", "nessun consenso alla presa in carico e cura (care) in vigore per la persona: "
+                                    "registrarlo, poi sottoscrivere")
+    if len(found) > 1:
+        raise Invalid("consent_id", f"la persona ha {len(found)} consensi alla presa in carico e cura (care) in "
+                                    "vigore: indicare quale collegare al progetto ("
+                                    + ", ".join(str(c.id) for c in found) + ")")
+    return found[0]
+
+
 async def consent_still_valid(session: AsyncSession, plan: CarePlan, action: str) -> None:
     """A plan runs on its consent: activating, resuming or starting an intervention without a valid one is
     refused (409 with state, action and allowed_actions, naming consent_id in `errors`)."""

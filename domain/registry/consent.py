@@ -159,3 +159,13 @@ async def consent_record(session, consent_id: uuid.UUID) -> Consent | None:
     """The consent row, with no access check: for services that already hold the person's case (the care plan
     links and re-checks the consent it runs on with `is_active`)."""
     return await session.get(Consent, consent_id)
+
+
+async def in_force_for(session, person_id: uuid.UUID, purpose: str) -> list[Consent]:
+    """The person's consents for this purpose in force today (`policy.consent_in_force`, the same check as
+    `in_force`), oldest first, with no access check: the care plan takes the one consent to care when its
+    agreement names none."""
+    return list((await session.execute(
+        sa.select(Consent).where(Consent.person_id == person_id, Consent.purpose == str(purpose),
+                                 policy.consent_in_force())
+        .order_by(Consent.valid_from, Consent.recorded_at, Consent.id))).scalars())

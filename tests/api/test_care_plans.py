@@ -162,6 +162,27 @@ async def test_revoked_consent_cannot_be_used(client, session, ctx):
     assert r.json()["state"] == "proposed" and r.json()["consent_id"] is None
 
 
+async def test_agree_without_a_body_takes_the_one_care_consent_in_force(client, session, ctx):
+    h = ctx["h"]
+    pid = (await draft(client, ctx))["id"]
+    await with_goal_and_interventions(client, session, ctx, pid)
+    await client.post(f"/api/care-plans/{pid}/propose", headers=h)
+    second = await client.post(f"/api/persons/{ctx['person'].id}/consents", headers=h, json={
+        "purpose": "care", "grantor_kind": "self", "valid_from": "2026-03-02"})
+    await session.commit()
+    # two consents to care in force: which one the plan runs on is the operator's to say
+    r = await client.post(f"/api/care-plans/{pid}/agree", headers=h)
+    assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM)
+    [err] = r.json()["errors"]
+    assert err["field"] == "consent_id" and "2 consensi" in err["reason"] and second.json()["id"] in err["reason"]
+    r = await client.post(f"/api/persons/{ctx['person'].id}/consents/{second.json()['id']}/revoke", headers=h,
+                          json={"reason": "Sostituito dal precedente"})
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/api/care-plans/{pid}/agree", headers=h)  # no body at all
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "agreed" and r.json()["consent_id"] == ctx["consent_id"]
+
+
 async def test_illegal_transitions_and_bad_input(client, session, ctx):
     h = ctx["h"]
     pid = (await draft(client, ctx))["id"]

@@ -241,6 +241,36 @@ class TestAgreeAndActivate:
             assert exc.value.field == "consent_id"
         assert plan.state == PlanState.proposed and plan.consent_id is None
 
+    async def test_without_a_consent_named_the_one_in_force_is_taken(self, session, w):
+        plan, _, _ = await proposed_plan(session, w)
+        await svc.agree(session=session, principal=w.sw_p, plan_id=plan.id, data=None)
+        assert plan.state == PlanState.agreed and plan.consent_id == w.consent.id
+        plan, _, _ = await proposed_plan(session, w)
+        await svc.agree(session=session, principal=w.sw_p, plan_id=plan.id, data=AgreeIn())
+        assert plan.consent_id == w.consent.id
+
+    async def test_without_a_consent_named_none_or_several_is_422_saying_which(self, session, w):
+        plan, _, _ = await proposed_plan(session, w)
+        await consent_mod.revoke(session, principal=w.sw_p, person_id=w.person.id, consent_id=w.consent.id,
+                                 reason="ritirato")
+        share = await grant_care_consent(session, w.sw_p, w.person)
+        share.purpose = "share_asst"  # in force, but not for care
+        await session.flush()
+        with pytest.raises(Invalid) as exc:
+            await svc.agree(session=session, principal=w.sw_p, plan_id=plan.id, data=None)
+        assert exc.value.field == "consent_id" and "nessun consenso" in exc.value.errors[0]["reason"]
+        first = await grant_care_consent(session, w.sw_p, w.person)
+        second = await grant_care_consent(session, w.sw_p, w.person, document_ref="Modulo 2")
+        with pytest.raises(Invalid) as exc:
+            await svc.agree(session=session, principal=w.sw_p, plan_id=plan.id, data=AgreeIn())
+        reason = exc.value.errors[0]["reason"]
+        assert exc.value.field == "consent_id" and "2 consensi" in reason
+        assert str(first.id) in reason and str(second.id) in reason
+        assert plan.state == PlanState.proposed and plan.consent_id is None
+        # naming one of them still works
+        await svc.agree(session=session, principal=w.sw_p, plan_id=plan.id, data=AgreeIn(consent_id=second.id))
+        assert plan.consent_id == second.id
+
     async def test_consent_of_the_ads(self, session, w):
         rel = PersonRelation(person_id=w.person.id, kind="ads", surname="Rossi", given_name="Giulia",
                              decree_reference="R.G. 1/2026", decree_scope=["care_health"],
