@@ -251,7 +251,7 @@ async def activate(plan_id: uuid.UUID, session: Session, principal: Writer,
 
 
 @router.post("/care-plans/{plan_id}/reviews/start", response_model=CarePlanDetail, summary="Avvia la verifica",
-             description="Attivo → in verifica: obiettivi e interventi tornano modificabili. " + UPDATED)
+             description="Attivato → in verifica: obiettivi e interventi tornano modificabili. " + UPDATED)
 async def start_review(plan_id: uuid.UUID, session: Session, principal: Writer) -> CarePlanDetail:
     await reviews.start_review(session=session, principal=principal, plan_id=plan_id)
     return await _detail(session, principal, plan_id)
@@ -267,14 +267,14 @@ async def record_review(plan_id: uuid.UUID, body: ReviewRecord, session: Session
 
 
 @router.post("/care-plans/{plan_id}/complete", response_model=CarePlanDetail, summary="Concludi il progetto",
-             description="Attivo o in verifica → concluso, con motivo; gli interventi terminano. " + UPDATED)
+             description="Attivato o in verifica → concluso, con motivo; gli interventi terminano. " + UPDATED)
 async def complete(plan_id: uuid.UUID, body: ReasonIn, session: Session, principal: Writer) -> CarePlanDetail:
     await svc.complete(session=session, principal=principal, plan_id=plan_id, reason=body.reason)
     return await _detail(session, principal, plan_id)
 
 
 @router.post("/care-plans/{plan_id}/suspend", response_model=CarePlanDetail, summary="Sospendi il progetto",
-             description="Attivo o in verifica → sospeso, con motivo. " + UPDATED)
+             description="Attivato o in verifica → sospeso, con motivo. " + UPDATED)
 async def suspend(plan_id: uuid.UUID, body: ReasonIn, session: Session, principal: Writer) -> CarePlanDetail:
     await svc.suspend(session=session, principal=principal, plan_id=plan_id, reason=body.reason)
     return await _detail(session, principal, plan_id)
