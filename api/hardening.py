@@ -104,13 +104,17 @@ async def _problem(scope: Scope, receive: Receive, send: Send, status: int, deta
     await response(scope, receive, send)
 
 
-# Swagger UI and ReDoc load their scripts and styles from a CDN and start with an inline script: only those two
-# pages get a policy that allows them. Everything else is JSON (or a file download) and needs nothing.
+# Everything but the documentation pages is JSON (or a file download) and needs nothing. Swagger UI (/docs) and
+# ReDoc (/redoc) load their scripts, styles and icon from this server (api/openapi.py, the fastapi-offline
+# package under /docs/assets) and carry no inline script (Swagger starts from /docs/swagger-init.js), so their
+# policy names no other origin: scripts from here only; styles from here plus inline <style> blocks (ReDoc's page
+# has one and its components inject theirs at run time); images and fonts from here or data: URIs (their icons);
+# ReDoc's search runs in a worker it starts from a blob: URL; connect-src 'self' fetches /openapi.json and sends
+# "Try it out". Nothing goes to a CDN: ReDoc's "powered by" logo, which it would fetch from cdn.redoc.ly, is
+# refused and ReDoc hides it; Swagger's online validator badge is switched off (validatorUrl: null).
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-            "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-            "font-src https://fonts.gstatic.com; connect-src 'self'; worker-src 'self' blob:; "
+DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
             "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 DOCS_PATHS = ("/docs", "/redoc")
 

@@ -320,7 +320,8 @@ def customise(schema: dict[str, Any], app: FastAPI) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------- pages
 SWAGGER_PARAMETERS = {"dom_id": "#swagger-ui", "layout": "BaseLayout", "deepLinking": True,
                       "persistAuthorization": True, "docExpansion": "none", "filter": True,
-                      "displayRequestDuration": True, "showExtensions": True, "showCommonExtensions": True}
+                      "displayRequestDuration": True, "showExtensions": True, "showCommonExtensions": True,
+                      "validatorUrl": None}  # no badge from validator.swagger.io: the page reaches no other site
 
 _SWAGGER_PAGE = """<!DOCTYPE html>
 <html lang="it">
