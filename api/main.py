@@ -30,16 +30,8 @@ async def lifespan(app: FastAPI):
 def create_app() -> FastAPI:
     configure_logging()
     require_production_keys()  # no JWKS_URL / JWT_PUBLIC_KEY_FILE: refuse to start unless DEV_MODE is on
-    app = FastAPI(title="PUA Ambito di Crema", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
-                  openapi_tags=[
-                      {"name": "salute", "description": "Stato del servizio"},
-                      {"name": "territorio",
-                       "description": "Ambito, sub-ambiti, comuni, organizzazioni, unità d'offerta"},
-                      {"name": "persone", "description": "Anagrafica, relazioni, de-duplicazione"},
-                      {"name": "cartelle", "description": "Cartelle sociali e assegnazioni"},
-                      {"name": "lavoro", "description": "Code di lavoro"},
-                      {"name": "amministrazione", "description": "Utenti, ruoli, équipe, dati di riferimento"},
-                  ])
+    # The tags and their descriptions are set by openapi.install (api/openapi.py TAGS), the one list of them.
+    app = FastAPI(title="PUA Ambito di Crema", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     from deploy.composition import compose
 
     compose()  # every handler, subscriber, scope builder and hook is wired before the first request

@@ -112,6 +112,20 @@ class TestItalianDocumentation:
         assert [n for n, d in defined.items() if len(d) < 20] == []
         assert {"pua", "vmd", "progetti individualizzati", "accessi e consenso"} <= used
 
+    def test_the_tags_are_listed_once_in_api_openapi(self, spec):
+        """The document's tags are api/openapi.py's TAGS; no other module of api/ keeps a list that it overrides."""
+        import ast
+        from pathlib import Path
+
+        from api import openapi
+
+        assert spec["tags"] == openapi.TAGS
+        root = Path(__file__).resolve().parents[2] / "api"
+        elsewhere = [f"{p.relative_to(root.parent)}:{n.lineno}" for p in sorted(root.rglob("*.py"))
+                     if p.name != "openapi.py" for n in ast.walk(ast.parse(p.read_text()))
+                     if isinstance(n, ast.keyword) and n.arg == "openapi_tags"]
+        assert elsewhere == []
+
     def test_no_english_default_texts(self, spec):
         text = json.dumps(spec)
         assert "Successful Response" not in text and "Validation Error" not in text
