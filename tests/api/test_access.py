@@ -288,7 +288,8 @@ async def test_person_search_is_audited_with_its_results(client, session):
     assert [i["id"] for i in r.json()["items"]] == [str(b.id)]
     assert set(r.json()["items"][0]) <= {"id", "codice_fiscale", "other_identifier_type", "other_identifier",
                                          "surname", "given_name", "sex", "birth_date", "birth_place_name",
-                                         "residence_comune_id", "date_of_death"}
+                                         "residence_comune_id", "residence_comune_name", "date_of_death"}
+    assert r.json()["items"][0]["residence_comune_name"] == "Offanengo"
     r = await client.get("/api/persons", params={"codice_fiscale": "RSSMRA85T10D142X"}, headers=bearer(user))
     [row] = await audit_rows(session, r.headers["x-request-id"])
     assert (row.action, row.result_count, row.person_ids) == ("search", 0, [])
