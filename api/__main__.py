@@ -72,6 +72,27 @@ def migrate(argv: list[str]) -> int:
     return 0
 
 
+def read_business_clock() -> None:
+    """Commands that write records stamp them with business time: take the stored clock first (a demo Ambito whose
+    clock was moved, deploy/demo_clock.py). Never fails the command (an unmigrated database keeps the real time)."""
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    from domain.kernel import business_clock
+    from domain.kernel.settings import get_settings
+
+    async def _read() -> None:
+        engine = create_async_engine(get_settings().database_url, poolclass=NullPool)
+        try:
+            await business_clock.refresh(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(_read())
+
+
 @dataclass(frozen=True)
 class Command:
     target: str | Callable[[list[str]], int]  # "module:function" or a function, given the remaining arguments
@@ -88,6 +109,8 @@ COMMANDS: dict[str, Command] = {
     "seed": Command("deploy.seed.synthetic:main", "Ambito sintetico per le prove di carico: --persons N", True),
     "token": Command("integrations.identity.dev_tokens:main", "token di sviluppo per un utente: --user USERNAME",
                      False),
+    "clock": Command("deploy.demo_clock:main", "orologio di prova (solo in sviluppo): show | set ISTANTE | "
+                     "advance DURATA | reset", False),
     "run": Command("deploy.run:main", "tutto quello che fa `make run` (Postgres, migrazioni, dati, worker, API)",
                    False),
 }
@@ -109,6 +132,8 @@ def main(argv: list[str]) -> int:
     if name != "run":  # `run` decides by itself whether to start the embedded server (DATABASE_URL unset)
         _point_settings_at(command)
     asks_help = any(a in ("-h", "--help") for a in rest)
+    if name in ("load-reference", "seed-demo", "seed") and not asks_help:
+        read_business_clock()
     if name == "seed-demo" and not asks_help and not any(a.startswith("--database-url") for a in rest):
         rest = [*rest, "--database-url", owner_database_url()]  # seed-demo alone would use DATABASE_URL
     if callable(command.target):

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import is_bad_input
 from api.logging import AUDIT_WRITE_FAILURES, safe_traceback
+from domain.kernel import business_clock
 from domain.kernel.db import sessionmaker
 from domain.kernel.errors import DomainError, Forbidden, Unauthenticated
 from domain.kernel.jobs import ENQUEUED_FLAG
@@ -80,6 +81,7 @@ async def request_boundary(session: AsyncSession, request: Request, *, savepoint
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    await business_clock.refresh()  # the stored business clock, read at most once a second, before the unit of work
     async with sessionmaker()() as session:
         async with request_boundary(session, request):
             yield session

@@ -53,7 +53,7 @@ app = make_app()
 
 @signals.worker_init.connect
 def _load_handlers(**_kwargs) -> None:
-    import domain.kernel.db  # noqa: F401  (a fixed clock, PUA_FIXED_NOW, reaches column defaults)
+    import domain.kernel.db  # noqa: F401  (a shifted business clock reaches column defaults)
     from deploy.composition import compose
 
     compose()

@@ -1,5 +1,7 @@
 """Celery tasks. They are thin: each runs one async function of domain.kernel.jobs on a fresh event loop with a
-NullPool engine (asyncpg connections are bound to their loop; the worker threads each run their own loop)."""
+NullPool engine (asyncpg connections are bound to their loop; the worker threads each run their own loop). Each
+first brings the process's business clock up to the stored one (domain.kernel.business_clock, at most once a
+second)."""
 from __future__ import annotations
 
 import asyncio
@@ -14,7 +16,7 @@ from sqlalchemy.pool import NullPool
 
 import domain.kernel.db  # noqa: F401  (registers the fixed-clock hook on every session)
 from deploy.composition import compose, daily_enqueuers
-from domain.kernel import clock, jobs
+from domain.kernel import business_clock, clock, jobs
 from domain.kernel.settings import get_settings
 from workers.celery_app import app
 
@@ -40,6 +42,7 @@ async def relay(*, database_url: str | None = None, budget_seconds: float | None
     engine, factory = _factory(database_url)
     started = time.monotonic()
     try:
+        await business_clock.refresh(engine)
         outcomes = await jobs.drain(factory, budget_seconds=budget, max_jobs=max_jobs)
     finally:
         await engine.dispose()
@@ -53,6 +56,7 @@ async def relay(*, database_url: str | None = None, budget_seconds: float | None
 async def sweep(*, database_url: str | None = None) -> int:
     engine, factory = _factory(database_url)
     try:
+        await business_clock.refresh(engine)
         async with factory() as s:
             n = await jobs.sweep_expired_leases(s)
             await s.commit()
@@ -66,6 +70,7 @@ async def enqueue_daily(*, database_url: str | None = None) -> list[str]:
     compose()
     engine, factory = _factory(database_url)
     try:
+        await business_clock.refresh(engine)
         async with factory() as s:
             names = []
             for name, enqueue in daily_enqueuers():
@@ -129,9 +134,11 @@ def ping() -> dict:
     async def _who() -> str:
         engine, factory = _factory()
         try:
+            await business_clock.refresh(engine)
             async with factory() as s:
                 return (await s.execute(sa.text("select current_user"))).scalar_one()
         finally:
             await engine.dispose()
 
-    return {"now": clock.now().isoformat(), "db_user": asyncio.run(_who())}
+    db_user = asyncio.run(_who())
+    return {"now": clock.now().isoformat(), "db_user": db_user}

@@ -1,28 +1,64 @@
 """The only source of business time.
 
-Tests install a `FixedClock`; the API, the database session (through the `app.now` setting read by the
-`app_now()` SQL function used in column defaults) and the worker all read it from here.
+Business time is the real time plus the offset of the stored business clock (`business_clock` table, zero unless
+moved in development mode: deploy/demo_clock.py). The offset is cached per process and refreshed, at most once a
+second, at the boundaries (the API request, each Celery task, the command-line tools) by
+`domain.kernel.business_clock.refresh`: `now()` stays synchronous. Tests install a `FixedClock`, which wins over the
+stored clock. The API, the database session (through the `app.now` setting read by the `app_now()` SQL function
+used in column defaults: set whenever the clock is `shifted`) and the worker all read it from here. Token checks
+and audit timestamps use `real_now()`.
 """
 from __future__ import annotations
 
-import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 ROME = ZoneInfo("Europe/Rome")
 
 
+def real_now() -> datetime:
+    """The wall clock, whatever the business clock says: token checks, audit timestamps."""
+    return datetime.now(UTC)
+
+
+def audit_now() -> datetime:
+    """When a request really happened, for the audit trail: the real time, never moved by the demo clock's offset.
+    Only a FixedClock installed in the process (tests) freezes it too, so that tests read stable audit times."""
+    return _clock.now() if _clock.fixed else real_now()
+
+
 class SystemClock:
+    """Real time plus the stored offset (read by `business_clock.refresh`)."""
+
     fixed = False
 
+    def __init__(self, offset: timedelta = timedelta(0)):
+        self.offset = offset
+        self.loaded_at: float | None = None  # time.monotonic() of the last read of the stored offset
+
+    @property
+    def shifted(self) -> bool:
+        return bool(self.offset)
+
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return datetime.now(UTC) + self.offset
+
+    def set_offset(self, offset: timedelta) -> None:
+        self.offset, self.loaded_at = offset, time.monotonic()
+
+    def stale(self, max_age: float) -> bool:
+        return self.loaded_at is None or time.monotonic() - self.loaded_at >= max_age
 
 
 class FixedClock:
     """A clock that only moves when told to."""
 
     fixed = True
+    shifted = True
 
     def __init__(self, at: datetime):
         if at.tzinfo is None:
@@ -40,13 +76,10 @@ class FixedClock:
         return self._at
 
 
-def _from_env() -> SystemClock | FixedClock:
-    # A worker subprocess started by a test inherits the test's fixed time through this variable.
-    fixed = os.environ.get("PUA_FIXED_NOW")
-    return FixedClock(datetime.fromisoformat(fixed)) if fixed else SystemClock()
-
-
-_clock: SystemClock | FixedClock = _from_env()
+_clock: SystemClock | FixedClock = SystemClock()
+# Set only while the demo clock runs the daily jobs of a day it crossed (`on_day`): task-local, so concurrent
+# requests keep the process clock.
+_override: ContextVar[datetime | None] = ContextVar("clock_override", default=None)
 
 
 def get_clock() -> SystemClock | FixedClock:
@@ -59,7 +92,22 @@ def set_clock(clock: SystemClock | FixedClock) -> None:
 
 
 def now() -> datetime:
-    return _clock.now()
+    return _override.get() or _clock.now()
+
+
+def shifted() -> bool:
+    """Whether business time differs from the database's own now(): then it must reach `app_now()`."""
+    return _override.get() is not None or _clock.shifted
+
+
+@contextmanager
+def at(instant: datetime) -> Iterator[None]:
+    """Business time is `instant` for the current task only (the demo clock replays the days it crossed)."""
+    token = _override.set(instant)
+    try:
+        yield
+    finally:
+        _override.reset(token)
 
 
 def today_rome() -> date:

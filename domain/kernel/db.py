@@ -51,8 +51,14 @@ async def dispose_engine() -> None:
 
 
 @event.listens_for(SyncSession, "after_begin")
-def _share_fixed_clock(session, transaction, connection) -> None:
-    # Column defaults call app_now(), which reads this transaction-local setting when a fixed clock is installed.
-    c = clock.get_clock()
-    if c.fixed:
-        connection.execute(sa.text("select set_config('app.now', :v, true)"), {"v": c.now().isoformat()})
+def _share_business_clock(session, transaction, connection) -> None:
+    # Column defaults call app_now(), which reads this transaction-local setting when business time is not the
+    # database's now(): a fixed clock (tests) or a stored clock moved in development mode.
+    if clock.shifted():
+        connection.execute(sa.text("select set_config('app.now', :v, true)"), {"v": clock.now().isoformat()})
+
+
+async def share_clock(session: AsyncSession) -> None:
+    """Send business time to app_now() again in a transaction already begun (the clock moved inside it)."""
+    if clock.shifted():
+        await session.execute(sa.text("select set_config('app.now', :v, true)"), {"v": clock.now().isoformat()})

@@ -1,4 +1,4 @@
-"""Kernel tables: change history, work items and durable jobs."""
+"""Kernel tables: change history, work items, durable jobs and the stored business clock."""
 from __future__ import annotations
 
 import uuid
@@ -114,3 +114,18 @@ class Job(SQLModel, table=True):
 from domain.kernel import person_refs  # noqa: E402
 
 person_refs.register(WorkItem, "person_id")
+
+
+class BusinessClock(SQLModel, table=True):
+    """The stored business clock: business now = real now + `offset_seconds` (zero unless moved). One row (id 1),
+    created by the migration; moved only in development mode (deploy/demo_clock.py). `changed_at` is real time."""
+
+    __tablename__ = "business_clock"
+    __table_args__ = (sa.CheckConstraint("id = 1", name="ck_business_clock_one_row"),)
+
+    id: int = Field(default=1, primary_key=True, sa_type=sa.SmallInteger,
+                    sa_column_kwargs={"autoincrement": False})
+    offset_seconds: float = Field(default=0.0, sa_column_kwargs={"server_default": sa.text("0")})
+    changed_at: datetime = Field(default=None, sa_type=sa.DateTime(timezone=True), nullable=False,
+                                 sa_column_kwargs={"server_default": sa.text("now()")})
+    changed_by: uuid.UUID | None = None

@@ -34,6 +34,8 @@ ACTION_LABELS: dict[str, str] = {
     "break_glass_end": "Fine dell'accesso straordinario", "call": "Richiesta",
     "denied": "Accesso negato", "not_found": "Richiesta di dati non trovati", "rejected": "Richiesta respinta",
     "failed": "Richiesta non riuscita",
+    "clock_set": "Orologio di prova impostato", "clock_advance": "Orologio di prova spostato in avanti",
+    "clock_reset": "Orologio di prova riportato al tempo reale",
 }
 OUTCOME_LABELS: dict[str, str] = {
     "ok": "Eseguita", "denied": "Negata", "not_found": "Dati non trovati", "rejected": "Respinta (dati non validi)",
@@ -49,6 +51,7 @@ OBJECT_TYPE_LABELS: dict[str, str] = {
     "vmd": "Valutazione multidimensionale", "vmd_assessor": "Valutatori della valutazione multidimensionale",
     "equipe_meeting": "Riunione d'équipe", "care_plan": "Progetto individualizzato",
     "diary_entry": "Nota del diario", "attachment": "Allegato", "work_item": "Attività in coda di lavoro",
+    "business_clock": "Orologio di prova",
 }
 # A row without an actor: the request carried no valid token (the principal is set as soon as one is verified).
 NO_ACTOR_LABEL = "Tentativo senza autenticazione"
@@ -144,7 +147,7 @@ def _rows(ctx: AuditContext, *, status: int, outcome: str) -> list[dict[str, Any
         entries = [{"action": _METHOD_ACTION.get(ctx.method or "", "call") if outcome == "ok" else outcome,
                     "object_type": None, "object_ids": list(ctx.path_ids.values()), "person_ids": person_ids,
                     "result_count": None, "purpose": None, "legal_basis": None, "break_glass": False}]
-    now = clock.now()
+    now = clock.audit_now()  # when the request happened: real time, whatever the demo clock says
     actor = ctx.actor_fields()
     entries = [_grounded(ctx, e) for e in entries]
     return [{**actor, **e, "purpose": e.get("purpose") or ctx.purpose, "at": now, "request_id": ctx.request_id,

@@ -32,6 +32,7 @@ class Permission(StrEnum):
     break_glass = "break_glass.open"
     access_log_read = "access_log.read"
     permissions_read = "permissions.read"
+    clock_admin = "clock.admin"  # the demo clock of a development service (DEV_MODE=true only)
     pua_read = "pua.read"
     pua_register = "pua.register"
     pua_triage = "pua.triage"

@@ -629,6 +629,7 @@ def body_for(sc: Scenario, method: str, path: str, role: str, situation: str,
         ("POST", "/admin/users/{user_id}/roles"): {"role": "analyst", "organisation_id": str(sc.ambito_org)},
         ("POST", "/admin/teams"): {"code": "mx-nuova-equipe", "name": "Nuova équipe", "type": "micro_equipe"},
         ("POST", "/admin/teams/{team_id}/members"): {"user_id": str(sc.users[("comune_social_worker", "other")])},
+        ("PUT", "/dev/clock"): {"advance": "0s"},  # moves nothing (and each request is rolled back anyway)
         ("PATCH", "/territory/comuni/{comune_id}"): {"sub_ambito_id": str(sc.sub_ambiti[sc.crema.comune])},
         ("POST", "/organisations"): {"code": "mx-ente-nuovo", "name": "Ente nuovo di prova", "kind": "ets"},
         ("PATCH", "/organisations/{org_id}"): {"provisional": False},

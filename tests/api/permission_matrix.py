@@ -162,6 +162,9 @@ route("GET", "/admin/teams/{team_id}", grant(ADMIN, AMBITO))
 route("POST", "/admin/teams/{team_id}/members", grant(ADMIN, AMBITO))
 route("POST", "/admin/team-members/{member_id}/end", grant(ADMIN, AMBITO))
 route("GET", "/admin/permissions", grant(ADMIN | DPO, ANY))
+# The demo clock of a development service (DEV_MODE=true, as in the tests; 404 otherwise): the administrator only.
+route("GET", "/dev/clock", grant(ADMIN, ANY))
+route("PUT", "/dev/clock", grant(ADMIN, ANY))
 
 # ================================================================================================= persons
 # Identity data (name, CF, birth, residence) is shared inside one Ambito so that nobody registers a person twice:

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 UNREACHABLE = "postgresql+asyncpg://nobody@127.0.0.1:9/none"
 PROGS = {"migrate": "python -m api migrate", "load-reference": "python -m api load-reference",
          "seed-demo": "python -m api seed-demo", "seed": "python -m api seed", "token": "python -m api token",
+         "clock": "python -m api clock",
          "run": "python -m deploy.run"}
 
 
