@@ -59,6 +59,8 @@ TAGS: list[dict[str, str]] = [
                                                   "registro degli accessi ai dati e tabella dei permessi."},
     {"name": "lavoro", "description": "Code di lavoro: le attività assegnate a me, alle mie équipe e alle mie "
                                       "organizzazioni."},
+    {"name": "dimissioni protette", "description": "Dimissioni protette (LEPS): segnalazione del reparto, richiesta "
+                                                   "alla COT con il termine di 48 ore, valutazione, progetto."},
     {"name": "sviluppo", "description": "Solo in sviluppo (DEV_MODE=true): l'orologio di prova per dimostrazioni, "
                                         "formazione e collaudi."},
 ]

@@ -31,6 +31,8 @@ HANDLER_MODULES: list[str] = [
     "domain.assessment.subscribers",
     "domain.assessment.jobs",
     "domain.pua.subscribers",
+    "domain.discharge.subscribers",
+    "domain.discharge.jobs",
 ]
 
 # Periodic work as data: each "module:function" is `async def f(session)` that enqueues its job, idempotent per day
@@ -38,6 +40,7 @@ HANDLER_MODULES: list[str] = [
 DAILY_ENQUEUERS: list[str] = [
     "domain.care_plan.jobs:enqueue_review_reminders",
     "domain.assessment.jobs:enqueue_reassessment_reminders",
+    "domain.discharge.jobs:enqueue_evaluation_clock",
 ]
 
 _composed = False

@@ -47,6 +47,9 @@ class Permission(StrEnum):
     diary_write = "diary.write"
     attachment_read = "attachment.read"
     attachment_write = "attachment.write"
+    discharge_signal = "discharge.signal"  # ward staff: signal a protected discharge
+    discharge_read = "discharge.read"
+    discharge_manage = "discharge.manage"  # COT and comune: evaluation, project, discharge, exits
 
 
 @lru_cache

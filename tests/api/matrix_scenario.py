@@ -29,6 +29,7 @@ from fastapi import Request
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from domain.discharge.models import DischargeCase
 from domain.kernel import clock, work_items
 from domain.pua.models import AccessRequest, AccessState
 from domain.registry import assignments
@@ -89,6 +90,7 @@ PLAN_FOR = {"agree": "proposed", "back-to-draft": "proposed", "activate": "agree
             "start": "active", "end": "active"}
 VMD_FOR = {"responses": "scheduled", "sign": "in_progress", "meetings": "in_progress", "conclude": "equipe_review",
            "reassessment": "concluded"}
+DISCHARGE_FOR = {"project": "evaluated", "discharge": "project_formulated", "close": "discharged"}
 REQUEST_FOR = {"reception": "registered", "withdraw": "registered", "cancel": "registered",
                "triage": "in_reception", "orient": "first_level_done", "refer-vmd": "first_level_done",
                "refer-cot": "first_level_done"}
@@ -130,6 +132,8 @@ class World:
     planned: dict[str, uuid.UUID] = field(default_factory=dict)             # plan state -> its planned intervention
     vmds: dict[str, uuid.UUID] = field(default_factory=dict)                # VMD state -> VMD
     requests: dict[str, uuid.UUID] = field(default_factory=dict)            # PUA request state -> request
+    discharge: uuid.UUID | None = None  # a protected discharge signalled from the ward, awaiting the COT
+    discharges: dict[str, uuid.UUID] = field(default_factory=dict)          # discharge state -> case
 
 
 @dataclass
@@ -148,6 +152,7 @@ class Scenario:
     pua_location: uuid.UUID | None = None       # asst-crema-pua
     sub_ambiti: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # comune id -> its sub-ambito id
     provider_org: uuid.UUID | None = None       # ets-sentiero (a new provider assignment)
+    ward_org: uuid.UUID | None = None           # asst-crema-reparto-medicina (the ward that signals discharges)
 
     def user(self, role: str, situation: str) -> uuid.UUID:
         return self.users[(role, "other" if situation == "other" else "own")]
@@ -253,6 +258,7 @@ async def _rows(engine: AsyncEngine, sc: Scenario) -> dict[str, Any]:
         sc.provider_org = (await org(s, "ets-sentiero")).id
         sc.pua_location = (await org(s, "asst-crema-pua")).id
         sc.ambito_org, sc.cot_org = crema.id, (await org(s, "asst-crema-cot")).id
+        sc.ward_org = (await org(s, "asst-crema-reparto-medicina")).id
         units = (await s.execute(sa.select(ServiceUnit.id).where(ServiceUnit.ambito_id == crema.id)
                                  .order_by(ServiceUnit.code).limit(2))).scalars().all()
         sc.crema.unit, sc.other_unit = units[0], units[1]
@@ -425,6 +431,30 @@ async def _crema_case(api: _Api, engine: AsyncEngine, sc: Scenario, world: World
             "text": "Colloquio con la persona e il caregiver."})
         world.entries[role.value] = uuid.UUID(r["id"])
     await _requests(api, sc, world, own)
+    await _discharge(api, sc, world, own)
+
+
+async def _discharge(api: _Api, sc: Scenario, world: World, own: dict[str, uuid.UUID]) -> None:
+    """The protected discharge the ward signalled for the person (the COT of Crema evaluates; Offanengo is told)."""
+    r = await api("POST", "/discharges", own["ward_staff"], 201, json=_discharge_body(sc, world))
+    world.discharge = uuid.UUID(r["id"])
+    cot, cw = own["cot_operator"], own["comune_social_worker"]
+    steps = [("evaluated", cot, "evaluation", {"vmd_id": str(world.vmds["concluded"]), "setting": "home"}),
+             ("project_formulated", cw, "project", {"cartella_id": str(world.cartella), "case_manager_id": str(cw),
+                                                    "title": "Rientro a domicilio con SAD e ADI"}),
+             ("discharged", cot, "discharge", {"services": ["sad", "adi"]})]
+    for n, (state, _, _, _) in enumerate(steps):
+        r = await api("POST", "/discharges", own["ward_staff"], 201, json=_discharge_body(sc, world))
+        for _, user, action, body in steps[:n + 1]:
+            r = await api("POST", f"/discharges/{r['id']}/{action}", user, 200, json=body)
+        assert r["state"] == state, (state, r["state"])
+        world.discharges[state] = uuid.UUID(r["id"])
+
+
+def _discharge_body(sc: Scenario, world: World) -> dict[str, Any]:
+    return {"person_id": str(world.person), "ward_org_id": str(sc.ward_org), "admission_date": "2026-02-24",
+            "expected_discharge_date": "2026-03-04", "criteria": ["over65_not_self_sufficient"],
+            "social_risk": True, "clinician_summary": "Non autosufficiente dopo la frattura, vive sola."}
 
 
 async def _revoke(api: _Api, engine: AsyncEngine, world: World, worker: uuid.UUID) -> None:
@@ -484,6 +514,12 @@ async def build(engine: AsyncEngine, http: AsyncClient) -> Scenario:
         s.add(ar)
         await s.flush()
         sc.cremona.request = ar.id
+        dc = DischargeCase(ambito_id=ar.ambito_id, person_id=sc.cremona.person, ward_org_id=ids["asst-cremona-test"],
+                           opened_by=cop, admission_date=date(2026, 2, 24), expected_discharge_date=date(2026, 3, 4),
+                           criteria=["homeless"], clinician_summary="Segnalazione di prova.", version=1)
+        s.add(dc)
+        await s.flush()
+        sc.cremona.discharge = dc.id
         sc.cremona.assignment = (await s.execute(sa.select(CartellaAssignment.id).where(
             CartellaAssignment.cartella_id == sc.cremona.cartella).order_by(CartellaAssignment.id))).scalars().first()
         crema_amb, cremona_amb = (await org(s, "ambito-crema")).id, (await org(s, "ambito-cremona-test")).id
@@ -588,12 +624,15 @@ def param(sc: Scenario, path: str, name: str, role: str, situation: str) -> str:
         return str((w.planned if action == "start" else w.running).get(state, w.intervention))
     if name == "vmd_id":
         return str(w.vmds.get(VMD_FOR.get(action, "requested"), w.vmd))
+    if name == "discharge_id":
+        return str(w.discharges.get(DISCHARGE_FOR.get(action, ""), w.discharge))
     if name == "request_id":
         return str(w.requests[REQUEST_FOR[action]] if action in REQUEST_FOR and w.requests else w.request)
     simple = {"person_id": w.person, "cartella_id": w.cartella, "consent_id": w.consent_revocable,
               "relation_id": w.relation, "goal_id": w.goal,
               "intervention_id": w.intervention, "attachment_id": w.attachment,
-              "match_id": w.match, "user_id": w.user, "team_id": w.team, "member_id": w.member}
+              "match_id": w.match, "user_id": w.user, "team_id": w.team, "member_id": w.member,
+              "discharge_id": w.discharge}
     if name not in simple:
         raise KeyError(f"the matrix scenario has no value for path parameter {{{name}}} of {path}")
     return str(simple[name])
@@ -683,6 +722,15 @@ def body_for(sc: Scenario, method: str, path: str, role: str, situation: str,
         ("POST", "/care-plans/{plan_id}/complete"): REASON,
         ("POST", "/care-plans/{plan_id}/suspend"): REASON,
         ("POST", "/care-plans/{plan_id}/revoke"): REASON,
+        ("POST", "/discharges"): _discharge_body(sc, w),
+        ("POST", "/discharges/{discharge_id}/evaluation-request"): {"cartella_id": str(w.cartella),
+                                                                     "team_id": str(sc.crema.team)},
+        ("POST", "/discharges/{discharge_id}/evaluation"): {"vmd_id": str(w.vmds.get("concluded", w.vmd)),
+                                                             "setting": "home"},
+        ("POST", "/discharges/{discharge_id}/project"): {"cartella_id": str(w.cartella),
+                                                          "case_manager_id": str(own_sw), "title": "Rientro a casa"},
+        ("POST", "/discharges/{discharge_id}/discharge"): {"services": ["sad", "adi"]},
+        ("POST", "/discharges/{discharge_id}/exit"): {"action": "not_eligible", "reason": "Rete familiare adeguata"},
     }
     if (method, p) == ("POST", "/cartelle/{cartella_id}/attachments"):
         return {"files": {"file": ("prova.txt", b"Documento di prova.", "text/plain")}, "data": {"kind": "other"}}

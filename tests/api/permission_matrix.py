@@ -302,6 +302,21 @@ for action in ("propose", "back-to-draft", "agree", "activate", "reviews/start",
     route("POST", f"/care-plans/{{plan_id}}/{action}", grant(PLAN_WRITERS, CASE))
 
 
+# ================================================================================================= discharges
+# Dimissioni protette (issue 10): ward staff signal (their ward, any person of the Ambito: the signal is the entry
+# point) and read the status of what their ward signalled (`other` ward user works on the same ward: AMBITO); the
+# COT reads the cases of its COT, the comune social worker its residents' cases. The case rests on the LEPS
+# protocol, not on the cartella: consent does not gate it (NOT_CONSENT_GATED).
+DISCHARGE_READERS = WARD | COT | COMUNE
+route("POST", "/discharges", grant(WARD, AMBITO))
+route("GET", "/discharges", grant(DISCHARGE_READERS, ANY))
+route("GET", "/discharges/{discharge_id}", grant(COT | COMUNE, CASE, ward=(WARD, AMBITO)))
+# Working a case (evaluation, discharge, closure, exits): the COT of the case and the comune of residence. The VMD is
+# requested and the discharge project written by the comune (the COT requests no VMD and writes no plan).
+for action in ("evaluation", "discharge", "close", "exit"):
+    route("POST", f"/discharges/{{discharge_id}}/{action}", grant(COT | COMUNE, CASE))
+for action in ("evaluation-request", "project"):
+    route("POST", f"/discharges/{{discharge_id}}/{action}", grant(COMUNE, CASE))
 # ================================================================================================= consent
 # Cross-organisation access to a case of the social side needs the person's consent for the role's purpose, or a
 # documented legal basis on the assignment (brief §6.4 and §2 A12 "see the outcome summary for their patients
@@ -314,6 +329,8 @@ NOT_CONSENT_GATED = frozenset({
     ("POST", "/api/work-items/{item_id}/complete"),
     ("POST", "/api/break-glass/{grant_id}/end"),
     ("GET", "/api/pua/requests/{request_id}"),
+    ("GET", "/api/discharges/{discharge_id}"),
+    *{("POST", f"/api/discharges/{{discharge_id}}/{a}") for a in ("evaluation", "discharge", "close", "exit")},
 })
 
 

@@ -1,0 +1,104 @@
+"""Reads of protected discharges: one case, the list each reader sees (ward: the signals of its wards, status only;
+COT: its cases; comune: its residents' cases), the COT queue by deadline, and the facts reporting computes D3-D7
+from."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.discharge import policy
+from domain.discharge.models import DischargeCase, DischargeState
+from domain.discharge.service import ENTITY
+from domain.discharge.states import allowed_actions
+from domain.kernel import cursor as cursor_codec
+from domain.kernel.errors import NotFound
+from domain.security import audit
+from domain.security.permissions import Permission
+from domain.security.principal import Principal
+
+MAX_PAGE = 200
+CURSOR_KIND = "discharge.cases"
+
+
+@dataclass(frozen=True)
+class Visible:
+    case: DischargeCase
+    view: policy.View
+
+    @property
+    def allowed(self) -> list[str]:
+        return allowed_actions(self.case.state) if self.view == "full" else []
+
+
+async def get_case(session: AsyncSession, *, principal: Principal, discharge_id: uuid.UUID) -> Visible:
+    policy.ensure(principal, Permission.discharge_read)
+    row = (await session.execute(
+        sa.select(DischargeCase, policy.full_view(principal).label("full"))
+        .where(DischargeCase.id == discharge_id, policy.row_filter(principal)))).one_or_none()
+    if row is None:
+        raise NotFound("Dimissione protetta non trovata.")
+    case, full = row
+    audit.record(action="read", object_type=ENTITY, object_ids=[case.id], person_ids=[case.person_id])
+    return Visible(case, policy.view_of(bool(full)))
+
+
+def _encode(case: DischargeCase) -> str:
+    return cursor_codec.encode(CURSOR_KIND, [case.signalled_at, case.id])
+
+
+def _decode(token: str) -> tuple[datetime, uuid.UUID]:
+    at, id_ = cursor_codec.decode(CURSOR_KIND, token)
+    return datetime.fromisoformat(at), uuid.UUID(id_)
+
+
+async def list_cases(session: AsyncSession, *, principal: Principal, states: list[DischargeState] | None = None,
+                     person_id: uuid.UUID | None = None, limit: int = 50, cursor: str | None = None
+                     ) -> tuple[list[Visible], str | None]:
+    """The cases the principal may see, newest signal first (keyset on signalled_at, id), one query."""
+    policy.ensure(principal, Permission.discharge_read)
+    limit = max(1, min(int(limit), MAX_PAGE))
+    conds: list[Any] = [policy.row_filter(principal)]
+    if states:
+        conds.append(DischargeCase.state.in_([DischargeState(s).value for s in states]))
+    if person_id:
+        conds.append(DischargeCase.person_id == person_id)
+    stmt = sa.select(DischargeCase, policy.full_view(principal).label("full")).where(*conds)
+    if cursor:
+        at, id_ = _decode(cursor)
+        stmt = stmt.where(sa.tuple_(DischargeCase.signalled_at, DischargeCase.id)
+                          < sa.tuple_(sa.literal(at), sa.literal(id_)))
+    rows = (await session.execute(
+        stmt.order_by(DischargeCase.signalled_at.desc(), DischargeCase.id.desc()).limit(limit + 1))).all()
+    items = [Visible(c, policy.view_of(bool(full))) for c, full in rows[:limit]]
+    nxt = _encode(rows[limit - 1][0]) if len(rows) > limit else None
+    audit.record(action="search", object_type=ENTITY, object_ids=[v.case.id for v in items],
+                 person_ids=[v.case.person_id for v in items], result_count=len(items))
+    return items, nxt
+
+
+async def cot_queue(session: AsyncSession, *, principal: Principal, limit: int = 50) -> list[DischargeCase]:
+    """The evaluations awaiting the principal's COT, the nearest deadline first."""
+    policy.ensure(principal, Permission.discharge_manage)
+    rows = (await session.execute(
+        sa.select(DischargeCase).where(
+            policy.row_filter(principal), DischargeCase.state == DischargeState.cot_requested.value,
+            DischargeCase.cot_org_id.in_(list(principal.orgs_for())))
+        .order_by(DischargeCase.evaluation_due_at, DischargeCase.id).limit(max(1, min(limit, MAX_PAGE))))).scalars()
+    return list(rows)
+
+
+# ---------------------------------------------------------------- for reporting
+def discharge_facts() -> sa.Subquery:
+    """What this context publishes for indicators (D3-D7), one row per case: the reporting context aggregates it
+    and never selects the table. Definitions and counting rules: docs/indicators.md."""
+    c = DischargeCase
+    return sa.select(c.id, c.ambito_id, c.person_id, c.state, c.ward_org_id, c.comune_id, c.out_of_ambito,
+                     c.signalled_at, c.social_risk, c.criteria, c.cot_requested_at, c.evaluation_due_at,
+                     c.evaluated_at, c.evaluation_hours, c.setting, c.setting_at, c.plan_id, c.project_at,
+                     c.services, c.services_at, c.discharged_at, c.closed_at, c.exit_reason).subquery(
+        "discharge_facts")

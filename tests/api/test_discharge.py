@@ -1,0 +1,114 @@
+"""Protected discharges over HTTP: the ward signals (a registered person, or a new one through the registry's
+de-duplication), reads the status only; the COT and the comune read in full; bad input is problem+json naming the
+field and writes nothing."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+from domain.discharge.models import DischargeCase
+from domain.registry.models import Person
+from domain.security.models import Role
+from tests.factories.cartelle import create_person
+from tests.factories.registry import person_payload
+from tests.support import bearer, make_user, org
+
+PROBLEM = "application/problem+json"
+
+
+async def _setup(session):
+    ward = await make_user(session, Role.ward_staff, "asst-crema-reparto-medicina")
+    cot = await make_user(session, Role.cot_operator, "asst-crema-cot")
+    sw = await make_user(session, Role.comune_social_worker, "comune-offanengo")
+    person = await create_person(session, comune="comune-offanengo", sex="F", birth_date=date(1947, 6, 12))
+    return ward, cot, sw, person, (await org(session, "asst-crema-reparto-medicina")).id
+
+
+def _body(person_id, ward_id, **kw):
+    body = {"person_id": str(person_id) if person_id else None, "ward_org_id": str(ward_id),
+            "admission_date": "2026-02-26", "expected_discharge_date": "2026-03-04",
+            "criteria": ["over65_not_self_sufficient"], "social_risk": True,
+            "clinician_summary": "Scompenso cardiaco, non autosufficiente, vive sola."}
+    body.update(kw)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+async def _count(session, model=DischargeCase) -> int:
+    return (await session.execute(sa.select(sa.func.count()).select_from(model))).scalar_one()
+
+
+async def test_the_ward_signals_and_sees_the_status_the_cot_and_the_comune_see_it_all(client, session):
+    ward, cot, sw, person, ward_id = await _setup(session)
+    r = await client.post("/api/discharges", json=_body(person.id, ward_id), headers=bearer(ward))
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["state"] == "cot_requested" and created["view"] == "status"
+    assert created["evaluation_due_at"] is not None and created["clinician_summary"] is None
+    assert created["criteria"] is None and created["allowed_actions"] == []
+    did = created["id"]
+    for user in (cot, sw):
+        full = (await client.get(f"/api/discharges/{did}", headers=bearer(user))).json()
+        assert full["view"] == "full" and full["criteria"] == ["over65_not_self_sufficient"]
+        assert full["social_risk"] is True and "evaluate" in full["allowed_actions"]
+    page = (await client.get("/api/discharges", headers=bearer(ward))).json()
+    assert [i["id"] for i in page["items"]] == [did] and page["items"][0]["view"] == "status"
+    other = await make_user(session, Role.comune_social_worker, "comune-crema")
+    assert (await client.get(f"/api/discharges/{did}", headers=bearer(other))).status_code == 404
+    assert (await client.get("/api/discharges", headers=bearer(other))).json()["items"] == []
+
+
+async def test_a_new_person_is_registered_through_the_registry_and_found_again(client, session):
+    ward, _, _, _, ward_id = await _setup(session)
+    new = person_payload(birth_date=date(1944, 4, 4), residence_comune_id=str((await org(session,
+                                                                                     "comune-offanengo")).id))
+    persons_before = await _count(session, Person)
+    first = await client.post("/api/discharges", json=_body(None, ward_id, person=new), headers=bearer(ward))
+    assert first.status_code == 201, first.text
+    again = await client.post("/api/discharges", json=_body(None, ward_id, person=new), headers=bearer(ward))
+    assert again.status_code == 201, again.text
+    assert first.json()["person_id"] == again.json()["person_id"]  # matched by codice fiscale, not guessed
+    assert await _count(session, Person) == persons_before + 1
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"expected_discharge_date": "2026-02-20"}, "expected_discharge_date"),
+    ({"criteria": []}, "criteria"),
+    ({"cot_requested_at": "2026-03-02T10:00:00+01:00"}, "cot_requested_at"),  # the clock says 09:00
+    ({"ward_org_id": "cot"}, "ward_org_id"),
+])
+async def test_bad_input_is_problem_json_naming_the_field_and_writes_nothing(client, session, change, field):
+    ward, _, _, person, ward_id = await _setup(session)
+    if change.get("ward_org_id") == "cot":
+        change = {"ward_org_id": str((await org(session, "asst-crema-cot")).id)}  # an ASST unit, not a ward
+    before = await _count(session)
+    r = await client.post("/api/discharges", json=_body(person.id, ward_id, **change), headers=bearer(ward))
+    assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM), r.text
+    assert field in [e["field"] for e in r.json()["errors"]]
+    assert await _count(session) == before
+
+
+async def test_only_ward_staff_signal(client, session):
+    _, cot, _, person, ward_id = await _setup(session)
+    r = await client.post("/api/discharges", json=_body(person.id, ward_id), headers=bearer(cot))
+    assert r.status_code == 403 and r.headers["content-type"].startswith(PROBLEM)
+
+
+async def test_an_illegal_move_is_409_with_the_kernel_body_and_an_exit_closes_the_case(client, session):
+    ward, cot, _, person, ward_id = await _setup(session)
+    did = (await client.post("/api/discharges", json=_body(person.id, ward_id), headers=bearer(ward))).json()["id"]
+    r = await client.post(f"/api/discharges/{did}/close", headers=bearer(cot))
+    assert r.status_code == 409 and r.headers["content-type"].startswith(PROBLEM)
+    body = r.json()
+    assert (body["state"], body["action"]) == ("cot_requested", "close")
+    assert set(body["allowed_actions"]) == {"evaluate", "not_eligible", "discharge_without_project"}
+    r = await client.post(f"/api/discharges/{did}/exit", headers=bearer(cot),
+                          json={"action": "not_eligible", "reason": "Rete familiare adeguata"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["state"], r.json()["exit_reason"]) == ("not_eligible", "not_eligible")
+    status = (await client.get(f"/api/discharges/{did}", headers=bearer(ward))).json()
+    assert status["state"] == "not_eligible" and status["exit_reason"] is None  # the ward sees the status only
+    r = await client.post(f"/api/discharges/{did}/exit", headers=bearer(ward),
+                          json={"action": "not_eligible", "reason": "Prova"})
+    assert r.status_code == 403

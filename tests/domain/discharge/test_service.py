@@ -1,0 +1,269 @@
+"""Protected discharges on a fixed, movable clock (the `clock` fixture): the 78-year-old of Offanengo from Medicina
+to home with SAD + ADI, the homeless man from A&E to a shelter, a resident of another region handed over, death
+before the evaluation, the at-risk / overdue marks, illegal moves, bad input that writes nothing. Real Postgres."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from domain.assessment import equipe
+from domain.assessment import service as vmd_service
+from domain.discharge import flows, jobs, queries, service
+from domain.discharge.models import DischargeCase, DischargeState
+from domain.kernel import history, work_items
+from domain.kernel import jobs as kernel_jobs
+from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.kernel.models import WorkItem
+from domain.registry import cartelle, persons
+from domain.security.models import Role
+from schemas.discharge import DischargeSignalCreate
+from tests.domain.assessment.vmd_setup import BARTHEL_35, MEETING, SOCIAL, make_team, principal_of
+from tests.factories.cartelle import create_person
+from tests.support import make_user, org
+
+
+def signal(person_id, ward_id, **kw) -> DischargeSignalCreate:
+    values = dict(person_id=person_id, ward_org_id=ward_id, admission_date=date(2026, 2, 26),
+                  expected_discharge_date=date(2026, 3, 4), criteria=["over65_not_self_sufficient"],
+                  social_risk=True, clinician_summary="Scompenso cardiaco, non autosufficiente, vive sola: igiene "
+                                                      "personale e terapia a domicilio.")
+    values.update(kw)
+    return DischargeSignalCreate(**values)
+
+
+async def _items(session, case, kind=None) -> list[WorkItem]:
+    q = sa.select(WorkItem).where(WorkItem.source_type == service.ENTITY, WorkItem.source_id == case.id)
+    if kind:
+        q = q.where(WorkItem.kind == kind)
+    return list((await session.execute(q.order_by(WorkItem.created_at, WorkItem.id))).scalars())
+
+
+async def _count(session) -> int:
+    return (await session.execute(sa.select(sa.func.count()).select_from(DischargeCase))).scalar_one()
+
+
+class World:
+    async def build(self, session):
+        self.ward_org = await org(session, "asst-crema-reparto-medicina")
+        self.site = await org(session, "asst-crema-ospedale-crema")  # the hospital of Crema with its A&E
+        self.cot = await org(session, "asst-crema-cot")
+        self.offanengo = await org(session, "comune-offanengo")
+        self.ward_user = await make_user(session, Role.ward_staff, "asst-crema-reparto-medicina")
+        self.ps_user = await make_user(session, Role.ward_staff, "asst-crema-ospedale-crema")
+        self.cot_user = await make_user(session, Role.cot_operator, "asst-crema-cot")
+        self.ifec = await make_user(session, Role.asst_pua_operator, "asst-crema-pua", profession="IFeC")
+        self.sw = await make_user(session, Role.comune_social_worker, "comune-offanengo")
+        self.crema_sw = await make_user(session, Role.comune_social_worker, "comune-crema")
+        self.team = await make_team(session, [(self.ifec, "asst-crema-pua"), (self.sw, "comune-offanengo")])
+        return self
+
+    async def p(self, session, user):
+        return await principal_of(session, user)
+
+
+@pytest.fixture
+async def world(session):
+    return await World().build(session)
+
+
+async def _concluded_vmd(session, w: World, case, clock, *, hours_after_request: float):
+    """The comune requests the VMD (trigger protected_discharge) through the discharge flow; the equipe (IFeC and
+    the Offanengo social worker) assesses, signs, meets and concludes it `hours_after_request` after the COT
+    request."""
+    sw, ifec = await w.p(session, w.sw), await w.p(session, w.ifec)
+    cartella = await cartelle.open_cartella(session, principal=sw, person_id=case.person_id, area="anziani")
+    case = await flows.request_evaluation(session, principal=sw, discharge_id=case.id, cartella_id=cartella.id,
+                                          team_id=w.team.id)
+    v = case.vmd_id
+    await vmd_service.schedule(session, principal=ifec, vmd_id=v, scheduled_for=clock.now() + timedelta(hours=20),
+                               location="Ospedale di Crema, U.O. Medicina")
+    for user in (w.ifec, w.sw):
+        await equipe.add_assessor(session, principal=ifec, vmd_id=v, user_id=user.id)
+    await equipe.record_response(session, principal=ifec, vmd_id=v, instrument_code="barthel", answers=BARTHEL_35)
+    await equipe.record_response(session, principal=sw, vmd_id=v, instrument_code="social_risk", answers=SOCIAL)
+    await equipe.sign(session, principal=ifec, vmd_id=v)
+    await equipe.sign(session, principal=sw, vmd_id=v)
+    clock.set(case.cot_requested_at + timedelta(hours=hours_after_request))
+    await equipe.hold_meeting(session, principal=ifec, vmd_id=v, held_at=clock.now(), **MEETING)
+    await vmd_service.conclude(session, principal=ifec, vmd_id=v, outcome="project_proposed")
+    return v, cartella
+
+
+class TestOffanengoHomeWithSadAndAdi:
+    async def test_the_whole_pathway_with_the_facts_for_d6(self, session, clock, world):
+        w = world
+        person = await create_person(session, comune="comune-offanengo", sex="F", birth_date=date(1947, 6, 12))
+        ward = await w.p(session, w.ward_user)
+        requested_at = clock.now()
+        case = await service.open_signal(session, principal=ward, data=signal(person.id, w.ward_org.id))
+        assert case.state == DischargeState.cot_requested
+        assert (case.cot_org_id, case.comune_id, case.out_of_ambito) == (w.cot.id, w.offanengo.id, False)
+        assert case.cot_requested_at == requested_at and case.signalled_at == requested_at
+        assert case.evaluation_due_at == requested_at + timedelta(hours=48)
+        assert case.opened_by == w.ward_user.id and case.ward_org_id == w.ward_org.id
+        cot_item, = await _items(session, case, service.COT_KIND)
+        comune_item, = await _items(session, case, service.COMUNE_KIND)
+        assert cot_item.assignee_org_id == w.cot.id and cot_item.due_at == case.evaluation_due_at
+        assert comune_item.assignee_org_id == w.offanengo.id
+
+        # 30 hours after the COT request the equipe concludes the VMD; the COT records the evaluation
+        vmd_id, cartella = await _concluded_vmd(session, w, case, clock, hours_after_request=30)
+        cot = await w.p(session, w.cot_user)
+        case = await flows.complete_evaluation(session, principal=cot, discharge_id=case.id, vmd_id=vmd_id,
+                                               setting="home")
+        assert case.state == DischargeState.evaluated
+        assert case.evaluated_at == requested_at + timedelta(hours=30) and case.evaluation_hours == 30.0
+        assert case.evaluated_at <= case.evaluation_due_at  # D6: within 48 hours
+        assert all(i.state == "done" for i in await _items(session, case, service.COT_KIND))
+
+        # the comune formulates the discharge project (a progetto of kind `discharge`), then discharge and close
+        sw = await w.p(session, w.sw)
+        case = await flows.formulate_project(session, principal=sw, discharge_id=case.id, cartella_id=cartella.id,
+                                             case_manager_id=w.sw.id, title="Rientro a domicilio con SAD e ADI")
+        assert case.state == DischargeState.project_formulated and case.plan_id is not None
+        clock.advance(hours=20)
+        case = await service.discharge(session, principal=sw, discharge_id=case.id, services=["sad", "adi", "sad"])
+        assert case.services == ["sad", "adi"] and case.discharged_at == clock.now()
+        case = await service.close(session, principal=cot, discharge_id=case.id)
+        assert case.state == DischargeState.closed
+
+        # the facts reporting reads, one row per case
+        facts = queries.discharge_facts()
+        row = (await session.execute(sa.select(facts).where(facts.c.id == case.id))).one()
+        assert row.social_risk and row.setting == "home" and row.services == ["sad", "adi"]
+        assert row.evaluation_hours == 30.0 and row.project_at is not None and row.exit_reason is None
+        actions = [v.action for v in await history.versions(session, entity_type="discharge_case",
+                                                              entity_id=case.id)]
+        assert actions == ["signalled", "cot_requested", "evaluation_requested", "evaluated", "project_formulated",
+                           "discharged", "closed"]
+
+    async def test_ward_staff_see_the_status_only_and_cannot_work_the_case(self, session, world):
+        w = world
+        person = await create_person(session, comune="comune-offanengo", birth_date=date(1947, 6, 12))
+        ward = await w.p(session, w.ward_user)
+        case = await service.open_signal(session, principal=ward, data=signal(person.id, w.ward_org.id))
+        visible = await queries.get_case(session, principal=ward, discharge_id=case.id)
+        assert visible.view == "status" and visible.allowed == []
+        with pytest.raises(Forbidden):
+            await service.close(session, principal=ward, discharge_id=case.id)
+        # the COT and the comune of residence see it in full; another comune does not see it at all
+        assert (await queries.get_case(session, principal=await w.p(session, w.cot_user),
+                                       discharge_id=case.id)).view == "full"
+        assert (await queries.get_case(session, principal=await w.p(session, w.sw), discharge_id=case.id)).view \
+            == "full"
+        with pytest.raises(NotFound):
+            await queries.get_case(session, principal=await w.p(session, w.crema_sw), discharge_id=case.id)
+        queue = await queries.cot_queue(session, principal=await w.p(session, w.cot_user))
+        assert case.id in [c.id for c in queue]
+
+    async def test_illegal_moves_are_the_kernel_409(self, session, world):
+        w = world
+        person = await create_person(session, comune="comune-offanengo", birth_date=date(1947, 6, 12))
+        case = await service.open_signal(session, principal=await w.p(session, w.ward_user),
+                                         data=signal(person.id, w.ward_org.id))
+        with pytest.raises(Conflict) as exc:
+            await service.discharge(session, principal=await w.p(session, w.cot_user), discharge_id=case.id,
+                                    services=["sad"])
+        assert exc.value.extra["state"] == "cot_requested" and exc.value.extra["action"] == "discharge"
+        assert set(exc.value.extra["allowed_actions"]) == {"evaluate", "not_eligible", "discharge_without_project"}
+
+
+class TestOtherPathways:
+    async def test_the_homeless_man_from_a_and_e_to_a_shelter(self, session, clock, world):
+        w = world
+        person = await create_person(session, comune=None, sex="M", birth_date=date(1971, 1, 9), homeless=True)
+        ps = await w.p(session, w.ps_user)
+        case = await service.open_signal(session, principal=ps, data=signal(
+            person.id, w.site.id, criteria=["homeless"], admission_date=date(2026, 3, 1),
+            expected_discharge_date=date(2026, 3, 2), clinician_summary="Senza dimora, dimissibile dal PS."))
+        crema = await org(session, "comune-crema")
+        assert (case.cot_org_id, case.comune_id, case.out_of_ambito) == (w.cot.id, crema.id, False)
+        clock.advance(hours=6)
+        cot = await w.p(session, w.cot_user)
+        case = await service.record_evaluation(session, principal=cot, discharge_id=case.id, setting="shelter",
+                                               evaluated_at=clock.now())
+        assert case.setting == "shelter" and case.evaluation_hours == 6.0
+        case = await service.exit_case(session, principal=cot, discharge_id=case.id,
+                                       action="discharge_without_project",
+                                       reason="Accolto nella struttura a bassa soglia senza progetto")
+        assert case.state == DischargeState.discharged_without_project
+        assert case.exit_reason == "discharged_without_project" and case.discharged_at == clock.now()
+
+    async def test_a_resident_of_another_region_is_handed_over_not_lost(self, session, world):
+        w = world
+        person = await create_person(session, comune=None, birth_date=date(1940, 2, 2))
+        case = await service.open_signal(session, principal=await w.p(session, w.ward_user),
+                                         data=signal(person.id, w.ward_org.id))
+        assert case.out_of_ambito and case.cot_org_id == w.cot.id and case.comune_id is None
+        item, = await _items(session, case, service.COT_KIND)
+        assert "fuori Ambito" in item.title and item.data["out_of_ambito"] is True
+
+    async def test_death_before_the_evaluation_closes_the_case_as_deceased(self, session, world):
+        w = world
+        person = await create_person(session, comune="comune-offanengo", birth_date=date(1947, 6, 12))
+        case = await service.open_signal(session, principal=await w.p(session, w.ward_user),
+                                         data=signal(person.id, w.ward_org.id))
+        await persons.record_death(session, principal=await w.p(session, w.sw), person_id=person.id,
+                                   date_of_death=date(2026, 3, 2))
+        await kernel_jobs.run_ready_in_session(session)
+        await session.refresh(case)
+        assert case.state == DischargeState.deceased and case.exit_reason == "deceased"
+        assert {i.state for i in await _items(session, case)} == {"cancelled"}
+
+
+class TestEvaluationClock:
+    async def test_at_risk_at_36_hours_overdue_at_48_once_each(self, session, clock, world):
+        w = world
+        person = await create_person(session, comune="comune-offanengo", birth_date=date(1947, 6, 12))
+        case = await service.open_signal(session, principal=await w.p(session, w.ward_user),
+                                         data=signal(person.id, w.ward_org.id))
+        start = case.cot_requested_at
+        clock.set(start + timedelta(hours=35, minutes=59))
+        assert await service.mark_clocks(session) == (0, 0)
+        clock.set(start + timedelta(hours=36))
+        assert await service.mark_clocks(session) == (1, 0)
+        assert await service.mark_clocks(session) == (0, 0)  # a second run changes nothing
+        clock.set(start + timedelta(hours=48))
+        await jobs.enqueue_evaluation_clock(session)
+        await jobs.enqueue_evaluation_clock(session)  # one job per hour: the second enqueue is the same job
+        await kernel_jobs.run_ready_in_session(session, kinds=[jobs.EVALUATION_CLOCK])
+        assert await service.mark_clocks(session) == (0, 0)
+        await session.refresh(case)
+        assert case.at_risk_at == start + timedelta(hours=36) and case.overdue_at == start + timedelta(hours=48)
+        assert len(await _items(session, case, service.AT_RISK_KIND)) == 1
+        overdue, = await _items(session, case, service.OVERDUE_KIND)
+        assert overdue.assignee_org_id == w.cot.id
+        queue, _ = await work_items.my_queue(session, principal=await w.p(session, w.cot_user),
+                                             kinds=[service.OVERDUE_KIND])
+        assert [i.id for i in queue].count(overdue.id) == 1
+
+
+class TestBadInput:
+    @pytest.mark.parametrize(("change", "field"), [
+        ({"expected_discharge_date": date(2026, 2, 20)}, "expected_discharge_date"),
+        ({"criteria": []}, "criteria"),
+        ({"criteria": ["rich"]}, "criteria.0"),
+        ({"cot_requested_at": datetime.fromisoformat("2026-03-02T10:00:00+01:00")}, "cot_requested_at"),
+        ({"ward_org_id": "cot"}, "ward_org_id"),
+    ])
+    async def test_refused_naming_the_field_nothing_written(self, session, world, change, field):
+        w = world
+        person = await create_person(session, comune="comune-offanengo", birth_date=date(1947, 6, 12))
+        if change.get("ward_org_id") == "cot":
+            change = {"ward_org_id": w.cot.id}
+        before = await _count(session)
+        with pytest.raises(Invalid) as exc:
+            await service.open_signal(session, principal=await w.p(session, w.ward_user),
+                                      data=signal(person.id, w.ward_org.id, **change))
+        assert field in [e["field"] for e in exc.value.errors]
+        assert await _count(session) == before
+
+    async def test_over65_criterion_for_a_younger_person_is_refused(self, session, world):
+        w = world
+        person = await create_person(session, comune="comune-offanengo", birth_date=date(1970, 1, 1))
+        with pytest.raises(Invalid) as exc:
+            await service.open_signal(session, principal=await w.p(session, w.ward_user),
+                                      data=signal(person.id, w.ward_org.id))
+        assert exc.value.errors[0]["field"] == "criteria.0"
