@@ -116,12 +116,18 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-act
 DOCS_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
             "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
             "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+# The printable pages under /api (the plan, the person's access log) are HTML with their own <style> block and no
+# script: inline styles, data: images, nothing else.
+PRINT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+             "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 DOCS_PATHS = ("/docs", "/redoc")
 
 
-def csp_for(path: str) -> str:
+def csp_for(path: str, content_type: str = "") -> str:
     if path in DOCS_PATHS or path.startswith(tuple(p + "/" for p in DOCS_PATHS)):
         return DOCS_CSP
+    if content_type.startswith("text/html"):
+        return PRINT_CSP
     return API_CSP
 
 
@@ -145,6 +151,8 @@ class SecurityHeadersMiddleware:
         async def _send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in add]
+                ctype = next((v.decode("latin-1") for k, v in headers if k.lower() == b"content-type"), "")
+                add[b"content-security-policy"] = csp_for(path, ctype).encode()
                 message["headers"] = headers + list(add.items())
             await send(message)
 

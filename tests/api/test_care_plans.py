@@ -127,6 +127,9 @@ async def test_full_flow_versions_and_print(client, session, ctx):
     assert html.count('class="sign-line"') == 4  # 2 signatories × (firma, data)
     assert f"Versione n. {reviewed['version']}" in html
     assert "http://" not in html and "https://" not in html and "<link" not in html and "<script" not in html
+    # Its own <style> block is allowed, nothing else (a page under /api with default-src 'none' printed unstyled).
+    csp = dict(d.strip().split(" ", 1) for d in r.headers["content-security-policy"].split(";"))
+    assert csp["style-src"] == "'unsafe-inline'" and csp["default-src"] == "'none'" and "script-src" not in csp
     r = await client.get(f"/api/care-plans/{pid}/print?version=6", headers=h)
     assert r.status_code == 200 and "6 ore/settimana" in r.text and "Versione n. 6" in r.text
 
