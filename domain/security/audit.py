@@ -48,6 +48,7 @@ OBJECT_TYPE_LABELS: dict[str, str] = {
     "cartella": "Cartella sociale", "cartella_assignment": "Operatori della cartella",
     "cartella_history": "Storico della cartella", "cartella_transfer": "Trasferimento della cartella",
     "access_request": "Domanda al Punto Unico di Accesso", "instrument_response": "Scheda di valutazione",
+    "discharge_case": "Dimissione protetta",
     "vmd": "Valutazione multidimensionale", "vmd_assessor": "Valutatori della valutazione multidimensionale",
     "equipe_meeting": "Riunione d'équipe", "care_plan": "Progetto individualizzato",
     "diary_entry": "Nota del diario", "attachment": "Allegato", "work_item": "Attività in coda di lavoro",

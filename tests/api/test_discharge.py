@@ -77,11 +77,14 @@ async def test_a_new_person_is_registered_through_the_registry_and_found_again(c
     ({"criteria": []}, "criteria"),
     ({"cot_requested_at": "2026-03-02T10:00:00+01:00"}, "cot_requested_at"),  # the clock says 09:00
     ({"ward_org_id": "cot"}, "ward_org_id"),
+    ({"ward_org_id": "comune"}, "ward_org_id"),
 ])
 async def test_bad_input_is_problem_json_naming_the_field_and_writes_nothing(client, session, change, field):
     ward, _, _, person, ward_id = await _setup(session)
     if change.get("ward_org_id") == "cot":
         change = {"ward_org_id": str((await org(session, "asst-crema-cot")).id)}  # an ASST unit, not a ward
+    if change.get("ward_org_id") == "comune":
+        change = {"ward_org_id": str((await org(session, "comune-offanengo")).id)}  # not an ASST unit at all
     before = await _count(session)
     r = await client.post("/api/discharges", json=_body(person.id, ward_id, **change), headers=bearer(ward))
     assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM), r.text

@@ -267,3 +267,26 @@ class TestBadInput:
             await service.open_signal(session, principal=await w.p(session, w.ward_user),
                                       data=signal(person.id, w.ward_org.id))
         assert exc.value.errors[0]["field"] == "criteria.0"
+
+
+class TestEvaluationSignOff:
+    async def test_the_discharge_vmd_is_signed_by_its_equipe_only(self, session, clock, world):
+        """The evaluation is a VMD like any other: a social worker outside the equipe cannot sign it (403), and
+        nothing is recorded; the evaluation cannot be recorded on a VMD that is not concluded (422 vmd_id)."""
+        w = world
+        person = await create_person(session, comune="comune-offanengo", birth_date=date(1947, 6, 12))
+        case = await service.open_signal(session, principal=await w.p(session, w.ward_user),
+                                         data=signal(person.id, w.ward_org.id))
+        sw = await w.p(session, w.sw)
+        cartella = await cartelle.open_cartella(session, principal=sw, person_id=person.id, area="anziani")
+        case = await flows.request_evaluation(session, principal=sw, discharge_id=case.id, cartella_id=cartella.id,
+                                              team_id=w.team.id)
+        outsider = await make_user(session, Role.comune_social_worker, "comune-offanengo")  # not in the equipe
+        with pytest.raises(Forbidden):
+            await equipe.sign(session, principal=await w.p(session, outsider), vmd_id=case.vmd_id)
+        with pytest.raises(Invalid) as exc:
+            await flows.complete_evaluation(session, principal=await w.p(session, w.cot_user),
+                                            discharge_id=case.id, vmd_id=case.vmd_id, setting="home")
+        assert exc.value.field == "vmd_id"
+        await session.refresh(case)
+        assert case.state == DischargeState.cot_requested and case.evaluated_at is None
