@@ -37,6 +37,12 @@ class NotInDevMode(RuntimeError):
     pass
 
 
+# A demo or a training year needs months, not centuries: the bounds keep a typo (2165 for 2026) from enqueuing the
+# daily jobs of fifty thousand days.
+MAX_OFFSET = timedelta(days=3653)
+MAX_MOVE = timedelta(days=400)
+
+
 def require_dev_mode() -> None:
     if not get_settings().dev_mode:
         raise NotInDevMode(NOT_IN_DEV_MODE)
@@ -104,6 +110,12 @@ async def move(session: AsyncSession, *, to: datetime | None = None, by: timedel
     else:
         offset, action = old + by, "clock_advance"
     before, after = real + old, real + offset
+    field = "reset" if reset else ("set" if to is not None else "advance")
+    if abs(offset) > MAX_OFFSET:
+        raise Invalid(field, f"l'orologio resta entro {MAX_OFFSET.days // 365} anni dalla data reale")
+    if abs(after - before) > MAX_MOVE:
+        raise Invalid(field, f"si sposta al massimo di {MAX_MOVE.days} giorni per volta (i lavori giornalieri di "
+                             "ogni giorno attraversato vengono eseguiti)")
     if after < before and not force:
         newest = await business_clock.newest_record(session)
         if newest is not None and after < newest:

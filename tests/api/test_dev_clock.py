@@ -59,3 +59,12 @@ async def test_outside_dev_mode_the_routes_do_not_exist(client, admin_h, monkeyp
     for method, kw in (("GET", {}), ("PUT", {"json": {"advance": "1h"}})):
         r = await client.request(method, "/api/dev/clock", headers=admin_h, **kw)
         assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json"), r.text
+
+
+async def test_a_move_far_away_is_refused_naming_the_field(client, session):
+    """Found by the fuzzer: setting the clock to 2165 enqueued the daily jobs of fifty thousand days."""
+    h = bearer(await make_user(session, Role.system_admin, "ambito-crema"))
+    await session.commit()
+    for body, field in (({"set": "2165-04-16T19:03:36Z"}, "set"), ({"advance": "500d"}, "advance")):
+        r = await client.put("/api/dev/clock", json=body, headers=h)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, r.text
