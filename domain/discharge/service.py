@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,7 +26,6 @@ from domain.discharge.states import OPEN_STATES, DischargeAction, next_state
 from domain.kernel import calendar, clock, history, work_items
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.kernel.settings import ROOT
-from domain.pua.flows import cot_for
 from domain.registry import persons as person_svc
 from domain.registry.models import PersonStatus
 from domain.security import audit
@@ -153,16 +151,16 @@ async def _routing(session: AsyncSession, principal: Principal, person) -> tuple
     out of Ambito; a homeless person without a fictitious residence to the COT and comune of the site."""
     amb = principal.ambito_id
     site_comune = await territory.org_by_code(session, config().signalling_site_comune)
-    site = SimpleNamespace(domicile_comune_id=site_comune.id if site_comune else None, residence_comune_id=None)
+    site = site_comune.id if site_comune else None
     ours = await territory.comuni_of_ambito(session, [person.domicile_comune_id, person.residence_comune_id], amb)
     if person.homeless and not person.fictitious_residence:
-        return await cot_for(session, ambito_id=amb, person=site), site.domicile_comune_id, False
+        return await territory.cot_for(session, ambito_id=amb, comune_id=site), site, False
     if not ours:
-        return await cot_for(session, ambito_id=amb, person=site), None, True
+        return await territory.cot_for(session, ambito_id=amb, comune_id=site), None, True
     residence = person.residence_comune_id if person.residence_comune_id in ours else ours[0]
-    local = SimpleNamespace(domicile_comune_id=person.domicile_comune_id if person.domicile_comune_id in ours
-                            else None, residence_comune_id=person.residence_comune_id)
-    return await cot_for(session, ambito_id=amb, person=local), residence, False
+    domicile = person.domicile_comune_id if person.domicile_comune_id in ours else None
+    return await territory.cot_for(session, ambito_id=amb, comune_id=domicile or person.residence_comune_id), \
+        residence, False
 
 
 async def open_signal(session: AsyncSession, *, principal: Principal, data) -> DischargeCase:

@@ -43,7 +43,6 @@ from domain.territory import queries as territory
 
 COT_KIND = "cot.evaluation"
 COT_EVALUATION_HOURS = 48  # the D6 indicator: COT evaluation within 48 hours of the request
-COT_UNIT_TYPE = "cot"
 
 
 # ---------------------------------------------------------------- the grant the VMD trusts
@@ -163,29 +162,6 @@ async def refer_vmd(session: AsyncSession, *, principal: Principal, request_id: 
 
 
 # ---------------------------------------------------------------- COT
-async def cot_for(session: AsyncSession, *, ambito_id: uuid.UUID, person, given: uuid.UUID | None = None):
-    """The COT of the person's domicile: with one COT in the Ambito, that one; with several, the one whose
-    `attributes.comuni` (organisation codes or ids) lists the domicile (else residence) comune."""
-    if given is not None:
-        found = await territory.asst_units(session, ambito_id, [COT_UNIT_TYPE], ids=[given])
-        if not found:
-            raise Invalid("cot_org_id", "non è una Centrale Operativa Territoriale dell'Ambito")
-        return found[0]
-    cots = await territory.asst_units(session, ambito_id, [COT_UNIT_TYPE])
-    if len(cots) == 1:
-        return cots[0]
-    comune_id = person.domicile_comune_id or person.residence_comune_id
-    if comune_id is not None and cots:
-        comune = await territory.get_org(session, comune_id)
-        keys = {str(comune_id), comune.code if comune else ""}
-        served = [c for c in cots if keys & {str(x) for x in (c.attributes or {}).get("comuni", [])}]
-        if len(served) == 1:
-            return served[0]
-    if not cots:
-        raise Invalid("cot_org_id", "nessuna COT attiva nell'Ambito")
-    raise Invalid("cot_org_id", "non è possibile determinare la COT del domicilio: indicarla")
-
-
 async def refer_cot(session: AsyncSession, *, principal: Principal, request_id: uuid.UUID, data) -> AccessRequest:
     """Complex need with continuity of care: a `cot.evaluation` work item for the COT (due in 48 hours) and the
     COT's cartella assignment → referred_cot. With `data.with_vmd` the same step also requests the VMD (as
@@ -201,7 +177,8 @@ async def refer_cot(session: AsyncSession, *, principal: Principal, request_id: 
                 raise Invalid(field, "indicare l'équipe e il servizio della VMD solo con with_vmd")
     chosen = decision(ar, action, data.override_reason)
     person = await persons.person_record(session, ar.person_id)
-    cot = await cot_for(session, ambito_id=ar.ambito_id, person=person, given=data.cot_org_id)
+    cot = await territory.cot_for(session, ambito_id=ar.ambito_id, given=data.cot_org_id,
+                                  comune_id=person.domicile_comune_id or person.residence_comune_id)
     team_id = await vmd_team(session, ar, data.team_id) if with_vmd else None
     if with_vmd and data.requested_service_type is not None:
         await territory.require_service_type(session, data.requested_service_type, field="requested_service_type")

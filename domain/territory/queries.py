@@ -125,3 +125,30 @@ async def require_service_type(session: AsyncSession, code: str, *, field: str =
 
 async def require_funding_source(session: AsyncSession, code: str, *, field: str = "funding_source") -> FundingSource:
     return await _require_code(session, FundingSource, code, field, "fonte di finanziamento non prevista")
+
+
+COT_UNIT_TYPE = "cot"
+
+
+async def cot_for(session: AsyncSession, *, ambito_id: uuid.UUID, comune_id: uuid.UUID | None,
+                  given: uuid.UUID | None = None, field: str = "cot_org_id") -> Organisation:
+    """The Centrale Operativa Territoriale that serves a comune: with one COT in the Ambito, that one; with several,
+    the one whose `attributes.comuni` (organisation codes or ids) lists the comune. `given` is checked instead.
+    Invalid naming `field` when there is none or it cannot be told."""
+    if given is not None:
+        found = await asst_units(session, ambito_id, [COT_UNIT_TYPE], ids=[given])
+        if not found:
+            raise Invalid(field, "non è una Centrale Operativa Territoriale dell'Ambito")
+        return found[0]
+    cots = await asst_units(session, ambito_id, [COT_UNIT_TYPE])
+    if len(cots) == 1:
+        return cots[0]
+    if comune_id is not None and cots:
+        comune = await get_org(session, comune_id)
+        keys = {str(comune_id), comune.code if comune else ""}
+        served = [c for c in cots if keys & {str(x) for x in (c.attributes or {}).get("comuni", [])}]
+        if len(served) == 1:
+            return served[0]
+    if not cots:
+        raise Invalid(field, "nessuna COT attiva nell'Ambito")
+    raise Invalid(field, "non è possibile determinare la COT del domicilio: indicarla")
