@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,15 +46,6 @@ async def get_case(session: AsyncSession, *, principal: Principal, discharge_id:
     return Visible(case, policy.view_of(bool(full)))
 
 
-def _encode(case: DischargeCase) -> str:
-    return cursor_codec.encode(CURSOR_KIND, [case.signalled_at, case.id])
-
-
-def _decode(token: str) -> tuple[datetime, uuid.UUID]:
-    at, id_ = cursor_codec.decode(CURSOR_KIND, token)
-    return datetime.fromisoformat(at), uuid.UUID(id_)
-
-
 async def list_cases(session: AsyncSession, *, principal: Principal, states: list[DischargeState] | None = None,
                      person_id: uuid.UUID | None = None, limit: int = 50, cursor: str | None = None
                      ) -> tuple[list[Visible], str | None]:
@@ -69,13 +59,14 @@ async def list_cases(session: AsyncSession, *, principal: Principal, states: lis
         conds.append(DischargeCase.person_id == person_id)
     stmt = sa.select(DischargeCase, policy.full_view(principal).label("full")).where(*conds)
     if cursor:
-        at, id_ = _decode(cursor)
+        at, id_ = cursor_codec.decode_time_id(CURSOR_KIND, cursor)
         stmt = stmt.where(sa.tuple_(DischargeCase.signalled_at, DischargeCase.id)
                           < sa.tuple_(sa.literal(at), sa.literal(id_)))
     rows = (await session.execute(
         stmt.order_by(DischargeCase.signalled_at.desc(), DischargeCase.id.desc()).limit(limit + 1))).all()
     items = [Visible(c, policy.view_of(bool(full))) for c, full in rows[:limit]]
-    nxt = _encode(rows[limit - 1][0]) if len(rows) > limit else None
+    last = rows[limit - 1][0] if len(rows) > limit else None
+    nxt = cursor_codec.encode_time_id(CURSOR_KIND, last.signalled_at, last.id) if last else None
     audit.record(action="search", object_type=ENTITY, object_ids=[v.case.id for v in items],
                  person_ids=[v.case.person_id for v in items], result_count=len(items))
     return items, nxt

@@ -15,6 +15,9 @@ import hashlib
 import json
 import os
 import secrets
+import uuid
+from collections.abc import Callable
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -79,3 +82,16 @@ def decode(kind: str, token: str, *, field: str = "cursor") -> Any:
         return json.loads(raw)
     except (ValueError, TypeError, InvalidTag, UnicodeDecodeError):
         raise BadCursor(field) from None
+
+
+def encode_time_id(kind: str, at: datetime, id_: Any) -> str:
+    """The common keyset position: a timestamp and the row's id (newest-first lists)."""
+    return encode(kind, [at, id_])
+
+
+def decode_time_id(kind: str, token: str, *, id_type: Callable[[Any], Any] = uuid.UUID) -> tuple[datetime, Any]:
+    try:
+        at, id_ = decode(kind, token)
+        return datetime.fromisoformat(at), id_type(id_)
+    except (TypeError, ValueError):
+        raise BadCursor() from None

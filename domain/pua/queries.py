@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -59,15 +59,6 @@ async def get_request(session: AsyncSession, *, principal: Principal,
 CURSOR_KIND = "pua.requests"
 
 
-def _encode(ar: AccessRequest) -> str:
-    return cursor_codec.encode(CURSOR_KIND, [ar.registered_at, ar.id])
-
-
-def _decode(token: str) -> tuple[datetime, uuid.UUID]:
-    at, id_ = cursor_codec.decode(CURSOR_KIND, token)
-    return datetime.fromisoformat(at), uuid.UUID(id_)
-
-
 async def list_requests(session: AsyncSession, *, principal: Principal, states: list[AccessState] | None = None,
                         channels: list[Channel] | None = None, registered_from: date | None = None,
                         registered_to: date | None = None, person_id: uuid.UUID | None = None, limit: int = 50,
@@ -91,13 +82,14 @@ async def list_requests(session: AsyncSession, *, principal: Principal, states: 
         conds.append(AccessRequest.person_id == person_id)
     stmt = sa.select(AccessRequest, policy.full_view(principal).label("full")).where(*conds)
     if cursor:
-        at, id_ = _decode(cursor)
+        at, id_ = cursor_codec.decode_time_id(CURSOR_KIND, cursor)
         stmt = stmt.where(sa.tuple_(AccessRequest.registered_at, AccessRequest.id)
                           < sa.tuple_(sa.literal(at), sa.literal(id_)))
     rows = (await session.execute(
         stmt.order_by(AccessRequest.registered_at.desc(), AccessRequest.id.desc()).limit(limit + 1))).all()
     items = [Visible(ar, policy.view_of(principal, ar, full=bool(full))) for ar, full in rows[:limit]]
-    nxt = _encode(rows[limit - 1][0]) if len(rows) > limit else None
+    last = rows[limit - 1][0] if len(rows) > limit else None
+    nxt = cursor_codec.encode_time_id(CURSOR_KIND, last.registered_at, last.id) if last else None
     count = None
     if total:
         count = (await session.execute(sa.select(sa.func.count()).select_from(AccessRequest).where(*conds)))\

@@ -47,15 +47,6 @@ async def _all_ids(session, person_id: uuid.UUID) -> list[uuid.UUID]:
 CURSOR_KIND = "access_log"
 
 
-def _cursor(at: datetime, id_: int) -> str:
-    return cursor_codec.encode(CURSOR_KIND, [at, id_])
-
-
-def _uncursor(token: str) -> tuple[datetime, int]:
-    at, id_ = cursor_codec.decode(CURSOR_KIND, token)
-    return datetime.fromisoformat(at), int(id_)
-
-
 async def access_log(session, *, principal, person_id: uuid.UUID, limit: int = 100,
                      cursor: str | None = None) -> tuple[list[dict], str | None]:
     person = await session.get(Person, person_id)
@@ -65,14 +56,15 @@ async def access_log(session, *, principal, person_id: uuid.UUID, limit: int = 1
         raise NotFound("Persona non trovata.")
     await _check_reader(session, principal, person)
     ids = await _all_ids(session, person.id)
-    rows = await audit.events_about(session, ids, limit=limit + 1, before=_uncursor(cursor) if cursor else None)
+    before = cursor_codec.decode_time_id(CURSOR_KIND, cursor, id_type=int) if cursor else None
+    rows = await audit.events_about(session, ids, limit=limit + 1, before=before)
     more = len(rows) > limit
     rows = rows[:limit]
     names = await territory.org_names(session, (o for r in rows for o in r.organisation_ids))
     items = [_item(r, names) for r in rows]
     audit.record(action="read", object_type="access_log", object_ids=[person.id], person_ids=[person.id],
                  result_count=len(items), purpose="diritto di accesso dell'interessato")
-    return items, (_cursor(rows[-1].at, rows[-1].id) if more and rows else None)
+    return items, (cursor_codec.encode_time_id(CURSOR_KIND, rows[-1].at, rows[-1].id) if more and rows else None)
 
 
 def _item(r, names: dict) -> dict:

@@ -22,15 +22,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from integrations.postgres import devpg
-from tests.deploy.test_run import SCRUB, _alive
+from tests.deploy.test_run import SCRUB, _alive, _wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -86,22 +84,6 @@ def run_document(doc: str, workdir: Path, env: dict[str, str]) -> list[Block]:
             status = f"timed out after {DOC_TIMEOUT_SECONDS} s"
         results.append(Block(i, source, status, out.read_text(errors="replace") if out.exists() else ""))
     return results
-
-
-async def _wait_ready(proc: subprocess.Popen, port: int, log: Path) -> None:
-    deadline = time.monotonic() + 180
-    status = None
-    async with httpx.AsyncClient(timeout=5) as client:
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, f"deploy.run exited early ({proc.returncode}):\n{log.read_text()[-4000:]}"
-            try:
-                status = (await client.get(f"http://127.0.0.1:{port}/health/ready")).status_code
-                if status == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.5)
-    raise AssertionError(f"not ready in time (last status {status}):\n{log.read_text()[-4000:]}")
 
 
 def test_journey_and_vmd_walkthroughs_run_as_written_against_make_run():

@@ -80,19 +80,7 @@ async def _run_once(tmp: Path, pg_port: int, label: str) -> dict:
         return log.read_text(errors="replace")
 
     try:
-        deadline = time.monotonic() + 180
-        status = None
-        async with httpx.AsyncClient(timeout=5) as client:
-            while time.monotonic() < deadline:
-                assert proc.poll() is None, f"deploy.run exited early ({proc.returncode}):\n{text()[-4000:]}"
-                try:
-                    status = (await client.get(f"http://127.0.0.1:{port}/health/ready")).status_code
-                    if status == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.5)
-        assert status == 200, f"not ready in time (last status {status}):\n{text()[-4000:]}"
+        await _wait_ready(proc, port, log)
 
         assert _listening_addresses(port) == {"127.0.0.1"}
         async with httpx.AsyncClient(timeout=5) as client:
@@ -145,3 +133,19 @@ async def test_make_run_starts_everything_and_ctrl_c_stops_it_all_twice_without_
         assert inserted(second["demo"]) == 0, second
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def _wait_ready(proc: subprocess.Popen, port: int, log: Path) -> None:
+    deadline = time.monotonic() + 180
+    status = None
+    async with httpx.AsyncClient(timeout=5) as client:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, f"deploy.run exited early ({proc.returncode}):\n{log.read_text()[-4000:]}"
+            try:
+                status = (await client.get(f"http://127.0.0.1:{port}/health/ready")).status_code
+                if status == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.5)
+    raise AssertionError(f"not ready in time (last status {status}):\n{log.read_text()[-4000:]}")
