@@ -53,7 +53,10 @@ async def token_for(session: AsyncSession, *, username: str, minutes: int | None
                 raise TokenRequestError(f"--act-for: utente '{act_for}' inesistente o non attivo nell'Ambito")
     if minutes is not None and minutes <= 0:
         raise TokenRequestError("--minutes deve essere positivo")
-    return issue_dev_token(str(user.id), scopes=scopes or None, acting_for=act_for, minutes=minutes)
+    try:
+        return issue_dev_token(str(user.id), scopes=scopes or None, acting_for=act_for, minutes=minutes)
+    except ValueError as e:  # a lifetime past JWT_MAX_LIFETIME_SECONDS: the service would refuse the token
+        raise TokenRequestError(f"--minutes: {e}") from None
 
 
 async def _run(args: argparse.Namespace) -> str:

@@ -52,6 +52,7 @@ async def test_token_command(fresh_db):
         (["--user", "asst-gateway", "--act-for", "nobody"], "--act-for"),
         (["--user", "as.offanengo", "--scopes", "fhir.read"], "solo per i client di sistema"),
         (["--user", "as.offanengo", "--act-for", "ifec.pua"], "solo per i client di sistema"),
+        (["--user", "as.offanengo", "--minutes", "100000"], "JWT_MAX_LIFETIME_SECONDS"),  # was a traceback
     ]:
         rc, out, err = await _run(tokens.main, [*argv, *db])
         assert rc == 1 and out == "" and message in err, argv
