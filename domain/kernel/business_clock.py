@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from domain.kernel import clock
 from domain.kernel.db import get_engine
 from domain.kernel.models import BusinessClock, EntityHistory, Job, WorkItem
+from domain.kernel.settings import get_settings
 
 log = logging.getLogger("domain.kernel.business_clock")
 
@@ -38,6 +39,9 @@ async def refresh(engine: AsyncEngine | None = None, *, max_age: float = MAX_AGE
     Never fails the caller: on a database error the cached offset stays (and is tried again in a second)."""
     c = clock.get_clock()
     if not isinstance(c, clock.SystemClock) or not c.stale(max_age):
+        return
+    if not get_settings().dev_mode:  # only development moves the clock: production never reads or follows the row
+        c.set_offset(timedelta(0))
         return
     try:
         offset = await read_offset(engine or get_engine())

@@ -58,6 +58,17 @@ async def test_the_offset_is_read_at_most_once_a_second(system_clock, fresh_engi
     assert system_clock.offset == timedelta(days=20)
 
 
+async def test_production_never_follows_the_stored_row(system_clock, fresh_engine, monkeypatch):
+    # Only development moves the clock; a row changed by hand in production is not read, and the process keeps
+    # (or returns to) the real time.
+    await _store(fresh_engine, timedelta(days=10))
+    system_clock.set_offset(timedelta(days=1))
+    system_clock.loaded_at -= 5.0
+    monkeypatch.setattr(get_settings(), "dev_mode", False)
+    await business_clock.refresh(fresh_engine)
+    assert system_clock.offset == timedelta(0)
+
+
 async def test_a_shifted_clock_reaches_app_now_and_defaults(system_clock, fresh_engine):
     system_clock.set_offset(timedelta(days=3))
     async with AsyncSession(fresh_engine) as s:
