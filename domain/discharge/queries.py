@@ -58,15 +58,10 @@ async def list_cases(session: AsyncSession, *, principal: Principal, states: lis
     if person_id:
         conds.append(DischargeCase.person_id == person_id)
     stmt = sa.select(DischargeCase, policy.full_view(principal).label("full")).where(*conds)
-    if cursor:
-        at, id_ = cursor_codec.decode_time_id(CURSOR_KIND, cursor)
-        stmt = stmt.where(sa.tuple_(DischargeCase.signalled_at, DischargeCase.id)
-                          < sa.tuple_(sa.literal(at), sa.literal(id_)))
-    rows = (await session.execute(
-        stmt.order_by(DischargeCase.signalled_at.desc(), DischargeCase.id.desc()).limit(limit + 1))).all()
+    rows = (await session.execute(cursor_codec.newest_first(
+        stmt, DischargeCase.signalled_at, DischargeCase.id, CURSOR_KIND, cursor, limit))).all()
     items = [Visible(c, policy.view_of(bool(full))) for c, full in rows[:limit]]
-    last = rows[limit - 1][0] if len(rows) > limit else None
-    nxt = cursor_codec.encode_time_id(CURSOR_KIND, last.signalled_at, last.id) if last else None
+    nxt = cursor_codec.next_token(CURSOR_KIND, rows, limit, lambda r: (r[0].signalled_at, r[0].id))
     audit.record(action="search", object_type=ENTITY, object_ids=[v.case.id for v in items],
                  person_ids=[v.case.person_id for v in items], result_count=len(items))
     return items, nxt

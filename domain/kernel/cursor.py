@@ -21,6 +21,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -95,3 +96,17 @@ def decode_time_id(kind: str, token: str, *, id_type: Callable[[Any], Any] = uui
         return datetime.fromisoformat(at), id_type(id_)
     except (TypeError, ValueError):
         raise BadCursor() from None
+
+
+def newest_first(stmt: Any, at_col: Any, id_col: Any, kind: str, token: str | None, limit: int) -> Any:
+    """`stmt` paged newest first on (at, id): after the position sealed in `token`, with one row more than `limit`
+    so that `next_token` knows whether a next page exists."""
+    if token:
+        at, id_ = decode_time_id(kind, token)
+        stmt = stmt.where(sa.tuple_(at_col, id_col) < sa.tuple_(sa.literal(at), sa.literal(id_)))
+    return stmt.order_by(at_col.desc(), id_col.desc()).limit(limit + 1)
+
+
+def next_token(kind: str, rows: list, limit: int, position: Callable[[Any], tuple[datetime, Any]]) -> str | None:
+    """The cursor of the page after `rows` (fetched by `newest_first`), or None on the last page."""
+    return encode_time_id(kind, *position(rows[limit - 1])) if len(rows) > limit else None

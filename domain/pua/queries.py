@@ -81,15 +81,10 @@ async def list_requests(session: AsyncSession, *, principal: Principal, states: 
     if person_id:
         conds.append(AccessRequest.person_id == person_id)
     stmt = sa.select(AccessRequest, policy.full_view(principal).label("full")).where(*conds)
-    if cursor:
-        at, id_ = cursor_codec.decode_time_id(CURSOR_KIND, cursor)
-        stmt = stmt.where(sa.tuple_(AccessRequest.registered_at, AccessRequest.id)
-                          < sa.tuple_(sa.literal(at), sa.literal(id_)))
-    rows = (await session.execute(
-        stmt.order_by(AccessRequest.registered_at.desc(), AccessRequest.id.desc()).limit(limit + 1))).all()
+    rows = (await session.execute(cursor_codec.newest_first(
+        stmt, AccessRequest.registered_at, AccessRequest.id, CURSOR_KIND, cursor, limit))).all()
     items = [Visible(ar, policy.view_of(principal, ar, full=bool(full))) for ar, full in rows[:limit]]
-    last = rows[limit - 1][0] if len(rows) > limit else None
-    nxt = cursor_codec.encode_time_id(CURSOR_KIND, last.registered_at, last.id) if last else None
+    nxt = cursor_codec.next_token(CURSOR_KIND, rows, limit, lambda r: (r[0].registered_at, r[0].id))
     count = None
     if total:
         count = (await session.execute(sa.select(sa.func.count()).select_from(AccessRequest).where(*conds)))\
