@@ -3,6 +3,7 @@ from domain.assessment import models as assessment_models  # noqa: F401
 from domain.care_plan import models as care_plan_models  # noqa: F401
 from domain.diary import models as diary_models  # noqa: F401
 from domain.discharge import models as discharge_models  # noqa: F401
+from domain.imports import models as imports_models  # noqa: F401
 from domain.kernel import models as kernel_models  # noqa: F401
 from domain.pua import models as pua_models  # noqa: F401
 from domain.registry import models as registry_models  # noqa: F401
