@@ -1,0 +1,41 @@
+"""The URIs the façade writes and reads: identifier systems, code systems and extensions.
+
+Italian identifiers follow HL7 Italia: the codice fiscale system of the base profile (Patient-it-base), STP and ENI
+as the OIDs of the HL7 Italia value set of personal identifiers (oid-ehicPersonalId), with the identifier type of
+the HL7 Italia terminology (it-identifier-type). What has no national system (passport, our provisional codes,
+our own record ids) lives under the service's own base, one system per kind.
+"""
+from __future__ import annotations
+
+CODICE_FISCALE = "http://hl7.it/sid/codiceFiscale"
+STP = "urn:oid:2.16.840.1.113883.2.9.4.3.17"
+ENI = "urn:oid:2.16.840.1.113883.2.9.4.3.18"
+IT_IDENTIFIER_TYPE = "https://www.hl7.it/fhir/terminology/CodeSystem/it-identifier-type"
+V2_IDENTIFIER_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"
+
+BASE = "https://pua.ambito-crema.example/fhir"
+PASSPORT = f"{BASE}/sid/passaporto"
+PROVISIONAL = f"{BASE}/sid/provvisorio"
+ORGANISATION_CODE = f"{BASE}/sid/organizzazione"  # our organisation codes (comune-crema, asst-crema...)
+CARTELLA_AREA = f"{BASE}/CodeSystem/area-cartella"
+RELATION_KIND = f"{BASE}/CodeSystem/tipo-relazione"
+ORGANISATION_KIND = f"{BASE}/CodeSystem/tipo-organizzazione"
+
+# Extensions: the FHIR core ones where they exist, ours otherwise.
+BIRTH_PLACE = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
+CITIZENSHIP = "http://hl7.org/fhir/StructureDefinition/patient-citizenship"
+BELFIORE = f"{BASE}/StructureDefinition/codice-catastale"  # on the birthplace Address: the comune or foreign state
+COMUNE = f"{BASE}/StructureDefinition/comune"  # on an Address: the comune of the Ambito (an Organization)
+LIVES_ALONE = f"{BASE}/StructureDefinition/vive-solo"
+HOMELESS = f"{BASE}/StructureDefinition/senza-dimora"
+FICTITIOUS_RESIDENCE = f"{BASE}/StructureDefinition/residenza-fittizia"
+CONTACT_NOTES = f"{BASE}/StructureDefinition/note-recapiti"
+PEC = f"{BASE}/StructureDefinition/pec"  # on a ContactPoint: certified e-mail
+
+# identifier type code (HL7 Italia) and system for each alternative identifier of the registry
+OTHER_IDENTIFIERS = {
+    "stp": (STP, IT_IDENTIFIER_TYPE, "STP"),
+    "eni": (ENI, IT_IDENTIFIER_TYPE, "ENI"),
+    "passport": (PASSPORT, V2_IDENTIFIER_TYPE, "PPN"),
+    "provisional": (PROVISIONAL, None, None),
+}
