@@ -73,6 +73,8 @@ class DischargePublic(BaseModel):
                                                description="Richiesta alla COT + 48 ore.")
     evaluated_at: datetime | None = Field(default=None, title="Valutata il", description="Valutazione conclusa.")
     discharged_at: datetime | None = Field(default=None, title="Dimessa il", description="Data della dimissione.")
+    monitoring_at: datetime | None = Field(default=None, title="Monitoraggio dal",
+                                           description="Inizio del monitoraggio dopo la dimissione.")
     closed_at: datetime | None = Field(default=None, title="Chiusa il", description="Chiusura del percorso.")
     version: int = Field(title="Versione", description="Versione, per le modifiche concorrenti.")
     # full view only
@@ -99,7 +101,7 @@ class DischargePublic(BaseModel):
         out: dict[str, Any] = {f: getattr(case, f) for f in (
             "id", "person_id", "state", "ward_org_id", "opened_by", "signalled_at", "admission_date",
             "expected_discharge_date", "cot_org_id", "out_of_ambito", "cot_requested_at", "evaluation_due_at",
-            "evaluated_at", "discharged_at", "closed_at", "version")}
+            "evaluated_at", "discharged_at", "monitoring_at", "closed_at", "version")}
         out.update(view=view, view_label=VIEW_LABELS[view], state_label=DISCHARGE_STATE_LABELS[str(case.state)],
                    allowed_actions=allowed)
         if view == "full":
@@ -167,6 +169,30 @@ class DischargeIn(_Versioned):
 
     services: list[Service] = Field(default_factory=list, max_length=5, title="Servizi attivati",
                                     description="sad, adi, rsa_aperta, palliative, aids.")
+
+
+class SettingIn(_Versioned):
+    """Il setting di dimissione scelto dall'équipe."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"setting": "home"}]})
+
+    setting: Setting = Field(title="Setting", description="home (domicilio con SAD/ADI), cure_intermedie, rsa, "
+                                                          "other_facility, shelter (bassa soglia).")
+
+
+class MonitoringIn(_Versioned):
+    """Avvio del monitoraggio dopo la dimissione."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"version": 5}]})
+
+
+class CancelIn(_Versioned):
+    """Annullamento di una segnalazione inserita per errore o due volte, prima della valutazione."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"reason": "Segnalazione doppia: la persona era già stata segnalata ieri."}]})
+
+    reason: str = Field(min_length=1, max_length=500, title="Motivo", description="Motivo dell'annullamento.")
 
 
 class CloseIn(_Versioned):

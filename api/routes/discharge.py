@@ -8,11 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from api.deps import Authorized, Session
+from api.deps import Authorized, Principal, Session
 from domain.discharge import flows, queries, service
 from domain.discharge.models import DischargeState
 from domain.security.permissions import Permission
 from schemas.discharge import (
+    CancelIn,
     CloseIn,
     DischargeIn,
     DischargePage,
@@ -21,12 +22,16 @@ from schemas.discharge import (
     EvaluationIn,
     EvaluationRequestIn,
     ExitIn,
+    MonitoringIn,
     ProjectIn,
+    SettingIn,
 )
 
 router = APIRouter(prefix="/discharges", tags=["dimissioni protette"])
 
 Signaller = Authorized(Permission.discharge_signal)
+# The ward withdraws its own signal, a worker any case of theirs: either permission will do, so the service checks.
+Canceller = Principal
 Reader = Authorized(Permission.discharge_read)
 Worker = Authorized(Permission.discharge_manage)
 DischargeId = Annotated[uuid.UUID, Path(title="Dimissione protetta",
@@ -85,10 +90,22 @@ async def request_evaluation(discharge_id: DischargeId, body: EvaluationRequestI
     return await _detail(session, principal, discharge_id)
 
 
+@router.post("/{discharge_id}/setting", response_model=DischargePublic, summary="Registra il setting scelto",
+             description="Il setting di dimissione scelto dall'équipe (domicilio con SAD/ADI, cure intermedie, RSA, "
+                         "altra struttura, bassa soglia), registrato mentre la valutazione è in corso — la "
+                         "conclusione della VMD la completa con questo setting — o dopo, prima del progetto. RSA: "
+                         "si avvia la domanda urgente di lista d'attesa.")
+async def setting(discharge_id: DischargeId, body: SettingIn, session: Session, principal: Worker) -> DischargePublic:
+    await flows.choose_setting(session, principal=principal, discharge_id=discharge_id, setting=body.setting,
+                               expected_version=body.version)
+    return await _detail(session, principal, discharge_id)
+
+
 @router.post("/{discharge_id}/evaluation", response_model=DischargePublic, summary="Registra la valutazione",
-             description="Richiesta alla COT → valutata: la VMD conclusa della persona (la valutazione è conclusa "
-                         "all'ora della sua conclusione; ore trascorse dalla richiesta alla COT) e il setting "
-                         "scelto. Chiude le attività della COT sul termine.")
+             description="Di norma la valutazione si completa da sé alla conclusione della VMD richiesta dal "
+                         "percorso. Per una VMD conclusa della persona richiesta altrove: richiesta alla COT → "
+                         "valutata, all'ora della conclusione della VMD (ore trascorse dalla richiesta alla COT), "
+                         "con il setting scelto. Chiude le attività della COT sul termine.")
 async def evaluation(discharge_id: DischargeId, body: EvaluationIn, session: Session,
                      principal: Worker) -> DischargePublic:
     await flows.complete_evaluation(session, principal=principal, discharge_id=discharge_id, vmd_id=body.vmd_id,
@@ -116,8 +133,30 @@ async def discharge(discharge_id: DischargeId, body: DischargeIn, session: Sessi
     return await _detail(session, principal, discharge_id)
 
 
+@router.post("/{discharge_id}/monitoring", response_model=DischargePublic,
+             summary="Avvia il monitoraggio dopo la dimissione",
+             description="Dimessa → in monitoraggio: il comune di residenza (o la COT) riceve la verifica a 30 giorni "
+                         "dalla dimissione.")
+async def monitoring(discharge_id: DischargeId, session: Session, principal: Worker,
+                     body: MonitoringIn | None = None) -> DischargePublic:
+    await service.start_monitoring(session, principal=principal, discharge_id=discharge_id,
+                                   expected_version=body.version if body else None)
+    return await _detail(session, principal, discharge_id)
+
+
+@router.post("/{discharge_id}/cancel", response_model=DischargePublic, summary="Annulla la segnalazione",
+             description="Una segnalazione inserita per errore o due volte, prima della valutazione, con il motivo: "
+                         "dal reparto che l'ha inviata o dalla COT e dal comune del percorso. Esce da ogni "
+                         "indicatore.")
+async def cancel(discharge_id: DischargeId, body: CancelIn, session: Session, principal: Canceller
+                 ) -> DischargePublic:
+    await service.cancel_signal(session, principal=principal, discharge_id=discharge_id, reason=body.reason,
+                                expected_version=body.version)
+    return await _detail(session, principal, discharge_id)
+
+
 @router.post("/{discharge_id}/close", response_model=DischargePublic, summary="Chiudi il percorso",
-             description="Dimessa → chiusa, al termine del monitoraggio.")
+             description="In monitoraggio → chiusa, al termine del monitoraggio.")
 async def close(discharge_id: DischargeId, session: Session, principal: Worker,
                 body: CloseIn | None = None) -> DischargePublic:
     await service.close(session, principal=principal, discharge_id=discharge_id,

@@ -161,8 +161,10 @@ async def sign(session: AsyncSession, *, principal: Principal, vmd_id: uuid.UUID
     the assessor's work item and recomputes `integrated` (policy.is_integrated)."""
     vmd = await load_for_write(session, principal, vmd_id)
     if await directory.active_membership(session, vmd.team_id, principal.user_id) is None:
+        # the signer is the caller: the field named is the token's user, so a client can tell whom it refused
         raise Forbidden("Firma rifiutata: non sei un membro attivo dell'équipe che svolge questa VMD.",
-                        reason="not_equipe_member")
+                        reason="not_equipe_member", errors=[
+                            {"field": "user_id", "reason": "chi firma non è un membro attivo dell'équipe della VMD"}])
     assessor = await _my_assessor(session, vmd, principal, what="firmare la valutazione")
     if assessor.signed_at is not None:
         raise Conflict("Hai già firmato questa valutazione.")

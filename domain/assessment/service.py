@@ -32,7 +32,7 @@ from domain.assessment.models import (
     VmdTrigger,
 )
 from domain.assessment.states import FINAL_STATES, VmdAction, next_state
-from domain.kernel import clock, history, work_items
+from domain.kernel import clock, events, history, work_items
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.registry import assignments, cartelle, persons
 from domain.registry import policy as registry_policy
@@ -306,6 +306,11 @@ async def conclude(session: AsyncSession, *, principal: Principal, vmd_id: uuid.
     await write_history(session, vmd, "concluded", actor_id=principal.user_id, detail={
         "outcome": chosen[0].value, "outcomes": [o.value for o in chosen], "integrated": vmd.integrated,
         "unsigned_items_cancelled": dropped})
+    # Contexts that asked for this VMD (a protected discharge) move on by themselves, in their own job.
+    await events.publish(session, "vmd.concluded", {
+        "vmd_id": str(vmd.id), "person_id": str(vmd.person_id), "trigger": str(vmd.trigger),
+        "outcomes": list(vmd.outcomes), "concluded_at": vmd.concluded_at.isoformat(),
+        "concluded_by": str(principal.user_id)}, dedup_key=f"vmd.concluded:{vmd.id}")
     audit_vmd("update", vmd)
     return vmd
 

@@ -2,14 +2,17 @@
 (architecture: flows.py of the initiating context): the evaluation completed by a VMD of the assessment context,
 and the discharge project, a progetto individualizzato of kind `discharge` of the care-plan context.
 
-The assessment context publishes no event when a VMD concludes: the COT (or the comune) records the evaluation
-here, naming the concluded VMD; the evaluation's time is the VMD's conclusion, so the 48-hour count is the VMD's
-own. A setting of `rsa` is where the waiting-list context (when it exists) will put the person on the urgent list:
-`rsa_seam` is the one place to call it from.
+The evaluation is completed by the VMD's conclusion: the assessment context publishes `vmd.concluded`, and
+`evaluation_from_vmd` (subscribers.py) moves the case whose VMD it is, with the setting the equipe recorded on the
+case (`choose_setting`) or the one the outcome implies (eligibility.yaml `outcome_settings`); `no_need` ends the
+case as not eligible. A VMD the case did not request (asked through the assessment context) is named by a worker
+with `complete_evaluation`. Either way the evaluation's time is the VMD's conclusion, so the 48-hour count is the
+equipe's own. A setting of `rsa` goes through `rsa_seam`, the one place the waiting-list context will fill.
 """
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +23,7 @@ from domain.care_plan import service as care_plan
 from domain.discharge import policy, service
 from domain.discharge.models import DischargeCase, Setting
 from domain.discharge.states import DischargeAction, next_state
+from domain.kernel import work_items
 from domain.kernel.errors import Invalid
 from domain.security.permissions import Permission
 from domain.security.principal import Principal
@@ -68,9 +72,56 @@ async def complete_evaluation(session: AsyncSession, *, principal: Principal, di
     return case
 
 
+NO_NEED_NOTE = "Esito della VMD: nessun bisogno rilevato"
+
+
+async def evaluation_from_vmd(session: AsyncSession, *, vmd_id: uuid.UUID, outcomes: list[str],
+                              concluded_at: datetime, actor_id: uuid.UUID | None) -> DischargeCase | None:
+    """System path, on `vmd.concluded` (trigger `protected_discharge`): the case that requested this VMD and still
+    awaits it is evaluated at the VMD's conclusion. The setting is the one recorded on the case, else the one the
+    outcome implies, else none yet (a worker records it, `choose_setting`, before the project). An outcome of
+    `no_need` alone completes the evaluation and ends the case as not eligible. Idempotent: a case already moved
+    is left alone (None)."""
+    case = await service.awaiting_case_for_vmd(session, vmd_id)
+    if case is None:
+        return None
+    implied = [service.config().outcome_settings[o] for o in outcomes if o in service.config().outcome_settings]
+    setting = case.setting or (Setting(implied[0]) if implied else None)
+    await service.evaluate(session, case, setting=setting, evaluated_at=concluded_at, vmd_id=vmd_id,
+                           actor_id=actor_id)
+    if list(outcomes) == [VmdOutcome.no_need.value]:
+        await service.end_not_eligible(session, case, note=NO_NEED_NOTE, actor_id=actor_id)
+    elif case.setting == Setting.rsa:
+        await rsa_seam(session, case)
+    return case
+
+
 async def rsa_seam(session: AsyncSession, case: DischargeCase) -> None:
-    """RSA chosen: the urgent waiting-list application of the waiting_list context, when it exists (issue 10)."""
-    return None
+    """RSA chosen for a protected discharge: the person needs an urgent RSA waiting-list application.
+
+    The seam the waiting-list issue fills: replace the body with the waiting_list context's exported function
+    (an urgent application for `case.person_id`, from the VMD `case.vmd_id`, with the comune `case.comune_id`) and
+    keep the contract: called once the case is evaluated with setting `rsa` (by the VMD's conclusion, by a
+    worker's evaluation, or by a setting changed to `rsa` after it), in the caller's transaction, idempotent.
+    Until then the urgent application is a work item in the queue of the comune of residence (the COT's when no
+    comune was notified), so nobody has to remember it."""
+    await work_items.create(
+        session, kind=service.RSA_KIND, title="Dimissione protetta verso RSA: presentare la domanda urgente",
+        source_type=service.ENTITY, source_id=case.id, ambito_id=case.ambito_id,
+        assignee_org_id=case.comune_id or case.cot_org_id, person_id=case.person_id,
+        dedup_key=f"{service.RSA_KIND}:{case.id}",
+        data={"discharge_id": str(case.id), "vmd_id": str(case.vmd_id) if case.vmd_id else None})
+
+
+async def choose_setting(session: AsyncSession, *, principal: Principal, discharge_id: uuid.UUID,
+                         setting: Setting | str, expected_version: int | None = None) -> DischargeCase:
+    """The equipe's chosen setting recorded on the case (service.choose_setting); RSA chosen after the
+    evaluation goes through the seam at once (before it, the evaluation does)."""
+    case = await service.choose_setting(session, principal=principal, discharge_id=discharge_id, setting=setting,
+                                        expected_version=expected_version)
+    if case.setting == Setting.rsa and case.evaluated_at is not None:
+        await rsa_seam(session, case)
+    return case
 
 
 async def formulate_project(session: AsyncSession, *, principal: Principal, discharge_id: uuid.UUID,
@@ -82,6 +133,9 @@ async def formulate_project(session: AsyncSession, *, principal: Principal, disc
     policy.ensure(principal, Permission.care_plan_write)
     case = await service.load_for_work(session, principal, discharge_id, expected_version)
     next_state(case.state, DischargeAction.formulate_project)
+    if case.setting is None:
+        raise Invalid("setting", "registrare prima il setting scelto dalla valutazione "
+                                 "(POST /api/discharges/{id}/setting)")
     vmd = await assessment_queries.vmd_summary(session, case.vmd_id) if case.vmd_id else None
     linked = vmd.id if vmd is not None and VmdOutcome.project_proposed.value in vmd.outcomes else None
     plan = await care_plan.create_plan(session, principal=principal, data=CarePlanCreate(

@@ -20,17 +20,20 @@ class DischargeState(StrEnum):
     evaluated = "evaluated"
     project_formulated = "project_formulated"
     discharged = "discharged"
+    monitoring = "monitoring"
     closed = "closed"
     not_eligible = "not_eligible"
     deceased = "deceased"
     discharged_without_project = "discharged_without_project"
+    cancelled = "cancelled"
 
 
 DISCHARGE_STATE_LABELS = {
     "signalled": "Segnalata", "cot_requested": "Richiesta alla COT", "evaluated": "Valutata",
-    "project_formulated": "Progetto di dimissione formulato", "discharged": "Dimessa", "closed": "Chiusa",
+    "project_formulated": "Progetto di dimissione formulato", "discharged": "Dimessa",
+    "monitoring": "In monitoraggio dopo la dimissione", "closed": "Chiusa",
     "not_eligible": "Non eleggibile", "deceased": "Deceduta",
-    "discharged_without_project": "Dimessa senza progetto",
+    "discharged_without_project": "Dimessa senza progetto", "cancelled": "Segnalazione annullata",
 }
 
 
@@ -104,6 +107,7 @@ class DischargeCase(SQLModel, table=True):
     services: list[str] = Field(default_factory=list, sa_type=ARRAY(sa.String(30)))
     services_at: datetime | None = ts_field()
     discharged_at: datetime | None = ts_field()
+    monitoring_at: datetime | None = ts_field()  # 0036: the follow-up at home started
     closed_at: datetime | None = ts_field()
     exit_reason: str | None = Field(default=None, max_length=40)
     exit_note: str | None = Field(default=None, max_length=500)

@@ -60,6 +60,14 @@ def row_filter(principal) -> ColumnElement[bool]:
     return sa.and_(DischargeCase.ambito_id == principal.ambito_id, sa.or_(*parts))
 
 
+def signaller_filter(principal) -> ColumnElement[bool]:
+    """The signals of the wards where the principal holds the ward role: what the ward may withdraw."""
+    if not principal.has_role(Role.ward_staff):
+        return sa.false()
+    return sa.and_(DischargeCase.ambito_id == principal.ambito_id,
+                   DischargeCase.ward_org_id.in_(_ids(principal, Role.ward_staff)))
+
+
 def view_of(full: bool) -> View:
     return "full" if full else "status"
 

@@ -25,7 +25,7 @@ from domain.discharge.models import DischargeCase, DischargeState, Service, Sett
 from domain.discharge.states import OPEN_STATES, DischargeAction, next_state
 from domain.kernel import calendar, clock, history, work_items
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
-from domain.kernel.settings import ROOT
+from domain.kernel.settings import ROOT, get_settings
 from domain.registry import persons as person_svc
 from domain.registry.models import PersonStatus
 from domain.security import audit
@@ -38,6 +38,8 @@ COT_KIND = "discharge.cot_evaluation"
 COMUNE_KIND = "discharge.comune_notice"
 AT_RISK_KIND = "discharge.at_risk"
 OVERDUE_KIND = "discharge.overdue"
+MONITORING_KIND = "discharge.monitoring"
+RSA_KIND = "discharge.rsa_urgent_application"
 CLOCK_KINDS = [COT_KIND, AT_RISK_KIND, OVERDUE_KIND]
 CONFIG_FILE = ROOT / "schemas" / "reference" / "discharge" / "eligibility.yaml"
 
@@ -46,19 +48,32 @@ CONFIG_FILE = ROOT / "schemas" / "reference" / "discharge" / "eligibility.yaml"
 @dataclass(frozen=True)
 class Config:
     criteria: dict[str, str]
-    evaluation_hours: float
-    at_risk_hours: float
+    evaluation_hours: float  # the D6 deadline, elapsed hours from the COT request; never moved by a calendar
     signalling_unit_types: tuple[str, ...]
     signalling_site_comune: str
+    outcome_settings: dict[str, str]  # VMD outcome -> the setting it implies when none was recorded
+    monitoring_days: int
 
 
 @lru_cache
 def config(path: Path = CONFIG_FILE) -> Config:
     doc = yaml.safe_load(path.read_text())
     return Config(criteria={c["code"]: c["label"] for c in doc["criteria"]},
-                  evaluation_hours=float(doc["evaluation_hours"]), at_risk_hours=float(doc["at_risk_hours"]),
+                  evaluation_hours=float(doc["evaluation_hours"]),
                   signalling_unit_types=tuple(doc["signalling_unit_types"]),
-                  signalling_site_comune=str(doc["signalling_site_comune"]))
+                  signalling_site_comune=str(doc["signalling_site_comune"]),
+                  outcome_settings={str(k): Setting(v).value for k, v in (doc.get("outcome_settings") or {}).items()},
+                  monitoring_days=int(doc.get("monitoring_days", 30)))
+
+
+def mark_due(requested_at: datetime, hours: float) -> datetime:
+    """When a pending evaluation requested at `requested_at` reaches `hours` for the at-risk/overdue marks: elapsed
+    calendar hours, or working hours when DISCHARGE_CLOCK=working_hours (docs/decisions/discharge.md §5)."""
+    st = get_settings()
+    if st.discharge_clock == "working_hours":
+        return calendar.add_working_hours(requested_at, hours, day_start=st.discharge_workday_start,
+                                          day_end=st.discharge_workday_end)
+    return requested_at + timedelta(hours=hours)
 
 
 # ---------------------------------------------------------------- shared helpers
@@ -224,30 +239,70 @@ async def _request_cot(session: AsyncSession, principal: Principal, case: Discha
 
 # ---------------------------------------------------------------- evaluation, discharge, closure
 async def record_evaluation(session: AsyncSession, *, principal: Principal, discharge_id: uuid.UUID,
-                            setting: Setting | str, evaluated_at: datetime, vmd_id: uuid.UUID | None = None,
+                            setting: Setting | str | None, evaluated_at: datetime, vmd_id: uuid.UUID | None = None,
                             expected_version: int | None = None) -> DischargeCase:
-    """cot_requested → evaluated: the evaluation completed at `evaluated_at` (the VMD's conclusion, flows.py), the
-    elapsed hours from the COT request (D6), the chosen setting. Closes the COT's clock work items."""
+    """cot_requested → evaluated, by a worker of the case: the evaluation completed at `evaluated_at` (the VMD's
+    conclusion, flows.py), the elapsed hours from the COT request (D6), the chosen setting."""
     case = await load_for_work(session, principal, discharge_id, expected_version)
-    target = next_state(case.state, DischargeAction.evaluate)
+    next_state(case.state, DischargeAction.evaluate)
+    chosen = _setting(setting) if setting is not None else None
+    await evaluate(session, case, setting=chosen, evaluated_at=evaluated_at, vmd_id=vmd_id,
+                   actor_id=principal.user_id)
+    return case
+
+
+def _setting(value: Setting | str) -> Setting:
     try:
-        chosen = Setting(setting)
+        return Setting(value)
     except ValueError:
         raise Invalid("setting", f"setting sconosciuto (ammessi: {', '.join(s.value for s in Setting)})") from None
+
+
+async def evaluate(session: AsyncSession, case: DischargeCase, *, setting: Setting | None, evaluated_at: datetime,
+                   vmd_id: uuid.UUID | None, actor_id: uuid.UUID | None) -> DischargeCase:
+    """The move itself, on a case already loaded and locked (a worker's call, or the VMD's conclusion event with
+    no principal). A setting recorded earlier (`choose_setting`) is kept unless another one is given. Closes the
+    COT's clock work items."""
+    target = next_state(case.state, DischargeAction.evaluate)
     if evaluated_at < case.cot_requested_at:
         raise Invalid("evaluated_at", "la valutazione precede la richiesta alla COT")
     now = clock.now()
     case.state = target
-    case.vmd_id = vmd_id
+    case.vmd_id = vmd_id or case.vmd_id
     case.evaluated_at = evaluated_at
     case.evaluation_hours = _hours(case.cot_requested_at, evaluated_at)
-    case.setting, case.setting_at = chosen, now
-    await write_history(session, case, "evaluated", actor_id=principal.user_id,
-                        detail={"setting": chosen.value, "hours": case.evaluation_hours})
+    if setting is not None and setting != case.setting:
+        case.setting, case.setting_at = setting, now
+    await write_history(session, case, "evaluated", actor_id=actor_id, detail={
+        "setting": str(case.setting) if case.setting else None, "hours": case.evaluation_hours,
+        "vmd_id": str(case.vmd_id) if case.vmd_id else None})
     await work_items.close_for_source(session, source_type=ENTITY, source_id=case.id, kinds=CLOCK_KINDS, done=True,
-                                      actor_id=principal.user_id)
+                                      actor_id=actor_id)
     audit_case("update", case)
     return case
+
+
+async def choose_setting(session: AsyncSession, *, principal: Principal, discharge_id: uuid.UUID,
+                         setting: Setting | str, expected_version: int | None = None) -> DischargeCase:
+    """The setting the equipe chose, recorded by a worker of the case while the evaluation is pending (the VMD's
+    conclusion then completes the evaluation with it) or after it, before the project. Not a move."""
+    case = await load_for_work(session, principal, discharge_id, expected_version)
+    next_state(case.state, DischargeAction.choose_setting)
+    chosen = _setting(setting)
+    case.setting, case.setting_at = chosen, clock.now()
+    await write_history(session, case, "setting_chosen", actor_id=principal.user_id,
+                        detail={"setting": chosen.value})
+    audit_case("update", case)
+    return case
+
+
+async def awaiting_case_for_vmd(session: AsyncSession, vmd_id: uuid.UUID) -> DischargeCase | None:
+    """System path: the case whose evaluation is the VMD `vmd_id` (linked by `evaluation-request`), locked, when
+    it still awaits that evaluation; None otherwise (not ours, already evaluated, exited)."""
+    return (await session.execute(
+        sa.select(DischargeCase).where(DischargeCase.vmd_id == vmd_id,
+                                       DischargeCase.state == DischargeState.cot_requested.value)
+        .with_for_update().execution_options(populate_existing=True))).scalar_one_or_none()
 
 
 async def attach_project(session: AsyncSession, *, principal: Principal, case: DischargeCase,
@@ -283,8 +338,27 @@ async def discharge(session: AsyncSession, *, principal: Principal, discharge_id
     return case
 
 
+async def start_monitoring(session: AsyncSession, *, principal: Principal, discharge_id: uuid.UUID,
+                           expected_version: int | None = None) -> DischargeCase:
+    """discharged → monitoring: the follow-up at home, with a check in the queue of the comune (the COT's when no
+    comune was notified) at the end of the monitoring period (30 days from the discharge: re-admissions)."""
+    case = await load_for_work(session, principal, discharge_id, expected_version)
+    case.state = next_state(case.state, DischargeAction.start_monitoring)
+    case.monitoring_at = clock.now()
+    await write_history(session, case, "monitoring", actor_id=principal.user_id)
+    await work_items.create(
+        session, kind=MONITORING_KIND, title="Dimissione protetta: verifica del monitoraggio dopo la dimissione",
+        source_type=ENTITY, source_id=case.id, ambito_id=case.ambito_id,
+        assignee_org_id=case.comune_id or case.cot_org_id, person_id=case.person_id,
+        due_at=(case.discharged_at or case.monitoring_at) + timedelta(days=config().monitoring_days),
+        dedup_key=f"{MONITORING_KIND}:{case.id}", data={"discharge_id": str(case.id)})
+    audit_case("update", case)
+    return case
+
+
 async def close(session: AsyncSession, *, principal: Principal, discharge_id: uuid.UUID,
                 expected_version: int | None = None) -> DischargeCase:
+    """monitoring → closed, at the end of the follow-up."""
     case = await load_for_work(session, principal, discharge_id, expected_version)
     case.state = next_state(case.state, DischargeAction.close)
     case.closed_at = clock.now()
@@ -292,6 +366,48 @@ async def close(session: AsyncSession, *, principal: Principal, discharge_id: uu
     await work_items.close_for_source(session, source_type=ENTITY, source_id=case.id, done=True,
                                       actor_id=principal.user_id)
     audit_case("update", case)
+    return case
+
+
+async def cancel_signal(session: AsyncSession, *, principal: Principal, discharge_id: uuid.UUID, reason: str,
+                        expected_version: int | None = None) -> DischargeCase:
+    """A signal entered by mistake or twice, withdrawn before the evaluation, with a reason: by the signalling
+    ward (its staff see the status only, but the signal is theirs) or by a worker of the case. It leaves every
+    indicator (docs/indicators.md); the open work items are cancelled."""
+    case = await _load_for_cancel(session, principal, discharge_id, expected_version)
+    target = next_state(case.state, DischargeAction.cancel)
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid("reason", "indicare il motivo dell'annullamento")
+    case.state = target
+    case.exit_reason, case.exit_note, case.closed_at = "cancelled", reason[:500], clock.now()
+    await write_history(session, case, "cancelled", actor_id=principal.user_id, detail={"reason": reason[:500]})
+    await work_items.close_for_source(session, source_type=ENTITY, source_id=case.id)
+    audit_case("update", case)
+    return case
+
+
+async def _load_for_cancel(session: AsyncSession, principal: Principal, discharge_id: uuid.UUID,
+                           expected_version: int | None) -> DischargeCase:
+    """A worker's case (load_for_work) or, for ward staff, a signal of their ward; 403 without either
+    permission."""
+    manages = Permission.discharge_manage in principal.permissions
+    signals = Permission.discharge_signal in principal.permissions
+    if not (manages or signals):
+        policy.ensure(principal, Permission.discharge_signal)
+    if manages and not signals:
+        return await load_for_work(session, principal, discharge_id, expected_version)
+    if manages and (await session.execute(sa.select(DischargeCase.id).where(
+            DischargeCase.id == discharge_id, policy.full_view(principal)))).first() is not None:
+        return await load_for_work(session, principal, discharge_id, expected_version)
+    case = (await session.execute(
+        sa.select(DischargeCase).where(DischargeCase.id == discharge_id, policy.signaller_filter(principal))
+        .with_for_update().execution_options(populate_existing=True))).scalar_one_or_none()
+    if case is None:
+        raise NotFound("Dimissione protetta non trovata.")
+    if expected_version is not None and expected_version != case.version:
+        raise Conflict("La dimissione è stata modificata da un'altra operazione: ricaricare e riprovare.",
+                       current_version=case.version)
     return case
 
 
@@ -322,6 +438,16 @@ async def exit_case(session: AsyncSession, *, principal: Principal, discharge_id
     return case
 
 
+async def end_not_eligible(session: AsyncSession, case: DischargeCase, *, note: str,
+                           actor_id: uuid.UUID | None) -> DischargeCase:
+    """System path: the equipe found no need (VMD outcome `no_need`): the case ends as not eligible."""
+    case.state = next_state(case.state, DischargeAction.not_eligible)
+    case.exit_reason, case.exit_note, case.closed_at = "not_eligible", note[:500], clock.now()
+    await write_history(session, case, "not_eligible", actor_id=actor_id, detail={"note": note[:500]})
+    await work_items.close_for_source(session, source_type=ENTITY, source_id=case.id)
+    return case
+
+
 async def close_open_for_death(session: AsyncSession, *, person_id: uuid.UUID) -> int:
     """System path (no principal), on `person.died`: every open case of the person ends as deceased. Idempotent."""
     rows = list((await session.execute(
@@ -339,30 +465,36 @@ async def close_open_for_death(session: AsyncSession, *, person_id: uuid.UUID) -
 
 # ---------------------------------------------------------------- the clock (beat job)
 async def mark_clocks(session: AsyncSession) -> tuple[int, int]:
-    """Cases awaiting the COT evaluation: at risk from 36 hours after the COT request, overdue from 48, each
-    marked once, with one work item in the COT's queue (dedup key per case and mark). Idempotent: a second run,
-    or a run after a killed one, finds the marks set (or sets them once) and changes nothing else.
-    Returns (marked at risk, marked overdue) by this run."""
-    cfg = config()
+    """Cases awaiting the COT evaluation: at risk from DISCHARGE_AT_RISK_HOURS (36) after the COT request, overdue
+    from DISCHARGE_OVERDUE_HOURS (48), counted by `mark_due` (elapsed or working hours), each marked once, with one
+    work item in the COT's queue (dedup key per case and mark). Idempotent: a second run, or a run after a killed
+    one, finds the marks set (or sets them once) and changes nothing else. Returns (marked at risk, marked overdue)
+    by this run."""
+    st = get_settings()
     now = clock.now()
     counts = []
     for column, hours, kind, title in (
-            (DischargeCase.at_risk_at, cfg.at_risk_hours, AT_RISK_KIND,
+            (DischargeCase.at_risk_at, st.discharge_at_risk_hours, AT_RISK_KIND,
              "Dimissione protetta a rischio: valutazione COT non ancora conclusa"),
-            (DischargeCase.overdue_at, cfg.evaluation_hours, OVERDUE_KIND,
-             "Dimissione protetta scaduta: valutazione COT oltre le 48 ore")):
+            (DischargeCase.overdue_at, st.discharge_overdue_hours, OVERDUE_KIND,
+             "Dimissione protetta scaduta: valutazione COT oltre il termine")):
+        # working hours never run faster than elapsed ones: the elapsed bound selects every candidate in SQL
         rows = list((await session.execute(
             sa.select(DischargeCase).where(
                 DischargeCase.state == DischargeState.cot_requested.value, column.is_(None),
                 DischargeCase.cot_requested_at <= now - timedelta(hours=hours))
             .order_by(DischargeCase.evaluation_due_at, DischargeCase.id)
             .with_for_update(skip_locked=True).execution_options(populate_existing=True))).scalars())
+        marked = 0
         for case in rows:
+            if mark_due(case.cot_requested_at, hours) > now:
+                continue
             setattr(case, column.key, now)
             await write_history(session, case, kind.split(".", 1)[1], actor_id=None)
             await work_items.create(
                 session, kind=kind, title=title, source_type=ENTITY, source_id=case.id, ambito_id=case.ambito_id,
                 assignee_org_id=case.cot_org_id, due_at=case.evaluation_due_at, person_id=case.person_id,
                 dedup_key=f"{kind}:{case.id}", data={"discharge_id": str(case.id)})
-        counts.append(len(rows))
+            marked += 1
+        counts.append(marked)
     return counts[0], counts[1]

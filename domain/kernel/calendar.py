@@ -1,10 +1,11 @@
-"""The Italian calendar and ages: national holidays (Easter Monday included), working days, age on a date.
+"""The Italian calendar and ages: national holidays (Easter Monday included), working days, working hours, age on a
+date.
 
 Local patron days are not holidays here: a deadline in working days is the same in all 48 comuni.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -46,6 +47,27 @@ def add_working_days(start: datetime, days: int) -> datetime:
         if is_working_day(day):
             left -= 1
     return datetime.combine(day, local.time().replace(tzinfo=None), tzinfo=ROME)
+
+
+def add_working_hours(start: datetime, hours: float, *, day_start: time, day_end: time) -> datetime:
+    """The instant `hours` working hours after `start`, counting only the time between `day_start` and `day_end`
+    (Europe/Rome wall clock) of working days. A start outside the window counts from the next opening."""
+    if not day_start < day_end:
+        raise ValueError("the working day must start before it ends")
+    left = timedelta(hours=hours)
+    cursor = start.astimezone(ROME)
+    day = cursor.date()
+    while True:
+        if is_working_day(day):
+            opens = datetime.combine(day, day_start, tzinfo=ROME)
+            closes = datetime.combine(day, day_end, tzinfo=ROME)
+            begin = max(cursor, opens)
+            if begin < closes:
+                if left <= closes - begin:
+                    return begin + left
+                left -= closes - begin
+        day += timedelta(days=1)
+        cursor = datetime.combine(day, time(0), tzinfo=ROME)
 
 
 def age_on(birth_date: date | None, on: date) -> int | None:

@@ -1,8 +1,10 @@
 """Configuration, read once from the environment (and `.env`)."""
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,6 +95,24 @@ class Settings(BaseSettings):
     # Progetti individualizzati: default review interval and how early a review reminder appears.
     care_plan_review_interval_days: int = 180
     care_plan_review_reminder_days: int = 14
+
+    # Dimissioni protette (docs/decisions/discharge.md §5): when a pending COT evaluation is marked at risk and
+    # overdue. `elapsed` counts calendar hours from the COT request; `working_hours` counts only the hours between
+    # DISCHARGE_WORKDAY_START and DISCHARGE_WORKDAY_END of working days (kernel calendar). Only the marks move:
+    # the D6 deadline stays 48 elapsed hours.
+    discharge_clock: Literal["elapsed", "working_hours"] = "elapsed"
+    discharge_at_risk_hours: float = Field(default=36, gt=0, le=720)
+    discharge_overdue_hours: float = Field(default=48, gt=0, le=720)
+    discharge_workday_start: time = time(8, 0)
+    discharge_workday_end: time = time(18, 0)
+
+    @model_validator(mode="after")
+    def _discharge_marks(self):
+        if self.discharge_at_risk_hours > self.discharge_overdue_hours:
+            raise ValueError("DISCHARGE_AT_RISK_HOURS must not exceed DISCHARGE_OVERDUE_HOURS")
+        if not self.discharge_workday_start < self.discharge_workday_end:
+            raise ValueError("DISCHARGE_WORKDAY_START must precede DISCHARGE_WORKDAY_END")
+        return self
 
     log_level: str = "INFO"
     log_json: bool = True

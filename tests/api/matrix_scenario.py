@@ -90,7 +90,8 @@ PLAN_FOR = {"agree": "proposed", "back-to-draft": "proposed", "activate": "agree
             "start": "active", "end": "active"}
 VMD_FOR = {"responses": "scheduled", "sign": "in_progress", "meetings": "in_progress", "conclude": "equipe_review",
            "reassessment": "concluded"}
-DISCHARGE_FOR = {"project": "evaluated", "discharge": "project_formulated", "close": "discharged"}
+DISCHARGE_FOR = {"project": "evaluated", "discharge": "project_formulated", "monitoring": "discharged",
+                 "close": "monitoring"}
 REQUEST_FOR = {"reception": "registered", "withdraw": "registered", "cancel": "registered",
                "triage": "in_reception", "orient": "first_level_done", "refer-vmd": "first_level_done",
                "refer-cot": "first_level_done"}
@@ -442,7 +443,8 @@ async def _discharge(api: _Api, sc: Scenario, world: World, own: dict[str, uuid.
     steps = [("evaluated", cot, "evaluation", {"vmd_id": str(world.vmds["concluded"]), "setting": "home"}),
              ("project_formulated", cw, "project", {"cartella_id": str(world.cartella), "case_manager_id": str(cw),
                                                     "title": "Rientro a domicilio con SAD e ADI"}),
-             ("discharged", cot, "discharge", {"services": ["sad", "adi"]})]
+             ("discharged", cot, "discharge", {"services": ["sad", "adi"]}),
+             ("monitoring", cot, "monitoring", {})]
     for n, (state, _, _, _) in enumerate(steps):
         r = await api("POST", "/discharges", own["ward_staff"], 201, json=_discharge_body(sc, world))
         for _, user, action, body in steps[:n + 1]:
@@ -731,6 +733,8 @@ def body_for(sc: Scenario, method: str, path: str, role: str, situation: str,
                                                           "case_manager_id": str(own_sw), "title": "Rientro a casa"},
         ("POST", "/discharges/{discharge_id}/discharge"): {"services": ["sad", "adi"]},
         ("POST", "/discharges/{discharge_id}/exit"): {"action": "not_eligible", "reason": "Rete familiare adeguata"},
+        ("POST", "/discharges/{discharge_id}/setting"): {"setting": "home"},
+        ("POST", "/discharges/{discharge_id}/cancel"): {"reason": "Segnalazione inserita due volte"},
     }
     if (method, p) == ("POST", "/cartelle/{cartella_id}/attachments"):
         return {"files": {"file": ("prova.txt", b"Documento di prova.", "text/plain")}, "data": {"kind": "other"}}

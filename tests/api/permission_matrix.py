@@ -313,8 +313,11 @@ route("GET", "/discharges", grant(DISCHARGE_READERS, ANY))
 route("GET", "/discharges/{discharge_id}", grant(COT | COMUNE, CASE, ward=(WARD, AMBITO)))
 # Working a case (evaluation, discharge, closure, exits): the COT of the case and the comune of residence. The VMD is
 # requested and the discharge project written by the comune (the COT requests no VMD and writes no plan).
-for action in ("evaluation", "discharge", "close", "exit"):
+for action in ("setting", "evaluation", "discharge", "monitoring", "close", "exit"):
     route("POST", f"/discharges/{{discharge_id}}/{action}", grant(COT | COMUNE, CASE))
+# A signal entered by mistake is withdrawn by its ward (any ward user of that ward, as for reading it) or the COT
+# and the comune of the case.
+route("POST", "/discharges/{discharge_id}/cancel", grant(COT | COMUNE, CASE, ward=(WARD, AMBITO)))
 for action in ("evaluation-request", "project"):
     route("POST", f"/discharges/{{discharge_id}}/{action}", grant(COMUNE, CASE))
 # ================================================================================================= consent
@@ -330,7 +333,8 @@ NOT_CONSENT_GATED = frozenset({
     ("POST", "/api/break-glass/{grant_id}/end"),
     ("GET", "/api/pua/requests/{request_id}"),
     ("GET", "/api/discharges/{discharge_id}"),
-    *{("POST", f"/api/discharges/{{discharge_id}}/{a}") for a in ("evaluation", "discharge", "close", "exit")},
+    *{("POST", f"/api/discharges/{{discharge_id}}/{a}")
+      for a in ("setting", "evaluation", "discharge", "monitoring", "close", "exit", "cancel")},
 })
 
 

@@ -105,7 +105,8 @@ async def test_an_illegal_move_is_409_with_the_kernel_body_and_an_exit_closes_th
     assert r.status_code == 409 and r.headers["content-type"].startswith(PROBLEM)
     body = r.json()
     assert (body["state"], body["action"]) == ("cot_requested", "close")
-    assert set(body["allowed_actions"]) == {"evaluate", "not_eligible", "discharge_without_project"}
+    assert set(body["allowed_actions"]) == {"choose_setting", "evaluate", "not_eligible",
+                                                   "discharge_without_project", "cancel"}
     r = await client.post(f"/api/discharges/{did}/exit", headers=bearer(cot),
                           json={"action": "not_eligible", "reason": "Rete familiare adeguata"})
     assert r.status_code == 200, r.text

@@ -68,10 +68,9 @@ async def world(session):
     return await World().build(session)
 
 
-async def _concluded_vmd(session, w: World, case, clock, *, hours_after_request: float):
+async def _equipe_vmd(session, w: World, case, clock):
     """The comune requests the VMD (trigger protected_discharge) through the discharge flow; the equipe (IFeC and
-    the Offanengo social worker) assesses, signs, meets and concludes it `hours_after_request` after the COT
-    request."""
+    the Offanengo social worker) assesses, signs and is ready for its meeting. Returns (vmd id, cartella)."""
     sw, ifec = await w.p(session, w.sw), await w.p(session, w.ifec)
     cartella = await cartelle.open_cartella(session, principal=sw, person_id=case.person_id, area="anziani")
     case = await flows.request_evaluation(session, principal=sw, discharge_id=case.id, cartella_id=cartella.id,
@@ -85,9 +84,22 @@ async def _concluded_vmd(session, w: World, case, clock, *, hours_after_request:
     await equipe.record_response(session, principal=sw, vmd_id=v, instrument_code="social_risk", answers=SOCIAL)
     await equipe.sign(session, principal=ifec, vmd_id=v)
     await equipe.sign(session, principal=sw, vmd_id=v)
+    return v, cartella
+
+
+async def _conclude(session, w: World, case, clock, vmd_id, *, hours_after_request: float,
+                    outcome: str = "project_proposed") -> None:
+    """The equipe meets and concludes `hours_after_request` after the COT request; the event's job runs."""
+    ifec = await w.p(session, w.ifec)
     clock.set(case.cot_requested_at + timedelta(hours=hours_after_request))
-    await equipe.hold_meeting(session, principal=ifec, vmd_id=v, held_at=clock.now(), **MEETING)
-    await vmd_service.conclude(session, principal=ifec, vmd_id=v, outcome="project_proposed")
+    await equipe.hold_meeting(session, principal=ifec, vmd_id=vmd_id, held_at=clock.now(), **MEETING)
+    await vmd_service.conclude(session, principal=ifec, vmd_id=vmd_id, outcome=outcome)
+    await kernel_jobs.run_ready_in_session(session)
+
+
+async def _concluded_vmd(session, w: World, case, clock, *, hours_after_request: float):
+    v, cartella = await _equipe_vmd(session, w, case, clock)
+    await _conclude(session, w, case, clock, v, hours_after_request=hours_after_request)
     return v, cartella
 
 
@@ -108,17 +120,24 @@ class TestOffanengoHomeWithSadAndAdi:
         assert cot_item.assignee_org_id == w.cot.id and cot_item.due_at == case.evaluation_due_at
         assert comune_item.assignee_org_id == w.offanengo.id
 
-        # 30 hours after the COT request the equipe concludes the VMD; the COT records the evaluation
-        vmd_id, cartella = await _concluded_vmd(session, w, case, clock, hours_after_request=30)
+        # the equipe works the VMD; at the meeting the COT records the setting chosen (home); 30 hours after the
+        # COT request the VMD is concluded, and that alone completes the evaluation (vmd.concluded)
+        vmd_id, cartella = await _equipe_vmd(session, w, case, clock)
         cot = await w.p(session, w.cot_user)
-        case = await flows.complete_evaluation(session, principal=cot, discharge_id=case.id, vmd_id=vmd_id,
-                                               setting="home")
-        assert case.state == DischargeState.evaluated
+        clock.set(requested_at + timedelta(hours=29))
+        case = await flows.choose_setting(session, principal=cot, discharge_id=case.id, setting="home")
+        assert case.state == DischargeState.cot_requested and case.setting == "home"
+        await _conclude(session, w, case, clock, vmd_id, hours_after_request=30)
+        await kernel_jobs.run_ready_in_session(session)  # the event's job ran once: a second pass changes nothing
+        await session.refresh(case)
+        assert case.state == DischargeState.evaluated and case.vmd_id == vmd_id
         assert case.evaluated_at == requested_at + timedelta(hours=30) and case.evaluation_hours == 30.0
         assert case.evaluated_at <= case.evaluation_due_at  # D6: within 48 hours
+        assert case.setting == "home" and case.setting_at == requested_at + timedelta(hours=29)
         assert all(i.state == "done" for i in await _items(session, case, service.COT_KIND))
 
-        # the comune formulates the discharge project (a progetto of kind `discharge`), then discharge and close
+        # the comune formulates the discharge project (a progetto of kind `discharge`), then discharge, monitoring
+        # and closure
         sw = await w.p(session, w.sw)
         case = await flows.formulate_project(session, principal=sw, discharge_id=case.id, cartella_id=cartella.id,
                                              case_manager_id=w.sw.id, title="Rientro a domicilio con SAD e ADI")
@@ -126,6 +145,13 @@ class TestOffanengoHomeWithSadAndAdi:
         clock.advance(hours=20)
         case = await service.discharge(session, principal=sw, discharge_id=case.id, services=["sad", "adi", "sad"])
         assert case.services == ["sad", "adi"] and case.discharged_at == clock.now()
+        with pytest.raises(Conflict) as exc:
+            await service.close(session, principal=cot, discharge_id=case.id)
+        assert exc.value.extra["allowed_actions"] == ["start_monitoring"]
+        case = await service.start_monitoring(session, principal=cot, discharge_id=case.id)
+        check, = await _items(session, case, service.MONITORING_KIND)
+        assert check.assignee_org_id == w.offanengo.id and check.due_at == case.discharged_at + timedelta(days=30)
+        clock.advance(days=30)
         case = await service.close(session, principal=cot, discharge_id=case.id)
         assert case.state == DischargeState.closed
 
@@ -134,10 +160,11 @@ class TestOffanengoHomeWithSadAndAdi:
         row = (await session.execute(sa.select(facts).where(facts.c.id == case.id))).one()
         assert row.social_risk and row.setting == "home" and row.services == ["sad", "adi"]
         assert row.evaluation_hours == 30.0 and row.project_at is not None and row.exit_reason is None
+        assert row.cot_requested_at == requested_at and row.evaluated_at == requested_at + timedelta(hours=30)
         actions = [v.action for v in await history.versions(session, entity_type="discharge_case",
                                                               entity_id=case.id)]
-        assert actions == ["signalled", "cot_requested", "evaluation_requested", "evaluated", "project_formulated",
-                           "discharged", "closed"]
+        assert actions == ["signalled", "cot_requested", "evaluation_requested", "setting_chosen", "evaluated",
+                           "project_formulated", "discharged", "monitoring", "closed"]
 
     async def test_ward_staff_see_the_status_only_and_cannot_work_the_case(self, session, world):
         w = world
@@ -167,7 +194,8 @@ class TestOffanengoHomeWithSadAndAdi:
             await service.discharge(session, principal=await w.p(session, w.cot_user), discharge_id=case.id,
                                     services=["sad"])
         assert exc.value.extra["state"] == "cot_requested" and exc.value.extra["action"] == "discharge"
-        assert set(exc.value.extra["allowed_actions"]) == {"evaluate", "not_eligible", "discharge_without_project"}
+        assert set(exc.value.extra["allowed_actions"]) == {"choose_setting", "evaluate", "not_eligible",
+                                                   "discharge_without_project", "cancel"}
 
 
 class TestOtherPathways:
