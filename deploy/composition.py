@@ -33,6 +33,7 @@ HANDLER_MODULES: list[str] = [
     "domain.pua.subscribers",
     "domain.discharge.subscribers",
     "domain.discharge.jobs",
+    "domain.imports.jobs",
 ]
 
 # Periodic work as data: each "module:function" is `async def f(session)` that enqueues its job, idempotent per day

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     dedup_candidate_threshold: float = 0.55
     dedup_name_similarity_floor: float = 0.3
 
+    # Imports from an older platform (domain.imports): largest file accepted, most rows per file, rows a worker
+    # commits at a time (a killed worker loses at most one chunk and redoes it).
+    import_max_bytes: int = 50 * 1024 * 1024
+    import_max_rows: int = 200_000
+    import_chunk_rows: int = 500
+
     # Extra folders of instrument definitions (YAML) beside schemas/instruments/.
     instruments_extra_dirs: list[Path] = Field(default_factory=list)
     # Attachments: stored outside the row data, addressed by checksum.

@@ -230,11 +230,13 @@ async def owning_comune_for(session: AsyncSession, *, principal: Principal, pers
 # ---------------------------------------------------------------- use cases
 async def open_cartella(session: AsyncSession, *, principal: Principal, person_id: uuid.UUID, area: Area | str,
                         owning_comune_id: uuid.UUID | None = None, legacy_code: str | None = None,
-                        case_manager_id: uuid.UUID | None = None, require_case: bool = False) -> Cartella:
+                        case_manager_id: uuid.UUID | None = None, require_case: bool = False,
+                        opened_at: datetime | None = None) -> Cartella:
     """Open a cartella for a person in an area. One open cartella per person per area (409 otherwise).
     `require_case=True` (the API): the caller must have the person's case (full projection), so a comune does not
     open a cartella for a person another comune has in charge (404). Services with a rule of their own (the PUA
-    referral opening the cartella of the area it refers to) call it without."""
+    referral opening the cartella of the area it refers to) call it without. `opened_at`: when an older platform
+    opened it (an import); not in the future."""
     try:
         area = Area(area)
     except ValueError:
@@ -255,7 +257,7 @@ async def open_cartella(session: AsyncSession, *, principal: Principal, person_i
     comune_id, rule = await owning_comune_for(session, principal=principal, person=person,
                                               explicit=owning_comune_id)
     c = Cartella(ambito_id=person.ambito_id, person_id=person.id, area=area, owning_comune_id=comune_id,
-                 status=CartellaStatus.open, opened_at=clock.now(), opened_by=principal.user_id,
+                 status=CartellaStatus.open, opened_at=_opening_instant(opened_at), opened_by=principal.user_id,
                  legacy_code=legacy_code, version=1)
     try:
         async with session.begin_nested():
@@ -269,6 +271,15 @@ async def open_cartella(session: AsyncSession, *, principal: Principal, person_i
         await set_case_manager_row(session, c, case_manager_id, actor_id=principal.user_id)
     audit_cartella("create", c)
     return c
+
+
+def _opening_instant(opened_at: datetime | None) -> datetime:
+    now = clock.now()
+    if opened_at is None:
+        return now
+    if opened_at > now:
+        raise Invalid("opened_at", "la data di apertura non può essere nel futuro")
+    return opened_at
 
 
 async def set_case_manager_row(session: AsyncSession, c: Cartella, user_id: uuid.UUID | None, *,

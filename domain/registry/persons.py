@@ -217,8 +217,14 @@ async def _insert(session, person: Person) -> None:
         await session.flush()
 
 
-async def _create(session, *, principal: Principal, data, source: str, interactive: bool):
-    values = await validate_person(session, principal=principal, values=data.model_dump(include=set(PERSON_FIELDS)))
+async def register(session, *, principal: Principal, data, source: str, interactive: bool,
+                   provenance: dict[str, Any] | None = None
+                   ) -> tuple[PersonCreateResult | None, tuple[uuid.UUID, str] | None]:
+    """The one create path: validate, look for the same identifier (returned as `existing`, nothing written), else
+    register the person, flag look-alikes for the stewards. `data` is a schema object or a dict of PERSON_FIELDS;
+    `provenance` (an import's source, file and row) goes into the history row that shows how the person came."""
+    given = data if isinstance(data, dict) else data.model_dump(include=set(PERSON_FIELDS))
+    values = await validate_person(session, principal=principal, values={k: given.get(k) for k in PERSON_FIELDS})
     existing = await _existing_by_identifier(session, ambito_id=principal.ambito_id, cf=values["codice_fiscale"],
                                              kind=values["other_identifier_type"], other=values["other_identifier"])
     if existing is not None:
@@ -240,7 +246,9 @@ async def _create(session, *, principal: Principal, data, source: str, interacti
             raise
         return None, existing
     await history.record(session, entity_type=ENTITY, entity_id=person.id, version=1, action="create",
-                         data={"state": history.snapshot(person), "source": source}, actor_id=principal.user_id)
+                         data={"state": history.snapshot(person), "source": source,
+                               **({"provenance": provenance} if provenance else {})},
+                         actor_id=principal.user_id)
     if candidates:
         await dedup.flag(session, ambito_id=principal.ambito_id, person_id=person.id, candidates=candidates,
                          source=source)
@@ -250,7 +258,7 @@ async def _create(session, *, principal: Principal, data, source: str, interacti
 async def create_person(session, *, principal: Principal, data, source: str = "api") -> PersonCreateResult:
     """Interactive registration: an identical codice fiscale (or other identifier) in the Ambito is a Conflict
     carrying `existing_id`; look-alikes are registered anyway, returned and queued for the stewards."""
-    result, existing = await _create(session, principal=principal, data=data, source=source, interactive=True)
+    result, existing = await register(session, principal=principal, data=data, source=source, interactive=True)
     if existing is not None:
         raise _conflict(existing)
     audit.record(action="create", object_type="person", object_ids=[result.person.id],
@@ -261,7 +269,7 @@ async def create_person(session, *, principal: Principal, data, source: str = "a
 async def find_or_create_person(session, *, principal: Principal, data, source: str) -> Person:
     """Automated paths (imports, hospital signals): the person with the same identifier is returned as is;
     otherwise it is registered, and flagged `needs_review` when it looks like someone already registered."""
-    result, existing = await _create(session, principal=principal, data=data, source=source, interactive=False)
+    result, existing = await register(session, principal=principal, data=data, source=source, interactive=False)
     if existing is not None:
         return await get_person(session, principal=principal, person_id=existing[0])
     return result.person
@@ -369,6 +377,18 @@ def person_view(read: PersonRead) -> dict[str, Any]:
         data.pop("interventions")
         data.pop("merged_into_id")
     return scopes.mask(data, read.access.projection)
+
+
+async def lock_registered(session, *, principal: Principal, person_id: uuid.UUID) -> Person:
+    """Lock an active person of the principal's Ambito for a change that needs no case access: an import adding the
+    related persons of someone it registered itself. Shows the caller nothing (the caller audits)."""
+    person = (await session.execute(
+        sa.select(Person).where(Person.id == person_id, Person.status == PersonStatus.active.value,
+                                policy.visible(principal))
+        .with_for_update().execution_options(populate_existing=True))).scalar_one_or_none()
+    if person is None:
+        raise NotFound("Persona non trovata.")
+    return person
 
 
 async def lock_for_update(session, principal: Principal, person_id: uuid.UUID) -> Person:

@@ -59,6 +59,13 @@ async def list_relations(session, *, principal: Principal, person_id: uuid.UUID,
 async def add_relation(session, *, principal: Principal, person_id: uuid.UUID, data) -> PersonRelation:
     person = await persons.lock_for_update(session, principal, person_id)  # the row lock serialises legal appointments
     persons.audit_person("create", person, object_type="person_relation")
+    return await insert_relation(session, principal=principal, person=person, data=data)
+
+
+async def insert_relation(session, *, principal: Principal, person: Person, data,
+                          provenance: dict[str, Any] | None = None) -> PersonRelation:
+    """Validate and write a relation of a person the caller has already locked and may change (add_relation for the
+    API; an import for the persons it registers). `provenance` goes into the history row."""
     kind = RelationKind(data.kind).value
     errors: list[tuple[str, str]] = []
     surname, given_name = persons.clean_name(data.surname), persons.clean_name(data.given_name)
@@ -128,7 +135,8 @@ async def add_relation(session, *, principal: Principal, person_id: uuid.UUID, d
     session.add(rel)
     await session.flush()
     await history.record(session, entity_type="person_relation", entity_id=rel.id, version=1, action="create",
-                         data={"state": history.snapshot(rel)}, actor_id=principal.user_id)
+                         data={"state": history.snapshot(rel), **({"provenance": provenance} if provenance else {})},
+                         actor_id=principal.user_id)
     return rel
 
 

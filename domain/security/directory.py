@@ -75,6 +75,17 @@ async def require_operator(session: AsyncSession, user_id: uuid.UUID, ambito_id:
     return UserCard(row.id, row.display_name, row.profession)
 
 
+async def user_ids_by_username(session: AsyncSession, usernames: Iterable[str | None],
+                               ambito_id: uuid.UUID) -> dict[str, uuid.UUID]:
+    """The person users of the Ambito with these usernames (an import names case managers by username)."""
+    wanted = sorted({u for u in usernames if u})
+    if not wanted:
+        return {}
+    rows = (await session.execute(sa.select(AppUser.username, AppUser.id).where(
+        AppUser.username.in_(wanted), AppUser.ambito_id == ambito_id, AppUser.kind == UserKind.person.value))).all()
+    return {r.username: r.id for r in rows}
+
+
 async def user_organisations(session: AsyncSession, user_id: uuid.UUID, day: date | None = None) -> set[uuid.UUID]:
     """The organisations where the user holds an effective role on `day` (today by default)."""
     return set((await session.execute(

@@ -50,6 +50,7 @@ class Permission(StrEnum):
     discharge_signal = "discharge.signal"  # ward staff: signal a protected discharge
     discharge_read = "discharge.read"
     discharge_manage = "discharge.manage"  # COT and comune: evaluation, project, discharge, exits
+    import_run = "import.run"  # data stewards: import persons and cartelle from an older platform
 
 
 @lru_cache

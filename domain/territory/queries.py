@@ -53,6 +53,16 @@ async def comuni_of_ambito(session: AsyncSession, ids: Iterable[uuid.UUID | None
     )).scalars())
 
 
+async def comuni_codes(session: AsyncSession, ambito_id: uuid.UUID) -> list[tuple[uuid.UUID, str | None, str | None,
+                                                                                 str]]:
+    """(id, ISTAT code, Belfiore code, name) of the Ambito's comuni: what an import resolves comune columns
+    against."""
+    return [tuple(r) for r in (await session.execute(
+        sa.select(Organisation.id, Organisation.istat_code, Organisation.belfiore_code, Organisation.name)
+        .where(Organisation.kind == OrgKind.comune.value, Organisation.ambito_id == ambito_id)
+        .order_by(Organisation.name))).all()]
+
+
 async def org_names(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
     wanted = _ids(ids)
     if not wanted:

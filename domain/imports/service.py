@@ -1,0 +1,504 @@
+"""Imports of persons, related persons and open cartelle from an older platform, run by a data steward.
+
+- `create_import` checks the mapping against the file's header and stages every row (raw values by header) with
+  the job, so nothing is read from the file again; the worker (or the command line) then runs it in chunks.
+- A **dry run** processes every row exactly as the real run would, inside a savepoint that is rolled back at the
+  end: later rows see what earlier rows would have created (the same person twice in one file is a match, not two
+  persons), and only the report is kept. `confirm_import` then starts the real run on the same staged rows.
+- The **real run** commits `import_chunk_rows` rows at a time, each chunk in the transaction of one durable job
+  together with its outcomes and the job's progress: a worker killed mid-chunk loses that chunk, and the retry
+  starts again from the first row without an outcome. Each row runs in its own savepoint: a bad row writes
+  nothing and does not stop the others.
+- **Idempotent**: every row that wrote something leaves an `import_record` keyed by (Ambito, source system,
+  source key); the same row in a later file is `unchanged`.
+- Persons go through the registry's one create path (`persons.register`): an identical codice fiscale or other
+  identifier is a match; look-alikes are registered, flagged and queued for the stewards (never merged here).
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.imports import mapping as mapmod
+from domain.imports.mapping import Mapping
+from domain.imports.models import ImportJob, ImportRecord, ImportRow, ImportState, RowOutcome
+from domain.kernel import clock, jobs
+from domain.kernel.errors import Conflict, DomainError, Invalid, NotFound
+from domain.kernel.settings import get_settings
+from domain.registry import cartelle, persons, relations
+from domain.registry.models import Area
+from domain.security import audit, directory
+from domain.security.permissions import Permission
+from domain.security.principal import Principal, load_principal
+from domain.territory import queries as territory
+
+log = logging.getLogger("imports")
+
+JOB_KIND = "imports.run"
+SOURCE = "import"
+STAGE_BATCH = 2_000
+PHASE_PERSON, PHASE_RELATED = 1, 2
+
+# Registry field names (as its errors name them) → mapping field, so a refusal names the file's column.
+REGISTRY_FIELDS = {
+    "residence_comune_id": "residence_comune", "domicile_comune_id": "domicile_comune",
+    "owning_comune_id": "owning_comune", "case_manager_id": "case_manager", "related_person_id": "related_to",
+    "kind": "relation_kind", "opened_at": "opened_on", "valid_from": "related_to", "valid_to": "related_to",
+    "area": "area",
+}
+
+
+# ---------------------------------------------------------------------------------------------------- create
+async def create_import(session: AsyncSession, *, principal: Principal, file_name: str, file_format: str,
+                        sha256: str, headers: list[str], rows: list[dict[str, str]], mapping: Mapping,
+                        dry_run: bool = True, enqueue: bool = True) -> ImportJob:
+    """Stage a file's rows as a new job (nothing else is written). The mapping must name existing columns."""
+    mapping.check_headers(headers)
+    if not rows:
+        raise Invalid("file", "il file contiene solo l'intestazione: nessuna riga da importare")
+    job = ImportJob(ambito_id=principal.ambito_id, created_by=principal.user_id, dry_run=dry_run,
+                    source_system=mapping.source_system, file_name=file_name[:255], file_sha256=sha256,
+                    file_format=file_format, mapping=mapping.as_dict(), state=ImportState.pending,
+                    total_rows=len(rows), counts={}, created_at=clock.now())
+    session.add(job)
+    await session.flush()
+    key_header, related_header = mapping.columns["source_key"], mapping.columns.get("related_to")
+    staged = [{"job_id": job.id, "row_number": n, "raw": raw,
+               "source_key": (raw.get(key_header) or "").strip()[:120] or None,
+               "phase": PHASE_RELATED if related_header and (raw.get(related_header) or "").strip() else PHASE_PERSON}
+              for n, raw in enumerate(rows, start=1)]
+    for i in range(0, len(staged), STAGE_BATCH):
+        await session.execute(sa.insert(ImportRow.__table__), staged[i:i + STAGE_BATCH])
+    if enqueue:
+        await _enqueue(session, job)
+    audit.record(action="create", object_type="import_job", object_ids=[job.id], result_count=len(rows))
+    return job
+
+
+async def confirm_import(session: AsyncSession, *, principal: Principal, import_id: uuid.UUID,
+                         enqueue: bool = True) -> ImportJob:
+    """The real run of a finished dry run: the same staged rows, the same mapping. Once per dry run."""
+    dry = await get_import(session, principal=principal, import_id=import_id, for_update=True)
+    if not dry.dry_run:
+        raise Conflict("L'importazione è già un'esecuzione reale.", state=dry.state)
+    if dry.state != ImportState.done:
+        raise Conflict("La prova non è ancora terminata: confermare quando il resoconto è completo.",
+                       state=dry.state)
+    already = (await session.execute(sa.select(ImportJob.id).where(ImportJob.dry_run_of == dry.id))).scalar()
+    if already is not None:
+        raise Conflict("Questa prova è già stata confermata.", existing_id=str(already))
+    job = ImportJob(ambito_id=dry.ambito_id, created_by=principal.user_id, dry_run=False, dry_run_of=dry.id,
+                    source_system=dry.source_system, file_name=dry.file_name, file_sha256=dry.file_sha256,
+                    file_format=dry.file_format, mapping=dry.mapping, state=ImportState.pending,
+                    total_rows=dry.total_rows, counts={}, created_at=clock.now())
+    session.add(job)
+    await session.flush()
+    cols = ("row_number", "phase", "source_key", "raw")
+    await session.execute(sa.insert(ImportRow.__table__).from_select(
+        ["job_id", *cols], sa.select(sa.literal(job.id, sa.Uuid()), *(ImportRow.__table__.c[c] for c in cols))
+        .where(ImportRow.job_id == dry.id)))
+    if enqueue:
+        await _enqueue(session, job)
+    audit.record(action="create", object_type="import_job", object_ids=[job.id, dry.id])
+    return job
+
+
+async def _enqueue(session: AsyncSession, job: ImportJob) -> None:
+    await jobs.enqueue(session, kind=JOB_KIND, payload={"import_id": str(job.id)},
+                       dedup_key=f"import:{job.id}:{job.rows_done}")
+
+
+# ---------------------------------------------------------------------------------------------------- read
+async def get_import(session: AsyncSession, *, principal: Principal, import_id: uuid.UUID,
+                     for_update: bool = False) -> ImportJob:
+    """An import of the principal's Ambito (any data steward of the Ambito may follow and confirm it)."""
+    q = sa.select(ImportJob).where(ImportJob.id == import_id, ImportJob.ambito_id == principal.ambito_id)
+    if for_update:
+        q = q.with_for_update().execution_options(populate_existing=True)
+    job = (await session.execute(q)).scalar_one_or_none()
+    if job is None:
+        raise NotFound("Importazione non trovata.")
+    return job
+
+
+# ---------------------------------------------------------------------------------------------------- run
+@dataclass
+class RowResult:
+    outcome: RowOutcome
+    person_id: uuid.UUID | None = None
+    matched_row: int | None = None
+    reason: str | None = None
+    candidate_person_ids: list[uuid.UUID] = field(default_factory=list)
+    candidate_rows: list[int] = field(default_factory=list)
+    cartella_id: uuid.UUID | None = None
+    relation_id: uuid.UUID | None = None
+    errors: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seen_person_ids: list[uuid.UUID] = field(default_factory=list)
+
+
+class RowRejected(Exception):
+    def __init__(self, errors: list[tuple[str, str]]):
+        super().__init__(errors)
+        self.errors = errors
+
+
+@dataclass
+class _Run:
+    job: ImportJob
+    mapping: Mapping
+    principal: Principal
+    comuni: dict[str, uuid.UUID]
+    users: dict[str, uuid.UUID] = field(default_factory=dict)
+    created_rows: dict[uuid.UUID, int] = field(default_factory=dict)  # person → the row of this job that made it
+
+    def header(self, name: str) -> str:
+        return self.mapping.header_of(REGISTRY_FIELDS.get(name, name))
+
+
+async def run_chunk(session: AsyncSession, *, import_id: uuid.UUID, max_rows: int | None = None,
+                    on_progress=None) -> ImportJob:
+    """Process the next rows of an import in the caller's transaction (the caller commits): the whole file for a
+    dry run, `import_chunk_rows` rows for a real run. Returns the job; `state` is `done` after the last row."""
+    job = (await session.execute(sa.select(ImportJob).where(ImportJob.id == import_id).with_for_update()
+                                 .execution_options(populate_existing=True))).scalar_one_or_none()
+    if job is None or job.state in (ImportState.done, ImportState.failed):
+        return job
+    started = time.perf_counter()
+    try:
+        principal = await load_principal(session, str(job.created_by))
+    except DomainError:
+        return _fail(job, "l'utente che ha avviato l'importazione non è più attivo")
+    if Permission.import_run not in principal.permissions:
+        return _fail(job, "l'utente che ha avviato l'importazione non è più data steward")
+    if job.state == ImportState.pending:
+        job.state, job.started_at = ImportState.running, clock.now()
+    own_audit = audit.current() is None
+    if own_audit:  # the worker and the command line: the job is the audited "request"
+        audit.begin(route=f"{JOB_KIND} {job.id}", method="JOB", request_id=None)
+    audit.set_principal(principal)
+    run = _Run(job=job, mapping=mapmod.parse_mapping(job.mapping), principal=principal,
+               comuni=_comuni_index(await territory.comuni_codes(session, job.ambito_id)))
+    if job.dry_run:
+        done = await _dry_run(session, run, on_progress)
+    else:
+        done = await _real_chunk(session, run, max_rows or get_settings().import_chunk_rows, on_progress)
+    job.busy_seconds = float(job.busy_seconds) + (time.perf_counter() - started)
+    if done:
+        job.state, job.finished_at = ImportState.done, clock.now()
+    elif not job.dry_run:
+        await _enqueue(session, job)  # the next chunk, in the transaction that commits this one
+    await session.flush()
+    await audit.flush(session)
+    if own_audit:
+        audit.begin(route=None, method=None, request_id=None)
+    return job
+
+
+def _fail(job: ImportJob, reason: str) -> ImportJob:
+    job.state, job.error, job.finished_at = ImportState.failed, reason[:500], clock.now()
+    return job
+
+
+async def _todo(session: AsyncSession, job: ImportJob, limit: int | None) -> list[ImportRow]:
+    q = (sa.select(ImportRow).where(ImportRow.job_id == job.id, ImportRow.outcome.is_(None))
+         .order_by(ImportRow.phase, ImportRow.row_number))
+    if limit is not None:
+        q = q.limit(limit)
+    return list((await session.execute(q)).scalars())
+
+
+async def _dry_run(session: AsyncSession, run: _Run, on_progress) -> bool:
+    rows = await _todo(session, run.job, None)
+    results: list[tuple[ImportRow, RowResult]] = []
+    preview = await session.begin_nested()
+    try:
+        for row in rows:
+            results.append((row, await _process(session, run, row)))
+            if on_progress is not None and len(results) % 100 == 0:
+                on_progress(len(results), run.job.total_rows)
+    finally:
+        await preview.rollback()  # a dry run writes nothing but its report
+    await _store(session, run.job, results)
+    return True
+
+
+async def _real_chunk(session: AsyncSession, run: _Run, limit: int, on_progress) -> bool:
+    rows = await _todo(session, run.job, limit)
+    results = []
+    for row in rows:
+        results.append((row, await _process(session, run, row)))
+        if on_progress is not None and len(results) % 100 == 0:
+            on_progress(run.job.rows_done + len(results), run.job.total_rows)
+    await _store(session, run.job, results)
+    return len(rows) < limit or run.job.rows_done >= run.job.total_rows
+
+
+_STORE = (sa.update(ImportRow.__table__)
+          .where(ImportRow.__table__.c.job_id == sa.bindparam("b_job"),
+                 ImportRow.__table__.c.row_number == sa.bindparam("b_row")))
+
+
+async def _store(session: AsyncSession, job: ImportJob, results: list[tuple[ImportRow, RowResult]]) -> None:
+    if not results:
+        return
+    params = [{"b_job": job.id, "b_row": row.row_number, "outcome": r.outcome.value, "person_id": r.person_id,
+               "matched_row": r.matched_row, "reason": r.reason, "candidate_person_ids": r.candidate_person_ids,
+               "candidate_rows": r.candidate_rows, "cartella_id": r.cartella_id, "relation_id": r.relation_id,
+               "errors": r.errors, "notes": r.notes} for row, r in results]
+    await session.execute(_STORE, params)
+    counts = dict(job.counts or {})
+    for _, r in results:
+        counts[r.outcome.value] = counts.get(r.outcome.value, 0) + 1
+    job.counts = counts
+    job.rows_done += len(results)
+    verb = "preview" if job.dry_run else "import"
+    for _, r in results:
+        if r.seen_person_ids:
+            audit.record(action=verb, object_type="person", object_ids=[r.person_id, r.cartella_id, r.relation_id],
+                         person_ids=r.seen_person_ids)
+
+
+# ---------------------------------------------------------------------------------------------------- one row
+async def _process(session: AsyncSession, run: _Run, row: ImportRow) -> RowResult:
+    """One row in its own savepoint: all of it or nothing of it."""
+    sp = await session.begin_nested()
+    try:
+        result = await _row(session, run, row)
+    except RowRejected as e:
+        await sp.rollback()
+        return _rejected(e.errors)
+    except Invalid as e:
+        await sp.rollback()
+        return _rejected([(run.header(x["field"]), x["reason"]) for x in e.errors])
+    except (Conflict, NotFound) as e:
+        await sp.rollback()
+        return _rejected([(run.header(_conflict_field(row)), e.detail)])
+    except (IntegrityError, DataError) as e:
+        await sp.rollback()
+        log.warning("import row refused by the database", extra={"job_id": str(run.job.id),
+                                                                 "row": row.row_number, "error": type(e).__name__})
+        return _rejected([(run.header("source_key"), "riga rifiutata dal database: verificare i valori")])
+    await sp.commit()
+    return result
+
+
+def _conflict_field(row: ImportRow) -> str:
+    return "relation_kind" if row.phase == PHASE_RELATED else "area"
+
+
+def _rejected(errors: list[tuple[str, str]]) -> RowResult:
+    return RowResult(outcome=RowOutcome.reject, errors=[{"field": f, "reason": r} for f, r in errors])
+
+
+async def _row(session: AsyncSession, run: _Run, row: ImportRow) -> RowResult:
+    m, job = run.mapping, run.job
+    values, errors = m.apply(row.raw)
+    key = values["source_key"]
+    if not key:
+        raise RowRejected([(m.header_of("source_key"), "obbligatorio: il codice della riga nel sistema di origine")])
+    known = await _record(session, job, key)
+    if known is not None:
+        return RowResult(outcome=RowOutcome.unchanged, person_id=known.person_id, cartella_id=known.cartella_id,
+                         relation_id=known.relation_id, reason=f"riga {known.row_number} di {known.file_name}")
+    related = row.phase == PHASE_RELATED
+    errors.extend(await _resolve(session, run, values, related))
+    target = None
+    if related:
+        target = await _record(session, job, values["related_to"])
+        if target is None or target.person_id is None:
+            errors.append((m.header_of("related_to"), f"nessuna persona importata con {m.header_of('source_key')} "
+                                                      f"'{values['related_to']}'"))
+    if errors:
+        raise RowRejected(errors)
+    provenance = {"source_system": job.source_system, "source_key": key, "file": job.file_name,
+                  "row": row.row_number, "import_id": str(job.id)}
+    has_identifier = bool(values["codice_fiscale"] or values["other_identifier"] or values["other_identifier_type"])
+    result = RowResult(outcome=RowOutcome.create)
+    if related and not has_identifier:
+        pass  # a related person known by name only: the relation row holds them, no person is registered
+    else:
+        result = await _person(session, run, row, values, provenance)
+    if related:
+        person = await persons.lock_registered(session, principal=run.principal, person_id=target.person_id)
+        rel = await relations.insert_relation(session, principal=run.principal, person=person,
+                                              data=_RelationData.of(values, result.person_id), provenance=provenance)
+        result.relation_id = rel.id
+        result.seen_person_ids.append(person.id)
+    else:
+        await _cartella(session, run, values, result)
+    session.add(ImportRecord(ambito_id=job.ambito_id, source_system=job.source_system, source_key=key,
+                             person_id=result.person_id, cartella_id=result.cartella_id,
+                             relation_id=result.relation_id, job_id=job.id, file_name=job.file_name,
+                             row_number=row.row_number, created_at=clock.now()))
+    await session.flush()
+    return result
+
+
+async def _person(session: AsyncSession, run: _Run, row: ImportRow, values: dict[str, Any],
+                  provenance: dict[str, Any]) -> RowResult:
+    data = {"codice_fiscale": values["codice_fiscale"], "other_identifier_type": values["other_identifier_type"],
+            "other_identifier": values["other_identifier"], "surname": values["surname"],
+            "given_name": values["given_name"], "sex": values["sex"], "birth_date": values["birth_date"],
+            "birth_place_code": values["birth_place_code"], "citizenship": values["citizenship"],
+            "residence_comune_id": values["residence_comune_id"], "residence_address": values["residence_address"],
+            "domicile_comune_id": values["domicile_comune_id"], "domicile_address": values["domicile_address"],
+            "homeless": bool(values["homeless"]),
+            "contacts": {k: v for k, v in (("phone", values["phone"]), ("email", values["email"])) if v}}
+    created, existing = await persons.register(session, principal=run.principal, data=data, source=SOURCE,
+                                               interactive=False, provenance=provenance)
+    if existing is not None:
+        pid, why = existing
+        return RowResult(outcome=RowOutcome.match, person_id=pid, reason=why,
+                         matched_row=await _row_of(session, run, pid), seen_person_ids=[pid])
+    person = created.person
+    run.created_rows[person.id] = row.row_number
+    candidates = [c.person.id for c in created.possible_duplicates]
+    if not candidates:
+        return RowResult(outcome=RowOutcome.create, person_id=person.id, seen_person_ids=[person.id])
+    rows = [r for r in [await _row_of(session, run, c) for c in candidates] if r is not None]
+    return RowResult(outcome=RowOutcome.possible_match, person_id=person.id, candidate_person_ids=candidates,
+                     candidate_rows=rows, reason="look_alike", seen_person_ids=[person.id, *candidates])
+
+
+async def _cartella(session: AsyncSession, run: _Run, values: dict[str, Any], result: RowResult) -> None:
+    """The row's open cartella. Without an area it is filed 'Non noto', unless the person already has an open
+    cartella (a second row of somebody already in charge adds nothing). The owner is the registry's rule; for a
+    person registered without a residence in the Ambito, the comune the row names takes the place of the
+    explicit choice."""
+    area = values["area"]
+    if area is None:
+        already = await cartelle.open_cartelle_of(session, result.person_id)
+        if already:
+            result.cartella_id = already[0][0]
+            result.notes.append("area non indicata: collegata alla cartella già aperta")
+            return
+        area = Area.non_noto.value
+        result.notes.append("area non indicata: cartella in area 'Non noto'")
+    opened_at = None
+    if values["opened_on"] is not None:
+        opened_at = datetime(values["opened_on"].year, values["opened_on"].month, values["opened_on"].day,
+                             12, tzinfo=clock.ROME)
+    explicit = values["owning_comune_id"]
+    fallback = values["residence_comune_id"] or values["domicile_comune_id"]
+
+    async def _open(owner):
+        return await cartelle.open_cartella(
+            session, principal=run.principal, person_id=result.person_id, area=area, owning_comune_id=owner,
+            legacy_code=(values["legacy_code"] or f"{run.job.source_system}:{values['source_key']}")[:60],
+            case_manager_id=values["case_manager_id"], opened_at=opened_at)
+
+    try:
+        try:
+            c = await _open(explicit)
+        except Invalid as e:  # refused before writing anything: the owner rule found no comune
+            if e.field != "owning_comune_id" or explicit is not None or fallback is None:
+                raise
+            c = await _open(fallback)
+    except Conflict as e:
+        existing = e.extra.get("existing_id")
+        if existing is None:
+            raise
+        result.cartella_id = uuid.UUID(existing)
+        result.notes.append("cartella già aperta in quest'area: collegata, non duplicata")
+        return
+    result.cartella_id = c.id
+
+
+async def _row_of(session: AsyncSession, run: _Run, person_id: uuid.UUID) -> int | None:
+    """The row of this job that registered the person (None for a person registered before)."""
+    if person_id in run.created_rows:
+        return run.created_rows[person_id]
+    found = (await session.execute(sa.select(ImportRow.row_number).where(
+        ImportRow.job_id == run.job.id, ImportRow.person_id == person_id,
+        ImportRow.outcome.in_([RowOutcome.create.value, RowOutcome.possible_match.value])).limit(1))).scalar()
+    if found is not None:
+        run.created_rows[person_id] = found
+    return found
+
+
+async def _record(session: AsyncSession, job: ImportJob, key: str) -> ImportRecord | None:
+    return (await session.execute(sa.select(ImportRecord).where(
+        ImportRecord.ambito_id == job.ambito_id, ImportRecord.source_system == job.source_system,
+        ImportRecord.source_key == key))).scalar_one_or_none()
+
+
+def _comuni_index(rows) -> dict[str, uuid.UUID]:
+    index: dict[str, uuid.UUID] = {}
+    for org_id, istat, belfiore, name in rows:
+        for k in (istat, belfiore, name):
+            if k:
+                index[mapmod.fold(k)] = org_id
+        if istat:
+            index[istat.lstrip("0")] = org_id  # "19035" typed in a spreadsheet that dropped the zero
+    return index
+
+
+async def _resolve(session: AsyncSession, run: _Run, values: dict[str, Any], related: bool) -> list[tuple[str, str]]:
+    """Comuni by ISTAT code, Belfiore code or name; case managers by username. Unknown values are errors."""
+    m, errors = run.mapping, []
+    for name in ("residence_comune", "domicile_comune", "owning_comune"):
+        text = values[name]
+        values[f"{name}_id"] = None
+        if text:
+            org = run.comuni.get(mapmod.fold(text)) or run.comuni.get(text.strip().lstrip("0"))
+            if org is None:
+                errors.append((m.header_of(name), f"comune sconosciuto nell'Ambito: '{text}'"))
+            values[f"{name}_id"] = org
+    values["case_manager_id"] = None
+    if values["case_manager"]:
+        name = values["case_manager"]
+        if name not in run.users:
+            run.users.update(await directory.user_ids_by_username(session, [name], run.job.ambito_id))
+        values["case_manager_id"] = run.users.get(name)
+        if values["case_manager_id"] is None:
+            errors.append((m.header_of("case_manager"), f"nessun operatore con nome utente '{name}' nell'Ambito"))
+    if related and not values["relation_kind"]:
+        errors.append((m.header_of("relation_kind"), "obbligatorio per una persona di riferimento"))
+    if not related and values["relation_kind"]:
+        errors.append((m.header_of("related_to"), "indicare di quale persona è la persona di riferimento"))
+    return errors
+
+
+@dataclass
+class _RelationData:
+    """What relations.insert_relation reads (the API passes its schema object)."""
+
+    kind: str
+    related_person_id: uuid.UUID | None
+    surname: str | None
+    given_name: str | None
+    contacts: Any
+    sole_caregiver: bool
+    cohabiting: bool | None
+    decree_reference: str | None
+    decree_scope: list[str]
+    court: str | None
+    valid_from: Any = None
+    valid_to: Any = None
+
+    @classmethod
+    def of(cls, values: dict[str, Any], person_id: uuid.UUID | None) -> _RelationData:
+        named = person_id is None
+        return cls(kind=values["relation_kind"], related_person_id=person_id,
+                   surname=values["surname"] if named else None, given_name=values["given_name"] if named else None,
+                   contacts=_Contacts({k: values[k] for k in ("phone", "email") if values[k]}) if named else None,
+                   sole_caregiver=bool(values["sole_caregiver"]), cohabiting=values["cohabiting"],
+                   decree_reference=values["decree_reference"], decree_scope=values["decree_scope"] or [],
+                   court=values["court"])
+
+
+@dataclass
+class _Contacts:
+    values: dict[str, str]
+
+    def model_dump(self, exclude_none: bool = True) -> dict[str, str]:
+        return dict(self.values)
