@@ -3,14 +3,18 @@ de-duplication), reads the status only; the COT and the comune read in full; bad
 field and writes nothing."""
 from __future__ import annotations
 
+import uuid
 from datetime import date
 
 import pytest
 import sqlalchemy as sa
 
+from domain.assessment.models import Vmd
 from domain.discharge.models import DischargeCase
+from domain.registry import cartelle
 from domain.registry.models import Person
 from domain.security.models import Role
+from tests.domain.assessment.vmd_setup import make_team, principal_of
 from tests.factories.cartelle import create_person
 from tests.factories.registry import person_payload
 from tests.support import bearer, make_user, org
@@ -116,3 +120,39 @@ async def test_an_illegal_move_is_409_with_the_kernel_body_and_an_exit_closes_th
     r = await client.post(f"/api/discharges/{did}/exit", headers=bearer(ward),
                           json={"action": "not_eligible", "reason": "Prova"})
     assert r.status_code == 403
+
+
+async def test_the_ward_cancels_its_own_signal_then_it_is_final(client, session):
+    ward, cot, _, person, ward_id = await _setup(session)
+    did = (await client.post("/api/discharges", json=_body(person.id, ward_id), headers=bearer(ward))).json()["id"]
+    r = await client.post(f"/api/discharges/{did}/cancel", json={"reason": ""}, headers=bearer(ward))
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason"
+    r = await client.post(f"/api/discharges/{did}/cancel", json={"reason": "Segnalazione doppia"},
+                          headers=bearer(ward))
+    assert r.status_code == 200, r.text
+    assert (r.json()["state"], r.json()["view"]) == ("cancelled", "status")
+    r = await client.post(f"/api/discharges/{did}/cancel", json={"reason": "Ancora"}, headers=bearer(cot))
+    assert r.status_code == 409 and r.headers["content-type"].startswith(PROBLEM)
+    assert (r.json()["state"], r.json()["action"], r.json()["allowed_actions"]) == ("cancelled", "cancel", [])
+
+
+async def test_a_signature_from_outside_the_equipe_is_refused_naming_the_signer_nothing_written(client, session):
+    """Bad input of the issue: the evaluation (the discharge VMD) signed by someone outside its equipe."""
+    ward, _, sw, person, ward_id = await _setup(session)
+    ifec = await make_user(session, Role.asst_pua_operator, "asst-crema-pua", profession="IFeC")
+    team = await make_team(session, [(ifec, "asst-crema-pua"), (sw, "comune-offanengo")])
+    did = (await client.post("/api/discharges", json=_body(person.id, ward_id), headers=bearer(ward))).json()["id"]
+    cartella = await cartelle.open_cartella(session, principal=await principal_of(session, sw), person_id=person.id,
+                                            area="anziani")
+    r = await client.post(f"/api/discharges/{did}/evaluation-request", headers=bearer(sw),
+                          json={"cartella_id": str(cartella.id), "team_id": str(team.id)})
+    assert r.status_code == 200, r.text
+    vmd_id = r.json()["vmd_id"]
+    outsider = await make_user(session, Role.comune_social_worker, "comune-offanengo")
+    before = (await session.execute(sa.select(Vmd.version).where(Vmd.id == uuid.UUID(vmd_id)))).scalar_one()
+    r = await client.post(f"/api/vmd/{vmd_id}/sign", headers=bearer(outsider))
+    assert r.status_code == 403 and r.headers["content-type"].startswith(PROBLEM), r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["user_id"]
+    after = (await session.execute(sa.select(Vmd.version).where(Vmd.id == uuid.UUID(vmd_id)))).scalar_one()
+    assert after == before
+    assert (await client.get(f"/api/discharges/{did}", headers=bearer(sw))).json()["state"] == "cot_requested"

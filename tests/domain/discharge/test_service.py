@@ -241,7 +241,132 @@ class TestOtherPathways:
         assert {i.state for i in await _items(session, case)} == {"cancelled"}
 
 
+class TestEvaluationByTheVmd:
+    async def _case(self, session, w):
+        person = await create_person(session, comune="comune-offanengo", birth_date=date(1947, 6, 12))
+        return await service.open_signal(session, principal=await w.p(session, w.ward_user),
+                                         data=signal(person.id, w.ward_org.id))
+
+    async def test_a_waiting_list_outcome_implies_rsa_and_opens_the_urgent_application_seam(self, session, clock,
+                                                                                            world):
+        case = await self._case(session, world)
+        vmd_id, _ = await _equipe_vmd(session, world, case, clock)
+        await _conclude(session, world, case, clock, vmd_id, hours_after_request=40, outcome="waiting_list")
+        await session.refresh(case)
+        assert (case.state, case.setting, case.evaluation_hours) == (DischargeState.evaluated, "rsa", 40.0)
+        seam, = await _items(session, case, service.RSA_KIND)
+        assert seam.assignee_org_id == world.offanengo.id and seam.data["vmd_id"] == str(vmd_id)
+
+    async def test_no_need_completes_the_evaluation_and_ends_the_case_not_eligible(self, session, clock, world):
+        case = await self._case(session, world)
+        vmd_id, _ = await _equipe_vmd(session, world, case, clock)
+        await _conclude(session, world, case, clock, vmd_id, hours_after_request=12, outcome="no_need")
+        await session.refresh(case)
+        assert case.state == DischargeState.not_eligible and case.exit_reason == "not_eligible"
+        assert case.evaluation_hours == 12.0 and case.exit_note == flows.NO_NEED_NOTE  # D6 counts it
+        assert {i.state for i in await _items(session, case, service.COMUNE_KIND)} == {"cancelled"}
+
+    async def test_without_a_setting_the_project_waits_for_one(self, session, clock, world):
+        case = await self._case(session, world)
+        vmd_id, cartella = await _concluded_vmd(session, world, case, clock, hours_after_request=20)
+        await session.refresh(case)
+        assert case.state == DischargeState.evaluated and case.setting is None
+        sw = await world.p(session, world.sw)
+        with pytest.raises(Invalid) as exc:
+            await flows.formulate_project(session, principal=sw, discharge_id=case.id, cartella_id=cartella.id,
+                                          case_manager_id=world.sw.id, title="Rientro a domicilio")
+        assert exc.value.field == "setting"
+        await flows.choose_setting(session, principal=sw, discharge_id=case.id, setting="cure_intermedie")
+        case = await flows.formulate_project(session, principal=sw, discharge_id=case.id, cartella_id=cartella.id,
+                                             case_manager_id=world.sw.id, title="Cure intermedie a Soresina")
+        assert case.state == DischargeState.project_formulated
+        with pytest.raises(Conflict) as exc:
+            await flows.choose_setting(session, principal=sw, discharge_id=case.id, setting="home")
+        assert exc.value.extra["action"] == "choose_setting"
+
+    async def test_a_vmd_the_case_did_not_request_leaves_it_alone(self, session, clock, world):
+        """Another VMD of the person, with the same trigger but asked elsewhere: the case still waits (a worker
+        may name it through POST …/evaluation)."""
+        case = await self._case(session, world)
+        other = await self._case(session, world)  # a second case of another person carries the VMD
+        vmd_id, _ = await _concluded_vmd(session, world, other, clock, hours_after_request=10)
+        await session.refresh(case)
+        await session.refresh(other)
+        assert case.state == DischargeState.cot_requested and case.evaluated_at is None
+        assert other.state == DischargeState.evaluated and other.vmd_id == vmd_id
+
+
+class TestCancelledSignal:
+    async def test_the_ward_withdraws_its_signal_with_a_reason(self, session, world):
+        w = world
+        person = await create_person(session, comune="comune-offanengo", birth_date=date(1947, 6, 12))
+        case = await service.open_signal(session, principal=await w.p(session, w.ward_user),
+                                         data=signal(person.id, w.ward_org.id))
+        ward = await w.p(session, w.ward_user)
+        with pytest.raises(Invalid) as exc:
+            await service.cancel_signal(session, principal=ward, discharge_id=case.id, reason="  ")
+        assert exc.value.field == "reason"
+        with pytest.raises(NotFound):  # the A&E of the hospital did not send it
+            await service.cancel_signal(session, principal=await w.p(session, w.ps_user), discharge_id=case.id,
+                                        reason="Doppia")
+        case = await service.cancel_signal(session, principal=ward, discharge_id=case.id,
+                                           reason="Segnalazione doppia")
+        assert case.state == DischargeState.cancelled and case.exit_reason == "cancelled"
+        assert {i.state for i in await _items(session, case)} == {"cancelled"}
+        with pytest.raises(Conflict) as exc:
+            await service.cancel_signal(session, principal=ward, discharge_id=case.id, reason="Ancora")
+        assert exc.value.extra["state"] == "cancelled" and exc.value.extra["allowed_actions"] == []
+
+    async def test_after_the_evaluation_a_signal_is_not_cancelled_409(self, session, clock, world):
+        w = world
+        person = await create_person(session, comune="comune-offanengo", birth_date=date(1947, 6, 12))
+        case = await service.open_signal(session, principal=await w.p(session, w.ward_user),
+                                         data=signal(person.id, w.ward_org.id))
+        cot = await w.p(session, w.cot_user)
+        await service.record_evaluation(session, principal=cot, discharge_id=case.id, setting="home",
+                                        evaluated_at=clock.now())
+        with pytest.raises(Conflict) as exc:
+            await service.cancel_signal(session, principal=cot, discharge_id=case.id, reason="Errore")
+        assert (exc.value.extra["state"], exc.value.extra["action"]) == ("evaluated", "cancel")
+        assert "non eleggibile" in exc.value.detail
+
+
 class TestEvaluationClock:
+    async def test_working_hours_move_the_marks_not_the_d6_deadline(self, session, clock, world, monkeypatch):
+        """DISCHARGE_CLOCK=working_hours, 08-18 on working days: a request on Friday 6 March 2026 at 17:00 is at
+        risk after 36 working hours (Thursday 13:00) and overdue after 48 (Friday 13 March 15:00); the D6
+        deadline stays Sunday 17:00."""
+        from domain.kernel.settings import get_settings
+        monkeypatch.setattr(get_settings(), "discharge_clock", "working_hours")
+        w = world
+        person = await create_person(session, comune="comune-offanengo", birth_date=date(1947, 6, 12))
+        friday = datetime.fromisoformat("2026-03-06T17:00:00+01:00")
+        clock.set(friday)
+        case = await service.open_signal(session, principal=await w.p(session, w.ward_user),
+                                         data=signal(person.id, w.ward_org.id))
+        assert case.evaluation_due_at == datetime.fromisoformat("2026-03-08T17:00:00+01:00")
+        clock.set(datetime.fromisoformat("2026-03-10T09:00:00+01:00"))  # 88 elapsed hours, 21 working
+        assert await service.mark_clocks(session) == (0, 0)
+        clock.set(datetime.fromisoformat("2026-03-12T12:59:00+01:00"))
+        assert await service.mark_clocks(session) == (0, 0)
+        clock.set(datetime.fromisoformat("2026-03-12T13:00:00+01:00"))
+        assert await service.mark_clocks(session) == (1, 0)
+        clock.set(datetime.fromisoformat("2026-03-13T14:59:00+01:00"))
+        assert await service.mark_clocks(session) == (0, 0)
+        clock.set(datetime.fromisoformat("2026-03-13T15:00:00+01:00"))
+        assert await service.mark_clocks(session) == (0, 1)
+        assert await service.mark_clocks(session) == (0, 0)
+
+    async def test_the_marks_hours_are_settings(self, session, clock, world, monkeypatch):
+        from domain.kernel.settings import get_settings
+        monkeypatch.setattr(get_settings(), "discharge_at_risk_hours", 24)
+        w = world
+        person = await create_person(session, comune="comune-offanengo", birth_date=date(1947, 6, 12))
+        case = await service.open_signal(session, principal=await w.p(session, w.ward_user),
+                                         data=signal(person.id, w.ward_org.id))
+        clock.set(case.cot_requested_at + timedelta(hours=24))
+        assert await service.mark_clocks(session) == (1, 0)
+
     async def test_at_risk_at_36_hours_overdue_at_48_once_each(self, session, clock, world):
         w = world
         person = await create_person(session, comune="comune-offanengo", birth_date=date(1947, 6, 12))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, time
 from enum import StrEnum
 
 import pytest
@@ -115,6 +115,18 @@ class TestCalendar:
     def test_working_days_skip_weekends_and_holidays(self):
         thursday = datetime.fromisoformat("2026-04-02T10:00:00+02:00")
         assert calendar.add_working_days(thursday, 2) == datetime.fromisoformat("2026-04-07T10:00:00+02:00")
+
+    def test_working_hours_count_only_the_open_window_of_working_days(self):
+        nine_to_six = {"day_start": time(9), "day_end": time(18)}
+        thursday = datetime.fromisoformat("2026-04-02T16:00:00+02:00")  # Easter Monday 6 April is a holiday
+        assert calendar.add_working_hours(thursday, 2, **nine_to_six) == thursday.replace(hour=18)
+        assert calendar.add_working_hours(thursday, 12, **nine_to_six) == datetime.fromisoformat(
+            "2026-04-07T10:00:00+02:00")
+        night = datetime.fromisoformat("2026-04-07T22:30:00+02:00")  # outside the window: from the next opening
+        assert calendar.add_working_hours(night, 1.5, **nine_to_six) == datetime.fromisoformat(
+            "2026-04-08T10:30:00+02:00")
+        with pytest.raises(ValueError):
+            calendar.add_working_hours(night, 1, day_start=time(18), day_end=time(9))
 
     def test_age_on_a_date(self):
         assert calendar.age_on(date(1944, 3, 2), date(2026, 3, 2)) == 82
