@@ -22,9 +22,14 @@ def _attachment_upload_limit(s: Settings) -> int:
     return s.attachment_max_bytes + s.attachment_upload_overhead_bytes
 
 
+def _import_upload_limit(s: Settings) -> int:
+    return s.import_max_bytes + 256 * 1024 + s.attachment_upload_overhead_bytes  # the file, its mapping, the form
+
+
 # (method, path pattern, limit): the first match wins; any other request gets REQUEST_MAX_BYTES.
 BODY_LIMITS: list[tuple[str, re.Pattern[str], Callable[[Settings], int]]] = [
     ("POST", re.compile(r"/api/cartelle/[^/]+/attachments/?"), _attachment_upload_limit),
+    ("POST", re.compile(r"/api/imports/?"), _import_upload_limit),
 ]
 
 
@@ -132,7 +137,7 @@ def csp_for(path: str, content_type: str = "") -> str:
 
 
 class SecurityHeadersMiddleware:
-    """nosniff and a Content-Security-Policy on every answer; `Cache-Control: no-store` on /api answers, which
+    """nosniff and a Content-Security-Policy on every answer; `Cache-Control: no-store` on /api and /fhir answers, which
     carry personal data that must stay out of browser and proxy caches."""
 
     def __init__(self, app: ASGIApp):
@@ -145,7 +150,7 @@ class SecurityHeadersMiddleware:
         path = scope.get("path", "")
         add = {b"x-content-type-options": b"nosniff", b"content-security-policy": csp_for(path).encode(),
                b"referrer-policy": b"no-referrer", b"x-frame-options": b"DENY"}
-        if path == "/api" or path.startswith("/api/"):
+        if path in ("/api", "/fhir") or path.startswith(("/api/", "/fhir/")):
             add[b"cache-control"] = b"no-store"
 
         async def _send(message: Message) -> None:

@@ -8,6 +8,10 @@ def include_all(app: FastAPI) -> None:
     app.include_router(health.router)
     for module in _api_modules():
         app.include_router(module.router, prefix="/api")
+    from api.routes import fhir
+
+    app.include_router(fhir.fhir_router, prefix=fhir.PREFIX)  # its own name: not one of the /api routers
+    fhir.install(app)  # after api.errors.install: /fhir errors become OperationOutcome
 
 
 def _api_modules():

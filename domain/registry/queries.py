@@ -136,22 +136,26 @@ async def _fuzzy(session, where: list[Any], q: str, limit: int, after: dict[str,
 
 async def search_persons(session, *, principal: Principal, codice_fiscale: str | None = None, q: str | None = None,
                          birth_date: date | None = None, comune_id: uuid.UUID | None = None, limit: int = 20,
-                         cursor: str | None = None, with_total: bool = False) -> SearchResult:
+                         cursor: str | None = None, with_total: bool = False,
+                         other_identifier: tuple[str, str] | None = None) -> SearchResult:
     """Persons of the principal's Ambito matching the criteria. A role that sees identity data of the whole Ambito
     but owns no case (front desk, ward, COT, CSC, PUA staff...) must give a criterion that names someone (name,
     codice fiscale or birth date): the registry is not a list to scroll. Searches are braked per user
-    (`PERSON_SEARCH_PER_MINUTE`, 429 with Retry-After)."""
+    (`PERSON_SEARCH_PER_MINUTE`, 429 with Retry-After). `other_identifier` is (kind, value) of an STP, ENI, passport
+    or provisional identifier, exact (the FHIR `identifier` search)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise Invalid("limit", f"deve essere tra 1 e {MAX_LIMIT}")
     cf = cfmod.normalize(codice_fiscale) if codice_fiscale else None
     q = normalise_query(q)
     if q is not None and len(q.replace(" ", "")) < 2:
         raise Invalid("q", "almeno 2 caratteri")
-    if not (cf or q or birth_date) and scopes.has_identity(principal) and not policy.owns_cases(principal):
+    other = (other_identifier[0], cfmod.check_other_identifier(*other_identifier, field="identifier")
+             ) if other_identifier else None
+    if not (cf or q or birth_date or other) and scopes.has_identity(principal) and not policy.owns_cases(principal):
         raise Invalid("q", "indicare cognome e nome, codice fiscale o data di nascita della persona cercata")
     ratelimit.check("person_search", principal.user_id, get_settings().person_search_per_minute,
                     detail="Troppe ricerche in un minuto: riprovare tra poco.")
-    fp = _fingerprint(cf, q, birth_date and birth_date.isoformat(), comune_id and str(comune_id))
+    fp = _fingerprint(cf, q, birth_date and birth_date.isoformat(), comune_id and str(comune_id), other)
 
     where: list[Any] = [policy.active(principal)]
     projection = "identity"
@@ -161,6 +165,8 @@ async def search_persons(session, *, principal: Principal, codice_fiscale: str |
         projection = scopes.list_projection(principal)
     if cf:
         where.append(Person.codice_fiscale == cf)
+    if other is not None:
+        where.extend([Person.other_identifier_type == other[0], Person.other_identifier == other[1]])
     if birth_date is not None:
         where.append(Person.birth_date == birth_date)
     if comune_id is not None:

@@ -15,8 +15,8 @@ Output (r4_elements.json beside this file):
 Paths use the JSON names of choice elements (`Patient.deceasedBoolean`). Each element has `type` (a primitive
 such as `date`, a data type such as `HumanName`, `BackboneElement` for an element defined inline, `Resource` for
 contained resources, or `#Path` when it repeats the definition at Path, e.g. `Questionnaire.item.item`), `array`,
-`required` when the element is mandatory, and `codes` when R4 binds it to a fixed value set (left out when the
-source lists the set only in part).
+`required` when the element is mandatory, and `codes` when R4 binds it to a fixed value set that the source
+lists whole (its short text is exactly `a | b | c`).
 """
 from __future__ import annotations
 
@@ -96,9 +96,13 @@ def parse_module(module: str, text: str) -> list[Klass]:
             if not _kw(call, "element_property"):
                 continue  # the `__ext` companions of primitives and framework fields
             type_ref, array = _annotation(stmt.annotation)
+            codes = _kw(call, "enum_values")
+            # The source derives enum_values from the element's short text; only a short text that is exactly
+            # "a | b | c" is the whole value set (e.g. not "formats supported (xml | json | ttl | mime type)").
+            if codes and (_kw(call, "title") != " | ".join(codes) or "+" in codes):  # "a | b +": only a part
+                codes = None
             k.elements.append(Element(name=_kw(call, "alias"), type_ref=type_ref, array=array,
-                                      required=bool(_kw(call, "element_required")),
-                                      codes=_kw(call, "enum_values")))
+                                      required=bool(_kw(call, "element_required")), codes=codes))
         out.append(k)
     return out
 
@@ -169,7 +173,7 @@ class Builder:
                 entry["array"] = e.array
                 if e.required:
                     entry["required"] = True
-                if e.codes and "+" not in e.codes:  # the source cuts long value sets short with a "+"
+                if e.codes:
                     entry["codes"] = list(e.codes)
                 out[p] = entry
                 if entry["type"] == "BackboneElement":

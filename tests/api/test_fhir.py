@@ -1,0 +1,176 @@
+"""The FHIR R4 façade over HTTP: application/fhir+json, OperationOutcome errors naming the element, a
+CapabilityStatement made from the mounted routes, Patient read and search with the /api access rules and audit."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+from fastapi.routing import iter_route_contexts
+
+from domain.security.models import AuditEvent, UserKind
+from integrations.fhir import r4, systems
+from tests.factories.registry import encode_cf, insert_person
+from tests.support import bearer, make_user
+
+FHIR = "application/fhir+json"
+CF = encode_cf("Bonetti", "Carla", "F", date(1938, 7, 14), "Crema")
+STP = "STP0303210000123"
+
+
+@pytest.fixture
+async def worker(session):
+    return bearer(await make_user(session, "comune_social_worker", "comune-crema"))
+
+
+@pytest.fixture
+async def bonetti(session):
+    return await insert_person(session, surname="Bonetti", given_name="Carla", sex="F", birth_date=date(1938, 7, 14),
+                               birth_place_code="D142", birth_place_name="Crema", codice_fiscale=CF)
+
+
+async def system_client(session, *scopes: str, role="cot_operator", org="asst-crema-cot"):
+    user = await make_user(session, role, org, kind=UserKind.system, scopes=list(scopes))
+    return bearer(user, scopes=list(scopes))
+
+
+def issues(r) -> list[dict]:
+    assert r.headers["content-type"].startswith(FHIR), (r.status_code, r.text)
+    body = r.json()
+    assert body["resourceType"] == "OperationOutcome"
+    r4.check_r4(body)
+    return body["issue"]
+
+
+class TestMetadata:
+    async def test_lists_exactly_the_mounted_fhir_routes(self, client, worker, app):
+        r = await client.get("/fhir/metadata", headers=worker)
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"].startswith(FHIR)
+        cs = r.json()
+        r4.check_r4(cs)
+        assert cs["fhirVersion"] == "4.0.1" and cs["format"] == [FHIR] and cs["kind"] == "instance"
+        listed = {(res["type"], i["code"]) for res in cs["rest"][0]["resource"] for i in res["interaction"]}
+        mounted = {tuple(r.name.split(":")[1:]) for r in iter_route_contexts(app.routes)
+                   if (r.name or "").startswith("fhir:") and not r.name.startswith("fhir:system:")}
+        assert listed == mounted and ("Patient", "read") in listed and ("Patient", "search-type") in listed
+        [pat] = [res for res in cs["rest"][0]["resource"] if res["type"] == "Patient"]
+        assert {p["name"]: p["type"] for p in pat["searchParam"]} == {"identifier": "token", "name": "string",
+                                                                      "birthdate": "date"}
+
+    async def test_needs_a_token_and_answers_an_operation_outcome(self, client):
+        r = await client.get("/fhir/metadata")
+        assert r.status_code == 401
+        assert issues(r)[0]["code"] == "login" and r.headers["www-authenticate"] == "Bearer"
+
+
+class TestPatientRead:
+    async def test_read_is_r4_json_with_the_codice_fiscale_and_is_audited(self, client, session, worker, bonetti):
+        r = await client.get(f"/fhir/Patient/{bonetti.id}", headers=worker)
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"].startswith(FHIR) and r.headers["cache-control"] == "no-store"
+        res = r.json()
+        r4.check_r4(res)
+        assert res["resourceType"] == "Patient" and res["id"] == str(bonetti.id)
+        assert {"system": systems.CODICE_FISCALE, "value": CF} == {k: res["identifier"][0][k]
+                                                                 for k in ("system", "value")}
+        assert r.headers["etag"] == f'W/"{bonetti.version}"'
+        rows = (await session.execute(sa.select(AuditEvent.action, AuditEvent.route, AuditEvent.person_ids).where(
+            AuditEvent.request_id == r.headers["x-request-id"]))).all()
+        assert [(a, route) for a, route, _ in rows] == [("read", "GET /fhir/Patient/{person_id}")]
+        assert rows[0][2] == [bonetti.id]
+
+    async def test_unknown_and_malformed_ids_are_not_found(self, client, worker):
+        for pid in ("00000000-0000-4000-8000-000000000000", "not-a-uuid"):
+            r = await client.get(f"/fhir/Patient/{pid}", headers=worker)
+            assert r.status_code == 404 and issues(r)[0]["code"] == "not-found"
+
+    async def test_a_person_of_another_ambito_is_not_found(self, client, session, worker):
+        other = await insert_person(session, ambito="ambito-cremona-test", comune=None)
+        r = await client.get(f"/fhir/Patient/{other.id}", headers=worker)
+        assert r.status_code == 404
+
+    async def test_a_role_without_the_permission_is_forbidden(self, client, session, bonetti):
+        analyst = bearer(await make_user(session, "analyst", "ambito-crema"))
+        r = await client.get(f"/fhir/Patient/{bonetti.id}", headers=analyst)
+        assert r.status_code == 403 and issues(r)[0]["code"] == "forbidden"
+
+
+class TestSystemScopes:
+    @pytest.mark.parametrize("scope", ["system/Patient.read", "system/*.read"])
+    async def test_a_read_scope_opens_read_and_search(self, client, session, bonetti, scope):
+        h = await system_client(session, scope)
+        assert (await client.get(f"/fhir/Patient/{bonetti.id}", headers=h)).status_code == 200
+        r = await client.get("/fhir/Patient", params={"identifier": f"{systems.CODICE_FISCALE}|{CF}"}, headers=h)
+        assert r.status_code == 200 and len(r.json()["entry"]) == 1
+
+    @pytest.mark.parametrize("scope", ["system/Patient.write", "system/Organization.read"])
+    async def test_another_scope_is_forbidden_whatever_the_role(self, client, session, bonetti, scope):
+        h = await system_client(session, scope)
+        r = await client.get(f"/fhir/Patient/{bonetti.id}", headers=h)
+        assert r.status_code == 403
+        assert "system/Patient.read" in issues(r)[0]["diagnostics"]
+
+
+class TestPatientSearch:
+    async def test_by_codice_fiscale(self, client, worker, bonetti):
+        r = await client.get("/fhir/Patient", params={"identifier": f"{systems.CODICE_FISCALE}|{CF.lower()}"},
+                             headers=worker)
+        assert r.status_code == 200, r.text
+        bundle = r.json()
+        r4.check_r4(bundle)
+        assert bundle["type"] == "searchset" and "total" not in bundle
+        [entry] = bundle["entry"]
+        assert entry["resource"]["id"] == str(bonetti.id) and entry["fullUrl"].endswith(f"/fhir/Patient/{bonetti.id}")
+        assert [link["relation"] for link in bundle["link"]] == ["self"]
+
+    async def test_by_stp(self, client, session, worker):
+        p = await insert_person(session, codice_fiscale=None, other_identifier_type="stp", other_identifier=STP)
+        r = await client.get("/fhir/Patient", params={"identifier": f"{systems.STP}|{STP}"}, headers=worker)
+        assert [e["resource"]["id"] for e in r.json()["entry"]] == [str(p.id)]
+        r = await client.get("/fhir/Patient", params={"identifier": f"{systems.ENI}|ENI0303210000123"},
+                             headers=worker)
+        assert r.status_code == 200 and "entry" not in r.json()
+
+    async def test_pages_follow_next_links_and_total_only_when_asked(self, client, session, worker):
+        born = date(1950, 1, 2)
+        made = {str((await insert_person(session, birth_date=born, codice_fiscale=None, other_identifier_type=
+                                          "provisional", other_identifier=f"PRV-{i}")).id) for i in range(3)}
+        seen: list[str] = []
+        url, params = "/fhir/Patient", {"birthdate": "1950-01-02", "_count": "2"}
+        while url:
+            r = await client.get(url, params=params, headers=worker)
+            assert r.status_code == 200, r.text
+            bundle = r.json()
+            assert "total" not in bundle
+            seen += [e["resource"]["id"] for e in bundle.get("entry", [])]
+            nxt = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+            url, params = (nxt[0].removeprefix("http://test"), None) if nxt else (None, None)
+        assert sorted(seen) == sorted(made)
+        r = await client.get("/fhir/Patient", params={"birthdate": "1950-01-02", "_total": "accurate",
+                                                      "_count": "1"}, headers=worker)
+        assert r.json()["total"] == 3 and len(r.json()["entry"]) == 1
+
+    @pytest.mark.parametrize(("params", "where"), [
+        ({"family": "Rossi"}, "family"),
+        ({"identifier": "BNCNNA42C55D142T"}, "identifier"),
+        ({"identifier": "http://example.org/mrn|1"}, "identifier"),
+        ({"identifier": f"{systems.STP}|STP1"}, "identifier"),
+        ({"_count": "0", "name": "Rossi"}, "_count"),
+        ({"_total": "sempre", "name": "Rossi"}, "_total"),
+        ({"name": "Rossi", "_cursor": "abc"}, "_cursor"),
+    ])
+    async def test_bad_or_unknown_parameters_are_400(self, client, worker, params, where):
+        r = await client.get("/fhir/Patient", params=params, headers=worker)
+        assert r.status_code == 400, r.text
+        assert any(i["diagnostics"].startswith(f"{where}:") for i in issues(r)), issues(r)
+
+
+class TestErrors:
+    async def test_an_unknown_fhir_path_is_an_operation_outcome(self, client, worker):
+        r = await client.get("/fhir/Practitioner/1", headers=worker)
+        assert r.status_code == 404 and issues(r)[0]["code"] == "not-found"
+
+    async def test_api_errors_stay_problem_json(self, client, worker):
+        r = await client.get("/api/persons/not-a-uuid", headers=worker)
+        assert r.headers["content-type"].startswith("application/problem+json")
