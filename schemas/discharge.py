@@ -11,7 +11,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from domain.discharge.models import DISCHARGE_STATE_LABELS, SETTING_LABELS, DischargeState, Service, Setting
 from schemas.persons import PersonCreate
 
-VIEW_LABELS = {"full": "Completa", "status": "Solo lo stato (reparto segnalante)"}
+VIEW_LABELS = {"full": "Completa", "status": "Solo lo stato (reparto segnalante)",
+               "minimal": "Minima (ente erogatore nominato nel progetto)"}
+# What a provider named in the discharge project sees (as for plans): when and where the person goes, with what.
+MINIMAL_FIELDS = ("id", "person_id", "state", "expected_discharge_date", "discharged_at", "monitoring_at",
+                  "closed_at", "plan_id", "services", "version")
 
 
 class _In(BaseModel):
@@ -51,17 +55,20 @@ class DischargeSignalCreate(_In):
 
 class DischargePublic(BaseModel):
     id: uuid.UUID = Field(title="Identificativo", description="Identificativo della dimissione protetta.")
-    view: Literal["full", "status"] = Field(title="Vista", description="full (completa) o status (solo stato).")
+    view: Literal["full", "status", "minimal"] = Field(
+        title="Vista", description="full (completa), status (solo stato: il reparto), minimal (l'ente erogatore).")
     view_label: str = Field(title="Vista (etichetta)", description="La vista, in italiano.")
     person_id: uuid.UUID = Field(title="Persona", description="La persona dimessa.")
     state: DischargeState = Field(title="Stato", description="Stato del percorso.")
     state_label: str = Field(title="Stato (etichetta)", description="Lo stato, in italiano.")
     allowed_actions: list[str] = Field(default_factory=list, title="Azioni possibili",
                                        description="Le azioni che lo stato consente.")
-    ward_org_id: uuid.UUID = Field(title="Reparto", description="Il reparto che ha segnalato.")
-    opened_by: uuid.UUID = Field(title="Segnalata da", description="L'operatore che ha segnalato.")
-    signalled_at: datetime = Field(title="Segnalata il", description="Data e ora della segnalazione.")
-    admission_date: date = Field(title="Ricovero", description="Data del ricovero.")
+    ward_org_id: uuid.UUID | None = Field(default=None, title="Reparto", description="Il reparto che ha segnalato.")
+    opened_by: uuid.UUID | None = Field(default=None, title="Segnalata da",
+                                        description="L'operatore che ha segnalato.")
+    signalled_at: datetime | None = Field(default=None, title="Segnalata il",
+                                          description="Data e ora della segnalazione.")
+    admission_date: date | None = Field(default=None, title="Ricovero", description="Data del ricovero.")
     expected_discharge_date: date = Field(title="Dimissione prevista", description="Data prevista di dimissione.")
     cot_org_id: uuid.UUID | None = Field(default=None, title="COT", description="La COT che valuta.")
     out_of_ambito: bool = Field(default=False, title="Fuori Ambito",
@@ -98,19 +105,22 @@ class DischargePublic(BaseModel):
 
     @classmethod
     def of(cls, case: Any, view: str, allowed: list[str]) -> DischargePublic:
+        setting = {"setting": str(case.setting) if case.setting else None,
+                   "setting_label": SETTING_LABELS.get(str(case.setting)) if case.setting else None}
+        labels = dict(view=view, view_label=VIEW_LABELS[view], state_label=DISCHARGE_STATE_LABELS[str(case.state)],
+                      allowed_actions=allowed)
+        if view == "minimal":
+            return cls(**{f: getattr(case, f) for f in MINIMAL_FIELDS}, **setting, **labels)
         out: dict[str, Any] = {f: getattr(case, f) for f in (
             "id", "person_id", "state", "ward_org_id", "opened_by", "signalled_at", "admission_date",
             "expected_discharge_date", "cot_org_id", "out_of_ambito", "cot_requested_at", "evaluation_due_at",
             "evaluated_at", "discharged_at", "monitoring_at", "closed_at", "version")}
-        out.update(view=view, view_label=VIEW_LABELS[view], state_label=DISCHARGE_STATE_LABELS[str(case.state)],
-                   allowed_actions=allowed)
+        out.update(labels)
         if view == "full":
             out.update({f: getattr(case, f) for f in (
                 "comune_id", "criteria", "social_risk", "clinician_summary", "at_risk_at", "overdue_at", "vmd_id",
                 "evaluation_hours", "plan_id", "project_at", "services", "services_at", "exit_reason",
-                "exit_note")})
-            out["setting"] = str(case.setting) if case.setting else None
-            out["setting_label"] = SETTING_LABELS.get(str(case.setting)) if case.setting else None
+                "exit_note")}, **setting)
         return cls(**out)
 
 

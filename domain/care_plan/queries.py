@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.care_plan import policy, repository, states
-from domain.care_plan.models import CarePlan, Intervention, PlanState
+from domain.care_plan.models import CarePlan, Intervention, InterventionStatus, PlanState
 from domain.care_plan.repository import OBJECT, REVIEW_KIND, PlanBundle
 from domain.kernel import history, work_items
 from domain.kernel.errors import NotFound
@@ -112,6 +112,13 @@ async def interventions_for_provider(session: AsyncSession, *, principal, person
              "provider_name": labels["org"].get(iv.provider_org_id), "intensity_value": iv.intensity_value,
              "intensity_unit": iv.intensity_unit, "start_date": iv.start_date, "end_date": iv.end_date,
              "status": str(iv.status)} for iv, plan_id in rows]
+
+
+def plans_naming_providers(org_ids: list[uuid.UUID]) -> sa.Select:
+    """Ids of the plans with an intervention (not cancelled) assigned to one of `org_ids`: for contexts whose rows
+    hang off a plan and open a minimal view to the providers it names (the discharge project)."""
+    return sa.select(Intervention.plan_id).where(Intervention.provider_org_id.in_(org_ids),
+                                                 Intervention.status != InterventionStatus.cancelled.value)
 
 
 async def plan_cartella_id(session: AsyncSession, plan_id: uuid.UUID) -> uuid.UUID | None:

@@ -6,6 +6,9 @@ Rules (deny by default; always within the principal's Ambito):
 - COT operators: the cases of their COT (`cot_org_id`), full view; they work them (evaluation, project, exits).
 - Comune social workers: the cases of their residents (`comune_id`, the comune notified at the COT request), full
   view; they work them too.
+- Providers (ETS, RSA operators) named in the discharge project (an intervention of the plan assigned to their
+  organisation): the *minimal* view, as for plans (state, expected and actual discharge, setting, services, the
+  plan): never the ward's summary, the criteria or the clinical dates.
 """
 from __future__ import annotations
 
@@ -14,14 +17,16 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from domain.care_plan import queries as care_plan_queries
 from domain.discharge.models import DischargeCase
 from domain.kernel.errors import Forbidden
 from domain.security.models import Role
 from domain.security.permissions import Permission
 
-View = Literal["full", "status"]
+View = Literal["full", "status", "minimal"]
 
 WORKER_ROLES = (Role.cot_operator, Role.comune_social_worker)
+PROVIDER_ROLES = (Role.ets_operator, Role.rsa_operator)
 
 STATUS_FIELDS = frozenset({
     "id", "person_id", "state", "state_label", "ward_org_id", "opened_by", "signalled_at", "admission_date",
@@ -50,11 +55,26 @@ def full_view(principal) -> ColumnElement[bool]:
     return sa.and_(DischargeCase.ambito_id == principal.ambito_id, sa.or_(*parts))
 
 
+def _provider_orgs(principal) -> list:
+    return sorted({o for role in PROVIDER_ROLES if principal.has_role(role) for o in principal.orgs_for(role)},
+                  key=str)
+
+
+def status_view(principal) -> ColumnElement[bool]:
+    """Rows the principal sees with the ward's status view (not in full)."""
+    if not principal.has_role(Role.ward_staff):
+        return sa.false()
+    return DischargeCase.ward_org_id.in_(_ids(principal, Role.ward_staff))
+
+
 def row_filter(principal) -> ColumnElement[bool]:
     """The mandatory filter of every query on discharge cases."""
     parts = _full_parts(principal)
     if principal.has_role(Role.ward_staff):
         parts.append(DischargeCase.ward_org_id.in_(_ids(principal, Role.ward_staff)))
+    providers = _provider_orgs(principal)
+    if providers:
+        parts.append(DischargeCase.plan_id.in_(care_plan_queries.plans_naming_providers(providers)))
     if not parts:
         return sa.false()
     return sa.and_(DischargeCase.ambito_id == principal.ambito_id, sa.or_(*parts))
@@ -68,8 +88,10 @@ def signaller_filter(principal) -> ColumnElement[bool]:
                    DischargeCase.ward_org_id.in_(_ids(principal, Role.ward_staff)))
 
 
-def view_of(full: bool) -> View:
-    return "full" if full else "status"
+def view_of(full: bool, status: bool = True) -> View:
+    """The widest view a row allows: full (a worker of the case), else status (its ward), else minimal (a
+    provider named in the project)."""
+    return "full" if full else "status" if status else "minimal"
 
 
 def ensure(principal, permission: Permission) -> None:

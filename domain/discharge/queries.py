@@ -1,6 +1,6 @@
 """Reads of protected discharges: one case, the list each reader sees (ward: the signals of its wards, status only;
-COT: its cases; comune: its residents' cases), the COT queue by deadline, and the facts reporting computes D3-D7
-from."""
+COT: its cases; comune: its residents' cases; providers named in the project: minimal), the COT queue by deadline,
+and the facts reporting computes D3-D7 from."""
 from __future__ import annotations
 
 import uuid
@@ -37,13 +37,14 @@ class Visible:
 async def get_case(session: AsyncSession, *, principal: Principal, discharge_id: uuid.UUID) -> Visible:
     policy.ensure(principal, Permission.discharge_read)
     row = (await session.execute(
-        sa.select(DischargeCase, policy.full_view(principal).label("full"))
+        sa.select(DischargeCase, policy.full_view(principal).label("full"),
+                  policy.status_view(principal).label("status"))
         .where(DischargeCase.id == discharge_id, policy.row_filter(principal)))).one_or_none()
     if row is None:
         raise NotFound("Dimissione protetta non trovata.")
-    case, full = row
+    case, full, status = row
     audit.record(action="read", object_type=ENTITY, object_ids=[case.id], person_ids=[case.person_id])
-    return Visible(case, policy.view_of(bool(full)))
+    return Visible(case, policy.view_of(bool(full), bool(status)))
 
 
 async def list_cases(session: AsyncSession, *, principal: Principal, states: list[DischargeState] | None = None,
@@ -57,10 +58,11 @@ async def list_cases(session: AsyncSession, *, principal: Principal, states: lis
         conds.append(DischargeCase.state.in_([DischargeState(s).value for s in states]))
     if person_id:
         conds.append(DischargeCase.person_id == person_id)
-    stmt = sa.select(DischargeCase, policy.full_view(principal).label("full")).where(*conds)
+    stmt = sa.select(DischargeCase, policy.full_view(principal).label("full"),
+                     policy.status_view(principal).label("status")).where(*conds)
     rows = (await session.execute(cursor_codec.newest_first(
         stmt, DischargeCase.signalled_at, DischargeCase.id, CURSOR_KIND, cursor, limit))).all()
-    items = [Visible(c, policy.view_of(bool(full))) for c, full in rows[:limit]]
+    items = [Visible(c, policy.view_of(bool(full), bool(status))) for c, full, status in rows[:limit]]
     nxt = cursor_codec.next_token(CURSOR_KIND, rows, limit, lambda r: (r[0].signalled_at, r[0].id))
     audit.record(action="search", object_type=ENTITY, object_ids=[v.case.id for v in items],
                  person_ids=[v.case.person_id for v in items], result_count=len(items))

@@ -30,6 +30,8 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from domain.discharge.models import DischargeCase
+from domain.imports.mapping import template_dict
+from domain.imports.models import ImportJob, ImportState
 from domain.kernel import clock, work_items
 from domain.pua.models import AccessRequest, AccessState
 from domain.registry import assignments
@@ -90,8 +92,9 @@ PLAN_FOR = {"agree": "proposed", "back-to-draft": "proposed", "activate": "agree
             "start": "active", "end": "active"}
 VMD_FOR = {"responses": "scheduled", "sign": "in_progress", "meetings": "in_progress", "conclude": "equipe_review",
            "reassessment": "concluded"}
-DISCHARGE_FOR = {"project": "evaluated", "discharge": "project_formulated", "monitoring": "discharged",
-                 "close": "monitoring"}
+# The case itself ("") is read on the one with a project, so the providers it names reach it (minimal view).
+DISCHARGE_FOR = {"": "project_formulated", "project": "evaluated", "discharge": "project_formulated",
+                 "monitoring": "discharged", "close": "monitoring"}
 REQUEST_FOR = {"reception": "registered", "withdraw": "registered", "cancel": "registered",
                "triage": "in_reception", "orient": "first_level_done", "refer-vmd": "first_level_done",
                "refer-cot": "first_level_done"}
@@ -135,6 +138,7 @@ class World:
     requests: dict[str, uuid.UUID] = field(default_factory=dict)            # PUA request state -> request
     discharge: uuid.UUID | None = None  # a protected discharge signalled from the ward, awaiting the COT
     discharges: dict[str, uuid.UUID] = field(default_factory=dict)          # discharge state -> case
+    import_job: uuid.UUID | None = None  # a finished dry run, not yet confirmed
 
 
 @dataclass
@@ -432,10 +436,11 @@ async def _crema_case(api: _Api, engine: AsyncEngine, sc: Scenario, world: World
             "text": "Colloquio con la persona e il caregiver."})
         world.entries[role.value] = uuid.UUID(r["id"])
     await _requests(api, sc, world, own)
-    await _discharge(api, sc, world, own)
+    await _discharge(api, sc, world, own, providers=[ids["ets-igea"], ids["op-fbc"]])
 
 
-async def _discharge(api: _Api, sc: Scenario, world: World, own: dict[str, uuid.UUID]) -> None:
+async def _discharge(api: _Api, sc: Scenario, world: World, own: dict[str, uuid.UUID], *,
+                     providers: list[uuid.UUID]) -> None:
     """The protected discharge the ward signalled for the person (the COT of Crema evaluates; Offanengo is told)."""
     r = await api("POST", "/discharges", own["ward_staff"], 201, json=_discharge_body(sc, world))
     world.discharge = uuid.UUID(r["id"])
@@ -449,6 +454,10 @@ async def _discharge(api: _Api, sc: Scenario, world: World, own: dict[str, uuid.
         r = await api("POST", "/discharges", own["ward_staff"], 201, json=_discharge_body(sc, world))
         for _, user, action, body in steps[:n + 1]:
             r = await api("POST", f"/discharges/{r['id']}/{action}", user, 200, json=body)
+            for provider in providers if action == "project" else []:  # named in the project: the minimal view
+                await api("POST", f"/care-plans/{r['plan_id']}/interventions", cw, 201, json={
+                    "service_type": "sad", "provider_org_id": str(provider), "intensity_value": 6,
+                    "intensity_unit": "ore/settimana", "start_date": "2026-03-04", "funding_source": "fna"})
         assert r["state"] == state, (state, r["state"])
         world.discharges[state] = uuid.UUID(r["id"])
 
@@ -522,6 +531,14 @@ async def build(engine: AsyncEngine, http: AsyncClient) -> Scenario:
         s.add(dc)
         await s.flush()
         sc.cremona.discharge = dc.id
+        for world, ambito_code, steward in ((sc.crema, "ambito-crema", own["data_steward"]),
+                                            (sc.cremona, "ambito-cremona-test", cw)):
+            job = ImportJob(ambito_id=(await org(s, ambito_code)).id, created_by=steward, dry_run=True,
+                            source_system="matrice", file_name="matrice.csv", file_sha256="0" * 64,
+                            file_format="csv", mapping=template_dict(), state=ImportState.done, total_rows=0)
+            s.add(job)
+            await s.flush()
+            world.import_job = job.id
         sc.cremona.assignment = (await s.execute(sa.select(CartellaAssignment.id).where(
             CartellaAssignment.cartella_id == sc.cremona.cartella).order_by(CartellaAssignment.id))).scalars().first()
         crema_amb, cremona_amb = (await org(s, "ambito-crema")).id, (await org(s, "ambito-cremona-test")).id
@@ -549,7 +566,7 @@ async def build(engine: AsyncEngine, http: AsyncClient) -> Scenario:
     # The `revoked` case shares the rows that are not case data with the `crema` one: the caller's work items and
     # break-glass grants, and the Ambito's territory, users, teams and duplicate pairs.
     for name in ("match", "user", "role_assignment", "pending_role", "comune", "org", "unit", "team", "member",
-                 "grants", "items"):
+                 "grants", "items", "import_job"):
         setattr(sc.revoked, name, getattr(sc.crema, name))
     return sc
 
@@ -634,12 +651,17 @@ def param(sc: Scenario, path: str, name: str, role: str, situation: str) -> str:
               "relation_id": w.relation, "goal_id": w.goal,
               "intervention_id": w.intervention, "attachment_id": w.attachment,
               "match_id": w.match, "user_id": w.user, "team_id": w.team, "member_id": w.member,
-              "discharge_id": w.discharge}
+              "discharge_id": w.discharge, "import_id": w.import_job}
     if name not in simple:
         raise KeyError(f"the matrix scenario has no value for path parameter {{{name}}} of {path}")
     return str(simple[name])
 
 
+# The reference layout's header and one person registered with a provisional identifier.
+IMPORT_CSV = (";".join(template_dict()["columns"].values()) + "\n"
+              + ";".join({"id_origine": "MX-1", "cognome": "Verdi", "nome": "Giulia", "comune_residenza": "Crema",
+                          "tipo_identificativo": "provvisorio"}.get(h, "") for h in template_dict()["columns"].values())
+              + "\n").encode()
 REASON = {"reason": "Motivazione di prova della matrice"}
 OVERRIDE = {"override_reason": "Scelta dell'operatore dopo il colloquio"}  # closing against the triage's suggestion
 
@@ -736,6 +758,8 @@ def body_for(sc: Scenario, method: str, path: str, role: str, situation: str,
         ("POST", "/discharges/{discharge_id}/setting"): {"setting": "home"},
         ("POST", "/discharges/{discharge_id}/cancel"): {"reason": "Segnalazione inserita due volte"},
     }
+    if (method, p) == ("POST", "/imports"):
+        return {"files": {"file": ("export.csv", IMPORT_CSV, "text/csv")}}
     if (method, p) == ("POST", "/cartelle/{cartella_id}/attachments"):
         return {"files": {"file": ("prova.txt", b"Documento di prova.", "text/plain")}, "data": {"kind": "other"}}
     json = bodies.get((method, p))
@@ -750,4 +774,6 @@ def request_for(sc: Scenario, method: str, path: str, role: str, situation: str)
     kw["headers"] = sc.headers[caller]
     if method == "GET" and path == "/api/persons":
         kw["params"] = {"q": "Rossi"}
+    if method == "GET" and path == "/fhir/Patient":
+        kw["params"] = {"name": "Rossi"}
     return url, kw

@@ -309,8 +309,10 @@ for action in ("propose", "back-to-draft", "agree", "activate", "reviews/start",
 # protocol, not on the cartella: consent does not gate it (NOT_CONSENT_GATED).
 DISCHARGE_READERS = WARD | COT | COMUNE
 route("POST", "/discharges", grant(WARD, AMBITO))
-route("GET", "/discharges", grant(DISCHARGE_READERS, ANY))
-route("GET", "/discharges/{discharge_id}", grant(COT | COMUNE, CASE, ward=(WARD, AMBITO)))
+# Providers (ETS, RSA) named in the discharge project read the case with the minimal view (as for plans): `own` is
+# a provider of the project, `other` a provider that is not named in it.
+route("GET", "/discharges", grant(DISCHARGE_READERS | PROVIDERS, ANY))
+route("GET", "/discharges/{discharge_id}", grant(COT | COMUNE | PROVIDERS, CASE, ward=(WARD, AMBITO)))
 # Working a case (evaluation, discharge, closure, exits): the COT of the case and the comune of residence. The VMD is
 # requested and the discharge project written by the comune (the COT requests no VMD and writes no plan).
 for action in ("setting", "evaluation", "discharge", "monitoring", "close", "exit"):
@@ -320,6 +322,15 @@ for action in ("setting", "evaluation", "discharge", "monitoring", "close", "exi
 route("POST", "/discharges/{discharge_id}/cancel", grant(COT | COMUNE, CASE, ward=(WARD, AMBITO)))
 for action in ("evaluation-request", "project"):
     route("POST", f"/discharges/{{discharge_id}}/{action}", grant(COMUNE, CASE))
+# ================================================================================================= imports
+# Imports from the older platform (issue 17): the data stewards of the Ambito, nobody else (not the system
+# administrator). Any steward of the Ambito follows and confirms the Ambito's imports; another Ambito's are hidden.
+route("GET", "/imports/template", grant(STEWARD, ANY))
+route("POST", "/imports", grant(STEWARD, ANY))
+route("GET", "/imports", grant(STEWARD, ANY))
+route("GET", "/imports/{import_id}", grant(STEWARD, AMBITO))
+route("GET", "/imports/{import_id}/report", grant(STEWARD, AMBITO))
+route("POST", "/imports/{import_id}/confirm", grant(STEWARD, AMBITO))
 # ================================================================================================= consent
 # Cross-organisation access to a case of the social side needs the person's consent for the role's purpose, or a
 # documented legal basis on the assignment (brief §6.4 and §2 A12 "see the outcome summary for their patients
@@ -364,3 +375,19 @@ def why_denied(method: str, path: str) -> dict[str, list[str]]:
             if value != ALLOW:
                 out.setdefault(f"{value} {sit}", []).append(role)
     return out
+
+
+# ================================================================================================= FHIR façade
+# /fhir (issue 12) answers what its /api twin answers, through the same services, so it has the twin's cells: the
+# Patient read is the person read (and is consent-gated the same way), the Patient search is the person search.
+# The CapabilityStatement describes the server only: every authenticated caller reads it.
+def fhir_route(method: str, path: str, table: dict[str, Cells]) -> None:
+    key = (method.upper(), "/fhir" + path)
+    assert key not in EXPECTED, f"duplicate route in the expected matrix: {key}"
+    EXPECTED[key] = table
+
+
+fhir_route("GET", "/metadata", cells(ANY))
+fhir_route("GET", "/Patient", grant(SEARCHERS, ANY))
+fhir_route("GET", "/Patient/{person_id}", grant(IDENTITY, AMBITO, minimal=(MINIMAL, CASE)))
+CONSENT_GATED_AMBITO = CONSENT_GATED_AMBITO | {("GET", "/fhir/Patient/{person_id}")}

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from domain.assessment import equipe
 from domain.assessment import service as vmd_service
+from domain.care_plan import interventions as care_plan_interventions
 from domain.discharge import flows, jobs, queries, service
 from domain.discharge.models import DischargeCase, DischargeState
 from domain.kernel import history, work_items
@@ -18,7 +19,8 @@ from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.kernel.models import WorkItem
 from domain.registry import cartelle, persons
 from domain.security.models import Role
-from schemas.discharge import DischargeSignalCreate
+from schemas.care_plan import InterventionCreate
+from schemas.discharge import DischargePublic, DischargeSignalCreate
 from tests.domain.assessment.vmd_setup import BARTHEL_35, MEETING, SOCIAL, make_team, principal_of
 from tests.factories.cartelle import create_person
 from tests.support import make_user, org
@@ -294,6 +296,39 @@ class TestEvaluationByTheVmd:
         await session.refresh(other)
         assert case.state == DischargeState.cot_requested and case.evaluated_at is None
         assert other.state == DischargeState.evaluated and other.vmd_id == vmd_id
+
+
+class TestProvidersNamedInTheProject:
+    async def test_a_provider_of_the_project_sees_the_minimal_view_another_nothing(self, session, clock, world):
+        w = world
+        person = await create_person(session, comune="comune-offanengo", birth_date=date(1947, 6, 12))
+        case = await service.open_signal(session, principal=await w.p(session, w.ward_user),
+                                         data=signal(person.id, w.ward_org.id))
+        _, cartella = await _concluded_vmd(session, w, case, clock, hours_after_request=20)
+        sw = await w.p(session, w.sw)
+        await flows.choose_setting(session, principal=sw, discharge_id=case.id, setting="home")
+        case = await flows.formulate_project(session, principal=sw, discharge_id=case.id, cartella_id=cartella.id,
+                                             case_manager_id=w.sw.id, title="Rientro a domicilio con SAD")
+        igea = await make_user(session, Role.ets_operator, "ets-igea")
+        meraki = await make_user(session, Role.ets_operator, "ets-meraki")
+        with pytest.raises(NotFound):  # not yet named in the project
+            await queries.get_case(session, principal=await w.p(session, igea), discharge_id=case.id)
+        await care_plan_interventions.add_intervention(
+            session, principal=sw, plan_id=case.plan_id, data=InterventionCreate(
+                service_type="sad", provider_org_id=(await org(session, "ets-igea")).id, intensity_value=6,
+                intensity_unit="ore/settimana", start_date=date(2026, 3, 4), funding_source="fna"))
+        seen = await queries.get_case(session, principal=await w.p(session, igea), discharge_id=case.id)
+        assert seen.view == "minimal" and seen.allowed == []
+        public = DischargePublic.of(seen.case, seen.view, seen.allowed)
+        assert public.setting == "home" and public.plan_id == case.plan_id
+        assert public.clinician_summary is None and public.criteria is None and public.admission_date is None
+        assert public.ward_org_id is None and public.opened_by is None
+        items, _ = await queries.list_cases(session, principal=await w.p(session, igea))
+        assert [v.case.id for v in items] == [case.id]
+        with pytest.raises(NotFound):
+            await queries.get_case(session, principal=await w.p(session, meraki), discharge_id=case.id)
+        with pytest.raises(Forbidden):
+            await service.close(session, principal=await w.p(session, igea), discharge_id=case.id)
 
 
 class TestCancelledSignal:
