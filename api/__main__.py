@@ -107,6 +107,8 @@ COMMANDS: dict[str, Command] = {
     "seed-demo": Command("deploy.run:seed_demo_command", "utenti, équipe e persone dimostrative (idempotente; "
                          "solo con DEV_MODE=true)", True),
     "seed": Command("deploy.seed.synthetic:main", "Ambito sintetico per le prove di carico: --persons N", True),
+    "import": Command("deploy.import_cli:main", "importa persone e cartelle da un'esportazione (CSV/XLSX): FILE "
+                      "--mapping M --as STEWARD [--dry-run]", False),
     "token": Command("integrations.identity.dev_tokens:main", "token di sviluppo per un utente: --user USERNAME",
                      False),
     "clock": Command("deploy.demo_clock:main", "orologio di prova (solo in sviluppo): show | set ISTANTE | "
@@ -132,7 +134,7 @@ def main(argv: list[str]) -> int:
     if name != "run":  # `run` decides by itself whether to start the embedded server (DATABASE_URL unset)
         _point_settings_at(command)
     asks_help = any(a in ("-h", "--help") for a in rest)
-    if name in ("load-reference", "seed-demo", "seed") and not asks_help:
+    if name in ("load-reference", "seed-demo", "seed", "import") and not asks_help:
         read_business_clock()
     if name == "seed-demo" and not asks_help and not any(a.startswith("--database-url") for a in rest):
         rest = [*rest, "--database-url", owner_database_url()]  # seed-demo alone would use DATABASE_URL

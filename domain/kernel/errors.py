@@ -55,6 +55,17 @@ class TooManyRequests(DomainError):
         self.headers = {"Retry-After": str(retry_after)}
 
 
+class TooLarge(DomainError):
+    """A file or a body over its configured size (an import over IMPORT_MAX_BYTES); names the field."""
+
+    status = 413
+    title = "Contenuto troppo grande"
+    code = "too_large"
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}", errors=[{"field": field, "reason": reason}])
+
+
 class Invalid(DomainError):
     """Bad input that passed the schema but broke a domain rule; names the field."""
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from domain.kernel.errors import Invalid
+from domain.kernel.errors import Invalid, TooLarge
 
 XLSX_MAGIC = b"PK\x03\x04"
 
@@ -37,7 +37,7 @@ def _refuse(reason: str) -> Invalid:
 def read_table(data: bytes, *, encoding: str = "auto", delimiter: str = "auto", sheet: str | None = None,
                max_bytes: int | None = None, max_rows: int | None = None) -> Table:
     if max_bytes is not None and len(data) > max_bytes:
-        raise _refuse(f"file di {len(data)} byte: il massimo consentito è {max_bytes} byte")
+        raise TooLarge("file", f"oltre il massimo consentito di {max_bytes} byte (IMPORT_MAX_BYTES)")
     if not data.strip():
         raise _refuse("il file è vuoto")
     sha = hashlib.sha256(data).hexdigest()

@@ -30,6 +30,8 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from domain.discharge.models import DischargeCase
+from domain.imports.mapping import template_dict
+from domain.imports.models import ImportJob, ImportState
 from domain.kernel import clock, work_items
 from domain.pua.models import AccessRequest, AccessState
 from domain.registry import assignments
@@ -136,6 +138,7 @@ class World:
     requests: dict[str, uuid.UUID] = field(default_factory=dict)            # PUA request state -> request
     discharge: uuid.UUID | None = None  # a protected discharge signalled from the ward, awaiting the COT
     discharges: dict[str, uuid.UUID] = field(default_factory=dict)          # discharge state -> case
+    import_job: uuid.UUID | None = None  # a finished dry run, not yet confirmed
 
 
 @dataclass
@@ -528,6 +531,14 @@ async def build(engine: AsyncEngine, http: AsyncClient) -> Scenario:
         s.add(dc)
         await s.flush()
         sc.cremona.discharge = dc.id
+        for world, ambito_code, steward in ((sc.crema, "ambito-crema", own["data_steward"]),
+                                            (sc.cremona, "ambito-cremona-test", cw)):
+            job = ImportJob(ambito_id=(await org(s, ambito_code)).id, created_by=steward, dry_run=True,
+                            source_system="matrice", file_name="matrice.csv", file_sha256="0" * 64,
+                            file_format="csv", mapping=template_dict(), state=ImportState.done, total_rows=0)
+            s.add(job)
+            await s.flush()
+            world.import_job = job.id
         sc.cremona.assignment = (await s.execute(sa.select(CartellaAssignment.id).where(
             CartellaAssignment.cartella_id == sc.cremona.cartella).order_by(CartellaAssignment.id))).scalars().first()
         crema_amb, cremona_amb = (await org(s, "ambito-crema")).id, (await org(s, "ambito-cremona-test")).id
@@ -555,7 +566,7 @@ async def build(engine: AsyncEngine, http: AsyncClient) -> Scenario:
     # The `revoked` case shares the rows that are not case data with the `crema` one: the caller's work items and
     # break-glass grants, and the Ambito's territory, users, teams and duplicate pairs.
     for name in ("match", "user", "role_assignment", "pending_role", "comune", "org", "unit", "team", "member",
-                 "grants", "items"):
+                 "grants", "items", "import_job"):
         setattr(sc.revoked, name, getattr(sc.crema, name))
     return sc
 
@@ -640,12 +651,17 @@ def param(sc: Scenario, path: str, name: str, role: str, situation: str) -> str:
               "relation_id": w.relation, "goal_id": w.goal,
               "intervention_id": w.intervention, "attachment_id": w.attachment,
               "match_id": w.match, "user_id": w.user, "team_id": w.team, "member_id": w.member,
-              "discharge_id": w.discharge}
+              "discharge_id": w.discharge, "import_id": w.import_job}
     if name not in simple:
         raise KeyError(f"the matrix scenario has no value for path parameter {{{name}}} of {path}")
     return str(simple[name])
 
 
+# The reference layout's header and one person registered with a provisional identifier.
+IMPORT_CSV = (";".join(template_dict()["columns"].values()) + "\n"
+              + ";".join({"id_origine": "MX-1", "cognome": "Verdi", "nome": "Giulia", "comune_residenza": "Crema",
+                          "tipo_identificativo": "provvisorio"}.get(h, "") for h in template_dict()["columns"].values())
+              + "\n").encode()
 REASON = {"reason": "Motivazione di prova della matrice"}
 OVERRIDE = {"override_reason": "Scelta dell'operatore dopo il colloquio"}  # closing against the triage's suggestion
 
@@ -742,6 +758,8 @@ def body_for(sc: Scenario, method: str, path: str, role: str, situation: str,
         ("POST", "/discharges/{discharge_id}/setting"): {"setting": "home"},
         ("POST", "/discharges/{discharge_id}/cancel"): {"reason": "Segnalazione inserita due volte"},
     }
+    if (method, p) == ("POST", "/imports"):
+        return {"files": {"file": ("export.csv", IMPORT_CSV, "text/csv")}}
     if (method, p) == ("POST", "/cartelle/{cartella_id}/attachments"):
         return {"files": {"file": ("prova.txt", b"Documento di prova.", "text/plain")}, "data": {"kind": "other"}}
     json = bodies.get((method, p))

@@ -322,6 +322,15 @@ for action in ("setting", "evaluation", "discharge", "monitoring", "close", "exi
 route("POST", "/discharges/{discharge_id}/cancel", grant(COT | COMUNE, CASE, ward=(WARD, AMBITO)))
 for action in ("evaluation-request", "project"):
     route("POST", f"/discharges/{{discharge_id}}/{action}", grant(COMUNE, CASE))
+# ================================================================================================= imports
+# Imports from the older platform (issue 17): the data stewards of the Ambito, nobody else (not the system
+# administrator). Any steward of the Ambito follows and confirms the Ambito's imports; another Ambito's are hidden.
+route("GET", "/imports/template", grant(STEWARD, ANY))
+route("POST", "/imports", grant(STEWARD, ANY))
+route("GET", "/imports", grant(STEWARD, ANY))
+route("GET", "/imports/{import_id}", grant(STEWARD, AMBITO))
+route("GET", "/imports/{import_id}/report", grant(STEWARD, AMBITO))
+route("POST", "/imports/{import_id}/confirm", grant(STEWARD, AMBITO))
 # ================================================================================================= consent
 # Cross-organisation access to a case of the social side needs the person's consent for the role's purpose, or a
 # documented legal basis on the assignment (brief §6.4 and §2 A12 "see the outcome summary for their patients
