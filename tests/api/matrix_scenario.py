@@ -776,4 +776,6 @@ def request_for(sc: Scenario, method: str, path: str, role: str, situation: str)
         kw["params"] = {"q": "Rossi"}
     if method == "GET" and path == "/fhir/Patient":
         kw["params"] = {"name": "Rossi"}
+    if method == "GET" and path == "/fhir/Patient":
+        kw["params"] = {"name": "Rossi"}
     return url, kw

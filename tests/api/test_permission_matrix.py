@@ -27,17 +27,24 @@ from tests.api import permission_matrix as M  # noqa: N812  (the matrix is the s
 from tests.api.matrix_scenario import AUDITED, Scenario, build, request_for, rolled_back_session
 
 PROBLEM = "application/problem+json"
+FHIR = "application/fhir+json"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 @lru_cache
 def app_routes() -> frozenset[tuple[str, str]]:
-    """Every /api operation of the application, as the OpenAPI document lists it."""
+    """Every /api operation of the application, as the OpenAPI document lists it, and every /fhir route (kept out
+    of that document: the CapabilityStatement is their contract)."""
+    from fastapi.routing import iter_route_contexts
+
     from api.main import create_app
 
-    paths = create_app().openapi()["paths"]
-    return frozenset((m.upper(), p) for p, ops in paths.items() if p.startswith("/api/")
-                     for m in ops if m.upper() in METHODS)
+    app = create_app()
+    paths = app.openapi()["paths"]
+    api = {(m.upper(), p) for p, ops in paths.items() if p.startswith("/api/") for m in ops if m.upper() in METHODS}
+    fhir = {(m, r.path_format) for r in iter_route_contexts(app.routes) if (r.name or "").startswith("fhir:")
+            for m in r.methods or () if m in METHODS}
+    return frozenset(api | fhir)
 
 
 def _cells() -> list:
@@ -128,9 +135,12 @@ async def test_cell(matrix: Env, method: str, path: str, role: str, situation: s
     r = await matrix.http.request(method, url, **kw)
     got = classify(r.status_code)
     detail = ""
+    refusal_type = FHIR if path.startswith("/fhir/") else PROBLEM  # /fhir refuses with an OperationOutcome
     if r.headers.get("content-type", "").startswith(PROBLEM):
         body = r.json()
         detail = f": {body.get('detail')}" + (f" {body['errors']}" if body.get("errors") else "")
+    elif r.headers.get("content-type", "").startswith(FHIR) and r.json().get("resourceType") == "OperationOutcome":
+        detail = ": " + "; ".join(i.get("diagnostics", "") for i in r.json()["issue"])
     where = f"{method} {path} | {role} | {situation}"
     if cell in ALLOWED_NOT_2XX:
         assert want == M.ALLOW, f"{where}: listed in ALLOWED_NOT_2XX but expected {want}"
@@ -139,13 +149,13 @@ async def test_cell(matrix: Env, method: str, path: str, role: str, situation: s
                                  f"({r.status_code}{detail})"
     else:
         assert got == want, f"{where}: expected {want} got {got} ({r.status_code}{detail})"
-    if r.status_code == 422:  # the cell must reach the service: a request refused by the schema tests no rule
+    if r.status_code == 422 and refusal_type == PROBLEM:  # the cell must reach the service, not the schema
         assert not r.json()["type"].endswith("/validation"), \
             f"{where}: the scenario's request is invalid{detail} (fix matrix_scenario)"
     rid = r.headers.get("x-request-id")
     assert AUDITED.get(rid, 0) >= 1, f"{method} {path} | {role} | {situation}: the request left no audit row"
-    if got in (M.FORBIDDEN, M.HIDDEN):  # every refusal is a problem document
-        assert r.headers["content-type"].startswith(PROBLEM), f"{method} {path}: refusal is not problem+json"
+    if got in (M.FORBIDDEN, M.HIDDEN):  # every refusal is a problem document (an OperationOutcome on /fhir)
+        assert r.headers["content-type"].startswith(refusal_type), f"{method} {path}: refusal is not {refusal_type}"
 
 
 async def test_allowed_not_2xx_is_short_and_names_allowed_cells():
@@ -182,4 +192,4 @@ async def test_expected_matrix_names_every_role_and_situation():
         assert any(M.FORBIDDEN in t[role] or M.HIDDEN in t[role] for t in M.EXPECTED.values()), role
     open_to_all = sorted(k for k in M.EXPECTED if not M.why_denied(*k))
     assert all(m == "GET" and p.startswith(("/api/me", "/api/territory/", "/api/organisations", "/api/service-units",
-                                            "/api/catalogue/")) for m, p in open_to_all), open_to_all
+                                            "/api/catalogue/", "/fhir/metadata")) for m, p in open_to_all), open_to_all
