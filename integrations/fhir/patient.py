@@ -8,14 +8,12 @@ element it came from, so that a refusal of the registry points at the FHIR eleme
 """
 from __future__ import annotations
 
-import uuid
-from datetime import date, datetime
 from typing import Any
 
 from fhir.resources.R4B.patient import Patient
 
 from domain.kernel.errors import Invalid
-from integrations.fhir import r4, systems
+from integrations.fhir import common, r4, systems
 
 GENDER = {"M": "male", "F": "female"}
 SEX = {v: k for k, v in GENDER.items()}
@@ -41,12 +39,6 @@ FIELD_PATHS = {
     "lives_alone": f"Patient.extension('{systems.LIVES_ALONE}')",
     "contacts": "Patient.telecom",
 }
-
-
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat() if isinstance(value, (date, datetime)) else str(value)
 
 
 def _identifiers(v: dict[str, Any]) -> list[dict[str, Any]]:
@@ -76,20 +68,6 @@ def _address(kind: str, comune_id: Any, line: str | None) -> dict[str, Any] | No
     return a
 
 
-def _telecom(contacts: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    if contacts.get("phone"):
-        out.append({"system": "phone", "use": "home", "value": contacts["phone"]})
-    if contacts.get("mobile"):
-        out.append({"system": "phone", "use": "mobile", "value": contacts["mobile"]})
-    if contacts.get("email"):
-        out.append({"system": "email", "value": contacts["email"]})
-    if contacts.get("pec"):
-        out.append({"system": "email", "value": contacts["pec"],
-                    "extension": [{"url": systems.PEC, "valueBoolean": True}]})
-    return out
-
-
 def to_fhir(view: dict[str, Any]) -> Patient:
     """The person as the caller may see them (a `person_view` dict: absent keys stay absent)."""
     v = view
@@ -97,7 +75,7 @@ def to_fhir(view: dict[str, Any]) -> Patient:
     if v.get("version") is not None:
         res["meta"] = {"versionId": str(v["version"])}
         if v.get("updated_at"):
-            res["meta"]["lastUpdated"] = _iso(v["updated_at"])
+            res["meta"]["lastUpdated"] = common.iso(v["updated_at"])
     extensions: list[dict[str, Any]] = []
     if v.get("birth_place_code") or v.get("birth_place_name"):
         place: dict[str, Any] = {}
@@ -129,14 +107,14 @@ def to_fhir(view: dict[str, Any]) -> Patient:
         if v.get("given_name"):
             name["given"] = [v["given_name"]]
         res["name"] = [name]
-    if telecom := _telecom(contacts):
+    if telecom := common.telecom(contacts):
         res["telecom"] = telecom
     if v.get("sex"):
         res["gender"] = GENDER[str(v["sex"])]
     if v.get("birth_date"):
-        res["birthDate"] = _iso(v["birth_date"])
+        res["birthDate"] = common.iso(v["birth_date"])
     if v.get("date_of_death"):
-        res["deceasedDateTime"] = _iso(v["date_of_death"])
+        res["deceasedDateTime"] = common.iso(v["date_of_death"])
     addresses = [a for a in (_address("home", v.get("residence_comune_id"), v.get("residence_address")),
                              _address("temp", v.get("domicile_comune_id"), v.get("domicile_address"))) if a]
     if addresses:
@@ -144,22 +122,6 @@ def to_fhir(view: dict[str, Any]) -> Patient:
     if v.get("merged_into_id"):
         res["link"] = [{"other": {"reference": f"Patient/{v['merged_into_id']}"}, "type": "replaced-by"}]
     return Patient.model_validate(res)
-
-
-def _ext(owner: Any, url: str) -> Any:
-    return next((e for e in (owner.extension or []) if e.url == url), None)
-
-
-def reference_id(ref: Any, resource_type: str, where: str) -> uuid.UUID:
-    """The id of a literal reference `Type/<uuid>` to one of our resources."""
-    text = (ref.reference if ref is not None else None) or ""
-    kind, _, raw = text.partition("/")
-    try:
-        if kind != resource_type:
-            raise ValueError
-        return uuid.UUID(raw)
-    except ValueError:
-        raise Invalid(where, f"atteso un riferimento {resource_type}/<id>") from None
 
 
 def from_fhir(data: dict[str, Any] | Patient) -> dict[str, Any]:
@@ -188,26 +150,21 @@ def from_fhir(data: dict[str, Any] | Patient) -> dict[str, Any]:
         out["sex"] = SEX.get(p.gender)  # other / unknown: the registry records no sex
     if p.birthDate is not None:
         out["birth_date"] = p.birthDate
-    if (place := _ext(p, systems.BIRTH_PLACE)) is not None and place.valueAddress is not None:
+    if (place := common.ext(p, systems.BIRTH_PLACE)) is not None and place.valueAddress is not None:
         out["birth_place_name"] = place.valueAddress.city
-        if (code := _ext(place.valueAddress, systems.BELFIORE)) is not None:
+        if (code := common.ext(place.valueAddress, systems.BELFIORE)) is not None:
             out["birth_place_code"] = code.valueCode
-    if (cit := _ext(p, systems.CITIZENSHIP)) is not None:
-        inner = _ext(cit, "code")
+    if (cit := common.ext(p, systems.CITIZENSHIP)) is not None:
+        inner = common.ext(cit, "code")
         if inner is not None and inner.valueCodeableConcept is not None:
             cc = inner.valueCodeableConcept
             out["citizenship"] = cc.text or next((c.display or c.code for c in cc.coding or []), None)
     for key, url in (("lives_alone", systems.LIVES_ALONE), ("homeless", systems.HOMELESS),
                      ("fictitious_residence", systems.FICTITIOUS_RESIDENCE)):
-        if (flag := _ext(p, url)) is not None:
+        if (flag := common.ext(p, url)) is not None:
             out[key] = flag.valueBoolean
-    contacts: dict[str, Any] = {}
-    for t in p.telecom or []:
-        if t.system == "phone":
-            contacts["mobile" if t.use == "mobile" else "phone"] = t.value
-        elif t.system == "email":
-            contacts["pec" if _ext(t, systems.PEC) is not None else "email"] = t.value
-    if (notes := _ext(p, systems.CONTACT_NOTES)) is not None:
+    contacts = common.contacts(p.telecom)
+    if (notes := common.ext(p, systems.CONTACT_NOTES)) is not None:
         contacts["notes"] = notes.valueString
     if contacts:
         out["contacts"] = contacts
@@ -217,9 +174,9 @@ def from_fhir(data: dict[str, Any] | Patient) -> dict[str, Any]:
             continue  # other uses (work, billing, old) and further addresses are not kept by the registry
         if a.line:
             out[f"{prefix}_address"] = ", ".join(a.line)
-        if (comune := _ext(a, systems.COMUNE)) is not None:
+        if (comune := common.ext(a, systems.COMUNE)) is not None:
             try:
-                out[f"{prefix}_comune_id"] = reference_id(comune.valueReference, "Organization",
+                out[f"{prefix}_comune_id"] = common.reference_id(comune.valueReference, "Organization",
                                                           f"Patient.address[{i}].extension[0].valueReference")
             except Invalid as e:
                 errors.append((e.field, e.reason))

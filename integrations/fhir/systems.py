@@ -39,3 +39,16 @@ OTHER_IDENTIFIERS = {
     "passport": (PASSPORT, V2_IDENTIFIER_TYPE, "PPN"),
     "provisional": (PROVISIONAL, None, None),
 }
+
+# RelatedPerson: the registered person the relation names, whether they live together, sole caregiver, the decree.
+REGISTERED_PERSON = f"{BASE}/StructureDefinition/persona-registrata"
+COHABITING = f"{BASE}/StructureDefinition/convivente"
+SOLE_CAREGIVER = f"{BASE}/StructureDefinition/caregiver-unico"
+DECREE = f"{BASE}/StructureDefinition/decreto-nomina"  # sub-extensions riferimento, tribunale, ambito
+V3_ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+CARTELLA_ID = f"{BASE}/sid/cartella"
+LEGACY_CARTELLA = f"{BASE}/sid/cartella-piattaforma-precedente"
+USER = f"{BASE}/sid/utente"  # our user accounts: referenced by identifier (no Practitioner endpoint)
+ISTAT_CODE = f"{BASE}/sid/codice-istat"  # the ISTAT code of a comune
+BELFIORE_CODE = f"{BASE}/sid/codice-catastale"  # the Belfiore code of a comune
+ORG_TYPE = "http://terminology.hl7.org/CodeSystem/organization-type"
