@@ -1,4 +1,4 @@
-"""docs/readme/journey.md and docs/readme/vmd.md run as written.
+"""docs/readme/journey.md, docs/readme/vmd.md and docs/readme/discharge.md run as written.
 
 The ```bash blocks of each document, in order, run in one bash shell per document (`set -euo pipefail`: a failing
 command, a failing pipe or an undefined variable fails its block) against a live service started the way `make run`
@@ -33,7 +33,7 @@ from tests.deploy.test_run import SCRUB, _alive, _wait_ready
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = ("docs/readme/journey.md", "docs/readme/vmd.md")
+DOCS = ("docs/readme/journey.md", "docs/readme/vmd.md", "docs/readme/discharge.md")
 BASH_BLOCK = re.compile(r"^```bash[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
 DOC_TIMEOUT_SECONDS = 120
 TOOLS = ("bash", "curl", "jq", "psql")  # what the documents' blocks run besides .venv/bin/python and coreutils
@@ -86,7 +86,7 @@ def run_document(doc: str, workdir: Path, env: dict[str, str]) -> list[Block]:
     return results
 
 
-def test_journey_and_vmd_walkthroughs_run_as_written_against_make_run():
+def test_journey_vmd_and_discharge_walkthroughs_run_as_written_against_make_run():
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     assert not missing, f"the documents use {', '.join(TOOLS)}; not installed: {', '.join(missing)}"
     for doc in DOCS:
