@@ -88,5 +88,6 @@ def discharge_facts() -> sa.Subquery:
     return sa.select(c.id, c.ambito_id, c.person_id, c.state, c.ward_org_id, c.comune_id, c.out_of_ambito,
                      c.signalled_at, c.social_risk, c.criteria, c.cot_requested_at, c.evaluation_due_at,
                      c.evaluated_at, c.evaluation_hours, c.setting, c.setting_at, c.plan_id, c.project_at,
-                     c.services, c.services_at, c.discharged_at, c.closed_at, c.exit_reason).subquery(
+                     c.services, c.services_at, c.discharged_at, c.monitoring_at, c.closed_at,
+                     c.exit_reason).subquery(
         "discharge_facts")
