@@ -61,6 +61,9 @@ TAGS: list[dict[str, str]] = [
                                       "organizzazioni."},
     {"name": "dimissioni protette", "description": "Dimissioni protette (LEPS): segnalazione del reparto, richiesta "
                                                    "alla COT con il termine di 48 ore, valutazione, progetto."},
+    {"name": "importazioni", "description": "Importazione di persone, persone di riferimento e cartelle aperte "
+                                            "dalla piattaforma precedente (data steward): prova, resoconto, "
+                                            "conferma."},
     {"name": "sviluppo", "description": "Solo in sviluppo (DEV_MODE=true): l'orologio di prova per dimostrazioni, "
                                         "formazione e collaudi."},
 ]
@@ -78,6 +81,7 @@ PARAMETERS: dict[tuple[str, str], tuple[str, str]] = {
     ("path", "entry_id"): ("Voce di diario", _ID + "della voce di diario."),
     ("path", "goal_id"): ("Obiettivo", _ID + "dell'obiettivo del progetto."),
     ("path", "grant_id"): ("Accesso straordinario", _ID + "dell'accesso straordinario (break-glass)."),
+    ("path", "import_id"): ("Importazione", _ID + "dell'importazione."),
     ("path", "intervention_id"): ("Intervento", _ID + "dell'intervento del progetto."),
     ("path", "item_id"): ("Attività", _ID + "dell'attività della coda di lavoro."),
     ("path", "match_id"): ("Coppia", _ID + "della coppia di possibili duplicati."),
