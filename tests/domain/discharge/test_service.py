@@ -229,6 +229,13 @@ class TestOtherPathways:
         assert case.out_of_ambito and case.cot_org_id == w.cot.id and case.comune_id is None
         item, = await _items(session, case, service.COT_KIND)
         assert "fuori Ambito" in item.title and item.data["out_of_ambito"] is True
+        # in the COT's queue like any other case, counted apart in the facts, no comune told
+        queue = await queries.cot_queue(session, principal=await w.p(session, w.cot_user))
+        assert case.id in [c.id for c in queue]
+        assert await _items(session, case, service.COMUNE_KIND) == []
+        facts = queries.discharge_facts()
+        row = (await session.execute(sa.select(facts).where(facts.c.id == case.id))).one()
+        assert row.out_of_ambito is True and row.comune_id is None
 
     async def test_death_before_the_evaluation_closes_the_case_as_deceased(self, session, world):
         w = world
@@ -241,6 +248,10 @@ class TestOtherPathways:
         await session.refresh(case)
         assert case.state == DischargeState.deceased and case.exit_reason == "deceased"
         assert {i.state for i in await _items(session, case)} == {"cancelled"}
+        assert case.evaluated_at is None and case.closed_at is not None  # out of D6 (docs/indicators.md)
+        await kernel_jobs.run_ready_in_session(session)  # the event again changes nothing
+        await session.refresh(case)
+        assert case.state == DischargeState.deceased
 
 
 class TestEvaluationByTheVmd:
