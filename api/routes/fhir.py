@@ -27,19 +27,25 @@ from starlette.responses import Response
 
 from api.deps import Principal, Session, require
 from domain.kernel import clock
-from domain.kernel.errors import DomainError, Forbidden, Invalid
-from domain.registry import persons, queries
+from domain.kernel import cursor as cursor_codec
+from domain.kernel.errors import DomainError, Forbidden, Invalid, NotFound
+from domain.registry import cartelle, persons, queries, relations
+from domain.registry.models import CartellaStatus
 from domain.security import scopes
 from domain.security.permissions import Permission
 from domain.security.principal import Principal as PrincipalT
-from integrations.fhir import patient, r4
+from domain.territory import queries as territory_queries
+from domain.territory import service as territory
+from domain.territory.models import OrgKind
+from integrations.fhir import episode_of_care, organization, patient, r4, related_person, systems
 
 PREFIX = "/fhir"
 ROUTE_PREFIX = "fhir:"
 # SMART v1 names, and the names the system clients were first given (fhir.read / fhir.write) for every type.
 LEGACY_SCOPES = {"read": "fhir.read", "write": "fhir.write"}
 # The FHIR type of each search parameter we implement (CapabilityStatement.rest.resource.searchParam.type).
-SEARCH_PARAM_TYPES = {"identifier": "token", "name": "string", "birthdate": "date"}
+SEARCH_PARAM_TYPES = {"identifier": "token", "name": "string", "birthdate": "date", "patient": "reference",
+                      "type": "token", "partof": "reference", "status": "token"}
 RESULT_PARAMETERS = {"_count", "_total", "_cursor"}
 # The registry's names of the search criteria → the FHIR parameters they came from.
 SEARCH_NAMES = {"q": "name", "birth_date": "birthdate", "codice_fiscale": "identifier", "limit": "_count",
@@ -204,6 +210,126 @@ def searchset(request: Request, entries: list[dict[str, Any]], next_cursor: str 
     if not entries:
         del bundle["entry"]
     return bundle
+
+
+def reference_param(value: str, resource_type: str, name: str) -> uuid.UUID:
+    """A reference search parameter: `Type/<id>` or the bare id."""
+    raw = value.removeprefix(f"{resource_type}/")
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise Invalid(name, f"atteso {resource_type}/<id> o l'identificativo") from None
+
+
+def _page(kind: str, cursor: str | None) -> str | None:
+    return cursor_codec.decode(kind, cursor, field="_cursor") if cursor else None
+
+
+# ---------------------------------------------------------------------------------------------------- RelatedPerson
+@fhir_router.get("/RelatedPerson/{relation_id}", name="fhir:RelatedPerson:read")
+async def read_related_person(relation_id: uuid.UUID, session: Session,
+                              principal: access("RelatedPerson", "read", Permission.person_read)) -> FhirResponse:
+    rel = await relations.relation_record(session, relation_id)
+    if rel is None:
+        raise NotFound("Persona di riferimento non trovata.")
+    # The relation is part of the person's social record: the same check and audit row as the /api list of them.
+    person, person_access = await persons.load(session, principal, rel.person_id)
+    persons.require_case(person_access)
+    persons.audit_person("read", person, person_access, object_type="person_relation", object_ids=[rel.id])
+    return FhirResponse(r4.dump(related_person.to_fhir(relations.relation_view(rel))))
+
+
+@fhir_router.get("/RelatedPerson", name="fhir:RelatedPerson:search-type")
+async def search_related_persons(request: Request, session: Session,
+                                 principal: access("RelatedPerson", "read", Permission.person_read),
+                                 patient_ref: str = Query(alias="patient", max_length=200)) -> FhirResponse:
+    person_id = reference_param(patient_ref, "Patient", "patient")
+    rows = await relations.list_relations(session, principal=principal, person_id=person_id)
+    base = base_url(request)
+    entries = [{"fullUrl": f"{base}/RelatedPerson/{r.id}",
+                "resource": r4.dump(related_person.to_fhir(relations.relation_view(r))), "search": {"mode": "match"}}
+               for r in rows]
+    return FhirResponse(searchset(request, entries, None, None))
+
+
+# ---------------------------------------------------------------------------------------------------- Organization
+ORG_CURSOR = "fhir.organization"
+
+
+@fhir_router.get("/Organization/{org_id}", name="fhir:Organization:read")
+async def read_organization(org_id: uuid.UUID, session: Session,
+                            principal: access("Organization", "read", Permission.territory_read)) -> FhirResponse:
+    org = await territory.get_organisation(session=session, principal=principal, org_id=org_id)
+    return FhirResponse(r4.dump(organization.to_fhir(org)))
+
+
+@fhir_router.get("/Organization", name="fhir:Organization:search-type")
+async def search_organizations(
+        request: Request, session: Session, principal: access("Organization", "read", Permission.territory_read),
+        identifier: str | None = Query(default=None, max_length=200),
+        type_: str | None = Query(default=None, alias="type", max_length=200),
+        partof: str | None = Query(default=None, max_length=200),
+        count: int = Query(default=DEFAULT_COUNT, alias="_count", ge=1, le=territory.MAX_PAGE),
+        cursor: str | None = Query(default=None, alias="_cursor", max_length=1000)) -> FhirResponse:
+    kind = None
+    if type_ is not None:
+        system, _, code = type_.rpartition("|")
+        if system not in ("", systems.ORGANISATION_KIND) or code not in OrgKind.__members__:
+            raise Invalid("type", f"usare {systems.ORGANISATION_KIND}|<tipo>: " + ", ".join(OrgKind.__members__))
+        kind = code
+    part_of = reference_param(partof, "Organization", "partof") if partof is not None else None
+    if identifier is not None:
+        system, bar, code = identifier.partition("|")
+        if not bar or system != systems.ORGANISATION_CODE:
+            raise Invalid("identifier", f"usare {systems.ORGANISATION_CODE}|<codice>")
+        org = await territory_queries.org_by_code(session, code)
+        rows = [org] if (org is not None and org.ambito_id == principal.ambito_id
+                         and (kind is None or org.kind == kind) and (part_of is None or org.part_of_id == part_of)
+                         ) else []
+        nxt = None
+    else:
+        rows, nxt = await territory.list_organisations(session=session, principal=principal, kind=kind,
+                                                       part_of=part_of, limit=count,
+                                                       cursor=_page(ORG_CURSOR, cursor))
+    base = base_url(request)
+    entries = [{"fullUrl": f"{base}/Organization/{o.id}", "resource": r4.dump(organization.to_fhir(o)),
+                "search": {"mode": "match"}} for o in rows]
+    return FhirResponse(searchset(request, entries, cursor_codec.encode(ORG_CURSOR, nxt) if nxt else None, None))
+
+
+# ---------------------------------------------------------------------------------------------------- EpisodeOfCare
+EPISODE_CURSOR = "fhir.episode_of_care"
+EPISODE_STATUS = {fhir: ours for ours, fhir in episode_of_care.STATUS.items()}
+
+
+@fhir_router.get("/EpisodeOfCare/{cartella_id}", name="fhir:EpisodeOfCare:read")
+async def read_episode_of_care(cartella_id: uuid.UUID, session: Session,
+                               principal: access("EpisodeOfCare", "read", Permission.cartella_read)) -> FhirResponse:
+    c = await cartelle.get_cartella(session, principal=principal, cartella_id=cartella_id)
+    return FhirResponse(r4.dump(episode_of_care.to_fhir(c)))
+
+
+@fhir_router.get("/EpisodeOfCare", name="fhir:EpisodeOfCare:search-type")
+async def search_episodes_of_care(
+        request: Request, session: Session,
+        principal: access("EpisodeOfCare", "read", Permission.cartella_read),
+        patient_ref: str = Query(alias="patient", max_length=200),
+        status: str | None = Query(default=None, max_length=40),
+        count: int = Query(default=DEFAULT_COUNT, alias="_count", ge=1, le=cartelle.MAX_PAGE),
+        cursor: str | None = Query(default=None, alias="_cursor", max_length=1000)) -> FhirResponse:
+    person_id = reference_param(patient_ref, "Patient", "patient")
+    if status is not None and status not in EPISODE_STATUS:
+        raise Invalid("status", "valori gestiti: " + ", ".join(EPISODE_STATUS))
+    after = _page(EPISODE_CURSOR, cursor)
+    rows, nxt = await cartelle.list_for_person(
+        session, principal=principal, person_id=person_id, limit=count,
+        status=CartellaStatus(EPISODE_STATUS[status]) if status else None,
+        cursor=uuid.UUID(after) if after else None)
+    base = base_url(request)
+    entries = [{"fullUrl": f"{base}/EpisodeOfCare/{c.id}", "resource": r4.dump(episode_of_care.to_fhir(c)),
+                "search": {"mode": "match"}} for c in rows]
+    return FhirResponse(searchset(request, entries, cursor_codec.encode(EPISODE_CURSOR, str(nxt)) if nxt else None,
+                                  None))
 
 
 # ---------------------------------------------------------------------------------------------------- errors

@@ -65,7 +65,9 @@ def contacts(points: list[Any] | None) -> dict[str, Any]:
 
 # Our validity periods are half-open ([valid_from, valid_to): valid_to is the first day that no longer applies);
 # a FHIR Period of dates includes its end. The day before `valid_to` is the last one the Period shows.
-def period(valid_from: date | None, valid_to: date | None) -> dict[str, str] | None:
+def period(valid_from: date | str | None, valid_to: date | str | None) -> dict[str, str] | None:
+    """Dates or ISO texts (history snapshots keep them as text)."""
+    valid_from, valid_to = (date.fromisoformat(d) if isinstance(d, str) else d for d in (valid_from, valid_to))
     p = {}
     if valid_from is not None:
         p["start"] = valid_from.isoformat()

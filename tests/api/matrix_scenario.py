@@ -776,6 +776,6 @@ def request_for(sc: Scenario, method: str, path: str, role: str, situation: str)
         kw["params"] = {"q": "Rossi"}
     if method == "GET" and path == "/fhir/Patient":
         kw["params"] = {"name": "Rossi"}
-    if method == "GET" and path == "/fhir/Patient":
-        kw["params"] = {"name": "Rossi"}
+    if method == "GET" and path in ("/fhir/RelatedPerson", "/fhir/EpisodeOfCare"):
+        kw["params"] = {"patient": f"Patient/{param(sc, path, 'person_id', role, situation)}"}
     return url, kw

@@ -391,3 +391,10 @@ fhir_route("GET", "/metadata", cells(ANY))
 fhir_route("GET", "/Patient", grant(SEARCHERS, ANY))
 fhir_route("GET", "/Patient/{person_id}", grant(IDENTITY, AMBITO, minimal=(MINIMAL, CASE)))
 CONSENT_GATED_AMBITO = CONSENT_GATED_AMBITO | {("GET", "/fhir/Patient/{person_id}")}
+_RELATIONS = grant(CASE_READERS, CASE, minimal=(MINIMAL, FULL_ONLY), steward=(STEWARD, NO_SCOPE))
+fhir_route("GET", "/RelatedPerson", _RELATIONS)  # ?patient=: the person's relations
+fhir_route("GET", "/RelatedPerson/{relation_id}", _RELATIONS)
+fhir_route("GET", "/Organization", grant(EVERYONE, ANY))
+fhir_route("GET", "/Organization/{org_id}", grant(EVERYONE, AMBITO))
+fhir_route("GET", "/EpisodeOfCare", grant(CASE_READERS, CASE))  # ?patient=: the person's cartelle
+fhir_route("GET", "/EpisodeOfCare/{cartella_id}", grant(CASE_READERS, CASE))

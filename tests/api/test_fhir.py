@@ -174,3 +174,69 @@ class TestErrors:
     async def test_api_errors_stay_problem_json(self, client, worker):
         r = await client.get("/api/persons/not-a-uuid", headers=worker)
         assert r.headers["content-type"].startswith("application/problem+json")
+
+
+class TestRelatedPerson:
+    async def test_a_relation_added_on_api_is_read_and_searched_on_fhir(self, client, session, worker, bonetti):
+        r = await client.post(f"/api/persons/{bonetti.id}/cartelle", json={"area": "anziani"}, headers=worker)
+        assert r.status_code == 201, r.text
+        r = await client.post(f"/api/persons/{bonetti.id}/relations", headers=worker, json={
+            "kind": "caregiver", "surname": "Bonetti", "given_name": "Laura", "sole_caregiver": True,
+            "contacts": {"mobile": "+39 333 7654321"}})
+        assert r.status_code == 201, r.text
+        rel = r.json()["id"]
+        r = await client.get(f"/fhir/RelatedPerson/{rel}", headers=worker)
+        assert r.status_code == 200, r.text
+        res = r.json()
+        r4.check_r4(res)
+        assert res["patient"] == {"reference": f"Patient/{bonetti.id}"} and res["name"][0]["family"] == "Bonetti"
+        r = await client.get("/fhir/RelatedPerson", params={"patient": f"Patient/{bonetti.id}"}, headers=worker)
+        assert [e["resource"]["id"] for e in r.json()["entry"]] == [rel]
+
+    async def test_the_patient_parameter_is_required(self, client, worker):
+        r = await client.get("/fhir/RelatedPerson", headers=worker)
+        assert r.status_code == 400 and issues(r)[0]["diagnostics"].startswith("patient:")
+
+
+class TestEpisodeOfCare:
+    async def test_a_cartella_is_an_episode_of_care(self, client, worker, bonetti):
+        r = await client.post(f"/api/persons/{bonetti.id}/cartelle", json={"area": "anziani"}, headers=worker)
+        cartella = r.json()
+        r = await client.get(f"/fhir/EpisodeOfCare/{cartella['id']}", headers=worker)
+        assert r.status_code == 200, r.text
+        res = r.json()
+        r4.check_r4(res)
+        assert res["status"] == "active" and res["patient"] == {"reference": f"Patient/{bonetti.id}"}
+        assert res["managingOrganization"] == {"reference": f"Organization/{cartella['owning_comune_id']}"}
+        for status, found in (("active", [cartella["id"]]), ("finished", [])):
+            r = await client.get("/fhir/EpisodeOfCare", params={"patient": str(bonetti.id), "status": status},
+                                 headers=worker)
+            assert [e["resource"]["id"] for e in r.json().get("entry", [])] == found
+
+    async def test_an_unknown_status_is_400(self, client, worker, bonetti):
+        r = await client.get("/fhir/EpisodeOfCare", params={"patient": str(bonetti.id), "status": "waitlist"},
+                             headers=worker)
+        assert r.status_code == 400 and issues(r)[0]["diagnostics"].startswith("status:")
+
+
+class TestOrganization:
+    async def test_read_search_by_code_and_pages(self, client, worker):
+        code = f"{systems.ORGANISATION_CODE}|comune-crema"
+        r = await client.get("/fhir/Organization", params={"identifier": code}, headers=worker)
+        [entry] = r.json()["entry"]
+        crema = entry["resource"]
+        assert crema["name"] and {"system": systems.ORGANISATION_KIND, "code": "comune"} in crema["type"][0]["coding"]
+        r = await client.get(f"/fhir/Organization/{crema['id']}", headers=worker)
+        assert r.status_code == 200 and r.json() == crema
+        r = await client.get("/fhir/Organization", params={"type": "comune", "_count": "2"}, headers=worker)
+        bundle = r.json()
+        assert len(bundle["entry"]) == 2 and any(link["relation"] == "next" for link in bundle["link"])
+        nxt = next(link["url"] for link in bundle["link"] if link["relation"] == "next")
+        r = await client.get(nxt.removeprefix("http://test"), headers=worker)
+        assert r.status_code == 200 and {e["resource"]["id"] for e in r.json()["entry"]}.isdisjoint(
+            {e["resource"]["id"] for e in bundle["entry"]})
+
+    async def test_another_ambitos_organisation_is_not_found(self, client, worker):
+        r = await client.get("/fhir/Organization", params={
+            "identifier": f"{systems.ORGANISATION_CODE}|asst-cremona-test"}, headers=worker)
+        assert r.status_code == 200 and "entry" not in r.json()

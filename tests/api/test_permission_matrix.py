@@ -192,4 +192,5 @@ async def test_expected_matrix_names_every_role_and_situation():
         assert any(M.FORBIDDEN in t[role] or M.HIDDEN in t[role] for t in M.EXPECTED.values()), role
     open_to_all = sorted(k for k in M.EXPECTED if not M.why_denied(*k))
     assert all(m == "GET" and p.startswith(("/api/me", "/api/territory/", "/api/organisations", "/api/service-units",
-                                            "/api/catalogue/", "/fhir/metadata")) for m, p in open_to_all), open_to_all
+                                            "/api/catalogue/", "/fhir/metadata", "/fhir/Organization"))
+               for m, p in open_to_all), open_to_all

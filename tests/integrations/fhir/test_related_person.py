@@ -55,3 +55,9 @@ def test_the_patient_must_be_ours():
     with pytest.raises(Invalid) as exc:
         related_person.from_fhir({"resourceType": "RelatedPerson", "patient": {"reference": "Patient/abc"}})
     assert exc.value.field == "RelatedPerson.patient"
+
+
+def test_a_history_snapshot_with_dates_as_text_is_read_too():
+    # relations.relation_view builds on history.snapshot, which keeps dates as ISO text.
+    res = r4.dump(related_person.to_fhir({**ADS, "valid_from": "2025-11-03", "valid_to": "2026-11-03"}))
+    assert res["period"] == {"start": "2025-11-03", "end": "2026-11-02"}
