@@ -42,7 +42,10 @@ async def request_evaluation(session: AsyncSession, *, principal: Principal, dis
     case = await service.load_for_work(session, principal, discharge_id, expected_version)
     next_state(case.state, DischargeAction.evaluate)  # only a case awaiting its evaluation
     if case.vmd_id is not None:
-        raise Invalid("vmd_id", "la valutazione di questa dimissione è già stata richiesta")
+        previous = await assessment_queries.vmd_summary(session, case.vmd_id)
+        # a VMD the equipe cancelled (withdrawn, admitted elsewhere...) leaves the evaluation to be asked again
+        if previous is None or previous.state != VmdState.cancelled.value:
+            raise Invalid("vmd_id", "la valutazione di questa dimissione è già stata richiesta")
     vmd = await assessment.request_vmd(session, principal=principal, person_id=case.person_id,
                                        cartella_id=cartella_id, trigger=TRIGGER, team_id=team_id, notes=notes)
     case.vmd_id = vmd.id

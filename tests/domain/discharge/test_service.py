@@ -309,6 +309,23 @@ class TestEvaluationByTheVmd:
         assert other.state == DischargeState.evaluated and other.vmd_id == vmd_id
 
 
+    async def test_a_cancelled_vmd_is_asked_again_an_open_one_is_not(self, session, clock, world):
+        case = await self._case(session, world)
+        sw = await world.p(session, world.sw)
+        cartella = await cartelle.open_cartella(session, principal=sw, person_id=case.person_id, area="anziani")
+        case = await flows.request_evaluation(session, principal=sw, discharge_id=case.id, cartella_id=cartella.id,
+                                              team_id=world.team.id)
+        first = case.vmd_id
+        with pytest.raises(Invalid) as exc:
+            await flows.request_evaluation(session, principal=sw, discharge_id=case.id, cartella_id=cartella.id,
+                                           team_id=world.team.id)
+        assert exc.value.field == "vmd_id"
+        await vmd_service.cancel(session, principal=sw, vmd_id=first, reason="Richiesta sull'équipe sbagliata")
+        case = await flows.request_evaluation(session, principal=sw, discharge_id=case.id, cartella_id=cartella.id,
+                                              team_id=world.team.id)
+        assert case.vmd_id not in (None, first) and case.state == DischargeState.cot_requested
+
+
 class TestProvidersNamedInTheProject:
     async def test_a_provider_of_the_project_sees_the_minimal_view_another_nothing(self, session, clock, world):
         w = world
