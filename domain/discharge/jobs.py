@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.discharge import service
+from domain.discharge import deadlines
 from domain.kernel import clock, jobs
 
 EVALUATION_CLOCK = "discharge.evaluation_clock"
@@ -18,7 +18,7 @@ EVALUATION_CLOCK = "discharge.evaluation_clock"
 
 @jobs.handler(EVALUATION_CLOCK)
 async def evaluation_clock(session: AsyncSession, payload: dict[str, Any]) -> None:
-    await service.mark_clocks(session)
+    await deadlines.mark_clocks(session)
 
 
 async def enqueue_evaluation_clock(session: AsyncSession):

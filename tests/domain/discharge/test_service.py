@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from domain.assessment import equipe
 from domain.assessment import service as vmd_service
 from domain.care_plan import interventions as care_plan_interventions
-from domain.discharge import flows, jobs, queries, service
+from domain.discharge import deadlines, flows, jobs, queries, service
 from domain.discharge.models import DischargeCase, DischargeState
 from domain.kernel import history, work_items
 from domain.kernel import jobs as kernel_jobs
@@ -409,16 +409,16 @@ class TestEvaluationClock:
                                          data=signal(person.id, w.ward_org.id))
         assert case.evaluation_due_at == datetime.fromisoformat("2026-03-08T17:00:00+01:00")
         clock.set(datetime.fromisoformat("2026-03-10T09:00:00+01:00"))  # 88 elapsed hours, 21 working
-        assert await service.mark_clocks(session) == (0, 0)
+        assert await deadlines.mark_clocks(session) == (0, 0)
         clock.set(datetime.fromisoformat("2026-03-12T12:59:00+01:00"))
-        assert await service.mark_clocks(session) == (0, 0)
+        assert await deadlines.mark_clocks(session) == (0, 0)
         clock.set(datetime.fromisoformat("2026-03-12T13:00:00+01:00"))
-        assert await service.mark_clocks(session) == (1, 0)
+        assert await deadlines.mark_clocks(session) == (1, 0)
         clock.set(datetime.fromisoformat("2026-03-13T14:59:00+01:00"))
-        assert await service.mark_clocks(session) == (0, 0)
+        assert await deadlines.mark_clocks(session) == (0, 0)
         clock.set(datetime.fromisoformat("2026-03-13T15:00:00+01:00"))
-        assert await service.mark_clocks(session) == (0, 1)
-        assert await service.mark_clocks(session) == (0, 0)
+        assert await deadlines.mark_clocks(session) == (0, 1)
+        assert await deadlines.mark_clocks(session) == (0, 0)
 
     async def test_the_marks_hours_are_settings(self, session, clock, world, monkeypatch):
         from domain.kernel.settings import get_settings
@@ -428,7 +428,7 @@ class TestEvaluationClock:
         case = await service.open_signal(session, principal=await w.p(session, w.ward_user),
                                          data=signal(person.id, w.ward_org.id))
         clock.set(case.cot_requested_at + timedelta(hours=24))
-        assert await service.mark_clocks(session) == (1, 0)
+        assert await deadlines.mark_clocks(session) == (1, 0)
 
     async def test_at_risk_at_36_hours_overdue_at_48_once_each(self, session, clock, world):
         w = world
@@ -437,15 +437,15 @@ class TestEvaluationClock:
                                          data=signal(person.id, w.ward_org.id))
         start = case.cot_requested_at
         clock.set(start + timedelta(hours=35, minutes=59))
-        assert await service.mark_clocks(session) == (0, 0)
+        assert await deadlines.mark_clocks(session) == (0, 0)
         clock.set(start + timedelta(hours=36))
-        assert await service.mark_clocks(session) == (1, 0)
-        assert await service.mark_clocks(session) == (0, 0)  # a second run changes nothing
+        assert await deadlines.mark_clocks(session) == (1, 0)
+        assert await deadlines.mark_clocks(session) == (0, 0)  # a second run changes nothing
         clock.set(start + timedelta(hours=48))
         await jobs.enqueue_evaluation_clock(session)
         await jobs.enqueue_evaluation_clock(session)  # one job per hour: the second enqueue is the same job
         await kernel_jobs.run_ready_in_session(session, kinds=[jobs.EVALUATION_CLOCK])
-        assert await service.mark_clocks(session) == (0, 0)
+        assert await deadlines.mark_clocks(session) == (0, 0)
         await session.refresh(case)
         assert case.at_risk_at == start + timedelta(hours=36) and case.overdue_at == start + timedelta(hours=48)
         assert len(await _items(session, case, service.AT_RISK_KIND)) == 1
