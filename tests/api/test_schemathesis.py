@@ -165,7 +165,7 @@ def _scenario_case(operation, sc: Scenario, method: str, path: str, names, role:
         extra = {"body": kw["json"], "media_type": "application/json"}
     elif "files" in kw:
         name, content, ctype = kw["files"]["file"]
-        extra = {"body": {"file": content, **kw["data"]}, "media_type": "multipart/form-data"}
+        extra = {"body": {"file": content, **kw.get("data", {})}, "media_type": "multipart/form-data"}
     return operation.Case(path_parameters=_known(sc, path, names, role) or None,
                           query={"q": "Rossi"} if (method, path) == ("GET", "/api/persons") else None, **extra)
 
