@@ -10,10 +10,13 @@ import pytest
 import sqlalchemy as sa
 
 from domain.assessment.models import Vmd
+from domain.care_plan import interventions
+from domain.discharge import flows, service
 from domain.discharge.models import DischargeCase
 from domain.registry import cartelle
 from domain.registry.models import Person
 from domain.security.models import Role
+from schemas.care_plan import InterventionCreate
 from tests.domain.assessment.vmd_setup import make_team, principal_of
 from tests.factories.cartelle import create_person
 from tests.factories.registry import person_payload
@@ -156,3 +159,26 @@ async def test_a_signature_from_outside_the_equipe_is_refused_naming_the_signer_
     after = (await session.execute(sa.select(Vmd.version).where(Vmd.id == uuid.UUID(vmd_id)))).scalar_one()
     assert after == before
     assert (await client.get(f"/api/discharges/{did}", headers=bearer(sw))).json()["state"] == "cot_requested"
+
+
+async def test_a_provider_named_in_the_project_reads_the_minimal_view(client, session, clock):
+    ward, cot, sw, person, ward_id = await _setup(session)
+    did = (await client.post("/api/discharges", json=_body(person.id, ward_id), headers=bearer(ward))).json()["id"]
+    cot_p, sw_p = await principal_of(session, cot), await principal_of(session, sw)
+    await service.record_evaluation(session, principal=cot_p, discharge_id=uuid.UUID(did), setting="home",
+                                    evaluated_at=clock.now())
+    cartella = await cartelle.open_cartella(session, principal=sw_p, person_id=person.id, area="anziani")
+    case = await flows.formulate_project(session, principal=sw_p, discharge_id=uuid.UUID(did),
+                                         cartella_id=cartella.id, case_manager_id=sw.id, title="Rientro a casa")
+    await interventions.add_intervention(session, principal=sw_p, plan_id=case.plan_id, data=InterventionCreate(
+        service_type="sad", provider_org_id=(await org(session, "ets-igea")).id, start_date=date(2026, 3, 4)))
+    igea = await make_user(session, Role.ets_operator, "ets-igea")
+    r = await client.get(f"/api/discharges/{did}", headers=bearer(igea))
+    assert r.status_code == 200, r.text
+    seen = r.json()
+    assert (seen["view"], seen["state"], seen["setting"], seen["plan_id"]) == (
+        "minimal", "project_formulated", "home", str(case.plan_id))
+    assert all(seen[f] is None for f in ("clinician_summary", "criteria", "ward_org_id", "opened_by",
+                                         "admission_date", "social_risk", "evaluation_hours"))
+    other = await make_user(session, Role.ets_operator, "ets-meraki")
+    assert (await client.get(f"/api/discharges/{did}", headers=bearer(other))).status_code == 404
