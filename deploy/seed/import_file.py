@@ -17,8 +17,9 @@ Truth decisions (what the import must do, and why):
 - omocode twin: a person with the very same name, sex, birth date and birthplace as a registry person P, whose code
   is an omocode variant of P's (how omocodia arises): no identifier match (the codes differ), and the de-duplication
   score is 0.6 × 1.0 = 0.6 (different codici fiscali) ≥ the 0.55 threshold: `possible_match` with P;
-- a codice fiscale whose birth date or sex disagrees with `data_nascita` / `sesso`: `reject` on `codice_fiscale`
-  (the registry's check names birth_date/sex; the file's wrong value is the code);
+- a valid codice fiscale whose birth date or sex disagrees with `data_nascita` / `sesso`: `reject` on
+  `data_nascita` / `sesso`, the field the registry's check (codice_fiscale.check) names; a bad check character or
+  a letter omocodia never uses: `reject` on `codice_fiscale`;
 - a related person without any identifier (a caregiver known by name only): `create` (the relation only, no
   person, no look-alike search);
 - a future birth date is given without a codice fiscale (a provisional identifier), so `data_nascita` is the only
@@ -65,7 +66,7 @@ SHARES: dict[str, float] = {
     "omocode_twin": 0.002,        # omocode variant of a registry person's code, same name and birth data
     "cf_checksum": 0.01,          # wrong check character
     "cf_omocodia_letter": 0.01,   # a letter that omocodia never uses (O for 0, A...)
-    "cf_mismatch": 0.01,          # valid code, but its birth date or sex disagrees with data_nascita / sesso
+    "cf_mismatch": 0.01,          # valid code, its birth date or sex disagrees: reject data_nascita / sesso
     "unknown_comune": 0.02,       # garbage comune_residenza
     "missing_area": 0.03,         # area empty: created with area non_noto
     "future_birth": 0.003,        # birth date in the future
@@ -112,7 +113,8 @@ _OMOCODIA_LETTERS = "LMNPQRSTUV"
 _STREETS = (*STREETS, "Via Forlì", "Piazza Libertà", "Via Niccolò Tommaseo", "Via Carlo Urbino")
 _COURTS = ("Tribunale di Cremona", "Tribunale di Cremona - Ufficio del Giudice Tutelare", "Tribunale di Lodi",
            "Tribunale di Bergamo")
-_DECREE_SCOPES = ("cura e salute", "cura e salute", "cura e salute|patrimoniale", "cura e salute|assistenza")
+# "assistenza" (the person decides, the AdS beside them) excludes representation: never beside "cura e salute".
+_DECREE_SCOPES = ("cura e salute", "cura e salute", "cura e salute|patrimoniale")
 _CRADLE = ("D142", "Crema")  # where the hospital is: most of the Ambito's people were born there
 _FAR_PLACES = (("D704", "Forlì"), *((c, n) for c, n, _w in ITALIAN_BIRTHPLACES))
 
@@ -666,6 +668,7 @@ class _Generator:
         p = self._rejected_person()
         good = p.cf
         assert good
+        field_ = "codice_fiscale"
         if kind == "cf_checksum":
             bad = good[:15] + rng.choice([c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c != good[15]])
         elif kind == "cf_omocodia_letter":
@@ -674,17 +677,21 @@ class _Generator:
             body = good[:pos] + letter + good[pos + 1:15]
             bad = body + _check_char(body)
         else:
-            if rng.random() < 0.5:  # the code of another birth date
+            # A valid code that disagrees with what the row says: the registry's check names the field that
+            # disagrees with the code (birth_date / sex), so that field is the truth.
+            if rng.random() < 0.5:
                 other = p.birth + timedelta(days=rng.choice((-1, 1)) * rng.randint(1, 400))
                 bad = encode_cf(p.surname, p.given_name, p.sex == "F", other, p.place)
-            else:  # the code of the other sex
+                field_ = "data_nascita"
+            else:
                 bad = encode_cf(p.surname, p.given_name, p.sex == "M", p.birth, p.place)
+                field_ = "sesso"
         if bad in self.taken_cf:
             return self.invalid_cf(kind)
         self.taken_cf.add(bad)
         p.cf = bad
         row = self._assisted(self._person_row(p), p, self._area())
-        self._append(row, kind, "reject", reject_field="codice_fiscale")
+        self._append(row, kind, "reject", reject_field=field_)
 
     def unknown_comune(self) -> None:
         p = self._rejected_person()

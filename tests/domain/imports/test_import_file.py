@@ -163,21 +163,23 @@ def cf_error(r: dict) -> Invalid | None:
 def test_reject_rows_break_the_named_field_only(generated):
     rows, truth = generated
     ids = {r["id_origine"] for r in rows}
+    registry_field = {"codice_fiscale": "codice_fiscale", "data_nascita": "birth_date", "sesso": "sex"}
     for r, t in zip(rows, truth, strict=True):
         if t["outcome"] != "reject":
             continue
-        f = t["reject_field"]
+        f, kind = t["reject_field"], t["kind"]
         assert f in gen.HEADERS
-        if f == "codice_fiscale":
-            assert cf_error(r) is not None, r
+        if kind.startswith("cf_"):
+            e = cf_error(r)
+            assert e is not None and {x["field"] for x in e.errors} == {registry_field[f]}, (r, e)
         else:
             assert cf_error(r) is None if r["codice_fiscale"] else r["identificativo"]
         if f == "comune_residenza":
             assert not comune_known(r["comune_residenza"])
         else:
             assert comune_known(r["comune_residenza"]) or r["relazione_di"]
-        if f == "data_nascita":
-            assert parse_date(r["data_nascita"]) > TODAY
+        if kind == "future_birth":
+            assert f == "data_nascita" and parse_date(r["data_nascita"]) > TODAY and not r["codice_fiscale"]
         else:
             assert parse_date(r["data_nascita"]) <= TODAY
         if f == "case_manager":
@@ -186,15 +188,8 @@ def test_reject_rows_break_the_named_field_only(generated):
             assert r["tipo_relazione"] == "amministratore di sostegno" and not r["decreto"]
         if f == "relazione_di":
             assert r["relazione_di"] not in ids
-    kinds = Counter(t["kind"] for t in truth)
-    cf_fields = Counter()
-    for r, t in zip(rows, truth, strict=True):
-        if t["kind"] == "cf_mismatch":
-            e = cf_error(r)
-            cf_fields.update(x["field"] for x in e.errors)
-        if t["kind"] in ("cf_checksum", "cf_omocodia_letter"):
-            assert cf_error(r).field == "codice_fiscale"
-    assert cf_fields["birth_date"] + cf_fields["sex"] >= kinds["cf_mismatch"]
+    fields = Counter(t["reject_field"] for t in truth if t["kind"] == "cf_mismatch")
+    assert fields["data_nascita"] > 0 and fields["sesso"] > 0
 
 
 def test_other_rows_pass_every_check(generated):
@@ -216,7 +211,8 @@ def test_other_rows_pass_every_check(generated):
             assert parse_date(r["data_nascita"]) <= parse_date(r["data_apertura"]) <= TODAY
             assert fold(r["area"]) in {fold(v) for v in gen.AREA_LABELS.values()} | {""}
         if r["tipo_relazione"] == "amministratore di sostegno":
-            assert r["decreto"] and r["tribunale"] and "cura e salute" in r["ambito_decreto"].split("|")
+            scopes = r["ambito_decreto"].split("|")
+            assert r["decreto"] and r["tribunale"] and "cura e salute" in scopes and "assistenza" not in scopes
         if t["kind"] == "family_parent":
             assert r["tipo_relazione"] == "genitore" and r["codice_fiscale"]
 
