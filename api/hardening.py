@@ -30,6 +30,7 @@ def _import_upload_limit(s: Settings) -> int:
 BODY_LIMITS: list[tuple[str, re.Pattern[str], Callable[[Settings], int]]] = [
     ("POST", re.compile(r"/api/cartelle/[^/]+/attachments/?"), _attachment_upload_limit),
     ("POST", re.compile(r"/api/imports/?"), _import_upload_limit),
+    ("POST", re.compile(r"/fhir/?"), lambda s: s.fhir_bundle_max_bytes),
 ]
 
 
@@ -103,9 +104,13 @@ _TITLES = {400: "Richiesta non valida", 413: "Contenuto troppo grande"}
 
 async def _problem(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
     from api.errors import problem
+    from api.routes import fhir
 
     # Connection: close, so the server does not try to read (and discard) the body we refused.
-    response = problem(status, _TITLES[status], detail, code=f"http-{status}", headers={"Connection": "close"})
+    if fhir.is_fhir_path(scope.get("path", "")):  # the FHIR façade answers with an OperationOutcome
+        response = fhir.FhirResponse(fhir.outcome(status, detail), status_code=status, headers={"Connection": "close"})
+    else:
+        response = problem(status, _TITLES[status], detail, code=f"http-{status}", headers={"Connection": "close"})
     await response(scope, receive, send)
 
 

@@ -20,13 +20,15 @@ from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import pydantic
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from starlette.responses import Response
 
 from api.deps import Principal, Session, require
-from domain.kernel import clock
+from domain.discharge import service as discharge_service
+from domain.kernel import clock, idempotency
 from domain.kernel import cursor as cursor_codec
 from domain.kernel.errors import DomainError, Forbidden, Invalid, NotFound
 from domain.registry import cartelle, persons, queries, relations
@@ -37,7 +39,9 @@ from domain.security.principal import Principal as PrincipalT
 from domain.territory import queries as territory_queries
 from domain.territory import service as territory
 from domain.territory.models import OrgKind
-from integrations.fhir import episode_of_care, organization, patient, r4, related_person, systems
+from integrations.fhir import discharge_bundle, episode_of_care, organization, patient, r4, related_person, systems
+from schemas.discharge import DischargeSignalCreate
+from schemas.persons import PersonCreate
 
 PREFIX = "/fhir"
 ROUTE_PREFIX = "fhir:"
@@ -97,6 +101,10 @@ fhir_router = APIRouter(include_in_schema=False, default_response_class=FhirResp
                         dependencies=[Depends(strict_parameters)])
 
 
+def is_fhir_path(path: str) -> bool:
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
 def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/") + PREFIX
 
@@ -113,8 +121,11 @@ def _fhir_routes(app: FastAPI) -> list[tuple[str, str, Any]]:
 
 def capability_statement(app: FastAPI, base: str) -> dict[str, Any]:
     resources: dict[str, dict[str, Any]] = {}
+    system_interactions = []
     for rtype, interaction, route in _fhir_routes(app):
         if rtype == "system":
+            if interaction != "capabilities":  # metadata itself is not a rest interaction
+                system_interactions.append({"code": interaction})
             continue
         entry = resources.setdefault(rtype, {"type": rtype, "interaction": [], "searchParam": []})
         entry["interaction"].append({"code": interaction})
@@ -138,7 +149,8 @@ def capability_statement(app: FastAPI, base: str) -> dict[str, Any]:
                   "security": {"service": [{"coding": [{
                       "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
                       "code": "SMART-on-FHIR"}]}]},
-                  "resource": [resources[k] for k in sorted(resources)]}],
+                  "resource": [resources[k] for k in sorted(resources)],
+                  **({"interaction": system_interactions} if system_interactions else {})}],
     }
     return r4.dump(r4.parse(doc, expected="CapabilityStatement"))
 
@@ -332,6 +344,107 @@ async def search_episodes_of_care(
                                   None))
 
 
+# ---------------------------------------------------------------------------------------------------- transaction
+TRANSACTION_SCOPE = "fhir.transaction"
+ACCEPTED_MEDIA = {r4.MEDIA_TYPE, "application/json"}
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    title = "Tipo di contenuto non supportato"
+    code = "unsupported_media_type"
+
+
+class BadRequest(DomainError):
+    status = 400
+    title = "Richiesta non valida"
+    code = "bad_request"
+
+
+def _remap(e: Invalid | pydantic.ValidationError, path_of, prefix: str = "") -> Invalid:
+    if isinstance(e, pydantic.ValidationError):
+        pairs = [(prefix + ".".join(str(x) for x in err["loc"]), str(err.get("msg", "valore non valido"))
+                  .removeprefix("Value error, ")) for err in e.errors()]
+    else:
+        pairs = [(x["field"], x["reason"]) for x in e.errors]
+    return Invalid.many([(path_of(f), reason) for f, reason in pairs])
+
+
+@fhir_router.post("", name="fhir:system:transaction")
+async def transaction(request: Request, session: Session,
+                      principal: Annotated[PrincipalT, require(Permission.discharge_signal)]) -> FhirResponse:
+    """The protected-discharge signal of ASST as a transaction Bundle: all of it or nothing, once per
+    Bundle.identifier (the same Bundle again gets the same answer and writes nothing)."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in ACCEPTED_MEDIA:
+        raise UnsupportedMediaType(f"Inviare il Bundle con Content-Type: {r4.MEDIA_TYPE}.")
+    try:
+        data = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadRequest(f"Corpo JSON non valido: {getattr(e, 'msg', 'testo non leggibile')} "
+                         f"(riga {getattr(e, 'lineno', '?')}).") from None
+    _, plan = discharge_bundle.read(data)
+    for rtype in sorted(set(plan.types)):
+        if principal.is_system and not _scoped(principal, rtype, "write"):
+            raise Forbidden(f"Scope mancante: system/{rtype}.write", missing=[f"system/{rtype}.write"])
+    digest = idempotency.request_hash(data)
+    stored = await idempotency.claim(session, ambito_id=principal.ambito_id, scope=TRANSACTION_SCOPE, key=plan.key,
+                                     request_hash=digest)
+    if stored is not None:
+        return FhirResponse(stored.response, status_code=stored.status)
+
+    errors: list[tuple[str, str]] = []
+    org_ids: dict[int, uuid.UUID] = {}
+    for i, code in plan.organizations.items():
+        org = await territory_queries.org_by_code(session, code) if code else None
+        if org is None or org.ambito_id != principal.ambito_id:
+            errors.append((f"Bundle.entry[{i}].resource.identifier", "organizzazione sconosciuta nell'Ambito: i "
+                                                                      "reparti nuovi li registra l'amministratore"))
+        else:
+            org_ids[i] = org.id
+    if errors:
+        raise Invalid.many(errors)
+    ward_id = org_ids[plan.ward.index] if plan.ward.index is not None else plan.ward.id
+
+    person_id, person, matched = None, None, False
+    if plan.patient_index is not None:
+        if plan.patient_match is not None:
+            field, value = plan.patient_match
+            person_id = await persons.find_by_identifier(
+                session, principal=principal, codice_fiscale=value if field == "codice_fiscale" else None,
+                other_identifier=None if field == "codice_fiscale" else (field, value))
+            matched = person_id is not None
+        if person_id is None:
+            try:
+                person = PersonCreate(**plan.patient)
+            except pydantic.ValidationError as e:
+                raise _remap(e, plan.path_of, "person.") from None
+    else:
+        person_id = plan.patient_ref.id
+    try:
+        signal = DischargeSignalCreate(person_id=person_id, person=person, ward_org_id=ward_id, **plan.signal)
+        case = await discharge_service.open_signal(session, principal=principal, data=signal)
+    except (Invalid, pydantic.ValidationError) as e:
+        raise _remap(e, plan.path_of) from None
+    except NotFound as e:  # 404 as on /api (the person may exist in another Ambito), naming the reference
+        raise NotFound(e.detail, errors=[{"field": plan.path_of("person_id"),
+                                          "reason": "persona non trovata su questo server"}]) from None
+
+    entries = []
+    for i, rtype in enumerate(plan.types):
+        if rtype == "Organization":
+            status, location = "200 OK", f"Organization/{org_ids[i]}"
+        elif rtype == "Patient":
+            status, location = ("200 OK" if matched else "201 Created"), f"Patient/{case.person_id}"
+        else:  # the stay, the COT request and its task are views of the one discharge case
+            status, location = "201 Created", f"{rtype}/{case.id}"
+        entries.append({"response": {"status": status, "location": location}})
+    body = {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
+    await idempotency.remember(session, ambito_id=principal.ambito_id, scope=TRANSACTION_SCOPE, key=plan.key,
+                               request_hash=digest, status=200, response=body, created_by=principal.user_id)
+    return FhirResponse(body)
+
+
 # ---------------------------------------------------------------------------------------------------- errors
 ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
                406: "not-supported", 409: "conflict", 410: "deleted", 412: "conflict", 413: "too-long",
@@ -380,8 +493,7 @@ def install(app: FastAPI) -> None:
             response = handler(request, exc)
             if inspect.isawaitable(response):
                 response = await response
-            path = request.url.path
-            if path == PREFIX or path.startswith(PREFIX + "/"):
+            if is_fhir_path(request.url.path):
                 return _as_outcome(request, response)
             return response
 

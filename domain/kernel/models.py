@@ -129,3 +129,21 @@ class BusinessClock(SQLModel, table=True):
     changed_at: datetime = Field(default=None, sa_type=sa.DateTime(timezone=True), nullable=False,
                                  sa_column_kwargs={"server_default": sa.text("now()")})
     changed_by: uuid.UUID | None = None
+
+
+class IdempotentRequest(SQLModel, table=True):
+    """An inbound request that must act once (a FHIR transaction Bundle, keyed by Bundle.identifier): the answer
+    it got, sent again to the same request; a different request under the same key is refused."""
+
+    __tablename__ = "idempotent_request"
+    __table_args__ = (sa.UniqueConstraint("ambito_id", "scope", "key"),)
+
+    id: uuid.UUID = id_field()
+    ambito_id: uuid.UUID = fk("organisation.id", index=False)
+    scope: str = Field(max_length=40)
+    key: str = Field(max_length=400)
+    request_hash: str = Field(max_length=64)
+    status: int
+    response: dict[str, Any] = jsonb_field()
+    created_by: uuid.UUID | None = None
+    created_at: datetime = created_at_field()

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     # Request bodies: JSON routes get request_max_bytes; the attachment upload gets ATTACHMENT_MAX_BYTES plus the
     # multipart overhead (boundaries, part headers, the form fields). Refused with 413 before the body is read.
     request_max_bytes: int = 1024 * 1024
+    fhir_bundle_max_bytes: int = 2 * 1024 * 1024  # POST /fhir: a transaction Bundle (FHIR_BUNDLE_MAX_BYTES)
     attachment_upload_overhead_bytes: int = 64 * 1024
     # Key that seals list cursors (domain.kernel.cursor); every API replica needs the same one.
     cursor_key: str | None = None

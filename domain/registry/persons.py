@@ -202,6 +202,19 @@ async def _existing_by_identifier(session, *, ambito_id: uuid.UUID, cf: str | No
     return row.id, ("codice_fiscale" if cf and row.codice_fiscale == cf else "other_identifier")
 
 
+async def find_by_identifier(session, *, principal: Principal, codice_fiscale: str | None = None,
+                             other_identifier: tuple[str, str] | None = None) -> uuid.UUID | None:
+    """The active person of the principal's Ambito with this codice fiscale or alternative identifier (exact, as the
+    registry normalises them), or None: the match of a conditional create (FHIR `ifNoneExist`), which then goes on
+    as `find_or_create_person`. Only the id: reading the person goes through `read_person`."""
+    cf = cfmod.normalize(codice_fiscale) if codice_fiscale else None
+    kind, other = other_identifier or (None, None)
+    if kind and other:
+        other = cfmod.check_other_identifier(kind, other)
+    found = await _existing_by_identifier(session, ambito_id=principal.ambito_id, cf=cf, kind=kind, other=other)
+    return found[0] if found else None
+
+
 def _conflict(existing: tuple[uuid.UUID, str]) -> Conflict:
     pid, field_name = existing
     what = "Codice fiscale" if field_name == "codice_fiscale" else "Identificativo"

@@ -52,3 +52,5 @@ USER = f"{BASE}/sid/utente"  # our user accounts: referenced by identifier (no P
 ISTAT_CODE = f"{BASE}/sid/codice-istat"  # the ISTAT code of a comune
 BELFIORE_CODE = f"{BASE}/sid/codice-catastale"  # the Belfiore code of a comune
 ORG_TYPE = "http://terminology.hl7.org/CodeSystem/organization-type"
+DISCHARGE_CRITERION = f"{BASE}/CodeSystem/criterio-dimissione-protetta"  # schemas/reference/discharge/eligibility.yaml
+SOCIAL_RISK = f"{BASE}/StructureDefinition/rischio-sociale"  # on the ServiceRequest: social risk at discharge

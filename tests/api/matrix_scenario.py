@@ -18,6 +18,7 @@ rows and services. `request_for()` turns (route, role, situation) into the URL, 
 """
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -468,6 +469,30 @@ def _discharge_body(sc: Scenario, world: World) -> dict[str, Any]:
             "social_risk": True, "clinician_summary": "Non autosufficiente dopo la frattura, vive sola."}
 
 
+def _discharge_bundle(sc: Scenario, world: World) -> dict[str, Any]:
+    """The same signal as _discharge_body, as the FHIR transaction Bundle ASST sends (server references only)."""
+    d = _discharge_body(sc, world)
+    patient, ward = {"reference": f"Patient/{d['person_id']}"}, {"reference": f"Organization/{d['ward_org_id']}"}
+    base = "https://pua.ambito-crema.example/fhir"
+    return {"resourceType": "Bundle", "type": "transaction",
+            "identifier": {"system": "https://asst-crema.example/sid/segnalazioni", "value": "matrice-1"},
+            "entry": [
+                {"fullUrl": "urn:uuid:6f1c3f5e-0000-4000-8000-000000000001", "request": {"method": "POST",
+                                                                                        "url": "Encounter"},
+                 "resource": {"resourceType": "Encounter", "status": "in-progress", "class": {"code": "IMP"},
+                              "subject": patient, "period": {"start": d["admission_date"],
+                                                             "end": d["expected_discharge_date"]}}},
+                {"fullUrl": "urn:uuid:6f1c3f5e-0000-4000-8000-000000000002", "request": {"method": "POST",
+                                                                                        "url": "ServiceRequest"},
+                 "resource": {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+                              "subject": patient, "requester": ward, "note": [{"text": d["clinician_summary"]}],
+                              "reasonCode": [{"coding": [{"system": f"{base}/CodeSystem/criterio-dimissione-protetta",
+                                                          "code": c}]} for c in d["criteria"]]}},
+                {"request": {"method": "POST", "url": "Task"},
+                 "resource": {"resourceType": "Task", "status": "requested", "intent": "order",
+                              "focus": {"reference": "urn:uuid:6f1c3f5e-0000-4000-8000-000000000002"}}}]}
+
+
 async def _revoke(api: _Api, engine: AsyncEngine, world: World, worker: uuid.UUID) -> None:
     """The `revoked` case: no assignment of the person's cartelle keeps a legal basis (the flows wrote some: VMD
     team and assessors, plan case manager and providers), and the consents of the cross-organisation purposes are
@@ -778,4 +803,7 @@ def request_for(sc: Scenario, method: str, path: str, role: str, situation: str)
         kw["params"] = {"name": "Rossi"}
     if method == "GET" and path in ("/fhir/RelatedPerson", "/fhir/EpisodeOfCare"):
         kw["params"] = {"patient": f"Patient/{param(sc, path, 'person_id', role, situation)}"}
+    if method == "POST" and path == "/fhir":
+        kw["content"] = json.dumps(_discharge_bundle(sc, sc.world(situation)))
+        kw["headers"] = {**kw["headers"], "Content-Type": "application/fhir+json"}
     return url, kw

@@ -398,3 +398,4 @@ fhir_route("GET", "/Organization", grant(EVERYONE, ANY))
 fhir_route("GET", "/Organization/{org_id}", grant(EVERYONE, AMBITO))
 fhir_route("GET", "/EpisodeOfCare", grant(CASE_READERS, CASE))  # ?patient=: the person's cartelle
 fhir_route("GET", "/EpisodeOfCare/{cartella_id}", grant(CASE_READERS, CASE))
+fhir_route("POST", "", grant(WARD, AMBITO))  # the discharge signal as a transaction Bundle: POST /api/discharges

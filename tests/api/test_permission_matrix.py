@@ -135,7 +135,7 @@ async def test_cell(matrix: Env, method: str, path: str, role: str, situation: s
     r = await matrix.http.request(method, url, **kw)
     got = classify(r.status_code)
     detail = ""
-    refusal_type = FHIR if path.startswith("/fhir/") else PROBLEM  # /fhir refuses with an OperationOutcome
+    refusal_type = FHIR if path.split("/")[1] == "fhir" else PROBLEM  # /fhir refuses with an OperationOutcome
     if r.headers.get("content-type", "").startswith(PROBLEM):
         body = r.json()
         detail = f": {body.get('detail')}" + (f" {body['errors']}" if body.get("errors") else "")
