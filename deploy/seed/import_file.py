@@ -337,7 +337,8 @@ class _Person:
 # ---------------------------------------------------------------- the generator
 class _Generator:
     def __init__(self, *, registry_sample: list[dict[str, Any]], comuni: list[tuple[str, str]],
-                 operators: list[str], seed: int, today: date, threshold: float, floor: float):
+                 operators: list[str], seed: int, today: date, threshold: float, floor: float,
+                 id_prefix: str = "SC"):
         from faker.providers.person.it_IT import Provider
 
         if not comuni:
@@ -356,6 +357,9 @@ class _Generator:
         self.surnames = sorted({s + e for s in _STEMS for e in _ENDINGS})
         self.pool = LookalikePool(threshold=threshold, floor=floor)
         self.taken_cf: set[str] = set()
+        self.taken_ids: set[str] = {str(p["other_identifier"]).upper() for p in registry_sample
+                                    if p.get("other_identifier")}
+        self.id_prefix = id_prefix
         self.taken_base: set[str] = set()
         self.registry: list[dict[str, Any]] = []
         for p in sorted(registry_sample, key=lambda r: str(r["id"])):
@@ -398,18 +402,23 @@ class _Generator:
 
     def _next_id_origine(self) -> str:
         self.seq += 1
-        return f"SC{self.seq:07d}"
+        return f"{self.id_prefix}{self.seq:07d}"
 
     def _other_identifier(self, kind: str) -> tuple[str, str]:
-        self.id_seq += 1
-        n = 9_000_000 + self.id_seq  # a range no person of the seeded registry holds
-        if kind == "STP":
-            return "STP", f"STP030321{n:07d}"
-        if kind == "ENI":
-            return "ENI", f"ENI030321{n:07d}"
-        if kind == "passaporto":
-            return "passaporto", f"YA{n:07d}"
-        return "provvisorio", f"IMP-{self.today.year}-{self.id_seq:06d}"
+        while True:  # skipping the identifiers the registry holds (an earlier import's, for one)
+            self.id_seq += 1
+            n = 9_000_000 + self.id_seq
+            if kind == "STP":
+                value = f"STP030321{n:07d}"
+            elif kind == "ENI":
+                value = f"ENI030321{n:07d}"
+            elif kind == "passaporto":
+                value = f"YA{n:07d}"
+            else:
+                kind, value = "provvisorio", f"IMP-{self.today.year}-{self.id_seq:06d}"
+            if value not in self.taken_ids:
+                self.taken_ids.add(value)
+                return kind, value
 
     def _name(self, sex: str) -> str:
         if self.rng.random() < 0.03:
@@ -764,14 +773,14 @@ class _Generator:
     def unknown_relation(self) -> None:
         p = self._rejected_person(lo=25, hi=70)
         self.taken_cf.add(p.cf)
-        row = self._related(self._person_row(p), f"SC9{self.rng.randint(0, 999999):06d}X", "familiare",
+        row = self._related(self._person_row(p), f"{self.id_prefix}9{self.rng.randint(0, 999999):06d}X", "familiare",
                             cohabiting=False)
         self._append(row, "unknown_relation", "reject", reject_field="relazione_di")
 
     # ------------------------------------------------------------ plan
-    def run(self, n: int) -> None:
+    def run(self, n: int, shares: dict[str, float]) -> None:
         counts: dict[str, int] = {}
-        for kind, share in SHARES.items():
+        for kind, share in shares.items():
             size = UNIT_ROWS.get(kind, 1)
             units = round(n * share / size)
             if n >= 200 and units == 0:
@@ -810,17 +819,22 @@ class _Generator:
 
 
 def generate(n: int, *, registry_sample: list[dict[str, Any]], comuni: list[tuple[str, str]], operators: list[str],
-             seed: int = 42, today: date | None = None) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+             seed: int = 42, today: date | None = None, shares: dict[str, float] | None = None,
+             id_prefix: str = "SC") -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
     """`n` rows of the import template and their truth (see the module docstring). Deterministic for the same
-    arguments; `today` defaults to the application's today (birth dates in the future are relative to it)."""
+    arguments; `today` defaults to the application's today (birth dates in the future are relative to it).
+
+    `shares` replaces SHARES (`{}`: clean new persons only, as the throughput benchmark wants); `id_prefix` starts
+    every `id_origine`, so two files for the same registry never share a source key. `registry_sample` rows may
+    carry `other_identifier`: the generator never hands out one of those."""
     from domain.kernel import clock
     from domain.kernel.settings import get_settings
 
     s = get_settings()
     gen = _Generator(registry_sample=registry_sample, comuni=comuni, operators=operators, seed=seed,
                      today=today or clock.today_rome(), threshold=s.dedup_candidate_threshold,
-                     floor=s.dedup_name_similarity_floor)
-    gen.run(n)
+                     floor=s.dedup_name_similarity_floor, id_prefix=id_prefix)
+    gen.run(n, SHARES if shares is None else shares)
     return gen.rows, gen.truth
 
 
@@ -881,8 +895,8 @@ async def load_inputs(url: str, ambito_code: str = "ambito-crema"
         if ambito_id is None:
             raise RuntimeError(f"nessun Ambito con codice {ambito_code}: eseguire prima `python -m api load-reference`")
         persons = [dict(r) for r in await conn.fetch(
-            "select id, codice_fiscale, surname, given_name, sex, birth_date, birth_place_code from person "
-            "where ambito_id = $1 and status = 'active'", ambito_id)]
+            "select id, codice_fiscale, surname, given_name, sex, birth_date, birth_place_code, other_identifier "
+            "from person where ambito_id = $1 and status = 'active'", ambito_id)]
         comuni = [(r["istat_code"], r["name"]) for r in await conn.fetch(
             "select istat_code, name from organisation where ambito_id = $1 and kind = 'comune' and active "
             "and istat_code is not null order by istat_code", ambito_id)]
@@ -907,6 +921,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--truth", required=True, help="la verità, CSV UTF-8")
     p.add_argument("--xlsx", action="store_true", help="scrive anche la versione XLSX")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--clean", action="store_true", help="solo persone nuove senza errori (prova di velocità)")
+    p.add_argument("--id-prefix", default="SC", help="inizio di ogni id_origine (file diversi, chiavi diverse)")
     p.add_argument("--encoding", default="cp1252", choices=("cp1252", "utf-8"))
     p.add_argument("--delimiter", default=";", choices=(";", ","))
     p.add_argument("--ambito", default="ambito-crema")
@@ -919,7 +935,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         persons, comuni, operators = asyncio.run(load_inputs(a.database_url or get_settings().database_url,
                                                              a.ambito))
-        rows, truth = generate(a.rows, registry_sample=persons, comuni=comuni, operators=operators, seed=a.seed)
+        rows, truth = generate(a.rows, registry_sample=persons, comuni=comuni, operators=operators, seed=a.seed,
+                               shares={} if a.clean else None, id_prefix=a.id_prefix)
     except (RuntimeError, ValueError) as e:
         print(f"import_file: {e}", file=sys.stderr)
         return 1

@@ -108,6 +108,18 @@ def test_deterministic():
     assert make(400, seed=5)[0] != make(400, seed=6)[0]
 
 
+def test_clean_only_and_taken_identifiers():
+    sample = [*registry_sample(), {"id": uuid.UUID(int=99), "codice_fiscale": None, "surname": "Popescu",
+                                   "given_name": "Ioana", "sex": "F", "birth_date": date(1990, 6, 1),
+                                   "birth_place_code": "Z129", "other_identifier": "STP0303219000001"}]
+    rows, truth = gen.generate(300, registry_sample=sample, comuni=[(c, n) for c, n, _b in comuni()],
+                               operators=OPERATORS, seed=3, today=TODAY, shares={}, id_prefix="BC")
+    assert {t["outcome"] for t in truth} == {"create"} and {t["kind"] for t in truth} == {"clean"}
+    assert all(r["id_origine"].startswith("BC") and r["area"] for r in rows)
+    assert "STP0303219000001" not in {r["identificativo"] for r in rows}
+    assert any(r["identificativo"] for r in rows)
+
+
 def test_rows_and_truth_shape(generated):
     rows, truth = generated
     assert len(rows) == len(truth) == N_ROWS
