@@ -27,6 +27,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.responses import Response
 
 from api.deps import Principal, Session, require
+from domain.discharge import queries as discharge_queries
 from domain.discharge import service as discharge_service
 from domain.kernel import clock, idempotency
 from domain.kernel import cursor as cursor_codec
@@ -39,8 +40,17 @@ from domain.security.principal import Principal as PrincipalT
 from domain.territory import queries as territory_queries
 from domain.territory import service as territory
 from domain.territory.models import OrgKind
-from integrations.fhir import discharge_bundle, episode_of_care, organization, patient, r4, related_person, systems
-from schemas.discharge import DischargeSignalCreate
+from integrations.fhir import (
+    discharge,
+    discharge_bundle,
+    episode_of_care,
+    organization,
+    patient,
+    r4,
+    related_person,
+    systems,
+)
+from schemas.discharge import DischargePublic, DischargeSignalCreate
 from schemas.persons import PersonCreate
 
 PREFIX = "/fhir"
@@ -342,6 +352,54 @@ async def search_episodes_of_care(
                 "search": {"mode": "match"}} for c in rows]
     return FhirResponse(searchset(request, entries, cursor_codec.encode(EPISODE_CURSOR, str(nxt)) if nxt else None,
                                   None))
+
+
+# ---------------------------------------------------------------------------------------------------- discharge
+# One protected-discharge case is three resources with its id: the stay, the request to the COT, the COT's task.
+def _case(v: discharge_queries.Visible) -> dict[str, Any]:
+    return DischargePublic.of(v.case, v.view, v.allowed).model_dump(exclude_none=True)
+
+
+async def _read_case(session, principal: PrincipalT, discharge_id: uuid.UUID) -> dict[str, Any]:
+    return _case(await discharge_queries.get_case(session, principal=principal, discharge_id=discharge_id))
+
+
+@fhir_router.get("/Encounter/{discharge_id}", name="fhir:Encounter:read")
+async def read_encounter(discharge_id: uuid.UUID, session: Session,
+                         principal: access("Encounter", "read", Permission.discharge_read)) -> FhirResponse:
+    return FhirResponse(r4.dump(discharge.encounter(await _read_case(session, principal, discharge_id))))
+
+
+@fhir_router.get("/ServiceRequest/{discharge_id}", name="fhir:ServiceRequest:read")
+async def read_service_request(discharge_id: uuid.UUID, session: Session,
+                               principal: access("ServiceRequest", "read", Permission.discharge_read)) -> FhirResponse:
+    return FhirResponse(r4.dump(discharge.service_request(await _read_case(session, principal, discharge_id))))
+
+
+@fhir_router.get("/Task/{discharge_id}", name="fhir:Task:read")
+async def read_task(discharge_id: uuid.UUID, session: Session,
+                    principal: access("Task", "read", Permission.discharge_read)) -> FhirResponse:
+    return FhirResponse(r4.dump(discharge.task(await _read_case(session, principal, discharge_id))))
+
+
+@fhir_router.get("/ServiceRequest", name="fhir:ServiceRequest:search-type")
+async def search_service_requests(
+        request: Request, session: Session,
+        principal: access("ServiceRequest", "read", Permission.discharge_read),
+        patient_ref: str | None = Query(default=None, alias="patient", max_length=200),
+        count: int = Query(default=DEFAULT_COUNT, alias="_count", ge=1, le=discharge_queries.MAX_PAGE),
+        cursor: str | None = Query(default=None, alias="_cursor", max_length=300)) -> FhirResponse:
+    person_id = reference_param(patient_ref, "Patient", "patient") if patient_ref is not None else None
+    try:
+        items, nxt = await discharge_queries.list_cases(session, principal=principal, person_id=person_id,
+                                                        limit=count, cursor=cursor)
+    except DomainError as e:  # the discharge list names its own parameters
+        e.errors = [{**x, "field": SEARCH_NAMES.get(x.get("field"), x.get("field"))} for x in e.errors]
+        raise
+    base = base_url(request)
+    entries = [{"fullUrl": f"{base}/ServiceRequest/{v.case.id}",
+                "resource": r4.dump(discharge.service_request(_case(v))), "search": {"mode": "match"}} for v in items]
+    return FhirResponse(searchset(request, entries, nxt, None))
 
 
 # ---------------------------------------------------------------------------------------------------- transaction

@@ -399,3 +399,8 @@ fhir_route("GET", "/Organization/{org_id}", grant(EVERYONE, AMBITO))
 fhir_route("GET", "/EpisodeOfCare", grant(CASE_READERS, CASE))  # ?patient=: the person's cartelle
 fhir_route("GET", "/EpisodeOfCare/{cartella_id}", grant(CASE_READERS, CASE))
 fhir_route("POST", "", grant(WARD, AMBITO))  # the discharge signal as a transaction Bundle: POST /api/discharges
+# A discharge case is read as Encounter, ServiceRequest and Task: GET /api/discharges/{discharge_id}, not consent-gated.
+for _type in ("Encounter", "ServiceRequest", "Task"):
+    fhir_route("GET", f"/{_type}/{{discharge_id}}", EXPECTED[("GET", "/api/discharges/{discharge_id}")])
+    NOT_CONSENT_GATED = NOT_CONSENT_GATED | {("GET", f"/fhir/{_type}/{{discharge_id}}")}
+fhir_route("GET", "/ServiceRequest", EXPECTED[("GET", "/api/discharges")])

@@ -236,3 +236,29 @@ class TestRefused:
 async def test_metadata_lists_the_transaction(client, ward):
     cs = (await client.get("/fhir/metadata", headers=ward)).json()
     assert cs["rest"][0]["interaction"] == [{"code": "transaction"}]
+
+
+class TestReadBack:
+    async def test_the_locations_answer_with_the_case_in_the_callers_view(self, client, session, ward):
+        r = await post(client, ward, bundle())
+        locations = [e["response"]["location"] for e in r.json()["entry"]]
+        patient_id = locations[1].removeprefix("Patient/")
+        cot = bearer(await make_user(session, "cot_operator", "asst-crema-cot"))
+        got = {}
+        for loc in locations[2:]:
+            r = await client.get(f"/fhir/{loc}", headers=cot)
+            assert r.status_code == 200, (loc, r.text)
+            r4.check_r4(r.json())
+            got[r.json()["resourceType"]] = r.json()
+        assert got["Encounter"]["period"] == {"start": "2026-02-24", "end": "2026-03-04"}
+        assert got["Encounter"]["subject"] == {"reference": f"Patient/{patient_id}"}
+        sr = got["ServiceRequest"]
+        assert sr["status"] == "active" and sr["authoredOn"] == "2026-03-02T07:30:00Z"
+        assert sr["reasonCode"][0]["coding"][0]["code"] == "over65_not_self_sufficient"
+        assert got["Task"]["status"] == "requested"
+        assert got["Task"]["restriction"]["period"]["end"] == "2026-03-04T07:30:00Z"  # 48 hours from the request
+        # The ward that signalled sees the status only: no criteria, no summary.
+        r = await client.get(f"/fhir/{locations[3]}", headers=ward)
+        assert r.status_code == 200 and "reasonCode" not in r.json() and "note" not in r.json()
+        r = await client.get("/fhir/ServiceRequest", params={"patient": f"Patient/{patient_id}"}, headers=cot)
+        assert [e["resource"]["id"] for e in r.json()["entry"]] == [locations[3].removeprefix("ServiceRequest/")]
