@@ -97,7 +97,7 @@ class TestPatientRead:
 
 
 class TestSystemScopes:
-    @pytest.mark.parametrize("scope", ["system/Patient.read", "system/*.read"])
+    @pytest.mark.parametrize("scope", ["system/Patient.read", "system/*.read", "fhir.read"])
     async def test_a_read_scope_opens_read_and_search(self, client, session, bonetti, scope):
         h = await system_client(session, scope)
         assert (await client.get(f"/fhir/Patient/{bonetti.id}", headers=h)).status_code == 200
