@@ -32,15 +32,16 @@ from domain.discharge import service as discharge_service
 from domain.kernel import clock, idempotency
 from domain.kernel import cursor as cursor_codec
 from domain.kernel.errors import DomainError, Forbidden, Invalid, NotFound
-from domain.registry import cartelle, persons, queries, relations
+from domain.registry import access_log, cartelle, consent, persons, queries, relations
 from domain.registry.models import CartellaStatus
-from domain.security import scopes
+from domain.security import audit, scopes
 from domain.security.permissions import Permission
 from domain.security.principal import Principal as PrincipalT
 from domain.territory import queries as territory_queries
 from domain.territory import service as territory
 from domain.territory.models import OrgKind
 from integrations.fhir import (
+    audit_event,
     discharge,
     discharge_bundle,
     episode_of_care,
@@ -50,6 +51,7 @@ from integrations.fhir import (
     related_person,
     systems,
 )
+from integrations.fhir import consent as consent_fhir
 from schemas.discharge import DischargePublic, DischargeSignalCreate
 from schemas.persons import PersonCreate
 
@@ -352,6 +354,54 @@ async def search_episodes_of_care(
                 "search": {"mode": "match"}} for c in rows]
     return FhirResponse(searchset(request, entries, cursor_codec.encode(EPISODE_CURSOR, str(nxt)) if nxt else None,
                                   None))
+
+
+# ---------------------------------------------------------------------------------------------------- Consent
+@fhir_router.get("/Consent/{consent_id}", name="fhir:Consent:read")
+async def read_consent(consent_id: uuid.UUID, session: Session,
+                       principal: access("Consent", "read", Permission.consent_read)) -> FhirResponse:
+    c = await consent.consent_record(session, consent_id)
+    if c is None:
+        raise NotFound("Consenso non trovato.")
+    # The same check and audit row as the /api list of the person's consents.
+    person = await consent.person_in_full_scope(session, principal, c.person_id)
+    audit.record(action="read", object_type="consent", object_ids=[c.id], person_ids=[person.id], result_count=1)
+    return FhirResponse(r4.dump(consent_fhir.to_fhir(consent.to_public(c))))
+
+
+@fhir_router.get("/Consent", name="fhir:Consent:search-type")
+async def search_consents(request: Request, session: Session,
+                          principal: access("Consent", "read", Permission.consent_read),
+                          patient_ref: str = Query(alias="patient", max_length=200)) -> FhirResponse:
+    person_id = reference_param(patient_ref, "Patient", "patient")
+    rows = await consent.list_for_person(session, principal=principal, person_id=person_id)
+    base = base_url(request)
+    entries = [{"fullUrl": f"{base}/Consent/{c.id}", "resource": r4.dump(consent_fhir.to_fhir(consent.to_public(c))),
+                "search": {"mode": "match"}} for c in rows]
+    return FhirResponse(searchset(request, entries, None, None))
+
+
+# ---------------------------------------------------------------------------------------------------- AuditEvent
+@fhir_router.get("/AuditEvent", name="fhir:AuditEvent:search-type")
+async def search_audit_events(
+        request: Request, session: Session,
+        principal: access("AuditEvent", "read", Permission.access_log_read),
+        patient_ref: str = Query(alias="patient", max_length=200),
+        count: int = Query(default=100, alias="_count", ge=1, le=1000),
+        cursor: str | None = Query(default=None, alias="_cursor", max_length=300)) -> FhirResponse:
+    """The person's access log (who read or changed their data), newest first."""
+    person_id = reference_param(patient_ref, "Patient", "patient")
+    try:
+        items, nxt = await access_log.access_log(session, principal=principal, person_id=person_id, limit=count,
+                                                 cursor=cursor)
+    except DomainError as e:
+        e.errors = [{**x, "field": SEARCH_NAMES.get(x.get("field"), x.get("field"))} for x in e.errors]
+        raise
+    base = base_url(request)
+    entries = [{"fullUrl": f"{base}/AuditEvent/{item['id']}",
+                "resource": r4.dump(audit_event.to_fhir(item, person_id=person_id)), "search": {"mode": "match"}}
+               for item in items]
+    return FhirResponse(searchset(request, entries, nxt, None))
 
 
 # ---------------------------------------------------------------------------------------------------- discharge

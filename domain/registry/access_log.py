@@ -70,7 +70,7 @@ async def access_log(session, *, principal, person_id: uuid.UUID, limit: int = 1
 def _item(r, names: dict) -> dict:
     """One row of the log: the stored codes (JSON keeps them) and the Italian words the person reads."""
     return {
-        "at": r.at, "actor_username": r.actor_username,
+        "id": r.id, "at": r.at, "actor_username": r.actor_username,
         "actor_label": r.actor_username or audit.NO_ACTOR_LABEL, "roles": r.roles,
         "role_labels": [ROLE_LABELS.get(x, x) for x in r.roles],
         "organisations": [names.get(o, str(o)) for o in r.organisation_ids], "action": r.action,

@@ -801,7 +801,7 @@ def request_for(sc: Scenario, method: str, path: str, role: str, situation: str)
         kw["params"] = {"q": "Rossi"}
     if method == "GET" and path == "/fhir/Patient":
         kw["params"] = {"name": "Rossi"}
-    if method == "GET" and path in ("/fhir/RelatedPerson", "/fhir/EpisodeOfCare"):
+    if method == "GET" and path in ("/fhir/RelatedPerson", "/fhir/EpisodeOfCare", "/fhir/Consent", "/fhir/AuditEvent"):
         kw["params"] = {"patient": f"Patient/{param(sc, path, 'person_id', role, situation)}"}
     if method == "POST" and path == "/fhir":
         kw["content"] = json.dumps(_discharge_bundle(sc, sc.world(situation)))

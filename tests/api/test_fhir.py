@@ -240,3 +240,34 @@ class TestOrganization:
         r = await client.get("/fhir/Organization", params={
             "identifier": f"{systems.ORGANISATION_CODE}|asst-cremona-test"}, headers=worker)
         assert r.status_code == 200 and "entry" not in r.json()
+
+
+class TestConsentAndAuditEvent:
+    async def test_a_consent_given_on_api_reads_on_fhir(self, client, worker, bonetti):
+        await client.post(f"/api/persons/{bonetti.id}/cartelle", json={"area": "anziani"}, headers=worker)
+        r = await client.post(f"/api/persons/{bonetti.id}/consents", headers=worker, json={
+            "purpose": "share_asst", "grantor_kind": "self", "valid_from": "2026-03-02",
+            "document_ref": "Modulo prot. 2026/145"})
+        assert r.status_code == 201, r.text
+        cid = r.json()["id"]
+        r = await client.get(f"/fhir/Consent/{cid}", headers=worker)
+        assert r.status_code == 200, r.text
+        res = r.json()
+        r4.check_r4(res)
+        assert res["status"] == "active" and res["provision"]["purpose"][0]["code"] == "share_asst"
+        r = await client.get("/fhir/Consent", params={"patient": str(bonetti.id)}, headers=worker)
+        assert [e["resource"]["id"] for e in r.json()["entry"]] == [cid]
+
+    async def test_the_dpo_reads_the_access_log_including_fhir_reads(self, client, session, worker, bonetti):
+        r = await client.get(f"/fhir/Patient/{bonetti.id}", headers=worker)
+        assert r.status_code == 200
+        dpo = bearer(await make_user(session, "dpo", "ambito-crema"))
+        r = await client.get("/fhir/AuditEvent", params={"patient": f"Patient/{bonetti.id}", "_count": "1"},
+                             headers=dpo)
+        assert r.status_code == 200, r.text
+        bundle = r.json()
+        r4.check_r4(bundle)
+        [entry] = bundle["entry"]
+        assert entry["resource"]["entity"][0]["description"] == "GET /fhir/Patient/{person_id}"
+        r = await client.get("/fhir/AuditEvent", params={"patient": f"Patient/{bonetti.id}"}, headers=worker)
+        assert r.status_code == 404  # not the titolare of a case yet: the log is hidden, as on /api
