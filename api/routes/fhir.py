@@ -186,6 +186,49 @@ async def read_patient(person_id: uuid.UUID, session: Session,
     return FhirResponse(_patient(view), headers=headers)
 
 
+HISTORY_CURSOR = "fhir.patient.history"
+
+
+def _version_view(row) -> dict[str, Any]:
+    """A version of the person from its history row (the whole record as it was, kept as JSON)."""
+    return {**row.data["state"], "version": row.version, "updated_at": row.at}
+
+
+@fhir_router.get("/Patient/{person_id}/_history/{version}", name="fhir:Patient:vread")
+async def vread_patient(person_id: uuid.UUID, version: int, session: Session,
+                        principal: access("Patient", "read", Permission.person_read)) -> FhirResponse:
+    rows, _ = await persons.person_history(session, principal=principal, person_id=person_id, limit=1,
+                                           after_version=version - 1 if version > 0 else None)
+    if rows and rows[0].version == version:
+        return FhirResponse(_patient(_version_view(rows[0])), headers={"ETag": f'W/"{version}"'})
+    # A person loaded in bulk has no history row for the version it was loaded with: that one is the current state.
+    view = persons.person_view(await persons.read_person(session, principal=principal, person_id=person_id))
+    if view.get("version") != version:
+        raise NotFound("Versione non trovata.")
+    return FhirResponse(_patient(view), headers={"ETag": f'W/"{version}"'})
+
+
+@fhir_router.get("/Patient/{person_id}/_history", name="fhir:Patient:history-instance")
+async def patient_history(request: Request, person_id: uuid.UUID, session: Session,
+                          principal: access("Patient", "read", Permission.person_read),
+                          count: int = Query(default=50, alias="_count", ge=1, le=100),
+                          cursor: str | None = Query(default=None, alias="_cursor", max_length=300)
+                          ) -> FhirResponse:
+    """Every version of the person, oldest first (the registry keeps each one whole)."""
+    after = _page(HISTORY_CURSOR, cursor)
+    rows, nxt = await persons.person_history(session, principal=principal, person_id=person_id, limit=count,
+                                             after_version=int(after) if after is not None else None)
+    base = base_url(request)
+    entries = [{"fullUrl": f"{base}/Patient/{person_id}", "resource": _patient(_version_view(r)),
+                "request": {"method": "POST" if r.version == 1 else "PUT",
+                            "url": "Patient" if r.version == 1 else f"Patient/{person_id}"},
+                "response": {"status": "201 Created" if r.version == 1 else "200 OK",
+                             "lastModified": r.at.isoformat()}} for r in rows]
+    bundle = searchset(request, entries, cursor_codec.encode(HISTORY_CURSOR, nxt) if nxt else None, None)
+    bundle["type"] = "history"
+    return FhirResponse(bundle)
+
+
 @fhir_router.get("/Patient", name="fhir:Patient:search-type")
 async def search_patients(
         request: Request, session: Session, principal: access("Patient", "read", Permission.person_search),

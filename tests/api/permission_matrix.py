@@ -404,6 +404,8 @@ for _type in ("Encounter", "ServiceRequest", "Task"):
     fhir_route("GET", f"/{_type}/{{discharge_id}}", EXPECTED[("GET", "/api/discharges/{discharge_id}")])
     NOT_CONSENT_GATED = NOT_CONSENT_GATED | {("GET", f"/fhir/{_type}/{{discharge_id}}")}
 fhir_route("GET", "/ServiceRequest", EXPECTED[("GET", "/api/discharges")])
+fhir_route("GET", "/Patient/{person_id}/_history", EXPECTED[("GET", "/api/persons/{person_id}/history")])
+fhir_route("GET", "/Patient/{person_id}/_history/{version}", EXPECTED[("GET", "/api/persons/{person_id}/history")])
 fhir_route("GET", "/Consent", EXPECTED[("GET", "/api/persons/{person_id}/consents")])  # ?patient=
 fhir_route("GET", "/Consent/{consent_id}", EXPECTED[("GET", "/api/persons/{person_id}/consents")])
 fhir_route("GET", "/AuditEvent", EXPECTED[("GET", "/api/persons/{person_id}/access-log")])  # ?patient=

@@ -271,3 +271,30 @@ class TestConsentAndAuditEvent:
         assert entry["resource"]["entity"][0]["description"] == "GET /fhir/Patient/{person_id}"
         r = await client.get("/fhir/AuditEvent", params={"patient": f"Patient/{bonetti.id}"}, headers=worker)
         assert r.status_code == 404  # not the titolare of a case yet: the log is hidden, as on /api
+
+
+class TestPatientHistory:
+    async def test_each_version_is_readable_and_listed(self, client, worker):
+        r = await client.post("/api/persons", headers=worker, json={
+            "codice_fiscale": CF, "surname": "Bonetti", "given_name": "Carla", "sex": "F", "birth_date": "1938-07-14",
+            "birth_place_code": "D142"})
+        assert r.status_code == 201, r.text
+        pid = r.json()["id"]
+        await client.post(f"/api/persons/{pid}/cartelle", json={"area": "anziani"}, headers=worker)
+        r = await client.patch(f"/api/persons/{pid}", json={"lives_alone": True}, headers=worker)
+        assert r.json()["version"] == 2
+        v1 = (await client.get(f"/fhir/Patient/{pid}/_history/1", headers=worker))
+        v2 = (await client.get(f"/fhir/Patient/{pid}/_history/2", headers=worker))
+        assert v1.status_code == v2.status_code == 200, v1.text
+        assert v1.json()["meta"]["versionId"] == "1" and v2.json()["meta"]["versionId"] == "2"
+        lives_alone = f"{systems.BASE}/StructureDefinition/vive-solo"
+        assert {"url": lives_alone, "valueBoolean": True} in v2.json()["extension"]
+        assert {"url": lives_alone, "valueBoolean": True} not in v1.json().get("extension", [])
+        assert (await client.get(f"/fhir/Patient/{pid}/_history/3", headers=worker)).status_code == 404
+        r = await client.get(f"/fhir/Patient/{pid}/_history", params={"_count": "1"}, headers=worker)
+        bundle = r.json()
+        r4.check_r4(bundle)
+        assert bundle["type"] == "history" and bundle["entry"][0]["response"]["status"] == "201 Created"
+        nxt = next(link["url"] for link in bundle["link"] if link["relation"] == "next")
+        r = await client.get(nxt.removeprefix("http://test"), headers=worker)
+        assert [e["resource"]["meta"]["versionId"] for e in r.json()["entry"]] == ["2"]
