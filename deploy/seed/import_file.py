@@ -503,8 +503,10 @@ class _Generator:
             d = self._comune()
             row["comune_domicilio"] = self._comune_text(d)
             row["indirizzo_domicilio"] = f"{rng.choice(_STREETS)} {rng.randint(1, 120)}"
-        earliest = min(max(p.birth, self.today - timedelta(days=8 * 365)), self.today)
-        row["data_apertura"] = self._date(earliest + timedelta(days=rng.randint(0, (self.today - earliest).days)))
+        # at the latest yesterday: a cartella opened "today" is stored at noon, in the future until then
+        latest = self.today - timedelta(days=1)
+        earliest = min(max(p.birth, self.today - timedelta(days=8 * 365)), latest)
+        row["data_apertura"] = self._date(earliest + timedelta(days=rng.randint(0, (latest - earliest).days)))
         return row
 
     def _related(self, row: dict[str, str], of: str, kind: str, *, cohabiting: bool, sole: bool = False
@@ -711,7 +713,9 @@ class _Generator:
 
     def future_birth(self) -> None:
         p = self._rejected_person(cf=False, lo=0, hi=0)
-        p.birth = self.today + timedelta(days=self.rng.randint(30, 900))
+        # more than a year ahead: still in the future for an importer whose clock runs months ahead of `today`
+        # (a test process on a fixed clock generating for a command line on the real one)
+        p.birth = self.today + timedelta(days=self.rng.randint(400, 1500))
         row = self._assisted(self._person_row(p), p, "minori_famiglia")
         self._append(row, "future_birth", "reject", reject_field="data_nascita")
 
@@ -877,6 +881,26 @@ def summary(truth: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
         by_outcome[t["outcome"]] = by_outcome.get(t["outcome"], 0) + 1
         by_kind[t["kind"]] = by_kind.get(t["kind"], 0) + 1
     return {"outcome": by_outcome, "kind": dict(sorted(by_kind.items()))}
+
+
+# ---------------------------------------------------------------- comparing a report with the truth
+def agrees(truth: dict[str, Any], result: dict[str, Any]) -> bool:
+    """One row's result (import_row: outcome, person_id, matched_row, candidate_person_ids, candidate_rows,
+    errors = [{field, reason}]) against the truth: the same outcome; a match names the same registry person or
+    earlier row; a possible match lists the intended look-alike among its candidates; a reject names the field."""
+    if result.get("outcome") != truth["outcome"]:
+        return False
+    if truth["outcome"] == "match":
+        if truth["same_as_person_id"]:
+            return str(result.get("person_id") or "") == str(truth["same_as_person_id"])
+        return str(result.get("matched_row") or "") == str(truth["same_as_row"])
+    if truth["outcome"] == "possible_match":
+        if truth["candidate_person_id"]:
+            return str(truth["candidate_person_id"]) in {str(x) for x in result.get("candidate_person_ids") or ()}
+        return str(truth["candidate_row"]) in {str(x) for x in result.get("candidate_rows") or ()}
+    if truth["outcome"] == "reject":
+        return truth["reject_field"] in {e.get("field") for e in result.get("errors") or ()}
+    return True
 
 
 # ---------------------------------------------------------------- database

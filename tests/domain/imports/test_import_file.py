@@ -220,7 +220,7 @@ def test_other_rows_pass_every_check(generated):
         if not r["relazione_di"]:
             assert comune_known(r["comune_residenza"]) and comune_known(r["comune_titolare"])
             assert r["case_manager"] in OPERATORS
-            assert parse_date(r["data_nascita"]) <= parse_date(r["data_apertura"]) <= TODAY
+            assert parse_date(r["data_nascita"]) <= parse_date(r["data_apertura"]) < TODAY
             assert fold(r["area"]) in {fold(v) for v in gen.AREA_LABELS.values()} | {""}
         if r["tipo_relazione"] == "amministratore di sostegno":
             scopes = r["ambito_decreto"].split("|")
@@ -354,3 +354,18 @@ def test_xlsx_round_trip(generated, tmp_path):
     back = [dict(zip(gen.HEADERS, r, strict=True)) for r in table[1:]]
     assert back == rows[:300]
     assert any(r["comune_residenza"].startswith("0") for r in back)  # ISTAT codes keep their leading zero
+
+
+def test_agrees():
+    t = {"outcome": "possible_match", "same_as_person_id": "", "same_as_row": "", "candidate_person_id": "",
+         "candidate_row": 12, "reject_field": ""}
+    assert gen.agrees(t, {"outcome": "possible_match", "candidate_rows": [3, 12], "candidate_person_ids": []})
+    assert not gen.agrees(t, {"outcome": "possible_match", "candidate_rows": [3], "candidate_person_ids": []})
+    assert not gen.agrees(t, {"outcome": "create"})
+    reject = {**t, "outcome": "reject", "reject_field": "data_nascita"}
+    assert gen.agrees(reject, {"outcome": "reject", "errors": [{"field": "data_nascita", "reason": "x"}]})
+    assert not gen.agrees(reject, {"outcome": "reject", "errors": [{"field": "codice_fiscale", "reason": "x"}]})
+    pid = uuid.uuid4()
+    match = {**t, "outcome": "match", "same_as_person_id": str(pid)}
+    assert gen.agrees(match, {"outcome": "match", "person_id": pid})
+    assert gen.agrees({**t, "outcome": "match", "same_as_row": 4}, {"outcome": "match", "matched_row": 4})
