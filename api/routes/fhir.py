@@ -27,6 +27,8 @@ from fastapi.routing import iter_route_contexts
 from starlette.responses import Response
 
 from api.deps import Principal, Session, require
+from domain.care_plan import policy as plan_policy
+from domain.care_plan import queries as plan_queries
 from domain.discharge import queries as discharge_queries
 from domain.discharge import service as discharge_service
 from domain.kernel import clock, idempotency
@@ -42,6 +44,7 @@ from domain.territory import service as territory
 from domain.territory.models import OrgKind
 from integrations.fhir import (
     audit_event,
+    care_plan,
     discharge,
     discharge_bundle,
     episode_of_care,
@@ -445,6 +448,14 @@ async def search_audit_events(
                 "resource": r4.dump(audit_event.to_fhir(item, person_id=person_id)), "search": {"mode": "match"}}
                for item in items]
     return FhirResponse(searchset(request, entries, nxt, None))
+
+
+# ---------------------------------------------------------------------------------------------------- CarePlan
+@fhir_router.get("/CarePlan/{plan_id}", name="fhir:CarePlan:read")
+async def read_care_plan(plan_id: uuid.UUID, session: Session,
+                         principal: access("CarePlan", "read", Permission.care_plan_read)) -> FhirResponse:
+    bundle = await plan_queries.get_plan(session=session, principal=principal, plan_id=plan_id)
+    return FhirResponse(r4.dump(care_plan.to_fhir(plan_policy.plan_view_for(principal, bundle))))
 
 
 # ---------------------------------------------------------------------------------------------------- discharge

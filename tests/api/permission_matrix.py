@@ -408,4 +408,5 @@ fhir_route("GET", "/Patient/{person_id}/_history", EXPECTED[("GET", "/api/person
 fhir_route("GET", "/Patient/{person_id}/_history/{version}", EXPECTED[("GET", "/api/persons/{person_id}/history")])
 fhir_route("GET", "/Consent", EXPECTED[("GET", "/api/persons/{person_id}/consents")])  # ?patient=
 fhir_route("GET", "/Consent/{consent_id}", EXPECTED[("GET", "/api/persons/{person_id}/consents")])
+fhir_route("GET", "/CarePlan/{plan_id}", EXPECTED[("GET", "/api/care-plans/{plan_id}")])
 fhir_route("GET", "/AuditEvent", EXPECTED[("GET", "/api/persons/{person_id}/access-log")])  # ?patient=

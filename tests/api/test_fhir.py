@@ -298,3 +298,28 @@ class TestPatientHistory:
         nxt = next(link["url"] for link in bundle["link"] if link["relation"] == "next")
         r = await client.get(nxt.removeprefix("http://test"), headers=worker)
         assert [e["resource"]["meta"]["versionId"] for e in r.json()["entry"]] == ["2"]
+
+
+class TestCarePlan:
+    async def test_a_plan_written_on_api_reads_as_a_care_plan_with_its_goals(self, client, worker, bonetti):
+        r = await client.post(f"/api/persons/{bonetti.id}/cartelle", json={"area": "anziani"}, headers=worker)
+        cartella = r.json()["id"]
+        me = (await client.get("/api/me", headers=worker)).json()
+        r = await client.post("/api/care-plans", headers=worker, json={
+            "cartella_id": cartella, "case_manager_id": me["id"], "title": "Sostegno alla domiciliarità",
+            "summary": "Vive sola."})
+        assert r.status_code == 201, r.text
+        plan = r.json()["id"]
+        r = await client.post(f"/api/care-plans/{plan}/goals", headers=worker, json={
+            "description": "Permanenza al domicilio in sicurezza", "indicator": "Accessi in Pronto Soccorso",
+            "target": "Nessun accesso in 6 mesi", "due_date": "2026-09-01"})
+        assert r.status_code == 201, r.text
+        r = await client.get(f"/fhir/CarePlan/{plan}", headers=worker)
+        assert r.status_code == 200, r.text
+        res = r.json()
+        r4.check_r4(res)
+        assert res["status"] == "draft" and res["supportingInfo"] == [{"reference": f"EpisodeOfCare/{cartella}"}]
+        [goal] = res["contained"]
+        assert res["goal"] == [{"reference": f"#{goal['id']}"}]
+        assert goal["target"][0] == {"measure": {"text": "Accessi in Pronto Soccorso"},
+                                     "detailString": "Nessun accesso in 6 mesi", "dueDate": "2026-09-01"}
