@@ -644,6 +644,8 @@ def param(sc: Scenario, path: str, name: str, role: str, situation: str) -> str:
         return "sad" if "service-types" in path else "fna"
     if name == "version":
         return "1"
+    if name == "questionnaire_id":
+        return "barthel-1"
     if name == "assignment_id":
         if path.endswith("/approve"):
             return str(w.pending_role)

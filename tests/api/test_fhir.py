@@ -323,3 +323,15 @@ class TestCarePlan:
         assert res["goal"] == [{"reference": f"#{goal['id']}"}]
         assert goal["target"][0] == {"measure": {"text": "Accessi in Pronto Soccorso"},
                                      "detailString": "Nessun accesso in 6 mesi", "dueDate": "2026-09-01"}
+
+
+class TestQuestionnaire:
+    async def test_instruments_read_and_list_as_questionnaires(self, client, worker):
+        r = await client.get("/fhir/Questionnaire/lawton-iadl-1", headers=worker)
+        assert r.status_code == 200, r.text
+        assert r.json()["url"] == f"{systems.BASE}/Questionnaire/lawton_iadl" and r.json()["version"] == "1"
+        r = await client.get("/fhir/Questionnaire", headers=worker)
+        assert "barthel" in {e["resource"]["name"] for e in r.json()["entry"]}
+        for missing in ("barthel-99", "nessuno-1", "barthel"):
+            r = await client.get(f"/fhir/Questionnaire/{missing}", headers=worker)
+            assert r.status_code == 404 and issues(r)[0]["code"] == "not-found", missing
