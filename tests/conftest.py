@@ -181,7 +181,7 @@ async def client(app, session):
 #   slow    the fuzz run, `make run` end to end, migrations up and down, benchmark smoke runs
 TIERS = ("unit", "db", "api", "worker", "slow")
 _SLOW = ("tests/api/test_schemathesis.py", "tests/deploy/test_run.py", "tests/deploy/test_migrations.py",
-         "tests/deploy/test_docs.py", "tests/bench/")
+         "tests/deploy/test_docs.py", "tests/bench/", "tests/deploy/test_import_acceptance.py")
 _DB_FIXTURES = {"session", "client", "pg_server", "test_db", "fresh_db", "app_engine", "app"}
 
 

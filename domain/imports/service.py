@@ -396,13 +396,21 @@ async def _cartella(session: AsyncSession, run: _Run, values: dict[str, Any], re
             legacy_code=(values["legacy_code"] or f"{run.job.source_system}:{values['source_key']}")[:60],
             case_manager_id=values["case_manager_id"], opened_at=opened_at)
 
+    # The registry's owner rule decides; the row's comune_titolare is its explicit choice. When the two disagree
+    # (the older platform filed the person elsewhere) the rule wins and the report says so; with no residence in
+    # the Ambito, the comune the row names stands in. Each refusal comes before anything is written.
+    attempts = list(dict.fromkeys([explicit, None, fallback]))
     try:
-        try:
-            c = await _open(explicit)
-        except Invalid as e:  # refused before writing anything: the owner rule found no comune
-            if e.field != "owning_comune_id" or explicit is not None or fallback is None:
-                raise
-            c = await _open(fallback)
+        for i, owner in enumerate(attempts):
+            try:
+                c = await _open(owner)
+                break
+            except Invalid as e:
+                if e.field != "owning_comune_id" or i == len(attempts) - 1:
+                    raise
+        if explicit is not None and c.owning_comune_id != explicit:
+            result.notes.append("comune titolare indicato diverso da quello della regola dell'anagrafe: titolare "
+                                "il comune di residenza o domicilio")
     except Conflict as e:
         existing = e.extra.get("existing_id")
         if existing is None:

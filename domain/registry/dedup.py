@@ -47,6 +47,9 @@ SUMMARY_COLUMNS = (Person.id, Person.codice_fiscale, Person.other_identifier_typ
                    Person.surname, Person.given_name, Person.sex, Person.birth_date, Person.birth_place_code,
                    Person.birth_place_name, Person.residence_comune_id, Person.date_of_death)
 W_NAME, W_BIRTH, W_SEX, W_PLACE, CF_DIFFERENT_FACTOR = 0.4, 0.4, 0.1, 0.1, 0.6
+# The predicate of the partial indexes ix_person_nocf_* spelled as they are, not as bound parameters: a prepared
+# statement's generic plan can use a partial index only when the query states its predicate literally.
+UNCODED = sa.text("person.codice_fiscale is null and person.status = 'active'")
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,22 @@ async def find_candidates(session, *, ambito_id: uuid.UUID, probe: Probe, exclud
     if exclude_ids:
         base.append(Person.id.not_in(list(exclude_ids)))
     parts = []
+    if probe.codice_fiscale and probe.birth_date is not None and not _reaches_coded(0.5, threshold):
+        # A coded probe: a person with another codice fiscale scores CF_DIFFERENT_FACTOR × at most, which only the
+        # same birth date (or day and month swapped) can bring to the threshold; only the persons without a
+        # codice fiscale are scored in full, and they come from their own partial indexes. Same candidates as the
+        # general search below, without reading every name of the birth year.
+        bd = probe.birth_date
+        dates = [bd, *([_swapped(bd)] if _swapped(bd) not in (None, bd) and _reaches_coded(0.8, threshold) else [])]
+        near = sim >= sa.literal(floor, sa.Float)
+        parts.append(sa.select(Person.id).where(*base, Person.birth_date.in_(dates), near))
+        uncoded = [*base, UNCODED]
+        parts.append(sa.select(Person.id).where(*uncoded, Person.birth_date.between(date(bd.year, 1, 1),
+                                                                                    date(bd.year, 12, 31)), near))
+        parts.append(sa.select(Person.id).where(*uncoded, Person.birth_date.is_(None), near))
+        await set_similarity_threshold(session, min_name_similarity(0.0, threshold=threshold, floor=floor))
+        parts.append(sa.select(Person.id).where(*uncoded, Person.name_search.op("%")(q)).limit(500))
+        return await _scored(session, probe, parts, sim, threshold, limit)
     if probe.birth_date is not None:
         # Same year (equal, day/month swapped, same year) or unknown birth date: from ix_person_birth_name, an
         # index-only scan that computes the similarity on the included name.
@@ -153,6 +172,22 @@ async def find_candidates(session, *, ambito_id: uuid.UUID, probe: Probe, exclud
     if min_sim <= 1.0:
         await set_similarity_threshold(session, min_sim)
         parts.append(sa.select(Person.id).where(*base, Person.name_search.op("%")(q)).limit(500))
+    return await _scored(session, probe, parts, sim, threshold, limit)
+
+
+def _swapped(d: date) -> date | None:
+    try:
+        return date(d.year, d.day, d.month)
+    except ValueError:
+        return None
+
+
+def _reaches_coded(birth: float, threshold: float) -> bool:
+    """Whether a person with a different codice fiscale and this birth component can reach the threshold."""
+    return CF_DIFFERENT_FACTOR * (W_NAME + W_BIRTH * birth + W_SEX + W_PLACE) >= threshold
+
+
+async def _scored(session, probe: Probe, parts: list, sim, threshold: float, limit: int) -> list[Candidate]:
     ids = sa.union(*parts) if len(parts) > 1 else parts[0]
     stmt = (sa.select(*SUMMARY_COLUMNS, sim.label("name_similarity")).where(Person.id.in_(ids))
             .order_by(sim.desc(), Person.id).limit(500))

@@ -50,6 +50,12 @@ class Person(SQLModel, table=True):
         # 0004_registry: de-duplication reads the names of one birth year with an index-only scan.
         sa.Index("ix_person_birth_name", "ambito_id", "birth_date", postgresql_include=["name_search", "id"],
                  postgresql_where=sa.text("status = 'active'")),
+        # 0038: the persons without a codice fiscale, whom de-duplication scores in full against a coded probe.
+        sa.Index("ix_person_nocf_birth_name", "ambito_id", "birth_date", postgresql_include=["name_search", "id"],
+                 postgresql_where=sa.text("codice_fiscale is null and status = 'active'")),
+        sa.Index("ix_person_nocf_name_trgm", "name_search", postgresql_using="gin",
+                 postgresql_ops={"name_search": "gin_trgm_ops"},
+                 postgresql_where=sa.text("codice_fiscale is null and status = 'active'")),
     )
 
     id: uuid.UUID = id_field()

@@ -287,3 +287,38 @@ async def test_merge_relations_between_the_pair_disappear(session):
         decision="merge", keep_id=a.id, reason="stessa persona"))
     left = (await session.execute(sa.select(PersonRelation).where(PersonRelation.person_id == a.id))).scalars().all()
     assert left == [] and out.repointed["person_relation.related_person_id"] == 1
+
+
+# ---------------------------------------------------------------- the coded probe's shortcut
+async def test_a_coded_probe_finds_exactly_what_a_full_scan_scores_above_the_threshold(session):
+    """With a codice fiscale, the search reads only same-date persons and those without a code; the candidates must
+    be the very ones that scoring every person of the Ambito would keep."""
+    p = await principal_for(session)
+    born = date(1941, 3, 7)
+    people = []
+    for i, (surname, given, sex, when, coded) in enumerate([
+        ("Brambilla", "Rosa", "F", born, True), ("Brambilla", "Rosa", "F", born, False),
+        ("Brambila", "Rosa", "F", date(1941, 7, 3), True), ("Brambila", "Rosa", "F", date(1941, 7, 3), False),
+        ("Brambilla", "Rosa", "F", date(1941, 9, 9), True), ("Brambilla", "Rosa", "F", date(1941, 9, 9), False),
+        ("Brambilla", "Rosa", "F", date(1944, 3, 7), True), ("Brambilla", "Rosa", "F", date(1944, 3, 7), False),
+        ("Bramilla", "Rosetta", "F", None, False), ("Brambilla", "Rosa", "F", None, False),
+        ("Verdi", "Carla", "F", born, True), ("Verdi", "Carla", "F", born, False),
+        ("Brambilla", "Rosa", "M", born, True), ("Crambilla", "Rosa", "F", born, True),
+    ]):
+        data = {"surname": surname, "given_name": given, "sex": sex, "birth_date": when, "birth_place_code": "D142"}
+        if coded:
+            data["codice_fiscale"] = encode_cf(surname, given, sex, when, "Crema")
+        else:
+            data.update(other_identifier_type="provisional", other_identifier=f"PRV-DEDUP-{i}")
+        people.append((await persons.create_person(session, principal=p, data=PersonCreate(**data))).person)
+    ids = {x.id for x in people}
+    for surname, given, when in (("Brambilla", "Rosa", born), ("Brambila", "Rosa", date(1941, 7, 3)),
+                                 ("Brambilla", "Rossa", date(1944, 3, 7))):
+        probe = dedup.Probe(surname, given, when, "F", "D142",
+                            encode_cf(surname, given, "F", when, "Crema")[:15] + "X")  # another (coded) person
+        found = {c.person.id for c in await dedup.find_candidates(session, ambito_id=p.ambito_id, probe=probe)}
+        rows = (await session.execute(sa.select(*dedup.SUMMARY_COLUMNS, sa.func.similarity(
+            Person.name_search, sa.func.lower(probe.name)).label("sim")).where(Person.id.in_(ids)))).all()
+        full = {r.id for r in rows if r.sim >= 0.3 and dedup.score(probe, r, r.sim)[0] >= 0.55}
+        assert found & ids == full, (surname, when)
+        assert full  # the set is not empty: the comparison proves something
