@@ -145,7 +145,10 @@ async def run(url: str | None = None, *, persons: int = REGISTRY_PERSONS, clean_
                            "rate_stretch_rows_per_s": RATE_STRETCH}
     tmp = tempfile.TemporaryDirectory(prefix="bench-imports-") if workdir is None else None
     work = Path(tmp.name) if tmp else workdir
-    progress = None if quiet else import_cli.Progress()
+
+    def progress():  # one bar per run: its rate counts from the run's start
+        return None if quiet else import_cli.Progress()
+
     try:
         async with AsyncSession(engine, expire_on_commit=False) as session:
             ambito_id = (await session.execute(sa.text("select id from organisation where code = :c"),
@@ -176,7 +179,7 @@ async def run(url: str | None = None, *, persons: int = REGISTRY_PERSONS, clean_
         baseline = await bare_copy(url, clean_path)
         before = await _counts(engine)
         o = await import_cli.run_file(clean_path, username=steward, dry_run=False, database_url=url,
-                                      progress=progress)
+                                      progress=progress())
         after = await _counts(engine)
         rate = o.rate
         out["clean"] = {
@@ -200,20 +203,20 @@ async def run(url: str | None = None, *, persons: int = REGISTRY_PERSONS, clean_
                              "truth": import_file.summary(truth)}
         before = await _counts(engine)
         dry = await import_cli.run_file(messy_path, username=steward, dry_run=True, database_url=url,
-                                        progress=progress)
+                                        progress=progress())
         m["dry_run"] = {"import_id": str(dry.import_id), "state": dry.state, "seconds": round(dry.seconds, 1),
                         "rows_per_s": round(dry.rate, 1), "counts": dry.counts,
                         "wrote": _delta(await _counts(engine), before)}
         m["agreement"] = compare(truth, await _report_rows(engine, dry.import_id))
         real = await import_cli.run_file(messy_path, username=steward, dry_run=False, database_url=url,
-                                         progress=progress)
+                                         progress=progress())
         after_real = await _counts(engine)
         m["real_run"] = {"import_id": str(real.import_id), "state": real.state, "seconds": round(real.seconds, 1),
                          "rows_per_s": round(real.rate, 1), "counts": real.counts,
                          "written": _delta(after_real, before)}
         m["real_agreement"] = compare(truth, await _report_rows(engine, real.import_id))
         again = await import_cli.run_file(messy_path, username=steward, dry_run=False, database_url=url,
-                                          progress=progress)
+                                          progress=progress())
         written_again = _delta(await _counts(engine), after_real)
         m["second_run"] = {"import_id": str(again.import_id), "state": again.state,
                            "seconds": round(again.seconds, 1), "counts": again.counts, "written": written_again,
