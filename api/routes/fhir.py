@@ -51,6 +51,7 @@ from integrations.fhir import (
     episode_of_care,
     organization,
     patient,
+    provenance,
     questionnaire,
     r4,
     related_person,
@@ -66,7 +67,7 @@ ROUTE_PREFIX = "fhir:"
 LEGACY_SCOPES = {"read": "fhir.read", "write": "fhir.write"}
 # The FHIR type of each search parameter we implement (CapabilityStatement.rest.resource.searchParam.type).
 SEARCH_PARAM_TYPES = {"identifier": "token", "name": "string", "birthdate": "date", "patient": "reference",
-                      "type": "token", "partof": "reference", "status": "token"}
+                      "type": "token", "partof": "reference", "status": "token", "target": "reference"}
 RESULT_PARAMETERS = {"_count", "_total", "_cursor"}
 # The registry's names of the search criteria → the FHIR parameters they came from.
 SEARCH_NAMES = {"q": "name", "birth_date": "birthdate", "codice_fiscale": "identifier", "limit": "_count",
@@ -531,6 +532,25 @@ async def search_service_requests(
     entries = [{"fullUrl": f"{base}/ServiceRequest/{v.case.id}",
                 "resource": r4.dump(discharge.service_request(_case(v))), "search": {"mode": "match"}} for v in items]
     return FhirResponse(searchset(request, entries, nxt, None))
+
+
+@fhir_router.get("/Provenance", name="fhir:Provenance:search-type")
+async def search_provenance(request: Request, session: Session,
+                            principal: access("Provenance", "read", Permission.discharge_read),
+                            target: str = Query(max_length=200)) -> FhirResponse:
+    """Where a discharge case came from: the transaction Bundle that opened it (target=ServiceRequest/<id>, or its
+    Encounter or Task), for whoever may read the case."""
+    rtype, _, raw = target.partition("/")
+    if rtype not in ("Encounter", "ServiceRequest", "Task"):
+        raise Invalid("target", "atteso ServiceRequest/<id>, Encounter/<id> o Task/<id> di una dimissione protetta")
+    case_id = reference_param(raw, rtype, "target")
+    await discharge_queries.get_case(session, principal=principal, discharge_id=case_id)
+    rows = await idempotency.answered_with(session, ambito_id=principal.ambito_id, scope=TRANSACTION_SCOPE, fragment={
+        "entry": [{"response": {"location": f"ServiceRequest/{case_id}"}}]})
+    base = base_url(request)
+    entries = [{"fullUrl": f"{base}/Provenance/{row.id}", "resource": r4.dump(provenance.from_transaction(row)),
+                "search": {"mode": "match"}} for row in rows]
+    return FhirResponse(searchset(request, entries, None, None))
 
 
 # ---------------------------------------------------------------------------------------------------- transaction

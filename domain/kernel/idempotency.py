@@ -48,3 +48,12 @@ async def remember(session, *, ambito_id: uuid.UUID, scope: str, key: str, reque
     session.add(IdempotentRequest(ambito_id=ambito_id, scope=scope, key=key, request_hash=request_hash,
                                   status=status, response=response, created_by=created_by))
     await session.flush()
+
+
+async def answered_with(session, *, ambito_id: uuid.UUID, scope: str, fragment: dict[str, Any]
+                        ) -> list[IdempotentRequest]:
+    """The stored requests of a scope whose answer contains `fragment` (JSON containment), oldest first."""
+    return list((await session.execute(sa.select(IdempotentRequest).where(
+        IdempotentRequest.ambito_id == ambito_id, IdempotentRequest.scope == scope,
+        IdempotentRequest.response.contains(fragment)).order_by(IdempotentRequest.created_at).limit(100)
+    )).scalars())

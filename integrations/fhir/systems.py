@@ -75,3 +75,5 @@ MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
 MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
 INSTRUMENT_OPTION = f"{BASE}/CodeSystem/strumento"  # + "/<code>/<item>": the options of one item
 INSTRUMENT_SCORE = f"{BASE}/StructureDefinition/punteggio"  # on a QuestionnaireResponse: code, valore, fascia
+DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+PROVENANCE_AGENT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"

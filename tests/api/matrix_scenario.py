@@ -805,6 +805,9 @@ def request_for(sc: Scenario, method: str, path: str, role: str, situation: str)
         kw["params"] = {"name": "Rossi"}
     if method == "GET" and path in ("/fhir/RelatedPerson", "/fhir/EpisodeOfCare", "/fhir/Consent", "/fhir/AuditEvent"):
         kw["params"] = {"patient": f"Patient/{param(sc, path, 'person_id', role, situation)}"}
+    if method == "GET" and path == "/fhir/Provenance":
+        case = param(sc, "/fhir/ServiceRequest/{discharge_id}", "discharge_id", role, situation)  # the case itself
+        kw["params"] = {"target": f"ServiceRequest/{case}"}
     if method == "POST" and path == "/fhir":
         kw["content"] = json.dumps(_discharge_bundle(sc, sc.world(situation)))
         kw["headers"] = {**kw["headers"], "Content-Type": "application/fhir+json"}

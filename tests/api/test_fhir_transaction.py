@@ -262,3 +262,19 @@ class TestReadBack:
         assert r.status_code == 200 and "reasonCode" not in r.json() and "note" not in r.json()
         r = await client.get("/fhir/ServiceRequest", params={"patient": f"Patient/{patient_id}"}, headers=cot)
         assert [e["resource"]["id"] for e in r.json()["entry"]] == [locations[3].removeprefix("ServiceRequest/")]
+
+
+class TestProvenance:
+    async def test_the_case_says_which_bundle_opened_it(self, client, session, ward):
+        b = bundle()
+        r = await post(client, ward, b)
+        locations = [e["response"]["location"] for e in r.json()["entry"]]
+        r = await client.get("/fhir/Provenance", params={"target": locations[4]}, headers=ward)  # the Task
+        assert r.status_code == 200, r.text
+        [entry] = r.json()["entry"]
+        prov = entry["resource"]
+        r4.check_r4(prov)
+        assert [t["reference"] for t in prov["target"]] == locations
+        assert prov["entity"][0]["what"]["identifier"] == b["identifier"]
+        r = await client.get("/fhir/Provenance", params={"target": f"Patient/{uuid.uuid4()}"}, headers=ward)
+        assert r.status_code == 400 and issues(r)[0]["diagnostics"].startswith("target:")
