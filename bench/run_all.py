@@ -107,8 +107,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
             # Unless given, the files scale with the registry: 10,000 clean and 30,000 messy rows for 160,000.
             scale = first / imports.REGISTRY_PERSONS
-            clean_rows = args.import_clean_rows or max(200, round(imports.CLEAN_ROWS * scale))
-            rows = args.import_rows or max(300, round(imports.MESSY_ROWS * scale))
+            clean_rows = args.import_clean_rows or max(100, round(imports.CLEAN_ROWS * scale))
+            rows = args.import_rows or max(200, round(imports.MESSY_ROWS * scale))  # 200: every kind of mess
             ires = asyncio.run(imports.run(urls["DATABASE_URL"], persons=first, clean_rows=clean_rows,
                                            rows=rows, seed_missing=False,
                                            owner_url=urls["MIGRATION_DATABASE_URL"]))
