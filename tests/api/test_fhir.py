@@ -335,3 +335,17 @@ class TestQuestionnaire:
         for missing in ("barthel-99", "nessuno-1", "barthel"):
             r = await client.get(f"/fhir/Questionnaire/{missing}", headers=worker)
             assert r.status_code == 404 and issues(r)[0]["code"] == "not-found", missing
+
+
+async def test_no_fhir_route_answers_without_a_valid_token(client, app):
+    routes = [(m, r.path_format) for r in iter_route_contexts(app.routes) if (r.name or "").startswith("fhir:")
+              for m in r.methods or () if m in ("GET", "POST")]
+    assert len(routes) >= 20
+    some_id = "00000000-0000-4000-8000-000000000000"
+    for method, path in routes:
+        url = path.replace("{questionnaire_id}", "barthel-1")
+        url = "/".join(some_id if part.startswith("{") else part for part in url.split("/"))
+        for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+            r = await client.request(method, url, headers={**headers, "Content-Type": FHIR}, content=b"{}")
+            assert r.status_code == 401, (method, url, r.status_code)
+            assert issues(r)[0]["code"] == "login"
