@@ -9,3 +9,4 @@ from domain.pua import models as pua_models  # noqa: F401
 from domain.registry import models as registry_models  # noqa: F401
 from domain.security import models as security_models  # noqa: F401
 from domain.territory import models as territory_models  # noqa: F401
+from domain.waiting_list import models as waiting_list_models  # noqa: F401
