@@ -60,6 +60,7 @@ from integrations.fhir import (
 from integrations.fhir import consent as consent_fhir
 from schemas.discharge import DischargePublic, DischargeSignalCreate
 from schemas.persons import PersonCreate
+from schemas.territory import OrganisationCreate
 
 PREFIX = "/fhir"
 ROUTE_PREFIX = "fhir:"
@@ -555,6 +556,7 @@ async def search_provenance(request: Request, session: Session,
 
 # ---------------------------------------------------------------------------------------------------- transaction
 TRANSACTION_SCOPE = "fhir.transaction"
+NEW_WARD_UNIT_TYPE = "reparto"  # a unit type that may signal (schemas/reference/discharge/eligibility.yaml)
 ACCEPTED_MEDIA = {r4.MEDIA_TYPE, "application/json"}
 
 
@@ -577,6 +579,43 @@ def _remap(e: Invalid | pydantic.ValidationError, path_of, prefix: str = "") -> 
     else:
         pairs = [(x["field"], x["reason"]) for x in e.errors]
     return Invalid.many([(path_of(f), reason) for f, reason in pairs])
+
+
+async def _organizations(session, principal: PrincipalT, plan) -> tuple[dict[int, uuid.UUID], set[int]]:
+    """The Organization entries matched on our codes. A ward we do not know becomes a provisional unit of the ASST
+    it is part of, marked as received from ASST: it grants nobody access (only an administrator assigns staff)."""
+    found: dict[int, Any] = {}
+    for i, code in plan.organizations.items():
+        org = await territory_queries.org_by_code(session, code) if code else None
+        if org is not None and org.ambito_id == principal.ambito_id:
+            found[i] = org
+    ward = plan.ward.index
+    errors = [(f"Bundle.entry[{i}].resource.identifier", "organizzazione sconosciuta nell'Ambito")
+              for i in plan.organizations if i not in found and i != ward]
+    created: set[int] = set()
+    if ward is not None and ward not in found and not errors:
+        parent_ref, at = plan.org_parents.get(ward), f"Bundle.entry[{ward}].resource.partOf"
+        parent = None
+        if parent_ref is not None:
+            parent = found.get(parent_ref.index) if parent_ref.index is not None else (
+                await territory_queries.active_org(session, parent_ref.id, principal.ambito_id))
+        if parent is None or str(parent.kind) != OrgKind.asst.value:
+            errors.append((at, "reparto sconosciuto: indicare in partOf l'ASST (Organization) a cui appartiene"))
+        else:
+            try:
+                found[ward] = await territory.create_organisation(session=session, principal=principal,
+                                                                  data=OrganisationCreate(
+                    code=plan.organizations[ward], name=plan.org_names.get(ward) or plan.organizations[ward],
+                    kind=OrgKind.asst_unit, part_of_id=parent.id, unit_type=NEW_WARD_UNIT_TYPE, provisional=True,
+                    attributes={"origine": "ASST (FHIR)", "bundle": plan.key}))
+                created.add(ward)
+            except (pydantic.ValidationError, DomainError) as e:
+                reason = "codice non utilizzabile come codice di organizzazione" if isinstance(
+                    e, pydantic.ValidationError) else e.detail
+                errors.append((f"Bundle.entry[{ward}].resource.identifier", reason))
+    if errors:
+        raise Invalid.many(errors)
+    return {i: o.id for i, o in found.items()}, created
 
 
 @fhir_router.post("", name="fhir:system:transaction")
@@ -602,17 +641,7 @@ async def transaction(request: Request, session: Session,
     if stored is not None:
         return FhirResponse(stored.response, status_code=stored.status)
 
-    errors: list[tuple[str, str]] = []
-    org_ids: dict[int, uuid.UUID] = {}
-    for i, code in plan.organizations.items():
-        org = await territory_queries.org_by_code(session, code) if code else None
-        if org is None or org.ambito_id != principal.ambito_id:
-            errors.append((f"Bundle.entry[{i}].resource.identifier", "organizzazione sconosciuta nell'Ambito: i "
-                                                                      "reparti nuovi li registra l'amministratore"))
-        else:
-            org_ids[i] = org.id
-    if errors:
-        raise Invalid.many(errors)
+    org_ids, created_orgs = await _organizations(session, principal, plan)
     ward_id = org_ids[plan.ward.index] if plan.ward.index is not None else plan.ward.id
 
     person_id, person, matched = None, None, False
@@ -642,7 +671,7 @@ async def transaction(request: Request, session: Session,
     entries = []
     for i, rtype in enumerate(plan.types):
         if rtype == "Organization":
-            status, location = "200 OK", f"Organization/{org_ids[i]}"
+            status, location = ("201 Created" if i in created_orgs else "200 OK"), f"Organization/{org_ids[i]}"
         elif rtype == "Patient":
             status, location = ("200 OK" if matched else "201 Created"), f"Patient/{case.person_id}"
         else:  # the stay, the COT request and its task are views of the one discharge case

@@ -1,7 +1,8 @@
 """The protected-discharge signal ASST sends as a FHIR `transaction` Bundle, read into what
 `domain.discharge.service.open_signal` takes (the same call as POST /api/discharges).
 
-    Organization*  the ward (and the ASST, the COT): matched on our organisation code, never created here
+    Organization*  the ward (and the ASST, the COT): matched on our organisation code; a ward we do not know is
+                   registered as a provisional unit of the ASST it is `partOf` (received from ASST)
     Patient?       conditional create (`ifNoneExist: identifier=system|value`): matched, or registered through the
                    registry's de-duplication; absent when the ServiceRequest names a Patient/<id> we hold
     Encounter      the inpatient stay: period.start = admission date, period.end = expected discharge date
@@ -44,6 +45,8 @@ class DischargeBundle:
     key: str  # Bundle.identifier as system|value: the idempotency key
     types: list[str]  # resourceType of each entry, in order
     organizations: dict[int, str | None] = field(default_factory=dict)  # entry index -> our organisation code
+    org_names: dict[int, str | None] = field(default_factory=dict)
+    org_parents: dict[int, Ref | None] = field(default_factory=dict)  # partOf: a ward's ASST
     patient_index: int | None = None
     patient: dict[str, Any] = field(default_factory=dict)  # PersonCreate fields of the Patient entry
     patient_match: tuple[str, str] | None = None  # (registry field, value) of its ifNoneExist
@@ -159,6 +162,8 @@ def read(data: Any) -> tuple[Bundle, DischargeBundle]:
                 errors.append((f"{at}.identifier", "serve il codice dell'organizzazione "
                                                    f"({systems.ORGANISATION_CODE})"))
             out.organizations[i] = code
+            out.org_names[i] = res.name
+            out.org_parents[i] = ref(res.partOf, f"{at}.partOf", "Organization")
         elif types[i] == "Patient":
             out.patient_index = i
             try:

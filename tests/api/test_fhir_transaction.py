@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from domain.discharge.models import DischargeCase
 from domain.registry.models import Person
 from domain.security.models import UserKind
+from domain.territory.models import Organisation
 from integrations.fhir import r4, systems
 from tests.factories.registry import encode_cf, insert_person
 from tests.support import bearer, make_user
@@ -180,7 +181,7 @@ class TestRefused:
         ({"entry/3/resource/intent": "proposal"}, 422, "Bundle.entry[3].resource.intent"),
         ({"entry/3/resource/reasonCode": []}, 422, "Bundle.entry[3].resource.reasonCode"),
         ({"entry/0/resource/identifier/0/value": "reparto-inesistente",
-          "entry/0/request/ifNoneExist": DELETE}, 422, "Bundle.entry[0].resource.identifier"),
+          "entry/0/request/ifNoneExist": DELETE}, 422, "Bundle.entry[0].resource.partOf"),
         ({"entry/4/resource/status": "accepted"}, 422, "Bundle.entry[4].resource.status"),
         ({"entry/1/resource/resourceType": "Practitioner", "entry/1/request/url": "Practitioner"}, 422,
          "Bundle.entry[1].resource"),
@@ -278,3 +279,33 @@ class TestProvenance:
         assert prov["entity"][0]["what"]["identifier"] == b["identifier"]
         r = await client.get("/fhir/Provenance", params={"target": f"Patient/{uuid.uuid4()}"}, headers=ward)
         assert r.status_code == 400 and issues(r)[0]["diagnostics"].startswith("target:")
+
+
+class TestNewWard:
+    async def test_an_unknown_ward_becomes_a_provisional_unit_of_the_sending_asst(self, client, session, ward):
+        asst = f"urn:uuid:{uuid.uuid4()}"
+        b = bundle(**{"entry/0/resource/identifier/0/value": "asst-crema-reparto-geriatria",
+                      "entry/0/resource/name": "Geriatria", "entry/0/resource/partOf": {"reference": asst},
+                      "entry/0/request/ifNoneExist": DELETE})
+        b["entry"].insert(0, {"fullUrl": asst, "request": {"method": "POST", "url": "Organization"}, "resource": {
+            "resourceType": "Organization", "name": "ASST di Crema",
+            "identifier": [{"system": systems.ORGANISATION_CODE, "value": "asst-crema"}]}})
+        r = await post(client, ward, b)
+        assert r.status_code == 200, r.text
+        assert [e["response"]["status"] for e in r.json()["entry"][:2]] == ["200 OK", "201 Created"]
+        unit = await session.get(Organisation, uuid.UUID(r.json()["entry"][1]["response"]["location"].split("/")[1]))
+        assert (unit.code, str(unit.kind), unit.provisional) == ("asst-crema-reparto-geriatria", "asst_unit", True)
+        assert unit.attributes["origine"] == "ASST (FHIR)"
+        parent = await session.get(Organisation, unit.part_of_id)
+        assert parent.code == "asst-crema"
+        again = await post(client, ward, b)  # the same Bundle: the same answer, no second unit
+        assert again.json() == r.json()
+
+    async def test_a_ward_not_under_an_asst_is_refused(self, client, session, ward):
+        b = bundle(**{"entry/0/resource/identifier/0/value": "asst-crema-reparto-nuovo",
+                      "entry/0/request/ifNoneExist": DELETE,
+                      "entry/0/resource/partOf": {"reference": f"Organization/{uuid.uuid4()}"}})
+        before = await counts(session)
+        r = await post(client, ward, b)
+        assert r.status_code == 422 and issues(r)[0]["expression"] == ["Bundle.entry[0].resource.partOf"]
+        assert await counts(session) == before
