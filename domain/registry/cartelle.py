@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.kernel import clock, history
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.kernel.validity import active_sql, row_active_on
-from domain.registry import policy
+from domain.registry import persons, policy
 from domain.registry.models import (
     Area,
     AssignmentReason,
@@ -197,7 +197,7 @@ def require_open(c: Cartella) -> None:
 
 # ---------------------------------------------------------------- owning comune
 async def _comune_of_ambito(session: AsyncSession, comune_id: uuid.UUID | None, ambito_id: uuid.UUID) -> bool:
-    return comune_id is not None and bool(await territory.comuni_of_ambito(session, [comune_id], ambito_id))
+    return comune_id is not None and comune_id in await persons.ambito_comuni(session, ambito_id)
 
 
 async def owning_comune_for(session: AsyncSession, *, principal: Principal, person: Person,

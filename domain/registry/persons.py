@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from domain.kernel import clock, events, history
+from domain.kernel import clock, events, history, session_memo
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.registry import codice_fiscale as cfmod
 from domain.registry import dedup, policy
@@ -76,11 +76,23 @@ def _new_provisional_id() -> str:
     return "PRV-" + uuid.uuid4().hex[:12].upper()
 
 
+async def ambito_comuni(session, ambito_id: uuid.UUID) -> frozenset[uuid.UUID]:
+    """The comuni of the Ambito, read once per session (an import asks for every row; a flush of an organisation
+    in the session forgets them)."""
+    async def load() -> frozenset[uuid.UUID]:
+        return frozenset(c[0] for c in await territory.comuni_codes(session, ambito_id))
+
+    return await session_memo.get(session, ("registry.comuni", ambito_id), load)
+
+
+session_memo.watch("organisation", "registry.comuni")
+
+
 async def _comuni_errors(session, principal: Principal, values: dict[str, Any]) -> list[tuple[str, str]]:
     wanted = {f: values.get(f) for f in ("residence_comune_id", "domicile_comune_id") if values.get(f)}
     if not wanted:
         return []
-    known = set(await territory.comuni_of_ambito(session, wanted.values(), principal.ambito_id))
+    known = await ambito_comuni(session, principal.ambito_id)
     return [(f, "comune sconosciuto nell'Ambito") for f, v in wanted.items() if v not in known]
 
 

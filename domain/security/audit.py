@@ -36,6 +36,8 @@ ACTION_LABELS: dict[str, str] = {
     "failed": "Richiesta non riuscita",
     "clock_set": "Orologio di prova impostato", "clock_advance": "Orologio di prova spostato in avanti",
     "clock_reset": "Orologio di prova riportato al tempo reale",
+    "export": "Esportazione", "import": "Importazione dalla piattaforma precedente",
+    "preview": "Prova di importazione (nulla scritto)",
 }
 OUTCOME_LABELS: dict[str, str] = {
     "ok": "Eseguita", "denied": "Negata", "not_found": "Dati non trovati", "rejected": "Respinta (dati non validi)",
@@ -52,7 +54,7 @@ OBJECT_TYPE_LABELS: dict[str, str] = {
     "vmd": "Valutazione multidimensionale", "vmd_assessor": "Valutatori della valutazione multidimensionale",
     "equipe_meeting": "Riunione d'équipe", "care_plan": "Progetto individualizzato",
     "diary_entry": "Nota del diario", "attachment": "Allegato", "work_item": "Attività in coda di lavoro",
-    "business_clock": "Orologio di prova",
+    "business_clock": "Orologio di prova", "import_job": "Importazione dalla piattaforma precedente",
 }
 # A row without an actor: the request carried no valid token (the principal is set as soon as one is verified).
 NO_ACTOR_LABEL = "Tentativo senza autenticazione"

@@ -10,7 +10,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.kernel import clock
+from domain.kernel import clock, session_memo
 from domain.kernel.errors import Invalid
 from domain.kernel.validity import active_sql
 from domain.security.models import AppUser, Role, RoleAssignment, Team, TeamMember, TeamType, UserKind
@@ -21,6 +21,9 @@ from domain.territory import queries as territory
 def _ids(values: Iterable[uuid.UUID | None]) -> list[uuid.UUID]:
     return sorted({v for v in values if v is not None}, key=str)
 
+
+for _table in ("app_user", "role_assignment"):
+    session_memo.watch(_table, "security.operator")
 
 # ---------------------------------------------------------------------------------------------------- users
 @dataclass(frozen=True)
@@ -62,17 +65,24 @@ async def require_operator(session: AsyncSession, user_id: uuid.UUID, ambito_id:
                            field: str) -> UserCard:
     """An active person user of the Ambito holding, today, a role on one of its organisations (a case manager,
     a participant): else Invalid naming `field`."""
-    row = (await session.execute(
-        sa.select(AppUser.id, AppUser.display_name, AppUser.profession)
-        .where(AppUser.id == user_id, AppUser.active.is_(True), AppUser.kind == UserKind.person.value,
-               AppUser.ambito_id == ambito_id,
-               sa.exists().where(RoleAssignment.user_id == AppUser.id,
-                                 RoleAssignment.organisation_id.in_(territory.orgs_under([ambito_id])),
-                                 RoleAssignment.effective_sql(clock.today_rome())))
-    )).first()
-    if row is None:
+    today = clock.today_rome()
+
+    async def load() -> UserCard | None:
+        row = (await session.execute(
+            sa.select(AppUser.id, AppUser.display_name, AppUser.profession)
+            .where(AppUser.id == user_id, AppUser.active.is_(True), AppUser.kind == UserKind.person.value,
+                   AppUser.ambito_id == ambito_id,
+                   sa.exists().where(RoleAssignment.user_id == AppUser.id,
+                                     RoleAssignment.organisation_id.in_(territory.orgs_under([ambito_id])),
+                                     RoleAssignment.effective_sql(today)))
+        )).first()
+        return None if row is None else UserCard(row.id, row.display_name, row.profession)
+
+    # once per session: an import names the same case managers on thousands of rows
+    card = await session_memo.get(session, ("security.operator", user_id, ambito_id, today), load)
+    if card is None:
         raise Invalid(field, "non è un operatore attivo con un ruolo nell'Ambito")
-    return UserCard(row.id, row.display_name, row.profession)
+    return card
 
 
 async def user_ids_by_username(session: AsyncSession, usernames: Iterable[str | None],
