@@ -147,6 +147,11 @@ def capability_statement(app: FastAPI, base: str) -> dict[str, Any]:
                 system_interactions.append({"code": interaction})
             continue
         entry = resources.setdefault(rtype, {"type": rtype, "interaction": [], "searchParam": []})
+        if interaction.startswith("$"):  # an operation, e.g. Patient/$everything
+            entry.setdefault("operation", []).append({
+                "name": interaction[1:],
+                "definition": f"http://hl7.org/fhir/OperationDefinition/{rtype}-{interaction[1:]}"})
+            continue
         entry["interaction"].append({"code": interaction})
         if interaction == "search-type":
             for name in query_parameters(route):
@@ -551,6 +556,67 @@ async def search_provenance(request: Request, session: Session,
     base = base_url(request)
     entries = [{"fullUrl": f"{base}/Provenance/{row.id}", "resource": r4.dump(provenance.from_transaction(row)),
                 "search": {"mode": "match"}} for row in rows]
+    return FhirResponse(searchset(request, entries, None, None))
+
+
+# ---------------------------------------------------------------------------------------------------- $everything
+EVERYTHING_MAX = 200  # per kind of record: a person's record, not an export
+
+
+@fhir_router.get("/Patient/{person_id}/$everything", name="fhir:Patient:$everything")
+async def patient_everything(request: Request, person_id: uuid.UUID, session: Session,
+                             principal: access("Patient", "read", Permission.person_read)) -> FhirResponse:
+    """The person and what the caller may read of their record: each part goes through its own service, with its
+    own permission, scope, consent check and audit row; a part the caller may not read is left out."""
+    read = await persons.read_person(session, principal=principal, person_id=person_id)
+    pid = read.person.id
+    base = base_url(request)
+    entries = [{"fullUrl": f"{base}/Patient/{pid}", "resource": _patient(persons.person_view(read)),
+                "search": {"mode": "match"}}]
+
+    def add(rtype: str, id_: Any, resource: dict[str, Any]) -> None:
+        entries.append({"fullUrl": f"{base}/{rtype}/{id_}", "resource": resource, "search": {"mode": "include"}})
+
+    async def part(rtype: str, permission: Permission, fetch) -> None:
+        if permission not in principal.permissions or (principal.is_system and not _scoped(principal, rtype, "read")):
+            return
+        try:
+            await fetch()
+        except (NotFound, Forbidden):  # out of the caller's scope, or the person's consent is missing
+            return
+
+    async def related() -> None:
+        for r in await relations.list_relations(session, principal=principal, person_id=pid):
+            add("RelatedPerson", r.id, r4.dump(related_person.to_fhir(relations.relation_view(r))))
+
+    async def episodes() -> None:
+        rows, _ = await cartelle.list_for_person(session, principal=principal, person_id=pid, limit=EVERYTHING_MAX)
+        for c in rows:
+            add("EpisodeOfCare", c.id, r4.dump(episode_of_care.to_fhir(c)))
+        for c in rows if Permission.care_plan_read in principal.permissions else []:
+            plans, _ = await plan_queries.list_for_cartella(session=session, principal=principal, cartella_id=c.id,
+                                                            limit=EVERYTHING_MAX)
+            for summary in plans:
+                b = await plan_queries.get_plan(session=session, principal=principal, plan_id=summary.plan.id)
+                add("CarePlan", b.plan.id, r4.dump(care_plan.to_fhir(plan_policy.plan_view_for(principal, b))))
+
+    async def consents() -> None:
+        for c in await consent.list_for_person(session, principal=principal, person_id=pid):
+            add("Consent", c.id, r4.dump(consent_fhir.to_fhir(consent.to_public(c))))
+
+    async def discharges() -> None:
+        items, _ = await discharge_queries.list_cases(session, principal=principal, person_id=pid,
+                                                      limit=EVERYTHING_MAX)
+        for v in items:
+            view = _case(v)
+            add("Encounter", v.case.id, r4.dump(discharge.encounter(view)))
+            add("ServiceRequest", v.case.id, r4.dump(discharge.service_request(view)))
+            add("Task", v.case.id, r4.dump(discharge.task(view)))
+
+    await part("RelatedPerson", Permission.person_read, related)
+    await part("EpisodeOfCare", Permission.cartella_read, episodes)
+    await part("Consent", Permission.consent_read, consents)
+    await part("ServiceRequest", Permission.discharge_read, discharges)
     return FhirResponse(searchset(request, entries, None, None))
 
 

@@ -390,7 +390,9 @@ def fhir_route(method: str, path: str, table: dict[str, Cells]) -> None:
 fhir_route("GET", "/metadata", cells(ANY))
 fhir_route("GET", "/Patient", grant(SEARCHERS, ANY))
 fhir_route("GET", "/Patient/{person_id}", grant(IDENTITY, AMBITO, minimal=(MINIMAL, CASE)))
-CONSENT_GATED_AMBITO = CONSENT_GATED_AMBITO | {("GET", "/fhir/Patient/{person_id}")}
+fhir_route("GET", "/Patient/{person_id}/$everything", grant(IDENTITY, AMBITO, minimal=(MINIMAL, CASE)))
+CONSENT_GATED_AMBITO = CONSENT_GATED_AMBITO | {("GET", "/fhir/Patient/{person_id}"),
+                                               ("GET", "/fhir/Patient/{person_id}/$everything")}
 _RELATIONS = grant(CASE_READERS, CASE, minimal=(MINIMAL, FULL_ONLY), steward=(STEWARD, NO_SCOPE))
 fhir_route("GET", "/RelatedPerson", _RELATIONS)  # ?patient=: the person's relations
 fhir_route("GET", "/RelatedPerson/{relation_id}", _RELATIONS)

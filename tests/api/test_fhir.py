@@ -52,11 +52,14 @@ class TestMetadata:
         assert cs["fhirVersion"] == "4.0.1" and cs["format"] == [FHIR] and cs["kind"] == "instance"
         listed = {(res["type"], i["code"]) for res in cs["rest"][0]["resource"] for i in res["interaction"]}
         mounted = {tuple(r.name.split(":")[1:]) for r in iter_route_contexts(app.routes)
-                   if (r.name or "").startswith("fhir:") and not r.name.startswith("fhir:system:")}
+                   if (r.name or "").startswith("fhir:") and not r.name.startswith("fhir:system:")
+                   and "$" not in r.name}
         assert listed == mounted and ("Patient", "read") in listed and ("Patient", "search-type") in listed
         [pat] = [res for res in cs["rest"][0]["resource"] if res["type"] == "Patient"]
         assert {p["name"]: p["type"] for p in pat["searchParam"]} == {"identifier": "token", "name": "string",
                                                                       "birthdate": "date"}
+        assert pat["operation"] == [{"name": "everything",
+                                     "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]
 
     async def test_needs_a_token_and_answers_an_operation_outcome(self, client):
         r = await client.get("/fhir/metadata")
@@ -349,3 +352,25 @@ async def test_no_fhir_route_answers_without_a_valid_token(client, app):
             r = await client.request(method, url, headers={**headers, "Content-Type": FHIR}, content=b"{}")
             assert r.status_code == 401, (method, url, r.status_code)
             assert issues(r)[0]["code"] == "login"
+
+
+class TestEverything:
+    async def test_the_record_the_caller_may_read_and_nothing_else(self, client, session, worker, bonetti):
+        r = await client.post(f"/api/persons/{bonetti.id}/cartelle", json={"area": "anziani"}, headers=worker)
+        cartella = r.json()["id"]
+        await client.post(f"/api/persons/{bonetti.id}/relations", headers=worker, json={
+            "kind": "caregiver", "surname": "Bonetti", "given_name": "Laura"})
+        await client.post(f"/api/persons/{bonetti.id}/consents", headers=worker, json={
+            "purpose": "care", "grantor_kind": "self", "valid_from": "2026-03-02"})
+        r = await client.get(f"/fhir/Patient/{bonetti.id}/$everything", headers=worker)
+        assert r.status_code == 200, r.text
+        bundle = r.json()
+        r4.check_r4(bundle)
+        kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+        assert kinds[0] == "Patient" and {"RelatedPerson", "EpisodeOfCare", "Consent"} <= set(kinds)
+        assert f"EpisodeOfCare/{cartella}" in {e["fullUrl"].split("/fhir/")[1] for e in bundle["entry"]}
+        # A data steward sees the identity of every person of the Ambito, not their social record.
+        steward = bearer(await make_user(session, "data_steward", "ambito-crema"))
+        r = await client.get(f"/fhir/Patient/{bonetti.id}/$everything", headers=steward)
+        assert r.status_code == 200, r.text
+        assert [e["resource"]["resourceType"] for e in r.json()["entry"]] == ["Patient"]
