@@ -159,6 +159,9 @@ class _Run:
     comuni: dict[str, uuid.UUID]
     users: dict[str, uuid.UUID] = field(default_factory=dict)
     created_rows: dict[uuid.UUID, int] = field(default_factory=dict)  # person → the row of this job that made it
+    # source key → its provenance record (None: none yet), read for a whole batch of rows in one query
+    records: dict[str, ImportRecord | None] = field(default_factory=dict)
+    written: ImportRecord | None = None  # the record of the row being processed, kept once the row commits
 
     def header(self, name: str) -> str:
         return self.mapping.header_of(REGISTRY_FIELDS.get(name, name))
@@ -216,8 +219,18 @@ async def _todo(session: AsyncSession, job: ImportJob, limit: int | None) -> lis
     return list((await session.execute(q)).scalars())
 
 
+async def _prefetch(session: AsyncSession, run: _Run, rows: list[ImportRow]) -> None:
+    """The provenance records of the rows' keys and of the persons they relate to, in one query per batch."""
+    related = run.mapping.columns.get("related_to")
+    keys = {k for r in rows for k in (r.source_key, (r.raw.get(related) or "").strip() if related else None) if k}
+    keys = sorted(keys - set(run.records))
+    for i in range(0, len(keys), STAGE_BATCH):
+        await _prefetch_keys(session, run, set(keys[i:i + STAGE_BATCH]))
+
+
 async def _dry_run(session: AsyncSession, run: _Run, on_progress) -> bool:
     rows = await _todo(session, run.job, None)
+    await _prefetch(session, run, rows)
     results: list[tuple[ImportRow, RowResult]] = []
     preview = await session.begin_nested()
     try:
@@ -233,6 +246,7 @@ async def _dry_run(session: AsyncSession, run: _Run, on_progress) -> bool:
 
 async def _real_chunk(session: AsyncSession, run: _Run, limit: int, on_progress) -> bool:
     rows = await _todo(session, run.job, limit)
+    await _prefetch(session, run, rows)
     results = []
     for row in rows:
         results.append((row, await _process(session, run, row)))
@@ -271,6 +285,7 @@ async def _store(session: AsyncSession, job: ImportJob, results: list[tuple[Impo
 async def _process(session: AsyncSession, run: _Run, row: ImportRow) -> RowResult:
     """One row in its own savepoint: all of it or nothing of it."""
     sp = await session.begin_nested()
+    run.written = None
     try:
         result = await _row(session, run, row)
     except RowRejected as e:
@@ -288,6 +303,8 @@ async def _process(session: AsyncSession, run: _Run, row: ImportRow) -> RowResul
                                                                  "row": row.row_number, "error": type(e).__name__})
         return _rejected([(run.header("source_key"), "riga rifiutata dal database: verificare i valori")])
     await sp.commit()
+    if run.written is not None:
+        run.records[run.written.source_key] = run.written
     return result
 
 
@@ -305,7 +322,7 @@ async def _row(session: AsyncSession, run: _Run, row: ImportRow) -> RowResult:
     key = values["source_key"]
     if not key:
         raise RowRejected([(m.header_of("source_key"), "obbligatorio: il codice della riga nel sistema di origine")])
-    known = await _record(session, job, key)
+    known = await _record(session, run, key)
     if known is not None:
         return RowResult(outcome=RowOutcome.unchanged, person_id=known.person_id, cartella_id=known.cartella_id,
                          relation_id=known.relation_id, reason=f"riga {known.row_number} di {known.file_name}")
@@ -313,7 +330,7 @@ async def _row(session: AsyncSession, run: _Run, row: ImportRow) -> RowResult:
     errors.extend(await _resolve(session, run, values, related))
     target = None
     if related:
-        target = await _record(session, job, values["related_to"])
+        target = await _record(session, run, values["related_to"])
         if target is None or target.person_id is None:
             errors.append((m.header_of("related_to"), f"nessuna persona importata con {m.header_of('source_key')} "
                                                       f"'{values['related_to']}'"))
@@ -335,10 +352,11 @@ async def _row(session: AsyncSession, run: _Run, row: ImportRow) -> RowResult:
         result.seen_person_ids.append(person.id)
     else:
         await _cartella(session, run, values, result)
-    session.add(ImportRecord(ambito_id=job.ambito_id, source_system=job.source_system, source_key=key,
-                             person_id=result.person_id, cartella_id=result.cartella_id,
-                             relation_id=result.relation_id, job_id=job.id, file_name=job.file_name,
-                             row_number=row.row_number, created_at=clock.now()))
+    run.written = ImportRecord(ambito_id=job.ambito_id, source_system=job.source_system, source_key=key,
+                               person_id=result.person_id, cartella_id=result.cartella_id,
+                               relation_id=result.relation_id, job_id=job.id, file_name=job.file_name,
+                               row_number=row.row_number, created_at=clock.now())
+    session.add(run.written)
     await session.flush()
     return result
 
@@ -433,10 +451,18 @@ async def _row_of(session: AsyncSession, run: _Run, person_id: uuid.UUID) -> int
     return found
 
 
-async def _record(session: AsyncSession, job: ImportJob, key: str) -> ImportRecord | None:
-    return (await session.execute(sa.select(ImportRecord).where(
-        ImportRecord.ambito_id == job.ambito_id, ImportRecord.source_system == job.source_system,
-        ImportRecord.source_key == key))).scalar_one_or_none()
+async def _record(session: AsyncSession, run: _Run, key: str) -> ImportRecord | None:
+    if key not in run.records:
+        await _prefetch_keys(session, run, {key})
+    return run.records[key]
+
+
+async def _prefetch_keys(session: AsyncSession, run: _Run, keys: set[str]) -> None:
+    found = (await session.execute(sa.select(ImportRecord).where(
+        ImportRecord.ambito_id == run.job.ambito_id, ImportRecord.source_system == run.job.source_system,
+        ImportRecord.source_key.in_(sorted(keys))))).scalars()
+    run.records.update(dict.fromkeys(keys))
+    run.records.update({r.source_key: r for r in found})
 
 
 def _comuni_index(rows) -> dict[str, uuid.UUID]:
