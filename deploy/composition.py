@@ -33,6 +33,8 @@ HANDLER_MODULES: list[str] = [
     "domain.pua.subscribers",
     "domain.discharge.subscribers",
     "domain.discharge.jobs",
+    "domain.waiting_list.subscribers",
+    "domain.waiting_list.jobs",
     "domain.imports.jobs",
 ]
 
@@ -42,6 +44,7 @@ DAILY_ENQUEUERS: list[str] = [
     "domain.care_plan.jobs:enqueue_review_reminders",
     "domain.assessment.jobs:enqueue_reassessment_reminders",
     "domain.discharge.jobs:enqueue_evaluation_clock",
+    "domain.waiting_list.jobs:enqueue_clocks",
 ]
 
 _composed = False

@@ -48,9 +48,9 @@ def test_a_forbidden_import_is_caught(tree, module, line, expected):
 
 
 def test_an_undeclared_context_is_caught(tree):
-    (tree / "domain" / "waiting_list").mkdir()
-    (tree / "domain" / "waiting_list" / "service.py").write_text("from domain.kernel import clock\n")
-    assert any("context 'waiting_list' is not declared" in p for p in check(tree))
+    (tree / "domain" / "benefits").mkdir()
+    (tree / "domain" / "benefits" / "service.py").write_text("from domain.kernel import clock\n")
+    assert any("context 'benefits' is not declared" in p for p in check(tree))
 
 
 def test_enums_of_another_context_are_not_tables(tree):

@@ -263,3 +263,38 @@ def vmd_facts() -> sa.Subquery:
     integrated."""
     return sa.select(Vmd.id, Vmd.ambito_id, Vmd.cartella_id, Vmd.state, Vmd.trigger, Vmd.requested_at,
                      Vmd.concluded_at, Vmd.integrated).subquery("vmd_facts")
+
+
+# ---------------------------------------------------------------------------------------- for the waiting lists
+@dataclass(frozen=True)
+class ListingEvidence:
+    """What the equipe's listing decision checks of a VMD: signed by at least one assessor, with a Barthel score
+    (the latest Barthel response recorded in this VMD)."""
+
+    id: uuid.UUID
+    person_id: uuid.UUID
+    state: str
+    trigger: str
+    team_id: uuid.UUID
+    signed: bool
+    barthel: int | None
+    application_date: Any
+    due_at: datetime | None
+    concluded_at: datetime | None
+
+
+async def listing_evidence(session: AsyncSession, vmd_id: uuid.UUID) -> ListingEvidence | None:
+    v = await session.get(Vmd, vmd_id)
+    if v is None:
+        return None
+    signed = (await session.execute(sa.select(VmdAssessor.id).where(
+        VmdAssessor.vmd_id == vmd_id, VmdAssessor.signed_at.is_not(None)).limit(1))).first() is not None
+    scores = (await session.execute(
+        sa.select(InstrumentResponse.scores).where(
+            InstrumentResponse.context_type == CONTEXT, InstrumentResponse.context_id == vmd_id,
+            InstrumentResponse.instrument_code == "barthel")
+        .order_by(InstrumentResponse.recorded_at.desc(), InstrumentResponse.id.desc()).limit(1))).scalar()
+    total = ((scores or {}).get("scores") or {}).get("total") or {}
+    barthel = int(total["value"]) if total.get("value") is not None else None
+    return ListingEvidence(v.id, v.person_id, str(v.state), str(v.trigger), v.team_id, signed, barthel,
+                           v.application_date, v.due_at, v.concluded_at)

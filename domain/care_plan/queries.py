@@ -125,3 +125,12 @@ async def plan_cartella_id(session: AsyncSession, plan_id: uuid.UUID) -> uuid.UU
     """The cartella a plan belongs to (None when there is no such plan): the diary's check of an attachment whose
     owner is a care plan (registered by the composition root with domain.diary.policy.register_owner)."""
     return (await session.execute(sa.select(CarePlan.cartella_id).where(CarePlan.id == plan_id))).scalar_one_or_none()
+
+
+async def plan_brief(session: AsyncSession, plan_id: uuid.UUID) -> dict[str, Any] | None:
+    """Kind, state and person of a plan: what the waiting list checks of the temporary plan a listing needs."""
+    p = await session.get(CarePlan, plan_id)
+    if p is None:
+        return None
+    return {"id": p.id, "person_id": p.person_id, "kind": str(p.kind), "state": str(p.state),
+            "agreed_at": p.agreed_at, "activated_at": p.activated_at}

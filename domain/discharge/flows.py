@@ -7,7 +7,7 @@ The evaluation is completed by the VMD's conclusion: the assessment context publ
 case (`choose_setting`) or the one the outcome implies (eligibility.yaml `outcome_settings`); `no_need` ends the
 case as not eligible. A VMD the case did not request (asked through the assessment context) is named by a worker
 with `complete_evaluation`. Either way the evaluation's time is the VMD's conclusion, so the 48-hour count is the
-equipe's own. A setting of `rsa` goes through `rsa_seam`, the one place the waiting-list context will fill.
+equipe's own. A setting of `rsa` goes through `rsa_seam`: an urgent application of the waiting-list context.
 """
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ from domain.care_plan import service as care_plan
 from domain.discharge import policy, service
 from domain.discharge.models import DischargeCase, Setting
 from domain.discharge.states import DischargeAction, next_state
-from domain.kernel import work_items
 from domain.kernel.errors import Invalid
 from domain.security.permissions import Permission
 from domain.security.principal import Principal
+from domain.waiting_list import service as waiting_list
 from schemas.care_plan import CarePlanCreate
 
 TRIGGER = VmdTrigger.protected_discharge
@@ -100,20 +100,15 @@ async def evaluation_from_vmd(session: AsyncSession, *, vmd_id: uuid.UUID, outco
 
 
 async def rsa_seam(session: AsyncSession, case: DischargeCase) -> None:
-    """RSA chosen for a protected discharge: the person needs an urgent RSA waiting-list application.
-
-    The seam the waiting-list issue fills: replace the body with the waiting_list context's exported function
-    (an urgent application for `case.person_id`, from the VMD `case.vmd_id`, with the comune `case.comune_id`) and
-    keep the contract: called once the case is evaluated with setting `rsa` (by the VMD's conclusion, by a
-    worker's evaluation, or by a setting changed to `rsa` after it), in the caller's transaction, idempotent.
-    Until then the urgent application is a work item in the queue of the comune of residence (the COT's when no
-    comune was notified), so nobody has to remember it."""
-    await work_items.create(
-        session, kind=service.RSA_KIND, title="Dimissione protetta verso RSA: presentare la domanda urgente",
-        source_type=service.ENTITY, source_id=case.id, ambito_id=case.ambito_id,
-        assignee_org_id=case.comune_id or case.cot_org_id, person_id=case.person_id,
-        dedup_key=f"{service.RSA_KIND}:{case.id}",
-        data={"discharge_id": str(case.id), "vmd_id": str(case.vmd_id) if case.vmd_id else None})
+    """RSA chosen for a protected discharge: an urgent RSA waiting-list application for the person, from the VMD
+    of the evaluation, through the waiting-list context (its urgency waits for the sub-ambito coordinator; the
+    comune of residence, or the COT when no comune was notified, completes it from its queue). Called once the
+    case is evaluated with setting `rsa` (by the VMD's conclusion, by a worker's evaluation, or by a setting
+    changed to `rsa` after it), in the caller's transaction; idempotent (one open RSA application per person)."""
+    # the entry keeps the discharge's id (its history says so): the case records nothing more
+    await waiting_list.open_urgent_application(
+        session, ambito_id=case.ambito_id, person_id=case.person_id, comune_id=case.comune_id,
+        vmd_id=case.vmd_id, discharge_id=case.id, fallback_org_id=case.cot_org_id)
 
 
 async def choose_setting(session: AsyncSession, *, principal: Principal, discharge_id: uuid.UUID,

@@ -113,12 +113,32 @@ class Settings(BaseSettings):
     discharge_workday_start: time = time(8, 0)
     discharge_workday_end: time = time(18, 0)
 
+    # Liste d'attesa RSA e UDO (docs/decisions/waiting_list.md): which UDO types keep a list; the assessment clock
+    # (calendar days from the application, marks at risk and overdue); the default priority (score = weight x
+    # (100 - Barthel) / 100 + caregiver points + living-alone points + points per full period on the list, capped);
+    # the reply deadline of an offer (working days from the recorded receipt); refusals before suspension.
+    waiting_list_udo_types: list[str] = Field(default_factory=lambda: ["rsa", "cdi", "rsd", "css", "cdd",
+                                                                       "cure_intermedie"])
+    waiting_list_assessment_days: int = Field(default=30, ge=1, le=365)
+    waiting_list_at_risk_days: int = Field(default=25, ge=1, le=365)
+    waiting_list_barthel_weight: float = Field(default=40, ge=0)
+    waiting_list_no_caregiver_points: float = Field(default=20, ge=0)
+    waiting_list_overloaded_caregiver_points: float = Field(default=10, ge=0)
+    waiting_list_lives_alone_points: float = Field(default=10, ge=0)
+    waiting_list_wait_period_days: int = Field(default=30, ge=1)
+    waiting_list_wait_points_per_period: float = Field(default=1, ge=0)
+    waiting_list_wait_points_max: float = Field(default=20, ge=0)
+    waiting_list_reply_working_days: int = Field(default=2, ge=1, le=30)
+    waiting_list_refusals_before_suspension: int = Field(default=2, ge=1, le=10)
+
     @model_validator(mode="after")
     def _discharge_marks(self):
         if self.discharge_at_risk_hours > self.discharge_overdue_hours:
             raise ValueError("DISCHARGE_AT_RISK_HOURS must not exceed DISCHARGE_OVERDUE_HOURS")
         if not self.discharge_workday_start < self.discharge_workday_end:
             raise ValueError("DISCHARGE_WORKDAY_START must precede DISCHARGE_WORKDAY_END")
+        if self.waiting_list_at_risk_days > self.waiting_list_assessment_days:
+            raise ValueError("WAITING_LIST_AT_RISK_DAYS must not exceed WAITING_LIST_ASSESSMENT_DAYS")
         return self
 
     log_level: str = "INFO"

@@ -51,6 +51,12 @@ class Permission(StrEnum):
     discharge_read = "discharge.read"
     discharge_manage = "discharge.manage"  # COT and comune: evaluation, project, discharge, exits
     import_run = "import.run"  # data stewards: import persons and cartelle from an older platform
+    waiting_list_read = "waiting_list.read"
+    waiting_list_apply = "waiting_list.apply"  # file an application (RSA and other UDO)
+    waiting_list_decide = "waiting_list.decide"  # the equipe's listing decision
+    waiting_list_manage = "waiting_list.manage"  # the comune: urgency, confirmation, withdrawal, replies to offers
+    waiting_list_urgency_decide = "waiting_list.urgency_decide"  # sub-ambito coordinator confirms or rejects
+    waiting_list_offer = "waiting_list.offer"  # UDO operator: free beds, offers, replies
 
 
 @lru_cache

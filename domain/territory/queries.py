@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from domain.kernel.errors import Invalid
-from domain.territory.models import FundingSource, Organisation, OrgKind, ServiceType
+from domain.territory.models import FundingSource, Organisation, OrgKind, ServiceType, ServiceUnit
 
 
 def _ids(values: Iterable[uuid.UUID | None]) -> list[uuid.UUID]:
@@ -162,3 +162,18 @@ async def cot_for(session: AsyncSession, *, ambito_id: uuid.UUID, comune_id: uui
     if not cots:
         raise Invalid(field, "nessuna COT attiva nell'Ambito")
     raise Invalid(field, "non è possibile determinare la COT del domicilio: indicarla")
+
+
+async def units(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, ServiceUnit]:
+    """Service units (UDO) by id."""
+    wanted = _ids(ids)
+    if not wanted:
+        return {}
+    rows = (await session.execute(sa.select(ServiceUnit).where(ServiceUnit.id.in_(wanted)))).scalars()
+    return {u.id: u for u in rows}
+
+
+def units_operated_by(org_ids: list[uuid.UUID]) -> sa.Select:
+    """Ids of the active units whose operator is one of `org_ids` (a UDO operator's own units): a sub-query for
+    row filters."""
+    return sa.select(ServiceUnit.id).where(ServiceUnit.operator_id.in_(org_ids), ServiceUnit.active.is_(True))

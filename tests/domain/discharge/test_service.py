@@ -19,6 +19,7 @@ from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.kernel.models import WorkItem
 from domain.registry import cartelle, persons
 from domain.security.models import Role
+from domain.waiting_list.models import WaitingListEntry
 from schemas.care_plan import InterventionCreate
 from schemas.discharge import DischargePublic, DischargeSignalCreate
 from tests.domain.assessment.vmd_setup import BARTHEL_35, MEETING, SOCIAL, make_team, principal_of
@@ -267,8 +268,14 @@ class TestEvaluationByTheVmd:
         await _conclude(session, world, case, clock, vmd_id, hours_after_request=40, outcome="waiting_list")
         await session.refresh(case)
         assert (case.state, case.setting, case.evaluation_hours) == (DischargeState.evaluated, "rsa", 40.0)
-        seam, = await _items(session, case, service.RSA_KIND)
-        assert seam.assignee_org_id == world.offanengo.id and seam.data["vmd_id"] == str(vmd_id)
+        entry, = (await session.execute(sa.select(WaitingListEntry).where(
+            WaitingListEntry.person_id == case.person_id))).scalars()
+        assert (entry.udo_type, entry.state, entry.urgency, entry.urgency_reason) == (
+            "rsa", "assessment_pending", "raised", "protected_discharge")
+        assert entry.vmd_id == vmd_id and entry.discharge_id == case.id and entry.comune_id == world.offanengo.id
+        await flows.rsa_seam(session, case)  # idempotent: the same application
+        assert len((await session.execute(sa.select(WaitingListEntry.id).where(
+            WaitingListEntry.person_id == case.person_id))).all()) == 1
 
     async def test_no_need_completes_the_evaluation_and_ends_the_case_not_eligible(self, session, clock, world):
         case = await self._case(session, world)
