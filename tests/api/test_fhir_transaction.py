@@ -193,6 +193,20 @@ class TestRefused:
         assert where in [x for i in issues(r) for x in i.get("expression", [])], issues(r)
         assert await counts(session) == before
 
+    @pytest.mark.parametrize("changes", [
+        {"entry/1/resource/gender": "male"},  # the codice fiscale says female
+        {"entry/1/resource/birthDate": "1939-05-21"},  # ... and born on the 20th
+        {"entry/1/resource/identifier/0/value": CF[:6] + "A" + CF[7:]},  # A is no omocodia letter
+    ], ids=["sex", "birth-date", "omocodia"])
+    async def test_a_codice_fiscale_that_disagrees_writes_nothing(self, client, session, ward, changes):
+        b = bundle(**changes, **{"entry/1/request/ifNoneExist": DELETE})
+        before = await counts(session)
+        r = await post(client, ward, b)
+        assert r.status_code == 422, r.text
+        paths = [x for i in issues(r) for x in i.get("expression", [])]
+        assert paths and all(p.startswith("Bundle.entry[1].resource") for p in paths), paths
+        assert await counts(session) == before
+
     async def test_an_unknown_server_reference_is_4xx(self, client, session, ward):
         b = bundle()
         del b["entry"][1]
