@@ -8,7 +8,8 @@ disposable), create the database with the owner and application roles, migrate, 
 users when `seed-demo` exists, seed synthetic persons (COPY): first the import's registry (160,000) for
 bench.imports (the older platform's records: clean rows per second beside a bare COPY, the messy file's dry run
 against its truth, a second run that creates nothing), then the rest up to N; then bench.persons (codice fiscale
-lookup and fuzzy name search) and bench.api_ratio (our API against a bare FastAPI + asyncpg baseline).
+lookup and fuzzy name search), bench.api_ratio (our API against a bare FastAPI + asyncpg baseline) and
+bench.fhir_ratio (the FHIR Patient read and identifier search against the /api read, same server, same run).
 """
 from __future__ import annotations
 
@@ -133,6 +134,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                          concurrency=args.concurrency, workers=args.workers, rounds=args.rounds,
                                          warmup=min(200, max(20, args.requests // 10)), log_dir=tmp / "logs"))
         _step("API ratio measured", t0)
+        from bench import fhir_ratio
+
+        fres = asyncio.run(fhir_ratio.run(urls["DATABASE_URL"], requests=args.requests,
+                                          concurrency=args.concurrency, rounds=args.rounds,
+                                          warmup=min(200, max(20, args.requests // 10)), log_dir=tmp / "logs"))
+        _step("FHIR ratio measured", t0)
         result = {
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -145,6 +152,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                      "copy_s": round(report.copy_s, 1), "analyze_s": round(report.analyze_s, 1)},
             "persons": pres,
             "api_ratio": ares,
+            "fhir_ratio": fres,
             "imports": ires,
             "total_s": round(time.perf_counter() - t0, 1),
         }
@@ -168,9 +176,17 @@ def summary(r: dict[str, Any]) -> str:
         f"API GET /api/persons/{{id}}: ours {a['ours']['req_per_s']} req/s, baseline {a['baseline']['req_per_s']} "
         f"req/s, ratio {a['ratio']} (goal ≥ {a['ratio_goal']}: {'met' if a['ratio_goal_met'] else 'MISSED'}; "
         f"rounds {a['round_ratios']}, non-200 {a['non_200']})",
+        *(fhir_summary(r["fhir_ratio"]) if r.get("fhir_ratio") else []),
         *(imports_summary(r["imports"]) if r.get("imports") else []),
         f"total: {r['total_s']} s",
     ])
+
+
+def fhir_summary(f: dict[str, Any]) -> list[str]:
+    return [f"FHIR {name}: {f[key]['req_per_s']} req/s, p99 {f[key]['p99_ms']} ms, ratio to GET /api/persons/{{id}} "
+            f"{f[f'{key}_ratio']} (goal ≥ {f['ratio_goal']}, p99 ≤ {f['p99_goal_ms']:.0f} ms)"
+            for key, name in (("fhir_read", "GET /fhir/Patient/{id}"),
+                              ("fhir_search", "GET /fhir/Patient?identifier=…"))]
 
 
 def imports_summary(ires: dict[str, Any]) -> list[str]:

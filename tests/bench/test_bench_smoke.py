@@ -36,3 +36,5 @@ def test_run_all_smoke(tmp_path):
     a = r["api_ratio"]
     assert finite(a["ours"]["req_per_s"]) and finite(a["baseline"]["req_per_s"]) and finite(a["ratio"])
     assert a["non_200"] == 0
+    f = r["fhir_ratio"]  # the FHIR read and identifier search against the /api read, same server
+    assert finite(f["fhir_read_ratio"]) and finite(f["fhir_search_ratio"]) and f["non_200"] == 0
