@@ -38,7 +38,6 @@ from domain.registry.models import (
 from domain.registry.policy import ConsentRequired
 from domain.security import audit, directory
 from domain.security.principal import Principal
-from domain.territory import queries as territory
 
 ENTITY = "cartella"
 MERGE_CLOSE_REASON = "unita per fusione anagrafica"
@@ -205,9 +204,15 @@ async def owning_comune_for(session: AsyncSession, *, principal: Principal, pers
     """The owner rule: residence comune > domicile comune (both only if in the Ambito) > explicit choice >
     the registering office's comune (the principal's comune role). Returns (comune id, rule used).
     An explicit comune that contradicts residence/domicile is refused, naming the field."""
-    ambito_id = principal.ambito_id
+    return choose_owner(person, await persons.ambito_comuni(session, principal.ambito_id), explicit=explicit,
+                        offices=principal.orgs_for())
+
+
+def choose_owner(person: Person, comuni: frozenset[uuid.UUID], *, explicit: uuid.UUID | None,
+                 offices) -> tuple[uuid.UUID, str]:
+    """`owning_comune_for` on the Ambito's comuni already read (an import decides it for many rows at once)."""
     for rule, cid in (("residence", person.residence_comune_id), ("domicile", person.domicile_comune_id)):
-        if await _comune_of_ambito(session, cid, ambito_id):
+        if cid is not None and cid in comuni:
             if explicit is not None and explicit != cid:
                 what = "residenza" if rule == "residence" else "domicilio"
                 raise Invalid("owning_comune_id",
@@ -215,13 +220,13 @@ async def owning_comune_for(session: AsyncSession, *, principal: Principal, pers
                               "per un cambio di comune usare il trasferimento")
             return cid, rule
     if explicit is not None:
-        if not await _comune_of_ambito(session, explicit, ambito_id):
+        if explicit not in comuni:
             raise Invalid("owning_comune_id", "non è un comune dell'Ambito")
         return explicit, "explicit"
-    offices = await territory.comuni_of_ambito(session, principal.orgs_for(), ambito_id)
-    if len(offices) == 1:
-        return offices[0], "office"
-    if offices:
+    mine = sorted((o for o in offices if o in comuni), key=str)
+    if len(mine) == 1:
+        return mine[0], "office"
+    if mine:
         raise Invalid("owning_comune_id", "l'operatore lavora per più comuni: indicare il comune titolare")
     raise Invalid("owning_comune_id",
                   "la persona non ha residenza né domicilio in un comune dell'Ambito: indicare il comune titolare")
@@ -256,21 +261,49 @@ async def open_cartella(session: AsyncSession, *, principal: Principal, person_i
         raise Conflict("La persona ha già una cartella aperta in quest'area.", existing_id=str(existing))
     comune_id, rule = await owning_comune_for(session, principal=principal, person=person,
                                               explicit=owning_comune_id)
-    c = Cartella(ambito_id=person.ambito_id, person_id=person.id, area=area, owning_comune_id=comune_id,
-                 status=CartellaStatus.open, opened_at=_opening_instant(opened_at), opened_by=principal.user_id,
-                 legacy_code=legacy_code, version=1)
+    if case_manager_id is not None:
+        await directory.require_operator(session, case_manager_id, person.ambito_id, field="case_manager_id")
+    c = build_cartella(person, area, comune_id, principal=principal, legacy_code=legacy_code, opened_at=opened_at)
     try:
         async with session.begin_nested():
             session.add(c)
             await session.flush()
     except IntegrityError:
         raise Conflict("La persona ha già una cartella aperta in quest'area.") from None
-    await record(session, c, "opened", actor_id=principal.user_id, bump=False,
-                  detail={"owner_rule": rule})
-    if case_manager_id is not None:
-        await set_case_manager_row(session, c, case_manager_id, actor_id=principal.user_id)
+    await record_opening(session, c, actor_id=principal.user_id, rule=rule, case_manager_id=case_manager_id)
+    await session.flush()
     audit_cartella("create", c)
     return c
+
+
+def build_cartella(person: Person, area: Area | str, owner: uuid.UUID, *, principal: Principal,
+                   legacy_code: str | None = None, opened_at: datetime | None = None) -> Cartella:
+    """A new open cartella (not yet added to the session); `opened_at` not in the future."""
+    return Cartella(ambito_id=person.ambito_id, person_id=person.id, area=Area(area), owning_comune_id=owner,
+                    status=CartellaStatus.open, opened_at=_opening_instant(opened_at), opened_by=principal.user_id,
+                    legacy_code=legacy_code, version=1)
+
+
+async def record_opening(session: AsyncSession, c: Cartella, *, actor_id: uuid.UUID | None, rule: str,
+                         case_manager_id: uuid.UUID | None) -> None:
+    """The history of a cartella just built: version 1 `opened` (with the owner rule used), and with a case manager
+    (an operator the caller has checked) the assignment and version 2 `case_manager_changed`. Adds rows without
+    flushing, so an import writes many cartelle in one flush."""
+    detail = {"owner_rule": rule}
+    await history.record(session, entity_type=ENTITY, entity_id=c.id, version=1, action="opened",
+                         data={"state": history.snapshot(c), "detail": detail}, actor_id=actor_id)
+    if case_manager_id is None:
+        return
+    new = CartellaAssignment(cartella_id=c.id, reason=AssignmentReason.case_manager, user_id=case_manager_id,
+                             valid_from=clock.now(), created_by=actor_id)
+    session.add(new)
+    c.case_manager_id, c.version = case_manager_id, 2
+    session.add(c)
+    await history.record(session, entity_type=ENTITY, entity_id=c.id, version=2, action="case_manager_changed",
+                         data={"state": history.snapshot(c),
+                               "detail": {"from": None, "to": str(case_manager_id), "assignment_id": str(new.id),
+                                          "ended_assignment_ids": []}},
+                         actor_id=actor_id)
 
 
 def _opening_instant(opened_at: datetime | None) -> datetime:

@@ -20,6 +20,7 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import aliased
 
@@ -173,6 +174,53 @@ async def find_candidates(session, *, ambito_id: uuid.UUID, probe: Probe, exclud
         await set_similarity_threshold(session, min_sim)
         parts.append(sa.select(Person.id).where(*base, Person.name_search.op("%")(q)).limit(500))
     return await _scored(session, probe, parts, sim, threshold, limit)
+
+
+async def candidates_many(session, *, ambito_id: uuid.UUID, probes: list[Probe],
+                          threshold: float | None = None) -> list[list[Candidate]] | None:
+    """The candidates of many coded probes (each with a codice fiscale and a birth date) in one statement, the same
+    ones `find_candidates` finds for each (see its coded branch). None when the settings make the shortcut
+    inexact (then each probe goes through `find_candidates`). Does not look among the probes themselves."""
+    s = get_settings()
+    threshold = s.dedup_candidate_threshold if threshold is None else threshold
+    floor = s.dedup_name_similarity_floor
+    if not probes:
+        return []
+    if _reaches_coded(0.5, threshold) or not all(p.codice_fiscale and p.birth_date for p in probes):
+        return None
+    swap_ok = _reaches_coded(0.8, threshold)
+    src = sa.select(sa.func.unnest(sa.cast([i for i in range(len(probes))], ARRAY(sa.Integer))).label("i"),
+                    sa.func.unnest(sa.cast([x.name.lower() for x in probes], ARRAY(sa.Text))).label("name"),
+                    sa.func.unnest(sa.cast([x.birth_date for x in probes], ARRAY(sa.Date))).label("bd"),
+                    sa.func.unnest(sa.cast([_swapped(x.birth_date) if swap_ok else None for x in probes],
+                                           ARRAY(sa.Date))).label("sw"),
+                    sa.func.unnest(sa.cast([date(x.birth_date.year, 1, 1) for x in probes], ARRAY(sa.Date))
+                                   ).label("y0"),
+                    sa.func.unnest(sa.cast([date(x.birth_date.year, 12, 31) for x in probes], ARRAY(sa.Date))
+                                   ).label("y1")).subquery("p")
+    sim = sa.func.similarity(Person.name_search, src.c.name)
+    near = sim >= sa.literal(floor, sa.Float)
+    base = [Person.ambito_id == ambito_id, Person.status == PersonStatus.active.value]
+    same_date = (sa.select(src.c.i, Person.id).select_from(src).join(
+        Person, sa.and_(*base, Person.birth_date.in_([src.c.bd, src.c.sw]), near)))
+    uncoded = (sa.select(src.c.i, Person.id).select_from(src).join(Person, sa.and_(
+        *base, UNCODED, sa.or_(sa.and_(sa.or_(Person.birth_date.between(src.c.y0, src.c.y1),
+                                              Person.birth_date.is_(None)), near),
+                               Person.name_search.op("%")(src.c.name)))))
+    await set_similarity_threshold(session, min_name_similarity(0.0, threshold=threshold, floor=floor))
+    pairs = sa.union(same_date, uncoded).subquery("pairs")
+    rows = (await session.execute(
+        sa.select(pairs.c.i, *SUMMARY_COLUMNS, sa.func.similarity(Person.name_search, src.c.name).label("sim"))
+        .select_from(pairs).join(Person, Person.id == pairs.c.id).join(src, src.c.i == pairs.c.i))).all()
+    out: list[list[Candidate]] = [[] for _ in probes]
+    for r in rows:
+        value, reasons = score(probes[r.i], r, r.sim)
+        if value >= threshold:
+            out[r.i].append(Candidate(person=r, score=value, reasons=reasons))
+    for found in out:
+        found.sort(key=lambda c: (-c.score, str(c.person.id)))
+        del found[MAX_CANDIDATES:]
+    return out
 
 
 def _swapped(d: date) -> date | None:

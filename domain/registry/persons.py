@@ -242,6 +242,22 @@ async def _insert(session, person: Person) -> None:
         await session.flush()
 
 
+def build_person(principal: Principal, values: dict[str, Any], *, source: str) -> Person:
+    """A new person from values `validate_person` returned (not yet added to the session)."""
+    now = clock.now()
+    return Person(ambito_id=principal.ambito_id, source=source, created_at=now, updated_at=now, version=1,
+                  **{k: values[k] for k in PERSON_FIELDS})
+
+
+async def record_registered(session, person: Person, *, principal: Principal, source: str,
+                            provenance: dict[str, Any] | None = None) -> None:
+    """The first history row of a person, which says how they came (`source`, an import's `provenance`)."""
+    await history.record(session, entity_type=ENTITY, entity_id=person.id, version=1, action="create",
+                         data={"state": history.snapshot(person), "source": source,
+                               **({"provenance": provenance} if provenance else {})},
+                         actor_id=principal.user_id)
+
+
 async def register(session, *, principal: Principal, data, source: str, interactive: bool,
                    provenance: dict[str, Any] | None = None
                    ) -> tuple[PersonCreateResult | None, tuple[uuid.UUID, str] | None]:
@@ -254,9 +270,7 @@ async def register(session, *, principal: Principal, data, source: str, interact
                                              kind=values["other_identifier_type"], other=values["other_identifier"])
     if existing is not None:
         return None, existing
-    now = clock.now()
-    person = Person(ambito_id=principal.ambito_id, source=source, created_at=now, updated_at=now, version=1,
-                    **{k: values[k] for k in PERSON_FIELDS})
+    person = build_person(principal, values, source=source)
     candidates = await dedup.find_candidates(session, ambito_id=principal.ambito_id,
                                              probe=dedup.Probe.of(person), exclude_ids=(person.id,))
     if candidates and not interactive:
@@ -270,10 +284,7 @@ async def register(session, *, principal: Principal, data, source: str, interact
         if existing is None:
             raise
         return None, existing
-    await history.record(session, entity_type=ENTITY, entity_id=person.id, version=1, action="create",
-                         data={"state": history.snapshot(person), "source": source,
-                               **({"provenance": provenance} if provenance else {})},
-                         actor_id=principal.user_id)
+    await record_registered(session, person, principal=principal, source=source, provenance=provenance)
     if candidates:
         await dedup.flag(session, ambito_id=principal.ambito_id, person_id=person.id, candidates=candidates,
                          source=source)

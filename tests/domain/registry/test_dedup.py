@@ -312,11 +312,15 @@ async def test_a_coded_probe_finds_exactly_what_a_full_scan_scores_above_the_thr
             data.update(other_identifier_type="provisional", other_identifier=f"PRV-DEDUP-{i}")
         people.append((await persons.create_person(session, principal=p, data=PersonCreate(**data))).person)
     ids = {x.id for x in people}
-    for surname, given, when in (("Brambilla", "Rosa", born), ("Brambila", "Rosa", date(1941, 7, 3)),
-                                 ("Brambilla", "Rossa", date(1944, 3, 7))):
-        probe = dedup.Probe(surname, given, when, "F", "D142",
-                            encode_cf(surname, given, "F", when, "Crema")[:15] + "X")  # another (coded) person
+    probes = [dedup.Probe(surname, given, when, "F", "D142",
+                          encode_cf(surname, given, "F", when, "Crema")[:15] + "X")  # another (coded) person
+              for surname, given, when in (("Brambilla", "Rosa", born), ("Brambila", "Rosa", date(1941, 7, 3)),
+                                           ("Brambilla", "Rossa", date(1944, 3, 7)))]
+    many = await dedup.candidates_many(session, ambito_id=p.ambito_id, probes=probes)  # the bulk form, one query
+    for probe, batch in zip(probes, many, strict=True):
+        surname, when = probe.surname, probe.birth_date
         found = {c.person.id for c in await dedup.find_candidates(session, ambito_id=p.ambito_id, probe=probe)}
+        assert {c.person.id for c in batch} == found
         rows = (await session.execute(sa.select(*dedup.SUMMARY_COLUMNS, sa.func.similarity(
             Person.name_search, sa.func.lower(probe.name)).label("sim")).where(Person.id.in_(ids)))).all()
         full = {r.id for r in rows if r.sim >= 0.3 and dedup.score(probe, r, r.sim)[0] >= 0.55}
