@@ -9,7 +9,8 @@ users when `seed-demo` exists, seed synthetic persons (COPY): first the import's
 bench.imports (the older platform's records: clean rows per second beside a bare COPY, the messy file's dry run
 against its truth, a second run that creates nothing), then the rest up to N; then bench.persons (codice fiscale
 lookup and fuzzy name search), bench.api_ratio (our API against a bare FastAPI + asyncpg baseline) and
-bench.fhir_ratio (the FHIR Patient read and identifier search against the /api read, same server, same run).
+bench.fhir_ratio (the FHIR Patient read and identifier search against the /api read, same server, same run) and
+bench.fhir_transactions (discharge signals as transaction Bundles, resources per second).
 """
 from __future__ import annotations
 
@@ -140,6 +141,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                           concurrency=args.concurrency, rounds=args.rounds,
                                           warmup=min(200, max(20, args.requests // 10)), log_dir=tmp / "logs"))
         _step("FHIR ratio measured", t0)
+        from bench import fhir_transactions
+
+        tres = asyncio.run(fhir_transactions.run(urls["DATABASE_URL"], bundles=min(400, args.requests),
+                                                 concurrency=args.concurrency, log_dir=tmp / "logs"))
+        _step("FHIR transactions measured", t0)
         result = {
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -153,6 +159,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "persons": pres,
             "api_ratio": ares,
             "fhir_ratio": fres,
+            "fhir_transactions": tres,
             "imports": ires,
             "total_s": round(time.perf_counter() - t0, 1),
         }
@@ -177,6 +184,7 @@ def summary(r: dict[str, Any]) -> str:
         f"req/s, ratio {a['ratio']} (goal ≥ {a['ratio_goal']}: {'met' if a['ratio_goal_met'] else 'MISSED'}; "
         f"rounds {a['round_ratios']}, non-200 {a['non_200']})",
         *(fhir_summary(r["fhir_ratio"]) if r.get("fhir_ratio") else []),
+        *(transactions_summary(r["fhir_transactions"]) if r.get("fhir_transactions") else []),
         *(imports_summary(r["imports"]) if r.get("imports") else []),
         f"total: {r['total_s']} s",
     ])
@@ -187,6 +195,13 @@ def fhir_summary(f: dict[str, Any]) -> list[str]:
             f"{f[f'{key}_ratio']} (goal ≥ {f['ratio_goal']}, p99 ≤ {f['p99_goal_ms']:.0f} ms)"
             for key, name in (("fhir_read", "GET /fhir/Patient/{id}"),
                               ("fhir_search", "GET /fhir/Patient?identifier=…"))]
+
+
+def transactions_summary(t: dict[str, Any]) -> list[str]:
+    return [f"FHIR discharge transactions: {t['resources_per_s']} resources/s ({t['bundles_per_s']} bundles/s of "
+            f"{t['entries_per_bundle']} entries, {round(t['new_share'] * 100)} % new persons; goal ≥ {t['goal']}, "
+            f"stretch {t['stretch']}: {'met' if t['goal_met'] else 'MISSED'}; p95 {t['latency']['p95_ms']} ms; "
+            f"statuses {t['statuses']}; same Bundle again: {'200' if t['replay_200'] else 'FAILED'})"]
 
 
 def imports_summary(ires: dict[str, Any]) -> list[str]:

@@ -186,7 +186,7 @@ async def metadata(request: Request, principal: Principal) -> FhirResponse:
 
 # ---------------------------------------------------------------------------------------------------- Patient
 def _patient(view: dict[str, Any]) -> dict[str, Any]:
-    return r4.dump(patient.to_fhir(view))
+    return patient.to_json(view)
 
 
 @fhir_router.get("/Patient/{person_id}", name="fhir:Patient:read")

@@ -10,8 +10,11 @@ from integrations.fhir import systems
 
 
 def iso(value: Any) -> str | None:
+    """ISO 8601 as the R4B models write it: UTC instants end in Z."""
     if value is None:
         return None
+    if isinstance(value, datetime) and value.utcoffset() is not None and not value.utcoffset():
+        return value.replace(tzinfo=None).isoformat() + "Z"
     return value.isoformat() if isinstance(value, (date, datetime)) else str(value)
 
 

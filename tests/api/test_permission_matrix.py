@@ -1,5 +1,5 @@
-"""The permission matrix: every /api route × every role × (own / other / other Ambito / consent revoked), one
-request per cell, compared with the expected matrix written in tests/api/permission_matrix.py (not derived from the
+"""The permission matrix: every /api and /fhir route × every role × (own / other / other Ambito / consent revoked),
+one request per cell, compared with the expected matrix written in tests/api/permission_matrix.py (not derived from the
 application's tables). A failing cell reads `METHOD path | role | situation: expected X got Y (status, detail)`.
 
 ALLOW means success: the cell must answer 2xx. The scenario (tests/api/matrix_scenario.py) gives each route a

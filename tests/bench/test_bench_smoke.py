@@ -38,3 +38,5 @@ def test_run_all_smoke(tmp_path):
     assert a["non_200"] == 0
     f = r["fhir_ratio"]  # the FHIR read and identifier search against the /api read, same server
     assert finite(f["fhir_read_ratio"]) and finite(f["fhir_search_ratio"]) and f["non_200"] == 0
+    t = r["fhir_transactions"]  # discharge Bundles: every one accepted, the same one again answered the same
+    assert t["statuses"] == {"200": t["bundles"]} and t["replay_200"] and finite(t["resources_per_s"])

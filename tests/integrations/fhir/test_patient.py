@@ -74,6 +74,12 @@ class TestToFhir:
         assert res["active"] is False
         assert res["link"] == [{"other": {"reference": f"Patient/{kept}"}, "type": "replaced-by"}]
 
+    @pytest.mark.parametrize("view", [PERSON, {**PERSON, "date_of_death": date(2026, 2, 1), "status": "merged",
+                                               "merged_into_id": uuid.uuid4()},
+                                      {k: PERSON[k] for k in ("id", "surname", "given_name", "birth_date")}])
+    def test_the_fast_json_is_the_models_document(self, view):
+        assert patient.to_json(view) == r4.dump(patient.to_fhir(view))
+
     def test_a_date_of_death_is_deceased_date_time(self):
         res = r4.dump(patient.to_fhir({**PERSON, "date_of_death": date(2026, 2, 1)}))
         assert res["deceasedDateTime"] == "2026-02-01"

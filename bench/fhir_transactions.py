@@ -1,0 +1,191 @@
+"""The discharge signal as FHIR transaction Bundles: resources per second through one API process (issue 12).
+
+    python -m bench.fhir_transactions [--database-url …] [--bundles 400] [--concurrency 16] [--new-share 0.2]
+
+One uvicorn server of our app on a seeded database. Each Bundle is what ASST sends: the ward (Organization,
+matched on its code), the Patient (conditional create on the codice fiscale), the Encounter, the ServiceRequest to
+the COT and its Task — 5 entries. A share of the Patients (default 80 %) are persons already registered, the rest
+are new (registered through the registry's de-duplication). Prints bundles/s and resources/s (goal ≥ 750,
+stretch 2,000) and checks that sending the first Bundle again creates nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.api_ratio import Server, _free_port, _server_env
+from bench.common import asyncpg_dsn, summarize
+from deploy.seed.synthetic import encode_cf
+from domain.kernel.settings import get_settings
+from integrations.fhir import systems
+
+GOAL, STRETCH = 750, 2000
+WARD = "asst-crema-reparto-medicina"
+ENTRIES = 5
+SURNAMES = ("Bassi", "Cattaneo", "Donati", "Ferrari", "Galli", "Lombardi", "Moretti", "Rizzi", "Sala", "Villa")
+NAMES = (("Anna", True), ("Giulia", True), ("Rosa", True), ("Luigi", False), ("Mario", False), ("Pietro", False))
+
+
+def bundle(person: dict[str, Any], today: date) -> dict[str, Any]:
+    p, e, s, t, o = (f"urn:uuid:{uuid.uuid4()}" for _ in range(5))
+    cf = person["codice_fiscale"]
+    patient = {"resourceType": "Patient", "identifier": [{"system": systems.CODICE_FISCALE, "value": cf}],
+               "name": [{"family": person["surname"], "given": [person["given_name"]]}],
+               "gender": "female" if person["sex"] == "F" else "male", "birthDate": person["birth_date"].isoformat()}
+    return {"resourceType": "Bundle", "type": "transaction",
+            "identifier": {"system": "https://asst-crema.example/sid/segnalazioni", "value": str(uuid.uuid4())},
+            "entry": [
+                {"fullUrl": o, "request": {"method": "POST", "url": "Organization",
+                                           "ifNoneExist": f"identifier={systems.ORGANISATION_CODE}|{WARD}"},
+                 "resource": {"resourceType": "Organization", "name": "Medicina",
+                              "identifier": [{"system": systems.ORGANISATION_CODE, "value": WARD}]}},
+                {"fullUrl": p, "request": {"method": "POST", "url": "Patient",
+                                           "ifNoneExist": f"identifier={systems.CODICE_FISCALE}|{cf}"},
+                 "resource": patient},
+                {"fullUrl": e, "request": {"method": "POST", "url": "Encounter"},
+                 "resource": {"resourceType": "Encounter", "status": "in-progress", "class": {"code": "IMP"},
+                              "subject": {"reference": p}, "serviceProvider": {"reference": o},
+                              "period": {"start": (today - timedelta(days=6)).isoformat(),
+                                         "end": (today + timedelta(days=3)).isoformat()}}},
+                {"fullUrl": s, "request": {"method": "POST", "url": "ServiceRequest"},
+                 "resource": {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+                              "subject": {"reference": p}, "encounter": {"reference": e},
+                              "requester": {"reference": o},
+                              "reasonCode": [{"coding": [{"system": systems.DISCHARGE_CRITERION,
+                                                          "code": "over65_not_self_sufficient"}]}],
+                              "note": [{"text": "Non autosufficiente dopo il ricovero, vive sola."}]}},
+                {"fullUrl": t, "request": {"method": "POST", "url": "Task"},
+                 "resource": {"resourceType": "Task", "status": "requested", "intent": "order",
+                              "focus": {"reference": s}, "for": {"reference": p}}},
+            ]}
+
+
+def new_person(rng: random.Random) -> dict[str, Any]:
+    surname = rng.choice(SURNAMES)
+    given, female = rng.choice(NAMES)
+    birth = date(1930, 1, 1) + timedelta(days=rng.randrange(365 * 20))
+    return {"surname": surname, "given_name": given, "sex": "F" if female else "M", "birth_date": birth,
+            "codice_fiscale": encode_cf(surname, given, female, birth, "D142")}
+
+
+async def _setup(database_url: str, n_registered: int) -> tuple[str, list[dict[str, Any]]]:
+    import asyncpg
+    import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+    from domain.security.models import AppUser, Role, RoleAssignment, UserKind
+    from domain.territory.models import Organisation
+    from integrations.identity.dev_tokens import token_for
+
+    engine = create_async_engine(database_url, pool_size=1)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            ward = (await session.execute(sa.select(Organisation).where(Organisation.code == WARD))).scalar_one()
+            username = "bench.reparto"
+            if (await session.execute(sa.select(AppUser.id).where(AppUser.username == username))).first() is None:
+                user = AppUser(username=username, display_name="Reparto benchmark", kind=UserKind.person,
+                               ambito_id=ward.ambito_id)
+                session.add(user)
+                await session.flush()
+                session.add(RoleAssignment(user_id=user.id, role=Role.ward_staff, organisation_id=ward.id,
+                                           valid_from=date(2020, 1, 1)))
+            await session.commit()
+            token = await token_for(session, username=username, minutes=180)
+    finally:
+        await engine.dispose()
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        rows = await conn.fetch(
+            "select codice_fiscale, surname, given_name, sex, birth_date from person where status = 'active' "
+            "and codice_fiscale is not null and birth_date < '1955-01-01' and date_of_death is null "
+            "order by random() limit $1", n_registered)
+    finally:
+        await conn.close()
+    return token, [dict(r) for r in rows]
+
+
+async def run(database_url: str | None = None, *, bundles: int = 400, concurrency: int = 16, new_share: float = 0.2,
+              log_dir: Path | None = None, rng_seed: int = 13) -> dict[str, Any]:
+    s = get_settings()
+    database_url = database_url or s.database_url
+    rng = random.Random(rng_seed)
+    n_new = int(round(bundles * new_share))
+    token, registered = await _setup(database_url, bundles - n_new)
+    if len(registered) < bundles - n_new:
+        raise RuntimeError("not enough registered persons born before 1955: seed more")
+    people = [*registered, *(new_person(rng) for _ in range(n_new))]
+    rng.shuffle(people)
+    today = date.today()
+    docs = [bundle(p, today) for p in people]
+    log_dir = log_dir or Path(os.environ.get("TMPDIR", "/tmp"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    server = Server("ours", "api.main:create_app", _free_port(),
+                    _server_env(database_url, {"DB_POOL_SIZE": str(s.db_pool_size)}), 1,
+                    log_dir / "bench-fhir-transactions.log", factory=True)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
+    statuses: dict[int, int] = {}
+    entry_status: dict[str, int] = {}
+    lat: list[float] = []
+    try:
+        await server.wait_ready("/health/live")
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(base_url=server.base, headers=headers, limits=limits, timeout=60) as client:
+            nxt = 0
+
+            async def worker() -> None:
+                nonlocal nxt
+                while nxt < len(docs):
+                    doc = docs[nxt]
+                    nxt += 1
+                    t0 = time.perf_counter()
+                    r = await client.post("/fhir", content=json.dumps(doc))
+                    lat.append((time.perf_counter() - t0) * 1000)
+                    statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                    if r.status_code == 200:
+                        for e in r.json()["entry"]:
+                            entry_status[e["response"]["status"]] = entry_status.get(e["response"]["status"], 0) + 1
+
+            t0 = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            elapsed = time.perf_counter() - t0
+            first = await client.post("/fhir", content=json.dumps(docs[0]))  # the same Bundle again
+            replay_ok = first.status_code == 200
+    finally:
+        server.stop()
+    ok = statuses.get(200, 0)
+    out = {"bundles": len(docs), "entries_per_bundle": ENTRIES, "new_share": new_share, "concurrency": concurrency,
+           "elapsed_s": round(elapsed, 2), "bundles_per_s": round(ok / elapsed, 1),
+           "resources_per_s": round(ok * ENTRIES / elapsed, 1), "statuses": {str(k): v for k, v in statuses.items()},
+           "entry_statuses": entry_status, "latency": summarize(lat), "replay_200": replay_ok,
+           "goal": GOAL, "stretch": STRETCH}
+    out["goal_met"] = out["resources_per_s"] >= GOAL
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.fhir_transactions", description=__doc__.splitlines()[0])
+    p.add_argument("--database-url", default=None)
+    p.add_argument("--bundles", type=int, default=400)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--new-share", type=float, default=0.2)
+    a = p.parse_args(argv)
+    res = asyncio.run(run(a.database_url, bundles=a.bundles, concurrency=a.concurrency, new_share=a.new_share))
+    print(json.dumps(res, indent=2, default=str))
+    print(f"{res['resources_per_s']} resources/s ({res['bundles_per_s']} bundles/s of {ENTRIES} entries; goal ≥ "
+          f"{GOAL}, stretch {STRETCH})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
