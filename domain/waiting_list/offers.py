@@ -67,24 +67,36 @@ async def declare_bed(session: AsyncSession, *, principal: Principal, unit_id: u
     return bed
 
 
-async def _free_bed(session: AsyncSession, unit_id: uuid.UUID, bed_id: uuid.UUID | None) -> WaitingListBed:
-    """The named bed, or any free bed of the unit without an open offer, locked (others' locked beds skipped)."""
+def _free_beds_stmt(unit_id: uuid.UUID):
     open_offer = sa.exists().where(WaitingListOffer.bed_id == WaitingListBed.id,
                                    WaitingListOffer.state == OfferState.open.value)
-    stmt = sa.select(WaitingListBed).where(WaitingListBed.unit_id == unit_id,
+    return sa.select(WaitingListBed).where(WaitingListBed.unit_id == unit_id,
                                            WaitingListBed.state == BedState.free.value, ~open_offer)
-    if bed_id is not None:
-        bed = (await session.execute(stmt.where(WaitingListBed.id == bed_id).with_for_update()
-                                     .execution_options(populate_existing=True))).scalar_one_or_none()
-        if bed is None:
-            raise Invalid("bed_id", "il posto non è libero in questa unità (occupato o già offerto)")
-        return bed
-    bed = (await session.execute(stmt.order_by(WaitingListBed.declared_at, WaitingListBed.id).limit(1)
-                                 .with_for_update(skip_locked=True).execution_options(populate_existing=True))
-           ).scalar_one_or_none()
+
+
+async def _free_bed(session: AsyncSession, unit_id: uuid.UUID, bed_id: uuid.UUID) -> WaitingListBed:
+    """The named bed, free and without an open offer, locked."""
+    bed = (await session.execute(_free_beds_stmt(unit_id).where(WaitingListBed.id == bed_id).with_for_update()
+                                 .execution_options(populate_existing=True))).scalar_one_or_none()
     if bed is None:
-        raise Invalid("unit_id", "nessun posto libero dichiarato per questa unità d'offerta")
+        raise Invalid("bed_id", "il posto non è libero in questa unità (occupato o già offerto)")
     return bed
+
+
+async def _free_beds(session: AsyncSession, unit_id: uuid.UUID) -> list[WaitingListBed]:
+    """The unit's free beds without an open offer, first declared first, locked; beds another transaction is
+    offering right now are skipped (the open-offer check ran before their lock was taken, so it is re-checked
+    under the lock)."""
+    beds = list((await session.execute(_free_beds_stmt(unit_id).order_by(WaitingListBed.declared_at,
+                                                                         WaitingListBed.id)
+                                       .with_for_update(skip_locked=True)
+                                       .execution_options(populate_existing=True))).scalars())
+    if not beds:
+        return []
+    offered = set((await session.execute(sa.select(WaitingListOffer.bed_id).where(
+        WaitingListOffer.bed_id.in_([b.id for b in beds]), WaitingListOffer.state == OfferState.open.value)))
+        .scalars())
+    return [b for b in beds if b.id not in offered]
 
 
 async def unit_ranking(session: AsyncSession, unit_id: uuid.UUID,
@@ -107,16 +119,15 @@ async def _propose(session: AsyncSession, bed: WaitingListBed, *, actor_id: uuid
         entry = ranked.entry
         if entry.id in refused:
             continue
-        # the person's open entries are the lock that serialises two offers racing for the same person
-        await session.execute(sa.select(WaitingListEntry.id).where(
+        # the person's open entries are the lock that serialises two offers racing for the same person; the
+        # re-read under the lock sees what a transaction that held it committed
+        await session.execute(sa.select(WaitingListEntry).where(
             WaitingListEntry.person_id == entry.person_id,
             WaitingListEntry.state.in_([s.value for s in OPEN_STATES])).order_by(WaitingListEntry.id)
-            .with_for_update())
-        fresh = (await session.execute(sa.select(WaitingListEntry.state).where(
-            WaitingListEntry.id == entry.id).execution_options(populate_existing=True))).scalar_one()
+            .with_for_update().execution_options(populate_existing=True))
         holds = (await session.execute(sa.select(WaitingListOffer.id).where(
             WaitingListOffer.person_id == entry.person_id, WaitingListOffer.state == OfferState.open.value))).first()
-        if str(fresh) != EntryState.listed.value or holds is not None:
+        if str(entry.state) != EntryState.listed.value or holds is not None:
             continue
         offer = WaitingListOffer(ambito_id=bed.ambito_id, bed_id=bed.id, unit_id=bed.unit_id, entry_id=entry.id,
                                  person_id=entry.person_id, state=OfferState.open, proposed_at=clock.now(),
@@ -128,7 +139,7 @@ async def _propose(session: AsyncSession, bed: WaitingListBed, *, actor_id: uuid
                 await session.flush()
         except IntegrityError:
             raise Conflict("Offerta concorrente sullo stesso posto o per la stessa persona: riprovare.") from None
-        await service.write_history(session, entry, "offered", actor_id=actor_id, bump=False, detail={
+        await service.write_history(session, entry, "offered", actor_id=actor_id, detail={
             "cause": "bed_free", "offer_id": str(offer.id), "bed_id": str(bed.id), "position": ranked.position,
             "score": ranked.score.total})
         if entry.comune_id is not None:
@@ -147,11 +158,20 @@ async def offer(session: AsyncSession, *, principal: Principal, unit_id: uuid.UU
     """A free bed of the operator's unit (the named one, or the first declared) is proposed to the best-placed
     eligible entry. 422 `unit_id` when the unit has no free bed, `bed_id` when nobody on the list can have it."""
     unit = await _own_unit(session, principal, unit_id)
-    bed = await _free_bed(session, unit.id, bed_id)
-    made = await _propose(session, bed, actor_id=principal.user_id)
-    if made is None:
-        raise Invalid("bed_id" if bed_id else "unit_id", "nessuna domanda in lista a cui offrire il posto "
-                                                         "(chi lo ha già rifiutato è escluso)")
+    if bed_id is not None:
+        made = await _propose(session, await _free_bed(session, unit.id, bed_id), actor_id=principal.user_id)
+        if made is None:
+            raise Invalid("bed_id", "nessuna domanda in lista a cui offrire questo posto (chi lo ha già "
+                                    "rifiutato è escluso)")
+    else:
+        made = None
+        for bed in await _free_beds(session, unit.id):
+            made = await _propose(session, bed, actor_id=principal.user_id)
+            if made is not None:
+                break
+        if made is None:
+            raise Invalid("unit_id", "nessun posto libero da offrire a una domanda in lista per questa unità "
+                                     "(chi ha già rifiutato un posto non lo riceve di nuovo)")
     audit_offer("create", made)
     return made
 
@@ -196,6 +216,7 @@ async def record_receipt(session: AsyncSession, *, principal: Principal, offer_i
         raise Invalid("received_at", "la ricezione precede l'offerta")
     o.received_at = at
     o.reply_due_at = calendar.add_working_days(at, get_settings().waiting_list_reply_working_days)
+    await session.flush()  # later locked re-reads (populate_existing) in the same unit of work must see it
     await work_items.close_for_source(session, source_type=OFFER_ENTITY, source_id=o.id, kinds=[NOTIFY_KIND],
                                       done=True, actor_id=principal.user_id)
     audit_offer("update", o)

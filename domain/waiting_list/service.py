@@ -513,4 +513,5 @@ async def withdraw_open_for_person(session: AsyncSession, *, person_id: uuid.UUI
         offer.state = OFFER.next_state(offer.state, OfferAction.withdraw)
         offer.closed_at = clock.now()
         await work_items.close_for_source(session, source_type=OFFER_ENTITY, source_id=offer.id)
+    await session.flush()
     return len(rows)
