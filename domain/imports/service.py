@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -33,7 +34,9 @@ from domain.imports.models import ImportJob, ImportRecord, ImportRow, ImportStat
 from domain.kernel import clock, jobs
 from domain.kernel.errors import Conflict, DomainError, Invalid, NotFound
 from domain.kernel.settings import get_settings
-from domain.registry import cartelle, persons, relations
+from domain.registry import cartelle, dedup, persons, relations
+from domain.registry import codice_fiscale as cfmod
+from domain.registry.dedup import swapped_date as dedup_swapped
 from domain.registry.models import Area
 from domain.security import audit, directory
 from domain.security.permissions import Permission
@@ -46,6 +49,10 @@ JOB_KIND = "imports.run"
 SOURCE = "import"
 STAGE_BATCH = 2_000
 PHASE_PERSON, PHASE_RELATED = 1, 2
+# An uncoded row from another year blocks the batch path for a later row whose name is within this margin of the
+# similarity de-duplication needs there (0.875 by default): the margin covers the difference between _trigrams and
+# pg_trgm.
+UNCODED_NAME_MARGIN = 0.25
 
 # Registry field names (as its errors name them) → mapping field, so a refusal names the file's column.
 REGISTRY_FIELDS = {
@@ -230,13 +237,13 @@ async def _prefetch(session: AsyncSession, run: _Run, rows: list[ImportRow]) -> 
 
 async def _dry_run(session: AsyncSession, run: _Run, on_progress) -> bool:
     rows = await _todo(session, run.job, None)
-    await _prefetch(session, run, rows)
     results: list[tuple[ImportRow, RowResult]] = []
     preview = await session.begin_nested()
     try:
-        for row in rows:
-            results.append((row, await _process(session, run, row)))
-            if on_progress is not None and len(results) % 100 == 0:
+        size = get_settings().import_chunk_rows
+        for i in range(0, len(rows), size):  # the same batches as the real run, for the same fast rows
+            results.extend(await _batch(session, run, rows[i:i + size]))
+            if on_progress is not None:
                 on_progress(len(results), run.job.total_rows)
     finally:
         await preview.rollback()  # a dry run writes nothing but its report
@@ -246,14 +253,145 @@ async def _dry_run(session: AsyncSession, run: _Run, on_progress) -> bool:
 
 async def _real_chunk(session: AsyncSession, run: _Run, limit: int, on_progress) -> bool:
     rows = await _todo(session, run.job, limit)
-    await _prefetch(session, run, rows)
-    results = []
-    for row in rows:
-        results.append((row, await _process(session, run, row)))
-        if on_progress is not None and len(results) % 100 == 0:
-            on_progress(run.job.rows_done + len(results), run.job.total_rows)
+    results = await _batch(session, run, rows)
+    if on_progress is not None:
+        on_progress(run.job.rows_done + len(results), run.job.total_rows)
     await _store(session, run.job, results)
     return len(rows) < limit or run.job.rows_done >= run.job.total_rows
+
+
+async def _batch(session: AsyncSession, run: _Run, rows: list[ImportRow]) -> list[tuple[ImportRow, RowResult]]:
+    """Rows in file order: those that need only a new person and their cartella are written together (`_fast`),
+    then the others one by one, each in its savepoint. Same outcome as one by one (see `_fast`)."""
+    await _prefetch(session, run, rows)
+    fast = await _fast(session, run, rows) if get_settings().import_fast_path else {}
+    return [(row, fast[row.row_number] if row.row_number in fast else await _process(session, run, row))
+            for row in rows]
+
+
+def _trigrams(text: str) -> frozenset[str]:
+    """Close to pg_trgm's trigrams of a name (words padded with two blanks before and one after)."""
+    out: set[str] = set()
+    for word in re.split(r"[^0-9a-zà-ÿ]+", text.lower()):
+        if word:
+            padded = f"  {word} "
+            out.update(padded[i:i + 3] for i in range(len(padded) - 2))
+    return frozenset(out)
+
+
+def _may_resemble(year: int | None, names: frozenset[str], born, name: frozenset[str]) -> bool:
+    """Whether a person without a code could be a look-alike of a coded one born on `born` (dedup's score: any name
+    from the same year or an unknown birth date, a near-identical one from another year). Errs on the side of
+    yes: the name test uses a similarity well below the threshold, so an approximation of pg_trgm is enough."""
+    if year is None or year == born.year:
+        return True
+    union = len(names | name)
+    s = get_settings()
+    needed = dedup.min_name_similarity(0.0, threshold=s.dedup_candidate_threshold, floor=s.dedup_name_similarity_floor)
+    return bool(union) and len(names & name) / union >= needed - UNCODED_NAME_MARGIN
+
+
+@dataclass
+class _Fast:
+    row: ImportRow
+    values: dict[str, Any]
+    person_values: dict[str, Any]
+    person: Any = None
+    owner: tuple[uuid.UUID, str] | None = None
+
+
+async def _fast(session: AsyncSession, run: _Run, rows: list[ImportRow]) -> dict[int, RowResult]:
+    """New persons with a codice fiscale and their cartella, written in one flush: the rows that, processed one by
+    one in file order, would be `create` with nothing else to decide. A row qualifies only when no earlier row of
+    the batch could be the same person or a look-alike of it — no earlier row with the same code, the same birth
+    date (or day and month swapped), or without a code — since de-duplication of a coded person looks only there
+    (dedup.find_candidates); the registry then has neither its code nor a look-alike (one query each for the
+    batch). Everything else — matches, look-alikes, rejects, related persons — goes one by one."""
+    m, job = run.mapping, run.job
+    blocked_codes: set[str] = set()
+    blocked_dates: set[Any] = set()
+    uncoded: list[tuple[int | None, frozenset[str]]] = []  # earlier rows without a code: birth year, name trigrams
+    picks: list[_Fast] = []
+    keys_seen: set[str] = set()
+    for row in rows:
+        values, errors = m.apply(row.raw)
+        key, code = values["source_key"], cfmod.normalize(values["codice_fiscale"] or "")
+        born = values["birth_date"]
+        if born is None and code:
+            try:
+                born = cfmod.decode(code).birth_date
+            except Invalid:
+                born = None
+        name = _trigrams(f"{values['surname'] or ''} {values['given_name'] or ''}")
+        eligible = (row.phase == PHASE_PERSON and not errors and key and key not in keys_seen
+                    and run.records.get(key) is None and code and not values["other_identifier_type"]
+                    and not values["other_identifier"] and born is not None
+                    and code not in blocked_codes and born not in blocked_dates
+                    and not any(_may_resemble(year, names, born, name) for year, names in uncoded))
+        if key:
+            keys_seen.add(key)
+        if row.phase == PHASE_PERSON:
+            if not code or born is None:
+                uncoded.append((born.year if born else None, name))
+            blocked_codes.add(code)
+            if born is not None:
+                blocked_dates.update(d for d in (born, dedup_swapped(born)) if d is not None)
+        if eligible:
+            picks.append(_Fast(row=row, values=values, person_values={}))
+    ready: list[_Fast] = []
+    for f in picks:
+        if await _resolve(session, run, f.values, related=False) or _opened_at(f.values) and \
+                _opened_at(f.values) > clock.now():
+            continue
+        try:
+            f.person_values = await persons.validate_person(session, principal=run.principal,
+                                                            values=_person_data(f.values))
+            f.person = persons.build_person(run.principal, f.person_values, source=SOURCE)
+            f.owner = cartelle.choose_owner(f.person, await persons.ambito_comuni(session, job.ambito_id),
+                                            explicit=f.values["owning_comune_id"],
+                                            offices=run.principal.orgs_for())
+        except Invalid:
+            continue
+        ready.append(f)
+    if not ready:
+        return {}
+    taken = await persons.registered_codes(session, ambito_id=job.ambito_id,
+                                           codes=[f.person.codice_fiscale for f in ready])
+    ready = [f for f in ready if f.person.codice_fiscale not in taken]
+    found = await dedup.candidates_many(session, ambito_id=job.ambito_id,
+                                        probes=[dedup.Probe.of(f.person) for f in ready])
+    if found is None:
+        return {}
+    ready = [f for f, candidates in zip(ready, found, strict=True) if not candidates]
+    out: dict[int, RowResult] = {}
+    # one flush per table level: the unit of work orders inserts by relationships, and these tables have none
+    for f in ready:
+        session.add(f.person)
+        await persons.record_registered(session, f.person, principal=run.principal, source=SOURCE,
+                                        provenance=_provenance(job, f.values["source_key"], f.row))
+    await session.flush()
+    cartelle_of: dict[int, Any] = {}
+    for f in ready:
+        area = f.values["area"] or Area.non_noto.value
+        c = cartelle.build_cartella(f.person, area, f.owner[0], principal=run.principal,
+                                    legacy_code=_legacy_code(job, f.values), opened_at=_opened_at(f.values))
+        session.add(c)
+        cartelle_of[f.row.row_number] = c
+    await session.flush()
+    for f in ready:
+        c, key = cartelle_of[f.row.row_number], f.values["source_key"]
+        await cartelle.record_opening(session, c, actor_id=run.principal.user_id, rule=f.owner[1],
+                                      case_manager_id=f.values["case_manager_id"])
+        cartelle.audit_cartella("create", c)
+        result = RowResult(outcome=RowOutcome.create, person_id=f.person.id, cartella_id=c.id,
+                           seen_person_ids=[f.person.id], notes=[] if f.values["area"] else [NO_AREA_NOTE])
+        record = _record_of(job, key, f.row, result)
+        session.add(record)
+        run.records[key] = record
+        run.created_rows[f.person.id] = f.row.row_number
+        out[f.row.row_number] = result
+    await session.flush()
+    return out
 
 
 _STORE = (sa.update(ImportRow.__table__)
@@ -336,8 +474,7 @@ async def _row(session: AsyncSession, run: _Run, row: ImportRow) -> RowResult:
                                                       f"'{values['related_to']}'"))
     if errors:
         raise RowRejected(errors)
-    provenance = {"source_system": job.source_system, "source_key": key, "file": job.file_name,
-                  "row": row.row_number, "import_id": str(job.id)}
+    provenance = _provenance(job, key, row)
     has_identifier = bool(values["codice_fiscale"] or values["other_identifier"] or values["other_identifier_type"])
     result = RowResult(outcome=RowOutcome.create)
     if related and not has_identifier:
@@ -352,18 +489,15 @@ async def _row(session: AsyncSession, run: _Run, row: ImportRow) -> RowResult:
         result.seen_person_ids.append(person.id)
     else:
         await _cartella(session, run, values, result)
-    run.written = ImportRecord(ambito_id=job.ambito_id, source_system=job.source_system, source_key=key,
-                               person_id=result.person_id, cartella_id=result.cartella_id,
-                               relation_id=result.relation_id, job_id=job.id, file_name=job.file_name,
-                               row_number=row.row_number, created_at=clock.now())
+    run.written = _record_of(job, key, row, result)
     session.add(run.written)
     await session.flush()
     return result
 
 
-async def _person(session: AsyncSession, run: _Run, row: ImportRow, values: dict[str, Any],
-                  provenance: dict[str, Any]) -> RowResult:
-    data = {"codice_fiscale": values["codice_fiscale"], "other_identifier_type": values["other_identifier_type"],
+def _person_data(values: dict[str, Any]) -> dict[str, Any]:
+    """The row's values as the registry's person fields."""
+    return {"codice_fiscale": values["codice_fiscale"], "other_identifier_type": values["other_identifier_type"],
             "other_identifier": values["other_identifier"], "surname": values["surname"],
             "given_name": values["given_name"], "sex": values["sex"], "birth_date": values["birth_date"],
             "birth_place_code": values["birth_place_code"], "citizenship": values["citizenship"],
@@ -371,8 +505,23 @@ async def _person(session: AsyncSession, run: _Run, row: ImportRow, values: dict
             "domicile_comune_id": values["domicile_comune_id"], "domicile_address": values["domicile_address"],
             "homeless": bool(values["homeless"]),
             "contacts": {k: v for k, v in (("phone", values["phone"]), ("email", values["email"])) if v}}
-    created, existing = await persons.register(session, principal=run.principal, data=data, source=SOURCE,
-                                               interactive=False, provenance=provenance)
+
+
+def _provenance(job: ImportJob, key: str, row: ImportRow) -> dict[str, Any]:
+    return {"source_system": job.source_system, "source_key": key, "file": job.file_name, "row": row.row_number,
+            "import_id": str(job.id)}
+
+
+def _record_of(job: ImportJob, key: str, row: ImportRow, result: RowResult) -> ImportRecord:
+    return ImportRecord(ambito_id=job.ambito_id, source_system=job.source_system, source_key=key,
+                        person_id=result.person_id, cartella_id=result.cartella_id, relation_id=result.relation_id,
+                        job_id=job.id, file_name=job.file_name, row_number=row.row_number, created_at=clock.now())
+
+
+async def _person(session: AsyncSession, run: _Run, row: ImportRow, values: dict[str, Any],
+                  provenance: dict[str, Any]) -> RowResult:
+    created, existing = await persons.register(session, principal=run.principal, data=_person_data(values),
+                                               source=SOURCE, interactive=False, provenance=provenance)
     if existing is not None:
         pid, why = existing
         return RowResult(outcome=RowOutcome.match, person_id=pid, reason=why,
@@ -400,18 +549,15 @@ async def _cartella(session: AsyncSession, run: _Run, values: dict[str, Any], re
             result.notes.append("area non indicata: collegata alla cartella già aperta")
             return
         area = Area.non_noto.value
-        result.notes.append("area non indicata: cartella in area 'Non noto'")
-    opened_at = None
-    if values["opened_on"] is not None:
-        opened_at = datetime(values["opened_on"].year, values["opened_on"].month, values["opened_on"].day,
-                             12, tzinfo=clock.ROME)
+        result.notes.append(NO_AREA_NOTE)
+    opened_at = _opened_at(values)
     explicit = values["owning_comune_id"]
     fallback = values["residence_comune_id"] or values["domicile_comune_id"]
 
     async def _open(owner):
         return await cartelle.open_cartella(
             session, principal=run.principal, person_id=result.person_id, area=area, owning_comune_id=owner,
-            legacy_code=(values["legacy_code"] or f"{run.job.source_system}:{values['source_key']}")[:60],
+            legacy_code=_legacy_code(run.job, values),
             case_manager_id=values["case_manager_id"], opened_at=opened_at)
 
     # The registry's owner rule decides; the row's comune_titolare is its explicit choice. When the two disagree
@@ -437,6 +583,18 @@ async def _cartella(session: AsyncSession, run: _Run, values: dict[str, Any], re
         result.notes.append("cartella già aperta in quest'area: collegata, non duplicata")
         return
     result.cartella_id = c.id
+
+
+NO_AREA_NOTE = "area non indicata: cartella in area 'Non noto'"
+
+
+def _opened_at(values: dict[str, Any]) -> datetime | None:
+    d = values["opened_on"]
+    return None if d is None else datetime(d.year, d.month, d.day, 12, tzinfo=clock.ROME)
+
+
+def _legacy_code(job: ImportJob, values: dict[str, Any]) -> str:
+    return (values["legacy_code"] or f"{job.source_system}:{values['source_key']}")[:60]
 
 
 async def _row_of(session: AsyncSession, run: _Run, person_id: uuid.UUID) -> int | None:

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     import_max_bytes: int = 50 * 1024 * 1024
     import_max_rows: int = 200_000
     import_chunk_rows: int = 500
+    # New persons with nothing else to decide are written together (domain.imports.service._fast); off: one by one.
+    import_fast_path: bool = True
 
     # Extra folders of instrument definitions (YAML) beside schemas/instruments/.
     instruments_extra_dirs: list[Path] = Field(default_factory=list)

@@ -149,7 +149,8 @@ async def find_candidates(session, *, ambito_id: uuid.UUID, probe: Probe, exclud
         # codice fiscale are scored in full, and they come from their own partial indexes. Same candidates as the
         # general search below, without reading every name of the birth year.
         bd = probe.birth_date
-        dates = [bd, *([_swapped(bd)] if _swapped(bd) not in (None, bd) and _reaches_coded(0.8, threshold) else [])]
+        sw = swapped_date(bd)
+        dates = [bd, *([sw] if sw not in (None, bd) and _reaches_coded(0.8, threshold) else [])]
         near = sim >= sa.literal(floor, sa.Float)
         parts.append(sa.select(Person.id).where(*base, Person.birth_date.in_(dates), near))
         uncoded = [*base, UNCODED]
@@ -192,7 +193,7 @@ async def candidates_many(session, *, ambito_id: uuid.UUID, probes: list[Probe],
     src = sa.select(sa.func.unnest(sa.cast([i for i in range(len(probes))], ARRAY(sa.Integer))).label("i"),
                     sa.func.unnest(sa.cast([x.name.lower() for x in probes], ARRAY(sa.Text))).label("name"),
                     sa.func.unnest(sa.cast([x.birth_date for x in probes], ARRAY(sa.Date))).label("bd"),
-                    sa.func.unnest(sa.cast([_swapped(x.birth_date) if swap_ok else None for x in probes],
+                    sa.func.unnest(sa.cast([swapped_date(x.birth_date) if swap_ok else None for x in probes],
                                            ARRAY(sa.Date))).label("sw"),
                     sa.func.unnest(sa.cast([date(x.birth_date.year, 1, 1) for x in probes], ARRAY(sa.Date))
                                    ).label("y0"),
@@ -223,7 +224,8 @@ async def candidates_many(session, *, ambito_id: uuid.UUID, probes: list[Probe],
     return out
 
 
-def _swapped(d: date) -> date | None:
+def swapped_date(d: date) -> date | None:
+    """The date with day and month exchanged (None when that is no date), which scores as 'day_month_swapped'."""
     try:
         return date(d.year, d.day, d.month)
     except ValueError:

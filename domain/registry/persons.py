@@ -227,6 +227,15 @@ async def find_by_identifier(session, *, principal: Principal, codice_fiscale: s
     return found[0] if found else None
 
 
+async def registered_codes(session, *, ambito_id: uuid.UUID, codes: list[str]) -> set[str]:
+    """Those of `codes` (normalised codici fiscali) that an active person of the Ambito already has."""
+    if not codes:
+        return set()
+    return set((await session.execute(sa.select(Person.codice_fiscale).where(
+        Person.ambito_id == ambito_id, Person.status == PersonStatus.active.value,
+        Person.codice_fiscale.in_(sorted(set(codes)))))).scalars())
+
+
 def _conflict(existing: tuple[uuid.UUID, str]) -> Conflict:
     pid, field_name = existing
     what = "Codice fiscale" if field_name == "codice_fiscale" else "Identificativo"
@@ -246,7 +255,7 @@ def build_person(principal: Principal, values: dict[str, Any], *, source: str) -
     """A new person from values `validate_person` returned (not yet added to the session)."""
     now = clock.now()
     return Person(ambito_id=principal.ambito_id, source=source, created_at=now, updated_at=now, version=1,
-                  **{k: values[k] for k in PERSON_FIELDS})
+                  **{k: values.get(k) for k in PERSON_FIELDS})
 
 
 async def record_registered(session, person: Person, *, principal: Principal, source: str,

@@ -11,6 +11,7 @@ from domain.imports.mapping import parse_mapping, template_dict
 from domain.imports.models import ImportRecord, ImportRow, ImportState
 from domain.kernel import history
 from domain.kernel.errors import Conflict, Invalid
+from domain.kernel.settings import get_settings
 from domain.registry import persons
 from domain.registry.models import Cartella, Person, PersonRelation, PossibleMatch
 from domain.security.principal import load_principal
@@ -173,3 +174,22 @@ async def test_mapping_naming_an_unknown_column_writes_nothing(session):
                                     enqueue=False)
     assert e.value.errors[0]["field"] == "columns.codice_fiscale"
     assert (await session.execute(sa.select(sa.func.count()).select_from(ImportRow))).scalar() == 0
+
+
+async def test_rows_written_together_end_as_they_would_one_by_one(session, registry_person, monkeypatch):
+    """The batch of new persons (`_fast`) changes the cost, not the outcome: the same report row by row."""
+    await social_worker(session)
+    p = await steward(session)
+    rows = messy_rows(registry_person.codice_fiscale) * 2  # the second copy: same keys, same persons again
+    rows = [{**r, "id_origine": f"{r['id_origine']}-{i}"} for i, r in enumerate(rows)]
+    reports = []
+    for fast in (True, False):
+        monkeypatch.setattr(get_settings(), "import_fast_path", fast)
+        job = await service.create_import(session, principal=p, file_name="x.csv", file_format="csv",
+                                          sha256="0" * 64, headers=HEADERS, rows=rows,
+                                          mapping=parse_mapping(template_dict()), enqueue=False)
+        await run_all(session, job.id)
+        reports.append([(n, x.outcome, x.matched_row, x.candidate_rows, x.errors, x.notes)
+                        for n, x in sorted((await report(session, job.id)).items())])
+    assert reports[0] == reports[1]
+    assert {r[1] for r in reports[0]} == {"create", "match", "possible_match", "reject"}
