@@ -83,20 +83,26 @@ async def _free_bed(session: AsyncSession, unit_id: uuid.UUID, bed_id: uuid.UUID
     return bed
 
 
-async def _free_beds(session: AsyncSession, unit_id: uuid.UUID) -> list[WaitingListBed]:
-    """The unit's free beds without an open offer, first declared first, locked; beds another transaction is
-    offering right now are skipped (the open-offer check ran before their lock was taken, so it is re-checked
-    under the lock)."""
-    beds = list((await session.execute(_free_beds_stmt(unit_id).order_by(WaitingListBed.declared_at,
-                                                                         WaitingListBed.id)
-                                       .with_for_update(skip_locked=True)
-                                       .execution_options(populate_existing=True))).scalars())
-    if not beds:
-        return []
-    offered = set((await session.execute(sa.select(WaitingListOffer.bed_id).where(
-        WaitingListOffer.bed_id.in_([b.id for b in beds]), WaitingListOffer.state == OfferState.open.value)))
-        .scalars())
-    return [b for b in beds if b.id not in offered]
+async def _free_beds(session: AsyncSession, unit_id: uuid.UUID):
+    """The unit's free beds without an open offer, first declared first, each locked only when its turn comes;
+    a bed another transaction is offering right now is skipped (_propose repeats the open-offer check under the
+    lock, in a statement that sees what committed meanwhile)."""
+    ids = list((await session.execute(sa.select(WaitingListBed.id).where(
+        WaitingListBed.id.in_(_free_beds_stmt(unit_id).with_only_columns(WaitingListBed.id)))
+        .order_by(WaitingListBed.declared_at, WaitingListBed.id))).scalars())
+    for bed_id in ids:
+        bed = (await session.execute(_free_beds_stmt(unit_id).where(WaitingListBed.id == bed_id)
+                                     .with_for_update(skip_locked=True)
+                                     .execution_options(populate_existing=True))).scalar_one_or_none()
+        if bed is not None:
+            yield bed
+
+
+async def _lock_person(session: AsyncSession, person_id: uuid.UUID) -> None:
+    """Every open entry of the person, locked in id order and re-read."""
+    await session.execute(sa.select(WaitingListEntry).where(
+        WaitingListEntry.person_id == person_id, WaitingListEntry.state.in_([s.value for s in OPEN_STATES]))
+        .order_by(WaitingListEntry.id).with_for_update().execution_options(populate_existing=True))
 
 
 async def unit_ranking(session: AsyncSession, unit_id: uuid.UUID,
@@ -112,6 +118,9 @@ async def _propose(session: AsyncSession, bed: WaitingListBed, *, actor_id: uuid
                    ) -> WaitingListOffer | None:
     """The offer of a locked free bed to the best-placed eligible entry: listed, no open offer, never refused or
     let expire an offer of this bed. None when nobody is eligible."""
+    if (await session.execute(sa.select(WaitingListOffer.id).where(
+            WaitingListOffer.bed_id == bed.id, WaitingListOffer.state == OfferState.open.value))).first():
+        return None
     refused = set((await session.execute(sa.select(WaitingListOffer.entry_id).where(
         WaitingListOffer.bed_id == bed.id,
         WaitingListOffer.state.in_([OfferState.refused.value, OfferState.expired.value])))).scalars())
@@ -121,10 +130,7 @@ async def _propose(session: AsyncSession, bed: WaitingListBed, *, actor_id: uuid
             continue
         # the person's open entries are the lock that serialises two offers racing for the same person; the
         # re-read under the lock sees what a transaction that held it committed
-        await session.execute(sa.select(WaitingListEntry).where(
-            WaitingListEntry.person_id == entry.person_id,
-            WaitingListEntry.state.in_([s.value for s in OPEN_STATES])).order_by(WaitingListEntry.id)
-            .with_for_update().execution_options(populate_existing=True))
+        await _lock_person(session, entry.person_id)
         holds = (await session.execute(sa.select(WaitingListOffer.id).where(
             WaitingListOffer.person_id == entry.person_id, WaitingListOffer.state == OfferState.open.value))).first()
         if str(entry.state) != EntryState.listed.value or holds is not None:
@@ -165,7 +171,7 @@ async def offer(session: AsyncSession, *, principal: Principal, unit_id: uuid.UU
                                     "rifiutato è escluso)")
     else:
         made = None
-        for bed in await _free_beds(session, unit.id):
+        async for bed in _free_beds(session, unit.id):
             made = await _propose(session, bed, actor_id=principal.user_id)
             if made is not None:
                 break
@@ -238,6 +244,9 @@ async def accept(session: AsyncSession, *, principal: Principal, offer_id: uuid.
     if o.reply_due_at is not None and at > o.reply_due_at:
         raise Invalid("replied_at", "la risposta è oltre il termine dell'offerta (" + o.reply_due_at.astimezone(
             calendar.ROME).strftime("%d/%m/%Y %H:%M") + "): l'offerta vale come rifiutata")
+    # the person's open entries before the bed: the order _propose takes them in (bed, then person) never meets
+    # this one in reverse, since a bed with an open offer is never locked by _propose
+    await _lock_person(session, o.person_id)
     entry = await _entry(session, o.entry_id)
     target = ENTRY.next_state(entry.state, EntryAction.admit)
     bed = (await session.execute(sa.select(WaitingListBed).where(WaitingListBed.id == o.bed_id).with_for_update()
