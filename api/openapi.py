@@ -61,6 +61,10 @@ TAGS: list[dict[str, str]] = [
                                       "organizzazioni."},
     {"name": "dimissioni protette", "description": "Dimissioni protette (LEPS): segnalazione del reparto, richiesta "
                                                    "alla COT con il termine di 48 ore, valutazione, progetto."},
+    {"name": "liste d'attesa", "description": "Liste d'attesa RSA e delle altre unità d'offerta sociosanitarie: "
+                                              "domanda e valutazione congiunta entro 30 giorni, decisione "
+                                              "dell'équipe, urgenza, graduatorie calcolate alla lettura, posti "
+                                              "liberi, offerte e ingresso."},
     {"name": "importazioni", "description": "Importazione di persone, persone di riferimento e cartelle aperte "
                                             "dalla piattaforma precedente (data steward): prova, resoconto, "
                                             "conferma."},
@@ -72,6 +76,7 @@ TAGS: list[dict[str, str]] = [
 # (where, name) -> (title, description). A description given by the route itself wins; the title is always set.
 _ID = "Identificativo (UUID) "
 PARAMETERS: dict[tuple[str, str], tuple[str, str]] = {
+    ("path", "application_id"): ("Domanda", _ID + "della domanda di lista d'attesa."),
     ("path", "assignment_id"): ("Assegnazione", _ID + "dell'assegnazione."),
     ("path", "attachment_id"): ("Allegato", _ID + "dell'allegato."),
     ("path", "cartella_id"): ("Cartella", _ID + "della cartella sociale."),
@@ -86,6 +91,7 @@ PARAMETERS: dict[tuple[str, str], tuple[str, str]] = {
     ("path", "item_id"): ("Attività", _ID + "dell'attività della coda di lavoro."),
     ("path", "match_id"): ("Coppia", _ID + "della coppia di possibili duplicati."),
     ("path", "member_id"): ("Appartenenza", _ID + "dell'appartenenza all'équipe."),
+    ("path", "offer_id"): ("Offerta", _ID + "dell'offerta di posto."),
     ("path", "org_id"): ("Organizzazione", _ID + "dell'organizzazione."),
     ("path", "person_id"): ("Persona", _ID + "della persona (un identificativo unito a un'altra persona porta "
                                              "alla persona mantenuta)."),

@@ -32,7 +32,7 @@ class ApplicationCreate(_In):
     """Domanda di inserimento in lista d'attesa (RSA o altra unità d'offerta sociosanitaria)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"person_id": "0d6f5f7e-8c2b-4b7e-9a51-3c4d2e1f0a21", "udo_type": "rsa",
+        {"person_id": "0d6f5f7e-8c2b-4b7e-9a51-3c4d2e1f0a21", "udo_type": "cdi",
          "unit_ids": ["7c9e6679-7425-40de-944b-e07fc1f90ae7", "3f2b8c1d-6e4a-4f7b-8c9d-0a1b2c3d4e5f"],
          "applicant": "relative", "applicant_name": "Anna Rossi (figlia)", "application_date": "2026-02-20",
          "cartella_id": "a3bb189e-8bf9-3888-9912-ace4e6543002", "team_id": "9b2d4f6a-1c3e-4a5b-8d7f-0e1f2a3b4c5d"}]})
@@ -159,7 +159,7 @@ class OfferCreate(_In):
 class ReceiptIn(_In):
     """Ricezione dell'offerta da parte della persona (o di chi la rappresenta)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"received_at": "2026-06-10T11:00:00+02:00"}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"received_at": "2026-03-02T09:00:00+01:00"}]})
 
     received_at: AwareDatetime | None = Field(default=None, title="Ricevuta il",
                                               description="Predefinita: adesso; da qui il termine di risposta.")
@@ -168,7 +168,7 @@ class ReceiptIn(_In):
 class ReplyIn(_In):
     """Risposta della persona all'offerta."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"replied_at": "2026-06-11T09:30:00+02:00"}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"replied_at": "2026-03-02T09:00:00+01:00"}]})
 
     replied_at: AwareDatetime | None = Field(default=None, title="Risposta il", description="Predefinita: adesso.")
 

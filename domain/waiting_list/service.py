@@ -151,6 +151,7 @@ async def apply(session: AsyncSession, *, principal: Principal, data) -> Waiting
     on it, unless an open VMD of that trigger (`vmd_id`) is named. Everything is checked before anything is
     written."""
     policy.ensure(principal, Permission.waiting_list_apply)
+    person = await person_svc.get_person(session, principal=principal, person_id=data.person_id)  # 404 first
     st = get_settings()
     errors: list[tuple[str, str]] = []
     if data.udo_type not in st.waiting_list_udo_types:
@@ -166,7 +167,7 @@ async def apply(session: AsyncSession, *, principal: Principal, data) -> Waiting
     evidence = None
     if data.vmd_id is not None:
         evidence = await assessment_queries.listing_evidence(session, data.vmd_id)
-        if evidence is None or evidence.person_id != data.person_id:
+        if evidence is None or evidence.person_id != person.id:
             errors.append(("vmd_id", "VMD non trovata per questa persona"))
         elif evidence.trigger not in VMD_TRIGGERS or evidence.state == "cancelled":
             errors.append(("vmd_id", "serve una VMD con motivo rsa_application o udo_access, non annullata"))
@@ -175,7 +176,6 @@ async def apply(session: AsyncSession, *, principal: Principal, data) -> Waiting
                        "per richiedere la VMD indicare la cartella e l'équipe (oppure una VMD esistente, vmd_id)"))
     if errors:
         raise Invalid.many(errors)
-    person = await person_svc.get_person(session, principal=principal, person_id=data.person_id)
     if person.date_of_death is not None:
         raise Invalid("person_id", "la persona risulta deceduta")
     existing = await _open_entry(session, person.id, data.udo_type)

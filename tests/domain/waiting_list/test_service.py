@@ -211,10 +211,13 @@ class TestBadInputWritesNothing:
     async def test_an_application_for_a_unit_of_another_type_or_in_the_future(self, session, world):
         w = world
         cdi = (await session.execute(sa.text("select id from service_unit where code = 'cdi-fbc-crema'"))).scalar()
+        from tests.factories.cartelle import create_person
+
+        person = await create_person(session, comune="comune-offanengo")
         before = await _rows(session, WaitingListEntry)
         with pytest.raises(Invalid) as exc:
             await service.apply(session, principal=await w.p(session, w.sw), data=ApplicationCreate(
-                person_id=w.sw.id, udo_type="rsa", unit_ids=[w.x.id, cdi], applicant="person",
+                person_id=person.id, udo_type="rsa", unit_ids=[w.x.id, cdi], applicant="person",
                 application_date=date(2026, 6, 11), cartella_id=w.sw.id, team_id=w.team.id))
         assert [e["field"] for e in exc.value.errors] == ["unit_ids.1", "application_date"]
         assert await _rows(session, WaitingListEntry) == before
