@@ -39,6 +39,7 @@ from domain.registry import assignments
 from domain.registry.models import AssignmentReason, BreakGlassGrant, Cartella, CartellaAssignment, PossibleMatch
 from domain.security.models import Role, RoleAssignment, Team, TeamMember, TeamType
 from domain.territory.models import ServiceUnit
+from domain.waiting_list.models import WaitingListBed, WaitingListChoice, WaitingListEntry, WaitingListOffer
 from tests.api import permission_matrix as M  # noqa: N812  (the matrix is the subject of every line here)
 from tests.factories.registry import insert_person
 from tests.support import bearer, make_user, org
@@ -96,6 +97,8 @@ VMD_FOR = {"responses": "scheduled", "sign": "in_progress", "meetings": "in_prog
 # The case itself ("") is read on the one with a project, so the providers it names reach it (minimal view).
 DISCHARGE_FOR = {"": "project_formulated", "project": "evaluated", "discharge": "project_formulated",
                  "monitoring": "discharged", "close": "monitoring"}
+# The application each waiting-list action needs (the others use the `listed` one, with an open offer).
+WL_FOR = {"decision": "pending", "urgency/decision": "urgent", "confirm": "suspended"}
 REQUEST_FOR = {"reception": "registered", "withdraw": "registered", "cancel": "registered",
                "triage": "in_reception", "orient": "first_level_done", "refer-vmd": "first_level_done",
                "refer-cot": "first_level_done"}
@@ -140,6 +143,12 @@ class World:
     discharge: uuid.UUID | None = None  # a protected discharge signalled from the ward, awaiting the COT
     discharges: dict[str, uuid.UUID] = field(default_factory=dict)          # discharge state -> case
     import_job: uuid.UUID | None = None  # a finished dry run, not yet confirmed
+    # waiting lists: an RSA of op-fbc (Crema; the Cremona test RSA), a CDI for new applications, the temporary plan
+    wl_unit: uuid.UUID | None = None
+    wl_cdi_unit: uuid.UUID | None = None
+    wl_plan: uuid.UUID | None = None
+    wl_entries: dict[str, uuid.UUID] = field(default_factory=dict)  # WL_FOR state -> application
+    wl_offer: uuid.UUID | None = None  # an open offer of a bed of wl_unit to the `listed` application
 
 
 @dataclass
@@ -438,6 +447,7 @@ async def _crema_case(api: _Api, engine: AsyncEngine, sc: Scenario, world: World
         world.entries[role.value] = uuid.UUID(r["id"])
     await _requests(api, sc, world, own)
     await _discharge(api, sc, world, own, providers=[ids["ets-igea"], ids["op-fbc"]])
+    await _temporary_plan(api, world, cw)
 
 
 async def _discharge(api: _Api, sc: Scenario, world: World, own: dict[str, uuid.UUID], *,
@@ -467,6 +477,55 @@ def _discharge_body(sc: Scenario, world: World) -> dict[str, Any]:
     return {"person_id": str(world.person), "ward_org_id": str(sc.ward_org), "admission_date": "2026-02-24",
             "expected_discharge_date": "2026-03-04", "criteria": ["over65_not_self_sufficient"],
             "social_risk": True, "clinician_summary": "Non autosufficiente dopo la frattura, vive sola."}
+
+
+async def _temporary_plan(api: _Api, world: World, worker: uuid.UUID) -> None:
+    """The temporary plan the listing decision needs, agreed (before the `revoked` case loses its consents)."""
+    r = await api("POST", "/care-plans", worker, 201, json={
+        "cartella_id": str(world.cartella), "case_manager_id": str(worker), "kind": "temporary",
+        "title": "Sostegno al domicilio durante l'attesa della RSA"})
+    plan = r["id"]
+    await api("POST", f"/care-plans/{plan}/goals", worker, 201, json={
+        "description": "Restare a casa in sicurezza", "indicator": "Accessi in Pronto Soccorso", "target": "Nessuno"})
+    await api("POST", f"/care-plans/{plan}/interventions", worker, 201, json={"service_type": "sad"})
+    await api("POST", f"/care-plans/{plan}/propose", worker, 200)
+    r = await api("POST", f"/care-plans/{plan}/agree", worker, 200, json={"consent_id": str(world.consents["care"])})
+    assert r["state"] == "agreed"
+    world.wl_plan = uuid.UUID(plan)
+
+
+async def _waiting_list_rows(s: AsyncSession, world: World, *, ambito: uuid.UUID, comune: uuid.UUID | None,
+                             operator_user: uuid.UUID, vmd: uuid.UUID | None, spare_person: uuid.UUID | None = None
+                             ) -> None:
+    """Applications in the states the actions start from (one UDO type each: one open application per person and
+    type), all choosing `world.wl_unit`: `pending` (CDI... cure intermedie, its VMD signed with Barthel), `listed`
+    (RSA, with an open offer of a bed), `urgent` (RSD, urgency raised), `suspended` (CSS, two refusals); a free bed
+    for the offer cells and, with `spare_person`, a listed application nobody has offered anything to yet."""
+    def entry(udo_type: str, state: str, person: uuid.UUID = world.person, **kw) -> WaitingListEntry:
+        return WaitingListEntry(ambito_id=ambito, person_id=person, comune_id=comune, udo_type=udo_type, state=state,
+                                applicant="relative", application_date=date(2026, 2, 1), vmd_id=vmd,
+                                cartella_id=world.cartella, **kw)
+    listed = dict(listing_date=date(2026, 2, 15), barthel=35, caregiver="none", lives_alone=True,
+                  temporary_plan_id=world.wl_plan)
+    rows = {"pending": entry("cure_intermedie", "assessment_pending"), "listed": entry("rsa", "listed", **listed),
+            "urgent": entry("rsd", "listed", urgency="raised", urgency_reason="loss_of_home",
+                            urgency_note="Sfratto esecutivo", **listed),
+            "suspended": entry("css", "suspended", refusals=2, **listed)}
+    if spare_person is not None:
+        rows["spare"] = entry("rsa", "listed", person=spare_person, **listed)
+    s.add_all(rows.values())
+    await s.flush()
+    s.add_all([WaitingListChoice(entry_id=e.id, unit_id=world.wl_unit, rank=1) for e in rows.values()])
+    world.wl_entries = {k: e.id for k, e in rows.items()}
+    offered, free = (WaitingListBed(ambito_id=ambito, unit_id=world.wl_unit, declared_by=operator_user)
+                     for _ in range(2))
+    s.add_all([offered, free])
+    await s.flush()
+    o = WaitingListOffer(ambito_id=ambito, bed_id=offered.id, unit_id=world.wl_unit, entry_id=rows["listed"].id,
+                         person_id=world.person, position=1, score=50.0)
+    s.add(o)
+    await s.flush()
+    world.wl_offer = o.id
 
 
 def _discharge_bundle(sc: Scenario, world: World) -> dict[str, Any]:
@@ -556,6 +615,18 @@ async def build(engine: AsyncEngine, http: AsyncClient) -> Scenario:
         s.add(dc)
         await s.flush()
         sc.cremona.discharge = dc.id
+        units = {code: (await s.execute(sa.select(ServiceUnit.id).where(ServiceUnit.code == code))).scalar_one()
+                 for code in ("rsa-fbc-crema-1", "cdi-fbc-crema", "rsa-cremona-test")}
+        spare = await insert_person(s, comune="comune-offanengo", birth_date=date(1936, 2, 9))
+        offanengo = (await org(s, "comune-offanengo")).id
+        for world, spare_person in ((sc.crema, spare.id), (sc.revoked, None)):
+            world.wl_unit, world.wl_cdi_unit = units["rsa-fbc-crema-1"], units["cdi-fbc-crema"]
+            await _waiting_list_rows(s, world, ambito=(await org(s, "ambito-crema")).id, comune=offanengo,
+                                     operator_user=own["rsa_operator"], vmd=world.vmds["equipe_review"],
+                                     spare_person=spare_person)
+        sc.cremona.wl_unit = sc.cremona.wl_cdi_unit = units["rsa-cremona-test"]
+        await _waiting_list_rows(s, sc.cremona, ambito=ar.ambito_id, comune=sc.cremona.comune, operator_user=cop,
+                                 vmd=sc.cremona.vmd)
         for world, ambito_code, steward in ((sc.crema, "ambito-crema", own["data_steward"]),
                                             (sc.cremona, "ambito-cremona-test", cw)):
             job = ImportJob(ambito_id=(await org(s, ambito_code)).id, created_by=steward, dry_run=True,
@@ -660,6 +731,13 @@ def param(sc: Scenario, path: str, name: str, role: str, situation: str) -> str:
         return str(sc.other_comune if situation == "other" else w.comune)
     if name == "org_id":
         return str(sc.other_org if situation == "other" else w.org)
+    if path.startswith("/api/waiting-lists"):
+        if name == "unit_id":  # the RSA of the case: `other` is another user (another RSA's operator, comune...)
+            return str(w.wl_unit)
+        if name == "offer_id":
+            return str(w.wl_offer)
+        if name == "application_id":
+            return str(w.wl_entries[WL_FOR.get(_action(path), "listed")])
     if name == "unit_id":
         return str(sc.other_unit if situation == "other" else w.unit)
     action = _action(path)
@@ -784,6 +862,22 @@ def body_for(sc: Scenario, method: str, path: str, role: str, situation: str,
         ("POST", "/discharges/{discharge_id}/exit"): {"action": "not_eligible", "reason": "Rete familiare adeguata"},
         ("POST", "/discharges/{discharge_id}/setting"): {"setting": "home"},
         ("POST", "/discharges/{discharge_id}/cancel"): {"reason": "Segnalazione inserita due volte"},
+        ("POST", "/waiting-lists/applications"): {
+            "person_id": str(w.person), "udo_type": "cdi", "unit_ids": [str(w.wl_cdi_unit)], "applicant": "relative",
+            "application_date": "2026-03-01", "cartella_id": str(w.cartella), "team_id": str(w.team)},
+        ("POST", "/waiting-lists/applications/{application_id}/decision"): {
+            "decision": "listed", "caregiver": "present", "lives_alone": False,
+            "temporary_plan_id": str(w.wl_plan or w.plan), "listing_date": "2026-03-02"},
+        ("POST", "/waiting-lists/applications/{application_id}/assessment"): {
+            "vmd_id": str(w.vmds.get("equipe_review", w.vmd)), "caregiver": "overloaded", "lives_alone": False},
+        ("POST", "/waiting-lists/applications/{application_id}/urgency"): {
+            "reason": "loss_of_sole_caregiver", "note": "Il figlio che la assisteva è stato ricoverato."},
+        ("POST", "/waiting-lists/applications/{application_id}/urgency/decision"): {"confirm": True},
+        ("POST", "/waiting-lists/applications/{application_id}/exit"): {"action": "withdraw",
+                                                                        "note": "Assistenza privata a domicilio"},
+        ("POST", "/waiting-lists/units/{unit_id}/beds"): {"label": "Camera 3"},
+        ("POST", "/waiting-lists/offers"): {"unit_id": str(w.wl_unit)},
+        ("POST", "/waiting-lists/offers/{offer_id}/refuse"): {"reason": "Preferisce attendere"},
     }
     if (method, p) == ("POST", "/imports"):
         return {"files": {"file": ("export.csv", IMPORT_CSV, "text/csv")}}
@@ -801,6 +895,8 @@ def request_for(sc: Scenario, method: str, path: str, role: str, situation: str)
     kw["headers"] = sc.headers[caller]
     if method == "GET" and path == "/api/persons":
         kw["params"] = {"q": "Rossi"}
+    if method == "GET" and path == "/api/waiting-lists/ranking":
+        kw["params"] = {"udo_type": "rsa"}
     if method == "GET" and path == "/fhir/Patient":
         kw["params"] = {"name": "Rossi"}
     if method == "GET" and path in ("/fhir/RelatedPerson", "/fhir/EpisodeOfCare", "/fhir/Consent", "/fhir/AuditEvent"):

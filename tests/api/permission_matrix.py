@@ -322,6 +322,35 @@ for action in ("setting", "evaluation", "discharge", "monitoring", "close", "exi
 route("POST", "/discharges/{discharge_id}/cancel", grant(COT | COMUNE, CASE, ward=(WARD, AMBITO)))
 for action in ("evaluation-request", "project"):
     route("POST", f"/discharges/{{discharge_id}}/{action}", grant(COMUNE, CASE))
+# ================================================================================================= waiting lists
+# Liste d'attesa RSA e UDO (issue 11, brief §6.4 "RSA list" column): the comune files applications for its residents
+# (the AS d'Ambito at the PUA too, on the cartelle it reaches, as for POST /vmd), raises urgency, records confirmations
+# and withdrawals; the sub-ambito coordinator reads its comuni's applications and decides urgency; the Ambito's
+# services (AS d'Ambito, CdC, COT, CSC) read every application of the Ambito; the CdC takes the listing decision with
+# the comune (the joint assessment). RSA operators read only the applications that chose their units (minimal view),
+# their units' lists, and work beds and offers. The application to the RSA under the accord is the legal basis of the
+# RSA's minimal view (the VMD summary needs the person's share_rsa consent): consent does not gate these rows.
+WL = "/waiting-lists"
+WL_READERS = COMUNE | COORD | AS_AMBITO | CDC | COT | CSC
+RSA = {R.rsa_operator}
+route("POST", f"{WL}/applications", grant(COMUNE | AS_AMBITO, CASE))
+route("GET", f"{WL}/applications", grant(WL_READERS | RSA, ANY))
+route("GET", f"{WL}/applications/{{application_id}}", grant(COMUNE | COORD | RSA, CASE,
+                                                            ambito=(AS_AMBITO | CDC | COT | CSC, AMBITO)))
+for action in ("decision", "assessment"):
+    route("POST", f"{WL}/applications/{{application_id}}/{action}", grant(COMUNE, CASE, cdc=(CDC, AMBITO)))
+for action in ("urgency", "confirm", "exit"):
+    route("POST", f"{WL}/applications/{{application_id}}/{action}", grant(COMUNE, CASE))
+route("POST", f"{WL}/applications/{{application_id}}/urgency/decision", grant(COORD, CASE))
+# A unit's list: every unit of the Ambito for the Ambito's readers (the person shown on the rows they reach); an
+# RSA operator its own units only (`other` is the operator of another RSA). The Ambito-wide ranking is not theirs.
+route("GET", f"{WL}/units/{{unit_id}}", grant(WL_READERS, AMBITO, rsa=(RSA, CASE)))
+route("GET", f"{WL}/ranking", grant(WL_READERS, ANY))
+route("POST", f"{WL}/units/{{unit_id}}/beds", grant(RSA, CASE))
+route("POST", f"{WL}/offers", grant(RSA, CASE))
+# Replies to an offer: the operator of the offered unit, or the comune of the person (who notifies the person).
+for action in ("receipt", "accept", "refuse"):
+    route("POST", f"{WL}/offers/{{offer_id}}/{action}", grant(RSA | COMUNE, CASE))
 # ================================================================================================= imports
 # Imports from the older platform (issue 17): the data stewards of the Ambito, nobody else (not the system
 # administrator). Any steward of the Ambito follows and confirms the Ambito's imports; another Ambito's are hidden.
@@ -347,6 +376,14 @@ NOT_CONSENT_GATED = frozenset({
     *{("POST", f"/api/discharges/{{discharge_id}}/{a}")
       for a in ("setting", "evaluation", "discharge", "monitoring", "close", "exit", "cancel")},
 })
+
+
+NOT_CONSENT_GATED = NOT_CONSENT_GATED | {(m, "/api" + p) for (m, p) in (
+    ("GET", f"{WL}/applications/{{application_id}}"), ("GET", f"{WL}/units/{{unit_id}}"),
+    ("POST", f"{WL}/units/{{unit_id}}/beds"), ("POST", f"{WL}/offers"),
+    *[("POST", f"{WL}/applications/{{application_id}}/{a}")
+      for a in ("decision", "assessment", "urgency", "confirm", "exit", "urgency/decision")],
+    *[("POST", f"{WL}/offers/{{offer_id}}/{a}") for a in ("receipt", "accept", "refuse")])}
 
 
 # The person itself: its identity view is open Ambito-wide to the registering roles (AMBITO), but a role that reaches
