@@ -1,0 +1,61 @@
+"""FHIR façade: the progetto individualizzato (CarePlan with its Goals) and the assessment instruments
+(Questionnaire)."""
+from __future__ import annotations
+
+import uuid
+
+from fastapi import Request
+
+from api.deps import Session
+from api.routes.fhir import (
+    FhirResponse,
+    access,
+    base_url,
+    fhir_router,
+    searchset,
+)
+from domain.assessment import instruments
+from domain.care_plan import policy as plan_policy
+from domain.care_plan import queries as plan_queries
+from domain.kernel.errors import Invalid, NotFound
+from domain.security.permissions import Permission
+from integrations.fhir import (
+    care_plan,
+    questionnaire,
+    r4,
+)
+
+
+# ---------------------------------------------------------------------------------------------------- CarePlan
+@fhir_router.get("/CarePlan/{plan_id}", name="fhir:CarePlan:read")
+async def read_care_plan(plan_id: uuid.UUID, session: Session,
+                         principal: access("CarePlan", "read", Permission.care_plan_read)) -> FhirResponse:
+    bundle = await plan_queries.get_plan(session=session, principal=principal, plan_id=plan_id)
+    return FhirResponse(r4.dump(care_plan.to_fhir(plan_policy.plan_view_for(principal, bundle))))
+
+
+# ---------------------------------------------------------------------------------------------------- Questionnaire
+@fhir_router.get("/Questionnaire/{questionnaire_id}", name="fhir:Questionnaire:read")
+async def read_questionnaire(questionnaire_id: str, principal: access("Questionnaire", "read",
+                                                                      Permission.instrument_read)) -> FhirResponse:
+    try:
+        code, version = questionnaire.parse_id(questionnaire_id)
+        definition = instruments.get(code, version)
+    except Invalid:  # not <code>-<version>: no such instrument (an unknown one is the registry's 404)
+        raise NotFound("Strumento di valutazione non trovato.") from None
+    return FhirResponse(r4.dump(questionnaire.to_fhir(definition)))
+
+
+@fhir_router.get("/Questionnaire", name="fhir:Questionnaire:search-type")
+async def search_questionnaires(request: Request, principal: access("Questionnaire", "read",
+                                                                    Permission.instrument_read)) -> FhirResponse:
+    """The latest active version of every instrument."""
+    base = base_url(request)
+    entries = []
+    for code in sorted(instruments.registry().codes()):
+        d = instruments.latest_active(code)
+        entries.append({"fullUrl": f"{base}/Questionnaire/{questionnaire.questionnaire_id(d.code, d.version)}",
+                        "resource": r4.dump(questionnaire.to_fhir(d)), "search": {"mode": "match"}})
+    return FhirResponse(searchset(request, entries, None, None))
+
+

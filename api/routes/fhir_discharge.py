@@ -1,0 +1,241 @@
+"""FHIR façade: the protected-discharge case (Encounter, ServiceRequest, Task, its Provenance) and the discharge signal
+ASST sends as a transaction Bundle (`POST /fhir`), through the same services as /api/discharges."""
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any
+
+import pydantic
+from fastapi import Query, Request
+
+from api.deps import Session, require
+from api.routes.fhir import (
+    DEFAULT_COUNT,
+    FhirResponse,
+    _scoped,
+    access,
+    base_url,
+    fhir_router,
+    reference_param,
+    renamed,
+    searchset,
+)
+from domain.discharge import queries as discharge_queries
+from domain.discharge import service as discharge_service
+from domain.kernel import idempotency
+from domain.kernel.errors import DomainError, Forbidden, Invalid, NotFound
+from domain.registry import persons
+from domain.security.permissions import Permission
+from domain.security.principal import Principal as PrincipalT
+from domain.territory import queries as territory_queries
+from domain.territory import service as territory
+from domain.territory.models import OrgKind
+from integrations.fhir import (
+    discharge,
+    discharge_bundle,
+    provenance,
+    r4,
+)
+from schemas.discharge import DischargePublic, DischargeSignalCreate
+from schemas.persons import PersonCreate
+from schemas.territory import OrganisationCreate
+
+
+# ---------------------------------------------------------------------------------------------------- discharge
+# One protected-discharge case is three resources with its id: the stay, the request to the COT, the COT's task.
+def case_view(v: discharge_queries.Visible) -> dict[str, Any]:
+    return DischargePublic.of(v.case, v.view, v.allowed).model_dump(exclude_none=True)
+
+
+async def _read_case(session, principal: PrincipalT, discharge_id: uuid.UUID) -> dict[str, Any]:
+    return case_view(await discharge_queries.get_case(session, principal=principal, discharge_id=discharge_id))
+
+
+@fhir_router.get("/Encounter/{discharge_id}", name="fhir:Encounter:read")
+async def read_encounter(discharge_id: uuid.UUID, session: Session,
+                         principal: access("Encounter", "read", Permission.discharge_read)) -> FhirResponse:
+    return FhirResponse(r4.dump(discharge.encounter(await _read_case(session, principal, discharge_id))))
+
+
+@fhir_router.get("/ServiceRequest/{discharge_id}", name="fhir:ServiceRequest:read")
+async def read_service_request(discharge_id: uuid.UUID, session: Session,
+                               principal: access("ServiceRequest", "read", Permission.discharge_read)) -> FhirResponse:
+    return FhirResponse(r4.dump(discharge.service_request(await _read_case(session, principal, discharge_id))))
+
+
+@fhir_router.get("/Task/{discharge_id}", name="fhir:Task:read")
+async def read_task(discharge_id: uuid.UUID, session: Session,
+                    principal: access("Task", "read", Permission.discharge_read)) -> FhirResponse:
+    return FhirResponse(r4.dump(discharge.task(await _read_case(session, principal, discharge_id))))
+
+
+@fhir_router.get("/ServiceRequest", name="fhir:ServiceRequest:search-type")
+async def search_service_requests(
+        request: Request, session: Session,
+        principal: access("ServiceRequest", "read", Permission.discharge_read),
+        patient_ref: str | None = Query(default=None, alias="patient", max_length=200),
+        count: int = Query(default=DEFAULT_COUNT, alias="_count", ge=1, le=discharge_queries.MAX_PAGE),
+        cursor: str | None = Query(default=None, alias="_cursor", max_length=300)) -> FhirResponse:
+    person_id = reference_param(patient_ref, "Patient", "patient") if patient_ref is not None else None
+    try:
+        items, nxt = await discharge_queries.list_cases(session, principal=principal, person_id=person_id,
+                                                        limit=count, cursor=cursor)
+    except DomainError as e:  # the service names its own criteria (q, limit, cursor...)
+        raise renamed(e) from None
+    base = base_url(request)
+    entries = [{"fullUrl": f"{base}/ServiceRequest/{v.case.id}",
+                "resource": r4.dump(discharge.service_request(case_view(v))), "search": {"mode": "match"}}
+               for v in items]
+    return FhirResponse(searchset(request, entries, nxt, None))
+
+
+@fhir_router.get("/Provenance", name="fhir:Provenance:search-type")
+async def search_provenance(request: Request, session: Session,
+                            principal: access("Provenance", "read", Permission.discharge_read),
+                            target: str = Query(max_length=200)) -> FhirResponse:
+    """Where a discharge case came from: the transaction Bundle that opened it (target=ServiceRequest/<id>, or its
+    Encounter or Task), for whoever may read the case."""
+    rtype, _, raw = target.partition("/")
+    if rtype not in ("Encounter", "ServiceRequest", "Task"):
+        raise Invalid("target", "atteso ServiceRequest/<id>, Encounter/<id> o Task/<id> di una dimissione protetta")
+    case_id = reference_param(raw, rtype, "target")
+    await discharge_queries.get_case(session, principal=principal, discharge_id=case_id)
+    rows = await idempotency.answered_with(session, ambito_id=principal.ambito_id, scope=TRANSACTION_SCOPE, fragment={
+        "entry": [{"response": {"location": f"ServiceRequest/{case_id}"}}]})
+    base = base_url(request)
+    entries = [{"fullUrl": f"{base}/Provenance/{row.id}", "resource": r4.dump(provenance.from_transaction(row)),
+                "search": {"mode": "match"}} for row in rows]
+    return FhirResponse(searchset(request, entries, None, None))
+
+
+
+# ---------------------------------------------------------------------------------------------------- transaction
+TRANSACTION_SCOPE = "fhir.transaction"
+NEW_WARD_UNIT_TYPE = "reparto"  # a unit type that may signal (schemas/reference/discharge/eligibility.yaml)
+ACCEPTED_MEDIA = {r4.MEDIA_TYPE, "application/json"}
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    title = "Tipo di contenuto non supportato"
+    code = "unsupported_media_type"
+
+
+class BadRequest(DomainError):
+    status = 400
+    title = "Richiesta non valida"
+    code = "bad_request"
+
+
+def _remap(e: Invalid | pydantic.ValidationError, path_of, prefix: str = "") -> Invalid:
+    if isinstance(e, pydantic.ValidationError):
+        pairs = [(prefix + ".".join(str(x) for x in err["loc"]), str(err.get("msg", "valore non valido"))
+                  .removeprefix("Value error, ")) for err in e.errors()]
+    else:
+        pairs = [(x["field"], x["reason"]) for x in e.errors]
+    return Invalid.many([(path_of(f), reason) for f, reason in pairs])
+
+
+async def _organizations(session, principal: PrincipalT, plan) -> tuple[dict[int, uuid.UUID], set[int]]:
+    """The Organization entries matched on our codes. A ward we do not know becomes a provisional unit of the ASST
+    it is part of, marked as received from ASST: it grants nobody access (only an administrator assigns staff)."""
+    found: dict[int, Any] = {}
+    for i, code in plan.organizations.items():
+        org = await territory_queries.org_by_code(session, code) if code else None
+        if org is not None and org.ambito_id == principal.ambito_id:
+            found[i] = org
+    ward = plan.ward.index
+    errors = [(f"Bundle.entry[{i}].resource.identifier", "organizzazione sconosciuta nell'Ambito")
+              for i in plan.organizations if i not in found and i != ward]
+    created: set[int] = set()
+    if ward is not None and ward not in found and not errors:
+        parent_ref, at = plan.org_parents.get(ward), f"Bundle.entry[{ward}].resource.partOf"
+        parent = None
+        if parent_ref is not None:
+            parent = found.get(parent_ref.index) if parent_ref.index is not None else (
+                await territory_queries.active_org(session, parent_ref.id, principal.ambito_id))
+        if parent is None or str(parent.kind) != OrgKind.asst.value:
+            errors.append((at, "reparto sconosciuto: indicare in partOf l'ASST (Organization) a cui appartiene"))
+        else:
+            try:
+                found[ward] = await territory.create_organisation(session=session, principal=principal,
+                                                                  data=OrganisationCreate(
+                    code=plan.organizations[ward], name=plan.org_names.get(ward) or plan.organizations[ward],
+                    kind=OrgKind.asst_unit, part_of_id=parent.id, unit_type=NEW_WARD_UNIT_TYPE, provisional=True,
+                    attributes={"origine": "ASST (FHIR)", "bundle": plan.key}))
+                created.add(ward)
+            except (pydantic.ValidationError, DomainError) as e:
+                reason = "codice non utilizzabile come codice di organizzazione" if isinstance(
+                    e, pydantic.ValidationError) else e.detail
+                errors.append((f"Bundle.entry[{ward}].resource.identifier", reason))
+    if errors:
+        raise Invalid.many(errors)
+    return {i: o.id for i, o in found.items()}, created
+
+
+@fhir_router.post("", name="fhir:system:transaction")
+async def transaction(request: Request, session: Session,
+                      principal: Annotated[PrincipalT, require(Permission.discharge_signal)]) -> FhirResponse:
+    """The protected-discharge signal of ASST as a transaction Bundle: all of it or nothing, once per
+    Bundle.identifier (the same Bundle again gets the same answer and writes nothing)."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in ACCEPTED_MEDIA:
+        raise UnsupportedMediaType(f"Inviare il Bundle con Content-Type: {r4.MEDIA_TYPE}.")
+    try:
+        data = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadRequest(f"Corpo JSON non valido: {getattr(e, 'msg', 'testo non leggibile')} "
+                         f"(riga {getattr(e, 'lineno', '?')}).") from None
+    _, plan = discharge_bundle.read(data)
+    for rtype in sorted(set(plan.types)):
+        if principal.is_system and not _scoped(principal, rtype, "write"):
+            raise Forbidden(f"Scope mancante: system/{rtype}.write", missing=[f"system/{rtype}.write"])
+    digest = idempotency.request_hash(data)
+    stored = await idempotency.claim(session, ambito_id=principal.ambito_id, scope=TRANSACTION_SCOPE, key=plan.key,
+                                     request_hash=digest)
+    if stored is not None:
+        return FhirResponse(stored.response, status_code=stored.status)
+
+    org_ids, created_orgs = await _organizations(session, principal, plan)
+    ward_id = org_ids[plan.ward.index] if plan.ward.index is not None else plan.ward.id
+
+    person_id, person, matched = None, None, False
+    if plan.patient_index is not None:
+        if plan.patient_match is not None:
+            field, value = plan.patient_match
+            person_id = await persons.find_by_identifier(
+                session, principal=principal, codice_fiscale=value if field == "codice_fiscale" else None,
+                other_identifier=None if field == "codice_fiscale" else (field, value))
+            matched = person_id is not None
+        if person_id is None:
+            try:
+                person = PersonCreate(**plan.patient)
+            except pydantic.ValidationError as e:
+                raise _remap(e, plan.path_of, "person.") from None
+    else:
+        person_id = plan.patient_ref.id
+    try:
+        signal = DischargeSignalCreate(person_id=person_id, person=person, ward_org_id=ward_id, **plan.signal)
+        case = await discharge_service.open_signal(session, principal=principal, data=signal)
+    except (Invalid, pydantic.ValidationError) as e:
+        raise _remap(e, plan.path_of) from None
+    except NotFound as e:  # 404 as on /api (the person may exist in another Ambito), naming the reference
+        raise NotFound(e.detail, errors=[{"field": plan.path_of("person_id"),
+                                          "reason": "persona non trovata su questo server"}]) from None
+
+    entries = []
+    for i, rtype in enumerate(plan.types):
+        if rtype == "Organization":
+            status, location = ("201 Created" if i in created_orgs else "200 OK"), f"Organization/{org_ids[i]}"
+        elif rtype == "Patient":
+            status, location = ("200 OK" if matched else "201 Created"), f"Patient/{case.person_id}"
+        else:  # the stay, the COT request and its task are views of the one discharge case
+            status, location = "201 Created", f"{rtype}/{case.id}"
+        entries.append({"response": {"status": status, "location": location}})
+    body = {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
+    await idempotency.remember(session, ambito_id=principal.ambito_id, scope=TRANSACTION_SCOPE, key=plan.key,
+                               request_hash=digest, status=200, response=body, created_by=principal.user_id)
+    return FhirResponse(body)
+
+
