@@ -280,15 +280,16 @@ def _trigrams(text: str) -> frozenset[str]:
 
 
 def _may_resemble(year: int | None, names: frozenset[str], born, name: frozenset[str]) -> bool:
-    """Whether a person without a code could be a look-alike of a coded one born on `born` (dedup's score: any name
-    from the same year or an unknown birth date, a near-identical one from another year). Errs on the side of
-    yes: the name test uses a similarity well below the threshold, so an approximation of pg_trgm is enough."""
-    if year is None or year == born.year:
-        return True
-    union = len(names | name)
+    """Whether a person without a code (born in `year`, None if unknown) could be a look-alike of a coded one born
+    on `born`, by the de-duplication's score: the same day is blocked apart; from the same year or an unknown one
+    the name must reach dedup.min_name_similarity(0.5), from another year min_name_similarity(0.0). Errs on the
+    side of yes: the name test is UNCODED_NAME_MARGIN below those, so an approximation of pg_trgm is enough."""
     s = get_settings()
-    needed = dedup.min_name_similarity(0.0, threshold=s.dedup_candidate_threshold, floor=s.dedup_name_similarity_floor)
-    return bool(union) and len(names & name) / union >= needed - UNCODED_NAME_MARGIN
+    birth = 0.5 if year is None or year == born.year else 0.0
+    needed = dedup.min_name_similarity(birth, threshold=s.dedup_candidate_threshold,
+                                       floor=s.dedup_name_similarity_floor)
+    union = len(names | name)
+    return not union or len(names & name) / union >= needed - UNCODED_NAME_MARGIN
 
 
 @dataclass
