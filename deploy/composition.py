@@ -24,6 +24,8 @@ from domain.registry import cartelle, persons
 from domain.registry import policy as registry_policy
 from domain.registry.models import Cartella
 from domain.security import scopes
+from domain.waiting_list import service as waiting_list
+from domain.waiting_list.models import WaitingListEntry
 from integrations.storage.files import default_store
 
 HANDLER_MODULES: list[str] = [
@@ -81,6 +83,7 @@ def compose() -> None:
     for name, builder in registry_policy.SCOPE_BUILDERS.items():
         scopes.register_scope(name, builder)
     person_refs.before_merge(Cartella, "person_id", cartelle.before_person_merge)
+    person_refs.before_merge(WaitingListEntry, "person_id", waiting_list.before_person_merge)
     persons.register_minimal_view(care_plan_queries.interventions_for_provider)
     diary_policy.register_owner("care_plan", care_plan_queries.plan_cartella_id)
     storage.install(default_store)

@@ -515,3 +515,38 @@ async def withdraw_open_for_person(session: AsyncSession, *, person_id: uuid.UUI
         await work_items.close_for_source(session, source_type=OFFER_ENTITY, source_id=offer.id)
     await session.flush()
     return len(rows)
+
+
+async def before_person_merge(session: AsyncSession, *, kept_id: uuid.UUID, merged_id: uuid.UUID) -> None:
+    """Runs before the entries and offers are re-pointed from the merged person to the kept one: where both have an
+    open application of the same UDO type, the merged person's one ends (withdrawn, 'unita per fusione
+    anagrafica'); where both hold an open offer, the merged person's one is withdrawn. So the partial unique
+    indexes (one open application per type, one open offer per person) hold after the merge."""
+    open_states = [s.value for s in OPEN_STATES]
+    kept_types = set((await session.execute(sa.select(WaitingListEntry.udo_type).where(
+        WaitingListEntry.person_id == kept_id, WaitingListEntry.state.in_(open_states)))).scalars())
+    dupes = list((await session.execute(sa.select(WaitingListEntry).where(
+        WaitingListEntry.person_id == merged_id, WaitingListEntry.state.in_(open_states),
+        WaitingListEntry.udo_type.in_(sorted(kept_types))).order_by(WaitingListEntry.id).with_for_update()
+        .execution_options(populate_existing=True))).scalars())
+    now = clock.now()
+    for entry in dupes:
+        entry.state = ENTRY.next_state(entry.state, EntryAction.withdraw)
+        entry.exit_reason, entry.exit_note, entry.exited_at = ExitReason.withdrawn, MERGE_NOTE, now
+        await write_history(session, entry, "withdrawn", actor_id=None, detail={"cause": "person_merge",
+                                                                                 "kept_id": str(kept_id)})
+        await work_items.close_for_source(session, source_type=ENTITY, source_id=entry.id)
+    kept_offer = (await session.execute(sa.select(WaitingListOffer.id).where(
+        WaitingListOffer.person_id == kept_id, WaitingListOffer.state == OfferState.open.value))).first()
+    merged_offer = sa.select(WaitingListOffer.id).where(WaitingListOffer.person_id == merged_id,
+                                                        WaitingListOffer.state == OfferState.open.value)
+    dropped = {e.id for e in dupes}
+    for offer in (await session.execute(sa.select(WaitingListOffer).where(WaitingListOffer.id.in_(merged_offer))
+                                        .with_for_update().execution_options(populate_existing=True))).scalars():
+        if kept_offer is not None or offer.entry_id in dropped:
+            offer.state, offer.closed_at = OFFER.next_state(offer.state, OfferAction.withdraw), now
+            await work_items.close_for_source(session, source_type=OFFER_ENTITY, source_id=offer.id)
+    await session.flush()
+
+
+MERGE_NOTE = "Unita per fusione anagrafica"

@@ -307,3 +307,24 @@ class TestNotListed:
         with pytest.raises(NotFound):
             await offers.declare_bed(session, principal=await world.p(session, world.caimi), unit_id=world.x.id)
         assert await _rows(session, WaitingListBed) == 0
+
+
+class TestPersonMerge:
+    async def test_a_merge_keeps_one_open_application_per_type_and_one_open_offer(self, session, world):
+        from domain.kernel import person_refs
+
+        w = world
+        a, _, c = await _abc(session, w)
+        fbc = await w.p(session, w.fbc)
+        for _ in range(2):
+            await offers.declare_bed(session, principal=fbc, unit_id=w.x.id)
+        first = await offers.offer(session, principal=fbc, unit_id=w.x.id)
+        second = await offers.offer(session, principal=fbc, unit_id=w.x.id)
+        assert {first.person_id, second.person_id} == {a.person.id, c.person.id}
+        await person_refs.repoint_all(session, kept_id=a.person.id, merged_id=c.person.id)
+        await session.refresh(c.entry)
+        assert (c.entry.state, c.entry.exit_note, c.entry.person_id) == ("withdrawn", service.MERGE_NOTE,
+                                                                          a.person.id)
+        offered = list((await session.execute(sa.select(WaitingListOffer.state).where(
+            WaitingListOffer.person_id == a.person.id).order_by(WaitingListOffer.proposed_at))).scalars())
+        assert sorted(offered) == ["open", "withdrawn"]
