@@ -328,3 +328,47 @@ class TestPersonMerge:
         offered = list((await session.execute(sa.select(WaitingListOffer.state).where(
             WaitingListOffer.person_id == a.person.id).order_by(WaitingListOffer.proposed_at))).scalars())
         assert sorted(offered) == ["open", "withdrawn"]
+
+
+class TestJobsAndSeam:
+    async def test_the_hourly_job_marks_the_clock_and_expires_offers(self, session, world, clock):
+        from domain.waiting_list import jobs
+
+        w = world
+        x = await applicant(session, w, barthel=35, units=[w.x], application_date=date(2026, 5, 20))
+        runs = []
+        for at in ("2026-06-10T10:00:00+02:00", "2026-06-15T10:00:00+02:00", "2026-06-20T00:00:00+02:00"):
+            clock.set(datetime.fromisoformat(at))
+            await jobs.enqueue_clocks(session)
+            await kernel_jobs.run_ready_in_session(session, kinds=[jobs.CLOCKS])
+            await session.refresh(x.entry)
+            runs.append((x.entry.at_risk_at is not None, x.entry.overdue_at is not None))
+        # 21 days: nothing; 26 days: at risk; the end of the 30th day: overdue
+        assert runs == [(False, False), (True, False), (True, True)]
+
+    async def test_a_discharge_application_is_completed_and_listed_by_the_equipe(self, session, world):
+        """The seam's application (no RSA chosen yet, urgency raised) is completed by the decision, which names
+        the RSA; the coordinator confirms the urgency and the person heads the Ambito ranking."""
+        w = world
+        x = await applicant(session, w, barthel=35, units=[w.y], application_date=date(2026, 6, 1))
+        await service.exit_entry(session, principal=await w.p(session, w.sw), entry_id=x.entry.id,
+                                 action="withdraw")  # the ordinary application is gone: the seam opens a new one
+        seam = await service.open_urgent_application(
+            session, ambito_id=x.entry.ambito_id, person_id=x.person.id, comune_id=w.offanengo.id,
+            vmd_id=x.entry.vmd_id, discharge_id=x.entry.id, fallback_org_id=None)
+        again = await service.open_urgent_application(
+            session, ambito_id=x.entry.ambito_id, person_id=x.person.id, comune_id=w.offanengo.id,
+            vmd_id=x.entry.vmd_id, discharge_id=x.entry.id, fallback_org_id=None)
+        assert again.id == seam.id and (seam.urgency, seam.urgency_reason) == ("raised", "protected_discharge")
+        plan = await temporary_plan(session, w, x.cartella)
+        sw = await w.p(session, w.sw)
+        with pytest.raises(Invalid) as exc:
+            await service.decide(session, principal=sw, entry_id=seam.id, data=DecisionIn(
+                decision="listed", caregiver="none", lives_alone=True, temporary_plan_id=plan.id))
+        assert exc.value.field == "unit_ids"
+        await service.decide(session, principal=sw, entry_id=seam.id, data=DecisionIn(
+            decision="listed", caregiver="none", lives_alone=True, temporary_plan_id=plan.id, unit_ids=[w.x.id]))
+        await service.decide_urgency(session, principal=await w.p(session, w.coordinator), entry_id=seam.id,
+                                     confirm=True)
+        top = (await queries.ambito_ranking(session, principal=sw, udo_type="rsa"))[0]
+        assert (top.ranked.entry.id, top.ranked.score.urgent) == (seam.id, True)
