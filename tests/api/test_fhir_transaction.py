@@ -197,7 +197,9 @@ class TestRefused:
         {"entry/1/resource/gender": "male"},  # the codice fiscale says female
         {"entry/1/resource/birthDate": "1939-05-21"},  # ... and born on the 20th
         {"entry/1/resource/identifier/0/value": CF[:6] + "A" + CF[7:]},  # A is no omocodia letter
-    ], ids=["sex", "birth-date", "omocodia"])
+        {"entry/1/resource/extension": [{"url": systems.BIRTH_PLACE, "valueAddress": {  # born in Crema, not Rome
+            "city": "Roma", "extension": [{"url": systems.BELFIORE, "valueCode": "H501"}]}}]},
+    ], ids=["sex", "birth-date", "omocodia", "birthplace"])
     async def test_a_codice_fiscale_that_disagrees_writes_nothing(self, client, session, ward, changes):
         b = bundle(**changes, **{"entry/1/request/ifNoneExist": DELETE})
         before = await counts(session)
