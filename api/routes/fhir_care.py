@@ -1,10 +1,10 @@
-"""FHIR façade: the progetto individualizzato (CarePlan with its Goals) and the assessment instruments
-(Questionnaire)."""
+"""FHIR façade: the progetto individualizzato (CarePlan with its Goals), the assessment instruments (Questionnaire)
+and the answers recorded with them in a person's VMDs (QuestionnaireResponse)."""
 from __future__ import annotations
 
 import uuid
 
-from fastapi import Request
+from fastapi import Query, Request
 
 from api.deps import Session
 from api.routes.fhir import (
@@ -12,18 +12,16 @@ from api.routes.fhir import (
     access,
     base_url,
     fhir_router,
+    reference_param,
     searchset,
 )
 from domain.assessment import instruments
+from domain.assessment import queries as vmd_queries
 from domain.care_plan import policy as plan_policy
 from domain.care_plan import queries as plan_queries
 from domain.kernel.errors import Invalid, NotFound
 from domain.security.permissions import Permission
-from integrations.fhir import (
-    care_plan,
-    questionnaire,
-    r4,
-)
+from integrations.fhir import care_plan, questionnaire, r4
 
 
 # ---------------------------------------------------------------------------------------------------- CarePlan
@@ -59,3 +57,23 @@ async def search_questionnaires(request: Request, principal: access("Questionnai
     return FhirResponse(searchset(request, entries, None, None))
 
 
+
+
+@fhir_router.get("/QuestionnaireResponse", name="fhir:QuestionnaireResponse:search-type")
+async def search_questionnaire_responses(
+        request: Request, session: Session,
+        principal: access("QuestionnaireResponse", "read", Permission.vmd_read),
+        patient_ref: str = Query(alias="patient", max_length=200)) -> FhirResponse:
+    """The instruments filled in the person's VMDs (the VMDs of the cartelle the caller reaches, newest first),
+    each answered as the VMD shows it to the caller: a masked response carries its scores, not its answers."""
+    person_id = reference_param(patient_ref, "Patient", "patient")
+    vmds, _, _ = await vmd_queries.list_for_person(session, principal=principal, person_id=person_id,
+                                                   limit=vmd_queries.MAX_PAGE)
+    base = base_url(request)
+    entries = []
+    for v in vmds:
+        view = await vmd_queries.get_vmd(session, principal=principal, vmd_id=v.id)
+        entries += [{"fullUrl": f"{base}/QuestionnaireResponse/{rv.response.id}",
+                     "resource": r4.dump(questionnaire.response_to_fhir(rv.response, masked=rv.masked)),
+                     "search": {"mode": "match"}} for rv in view.responses]
+    return FhirResponse(searchset(request, entries, None, None))

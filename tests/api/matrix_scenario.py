@@ -899,7 +899,8 @@ def request_for(sc: Scenario, method: str, path: str, role: str, situation: str)
         kw["params"] = {"udo_type": "rsa"}
     if method == "GET" and path == "/fhir/Patient":
         kw["params"] = {"name": "Rossi"}
-    if method == "GET" and path in ("/fhir/RelatedPerson", "/fhir/EpisodeOfCare", "/fhir/Consent", "/fhir/AuditEvent"):
+    if method == "GET" and path in ("/fhir/RelatedPerson", "/fhir/EpisodeOfCare", "/fhir/Consent", "/fhir/AuditEvent",
+                                    "/fhir/QuestionnaireResponse"):
         kw["params"] = {"patient": f"Patient/{param(sc, path, 'person_id', role, situation)}"}
     if method == "GET" and path == "/fhir/Provenance":
         case = param(sc, "/fhir/ServiceRequest/{discharge_id}", "discharge_id", role, situation)  # the case itself

@@ -450,6 +450,7 @@ fhir_route("GET", "/Patient/{person_id}/_history/{version}", EXPECTED[("GET", "/
 fhir_route("GET", "/Consent", EXPECTED[("GET", "/api/persons/{person_id}/consents")])  # ?patient=
 fhir_route("GET", "/Consent/{consent_id}", EXPECTED[("GET", "/api/persons/{person_id}/consents")])
 fhir_route("GET", "/CarePlan/{plan_id}", EXPECTED[("GET", "/api/care-plans/{plan_id}")])
+fhir_route("GET", "/QuestionnaireResponse", EXPECTED[("GET", "/api/persons/{person_id}/vmd")])  # ?patient=
 fhir_route("GET", "/Questionnaire", EXPECTED[("GET", "/api/instruments")])
 fhir_route("GET", "/Questionnaire/{questionnaire_id}", EXPECTED[("GET", "/api/instruments/{code}/versions/{version}")])
 fhir_route("GET", "/AuditEvent", EXPECTED[("GET", "/api/persons/{person_id}/access-log")])  # ?patient=

@@ -8,8 +8,9 @@ import pytest
 import sqlalchemy as sa
 from fastapi.routing import iter_route_contexts
 
+from domain.assessment import instruments
 from domain.security.models import AuditEvent, UserKind
-from integrations.fhir import r4, systems
+from integrations.fhir import questionnaire, r4, systems
 from tests.factories.registry import encode_cf, insert_person
 from tests.support import bearer, make_user
 
@@ -374,3 +375,25 @@ class TestEverything:
         r = await client.get(f"/fhir/Patient/{bonetti.id}/$everything", headers=steward)
         assert r.status_code == 200, r.text
         assert [e["resource"]["resourceType"] for e in r.json()["entry"]] == ["Patient"]
+
+
+class TestQuestionnaireResponse:
+    async def test_vmd_answers_as_the_vmd_shows_them_to_the_caller(self, client, session):
+        from tests.api.test_vmd import BARTHEL_35, SOCIAL, _in_progress, _world  # the VMD journey of its own tests
+
+        w, h = await _world(session)
+        await _in_progress(client, w, h)
+        by_reader = {}
+        for who in ("sw", "ifec"):
+            r = await client.get("/fhir/QuestionnaireResponse", params={"patient": str(w.person.id)}, headers=h[who])
+            assert r.status_code == 200, r.text
+            r4.check_r4(r.json())
+            by_reader[who] = {e["resource"]["questionnaire"].split("/")[-1].split("|")[0]: e["resource"]
+                              for e in r.json()["entry"]}
+        sw, ifec = by_reader["sw"], by_reader["ifec"]
+        assert set(sw) == {"barthel", "lawton_iadl", "social_risk"}
+        # An ASST assessor's health answers without the share_asst consent: the scores, not the answers.
+        assert "item" not in sw["barthel"] and sw["barthel"]["extension"]
+        d = instruments.latest_active("social_risk")
+        assert questionnaire.response_from_fhir(sw["social_risk"], d) == SOCIAL
+        assert questionnaire.response_from_fhir(ifec["barthel"], instruments.latest_active("barthel")) == BARTHEL_35
