@@ -66,7 +66,7 @@ def _scoped(principal: PrincipalT, resource: str, mode: str) -> bool:
     return any(s in principal.scopes for s in (f"system/{resource}.{mode}", f"system/*.{mode}", LEGACY_SCOPES[mode]))
 
 
-def access(resource: str, mode: str, *permissions: Permission):
+def access_dependency(resource: str, mode: str, *permissions: Permission):
     """The caller, once it holds the permissions of the /api twin and, for a system client, the SMART scope."""
 
     async def _check(principal: PrincipalT = require(*permissions)) -> PrincipalT:
@@ -74,7 +74,12 @@ def access(resource: str, mode: str, *permissions: Permission):
             raise Forbidden(f"Scope mancante: system/{resource}.{mode}", missing=[f"system/{resource}.{mode}"])
         return principal
 
-    return Annotated[PrincipalT, Depends(_check)]
+    return Depends(_check)
+
+
+def access(resource: str, mode: str, *permissions: Permission):
+    """`access_dependency` as a type: `principal: access("Patient", "read", Permission.person_read)`."""
+    return Annotated[PrincipalT, access_dependency(resource, mode, *permissions)]
 
 
 async def strict_parameters(request: Request) -> None:

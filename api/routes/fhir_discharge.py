@@ -15,6 +15,7 @@ from api.routes.fhir import (
     FhirResponse,
     _scoped,
     access,
+    access_dependency,
     base_url,
     fhir_router,
     reference_param,
@@ -70,24 +71,35 @@ async def read_task(discharge_id: uuid.UUID, session: Session,
     return FhirResponse(r4.dump(discharge.task(await _read_case(session, principal, discharge_id))))
 
 
-@fhir_router.get("/ServiceRequest", name="fhir:ServiceRequest:search-type")
-async def search_service_requests(
-        request: Request, session: Session,
-        principal: access("ServiceRequest", "read", Permission.discharge_read),
-        patient_ref: str | None = Query(default=None, alias="patient", max_length=200),
-        count: int = Query(default=DEFAULT_COUNT, alias="_count", ge=1, le=discharge_queries.MAX_PAGE),
-        cursor: str | None = Query(default=None, alias="_cursor", max_length=300)) -> FhirResponse:
-    person_id = reference_param(patient_ref, "Patient", "patient") if patient_ref is not None else None
-    try:
-        items, nxt = await discharge_queries.list_cases(session, principal=principal, person_id=person_id,
-                                                        limit=count, cursor=cursor)
-    except DomainError as e:  # the service names its own criteria (q, limit, cursor...)
-        raise renamed(e) from None
-    base = base_url(request)
-    entries = [{"fullUrl": f"{base}/ServiceRequest/{v.case.id}",
-                "resource": r4.dump(discharge.service_request(case_view(v))), "search": {"mode": "match"}}
-               for v in items]
-    return FhirResponse(searchset(request, entries, nxt, None))
+CASE_RESOURCES = {"Encounter": discharge.encounter, "ServiceRequest": discharge.service_request,
+                  "Task": discharge.task}
+
+
+def _case_search(rtype: str, convert) -> None:
+    """GET /fhir/<rtype>?patient=: the discharge cases the caller may read, newest first, as that resource."""
+
+    async def search(request: Request, session: Session,
+                     principal: PrincipalT = access_dependency(rtype, "read", Permission.discharge_read),
+                     patient_ref: str | None = Query(default=None, alias="patient", max_length=200),
+                     count: int = Query(default=DEFAULT_COUNT, alias="_count", ge=1, le=discharge_queries.MAX_PAGE),
+                     cursor: str | None = Query(default=None, alias="_cursor", max_length=300)) -> FhirResponse:
+        person_id = reference_param(patient_ref, "Patient", "patient") if patient_ref is not None else None
+        try:
+            items, nxt = await discharge_queries.list_cases(session, principal=principal, person_id=person_id,
+                                                            limit=count, cursor=cursor)
+        except DomainError as e:  # the service names its own criteria (limit, cursor)
+            raise renamed(e) from None
+        base = base_url(request)
+        entries = [{"fullUrl": f"{base}/{rtype}/{v.case.id}", "resource": r4.dump(convert(case_view(v))),
+                    "search": {"mode": "match"}} for v in items]
+        return FhirResponse(searchset(request, entries, nxt, None))
+
+    search.__name__ = f"search_{rtype.lower()}"
+    fhir_router.add_api_route(f"/{rtype}", search, methods=["GET"], name=f"fhir:{rtype}:search-type")
+
+
+for _rtype, _convert in CASE_RESOURCES.items():
+    _case_search(_rtype, _convert)
 
 
 @fhir_router.get("/Provenance", name="fhir:Provenance:search-type")

@@ -442,7 +442,8 @@ fhir_route("POST", "", grant(WARD, AMBITO))  # the discharge signal as a transac
 for _type in ("Encounter", "ServiceRequest", "Task"):
     fhir_route("GET", f"/{_type}/{{discharge_id}}", EXPECTED[("GET", "/api/discharges/{discharge_id}")])
     NOT_CONSENT_GATED = NOT_CONSENT_GATED | {("GET", f"/fhir/{_type}/{{discharge_id}}")}
-fhir_route("GET", "/ServiceRequest", EXPECTED[("GET", "/api/discharges")])
+for _type in ("Encounter", "ServiceRequest", "Task"):  # ?patient=: the cases, as GET /api/discharges?person_id=
+    fhir_route("GET", f"/{_type}", EXPECTED[("GET", "/api/discharges")])
 fhir_route("GET", "/Provenance", EXPECTED[("GET", "/api/discharges/{discharge_id}")])  # ?target=ServiceRequest/<id>
 NOT_CONSENT_GATED = NOT_CONSENT_GATED | {("GET", "/fhir/Provenance")}
 fhir_route("GET", "/Patient/{person_id}/_history", EXPECTED[("GET", "/api/persons/{person_id}/history")])

@@ -277,8 +277,11 @@ class TestReadBack:
         # The ward that signalled sees the status only: no criteria, no summary.
         r = await client.get(f"/fhir/{locations[3]}", headers=ward)
         assert r.status_code == 200 and "reasonCode" not in r.json() and "note" not in r.json()
-        r = await client.get("/fhir/ServiceRequest", params={"patient": f"Patient/{patient_id}"}, headers=cot)
-        assert [e["resource"]["id"] for e in r.json()["entry"]] == [locations[3].removeprefix("ServiceRequest/")]
+        case_id = locations[3].removeprefix("ServiceRequest/")
+        for rtype in ("Encounter", "ServiceRequest", "Task"):
+            r = await client.get(f"/fhir/{rtype}", params={"patient": f"Patient/{patient_id}"}, headers=cot)
+            assert [(e["resource"]["resourceType"], e["resource"]["id"]) for e in r.json()["entry"]] == [
+                (rtype, case_id)]
 
 
 class TestProvenance:
