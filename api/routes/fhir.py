@@ -7,7 +7,8 @@ routes are in fhir_registry.py, fhir_care.py and fhir_discharge.py, which add th
   `issue.expression`.
 - Every route is named `fhir:<Type>:<interaction>`; the CapabilityStatement of `GET /fhir/metadata` is built from
   those names and the routes' declared query parameters, so it lists exactly what is mounted.
-- Search parameters a route does not declare are refused (`Prefer: handling=strict` is the only handling).
+- Search parameters a route does not declare are refused (`Prefer: handling=strict`, the default), or ignored
+  with `Prefer: handling=lenient`.
 - A system client (ASST) needs the SMART scope of the resource and interaction on every route
   (`system/Patient.read`, `system/*.read`); a user's rights come from their roles, as on /api.
 - The routes are kept out of the OpenAPI document: their contract is the CapabilityStatement, and their errors
@@ -83,8 +84,12 @@ def access(resource: str, mode: str, *permissions: Permission):
 
 
 async def strict_parameters(request: Request) -> None:
+    """Unknown search parameters are an error (`Prefer: handling=strict`, the default); with
+    `Prefer: handling=lenient` they are ignored, as FHIR allows."""
     route = request.scope.get("route")
     if getattr(route, "dependant", None) is None:
+        return
+    if "handling=lenient" in request.headers.get("prefer", "").replace(" ", "").lower():
         return
     declared = set(query_parameters(route))
     unknown = sorted(set(request.query_params) - declared)

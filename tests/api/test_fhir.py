@@ -170,6 +170,13 @@ class TestPatientSearch:
         assert any(i["diagnostics"].startswith(f"{where}:") for i in issues(r)), issues(r)
 
 
+    async def test_lenient_handling_ignores_unknown_parameters(self, client, worker, bonetti):
+        params = {"identifier": f"{systems.CODICE_FISCALE}|{CF}", "_elements": "name"}
+        assert (await client.get("/fhir/Patient", params=params, headers=worker)).status_code == 400
+        r = await client.get("/fhir/Patient", params=params, headers={**worker, "Prefer": "handling=lenient"})
+        assert r.status_code == 200 and len(r.json()["entry"]) == 1
+
+
 class TestErrors:
     async def test_an_unknown_fhir_path_is_an_operation_outcome(self, client, worker):
         r = await client.get("/fhir/Practitioner/1", headers=worker)
