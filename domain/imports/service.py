@@ -376,13 +376,15 @@ async def _fast(session: AsyncSession, run: _Run, rows: list[ImportRow]) -> dict
         area = f.values["area"] or Area.non_noto.value
         c = cartelle.build_cartella(f.person, area, f.owner[0], principal=run.principal,
                                     legacy_code=_legacy_code(job, f.values), opened_at=_opened_at(f.values))
+        assignment = await cartelle.record_opening(session, c, actor_id=run.principal.user_id, rule=f.owner[1],
+                                                   case_manager_id=f.values["case_manager_id"])
         session.add(c)
-        cartelle_of[f.row.row_number] = c
+        cartelle_of[f.row.row_number] = c, assignment
     await session.flush()
     for f in ready:
-        c, key = cartelle_of[f.row.row_number], f.values["source_key"]
-        await cartelle.record_opening(session, c, actor_id=run.principal.user_id, rule=f.owner[1],
-                                      case_manager_id=f.values["case_manager_id"])
+        (c, assignment), key = cartelle_of[f.row.row_number], f.values["source_key"]
+        if assignment is not None:
+            session.add(assignment)
         cartelle.audit_cartella("create", c)
         result = RowResult(outcome=RowOutcome.create, person_id=f.person.id, cartella_id=c.id,
                            seen_person_ids=[f.person.id], notes=[] if f.values["area"] else [NO_AREA_NOTE])

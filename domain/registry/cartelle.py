@@ -270,7 +270,10 @@ async def open_cartella(session: AsyncSession, *, principal: Principal, person_i
             await session.flush()
     except IntegrityError:
         raise Conflict("La persona ha già una cartella aperta in quest'area.") from None
-    await record_opening(session, c, actor_id=principal.user_id, rule=rule, case_manager_id=case_manager_id)
+    assignment = await record_opening(session, c, actor_id=principal.user_id, rule=rule,
+                                      case_manager_id=case_manager_id)
+    if assignment is not None:
+        session.add_all([c, assignment])
     await session.flush()
     audit_cartella("create", c)
     return c
@@ -285,25 +288,25 @@ def build_cartella(person: Person, area: Area | str, owner: uuid.UUID, *, princi
 
 
 async def record_opening(session: AsyncSession, c: Cartella, *, actor_id: uuid.UUID | None, rule: str,
-                         case_manager_id: uuid.UUID | None) -> None:
+                         case_manager_id: uuid.UUID | None) -> CartellaAssignment | None:
     """The history of a cartella just built: version 1 `opened` (with the owner rule used), and with a case manager
-    (an operator the caller has checked) the assignment and version 2 `case_manager_changed`. Adds rows without
-    flushing, so an import writes many cartelle in one flush."""
+    (an operator the caller has checked) version 2 `case_manager_changed`, the cartella's fields set, and the
+    assignment returned for the caller to add once the cartella is in the database. Adds no row to the session
+    but the history, so an import writes many cartelle at version 2 in one INSERT."""
     detail = {"owner_rule": rule}
     await history.record(session, entity_type=ENTITY, entity_id=c.id, version=1, action="opened",
                          data={"state": history.snapshot(c), "detail": detail}, actor_id=actor_id)
     if case_manager_id is None:
-        return
+        return None
     new = CartellaAssignment(cartella_id=c.id, reason=AssignmentReason.case_manager, user_id=case_manager_id,
                              valid_from=clock.now(), created_by=actor_id)
-    session.add(new)
     c.case_manager_id, c.version = case_manager_id, 2
-    session.add(c)
     await history.record(session, entity_type=ENTITY, entity_id=c.id, version=2, action="case_manager_changed",
                          data={"state": history.snapshot(c),
                                "detail": {"from": None, "to": str(case_manager_id), "assignment_id": str(new.id),
                                           "ended_assignment_ids": []}},
                          actor_id=actor_id)
+    return new
 
 
 def _opening_instant(opened_at: datetime | None) -> datetime:
