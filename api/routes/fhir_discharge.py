@@ -24,6 +24,7 @@ from api.routes.fhir import (
 )
 from domain.discharge import queries as discharge_queries
 from domain.discharge import service as discharge_service
+from domain.discharge.models import DischargeState
 from domain.kernel import idempotency
 from domain.kernel.errors import DomainError, Forbidden, Invalid, NotFound
 from domain.registry import persons
@@ -81,12 +82,19 @@ def _case_search(rtype: str, convert) -> None:
     async def search(request: Request, session: Session,
                      principal: PrincipalT = access_dependency(rtype, "read", Permission.discharge_read),
                      patient_ref: str | None = Query(default=None, alias="patient", max_length=200),
+                     status: str | None = Query(default=None, max_length=40),
                      count: int = Query(default=DEFAULT_COUNT, alias="_count", ge=1, le=discharge_queries.MAX_PAGE),
                      cursor: str | None = Query(default=None, alias="_cursor", max_length=300)) -> FhirResponse:
         person_id = reference_param(patient_ref, "Patient", "patient") if patient_ref is not None else None
+        states = None
+        if status is not None:
+            known = discharge.STATUS_STATES[rtype]
+            if status not in known:
+                raise Invalid("status", "valori gestiti: " + ", ".join(known))
+            states = [DischargeState(x) for x in known[status]]
         try:
             items, nxt = await discharge_queries.list_cases(session, principal=principal, person_id=person_id,
-                                                            limit=count, cursor=cursor)
+                                                            states=states, limit=count, cursor=cursor)
         except DomainError as e:  # the service names its own criteria (limit, cursor)
             raise renamed(e) from None
         base = base_url(request)

@@ -16,10 +16,24 @@ from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.task import Task
 
+from domain.discharge.models import DischargeState
 from integrations.fhir import common, systems
 
 V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 ENDED = {"discharged", "monitoring", "closed", "not_eligible", "deceased", "discharged_without_project"}
+
+
+# The case states behind each status, for the `status` search (the statuses above are functions of the state).
+_ALL_STATES = tuple(s.value for s in DischargeState)
+_STAY_ENDED = ("discharged", "monitoring", "closed", "discharged_without_project", "deceased")
+STATUS_STATES = {
+    "Encounter": {"cancelled": ["cancelled"], "finished": list(_STAY_ENDED),
+                  "in-progress": [s for s in _ALL_STATES if s not in _STAY_ENDED and s != "cancelled"]},
+    "ServiceRequest": {"revoked": ["cancelled"], "completed": sorted(ENDED),
+                       "active": [s for s in _ALL_STATES if s not in ENDED and s != "cancelled"]},
+    "Task": {"cancelled": ["cancelled"], "requested": ["signalled", "cot_requested"],
+             "completed": [s for s in _ALL_STATES if s not in ("signalled", "cot_requested", "cancelled")]},
+}
 
 
 def _day(value: Any) -> str | None:
@@ -30,7 +44,7 @@ def _day(value: Any) -> str | None:
 
 def encounter(v: dict[str, Any]) -> Encounter:
     state = str(v["state"])
-    status = "cancelled" if state == "cancelled" else "finished" if v.get("discharged_at") else "in-progress"
+    status = next(k for k, states in STATUS_STATES["Encounter"].items() if state in states)
     res: dict[str, Any] = {"resourceType": "Encounter", "id": str(v["id"]), "status": status,
                            "class": {"system": V3_ACT_CODE, "code": "IMP", "display": "ricovero"},
                            "subject": common.ref("Patient", v["person_id"])}

@@ -282,6 +282,12 @@ class TestReadBack:
             r = await client.get(f"/fhir/{rtype}", params={"patient": f"Patient/{patient_id}"}, headers=cot)
             assert [(e["resource"]["resourceType"], e["resource"]["id"]) for e in r.json()["entry"]] == [
                 (rtype, case_id)]
+        for rtype, status, found in (("ServiceRequest", "active", [case_id]), ("ServiceRequest", "completed", []),
+                                     ("Task", "requested", [case_id]), ("Encounter", "finished", [])):
+            r = await client.get(f"/fhir/{rtype}", params={"patient": patient_id, "status": status}, headers=cot)
+            assert [e["resource"]["id"] for e in r.json().get("entry", [])] == found, (rtype, status)
+        r = await client.get("/fhir/Task", params={"status": "in-progress"}, headers=cot)
+        assert r.status_code == 400 and issues(r)[0]["diagnostics"].startswith("status:")
 
 
 class TestProvenance:
