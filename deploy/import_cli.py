@@ -100,6 +100,8 @@ async def run_file(path: Path, *, username: str, mapping_text: str | None = None
                 raise DomainError(f"--as: '{username}' non è un data steward (permesso import.run)")
             if resume is None:
                 table = read_file(path, mapping)
+                if mapping_text is None:
+                    mapping = mapping.narrowed(table.headers)
                 job = await service.create_import(session, principal=principal, file_name=path.name,
                                                   file_format=table.file_format, sha256=table.sha256,
                                                   headers=table.headers, rows=table.rows, mapping=mapping,

@@ -51,7 +51,8 @@ async def template(p: Authorized(Permission.import_run),
              summary="Carica un file da importare (prima una prova)",
              description="`multipart/form-data` con il file (CSV UTF-8 o Windows-1252, separato da `,` o `;`, "
                          "oppure XLSX) e, se serve, la mappatura YAML delle sue colonne (predefinita: il tracciato "
-                         "di riferimento). Le righe sono messe da parte e il lavoro parte nel worker: con "
+                         "di riferimento, di cui bastano le colonne presenti; `id_origine`, `cognome` e `nome` "
+                         "sono obbligatorie). Le righe sono messe da parte e il lavoro parte nel worker: con "
                          "`dry_run=true` (predefinito) nulla è scritto se non il resoconto riga per riga; si "
                          "conferma poi con `POST /imports/{id}/confirm`. File vuoto, non CSV/XLSX, mappatura che "
                          "nomina colonne assenti: 422 su `file` o sul campo della mappatura, nulla è scritto. "
@@ -65,6 +66,8 @@ async def upload(session: Session, p: Authorized(Permission.import_run),
     m = parse_mapping(await mapping.read(256 * 1024) if mapping is not None else template_dict())
     table = reader.read_table(data, encoding=m.encoding, delimiter=m.delimiter, sheet=m.sheet,
                               max_bytes=s.import_max_bytes, max_rows=s.import_max_rows)
+    if mapping is None:
+        m = m.narrowed(table.headers)
     job = await service.create_import(session, principal=p, file_name=file.filename or "importazione",
                                       file_format=table.file_format, sha256=table.sha256, headers=table.headers,
                                       rows=table.rows, mapping=m, dry_run=dry_run)

@@ -8,7 +8,7 @@ error naming the column (the header as the file spells it), which is what the st
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,13 @@ class Mapping:
     def header_of(self, name: str) -> str:
         """The column the steward knows a field by (the canonical name when the field is not mapped)."""
         return self.columns.get(name, name)
+
+    def narrowed(self, headers: list[str]) -> Mapping:
+        """The reference layout read leniently: its optional columns that the file does not have are left out (a
+        mapping written for a file stays strict: `check_headers`)."""
+        present = {h.strip() for h in headers if h}
+        columns = {f: h for f, h in self.columns.items() if f in REQUIRED_FIELDS or h in present}
+        return replace(self, columns=columns, headers={h: f for f, h in columns.items()})
 
     def check_headers(self, headers: list[str]) -> None:
         """Every mapped column must be in the file: the error names the mapping key."""

@@ -156,3 +156,17 @@ async def test_template_download(client, session):
     r = await client.get("/api/imports/template", headers=bearer(user))
     lines = r.content.decode("utf-8-sig").splitlines()
     assert lines[0].split(";") == header and "Bianchi" in lines[1]
+
+
+async def test_the_reference_layout_needs_only_its_required_columns(client, session):
+    user = await _steward(session)
+    few = "id_origine;cognome;nome;tipo_identificativo;data_nascita;comune_residenza\n" \
+          "P-1;Quaglieri;Ines;provvisorio;02/03/1951;Pandino\n"
+    r = await _upload(client, user, few.encode())
+    assert r.status_code == 202, r.text
+    await jobs.run_ready_in_session(session)
+    job = await session.get(ImportJob, r.json()["id"])
+    assert job.counts == {"create": 1}
+    assert set(job.mapping["columns"].values()) == set(few.splitlines()[0].split(";"))
+    r = await _upload(client, user, b"id_origine;nome\nP-2;Ines\n")  # no surname: the required column is named
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "columns.surname"
