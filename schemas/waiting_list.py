@@ -163,6 +163,10 @@ class ReceiptIn(_In):
 
     received_at: AwareDatetime | None = Field(default=None, title="Ricevuta il",
                                               description="Predefinita: adesso; da qui il termine di risposta.")
+    received_by_relation_id: uuid.UUID | None = Field(
+        default=None, title="Ricevuta dal rappresentante",
+        description="La relazione del tutore o dell'amministratore di sostegno (per la cura) che l'ha ricevuta; "
+                    "assente: la persona.")
 
 
 class ReplyIn(_In):
@@ -209,6 +213,8 @@ class OfferPublic(BaseModel):
     urgent: bool = Field(title="Urgente", description="Urgenza confermata al momento dell'offerta.")
     proposed_at: datetime = Field(title="Proposta il", description="Data e ora dell'offerta.")
     received_at: datetime | None = Field(default=None, title="Ricevuta il", description="Ricezione registrata.")
+    received_by: str | None = Field(default=None, title="Ricevuta da",
+                                    description="person (la persona) o il tipo di rappresentante (ads, tutore...).")
     reply_due_at: datetime | None = Field(default=None, title="Termine di risposta",
                                           description="Giorni lavorativi dalla ricezione.")
     replied_at: datetime | None = Field(default=None, title="Risposta il", description="Data e ora della risposta.")
@@ -218,7 +224,7 @@ class OfferPublic(BaseModel):
     def of(cls, o: Any) -> OfferPublic:
         return cls(**{f: getattr(o, f) for f in (
             "id", "entry_id", "person_id", "unit_id", "bed_id", "position", "score", "urgent", "proposed_at",
-            "received_at", "reply_due_at", "replied_at", "refusal_reason")}, state=str(o.state),
+            "received_at", "received_by", "reply_due_at", "replied_at", "refusal_reason")}, state=str(o.state),
             state_label=OFFER_STATE_LABELS[str(o.state)])
 
 

@@ -190,12 +190,14 @@ async def make_offer(body: OfferCreate, session: Session, principal: Operator) -
 
 
 @router.post("/offers/{offer_id}/receipt", response_model=OfferPublic, summary="Registra la ricezione dell'offerta",
-             description="La persona, o chi la rappresenta, ha ricevuto l'offerta: da qui il termine di risposta "
-                         "(2 giorni lavorativi, predefinito).")
+             description="La persona, o il suo rappresentante legale (tutore, amministratore di sostegno per la "
+                         "cura), ha ricevuto l'offerta: da qui il termine di risposta (2 giorni lavorativi, "
+                         "predefinito).")
 async def receipt(offer_id: OfferId, session: Session, principal: Replier,
                   body: ReceiptIn | None = None) -> OfferPublic:
-    return OfferPublic.of(await offers.record_receipt(session, principal=principal, offer_id=offer_id,
-                                                      received_at=body.received_at if body else None))
+    return OfferPublic.of(await offers.record_receipt(
+        session, principal=principal, offer_id=offer_id, received_at=body.received_at if body else None,
+        received_by_relation_id=body.received_by_relation_id if body else None))
 
 
 @router.post("/offers/{offer_id}/accept", response_model=OfferPublic, summary="Registra l'accettazione",

@@ -173,6 +173,16 @@ def relation_view(rel: PersonRelation) -> dict[str, Any]:
     return out
 
 
+async def legal_representatives(session, person_id: uuid.UUID,
+                                scope: DecreeScope = DecreeScope.care_health) -> list[PersonRelation]:
+    """The person's active legal representatives in `scope` (a parent, a tutore, an AdS whose decree covers it),
+    with no access check: for services that already hold the person's case (an offer of a place to notify)."""
+    rows = (await session.execute(sa.select(PersonRelation).where(
+        PersonRelation.person_id == person_id, PersonRelation.kind.in_(sorted(LEGAL_REPRESENTATIVE_KINDS)))
+        .order_by(PersonRelation.id))).scalars()
+    return [r for r in rows if relation_is_active(r) and represents(r, scope)]
+
+
 async def relation_record(session, relation_id: uuid.UUID) -> PersonRelation | None:
     """A relation row, with no access check: for services that already hold the person's case (the legal
     representative who signs a care plan)."""

@@ -225,6 +225,8 @@ class WaitingListOffer(SQLModel, table=True):
     score: float
     urgent: bool = False
     received_at: datetime | None = ts_field()  # the person (or their representative) received the offer
+    received_by: str | None = Field(default=None, max_length=30)  # "person" or the representative's relation kind
+    received_by_relation_id: uuid.UUID | None = Field(default=None)  # the representative (registry relation)
     reply_due_at: datetime | None = ts_field()
     replied_at: datetime | None = ts_field()
     refusal_reason: str | None = Field(default=None, max_length=1000)

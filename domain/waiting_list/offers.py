@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.kernel import calendar, clock, work_items
 from domain.kernel.errors import Conflict, Invalid, NotFound
 from domain.kernel.settings import get_settings
+from domain.registry import relations
 from domain.security import audit
 from domain.security.permissions import Permission
 from domain.security.principal import Principal
@@ -149,12 +150,14 @@ async def _propose(session: AsyncSession, bed: WaitingListBed, *, actor_id: uuid
             "cause": "bed_free", "offer_id": str(offer.id), "bed_id": str(bed.id), "position": ranked.position,
             "score": ranked.score.total})
         if entry.comune_id is not None:
+            reps = await relations.legal_representatives(session, entry.person_id)
+            who = "il rappresentante legale" if reps else "la persona"
             await work_items.create(
-                session, kind=NOTIFY_KIND, title="Offerta di posto: avvisare la persona (o chi la rappresenta) e "
-                                                 "registrare la ricezione",
+                session, kind=NOTIFY_KIND, title=f"Offerta di posto: avvisare {who} e registrare la ricezione",
                 source_type=OFFER_ENTITY, source_id=offer.id, ambito_id=offer.ambito_id,
                 assignee_org_id=entry.comune_id, person_id=offer.person_id, dedup_key=f"{NOTIFY_KIND}:{offer.id}",
-                data={"offer_id": str(offer.id), "entry_id": str(entry.id)})
+                data={"offer_id": str(offer.id), "entry_id": str(entry.id),
+                      "representative_relation_ids": [str(r.id) for r in reps]})
         return offer
     return None
 
@@ -210,9 +213,11 @@ def _reply_time(value: datetime | None, field: str) -> datetime:
 
 
 async def record_receipt(session: AsyncSession, *, principal: Principal, offer_id: uuid.UUID,
-                         received_at: datetime | None = None) -> WaitingListOffer:
-    """The person (or the AdS, the tutore) received the offer: the reply deadline runs from here
-    (WAITING_LIST_REPLY_WORKING_DAYS working days)."""
+                         received_at: datetime | None = None,
+                         received_by_relation_id: uuid.UUID | None = None) -> WaitingListOffer:
+    """The person, or their legal representative (the AdS whose decree covers care, the tutore: a relation of the
+    registry), received the offer: the reply deadline runs from here (WAITING_LIST_REPLY_WORKING_DAYS working
+    days)."""
     o = await load_offer(session, principal, offer_id)
     OFFER.next_state(o.state, OfferAction.receipt)
     if o.received_at is not None:
@@ -220,6 +225,14 @@ async def record_receipt(session: AsyncSession, *, principal: Principal, offer_i
     at = _reply_time(received_at, "received_at")
     if at < o.proposed_at:
         raise Invalid("received_at", "la ricezione precede l'offerta")
+    o.received_by = "person"
+    if received_by_relation_id is not None:
+        reps = {r.id: r for r in await relations.legal_representatives(session, o.person_id)}
+        if received_by_relation_id not in reps:
+            raise Invalid("received_by_relation_id", "non è un rappresentante legale della persona in vigore "
+                                                     "(tutore, amministratore di sostegno per la cura)")
+        o.received_by = str(reps[received_by_relation_id].kind)
+        o.received_by_relation_id = received_by_relation_id
     o.received_at = at
     o.reply_due_at = calendar.add_working_days(at, get_settings().waiting_list_reply_working_days)
     await session.flush()  # later locked re-reads (populate_existing) in the same unit of work must see it

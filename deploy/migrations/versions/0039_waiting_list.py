@@ -129,6 +129,8 @@ def upgrade() -> None:
         sa.Column("score", sa.Float(), nullable=False),
         sa.Column("urgent", sa.Boolean(), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("received_by", sa.String(length=30), nullable=True),
+        sa.Column("received_by_relation_id", sa.Uuid(), nullable=True),
         sa.Column("reply_due_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("replied_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("refusal_reason", sa.String(length=1000), nullable=True),

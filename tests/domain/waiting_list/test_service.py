@@ -372,3 +372,29 @@ class TestJobsAndSeam:
                                      confirm=True)
         top = (await queries.ambito_ranking(session, principal=sw, udo_type="rsa"))[0]
         assert (top.ranked.entry.id, top.ranked.score.urgent) == (seam.id, True)
+
+
+class TestReceiptByTheRepresentative:
+    async def test_the_ads_receives_the_offer_a_curatore_cannot(self, session, world):
+        from domain.kernel.models import WorkItem as Item
+        from domain.registry.models import PersonRelation
+
+        w = world
+        a, _, _ = await _abc(session, w)
+        ads = PersonRelation(person_id=a.person.id, kind="ads", surname="Verdi", given_name="Carla",
+                             decree_reference="Trib. Cremona 12/2025", decree_scope=["care_health"],
+                             valid_from=date(2025, 1, 1))
+        curatore = PersonRelation(person_id=a.person.id, kind="curatore", surname="Neri", given_name="Ugo",
+                                  valid_from=date(2025, 1, 1))
+        session.add_all([ads, curatore])
+        await session.flush()
+        fbc, sw = await w.p(session, w.fbc), await w.p(session, w.sw)
+        await offers.declare_bed(session, principal=fbc, unit_id=w.x.id)
+        o = await offers.offer(session, principal=fbc, unit_id=w.x.id)
+        item = (await session.execute(sa.select(Item).where(Item.source_id == o.id))).scalar_one()
+        assert "rappresentante legale" in item.title and item.data["representative_relation_ids"] == [str(ads.id)]
+        with pytest.raises(Invalid) as exc:
+            await offers.record_receipt(session, principal=sw, offer_id=o.id, received_by_relation_id=curatore.id)
+        assert exc.value.field == "received_by_relation_id"
+        o = await offers.record_receipt(session, principal=sw, offer_id=o.id, received_by_relation_id=ads.id)
+        assert (o.received_by, o.received_by_relation_id) == ("ads", ads.id)
