@@ -26,7 +26,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DataError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from domain.imports import mapping as mapmod
 from domain.imports.mapping import Mapping
@@ -178,8 +179,11 @@ async def run_chunk(session: AsyncSession, *, import_id: uuid.UUID, max_rows: in
                     on_progress=None) -> ImportJob:
     """Process the next rows of an import in the caller's transaction (the caller commits): the whole file for a
     dry run, `import_chunk_rows` rows for a real run. Returns the job; `state` is `done` after the last row."""
-    job = (await session.execute(sa.select(ImportJob).where(ImportJob.id == import_id).with_for_update()
+    job = (await session.execute(sa.select(ImportJob).where(ImportJob.id == import_id)
                                  .execution_options(populate_existing=True))).scalar_one_or_none()
+    if job is not None and not job.dry_run:  # a chunk at a time (a dry run publishes its progress: not locked)
+        job = (await session.execute(sa.select(ImportJob).where(ImportJob.id == import_id).with_for_update()
+                                     .execution_options(populate_existing=True))).scalar_one()
     if job is None or job.state in (ImportState.done, ImportState.failed):
         return job
     started = time.perf_counter()
@@ -236,19 +240,30 @@ async def _prefetch(session: AsyncSession, run: _Run, rows: list[ImportRow]) -> 
 
 
 async def _dry_run(session: AsyncSession, run: _Run, on_progress) -> bool:
+    """Every row in one transaction rolled back at the end. Its progress, which that transaction cannot show, is
+    published batch by batch on a connection of its own (GET /api/imports/{id} reads it meanwhile)."""
     rows = await _todo(session, run.job, None)
     results: list[tuple[ImportRow, RowResult]] = []
+    bind = session.get_bind()
+    side = create_async_engine(getattr(bind, "url", None) or bind.engine.url, poolclass=NullPool)
     preview = await session.begin_nested()
     try:
         size = get_settings().import_chunk_rows
         for i in range(0, len(rows), size):  # the same batches as the real run, for the same fast rows
             results.extend(await _batch(session, run, rows[i:i + size]))
+            await _publish_progress(side, run.job.id, len(results))
             if on_progress is not None:
                 on_progress(len(results), run.job.total_rows)
     finally:
         await preview.rollback()  # a dry run writes nothing but its report
+        await side.dispose()
     await _store(session, run.job, results)
     return True
+
+
+async def _publish_progress(engine, job_id: uuid.UUID, rows_done: int) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(sa.update(ImportJob).where(ImportJob.id == job_id).values(rows_done=rows_done))
 
 
 async def _real_chunk(session: AsyncSession, run: _Run, limit: int, on_progress) -> bool:
