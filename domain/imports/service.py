@@ -25,14 +25,14 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from domain.imports import mapping as mapmod
 from domain.imports.mapping import Mapping
 from domain.imports.models import ImportJob, ImportRecord, ImportRow, ImportState, RowOutcome
-from domain.kernel import clock, jobs
+from domain.kernel import clock, db, jobs
 from domain.kernel.errors import Conflict, DomainError, Invalid, NotFound
 from domain.kernel.settings import get_settings
 from domain.registry import cartelle, dedup, persons, relations
@@ -193,8 +193,9 @@ async def run_chunk(session: AsyncSession, *, import_id: uuid.UUID, max_rows: in
         return _fail(job, "l'utente che ha avviato l'importazione non è più attivo")
     if Permission.import_run not in principal.permissions:
         return _fail(job, "l'utente che ha avviato l'importazione non è più data steward")
-    if job.state == ImportState.pending:
-        job.state, job.started_at = ImportState.running, clock.now()
+    started_at = job.started_at or clock.now()
+    if not job.dry_run:  # a dry run leaves the row to its progress until the end (see _dry_run)
+        job.state, job.started_at = ImportState.running, started_at
     own_audit = audit.current() is None
     if own_audit:  # the worker and the command line: the job is the audited "request"
         audit.begin(route=f"{JOB_KIND} {job.id}", method="JOB", request_id=None)
@@ -202,7 +203,8 @@ async def run_chunk(session: AsyncSession, *, import_id: uuid.UUID, max_rows: in
     run = _Run(job=job, mapping=mapmod.parse_mapping(job.mapping), principal=principal,
                comuni=_comuni_index(await territory.comuni_codes(session, job.ambito_id)))
     if job.dry_run:
-        done = await _dry_run(session, run, on_progress)
+        done = await _dry_run(session, run, on_progress, started_at)
+        job.started_at = started_at
     else:
         done = await _real_chunk(session, run, max_rows or get_settings().import_chunk_rows, on_progress)
     job.busy_seconds = float(job.busy_seconds) + (time.perf_counter() - started)
@@ -239,13 +241,15 @@ async def _prefetch(session: AsyncSession, run: _Run, rows: list[ImportRow]) -> 
         await _prefetch_keys(session, run, set(keys[i:i + STAGE_BATCH]))
 
 
-async def _dry_run(session: AsyncSession, run: _Run, on_progress) -> bool:
+async def _dry_run(session: AsyncSession, run: _Run, on_progress, started_at) -> bool:
     """Every row in one transaction rolled back at the end. Its progress, which that transaction cannot show, is
-    published batch by batch on a connection of its own (GET /api/imports/{id} reads it meanwhile)."""
+    published batch by batch on a connection of its own (GET /api/imports/{id} reads it meanwhile); the main
+    transaction writes the job's row only at the end, so the two never wait for each other."""
     rows = await _todo(session, run.job, None)
     results: list[tuple[ImportRow, RowResult]] = []
     bind = session.get_bind()
     side = create_async_engine(getattr(bind, "url", None) or bind.engine.url, poolclass=NullPool)
+    await _publish_progress(side, run.job.id, 0, state=ImportState.running, started_at=started_at)
     preview = await session.begin_nested()
     try:
         size = get_settings().import_chunk_rows
@@ -261,9 +265,15 @@ async def _dry_run(session: AsyncSession, run: _Run, on_progress) -> bool:
     return True
 
 
-async def _publish_progress(engine, job_id: uuid.UUID, rows_done: int) -> None:
-    async with engine.begin() as conn:
-        await conn.execute(sa.update(ImportJob).where(ImportJob.id == job_id).values(rows_done=rows_done))
+async def _publish_progress(engine, job_id: uuid.UUID, rows_done: int, **more: Any) -> None:
+    """Best effort: a progress that cannot be written at once (the row is locked) is skipped, never waited for."""
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("set local lock_timeout = '1s'"))
+            await conn.execute(sa.update(ImportJob).where(ImportJob.id == job_id)
+                               .values(rows_done=rows_done, **more))
+    except DBAPIError:
+        log.info("import progress not published", extra={"job_id": str(job_id)})
 
 
 async def _real_chunk(session: AsyncSession, run: _Run, limit: int, on_progress) -> bool:
@@ -380,26 +390,18 @@ async def _fast(session: AsyncSession, run: _Run, rows: list[ImportRow]) -> dict
         return {}
     ready = [f for f, candidates in zip(ready, found, strict=True) if not candidates]
     out: dict[int, RowResult] = {}
-    # one flush per table level: the unit of work orders inserts by relationships, and these tables have none
+    await session.flush()  # whatever the session held before: only this batch's rows go through insert_pending
     for f in ready:
+        key = f.values["source_key"]
         session.add(f.person)
         await persons.record_registered(session, f.person, principal=run.principal, source=SOURCE,
-                                        provenance=_provenance(job, f.values["source_key"], f.row))
-    await session.flush()
-    cartelle_of: dict[int, Any] = {}
-    for f in ready:
+                                        provenance=_provenance(job, key, f.row))
         area = f.values["area"] or Area.non_noto.value
         c = cartelle.build_cartella(f.person, area, f.owner[0], principal=run.principal,
                                     legacy_code=_legacy_code(job, f.values), opened_at=_opened_at(f.values))
         assignment = await cartelle.record_opening(session, c, actor_id=run.principal.user_id, rule=f.owner[1],
                                                    case_manager_id=f.values["case_manager_id"])
-        session.add(c)
-        cartelle_of[f.row.row_number] = c, assignment
-    await session.flush()
-    for f in ready:
-        (c, assignment), key = cartelle_of[f.row.row_number], f.values["source_key"]
-        if assignment is not None:
-            session.add(assignment)
+        session.add_all([c, *([assignment] if assignment is not None else [])])
         cartelle.audit_cartella("create", c)
         result = RowResult(outcome=RowOutcome.create, person_id=f.person.id, cartella_id=c.id,
                            seen_person_ids=[f.person.id], notes=[] if f.values["area"] else [NO_AREA_NOTE])
@@ -408,7 +410,8 @@ async def _fast(session: AsyncSession, run: _Run, rows: list[ImportRow]) -> dict
         run.records[key] = record
         run.created_rows[f.person.id] = f.row.row_number
         out[f.row.row_number] = result
-    await session.flush()
+    await db.insert_pending(session, ["person", "entity_history", "cartella", "cartella_assignment",
+                                      "import_record"])
     return out
 
 

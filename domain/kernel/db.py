@@ -62,3 +62,26 @@ async def share_clock(session: AsyncSession) -> None:
     """Send business time to app_now() again in a transaction already begun (the clock moved inside it)."""
     if clock.shifted():
         await session.execute(sa.text("select set_config('app.now', :v, true)"), {"v": clock.now().isoformat()})
+
+
+async def insert_pending(session: AsyncSession, tables: list[str]) -> None:
+    """Insert the rows of these tables that wait in the session with one multi-row INSERT per table, in the order
+    given (parents first), instead of the unit of work's bookkeeping per object: a bulk load (an import) builds
+    its rows with the owners' builders, then writes them here. The objects leave the session (they are not
+    refreshed afterwards); columns left empty in every row that the database fills (keys, defaults) are omitted."""
+    pending = list(session.new)
+    for name in tables:
+        objs = [o for o in pending if getattr(o, "__tablename__", None) == name]
+        if not objs:
+            continue
+        table = objs[0].__table__
+        for o in objs:
+            session.expunge(o)
+        cols = [c for c in table.columns if c.computed is None]
+        rows = [{c.key: getattr(o, c.key) for c in cols} for o in objs]
+        filled_by_db = [c.key for c in cols if (c.server_default is not None or c is table.autoincrement_column)
+                        and all(r[c.key] is None for r in rows)]
+        for r in rows:
+            for k in filled_by_db:
+                del r[k]
+        await session.execute(sa.insert(table), rows)
