@@ -77,3 +77,10 @@ INSTRUMENT_OPTION = f"{BASE}/CodeSystem/strumento"  # + "/<code>/<item>": the op
 INSTRUMENT_SCORE = f"{BASE}/StructureDefinition/punteggio"  # on a QuestionnaireResponse: code, valore, fascia
 DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 PROVENANCE_AGENT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+# Waiting lists (RSA and the other UDO): the application is a ServiceRequest, its listing a Task.
+REQUEST_CATEGORY = f"{BASE}/CodeSystem/categoria-richiesta"  # accesso-udo: an application to a UDO's waiting list
+UDO_TYPE = f"{BASE}/CodeSystem/tipologia-udo"  # rsa, cdi, rsd... (schemas/reference: the waiting-list UDO types)
+SERVICE_UNIT = f"{BASE}/sid/unita-offerta"  # our service units (UDO), referenced by identifier
+WAITING_LIST_STATE = f"{BASE}/CodeSystem/stato-domanda-lista-attesa"
+WAITING_LIST_OUTPUT = f"{BASE}/CodeSystem/esito-lista-attesa"  # posizione, punteggio
+SERVICE_UNIT_EXTENSION = f"{BASE}/StructureDefinition/unita-offerta"  # on a Task output: the list it is about
