@@ -1,6 +1,7 @@
 """The FHIR R4 (4.0.1) façade at /fhir: the same use cases, access rules and audit rows as /api, spoken in FHIR.
 This module is the façade's frame (router, access, parameters, pages, errors, CapabilityStatement); the resources'
-routes are in fhir_registry.py, fhir_care.py and fhir_discharge.py, which add them to `fhir_router`.
+routes are in fhir_registry.py, fhir_care.py and fhir_discharge.py (with the waiting-list application, which is a
+ServiceRequest and a Task too), which add them to `fhir_router`.
 
 - `application/fhir+json` in and out; every error is an OperationOutcome (the problem+json answers of api/errors.py
   are rewritten by `install`, so the two surfaces cannot drift apart), with the FHIRPath of the failing element in
@@ -71,6 +72,21 @@ def access_dependency(resource: str, mode: str, *permissions: Permission):
     """The caller, once it holds the permissions of the /api twin and, for a system client, the SMART scope."""
 
     async def _check(principal: PrincipalT = require(*permissions)) -> PrincipalT:
+        if principal.is_system and not _scoped(principal, resource, mode):
+            raise Forbidden(f"Scope mancante: system/{resource}.{mode}", missing=[f"system/{resource}.{mode}"])
+        return principal
+
+    return Depends(_check)
+
+
+def any_access_dependency(resource: str, mode: str, *permissions: Permission):
+    """As `access_dependency`, for a route serving the rows of several /api twins (ServiceRequest and Task: the
+    discharge case and the waiting-list application): the caller holds at least one of their permissions; the
+    route then reads only what the permissions held reach."""
+
+    async def _check(principal: Principal) -> PrincipalT:
+        if not any(p in principal.permissions for p in permissions):
+            raise Forbidden("Permesso mancante: " + " o ".join(permissions), missing=[str(p) for p in permissions])
         if principal.is_system and not _scoped(principal, resource, mode):
             raise Forbidden(f"Scope mancante: system/{resource}.{mode}", missing=[f"system/{resource}.{mode}"])
         return principal

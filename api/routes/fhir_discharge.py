@@ -1,5 +1,6 @@
 """FHIR façade: the protected-discharge case (Encounter, ServiceRequest, Task, its Provenance) and the discharge signal
-ASST sends as a transaction Bundle (`POST /fhir`), through the same services as /api/discharges."""
+ASST sends as a transaction Bundle (`POST /fhir`), through the same services as /api/discharges; the waiting-list
+application (ServiceRequest, Task), read-only, through the same reads as /api/waiting-lists/applications."""
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ from api.routes.fhir import (
     FhirResponse,
     _scoped,
     access,
-    access_dependency,
+    any_access_dependency,
     base_url,
     fhir_router,
     reference_param,
@@ -33,15 +34,18 @@ from domain.security.principal import Principal as PrincipalT
 from domain.territory import queries as territory_queries
 from domain.territory import service as territory
 from domain.territory.models import OrgKind
+from domain.waiting_list import queries as waiting_list_queries
 from integrations.fhir import (
     discharge,
     discharge_bundle,
     provenance,
     r4,
+    waiting_list,
 )
 from schemas.discharge import DischargePublic, DischargeSignalCreate
 from schemas.persons import PersonCreate
 from schemas.territory import OrganisationCreate
+from schemas.waiting_list import EntryPublic
 
 
 # ---------------------------------------------------------------------------------------------------- discharge
@@ -60,54 +64,118 @@ async def read_encounter(discharge_id: uuid.UUID, session: Session,
     return FhirResponse(r4.dump(discharge.encounter(await _read_case(session, principal, discharge_id))))
 
 
+# The waiting-list application is a ServiceRequest and a Task too, with its own id (integrations/fhir/waiting_list.py):
+# the two routes read whichever of the two rows the id names, with the rules of its /api twin
+# (GET /api/waiting-lists/applications/{id}, GET /api/discharges/{id}); the search lists both.
+SHARED = (Permission.discharge_read, Permission.waiting_list_read)
+
+
+async def _read_shared(session, principal: PrincipalT, rtype: str, row_id: uuid.UUID) -> FhirResponse:
+    if Permission.waiting_list_read in principal.permissions:
+        try:
+            entry = await waiting_list_queries.get_entry(session, principal=principal, entry_id=row_id)
+            return FhirResponse(r4.dump(waiting_list.RESOURCES[rtype](entry_view(entry))))
+        except NotFound:
+            pass  # not an application the caller reaches: a discharge case, or nothing
+    if Permission.discharge_read not in principal.permissions:  # 403 as on /api/discharges for the other readers
+        raise Forbidden(f"Permesso mancante: {Permission.discharge_read}", missing=[str(Permission.discharge_read)])
+    return FhirResponse(r4.dump(CASE_RESOURCES[rtype](await _read_case(session, principal, row_id))))
+
+
 @fhir_router.get("/ServiceRequest/{discharge_id}", name="fhir:ServiceRequest:read")
 async def read_service_request(discharge_id: uuid.UUID, session: Session,
-                               principal: access("ServiceRequest", "read", Permission.discharge_read)) -> FhirResponse:
-    return FhirResponse(r4.dump(discharge.service_request(await _read_case(session, principal, discharge_id))))
+                               principal: PrincipalT = any_access_dependency("ServiceRequest", "read", *SHARED)
+                               ) -> FhirResponse:
+    return await _read_shared(session, principal, "ServiceRequest", discharge_id)
 
 
 @fhir_router.get("/Task/{discharge_id}", name="fhir:Task:read")
 async def read_task(discharge_id: uuid.UUID, session: Session,
-                    principal: access("Task", "read", Permission.discharge_read)) -> FhirResponse:
-    return FhirResponse(r4.dump(discharge.task(await _read_case(session, principal, discharge_id))))
+                    principal: PrincipalT = any_access_dependency("Task", "read", *SHARED)) -> FhirResponse:
+    return await _read_shared(session, principal, "Task", discharge_id)
 
 
 CASE_RESOURCES = {"Encounter": discharge.encounter, "ServiceRequest": discharge.service_request,
                   "Task": discharge.task}
 
 
-def _case_search(rtype: str, convert) -> None:
-    """GET /fhir/<rtype>?patient=: the discharge cases the caller may read, newest first, as that resource."""
+def entry_view(v: waiting_list_queries.EntryView) -> dict[str, Any]:
+    return EntryPublic.of(v).model_dump(exclude_none=True)
+
+
+async def _cases(session, principal, person_id, states, count, cursor):
+    items, nxt = await discharge_queries.list_cases(
+        session, principal=principal, person_id=person_id, states=[DischargeState(x) for x in states or []] or None,
+        limit=count, cursor=cursor)
+    return [(v.case.id, case_view(v)) for v in items], nxt
+
+
+async def _entries(session, principal, person_id, states, count, cursor):
+    items, nxt = await waiting_list_queries.list_entries(session, principal=principal, person_id=person_id,
+                                                         states=states, limit=count, cursor=cursor)
+    return [(v.entry.id, entry_view(v)) for v in items], nxt
+
+
+# The rows behind each searchable type, in the order a search pages through them: the source's key (the cursor's
+# prefix), the permission that reaches it, its list function, its converters and its status → states mapping.
+SOURCES = {
+    "Encounter": [("d", Permission.discharge_read, _cases, discharge.encounter,
+                   discharge.STATUS_STATES["Encounter"])],
+    **{rtype: [("d", Permission.discharge_read, _cases, CASE_RESOURCES[rtype], discharge.STATUS_STATES[rtype]),
+               ("w", Permission.waiting_list_read, _entries, waiting_list.RESOURCES[rtype],
+                waiting_list.STATUS_STATES[rtype])] for rtype in ("ServiceRequest", "Task")},
+}
+
+
+def _case_search(rtype: str) -> None:
+    """GET /fhir/<rtype>?patient=: the discharge cases (and, as ServiceRequest and Task, the waiting-list
+    applications) the caller may read, newest first, one source after the other (`_cursor` says which)."""
+    sources = SOURCES[rtype]
+    permissions = [p for _, p, *_ in sources]
 
     async def search(request: Request, session: Session,
-                     principal: PrincipalT = access_dependency(rtype, "read", Permission.discharge_read),
+                     principal: PrincipalT = any_access_dependency(rtype, "read", *permissions),
                      patient_ref: str | None = Query(default=None, alias="patient", max_length=200),
                      status: str | None = Query(default=None, max_length=40),
                      count: int = Query(default=DEFAULT_COUNT, alias="_count", ge=1, le=discharge_queries.MAX_PAGE),
                      cursor: str | None = Query(default=None, alias="_cursor", max_length=300)) -> FhirResponse:
         person_id = reference_param(patient_ref, "Patient", "patient") if patient_ref is not None else None
-        states = None
-        if status is not None:
-            known = discharge.STATUS_STATES[rtype]
-            if status not in known:
-                raise Invalid("status", "valori gestiti: " + ", ".join(known))
-            states = [DischargeState(x) for x in known[status]]
-        try:
-            items, nxt = await discharge_queries.list_cases(session, principal=principal, person_id=person_id,
-                                                            states=states, limit=count, cursor=cursor)
-        except DomainError as e:  # the service names its own criteria (limit, cursor)
-            raise renamed(e) from None
-        base = base_url(request)
-        entries = [{"fullUrl": f"{base}/{rtype}/{v.case.id}", "resource": r4.dump(convert(case_view(v))),
-                    "search": {"mode": "match"}} for v in items]
+        if status is not None and not any(status in known for *_, known in sources):
+            raise Invalid("status", "valori gestiti: " + ", ".join(dict.fromkeys(
+                s for *_, known in sources for s in known)))
+        usable = [s for s in sources if s[1] in principal.permissions and (status is None or status in s[4])]
+        keys = [s[0] for s in usable]
+        key, _, inner = (cursor or "").partition(".")
+        if cursor is not None and key not in keys:
+            raise Invalid("_cursor", "cursore non valido")
+        at = keys.index(key) if cursor is not None else 0
+        entries: list[dict[str, Any]] = []
+        nxt, inner, base = None, inner or None, base_url(request)
+        while at < len(usable):  # fill the page from one source, then the next
+            key, _, list_rows, convert, known = usable[at]
+            try:
+                rows, inner_next = await list_rows(session, principal, person_id,
+                                                   known[status] if status is not None else None,
+                                                   count - len(entries), inner)
+            except DomainError as e:  # the service names its own criteria (limit, cursor)
+                raise renamed(e) from None
+            entries += [{"fullUrl": f"{base}/{rtype}/{row_id}", "resource": r4.dump(convert(view)),
+                         "search": {"mode": "match"}} for row_id, view in rows]
+            if inner_next:
+                nxt = f"{key}.{inner_next}"
+                break
+            at, inner = at + 1, None
+            if len(entries) >= count:
+                nxt = f"{keys[at]}." if at < len(keys) else None
+                break
         return FhirResponse(searchset(request, entries, nxt, None))
 
     search.__name__ = f"search_{rtype.lower()}"
     fhir_router.add_api_route(f"/{rtype}", search, methods=["GET"], name=f"fhir:{rtype}:search-type")
 
 
-for _rtype, _convert in CASE_RESOURCES.items():
-    _case_search(_rtype, _convert)
+for _rtype in SOURCES:
+    _case_search(_rtype)
 
 
 @fhir_router.get("/Provenance", name="fhir:Provenance:search-type")

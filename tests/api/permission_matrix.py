@@ -442,8 +442,21 @@ fhir_route("POST", "", grant(WARD, AMBITO))  # the discharge signal as a transac
 for _type in ("Encounter", "ServiceRequest", "Task"):
     fhir_route("GET", f"/{_type}/{{discharge_id}}", EXPECTED[("GET", "/api/discharges/{discharge_id}")])
     NOT_CONSENT_GATED = NOT_CONSENT_GATED | {("GET", f"/fhir/{_type}/{{discharge_id}}")}
-for _type in ("Encounter", "ServiceRequest", "Task"):  # ?patient=: the cases, as GET /api/discharges?person_id=
-    fhir_route("GET", f"/{_type}", EXPECTED[("GET", "/api/discharges")])
+fhir_route("GET", "/Encounter", EXPECTED[("GET", "/api/discharges")])  # ?patient=: GET /api/discharges?person_id=
+
+
+def either(a: dict[str, Cells], b: dict[str, Cells]) -> dict[str, Cells]:
+    """A route answering for two twins: a cell is allowed where either twin allows it."""
+    return {role: tuple(x if x == ALLOW else y for x, y in zip(a[role], b[role], strict=True)) for role in ROLES}
+
+
+# A waiting-list application is a ServiceRequest and a Task too (issue 11), with its own id: the read routes serve
+# both rows (their cells are tested on the discharge case; the application's rules are those of
+# GET /api/waiting-lists/applications/{application_id}, tested in tests/api/test_fhir_waiting_list.py), and the
+# search lists the cases and the applications the caller reads: either twin list lets it in.
+for _type in ("ServiceRequest", "Task"):
+    fhir_route("GET", f"/{_type}", either(EXPECTED[("GET", "/api/discharges")],
+                                          EXPECTED[("GET", f"/api{WL}/applications")]))
 fhir_route("GET", "/Provenance", EXPECTED[("GET", "/api/discharges/{discharge_id}")])  # ?target=ServiceRequest/<id>
 NOT_CONSENT_GATED = NOT_CONSENT_GATED | {("GET", "/fhir/Provenance")}
 fhir_route("GET", "/Patient/{person_id}/_history", EXPECTED[("GET", "/api/persons/{person_id}/history")])

@@ -286,7 +286,10 @@ class TestReadBack:
                                      ("Task", "requested", [case_id]), ("Encounter", "finished", [])):
             r = await client.get(f"/fhir/{rtype}", params={"patient": patient_id, "status": status}, headers=cot)
             assert [e["resource"]["id"] for e in r.json().get("entry", [])] == found, (rtype, status)
-        r = await client.get("/fhir/Task", params={"status": "in-progress"}, headers=cot)
+        # in-progress is a waiting-list application's listing (a Task too), never a discharge case's evaluation
+        r = await client.get("/fhir/Task", params={"patient": patient_id, "status": "in-progress"}, headers=cot)
+        assert r.status_code == 200 and "entry" not in r.json()
+        r = await client.get("/fhir/Task", params={"status": "draft"}, headers=cot)
         assert r.status_code == 400 and issues(r)[0]["diagnostics"].startswith("status:")
 
 
