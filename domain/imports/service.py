@@ -50,10 +50,9 @@ JOB_KIND = "imports.run"
 SOURCE = "import"
 STAGE_BATCH = 2_000
 PHASE_PERSON, PHASE_RELATED = 1, 2
-# An uncoded row from another year blocks the batch path for a later row whose name is within this margin of the
-# similarity de-duplication needs there (0.875 by default): the margin covers the difference between _trigrams and
-# pg_trgm.
-UNCODED_NAME_MARGIN = 0.25
+# How far below the similarity the score needs two names of one batch still count as possibly alike (_Earlier):
+# room for the differences between _trigrams and pg_trgm.
+UNCODED_NAME_MARGIN = 0.1
 
 # Registry field names (as its errors name them) → mapping field, so a refusal names the file's column.
 REGISTRY_FIELDS = {
@@ -297,24 +296,58 @@ async def _batch(session: AsyncSession, run: _Run, rows: list[ImportRow]) -> lis
 def _trigrams(text: str) -> frozenset[str]:
     """Close to pg_trgm's trigrams of a name (words padded with two blanks before and one after)."""
     out: set[str] = set()
-    for word in re.split(r"[^0-9a-zà-ÿ]+", text.lower()):
+    for word in re.split(r"[\W_]+", text.lower()):
         if word:
             padded = f"  {word} "
             out.update(padded[i:i + 3] for i in range(len(padded) - 2))
     return frozenset(out)
 
 
-def _may_resemble(year: int | None, names: frozenset[str], born, name: frozenset[str]) -> bool:
-    """Whether a person without a code (born in `year`, None if unknown) could be a look-alike of a coded one born
-    on `born`, by the de-duplication's score: the same day is blocked apart; from the same year or an unknown one
-    the name must reach dedup.min_name_similarity(0.5), from another year min_name_similarity(0.0). Errs on the
-    side of yes: the name test is UNCODED_NAME_MARGIN below those, so an approximation of pg_trgm is enough."""
+class _Earlier:
+    """The persons of a batch's earlier rows, kept the way de-duplication would find them, to tell whether a later
+    coded row could be one of them or look like one (dedup.score): then it goes one by one, in order. A person with
+    another code can reach the threshold only from the same birth date or with day and month swapped; one without
+    a code from any date, with a name similarity that depends on how close the dates are. The names are compared
+    with `_trigrams`, UNCODED_NAME_MARGIN below what the score needs, so that the approximation errs towards
+    'could be' (one by one), never towards a batch that would hide a look-alike."""
+
+    def __init__(self) -> None:
+        self.codes: set[str] = set()
+        self.coded_by_date: dict[Any, list[frozenset[str]]] = {}
+        self.uncoded: list[tuple[Any, frozenset[str]]] = []
+
+    def add(self, code: str, born, name: frozenset[str]) -> None:
+        if code:
+            self.codes.add(code)
+        if code and born is not None:
+            self.coded_by_date.setdefault(born, []).append(name)
+        else:
+            self.uncoded.append((born, name))
+
+    def may_match(self, code: str, born, name: frozenset[str]) -> bool:
+        if code in self.codes:
+            return True
+        for day, birth in ((born, 1.0), (dedup_swapped(born), 0.8)):
+            if any(_resembles(other, name, _needed(birth, coded=True)) for other in self.coded_by_date.get(day, ())):
+                return True
+        return any(_resembles(other, name, _needed(dedup.birth_component(other_born, born)[0], coded=False))
+                   for other_born, other in self.uncoded)
+
+
+def _needed(birth: float, *, coded: bool) -> float:
+    """The name similarity a pair needs to reach the threshold with this birth component and sex and birthplace
+    equal (above 1: it cannot); `coded`: both have codici fiscali, different ones."""
     s = get_settings()
-    birth = 0.5 if year is None or year == born.year else 0.0
-    needed = dedup.min_name_similarity(birth, threshold=s.dedup_candidate_threshold,
-                                       floor=s.dedup_name_similarity_floor)
-    union = len(names | name)
-    return not union or len(names & name) / union >= needed - UNCODED_NAME_MARGIN
+    threshold = s.dedup_candidate_threshold / (dedup.CF_DIFFERENT_FACTOR if coded else 1.0)
+    return max(s.dedup_name_similarity_floor,
+               (threshold - dedup.W_BIRTH * birth - dedup.W_SEX - dedup.W_PLACE) / dedup.W_NAME)
+
+
+def _resembles(a: frozenset[str], b: frozenset[str], needed: float) -> bool:
+    if needed > 1.0:
+        return False
+    union = len(a | b)
+    return not union or len(a & b) / union >= needed - UNCODED_NAME_MARGIN
 
 
 @dataclass
@@ -327,16 +360,13 @@ class _Fast:
 
 
 async def _fast(session: AsyncSession, run: _Run, rows: list[ImportRow]) -> dict[int, RowResult]:
-    """New persons with a codice fiscale and their cartella, written in one flush: the rows that, processed one by
-    one in file order, would be `create` with nothing else to decide. A row qualifies only when no earlier row of
-    the batch could be the same person or a look-alike of it — no earlier row with the same code, the same birth
-    date (or day and month swapped), or without a code — since de-duplication of a coded person looks only there
-    (dedup.find_candidates); the registry then has neither its code nor a look-alike (one query each for the
-    batch). Everything else — matches, look-alikes, rejects, related persons — goes one by one."""
+    """New persons with a codice fiscale and their cartella, written together: the rows that, processed one by one
+    in file order, would be `create` with nothing else to decide. A row qualifies only when no earlier row of the
+    batch could be the same person or a look-alike of it (`_Earlier`); the registry then has neither its code nor
+    a look-alike (one query each for the batch). Everything else — matches, look-alikes, rejects, related
+    persons — goes one by one."""
     m, job = run.mapping, run.job
-    blocked_codes: set[str] = set()
-    blocked_dates: set[Any] = set()
-    uncoded: list[tuple[int | None, frozenset[str]]] = []  # earlier rows without a code: birth year, name trigrams
+    earlier = _Earlier()
     picks: list[_Fast] = []
     keys_seen: set[str] = set()
     for row in rows:
@@ -352,16 +382,11 @@ async def _fast(session: AsyncSession, run: _Run, rows: list[ImportRow]) -> dict
         eligible = (row.phase == PHASE_PERSON and not errors and key and key not in keys_seen
                     and run.records.get(key) is None and code and not values["other_identifier_type"]
                     and not values["other_identifier"] and born is not None
-                    and code not in blocked_codes and born not in blocked_dates
-                    and not any(_may_resemble(year, names, born, name) for year, names in uncoded))
+                    and not earlier.may_match(code, born, name))
         if key:
             keys_seen.add(key)
         if row.phase == PHASE_PERSON:
-            if not code or born is None:
-                uncoded.append((born.year if born else None, name))
-            blocked_codes.add(code)
-            if born is not None:
-                blocked_dates.update(d for d in (born, dedup_swapped(born)) if d is not None)
+            earlier.add(code, born, name)
         if eligible:
             picks.append(_Fast(row=row, values=values, person_values={}))
     ready: list[_Fast] = []
