@@ -27,13 +27,14 @@ async def test_daily_jobs_are_enqueued_once_a_day_and_run(fresh_db, clock):
     url = fresh_db["DATABASE_URL"]
     assert await tasks.enqueue_daily(database_url=url) == ["domain.care_plan.jobs:enqueue_review_reminders",
                                                            "domain.assessment.jobs:enqueue_reassessment_reminders",
-                                                           "domain.discharge.jobs:enqueue_evaluation_clock"]
+                                                           "domain.discharge.jobs:enqueue_evaluation_clock",
+                                                           "domain.waiting_list.jobs:enqueue_clocks"]
     await tasks.enqueue_daily(database_url=url)  # the next hourly run of the same day adds nothing
     assert await _jobs(url) == [(f"{REVIEW_REMINDERS}:2026-03-02", "pending")]
 
     result = await tasks.relay(database_url=url)
-    # review reminders, reassessment reminders, the discharge evaluation clock (once an hour)
-    assert result["states"] == {"done": 3}
+    # review reminders, reassessment reminders, the discharge evaluation clock (once an hour), the waiting-list clocks
+    assert result["states"] == {"done": 4}
     clock.advance(days=1)
     await tasks.enqueue_daily(database_url=url)
     assert await _jobs(url) == [(f"{REVIEW_REMINDERS}:2026-03-02", "done"),
