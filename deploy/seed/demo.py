@@ -54,6 +54,7 @@ DEMO_USERS: list[tuple[str, str, str | None, list[tuple[Role, str]]]] = [
     ("admin", "Amministratore di sistema", None, [(Role.system_admin, AMBITO_CODE)]),
     ("dpo", "Responsabile della protezione dei dati", None, [(Role.dpo, AMBITO_CODE)]),
     ("steward", "Data steward anagrafe", None, [(Role.data_steward, AMBITO_CODE)]),
+    ("integrazioni", "Operatore integrazioni ASST", None, [(Role.integration_operator, AMBITO_CODE)]),
 ]
 
 # A system client: the ASST integration gateway, acting for practitioners (act_for = a practitioner's username).

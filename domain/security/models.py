@@ -31,6 +31,7 @@ class Role(StrEnum):
     system_admin = "system_admin"
     dpo = "dpo"
     data_steward = "data_steward"
+    integration_operator = "integration_operator"
 
 
 ROLE_LABELS: dict[str, str] = {
@@ -50,6 +51,7 @@ ROLE_LABELS: dict[str, str] = {
     "system_admin": "Amministratore di sistema",
     "dpo": "Responsabile della protezione dei dati (DPO)",
     "data_steward": "Data steward (importazioni e duplicati)",
+    "integration_operator": "Operatore integrazioni (messaggi verso ASST)",
 }
 
 

@@ -57,6 +57,9 @@ class Permission(StrEnum):
     waiting_list_manage = "waiting_list.manage"  # the comune: urgency, confirmation, withdrawal, replies to offers
     waiting_list_urgency_decide = "waiting_list.urgency_decide"  # sub-ambito coordinator confirms or rejects
     waiting_list_offer = "waiting_list.offer"  # UDO operator: free beds, offers, replies
+    outbox_read = "outbox.read"  # outbound messages to ASST: metadata (state, attempts, errors), no payload
+    outbox_payload = "outbox.payload"  # the FHIR resources a message carries (personal data)
+    outbox_retry = "outbox.retry"  # put a dead or withheld message back in the queue
 
 
 @lru_cache

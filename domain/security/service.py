@@ -63,6 +63,7 @@ ROLE_ORG_KINDS: dict[Role, frozenset[OrgKind] | None] = {
     Role.system_admin: _ANY,
     Role.dpo: _ANY,
     Role.data_steward: _ANY,
+    Role.integration_operator: _ANY,
 }
 
 

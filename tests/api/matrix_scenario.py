@@ -65,6 +65,7 @@ ORGS: dict[Role, tuple[str, str]] = {
     Role.system_admin: ("ambito-crema", "ambito-crema"),
     Role.dpo: ("ambito-crema", "ambito-crema"),
     Role.data_steward: ("ambito-crema", "ambito-crema"),
+    Role.integration_operator: ("ambito-crema", "ambito-crema"),
 }
 # Roles whose `own` user is a member of the VMD equipe and an assessor of the scenario's VMD.
 EQUIPE = (Role.comune_social_worker, Role.ambito_pua_social_worker, Role.asst_pua_operator, Role.cdc_assessor,

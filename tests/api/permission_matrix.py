@@ -71,6 +71,7 @@ PROVIDERS = {R.ets_operator, R.rsa_operator}   # purpose-bound, minimal dataset 
 ADMIN = {R.system_admin}                       # users, teams, reference data; no case data
 DPO = {R.dpo}                                  # audit and access logs only
 STEWARD = {R.data_steward}                     # imports and duplicates (identity data only)
+INTEGRATION = {R.integration_operator}         # the messages sent to ASST: dead letters, their payload, retries
 EVERYONE = set(R)
 
 CASE_WRITERS = COMUNE | PUA_STAFF | CSC                 # write the social record of their cases
@@ -91,7 +92,7 @@ PLAN_READERS = CASE_READERS | MINIMAL                   # read it (providers/MMG
 DIARY_WRITERS = CASE_WRITERS | CDC                      # write diary entries on their cases
 ATTACHMENT_WRITERS = CASE_WRITERS                       # upload documents to their cases
 BREAK_GLASS = COMUNE | PUA_STAFF | COT                  # emergency access outside scope
-WORKERS = EVERYONE - ANALYST - ADMIN - DPO              # roles that receive work items
+WORKERS = EVERYONE - ANALYST - ADMIN - DPO - INTEGRATION  # roles that receive work items
 INSTRUMENT_READERS = CASE_READERS                       # assessment instruments (forms, scoring)
 
 

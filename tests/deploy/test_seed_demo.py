@@ -106,7 +106,7 @@ async def test_seed_demo_command(fresh_db):
         assert await asyncio.to_thread(demo.main, argv) == 0
         assert await asyncio.to_thread(demo.main, argv) == 0
     first, second = [json.loads(line)["created"] for line in out.getvalue().splitlines()]
-    assert first["users"] == 18 and set(second.values()) == {0}
+    assert first["users"] == 19 and set(second.values()) == {0}
 
 
 async def test_demo_work_items_use_the_kinds_the_services_and_queues_use(session):
