@@ -51,6 +51,10 @@ class DischargeSignalCreate(_In):
     cot_requested_at: AwareDatetime | None = Field(default=None, title="Richiesta alla COT",
                                                    description="Data e ora della richiesta alla COT (predefinita: "
                                                                "adesso; mai nel futuro): da qui partono le 48 ore.")
+    requested_due_at: AwareDatetime | None = Field(
+        default=None, title="Scadenza indicata da chi segnala",
+        description="Facoltativa, conservata come inviata (per l'ASST: la scadenza del Task). Non sposta le 48 ore "
+                    "del protocollo; non prima della richiesta alla COT.")
 
 
 class DischargePublic(BaseModel):
@@ -78,6 +82,8 @@ class DischargePublic(BaseModel):
                                               description="Inizio delle 48 ore.")
     evaluation_due_at: datetime | None = Field(default=None, title="Scadenza della valutazione",
                                                description="Richiesta alla COT + 48 ore.")
+    requested_due_at: datetime | None = Field(default=None, title="Scadenza indicata da chi segnala",
+                                              description="Come inviata con la segnalazione (facoltativa).")
     evaluated_at: datetime | None = Field(default=None, title="Valutata il", description="Valutazione conclusa.")
     discharged_at: datetime | None = Field(default=None, title="Dimessa il", description="Data della dimissione.")
     monitoring_at: datetime | None = Field(default=None, title="Monitoraggio dal",
@@ -114,7 +120,7 @@ class DischargePublic(BaseModel):
         out: dict[str, Any] = {f: getattr(case, f) for f in (
             "id", "person_id", "state", "ward_org_id", "opened_by", "signalled_at", "admission_date",
             "expected_discharge_date", "cot_org_id", "out_of_ambito", "cot_requested_at", "evaluation_due_at",
-            "evaluated_at", "discharged_at", "monitoring_at", "closed_at", "version")}
+            "requested_due_at", "evaluated_at", "discharged_at", "monitoring_at", "closed_at", "version")}
         out.update(labels)
         if view == "full":
             out.update({f: getattr(case, f) for f in (

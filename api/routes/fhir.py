@@ -23,7 +23,7 @@ import uuid
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from starlette.responses import Response
@@ -32,9 +32,11 @@ from api.deps import Principal, require
 from domain.kernel import clock
 from domain.kernel import cursor as cursor_codec
 from domain.kernel.errors import DomainError, Forbidden, Invalid
+from domain.kernel.validity import Span
 from domain.security.permissions import Permission
 from domain.security.principal import Principal as PrincipalT
-from integrations.fhir import r4
+from integrations.fhir import r4, systems
+from integrations.fhir.search import date_span
 
 PREFIX = "/fhir"
 ROUTE_PREFIX = "fhir:"
@@ -42,7 +44,11 @@ ROUTE_PREFIX = "fhir:"
 LEGACY_SCOPES = {"read": "fhir.read", "write": "fhir.write"}
 # The FHIR type of each search parameter we implement (CapabilityStatement.rest.resource.searchParam.type).
 SEARCH_PARAM_TYPES = {"identifier": "token", "name": "string", "birthdate": "date", "patient": "reference",
-                      "type": "token", "partof": "reference", "status": "token", "target": "reference"}
+                      "type": "token", "partof": "reference", "status": "token", "target": "reference",
+                      "_lastUpdated": "date", "date": "date", "authored": "date", "authored-on": "date",
+                      "due": "date"}
+# Search parameters R4 does not define: the CapabilityStatement points to their definition.
+CUSTOM_SEARCH_PARAMS = {"due": f"{systems.BASE}/SearchParameter/Task-due"}
 RESULT_PARAMETERS = {"_count", "_total", "_cursor"}
 # The registry's names of the search criteria → the FHIR parameters they came from.
 SEARCH_NAMES = {"q": "name", "birth_date": "birthdate", "codice_fiscale": "identifier", "limit": "_count",
@@ -154,7 +160,8 @@ def capability_statement(app: FastAPI, base: str) -> dict[str, Any]:
         if interaction == "search-type":
             for name in query_parameters(route):
                 if name not in RESULT_PARAMETERS:
-                    entry["searchParam"].append({"name": name, "type": SEARCH_PARAM_TYPES[name]})
+                    entry["searchParam"].append({"name": name, "type": SEARCH_PARAM_TYPES[name], **(
+                        {"definition": CUSTOM_SEARCH_PARAMS[name]} if name in CUSTOM_SEARCH_PARAMS else {})})
     for entry in resources.values():
         entry["interaction"].sort(key=lambda i: i["code"])
         if not entry["searchParam"]:
@@ -197,6 +204,24 @@ def searchset(request: Request, entries: list[dict[str, Any]], next_cursor: str 
     if not entries:
         del bundle["entry"]
     return bundle
+
+
+def date_params(*names: str):
+    """A dependency declaring the date search parameters `names` (each repeatable: AND) and giving
+    {name: Span} for those the request used; the route hands each window to its service."""
+
+    async def _spans(**values: list[str] | None) -> dict[str, Span]:
+        spans = {name: date_span(values[_ident(name)], name) for name in names}
+        return {name: span for name, span in spans.items() if span is not None}
+
+    _spans.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
+        inspect.Parameter(_ident(name), inspect.Parameter.KEYWORD_ONLY, annotation=list[str] | None,
+                          default=Query(default=None, alias=name, max_length=60)) for name in names])
+    return Depends(_spans)
+
+
+def _ident(name: str) -> str:
+    return name.lstrip("_").replace("-", "_")
 
 
 def reference_param(value: str, resource_type: str, name: str) -> uuid.UUID:

@@ -18,6 +18,7 @@ from api.routes.fhir import (
     access,
     any_access_dependency,
     base_url,
+    date_params,
     fhir_router,
     reference_param,
     renamed,
@@ -28,6 +29,7 @@ from domain.discharge import service as discharge_service
 from domain.discharge.models import DischargeState
 from domain.kernel import idempotency
 from domain.kernel.errors import DomainError, Forbidden, Invalid, NotFound
+from domain.kernel.validity import Span
 from domain.registry import persons
 from domain.security.permissions import Permission
 from domain.security.principal import Principal as PrincipalT
@@ -103,17 +105,25 @@ def entry_view(v: waiting_list_queries.EntryView) -> dict[str, Any]:
     return EntryPublic.of(v).model_dump(exclude_none=True)
 
 
-async def _cases(session, principal, person_id, states, count, cursor):
+async def _cases(session, principal, person_id, states, count, cursor, dates):
+    # ServiceRequest.authoredOn and Task.authoredOn are both the COT request; the Task's due time is what it shows
     items, nxt = await discharge_queries.list_cases(
         session, principal=principal, person_id=person_id, states=[DischargeState(x) for x in states or []] or None,
-        limit=count, cursor=cursor)
+        limit=count, cursor=cursor, requested=dates.get("authored") or dates.get("authored-on"),
+        due=dates.get("due"))
     return [(v.case.id, case_view(v)) for v in items], nxt
 
 
-async def _entries(session, principal, person_id, states, count, cursor):
-    items, nxt = await waiting_list_queries.list_entries(session, principal=principal, person_id=person_id,
-                                                         states=states, limit=count, cursor=cursor)
+async def _entries(session, principal, person_id, states, count, cursor, dates):
+    # ServiceRequest.authoredOn is the application's date, Task.authoredOn the instant it was recorded
+    items, nxt = await waiting_list_queries.list_entries(
+        session, principal=principal, person_id=person_id, states=states, limit=count, cursor=cursor,
+        application_date=dates.get("authored"), applied=dates.get("authored-on"), assessment_due=dates.get("due"))
     return [(v.entry.id, entry_view(v)) for v in items], nxt
+
+
+# The date search parameters of each type (R4's names; `due` is ours: Task.restriction.period.end).
+DATE_PARAMS = {"Encounter": (), "ServiceRequest": ("authored",), "Task": ("authored-on", "due")}
 
 
 # The rows behind each searchable type, in the order a search pages through them: the source's key (the cursor's
@@ -137,6 +147,7 @@ def _case_search(rtype: str) -> None:
                      principal: PrincipalT = any_access_dependency(rtype, "read", *permissions),
                      patient_ref: str | None = Query(default=None, alias="patient", max_length=200),
                      status: str | None = Query(default=None, max_length=40),
+                     dates: dict[str, Span] = date_params(*DATE_PARAMS[rtype]),
                      count: int = Query(default=DEFAULT_COUNT, alias="_count", ge=1, le=discharge_queries.MAX_PAGE),
                      cursor: str | None = Query(default=None, alias="_cursor", max_length=300)) -> FhirResponse:
         person_id = reference_param(patient_ref, "Patient", "patient") if patient_ref is not None else None
@@ -156,7 +167,7 @@ def _case_search(rtype: str) -> None:
             try:
                 rows, inner_next = await list_rows(session, principal, person_id,
                                                    known[status] if status is not None else None,
-                                                   count - len(entries), inner)
+                                                   count - len(entries), inner, dates)
             except DomainError as e:  # the service names its own criteria (limit, cursor)
                 raise renamed(e) from None
             entries += [{"fullUrl": f"{base}/{rtype}/{row_id}", "resource": r4.dump(convert(view)),

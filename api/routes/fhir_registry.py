@@ -16,6 +16,7 @@ from api.routes.fhir import (
     _scoped,
     access,
     base_url,
+    date_params,
     fhir_router,
     reference_param,
     renamed,
@@ -27,6 +28,7 @@ from domain.care_plan import queries as plan_queries
 from domain.discharge import queries as discharge_queries
 from domain.kernel import cursor as cursor_codec
 from domain.kernel.errors import DomainError, Forbidden, Invalid, NotFound
+from domain.kernel.validity import Span
 from domain.registry import access_log, cartelle, consent, persons, queries, relations
 from domain.registry.models import CartellaStatus
 from domain.security import audit, scopes
@@ -111,6 +113,7 @@ async def search_patients(
         identifier: str | None = Query(default=None, max_length=200),
         name: str | None = Query(default=None, max_length=120),
         birthdate: date | None = Query(default=None),
+        dates: dict[str, Span] = date_params("_lastUpdated"),
         count: int = Query(default=DEFAULT_COUNT, alias="_count", ge=1, le=queries.MAX_LIMIT),
         total: str = Query(default="none", alias="_total", pattern="^(none|estimate|accurate)$"),
         cursor: str | None = Query(default=None, alias="_cursor", max_length=1000)) -> FhirResponse:
@@ -124,7 +127,8 @@ async def search_patients(
     try:
         res = await queries.search_persons(session, principal=principal, codice_fiscale=codice_fiscale, q=name,
                                            birth_date=birthdate, limit=count, cursor=cursor,
-                                           with_total=total == "accurate", other_identifier=other)
+                                           with_total=total == "accurate", other_identifier=other,
+                                           updated=dates.get("_lastUpdated"))
     except DomainError as e:  # the service names its own criteria (q, limit, cursor...)
         raise renamed(e) from None
     base = base_url(request)
@@ -277,13 +281,14 @@ async def search_audit_events(
         request: Request, session: Session,
         principal: access("AuditEvent", "read", Permission.access_log_read),
         patient_ref: str = Query(alias="patient", max_length=200),
+        dates: dict[str, Span] = date_params("date"),
         count: int = Query(default=100, alias="_count", ge=1, le=1000),
         cursor: str | None = Query(default=None, alias="_cursor", max_length=300)) -> FhirResponse:
     """The person's access log (who read or changed their data), newest first."""
     person_id = reference_param(patient_ref, "Patient", "patient")
     try:
         items, nxt = await access_log.access_log(session, principal=principal, person_id=person_id, limit=count,
-                                                 cursor=cursor)
+                                                 cursor=cursor, at=dates.get("date"))
     except DomainError as e:  # the service names its own criteria (q, limit, cursor...)
         raise renamed(e) from None
     base = base_url(request)

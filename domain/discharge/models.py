@@ -93,6 +93,7 @@ class DischargeCase(SQLModel, table=True):
     out_of_ambito: bool = False  # resident and domiciled outside every loaded Ambito: handed over to this COT
     cot_requested_at: datetime | None = ts_field()
     evaluation_due_at: datetime | None = ts_field()
+    requested_due_at: datetime | None = ts_field()  # 0041: the due time the signal gave (a FHIR Task's), as sent
     at_risk_at: datetime | None = ts_field()
     overdue_at: datetime | None = ts_field()
     # the evaluation

@@ -30,7 +30,8 @@ PROVIDER_ROLES = (Role.ets_operator, Role.rsa_operator)
 
 STATUS_FIELDS = frozenset({
     "id", "person_id", "state", "state_label", "ward_org_id", "opened_by", "signalled_at", "admission_date",
-    "expected_discharge_date", "cot_org_id", "cot_requested_at", "evaluation_due_at", "evaluated_at",
+    "expected_discharge_date", "cot_org_id", "cot_requested_at", "evaluation_due_at", "requested_due_at",
+    "evaluated_at",
     "discharged_at", "closed_at", "out_of_ambito", "allowed_actions", "version",
 })
 

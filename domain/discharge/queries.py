@@ -16,6 +16,7 @@ from domain.discharge.service import ENTITY
 from domain.discharge.states import allowed_actions
 from domain.kernel import cursor as cursor_codec
 from domain.kernel.errors import NotFound
+from domain.kernel.validity import Span
 from domain.security import audit
 from domain.security.permissions import Permission
 from domain.security.principal import Principal
@@ -48,9 +49,10 @@ async def get_case(session: AsyncSession, *, principal: Principal, discharge_id:
 
 
 async def list_cases(session: AsyncSession, *, principal: Principal, states: list[DischargeState] | None = None,
-                     person_id: uuid.UUID | None = None, limit: int = 50, cursor: str | None = None
-                     ) -> tuple[list[Visible], str | None]:
-    """The cases the principal may see, newest signal first (keyset on signalled_at, id), one query."""
+                     person_id: uuid.UUID | None = None, limit: int = 50, cursor: str | None = None,
+                     requested: Span | None = None, due: Span | None = None) -> tuple[list[Visible], str | None]:
+    """The cases the principal may see, newest signal first (keyset on signalled_at, id), one query. `requested`
+    filters on the COT request, `due` on the due time the case shows (the signal's own, else the protocol's)."""
     policy.ensure(principal, Permission.discharge_read)
     limit = max(1, min(int(limit), MAX_PAGE))
     conds: list[Any] = [policy.row_filter(principal)]
@@ -58,6 +60,10 @@ async def list_cases(session: AsyncSession, *, principal: Principal, states: lis
         conds.append(DischargeCase.state.in_([DischargeState(s).value for s in states]))
     if person_id:
         conds.append(DischargeCase.person_id == person_id)
+    if requested is not None:
+        conds.append(requested.sql(DischargeCase.cot_requested_at))
+    if due is not None:
+        conds.append(due.sql(sa.func.coalesce(DischargeCase.requested_due_at, DischargeCase.evaluation_due_at)))
     stmt = sa.select(DischargeCase, policy.full_view(principal).label("full"),
                      policy.status_view(principal).label("status")).where(*conds)
     rows = (await session.execute(cursor_codec.newest_first(

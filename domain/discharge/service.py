@@ -152,6 +152,8 @@ def _signal_errors(principal: Principal, data, now: datetime) -> list[tuple[str,
 
 async def _routing(session: AsyncSession, principal: Principal, person) -> tuple[Any, uuid.UUID | None, bool]:
     """(COT, comune notified, outside every Ambito). The COT of the domicile (fallback residence), as the PUA
+    if data.requested_due_at is not None and data.requested_due_at < (data.cot_requested_at or now):
+        errors.append(("requested_due_at", "la scadenza precede la richiesta alla COT"))
     finds it; a person resident and domiciled outside the Ambito goes to the COT of the signalling site, marked
     out of Ambito; a homeless person without a fictitious residence to the COT and comune of the site."""
     amb = principal.ambito_id
@@ -194,7 +196,7 @@ async def open_signal(session: AsyncSession, *, principal: Principal, data) -> D
         ward_org_id=data.ward_org_id, opened_by=principal.user_id, signalled_at=now,
         admission_date=data.admission_date, expected_discharge_date=data.expected_discharge_date,
         criteria=list(dict.fromkeys(data.criteria)), social_risk=bool(data.social_risk),
-        clinician_summary=data.clinician_summary.strip(), version=1)
+        clinician_summary=data.clinician_summary.strip(), requested_due_at=data.requested_due_at, version=1)
     session.add(case)
     await session.flush()
     await write_history(session, case, "signalled", actor_id=principal.user_id, bump=False)

@@ -8,8 +8,10 @@ Python checks and the SQL filters identical.
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
@@ -48,6 +50,51 @@ def overlaps(a_from: Moment | None, a_to: Moment | None, b_from: Moment | None, 
         return False
     return (a_to is None or b_from is None or b_from < a_to) and (b_to is None or a_from is None or a_from < b_to)
 
+
+ROME = ZoneInfo("Europe/Rome")
+
+
+@dataclass(frozen=True)
+class Span:
+    """A half-open window of instants `[start, end)` a search asks for (either end open): the one way a list is
+    filtered by a time, whatever door the criterion came through (the FHIR date parameters, for one)."""
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def __and__(self, other: Span) -> Span:
+        starts = [x for x in (self.start, other.start) if x is not None]
+        ends = [x for x in (self.end, other.end) if x is not None]
+        return Span(max(starts) if starts else None, min(ends) if ends else None)
+
+    @property
+    def empty(self) -> bool:
+        return self.start is not None and self.end is not None and self.start >= self.end
+
+    def sql(self, column: Any) -> ColumnElement[bool]:
+        """The rows whose instant `column` lies in the window (a NULL never does)."""
+        if self.empty:
+            return sa.false()
+        conds = [column.is_not(None)]
+        conds += [column >= self.start] if self.start is not None else []
+        conds += [column < self.end] if self.end is not None else []
+        return sa.and_(*conds)
+
+    def days_sql(self, column: Any) -> ColumnElement[bool]:
+        """The same for a date column: a day is in the window when its first instant (midnight in Rome) is."""
+        first = _first_day_from(self.start) if self.start is not None else None
+        stop = _first_day_from(self.end) if self.end is not None else None
+        if first is not None and stop is not None and first >= stop:
+            return sa.false()
+        conds = [column.is_not(None)]
+        conds += [column >= first] if first is not None else []
+        conds += [column < stop] if stop is not None else []
+        return sa.and_(*conds)
+
+
+def _first_day_from(instant: datetime) -> date:
+    """The first day whose midnight in Rome is at or after `instant`."""
+    day = instant.astimezone(ROME).date()
+    return day if datetime(day.year, day.month, day.day, tzinfo=ROME) >= instant else day + timedelta(days=1)
 
 
 def _nullable(attr: Any) -> bool:

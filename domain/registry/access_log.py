@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from domain.kernel import clock
 from domain.kernel import cursor as cursor_codec
 from domain.kernel.errors import NotFound
+from domain.kernel.validity import Span
 from domain.registry import policy
 from domain.registry.models import CONSENT_PURPOSE_LABELS, Cartella, Person, PersonMerge
 from domain.security import audit
@@ -48,7 +49,7 @@ CURSOR_KIND = "access_log"
 
 
 async def access_log(session, *, principal, person_id: uuid.UUID, limit: int = 100,
-                     cursor: str | None = None) -> tuple[list[dict], str | None]:
+                     cursor: str | None = None, at: Span | None = None) -> tuple[list[dict], str | None]:
     person = await session.get(Person, person_id)
     if person is not None and person.merged_into_id is not None:
         person = await session.get(Person, person.merged_into_id)  # an old id: the log of the person kept
@@ -57,7 +58,7 @@ async def access_log(session, *, principal, person_id: uuid.UUID, limit: int = 1
     await _check_reader(session, principal, person)
     ids = await _all_ids(session, person.id)
     before = cursor_codec.decode_time_id(CURSOR_KIND, cursor, id_type=int) if cursor else None
-    rows = await audit.events_about(session, ids, limit=limit + 1, before=before)
+    rows = await audit.events_about(session, ids, limit=limit + 1, before=before, at=at)
     more = len(rows) > limit
     rows = rows[:limit]
     names = await territory.org_names(session, (o for r in rows for o in r.organisation_ids))

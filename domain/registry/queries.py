@@ -21,6 +21,7 @@ from domain.kernel import cursor as cursor_codec
 from domain.kernel import ratelimit
 from domain.kernel.errors import Invalid
 from domain.kernel.settings import get_settings
+from domain.kernel.validity import Span
 from domain.registry import codice_fiscale as cfmod
 from domain.registry import dedup, policy
 from domain.registry.models import Person
@@ -137,12 +138,14 @@ async def _fuzzy(session, where: list[Any], q: str, limit: int, after: dict[str,
 async def search_persons(session, *, principal: Principal, codice_fiscale: str | None = None, q: str | None = None,
                          birth_date: date | None = None, comune_id: uuid.UUID | None = None, limit: int = 20,
                          cursor: str | None = None, with_total: bool = False,
-                         other_identifier: tuple[str, str] | None = None) -> SearchResult:
+                         other_identifier: tuple[str, str] | None = None, updated: Span | None = None
+                         ) -> SearchResult:
     """Persons of the principal's Ambito matching the criteria. A role that sees identity data of the whole Ambito
     but owns no case (front desk, ward, COT, CSC, PUA staff...) must give a criterion that names someone (name,
     codice fiscale or birth date): the registry is not a list to scroll. Searches are braked per user
     (`PERSON_SEARCH_PER_MINUTE`, 429 with Retry-After). `other_identifier` is (kind, value) of an STP, ENI, passport
-    or provisional identifier, exact (the FHIR `identifier` search)."""
+    or provisional identifier, exact (the FHIR `identifier` search). `updated` keeps the persons last changed in
+    that window (the FHIR `_lastUpdated`); it narrows a search, it does not name anyone."""
     if not 1 <= limit <= MAX_LIMIT:
         raise Invalid("limit", f"deve essere tra 1 e {MAX_LIMIT}")
     cf = cfmod.normalize(codice_fiscale) if codice_fiscale else None
@@ -155,7 +158,8 @@ async def search_persons(session, *, principal: Principal, codice_fiscale: str |
         raise Invalid("q", "indicare cognome e nome, codice fiscale o data di nascita della persona cercata")
     ratelimit.check("person_search", principal.user_id, get_settings().person_search_per_minute,
                     detail="Troppe ricerche in un minuto: riprovare tra poco.")
-    fp = _fingerprint(cf, q, birth_date and birth_date.isoformat(), comune_id and str(comune_id), other)
+    fp = _fingerprint(cf, q, birth_date and birth_date.isoformat(), comune_id and str(comune_id), other,
+                      updated and (updated.start, updated.end))
 
     where: list[Any] = [policy.active(principal)]
     projection = "identity"
@@ -171,6 +175,8 @@ async def search_persons(session, *, principal: Principal, codice_fiscale: str |
         where.append(Person.birth_date == birth_date)
     if comune_id is not None:
         where.append(Person.residence_comune_id == comune_id)
+    if updated is not None:
+        where.append(updated.sql(Person.updated_at))
 
     after = decode_cursor(cursor) if cursor else None
     if after is not None and after.get("f") != fp:

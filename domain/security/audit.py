@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from domain.kernel import clock
 from domain.kernel.db import get_engine
+from domain.kernel.validity import Span
 from domain.security.models import AuditEvent
 
 _METHOD_ACTION = {"GET": "read", "HEAD": "read", "POST": "create", "PUT": "update", "PATCH": "update",
@@ -195,7 +196,7 @@ async def flush_separately(*, status: int, outcome: str) -> int:
 
 
 async def events_about(session, person_ids: list[uuid.UUID], *, limit: int,
-                       before: tuple[Any, int] | None = None) -> list[AuditEvent]:
+                       before: tuple[Any, int] | None = None, at: Span | None = None) -> list[AuditEvent]:
     """The audit rows naming any of these persons, newest first; `before` = (at, id) of the last row already seen
     (keyset). The person's access log (GDPR art. 15) reads them through here."""
     q = (sa.select(AuditEvent).where(AuditEvent.person_ids.overlap(sa.cast(person_ids, AuditEvent.person_ids.type)))
@@ -203,3 +204,5 @@ async def events_about(session, person_ids: list[uuid.UUID], *, limit: int,
     if before is not None:
         q = q.where(sa.tuple_(AuditEvent.at, AuditEvent.id) < sa.tuple_(sa.literal(before[0]), sa.literal(before[1])))
     return list((await session.execute(q)).scalars())
+    if at is not None:
+        q = q.where(at.sql(AuditEvent.at))

@@ -14,6 +14,7 @@ from domain.kernel import clock
 from domain.kernel import cursor as cursor_codec
 from domain.kernel.errors import Forbidden, Invalid, NotFound
 from domain.kernel.settings import get_settings
+from domain.kernel.validity import Span
 from domain.security import audit
 from domain.security.permissions import Permission
 from domain.security.principal import Principal
@@ -81,8 +82,11 @@ async def get_entry(session: AsyncSession, *, principal: Principal, entry_id: uu
 
 async def list_entries(session: AsyncSession, *, principal: Principal, states: list[str] | None = None,
                        udo_type: str | None = None, person_id: uuid.UUID | None = None, limit: int = 50,
-                       cursor: str | None = None) -> tuple[list[EntryView], str | None]:
-    """The entries the principal may see, newest application first (keyset on applied_at, id), one query."""
+                       cursor: str | None = None, application_date: Span | None = None, applied: Span | None = None,
+                       assessment_due: Span | None = None) -> tuple[list[EntryView], str | None]:
+    """The entries the principal may see, newest application first (keyset on applied_at, id), one query.
+    `application_date` filters on the day of the application, `applied` on the instant it was recorded,
+    `assessment_due` on the 30-day deadline of an assessment still pending."""
     policy.ensure(principal, Permission.waiting_list_read)
     limit = max(1, min(int(limit), MAX_PAGE))
     conds: list[Any] = [policy.row_filter(principal)]
@@ -92,6 +96,13 @@ async def list_entries(session: AsyncSession, *, principal: Principal, states: l
         conds.append(WaitingListEntry.udo_type == udo_type)
     if person_id:
         conds.append(WaitingListEntry.person_id == person_id)
+    if application_date is not None:
+        conds.append(application_date.days_sql(WaitingListEntry.application_date))
+    if applied is not None:
+        conds.append(applied.sql(WaitingListEntry.applied_at))
+    if assessment_due is not None:
+        conds += [WaitingListEntry.state == EntryState.assessment_pending.value,
+                  assessment_due.sql(WaitingListEntry.assessment_due_at)]
     stmt = sa.select(WaitingListEntry, *_views(principal)).where(*conds)
     rows = (await session.execute(cursor_codec.newest_first(
         stmt, WaitingListEntry.applied_at, WaitingListEntry.id, CURSOR_KIND, cursor, limit))).all()

@@ -94,8 +94,9 @@ def task(v: dict[str, Any]) -> Task:
         res["owner"] = common.ref("Organization", v["cot_org_id"])
     if v.get("cot_requested_at"):
         res["authoredOn"] = common.iso(v["cot_requested_at"])
-    if v.get("evaluation_due_at"):
-        res["restriction"] = {"period": {"end": common.iso(v["evaluation_due_at"])}}
+    due = v.get("requested_due_at") or v.get("evaluation_due_at")  # the requester's own, else the protocol's
+    if due:
+        res["restriction"] = {"period": {"end": common.iso(due)}}
     if v.get("evaluated_at"):
         res["executionPeriod"] = {"end": common.iso(v["evaluated_at"])}
     return Task.model_validate(res)

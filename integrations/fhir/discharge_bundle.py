@@ -53,12 +53,12 @@ class DischargeBundle:
     patient_ref: Ref | None = None
     ward: Ref | None = None
     signal: dict[str, Any] = field(default_factory=dict)  # the DischargeSignalCreate fields but person and ward
-    task_due: str | None = None
     indexes: dict[str, int] = field(default_factory=dict)  # resourceType -> entry index (one each)
 
     def path_of(self, field_name: str) -> str:
         """The FHIRPath in the Bundle of a field the discharge service or the registry refused."""
-        enc, sr = (f"Bundle.entry[{self.indexes[t]}].resource" for t in ("Encounter", "ServiceRequest"))
+        enc, sr, task = (f"Bundle.entry[{self.indexes.get(t)}].resource" for t in ("Encounter", "ServiceRequest",
+                                                                                       "Task"))
         if field_name.startswith("person.") and self.patient_index is not None:
             inner = patient_fhir.FIELD_PATHS.get(field_name.removeprefix("person."), "Patient")
             return f"Bundle.entry[{self.patient_index}].resource" + inner.removeprefix("Patient")
@@ -69,7 +69,8 @@ class DischargeBundle:
             return f"{sr}.reasonCode[{field_name.split('.', 1)[1]}]"
         return {"admission_date": f"{enc}.period.start", "expected_discharge_date": f"{enc}.period.end",
                 "criteria": f"{sr}.reasonCode", "clinician_summary": f"{sr}.note",
-                "cot_requested_at": f"{sr}.authoredOn", "ward_org_id": f"{sr}.requester",
+                "cot_requested_at": f"{sr}.authoredOn",
+                "requested_due_at": f"{task}.restriction.period.end", "ward_org_id": f"{sr}.requester",
                 "social_risk": f"{sr}.extension('{systems.SOCIAL_RISK}')"}.get(field_name, "Bundle")
 
 
@@ -215,8 +216,12 @@ def read(data: Any) -> tuple[Bundle, DischargeBundle]:
                 errors.append((f"{at}.status", "atteso requested"))
             ref(res.focus, f"{at}.focus", "ServiceRequest")
             ref(res.for_fhir, f"{at}.for", "Patient")
-            if res.restriction is not None and res.restriction.period is not None and res.restriction.period.end:
-                out.task_due = r4.dump(res)["restriction"]["period"]["end"]
+            due = res.restriction.period.end if res.restriction is not None and res.restriction.period else None
+            if due is not None:
+                if not isinstance(due, datetime) or due.tzinfo is None:
+                    errors.append((f"{at}.restriction.period.end", "indicare data, ora e fuso orario della scadenza"))
+                else:
+                    out.signal["requested_due_at"] = due
     if out.ward is None and not errors:
         errors.append((f"Bundle.entry[{out.indexes['ServiceRequest']}].resource.requester",
                        "indicare il reparto che segnala (Organization)"))

@@ -58,7 +58,11 @@ class TestMetadata:
         assert listed == mounted and ("Patient", "read") in listed and ("Patient", "search-type") in listed
         [pat] = [res for res in cs["rest"][0]["resource"] if res["type"] == "Patient"]
         assert {p["name"]: p["type"] for p in pat["searchParam"]} == {"identifier": "token", "name": "string",
-                                                                      "birthdate": "date"}
+                                                                      "birthdate": "date", "_lastUpdated": "date"}
+        # a parameter R4 does not define points to its definition; R4's own do not
+        [task] = [res for res in cs["rest"][0]["resource"] if res["type"] == "Task"]
+        assert {p["name"]: p.get("definition") for p in task["searchParam"]} == {
+            "patient": None, "status": None, "authored-on": None, "due": f"{systems.BASE}/SearchParameter/Task-due"}
         assert pat["operation"] == [{"name": "everything",
                                      "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]
 
