@@ -68,6 +68,10 @@ TAGS: list[dict[str, str]] = [
     {"name": "importazioni", "description": "Importazione di persone, persone di riferimento e cartelle aperte "
                                             "dalla piattaforma precedente (data steward): prova, resoconto, "
                                             "conferma."},
+    {"name": "integrazione ASST", "description": "Messaggi FHIR verso ASST (VMD concluse, progetti attivati o "
+                                                 "chiusi, dimissioni protette, liste d'attesa, consensi): stato, "
+                                                 "tentativi, messaggi non recapitati da riprovare, messaggi "
+                                                 "trattenuti senza consenso o base giuridica."},
     {"name": "sviluppo", "description": "Solo in sviluppo (DEV_MODE=true): l'orologio di prova per dimostrazioni, "
                                         "formazione e collaudi."},
 ]
@@ -91,6 +95,7 @@ PARAMETERS: dict[tuple[str, str], tuple[str, str]] = {
     ("path", "item_id"): ("Attività", _ID + "dell'attività della coda di lavoro."),
     ("path", "match_id"): ("Coppia", _ID + "della coppia di possibili duplicati."),
     ("path", "member_id"): ("Appartenenza", _ID + "dell'appartenenza all'équipe."),
+    ("path", "message_id"): ("Messaggio", _ID + "del messaggio verso ASST."),
     ("path", "offer_id"): ("Offerta", _ID + "dell'offerta di posto."),
     ("path", "org_id"): ("Organizzazione", _ID + "dell'organizzazione."),
     ("path", "person_id"): ("Persona", _ID + "della persona (un identificativo unito a un'altra persona porta "

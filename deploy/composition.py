@@ -38,6 +38,7 @@ HANDLER_MODULES: list[str] = [
     "domain.waiting_list.subscribers",
     "domain.waiting_list.jobs",
     "domain.imports.jobs",
+    "integrations.asst.outbound",  # the outbox to ASST: event subscribers and the relay (issue 12)
 ]
 
 # Periodic work as data: each "module:function" is `async def f(session)` that enqueues its job, idempotent per day
@@ -47,6 +48,7 @@ DAILY_ENQUEUERS: list[str] = [
     "domain.assessment.jobs:enqueue_reassessment_reminders",
     "domain.discharge.jobs:enqueue_evaluation_clock",
     "domain.waiting_list.jobs:enqueue_clocks",
+    "integrations.asst.outbound:enqueue_relay",  # hourly: messages left pending while ASST was not configured
 ]
 
 _composed = False

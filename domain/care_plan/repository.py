@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.care_plan.models import CarePlan, Goal, Intervention, Review
-from domain.kernel import history
+from domain.kernel import events, history
 from domain.kernel.errors import NotFound
 from domain.security import audit
 from domain.territory import queries as territory
@@ -66,6 +66,12 @@ def snapshot_of(plan: CarePlan, goals: list[Goal], interventions: list[Intervent
             "reviews": [history.snapshot(r) for r in reviews]}
 
 
+# The plan moves others follow (the outbox to ASST): activation and every way a plan closes. A resumed plan is
+# not an activation (it was active before the suspension).
+ACTIVATED_OR_CLOSED = frozenset({"activated", "completed", "revoked", "temporary_closed"})
+CLOSED_STATES = frozenset({"completed", "revoked"})
+
+
 async def save(session: AsyncSession, plan: CarePlan, action: str, *, actor_id: uuid.UUID | None,
                detail: dict[str, Any] | None = None, bump: bool = True) -> None:
     """Bump the version and record the complete snapshot of the plan at that version."""
@@ -80,6 +86,10 @@ async def save(session: AsyncSession, plan: CarePlan, action: str, *, actor_id: 
     await history.record(session, entity_type=ENTITY, entity_id=plan.id, version=plan.version, action=action,
                          data=data, actor_id=actor_id)
     await session.flush()
+    if action in ACTIVATED_OR_CLOSED or (action == "review_recorded" and plan.state in CLOSED_STATES):
+        await events.publish(session, "care_plan.state_changed", {
+            "plan_id": str(plan.id), "person_id": str(plan.person_id), "state": str(plan.state),
+            "version": plan.version, "action": action}, dedup_key=f"care_plan.state_changed:{plan.id}:{plan.version}")
 
 
 async def version_row(session: AsyncSession, plan_id: uuid.UUID, version: int):

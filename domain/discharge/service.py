@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.discharge import policy
 from domain.discharge.models import DischargeCase, DischargeState, Service, Setting
 from domain.discharge.states import OPEN_STATES, DischargeAction, next_state
-from domain.kernel import calendar, clock, history, work_items
+from domain.kernel import calendar, clock, events, history, work_items
 from domain.kernel.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.kernel.settings import ROOT
 from domain.registry import persons as person_svc
@@ -71,6 +71,11 @@ async def write_history(session: AsyncSession, case: DischargeCase, action: str,
                         detail: dict[str, Any] | None = None, bump: bool = True) -> None:
     await history.record_change(session, case, entity_type=ENTITY, action=action, actor_id=actor_id, detail=detail,
                                 bump=bump, key="discharge")
+    # Every recorded change is published once (per version); a subscriber that cares about the state only (the
+    # outbox to ASST) compares it with what it last saw.
+    await events.publish(session, "discharge.changed", {
+        "discharge_id": str(case.id), "person_id": str(case.person_id), "state": str(case.state),
+        "version": case.version, "action": action}, dedup_key=f"discharge.changed:{case.id}:{case.version}")
 
 
 def audit_case(action: str, case: DischargeCase) -> None:

@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     # multipart overhead (boundaries, part headers, the form fields). Refused with 413 before the body is read.
     request_max_bytes: int = 1024 * 1024
     fhir_bundle_max_bytes: int = 2 * 1024 * 1024  # POST /fhir: a transaction Bundle (FHIR_BUNDLE_MAX_BYTES)
+    # Outbound to ASST (docs/readme/fhir.md "Outbound to ASST"): unset base URL = nothing is sent, messages stay
+    # pending and visible. A message is dead after OUTBOX_MAX_ATTEMPTS failed attempts, spaced base * 2**(n-1) s.
+    asst_fhir_base_url: str | None = None
+    asst_fhir_token: str | None = None  # bearer token for ASST's FHIR server, when it wants one
+    asst_fhir_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=50)
+    outbox_backoff_base_seconds: float = Field(default=30.0, ge=0)
+    outbox_backoff_max_seconds: float = Field(default=3600.0, ge=0)
     attachment_upload_overhead_bytes: int = 64 * 1024
     # Key that seals list cursors (domain.kernel.cursor); every API replica needs the same one.
     cursor_key: str | None = None

@@ -6,12 +6,15 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from domain.kernel import calendar, clock
+from domain.kernel import calendar, clock, events
 from domain.kernel.errors import Conflict, Invalid, NotFound
-from domain.kernel.validity import row_active_on
+from domain.kernel.validity import active_sql, row_active_on
 from domain.registry import policy, relations
 from domain.registry.models import (
     CONSENT_PURPOSE_LABELS,
+    AssignmentReason,
+    Cartella,
+    CartellaAssignment,
     Consent,
     DecreeScope,
     GrantorKind,
@@ -120,7 +123,14 @@ async def grant(session, *, principal, person_id: uuid.UUID, data: ConsentCreate
     await session.flush()
     audit.record(action="create", object_type="consent", object_ids=[consent.id], person_ids=[person.id],
                  purpose=str(data.purpose))
+    await _changed(session, consent, "granted")
     return consent
+
+
+async def _changed(session, consent: Consent, change: str) -> None:
+    await events.publish(session, "consent.changed", {
+        "consent_id": str(consent.id), "person_id": str(consent.person_id), "purpose": str(consent.purpose),
+        "change": change}, dedup_key=f"consent.changed:{consent.id}:{change}")
 
 
 async def revoke(session, *, principal, person_id: uuid.UUID, consent_id: uuid.UUID, reason: str) -> Consent:
@@ -136,6 +146,7 @@ async def revoke(session, *, principal, person_id: uuid.UUID, consent_id: uuid.U
     await session.flush()
     audit.record(action="revoke", object_type="consent", object_ids=[consent.id], person_ids=[person.id],
                  purpose=str(consent.purpose))
+    await _changed(session, consent, "revoked")
     return consent
 
 
@@ -169,3 +180,30 @@ async def in_force_for(session, person_id: uuid.UUID, purpose: str) -> list[Cons
         sa.select(Consent).where(Consent.person_id == person_id, Consent.purpose == str(purpose),
                                  policy.consent_in_force())
         .order_by(Consent.valid_from, Consent.recorded_at, Consent.id))).scalars())
+
+
+# ---------------------------------------------------------------- sharing outside the Ambito (the outbox to ASST)
+# Assignments whose legal basis is not a basis for sharing with ASST: a provider's basis covers delivering its
+# intervention, a break-glass grant one person's emergency access.
+_NOT_SHARING_REASONS = (AssignmentReason.provider.value, AssignmentReason.break_glass.value)
+
+
+async def sharing_basis(session, person_id: uuid.UUID, purpose: str) -> str | None:
+    """What allows sending the person's data out for `purpose` (share_asst: to ASST), as a short text for the
+    record, or None: a consent for that purpose in force today (`policy.consent_in_force`, the check reads make),
+    else a legal basis recorded on an active assignment of one of the person's cartelle by the joint-care flows
+    (PUA referral, VMD, case manager of the plan: the integrated presa in carico with ASST). No principal: the
+    system decides, and the caller records the answer with the message."""
+    consent = (await session.execute(
+        sa.select(Consent.id).where(Consent.person_id == person_id, Consent.purpose == str(purpose),
+                                    policy.consent_in_force())
+        .order_by(Consent.valid_from, Consent.id).limit(1))).scalar_one_or_none()
+    if consent is not None:
+        return f"consenso {purpose} {consent}"
+    basis = (await session.execute(
+        sa.select(CartellaAssignment.legal_basis)
+        .join(Cartella, Cartella.id == CartellaAssignment.cartella_id)
+        .where(Cartella.person_id == person_id, CartellaAssignment.legal_basis.is_not(None),
+               CartellaAssignment.reason.not_in(_NOT_SHARING_REASONS), active_sql(CartellaAssignment, clock.now()))
+        .order_by(CartellaAssignment.valid_from, CartellaAssignment.id).limit(1))).scalar_one_or_none()
+    return f"base giuridica: {basis}"[:300] if basis else None

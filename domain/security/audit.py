@@ -57,6 +57,7 @@ OBJECT_TYPE_LABELS: dict[str, str] = {
     "diary_entry": "Nota del diario", "attachment": "Allegato", "work_item": "Attività in coda di lavoro",
     "business_clock": "Orologio di prova", "import_job": "Importazione dalla piattaforma precedente",
     "waiting_list_bed": "Posto libero in unità d'offerta",
+    "outbox_message": "Messaggio verso ASST",
 }
 # A row without an actor: the request carried no valid token (the principal is set as soon as one is verified).
 NO_ACTOR_LABEL = "Tentativo senza autenticazione"

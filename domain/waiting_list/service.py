@@ -20,7 +20,7 @@ from domain.assessment import service as assessment
 from domain.assessment.models import VmdTrigger
 from domain.care_plan import queries as care_plan_queries
 from domain.care_plan import service as care_plan
-from domain.kernel import calendar, clock, history, work_items
+from domain.kernel import calendar, clock, events, history, work_items
 from domain.kernel.errors import Conflict, Invalid, NotFound
 from domain.kernel.settings import get_settings
 from domain.kernel.states import StateMachine
@@ -70,6 +70,11 @@ async def write_history(session: AsyncSession, entry: WaitingListEntry, action: 
                         detail: dict[str, Any] | None = None, bump: bool = True) -> None:
     await history.record_change(session, entry, entity_type=ENTITY, action=action, actor_id=actor_id,
                                 detail=detail, bump=bump, key="entry")
+    # Every recorded change is published once (per version); a subscriber that cares about the status only (the
+    # outbox to ASST) compares it with what it last saw.
+    await events.publish(session, "waiting_list.changed", {
+        "entry_id": str(entry.id), "person_id": str(entry.person_id), "state": str(entry.state),
+        "version": entry.version, "action": action}, dedup_key=f"waiting_list.changed:{entry.id}:{entry.version}")
 
 
 def audit_entry(action: str, entry: WaitingListEntry) -> None:

@@ -34,6 +34,7 @@ from domain.discharge.models import DischargeCase
 from domain.imports.mapping import template_dict
 from domain.imports.models import ImportJob, ImportState
 from domain.kernel import clock, work_items
+from domain.outbox.models import MessageState, OutboxMessage
 from domain.pua.models import AccessRequest, AccessState
 from domain.registry import assignments
 from domain.registry.models import AssignmentReason, BreakGlassGrant, Cartella, CartellaAssignment, PossibleMatch
@@ -150,6 +151,7 @@ class World:
     wl_plan: uuid.UUID | None = None
     wl_entries: dict[str, uuid.UUID] = field(default_factory=dict)  # WL_FOR state -> application
     wl_offer: uuid.UUID | None = None  # an open offer of a bed of wl_unit to the `listed` application
+    outbox_message: uuid.UUID | None = None  # a dead letter to ASST about the case's person
 
 
 @dataclass
@@ -636,6 +638,16 @@ async def build(engine: AsyncEngine, http: AsyncClient) -> Scenario:
             s.add(job)
             await s.flush()
             world.import_job = job.id
+        for world, ambito_code in ((sc.crema, "ambito-crema"), (sc.cremona, "ambito-cremona-test")):
+            mid = uuid.uuid4()
+            s.add(OutboxMessage(id=mid, ambito_id=(await org(s, ambito_code)).id, person_id=world.person,
+                                event="consent.changed", source_type="consent", source_id=uuid.uuid4(),
+                                source_state="granted", dedup_key=f"matrix:{mid}", idempotency_key=str(mid),
+                                resource_types=["Consent"], payload={"resourceType": "Bundle", "type": "transaction"},
+                                state=MessageState.dead, basis="matrice", basis_kind="legal_basis", attempts=8,
+                                last_error="HTTP 500", last_status=500, dead_at=clock.now()))
+            await s.flush()
+            world.outbox_message = mid
         sc.cremona.assignment = (await s.execute(sa.select(CartellaAssignment.id).where(
             CartellaAssignment.cartella_id == sc.cremona.cartella).order_by(CartellaAssignment.id))).scalars().first()
         crema_amb, cremona_amb = (await org(s, "ambito-crema")).id, (await org(s, "ambito-cremona-test")).id
@@ -663,7 +675,7 @@ async def build(engine: AsyncEngine, http: AsyncClient) -> Scenario:
     # The `revoked` case shares the rows that are not case data with the `crema` one: the caller's work items and
     # break-glass grants, and the Ambito's territory, users, teams and duplicate pairs.
     for name in ("match", "user", "role_assignment", "pending_role", "comune", "org", "unit", "team", "member",
-                 "grants", "items", "import_job"):
+                 "grants", "items", "import_job", "outbox_message"):
         setattr(sc.revoked, name, getattr(sc.crema, name))
     return sc
 
@@ -757,7 +769,7 @@ def param(sc: Scenario, path: str, name: str, role: str, situation: str) -> str:
               "relation_id": w.relation, "goal_id": w.goal,
               "intervention_id": w.intervention, "attachment_id": w.attachment,
               "match_id": w.match, "user_id": w.user, "team_id": w.team, "member_id": w.member,
-              "discharge_id": w.discharge, "import_id": w.import_job}
+              "discharge_id": w.discharge, "import_id": w.import_job, "message_id": w.outbox_message}
     if name not in simple:
         raise KeyError(f"the matrix scenario has no value for path parameter {{{name}}} of {path}")
     return str(simple[name])

@@ -361,6 +361,14 @@ route("GET", "/imports", grant(STEWARD, ANY))
 route("GET", "/imports/{import_id}", grant(STEWARD, AMBITO))
 route("GET", "/imports/{import_id}/report", grant(STEWARD, AMBITO))
 route("POST", "/imports/{import_id}/confirm", grant(STEWARD, AMBITO))
+# ================================================================================================= outbox to ASST
+# The messages sent to ASST (issue 12): dead letters hold personal data (the FHIR resources), so the integration
+# operator of the Ambito lists them with their payload and puts them back in the queue; the DPO sees what was sent,
+# withheld or buried, and why, without the payload; the system administrator sees nothing (no personal data). A
+# message of another Ambito is hidden.
+route("GET", "/integration/outbox", grant(INTEGRATION | DPO, ANY))
+route("GET", "/integration/outbox/{message_id}", grant(INTEGRATION | DPO, AMBITO))
+route("POST", "/integration/outbox/{message_id}/retry", grant(INTEGRATION, AMBITO))
 # ================================================================================================= consent
 # Cross-organisation access to a case of the social side needs the person's consent for the role's purpose, or a
 # documented legal basis on the assignment (brief §6.4 and §2 A12 "see the outcome summary for their patients
