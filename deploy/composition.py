@@ -20,6 +20,8 @@ import os
 from domain.care_plan import queries as care_plan_queries
 from domain.diary import policy as diary_policy
 from domain.kernel import person_refs, storage
+from domain.measures import service as measures
+from domain.measures.models import MeasureApplication
 from domain.registry import cartelle, persons
 from domain.registry import policy as registry_policy
 from domain.registry.models import Cartella
@@ -38,6 +40,8 @@ HANDLER_MODULES: list[str] = [
     "domain.waiting_list.subscribers",
     "domain.waiting_list.jobs",
     "domain.imports.jobs",
+    "domain.services.jobs",
+    "domain.measures.jobs",
     "integrations.asst.outbound",  # the outbox to ASST: event subscribers and the relay (issue 12)
 ]
 
@@ -49,6 +53,8 @@ DAILY_ENQUEUERS: list[str] = [
     "domain.discharge.jobs:enqueue_evaluation_clock",
     "domain.waiting_list.jobs:enqueue_clocks",
     "integrations.asst.outbound:enqueue_relay",  # hourly: messages left pending while ASST was not configured
+    "domain.services.jobs:enqueue_daily",  # weeks below the threshold, orders past their end
+    "domain.measures.jobs:enqueue_daily",  # measures past their period end (Pro.Vi after April)
 ]
 
 _composed = False
@@ -86,6 +92,7 @@ def compose() -> None:
         scopes.register_scope(name, builder)
     person_refs.before_merge(Cartella, "person_id", cartelle.before_person_merge)
     person_refs.before_merge(WaitingListEntry, "person_id", waiting_list.before_person_merge)
+    person_refs.before_merge(MeasureApplication, "person_id", measures.before_person_merge)
     persons.register_minimal_view(care_plan_queries.interventions_for_provider)
     diary_policy.register_owner("care_plan", care_plan_queries.plan_cartella_id)
     storage.install(default_store)

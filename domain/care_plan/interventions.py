@@ -232,3 +232,34 @@ async def _finish(session: AsyncSession, principal, plan_id: uuid.UUID, interven
                           detail={"intervention_id": str(iv.id)})
     repository.audit_plan("update", plan)
     return iv
+
+
+# ---------------------------------------------------------------------------------------------------- activation orders
+async def start_for_activation(session: AsyncSession, *, intervention_id: uuid.UUID, actor_id: uuid.UUID) -> bool:
+    """System path (services context): the provider started the service an activation order asked for, so the
+    planned intervention of a running plan starts (and its provider gets the minimal view of the case). Returns
+    whether it started; an intervention already running, or a plan not running, is left alone."""
+    iv = await session.get(Intervention, intervention_id, with_for_update=True)
+    if iv is None or iv.status != IV.planned:
+        return False
+    plan = await repository.plan_row(session, iv.plan_id, lock=True)
+    if plan.state not in states.RUNNING:
+        return False
+    await start(session, plan, iv, actor_id)
+    await repository.save(session, plan, "intervention_started", actor_id=actor_id,
+                          detail={"intervention_id": str(iv.id), "cause": "activation_started"})
+    return True
+
+
+async def end_for_activation(session: AsyncSession, *, intervention_id: uuid.UUID,
+                             actor_id: uuid.UUID | None) -> bool:
+    """System path (services context): the activation order ended, so its running intervention ends too (and the
+    provider's access through it). Returns whether it ended."""
+    iv = await session.get(Intervention, intervention_id, with_for_update=True)
+    if iv is None or iv.status != IV.active:
+        return False
+    plan = await repository.plan_row(session, iv.plan_id, lock=True)
+    await _close(session, iv, "end", actor_id)
+    await repository.save(session, plan, "intervention_ended", actor_id=actor_id,
+                          detail={"intervention_id": str(iv.id), "cause": "activation_ended"})
+    return True

@@ -134,3 +134,35 @@ async def plan_brief(session: AsyncSession, plan_id: uuid.UUID) -> dict[str, Any
         return None
     return {"id": p.id, "person_id": p.person_id, "kind": str(p.kind), "state": str(p.state),
             "agreed_at": p.agreed_at, "activated_at": p.activated_at}
+
+
+async def intervention_brief(session: AsyncSession, intervention_id: uuid.UUID) -> dict[str, Any] | None:
+    """One intervention with what an activation order copies of it and of its plan (services context): person,
+    cartella, case manager, plan state, service, provider, intensity, dates, funding source, status."""
+    row = (await session.execute(
+        sa.select(Intervention, CarePlan).join(CarePlan, CarePlan.id == Intervention.plan_id)
+        .where(Intervention.id == intervention_id))).first()
+    if row is None:
+        return None
+    iv, plan = row
+    return {"id": iv.id, "plan_id": plan.id, "ambito_id": plan.ambito_id, "person_id": plan.person_id,
+            "cartella_id": plan.cartella_id, "case_manager_id": plan.case_manager_id, "plan_state": str(plan.state),
+            "plan_kind": str(plan.kind), "service_type": iv.service_type, "provider_org_id": iv.provider_org_id,
+            "intensity_value": iv.intensity_value, "intensity_unit": iv.intensity_unit,
+            "start_date": iv.start_date, "end_date": iv.end_date, "funding_source": iv.funding_source,
+            "status": str(iv.status)}
+
+
+def interventions_of_plans(plan_ids: list[uuid.UUID]) -> sa.Select:
+    """(id, plan_id, service_type, funding_source, intensity_value, intensity_unit, start_date, end_date, status)
+    of the interventions of the plans: the cost of a plan (services context) lists every intervention."""
+    return sa.select(Intervention.id, Intervention.plan_id, Intervention.service_type, Intervention.funding_source,
+                     Intervention.intensity_value, Intervention.intensity_unit, Intervention.start_date,
+                     Intervention.end_date, Intervention.status).where(Intervention.plan_id.in_(plan_ids))
+
+
+def plan_facts() -> sa.Subquery:
+    """What this context publishes for indicators, one row per plan: id, person_id, cartella_id, state, agreed_at,
+    activated_at, closed_at (a read-only projection; the services context checks a SAD case's plan with it)."""
+    return sa.select(CarePlan.id, CarePlan.person_id, CarePlan.cartella_id, CarePlan.state, CarePlan.agreed_at,
+                     CarePlan.activated_at, CarePlan.closed_at).subquery("plan_facts")

@@ -141,6 +141,13 @@ class Settings(BaseSettings):
     waiting_list_reply_working_days: int = Field(default=2, ge=1, le=30)
     waiting_list_refusals_before_suspension: int = Field(default=2, ge=1, le=10)
 
+    # Servizi e misure (docs/decisions/services.md): a week delivered below this share of the planned hours or
+    # accesses puts one work item in the case manager's queue; the rank of applications waiting for funds (keys in
+    # order: application_date, need_score — the VMD's Barthel read as need, 100 - Barthel, higher first).
+    services_below_threshold_percent: float = Field(default=80, gt=0, le=100)
+    measures_waiting_rank: list[Literal["application_date", "need_score"]] = Field(
+        default_factory=lambda: ["application_date", "need_score"], min_length=1)
+
     @model_validator(mode="after")
     def _discharge_marks(self):
         if self.discharge_at_risk_hours > self.discharge_overdue_hours:

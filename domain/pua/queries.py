@@ -106,6 +106,7 @@ async def triage_queue(session: AsyncSession, *, principal: Principal, limit: in
 # ---------------------------------------------------------------- for reporting
 def access_facts() -> sa.Subquery:
     """What this context publishes for indicators, one row per request (a read-only projection the reporting
-    context aggregates; it never selects the table): ambito_id, registered_at, first_level_at, state, vmd_id."""
-    return sa.select(AccessRequest.id, AccessRequest.ambito_id, AccessRequest.registered_at,
+    context aggregates; it never selects the table): ambito_id, person_id, registered_at, first_level_at, state,
+    vmd_id."""
+    return sa.select(AccessRequest.id, AccessRequest.ambito_id, AccessRequest.person_id, AccessRequest.registered_at,
                      AccessRequest.first_level_at, AccessRequest.state, AccessRequest.vmd_id).subquery("access_facts")

@@ -57,6 +57,16 @@ class Permission(StrEnum):
     waiting_list_manage = "waiting_list.manage"  # the comune: urgency, confirmation, withdrawal, replies to offers
     waiting_list_urgency_decide = "waiting_list.urgency_decide"  # sub-ambito coordinator confirms or rejects
     waiting_list_offer = "waiting_list.offer"  # UDO operator: free beds, offers, replies
+    services_read = "services.read"  # activation orders, delivery log, weekly and monthly summaries
+    services_order = "services.order"  # the case side: order from a plan's intervention, start, suspend, end
+    services_provide = "services.provide"  # the provider: accept or decline, start, suspend, end, delivery log
+    services_cost_read = "services.cost_read"  # planned and delivered cost of a plan (budget di salute)
+    services_report = "services.report"  # aggregate indicators (SAD run entirely in the system)
+    services_accredit = "services.accredit"  # accreditations of providers (reference data)
+    measures_read = "measures.read"  # measure applications of one's cases
+    measures_manage = "measures.manage"  # file an application and move it through its states
+    measures_report = "measures.report"  # a call's budget and status counts (aggregates)
+    measures_admin = "measures.admin"  # the measure catalogue and the calls (bandi)
     outbox_read = "outbox.read"  # outbound messages to ASST: metadata (state, attempts, errors), no payload
     outbox_payload = "outbox.payload"  # the FHIR resources a message carries (personal data)
     outbox_retry = "outbox.retry"  # put a dead or withheld message back in the queue

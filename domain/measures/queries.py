@@ -1,0 +1,144 @@
+"""Read side of measures: the catalogue, the calls with their budget (committed, available, waiting) and counts per
+state, one application, the applications the principal reaches, and the waiting-for-funds rank of a call."""
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.kernel import clock, cursor
+from domain.kernel.errors import NotFound
+from domain.kernel.settings import get_settings
+from domain.measures import policy
+from domain.measures.models import COMMITTED_STATES, ApplicationState, Measure, MeasureApplication, MeasureCall
+from domain.measures.service import ENTITY, NOT_FOUND, rank_key
+from domain.security import audit
+from domain.security.permissions import Permission
+
+MAX_PAGE = 200
+LIST_KIND = "measures.applications"
+
+
+async def list_measures(session: AsyncSession) -> list[Measure]:
+    rows = list((await session.execute(sa.select(Measure).order_by(Measure.code))).scalars())
+    audit.record(action="list", object_type="measure", object_ids=[], result_count=len(rows))
+    return rows
+
+
+async def _figures(session: AsyncSession, call_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    """Per call: counts per state, committed and waiting amounts (one grouped query)."""
+    rows = (await session.execute(sa.select(
+        MeasureApplication.call_id, MeasureApplication.state, sa.func.count(),
+        sa.func.coalesce(sa.func.sum(MeasureApplication.amount), 0))
+        .where(MeasureApplication.call_id.in_(call_ids))
+        .group_by(MeasureApplication.call_id, MeasureApplication.state))).all()
+    out: dict[uuid.UUID, dict[str, Any]] = {i: {"status_counts": {}, "committed": Decimal(0),
+                                                 "waiting_amount": Decimal(0)} for i in call_ids}
+    for call_id, state, n, amount in rows:
+        f = out[call_id]
+        f["status_counts"][state] = n
+        if state in COMMITTED_STATES:
+            f["committed"] += Decimal(amount)
+        elif state == ApplicationState.waiting_funds.value:
+            f["waiting_amount"] += Decimal(amount)
+    return out
+
+
+def call_view(call: MeasureCall, f: dict[str, Any]) -> dict[str, Any]:
+    today = clock.today_rome()
+    return {"id": call.id, "measure_code": call.measure_code, "title": call.title, "opens_on": call.opens_on,
+            "closes_on": call.closes_on, "open_today": call.opens_on <= today <= call.closes_on,
+            "budget": call.budget, "committed": f["committed"], "available": call.budget - f["committed"],
+            "waiting_amount": f["waiting_amount"], "status_counts": f["status_counts"], "version": call.version}
+
+
+async def list_calls(session: AsyncSession, *, principal, measure_code: str | None = None) -> list[dict[str, Any]]:
+    stmt = sa.select(MeasureCall).where(MeasureCall.ambito_id == principal.ambito_id)
+    if measure_code:
+        stmt = stmt.where(MeasureCall.measure_code == measure_code)
+    calls = list((await session.execute(stmt.order_by(MeasureCall.opens_on.desc(), MeasureCall.id)
+                                        .limit(500))).scalars())
+    figures = await _figures(session, [c.id for c in calls])
+    audit.record(action="list", object_type="measure_call", object_ids=[c.id for c in calls],
+                 result_count=len(calls))
+    return [call_view(c, figures[c.id]) for c in calls]
+
+
+async def get_call(session: AsyncSession, *, principal, call_id: uuid.UUID) -> dict[str, Any]:
+    """Budget and counts of one call: aggregates, for the readers of applications and the analyst."""
+    policy.ensure(principal, Permission.measures_report)
+    call = (await session.execute(sa.select(MeasureCall).where(
+        MeasureCall.id == call_id, MeasureCall.ambito_id == principal.ambito_id))).scalar_one_or_none()
+    if call is None:
+        raise NotFound("Bando non trovato.")
+    audit.record(action="read", object_type="measure_call", object_ids=[call.id])
+    return call_view(call, (await _figures(session, [call.id]))[call.id])
+
+
+async def waiting(session: AsyncSession, *, principal, call_id: uuid.UUID) -> dict[str, Any]:
+    """The applications waiting for funds in rank order; the reader sees who holds a rank only on the rows its scope
+    reaches (a comune its residents), the rank and the criteria on every row."""
+    policy.ensure(principal, Permission.measures_read)
+    call = (await session.execute(sa.select(MeasureCall).where(
+        MeasureCall.id == call_id, MeasureCall.ambito_id == principal.ambito_id))).scalar_one_or_none()
+    if call is None:
+        raise NotFound("Bando non trovato.")
+    rows = list((await session.execute(sa.select(MeasureApplication).where(
+        MeasureApplication.call_id == call.id,
+        MeasureApplication.state == ApplicationState.waiting_funds.value))).scalars())
+    rows.sort(key=rank_key)
+    seen = set((await session.execute(sa.select(MeasureApplication.id).where(
+        MeasureApplication.id.in_([a.id for a in rows]), policy.row_filter(principal)))).scalars())
+    items = [{"rank": i, "application_id": a.id if a.id in seen else None,
+              "person_id": a.person_id if a.id in seen else None, "application_date": a.application_date,
+              "need_score": a.need_score, "amount": a.amount} for i, a in enumerate(rows, 1)]
+    audit.record(action="list", object_type=ENTITY, object_ids=[a.id for a in rows if a.id in seen],
+                 person_ids=[a.person_id for a in rows if a.id in seen], result_count=len(rows))
+    return {"call_id": call.id, "rank_by": list(get_settings().measures_waiting_rank), "items": items}
+
+
+async def waiting_rank(session: AsyncSession, a: MeasureApplication) -> int | None:
+    if str(a.state) != ApplicationState.waiting_funds.value:
+        return None
+    rows = list((await session.execute(sa.select(MeasureApplication).where(
+        MeasureApplication.call_id == a.call_id,
+        MeasureApplication.state == ApplicationState.waiting_funds.value))).scalars())
+    rows.sort(key=rank_key)
+    return next(i for i, r in enumerate(rows, 1) if r.id == a.id)
+
+
+async def get_application(session: AsyncSession, *, principal, application_id: uuid.UUID,
+                          audited: bool = True) -> tuple[MeasureApplication, int | None]:
+    policy.ensure(principal, Permission.measures_read)
+    a = (await session.execute(sa.select(MeasureApplication).where(
+        MeasureApplication.id == application_id, policy.row_filter(principal)))).scalar_one_or_none()
+    if a is None:
+        raise NotFound(NOT_FOUND)
+    if audited:
+        audit.record(action="read", object_type=ENTITY, object_ids=[a.id], person_ids=[a.person_id])
+    return a, await waiting_rank(session, a)
+
+
+async def list_applications(session: AsyncSession, *, principal, call_id: uuid.UUID | None = None,
+                            states: list[str] | None = None, person_id: uuid.UUID | None = None, limit: int = 50,
+                            cursor_token: str | None = None) -> tuple[list[MeasureApplication], str | None]:
+    policy.ensure(principal, Permission.measures_read)
+    limit = max(1, min(int(limit), MAX_PAGE))
+    stmt = sa.select(MeasureApplication).where(policy.row_filter(principal))
+    if call_id is not None:
+        stmt = stmt.where(MeasureApplication.call_id == call_id)
+    if states:
+        stmt = stmt.where(MeasureApplication.state.in_([str(s) for s in states]))
+    if person_id is not None:
+        stmt = stmt.where(MeasureApplication.person_id == person_id)
+    stmt = cursor.newest_first(stmt, MeasureApplication.applied_at, MeasureApplication.id, LIST_KIND, cursor_token,
+                               limit)
+    rows = list((await session.execute(stmt)).scalars())
+    nxt = cursor.next_token(LIST_KIND, rows, limit, lambda a: (a.applied_at, a.id))
+    rows = rows[:limit]
+    audit.record(action="list", object_type=ENTITY, object_ids=[a.id for a in rows],
+                 person_ids=sorted({a.person_id for a in rows}, key=str), result_count=len(rows))
+    return rows, nxt
