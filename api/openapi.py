@@ -65,6 +65,12 @@ TAGS: list[dict[str, str]] = [
                                               "domanda e valutazione congiunta entro 30 giorni, decisione "
                                               "dell'équipe, urgenza, graduatorie calcolate alla lettura, posti "
                                               "liberi, offerte e ingresso."},
+    {"name": "servizi", "description": "Servizi: accreditamento degli enti, ordini di attivazione dagli interventi "
+                                       "del progetto, risposta dell'ente, avvio, sospensione, conclusione, registro "
+                                       "delle prestazioni, previsto ed erogato, costo del progetto."},
+    {"name": "misure", "description": "Misure (B1, B2, Dopo di Noi, Pro.Vi, voucher): catalogo, bandi con il "
+                                     "budget, domande dalla valutazione alla conclusione, attesa di fondi in "
+                                     "graduatoria."},
     {"name": "importazioni", "description": "Importazione di persone, persone di riferimento e cartelle aperte "
                                             "dalla piattaforma precedente (data steward): prova, resoconto, "
                                             "conferma."},

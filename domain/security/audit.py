@@ -57,6 +57,10 @@ OBJECT_TYPE_LABELS: dict[str, str] = {
     "diary_entry": "Nota del diario", "attachment": "Allegato", "work_item": "Attività in coda di lavoro",
     "business_clock": "Orologio di prova", "import_job": "Importazione dalla piattaforma precedente",
     "waiting_list_bed": "Posto libero in unità d'offerta",
+    "service_activation": "Attivazione di un servizio", "service_delivery": "Prestazione di un servizio",
+    "service_accreditation": "Accreditamento di un ente", "services_indicator": "Indicatore dei servizi (conteggi)",
+    "care_plan_cost": "Costo del progetto individualizzato", "measure": "Catalogo delle misure",
+    "measure_call": "Bando di una misura", "measure_application": "Domanda di una misura",
     "outbox_message": "Messaggio verso ASST",
 }
 # A row without an actor: the request carried no valid token (the principal is set as soon as one is verified).
