@@ -246,3 +246,54 @@ class TestEvents:
         assert any(k.endswith(f"integrations.asst.outbound.{n}") for k in events.subscribers(event)
                    for n in ("vmd_concluded", "care_plan_changed", "discharge_changed", "waiting_list_changed",
                              "consent_changed"))
+
+
+class TestMoreEvents:
+    async def test_a_concluded_vmd_sends_its_instruments_as_questionnaire_responses(
+            self, session, asst_settings, fake_asst, clock):
+        from domain.assessment import service as vmd
+        from tests.domain.assessment.vmd_setup import build_world, signed_and_met
+
+        w = await build_world(session)
+        v, ifec, _ = await signed_and_met(session, w, clock)
+        await vmd.conclude(session, principal=ifec, vmd_id=v.id, outcome="project_proposed")
+        await _run(session)
+        [msg] = [m for m in await _messages(session, w.person.id) if m.event == "vmd.concluded"]
+        assert msg.state == "sent" and msg.basis_kind == "legal_basis"  # the VMD's own assignments (LEPS)
+        [got] = [r for r in fake_asst.received if r.key == str(msg.id)]
+        resources = [e["resource"] for e in got.body["entry"]]
+        assert {r["resourceType"] for r in resources} == {"QuestionnaireResponse"}
+        assert sorted(r["questionnaire"].rsplit("/", 1)[-1].split("|")[0] for r in resources) == [
+            "barthel", "lawton_iadl", "social_risk"]
+        assert all(r["subject"]["reference"] == f"Patient/{w.person.id}" and r.get("item") for r in resources)
+
+    async def test_a_plan_s_activation_and_completion_are_two_messages(self, session, asst_settings, fake_asst):
+        from domain.care_plan import service as plans
+        from tests.domain.care_plan.support import make_world
+        from tests.domain.care_plan.test_reviews import active_plan
+
+        w = await make_world(session)
+        plan = await active_plan(session, w)
+        await _run(session)
+        await plans.complete(session, principal=w.sw_p, plan_id=plan.id, reason="Obiettivi raggiunti")
+        await _run(session)
+        msgs = [m for m in await _messages(session, w.person.id) if m.event == "care_plan.state_changed"]
+        assert [(m.source_state, m.state) for m in msgs] == [("active", "sent"), ("completed", "sent")]
+        statuses = [r.body["entry"][0]["resource"]["status"] for r in fake_asst.received
+                    if r.key in {str(m.id) for m in msgs}]
+        assert statuses == ["active", "completed"]
+
+    async def test_a_waiting_list_application_sends_each_status_once(self, session, asst_settings, fake_asst):
+        from tests.domain.waiting_list.setup import World, applicant
+
+        w = await World().build(session)
+        a = await applicant(session, w, barthel=35, units=[w.x], application_date=date(2026, 2, 20),
+                            listing_date=date(2026, 3, 2))
+        await _run(session)
+        msgs = [m for m in await _messages(session, a.person.id) if m.event == "waiting_list.state_changed"]
+        # applied (awaiting the joint assessment) and listed: one message per status, however many changes
+        assert [m.source_state for m in msgs] == ["assessment_pending", "listed"]
+        assert all(m.state == "sent" for m in msgs)  # the VMD's LEPS assignments are the basis
+        tasks = [r.body["entry"][1]["resource"] for r in fake_asst.received if r.key in {str(m.id) for m in msgs}]
+        assert [t["status"] for t in tasks] == ["requested", "in-progress"]
+        assert all(t["resourceType"] == "Task" for t in tasks)
