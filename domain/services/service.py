@@ -37,6 +37,7 @@ ORDER_KIND = "services.activation_request"
 DECLINED_KIND = "services.activation_declined"
 PLAN_STATES = ("agreed", "active", "under_review")  # the plan is signed: the legal basis of the order
 NOT_FOUND = "Attivazione non trovata."
+CENT = Decimal("0.01")
 
 
 # ---------------------------------------------------------------------------------------------------- accreditation
@@ -169,12 +170,13 @@ async def order(session: AsyncSession, *, principal: Principal, data) -> Activat
     if existing is not None:
         raise Conflict("L'intervento ha già un'attivazione in corso.", existing_id=str(existing[0]))
     now = clock.now()
+    unit_cost = data.unit_cost if data.unit_cost is not None else accreditation.unit_cost
     a = Activation(
         ambito_id=principal.ambito_id, person_id=person.id, comune_id=person.residence_comune_id,
         cartella_id=iv["cartella_id"], plan_id=iv["plan_id"], intervention_id=iv["id"],
         case_manager_id=iv["case_manager_id"], provider_org_id=provider_id, service_type=service_type,
-        intensity_value=intensity, intensity_unit=unit,
-        unit_cost=data.unit_cost if data.unit_cost is not None else accreditation.unit_cost,
+        intensity_value=intensity.quantize(CENT), intensity_unit=unit,
+        unit_cost=unit_cost.quantize(CENT) if unit_cost is not None else None,
         funding_source=funding, start_date=start, end_date=end, state=ActivationState.requested,
         requested_at=now, requested_by=principal.user_id, notes=data.notes, version=1)
     session.add(a)
