@@ -168,7 +168,8 @@ async def relay(session: AsyncSession, payload: dict[str, Any]) -> None:
         else:
             state = outbox.failed(msg, error=result.error or "errore", status=result.status)
             if state == "pending":
-                await outbox.wake_relay(session, key=f"{msg.id}:{msg.attempts}", run_after=msg.next_attempt_at)
+                await outbox.wake_relay(session, key=f"{msg.id}:{msg.retries}:{msg.attempts}",
+                                        run_after=msg.next_attempt_at)
             log.warning("outbox attempt failed", extra={"message_id": str(msg.id), "attempts": msg.attempts,
                                                         "state": str(state), "status": result.status})
     await session.flush()

@@ -151,11 +151,16 @@ class TestRetries:
         operator = await load_principal(session, str(
             (await make_user(session, Role.integration_operator, "ambito-crema")).id))
         fake_asst.default = 200
+        fake_asst.script(500)  # the retry's first attempt fails too: its back-off is woken like the first round's
         await outbox.retry(session, principal=operator, message_id=msg.id)
         await _run(session)
         await session.refresh(msg)
-        assert (msg.state, msg.attempts, msg.retries, msg.retried_by) == ("sent", 1, 1, operator.user_id)
-        assert fake_asst.keys() == [str(msg.id)] * 4  # the retry keeps the key
+        assert (msg.state, msg.attempts, msg.retries, msg.retried_by) == ("pending", 1, 1, operator.user_id)
+        clock.advance(seconds=10)
+        await _run(session)
+        await session.refresh(msg)
+        assert (msg.state, msg.attempts) == ("sent", 2)
+        assert fake_asst.keys() == [str(msg.id)] * 5  # the retry keeps the key
 
 
 class TestBasis:
