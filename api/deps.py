@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.errors import is_bad_input
 from api.logging import AUDIT_WRITE_FAILURES, safe_traceback
 from domain.kernel import business_clock
-from domain.kernel.db import sessionmaker
+from domain.kernel.db import database_unavailable, sessionmaker
 from domain.kernel.errors import DomainError, Forbidden, Unauthenticated
 from domain.kernel.jobs import ENQUEUED_FLAG
 from domain.security import audit
@@ -38,6 +38,8 @@ def _status_of(exc: BaseException) -> int:
         return 422
     if isinstance(exc, StarletteHTTPException):
         return exc.status_code
+    if database_unavailable(exc):
+        return 503
     return 500
 
 
@@ -68,7 +70,13 @@ async def request_boundary(session: AsyncSession, request: Request, *, savepoint
         await audit.flush(session, status=getattr(request.scope.get("route"), "status_code", None) or 200)
         await (tx.commit() if tx else session.commit())
     except BaseException as exc:
-        await (tx.rollback() if tx else session.rollback())
+        try:
+            await (tx.rollback() if tx else session.rollback())
+        except Exception as rollback_exc:
+            # The connection died with the database (restart): the server has already discarded the transaction.
+            # Keep the original error, which says why the request failed.
+            if not database_unavailable(rollback_exc):
+                raise
         status = _status_of(exc)
         try:
             await audit.flush_separately(status=status, outcome=_outcome(status))

@@ -14,10 +14,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.logging import safe_traceback
+from domain.kernel.db import database_unavailable
 from domain.kernel.errors import DomainError
+from domain.kernel.settings import get_settings
 
 PROBLEM = "application/problem+json"
 TYPE_BASE = "https://pua.ambito-crema.example/problems/"
@@ -27,7 +30,7 @@ _HTTP_TITLES = {
     400: "Richiesta non valida", 401: "Autenticazione richiesta", 403: "Operazione non consentita",
     404: "Risorsa non trovata", 405: "Metodo non consentito", 406: "Formato non accettabile",
     409: "Conflitto con lo stato attuale", 413: "Contenuto troppo grande", 415: "Tipo di contenuto non supportato",
-    422: "Dati non validi", 500: "Errore interno",
+    422: "Dati non validi", 500: "Errore interno", 503: "Servizio temporaneamente non disponibile",
 }
 # Starlette's errors share the domain's problem types where they mean the same thing (one title per type).
 _HTTP_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "conflict", 422: "invalid"}
@@ -288,6 +291,17 @@ def is_bad_input(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in BAD_INPUT_SQLSTATES
 
 
+UNAVAILABLE_DETAIL = ("Il database non risponde (riavvio o manutenzione): la richiesta non è stata registrata. "
+                      "Riprovare tra qualche secondo.")
+
+
+def unavailable() -> JSONResponse:
+    """503 for a request the database could not serve (down, restarting, unreachable, too slow): nothing of it was
+    committed, the client may send it again after Retry-After seconds."""
+    return problem(503, _HTTP_TITLES[503], UNAVAILABLE_DETAIL, code="unavailable",
+                   headers={"Retry-After": str(get_settings().db_retry_after_seconds)})
+
+
 def _http_detail(request: Request, exc: StarletteHTTPException) -> str | None:
     status = exc.status_code
     detail = exc.detail if isinstance(exc.detail, str) else None
@@ -343,7 +357,17 @@ def install(app: FastAPI) -> None:
             return problem(422, BAD_INPUT_TITLES[code], detail, code=code)
         return await _unhandled(request, exc)
 
+    # A database that is down or restarting shows up as these (refused, reset, connect/pool/statement timeout):
+    # handled here, inside the app, so the answer is a 503 and not a logged 500.
+    @app.exception_handler(OSError)
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    async def _connection(request: Request, exc: Exception):
+        return await _unhandled(request, exc)
+
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception):
+        if database_unavailable(exc):
+            log.warning("database_unavailable", error_type=type(exc).__name__)
+            return unavailable()
         log.error("unhandled_error", error_type=type(exc).__name__, where=safe_traceback(exc))
         return problem(500, _HTTP_TITLES[500], _HTTP_DETAILS[500], code="internal")

@@ -178,10 +178,11 @@ async def client(app, session):
 #   db      the domain against the session's Postgres (rollback per test)
 #   api     HTTP through the ASGI app (the permission matrix included)
 #   worker  real Celery workers and subprocesses
-#   slow    the fuzz run, `make run` end to end, migrations up and down, benchmark smoke runs
+#   slow    the fuzz run, `make run` end to end, migrations up and down, benchmark smoke runs, fault tests
 TIERS = ("unit", "db", "api", "worker", "slow")
 _SLOW = ("tests/api/test_schemathesis.py", "tests/deploy/test_run.py", "tests/deploy/test_migrations.py",
-         "tests/deploy/test_docs.py", "tests/bench/", "tests/deploy/test_import_acceptance.py")
+         "tests/deploy/test_docs.py", "tests/bench/", "tests/deploy/test_import_acceptance.py",
+         "tests/faults/")  # Postgres restarts, a full disk, key rotation, backup and restore: real processes
 _DB_FIXTURES = {"session", "client", "pg_server", "test_db", "fresh_db", "app_engine", "app"}
 
 

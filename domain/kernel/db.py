@@ -19,7 +19,14 @@ def make_engine(url: str | None = None, **kwargs) -> AsyncEngine:
     kwargs.setdefault("pool_pre_ping", False)
     # SQL errors must not carry bound values (names, codici fiscali) into logs or job error columns.
     kwargs.setdefault("hide_parameters", True)
-    return create_async_engine(url or s.database_url, echo=s.db_echo, **kwargs)
+    url = url or s.database_url
+    if "+asyncpg" in url:
+        # Bounded waits: a database that is down or restarting fails the request (503) instead of hanging it.
+        if "poolclass" not in kwargs:
+            kwargs.setdefault("pool_timeout", s.db_pool_timeout_seconds)
+        kwargs["connect_args"] = {"timeout": s.db_connect_timeout_seconds,
+                                  "command_timeout": s.db_command_timeout_seconds, **kwargs.get("connect_args", {})}
+    return create_async_engine(url, echo=s.db_echo, **kwargs)
 
 
 def get_engine() -> AsyncEngine:
@@ -85,3 +92,26 @@ async def insert_pending(session: AsyncSession, tables: list[str]) -> None:
             for k in filled_by_db:
                 del r[k]
         await session.execute(sa.insert(table), rows)
+
+
+# SQLSTATEs that mean "the database cannot serve now", not "this request is wrong": connection exceptions (class
+# 08), an administrator or crash shutdown and a server still starting (57P01-57P03), too many connections (53300).
+_UNAVAILABLE_SQLSTATES = ("57P01", "57P02", "57P03", "53300")
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    """Whether `exc` (or what caused it) says the database is down, restarting or unreachable: the request may be
+    tried again later (503), nothing of it was committed. Connection refused or reset, a connect, pool or statement
+    timeout, a connection invalidated by the driver, the SQLSTATEs above."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(exc, (sa.exc.TimeoutError, ConnectionError, TimeoutError)):
+            return True
+        sqlstate = getattr(exc, "sqlstate", None) or getattr(getattr(exc, "orig", None), "sqlstate", None)
+        if isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES):
+            return True
+        exc = getattr(exc, "orig", None) if isinstance(exc, sa.exc.DBAPIError) else (exc.__cause__ or exc.__context__)
+    return False

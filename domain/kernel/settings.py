@@ -19,6 +19,13 @@ class Settings(BaseSettings):
     app_db_role: str = "pua_app"
     db_pool_size: int = 10
     db_echo: bool = False
+    # Database faults (docs/operations.md, runbook): opening a connection, waiting for a pooled one and running one
+    # statement are bounded, so a database that is down or restarting is answered with 503 and Retry-After
+    # (DB_RETRY_AFTER_SECONDS) instead of a hang; the pool is renewed by itself once the server is back.
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    db_command_timeout_seconds: float = Field(default=60.0, gt=0)
+    db_retry_after_seconds: int = Field(default=5, ge=1, le=3600)
 
     # Embedded Postgres used by `make run` when DATABASE_URL is not given.
     pg_data_dir: Path = Path("/var/tmp/pua-crema/pg")

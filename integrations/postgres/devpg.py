@@ -115,6 +115,23 @@ def stop(datadir: str | Path, mode: str = "fast") -> None:
                    check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def clone(source_port: int, datadir: str | Path, *, fast: bool = True) -> int:
+    """A second server holding a copy of every database of the running one on `source_port` (pg_basebackup over
+    the replication protocol, which initdb's trust rules allow on 127.0.0.1), started on a free port. Fault tests
+    stop, restart or fill up this one and never the shared server. Returns the port."""
+    d = Path(datadir).resolve()
+    user, prefix = _runas()
+    b = _usable_bindir(bindir(), prefix)
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if user:
+        os.chown(d, user.pw_uid, user.pw_gid)
+        _make_traversable(d)
+    subprocess.run(prefix + [str(b / "pg_basebackup"), "-D", str(d), "-h", "127.0.0.1", "-p", str(source_port),
+                             "-U", SUPERUSER, "-X", "stream", "-c", "fast", "--no-sync"],
+                   check=True, stdout=subprocess.DEVNULL)
+    return start(d, fast=fast)
+
+
 def ensure_database(port: int, dbname: str, owner: str, app_role: str, template: str | None = None) -> None:
     """Create the owner role, the non-superuser application role and the database (idempotent)."""
     import psycopg
