@@ -86,7 +86,7 @@ async def create_call(body: CallCreate, session: Session, principal: Admin) -> C
                           "nell'ordine della graduatoria.")
 async def update_call(call_id: CallId, body: CallUpdate, session: Session, principal: Admin) -> CallPublic:
     await service.update_call(session, principal=principal, call_id=call_id, data=body)
-    return CallPublic(**await queries.get_call(session, principal=principal, call_id=call_id))
+    return CallPublic(**await queries.get_call(session, principal=principal, call_id=call_id, checked=False))
 
 
 @router.get("/measures/calls/{call_id}", response_model=CallPublic, summary="Budget e domande di un bando",

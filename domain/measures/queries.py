@@ -67,9 +67,11 @@ async def list_calls(session: AsyncSession, *, principal, measure_code: str | No
     return [call_view(c, figures[c.id]) for c in calls]
 
 
-async def get_call(session: AsyncSession, *, principal, call_id: uuid.UUID) -> dict[str, Any]:
-    """Budget and counts of one call: aggregates, for the readers of applications and the analyst."""
-    policy.ensure(principal, Permission.measures_report)
+async def get_call(session: AsyncSession, *, principal, call_id: uuid.UUID, checked: bool = True) -> dict[str, Any]:
+    """Budget and counts of one call: aggregates, for the readers of applications and the analyst (`checked=False`:
+    the answer of an administrator's change, already authorised)."""
+    if checked:
+        policy.ensure(principal, Permission.measures_report)
     call = (await session.execute(sa.select(MeasureCall).where(
         MeasureCall.id == call_id, MeasureCall.ambito_id == principal.ambito_id))).scalar_one_or_none()
     if call is None:
