@@ -106,14 +106,15 @@ async def enqueue(session: AsyncSession, *, kind: str, payload: dict[str, Any], 
         session.add(job)
         await session.flush()
     else:
+        # one round trip when the job is new (the common case): the inserted row comes back as the ORM object
         stmt = (pg_insert(Job).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"])
-                .returning(Job.id))
-        inserted = (await session.execute(stmt)).scalar_one_or_none()
-        job = (await session.execute(
-            sa.select(Job).where(Job.dedup_key == dedup_key).execution_options(populate_existing=True)
-        )).scalar_one()
-        if inserted is None:
-            return job
+                .returning(Job))
+        job = (await session.execute(sa.select(Job).from_statement(stmt)
+                                     .execution_options(populate_existing=True))).scalar_one_or_none()
+        if job is None:
+            return (await session.execute(
+                sa.select(Job).where(Job.dedup_key == dedup_key).execution_options(populate_existing=True)
+            )).scalar_one()
     session.info[ENQUEUED_FLAG] = True
     return job
 

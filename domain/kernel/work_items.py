@@ -53,10 +53,10 @@ async def create(session: AsyncSession, *, kind: str, title: str, source_type: s
     values = {c.name: getattr(item, c.name) for c in WorkItem.__table__.columns}
     stmt = (pg_insert(WorkItem).values(values)
             .on_conflict_do_nothing(index_elements=["dedup_key"], index_where=_DEDUP_WHERE)
-            .returning(WorkItem.id))
-    inserted = (await session.execute(stmt)).scalar_one_or_none()
-    if inserted is not None:
-        return await session.get(WorkItem, inserted)
+            .returning(WorkItem))
+    inserted = (await session.execute(sa.select(WorkItem).from_statement(stmt))).scalar_one_or_none()
+    if inserted is not None:  # the new row came back whole: no second round trip
+        return inserted
     existing = (await session.execute(
         sa.select(WorkItem).where(WorkItem.dedup_key == dedup_key, sa.text(_OPEN_SQL)))).scalar_one()
     return existing
