@@ -23,6 +23,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,11 +35,13 @@ from domain.discharge.models import DischargeCase
 from domain.imports.mapping import template_dict
 from domain.imports.models import ImportJob, ImportState
 from domain.kernel import clock, work_items
+from domain.measures.models import MeasureApplication, MeasureCall
 from domain.outbox.models import MessageState, OutboxMessage
 from domain.pua.models import AccessRequest, AccessState
 from domain.registry import assignments
 from domain.registry.models import AssignmentReason, BreakGlassGrant, Cartella, CartellaAssignment, PossibleMatch
 from domain.security.models import Role, RoleAssignment, Team, TeamMember, TeamType
+from domain.services.models import Accreditation, Activation
 from domain.territory.models import ServiceUnit
 from domain.waiting_list.models import WaitingListBed, WaitingListChoice, WaitingListEntry, WaitingListOffer
 from tests.api import permission_matrix as M  # noqa: N812  (the matrix is the subject of every line here)
@@ -101,6 +104,10 @@ DISCHARGE_FOR = {"": "project_formulated", "project": "evaluated", "discharge": 
                  "monitoring": "discharged", "close": "monitoring"}
 # The application each waiting-list action needs (the others use the `listed` one, with an open offer).
 WL_FOR = {"decision": "pending", "urgency/decision": "urgent", "confirm": "suspended"}
+# The activation order each services action needs (the reads use the running one), and the measure application.
+ACTIVATION_FOR = {"accept": "requested", "decline": "requested", "start": "accepted", "resume": "suspended"}
+APPLICATION_FOR = {"assessment": "submitted", "withdraw": "submitted", "eligibility": "assessment_pending",
+                   "project": "eligible", "activation": "project_defined", "monitoring": "active", "end": "monitoring"}
 REQUEST_FOR = {"reception": "registered", "withdraw": "registered", "cancel": "registered",
                "triage": "in_reception", "orient": "first_level_done", "refer-vmd": "first_level_done",
                "refer-cot": "first_level_done"}
@@ -151,6 +158,12 @@ class World:
     wl_plan: uuid.UUID | None = None
     wl_entries: dict[str, uuid.UUID] = field(default_factory=dict)  # WL_FOR state -> application
     wl_offer: uuid.UUID | None = None  # an open offer of a bed of wl_unit to the `listed` application
+    # services: activation orders by (provider kind "ets" | "rsa", state); measures: calls and applications by state
+    activations: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)
+    order_iv: uuid.UUID | None = None  # a planned intervention of an agreed plan, with no order yet
+    m_call: uuid.UUID | None = None  # the call whose figures and waiting rank are read
+    m_post_call: uuid.UUID | None = None  # an open call with no application (new applications)
+    m_apps: dict[str, uuid.UUID] = field(default_factory=dict)  # application state -> application (own call each)
     outbox_message: uuid.UUID | None = None  # a dead letter to ASST about the case's person
 
 
@@ -531,6 +544,49 @@ async def _waiting_list_rows(s: AsyncSession, world: World, *, ambito: uuid.UUID
     world.wl_offer = o.id
 
 
+async def _services_rows(s: AsyncSession, world: World, *, ambito: uuid.UUID, comune: uuid.UUID | None,
+                         orders: dict[tuple[str, str], tuple[uuid.UUID, uuid.UUID, uuid.UUID, str]],
+                         vmd: uuid.UUID | None, plan: uuid.UUID | None, accredit: tuple[uuid.UUID, str]) -> None:
+    """Activation orders in the states the actions start from (`orders`: (kind, state) -> (plan, intervention,
+    provider, service type); one open order per intervention), the provider's accreditation, and the measure
+    applications of the person in each state, one call each (one open application per person and call), plus the
+    call read for figures and an open call with no application yet."""
+    s.add(Accreditation(ambito_id=ambito, organisation_id=accredit[0], service_type=accredit[1],
+                        valid_from=date(2026, 1, 1), unit_cost=Decimal("21.50")))
+    for (kind, state), (plan_id, iv, provider, service_type) in orders.items():
+        a = Activation(ambito_id=ambito, person_id=world.person, comune_id=comune, cartella_id=world.cartella,
+                       plan_id=plan_id, intervention_id=iv, provider_org_id=provider, service_type=service_type,
+                       intensity_value=Decimal(6), intensity_unit="hours_week", unit_cost=Decimal("21.50"),
+                       funding_source="fna", start_date=date(2026, 3, 2), state=state,
+                       started_at=clock.now() if state in ("active", "suspended") else None, version=1)
+        s.add(a)
+        await s.flush()
+        world.activations[(kind, state)] = a.id
+
+    def call(title: str) -> MeasureCall:
+        c = MeasureCall(ambito_id=ambito, measure_code="b1", title=title, opens_on=date(2026, 1, 1),
+                        closes_on=date(2026, 12, 31), budget=Decimal(100000), version=1)
+        s.add(c)
+        return c
+    main, post = call("Misura B1 2026"), call("Misura B1 2026 - domande nuove")
+    await s.flush()
+    world.m_call, world.m_post_call = main.id, post.id
+    for state in ("submitted", "assessment_pending", "eligible", "project_defined", "active", "monitoring"):
+        c = call(f"Misura B1 2026 - {state}")
+        await s.flush()
+        running = state in ("active", "monitoring")
+        app = MeasureApplication(
+            ambito_id=ambito, call_id=c.id, measure_code="b1", person_id=world.person, comune_id=comune,
+            cartella_id=world.cartella, application_date=date(2026, 3, 1), state=state,
+            vmd_id=vmd if state != "submitted" else None, need_score=65 if state != "submitted" else None,
+            plan_id=plan if state in ("project_defined", "active", "monitoring") else None,
+            amount=Decimal(1000) if running else None, period_start=date(2026, 3, 2) if running else None,
+            period_end=date(2027, 3, 2) if running else None, version=1)
+        s.add(app)
+        await s.flush()
+        world.m_apps[state] = app.id
+
+
 def _discharge_bundle(sc: Scenario, world: World) -> dict[str, Any]:
     """The same signal as _discharge_body, as the FHIR transaction Bundle ASST sends (server references only)."""
     d = _discharge_body(sc, world)
@@ -627,6 +683,22 @@ async def build(engine: AsyncEngine, http: AsyncClient) -> Scenario:
             await _waiting_list_rows(s, world, ambito=(await org(s, "ambito-crema")).id, comune=offanengo,
                                      operator_user=own["rsa_operator"], vmd=world.vmds["equipe_review"],
                                      spare_person=spare_person)
+        fbc = ids["op-fbc"]
+        for world in (sc.crema, sc.revoked):
+            world.order_iv = world.running["agreed"]
+            orders = {(kind, state): (world.plans[plan_state], iv[plan_state], org_id, service_type)
+                      for state, plan_state in (("requested", "proposed"), ("accepted", "active"),
+                                                ("active", "under_review"), ("suspended", "suspended"))
+                      for kind, iv, org_id, service_type in (("ets", world.running, ids["ets-igea"], "sad"),
+                                                             ("rsa", world.planned, fbc, "rsa_aperta"))}
+            await _services_rows(s, world, ambito=(await org(s, "ambito-crema")).id, comune=offanengo,
+                                 orders=orders, vmd=world.vmds["concluded"], plan=world.plans["agreed"],
+                                 accredit=(ids["ets-igea"], "sad"))
+        sc.cremona.order_iv = sc.cremona.intervention
+        await _services_rows(s, sc.cremona, ambito=ar.ambito_id, comune=sc.cremona.comune,
+                             orders={("ets", "active"): (sc.cremona.plan, sc.cremona.intervention,
+                                                         ids["asst-cremona-test"], "adi_cdom")},
+                             vmd=sc.cremona.vmd, plan=sc.cremona.plan, accredit=(ids["asst-cremona-test"], "adi_cdom"))
         sc.cremona.wl_unit = sc.cremona.wl_cdi_unit = units["rsa-cremona-test"]
         await _waiting_list_rows(s, sc.cremona, ambito=ar.ambito_id, comune=sc.cremona.comune, operator_user=cop,
                                  vmd=sc.cremona.vmd)
@@ -725,6 +797,8 @@ def param(sc: Scenario, path: str, name: str, role: str, situation: str) -> str:
     if name == "code":
         if path.startswith("/api/instruments"):
             return "barthel"
+        if path.startswith("/api/catalogue/measures"):
+            return "pro_vi"
         return "sad" if "service-types" in path else "fna"
     if name == "version":
         return "1"
@@ -751,6 +825,16 @@ def param(sc: Scenario, path: str, name: str, role: str, situation: str) -> str:
             return str(w.wl_offer)
         if name == "application_id":
             return str(w.wl_entries[WL_FOR.get(_action(path), "listed")])
+    if name == "activation_id":  # the order of the caller's kind of provider (the case side reads the ETS's)
+        kind = "rsa" if role == "rsa_operator" else "ets"
+        state = ACTIVATION_FOR.get(_action(path), "active")
+        return str(w.activations.get((kind, state)) or next(iter(w.activations.values())))
+    if name == "call_id":
+        return str(w.m_call)
+    if name == "application_id" and path.startswith("/api/measures"):
+        return str(w.m_apps.get(APPLICATION_FOR.get(_action(path), "active")))
+    if name == "plan_id" and path.startswith("/api/services/plans"):  # a plan with orders
+        return str(w.plans.get("active", w.plan))
     if name == "unit_id":
         return str(sc.other_unit if situation == "other" else w.unit)
     action = _action(path)
@@ -891,6 +975,26 @@ def body_for(sc: Scenario, method: str, path: str, role: str, situation: str,
         ("POST", "/waiting-lists/units/{unit_id}/beds"): {"label": "Camera 3"},
         ("POST", "/waiting-lists/offers"): {"unit_id": str(w.wl_unit)},
         ("POST", "/waiting-lists/offers/{offer_id}/refuse"): {"reason": "Preferisce attendere"},
+        ("POST", "/catalogue/accreditations"): {"organisation_id": str(sc.crema.org), "service_type": "sadh",
+                                                "valid_from": "2026-03-01", "unit_cost": "22.00"},
+        ("POST", "/services/activations"): {"intervention_id": str(w.order_iv)},
+        ("POST", "/services/activations/{activation_id}/decline"): {"reason": "Nessun operatore disponibile"},
+        ("POST", "/services/activations/{activation_id}/suspend"): {"reason": "Ricovero ospedaliero"},
+        ("POST", "/services/activations/{activation_id}/end"): {"reason": "goals_reached"},
+        ("POST", "/services/activations/{activation_id}/deliveries"): {"delivered_on": "2026-03-02", "hours": "2",
+                                                                      "note": "Igiene personale"},
+        ("PATCH", "/catalogue/measures/{code}"): {"eligibility_notes": "Over 40 o giovani senza caregiver"},
+        ("POST", "/catalogue/measure-calls"): {"measure_code": "b2", "title": "Misura B2 2026",
+                                               "opens_on": "2026-03-01", "closes_on": "2026-12-31",
+                                               "budget": "50000"},
+        ("PATCH", "/catalogue/measure-calls/{call_id}"): {"budget": "200000"},
+        ("POST", "/measures/applications"): {"call_id": str(w.m_post_call), "person_id": str(w.person),
+                                             "cartella_id": str(w.cartella), "application_date": "2026-03-02"},
+        ("POST", "/measures/applications/{application_id}/assessment"): {
+            "vmd_id": str(w.vmds.get("concluded", w.vmd))},
+        ("POST", "/measures/applications/{application_id}/eligibility"): {"eligible": True},
+        ("POST", "/measures/applications/{application_id}/project"): {"plan_id": str(w.plans.get("agreed", w.plan))},
+        ("POST", "/measures/applications/{application_id}/activation"): {"amount": "1000"},
     }
     if (method, p) == ("POST", "/imports"):
         return {"files": {"file": ("export.csv", IMPORT_CSV, "text/csv")}}

@@ -314,6 +314,8 @@ route("POST", "/discharges", grant(WARD, AMBITO))
 # a provider of the project, `other` a provider that is not named in it.
 route("GET", "/discharges", grant(DISCHARGE_READERS | PROVIDERS, ANY))
 route("GET", "/discharges/{discharge_id}", grant(COT | COMUNE | PROVIDERS, CASE, ward=(WARD, AMBITO)))
+# The COT's queue of evaluations awaiting it: COT operators only (the comune works cases, it has no COT queue).
+route("GET", "/discharges/cot-queue", grant(COT, ANY))
 # Working a case (evaluation, discharge, closure, exits): the COT of the case and the comune of residence. The VMD is
 # requested and the discharge project written by the comune (the COT requests no VMD and writes no plan).
 for action in ("setting", "evaluation", "discharge", "monitoring", "close", "exit"):
@@ -369,6 +371,48 @@ route("POST", "/imports/{import_id}/confirm", grant(STEWARD, AMBITO))
 route("GET", "/integration/outbox", grant(INTEGRATION | DPO, ANY))
 route("GET", "/integration/outbox/{message_id}", grant(INTEGRATION | DPO, AMBITO))
 route("POST", "/integration/outbox/{message_id}/retry", grant(INTEGRATION, AMBITO))
+# ======================================================================================== services and measures
+# Servizi (issue 13): accreditations are reference data of the Ambito (read by every role, written by the system
+# administrator). An activation order comes from a plan's intervention: the comune orders, starts, suspends and ends
+# the orders of its residents (the AS d'Ambito and the CSC every order of the Ambito, joint cases and CSC services);
+# the sub-ambito coordinator reads its comuni's. The provider (ETS, RSA) reads only the orders addressed to its
+# organisation (`other` is another ETS / RSA: 404), answers them, starts, suspends and ends them, and writes only its
+# own delivery log (the case side writes none: 403). The cost of a plan is not the provider's (403); the SAD
+# indicator is counts only (the analyst too). The order under the signed plan is the legal basis of the provider's
+# view (art. 9.2.h GDPR, like the provider assignment of an intervention): consent does not gate these rows.
+SV = "/services/activations"
+SERVICE_READERS = COMUNE | COORD | AS_AMBITO | CSC
+SERVICE_AMBITO = AS_AMBITO | CSC
+route("GET", "/catalogue/accreditations", grant(EVERYONE, ANY))
+route("POST", "/catalogue/accreditations", grant(ADMIN, ANY))
+route("POST", SV, grant(COMUNE, CASE, ambito=(SERVICE_AMBITO, AMBITO)))
+route("GET", SV, grant(SERVICE_READERS | PROVIDERS, ANY))
+for p in ("", "/deliveries", "/summary"):
+    route("GET", f"{SV}/{{activation_id}}{p}",
+          grant(COMUNE | COORD | PROVIDERS, CASE, ambito=(SERVICE_AMBITO, AMBITO)))
+for action in ("accept", "decline", "deliveries"):
+    route("POST", f"{SV}/{{activation_id}}/{action}", grant(PROVIDERS, CASE))
+for action in ("start", "suspend", "resume", "end"):
+    route("POST", f"{SV}/{{activation_id}}/{action}", grant(COMUNE | PROVIDERS, CASE, ambito=(SERVICE_AMBITO, AMBITO)))
+route("GET", "/services/plans/{plan_id}/costs", grant(COMUNE | COORD, CASE, ambito=(SERVICE_AMBITO, AMBITO)))
+route("GET", "/services/indicators/sad", grant(SERVICE_READERS | ANALYST, ANY))
+# Misure (issue 13): the catalogue and the calls are reference data (read by every role; the measures' rules and the
+# calls written by the system administrator, a call of another Ambito is not found). Applications are the comune's
+# for its residents (the AS d'Ambito and the CSC, which runs the FNA measures, for the whole Ambito; the
+# coordinator reads its sub-ambito's). A call's budget and counts are aggregates: the analyst reads them too.
+MA = "/measures/applications"
+route("GET", "/catalogue/measures", grant(EVERYONE, ANY))
+route("PATCH", "/catalogue/measures/{code}", grant(ADMIN, ANY))
+route("GET", "/catalogue/measure-calls", grant(EVERYONE, ANY))
+route("POST", "/catalogue/measure-calls", grant(ADMIN, ANY))
+route("PATCH", "/catalogue/measure-calls/{call_id}", grant(ADMIN, AMBITO))
+route("GET", "/measures/calls/{call_id}", grant(SERVICE_READERS | ANALYST, AMBITO))
+route("GET", "/measures/calls/{call_id}/waiting", grant(SERVICE_READERS, AMBITO))
+route("POST", MA, grant(COMUNE, CASE, ambito=(SERVICE_AMBITO, AMBITO)))
+route("GET", MA, grant(SERVICE_READERS, ANY))
+route("GET", f"{MA}/{{application_id}}", grant(COMUNE | COORD, CASE, ambito=(SERVICE_AMBITO, AMBITO)))
+for action in ("assessment", "eligibility", "project", "activation", "monitoring", "end", "withdraw"):
+    route("POST", f"{MA}/{{application_id}}/{action}", grant(COMUNE, CASE, ambito=(SERVICE_AMBITO, AMBITO)))
 # ================================================================================================= consent
 # Cross-organisation access to a case of the social side needs the person's consent for the role's purpose, or a
 # documented legal basis on the assignment (brief §6.4 and §2 A12 "see the outcome summary for their patients
@@ -393,6 +437,12 @@ NOT_CONSENT_GATED = NOT_CONSENT_GATED | {(m, "/api" + p) for (m, p) in (
     *[("POST", f"{WL}/applications/{{application_id}}/{a}")
       for a in ("decision", "assessment", "urgency", "confirm", "exit", "urgency/decision")],
     *[("POST", f"{WL}/offers/{{offer_id}}/{a}") for a in ("receipt", "accept", "refuse")])}
+
+
+NOT_CONSENT_GATED = NOT_CONSENT_GATED | {(m, "/api" + p) for (m, p) in (
+    *[("GET", f"{SV}/{{activation_id}}{p}") for p in ("", "/deliveries", "/summary")],
+    *[("POST", f"{SV}/{{activation_id}}/{a}") for a in ("accept", "decline", "deliveries", "start", "suspend",
+                                                          "resume", "end")])}
 
 
 # The person itself: its identity view is open Ambito-wide to the registering roles (AMBITO), but a role that reaches
