@@ -67,6 +67,15 @@ async def list_discharges(session: Session, principal: Reader,
     return DischargePage(items=[_public(v) for v in items], next_cursor=nxt)
 
 
+@router.get("/cot-queue", response_model=DischargePage, summary="Coda delle valutazioni della COT",
+            description="Le richieste di valutazione in attesa presso la propria COT, dalla scadenza delle 48 ore più "
+                        "vicina (a rischio e scadute per prime). Solo per gli operatori della COT.")
+async def cot_queue(session: Session, principal: Worker,
+                    limit: int = Query(default=50, ge=1, le=200)) -> DischargePage:
+    cases = await queries.cot_queue(session, principal=principal, limit=limit)
+    return DischargePage(items=[_public(queries.Visible(c, "full")) for c in cases])
+
+
 @router.get("/{discharge_id}", response_model=DischargePublic, summary="Dettaglio di una dimissione protetta",
             description="Il percorso nella vista consentita: solo lo stato per il reparto segnalante; completa "
                         "(criteri, sintesi, valutazione, setting, progetto, servizi) per la COT e il comune.")

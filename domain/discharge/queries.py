@@ -15,9 +15,10 @@ from domain.discharge.models import DischargeCase, DischargeState
 from domain.discharge.service import ENTITY
 from domain.discharge.states import allowed_actions
 from domain.kernel import cursor as cursor_codec
-from domain.kernel.errors import NotFound
+from domain.kernel.errors import Forbidden, NotFound
 from domain.kernel.validity import Span
 from domain.security import audit
+from domain.security.models import Role
 from domain.security.permissions import Permission
 from domain.security.principal import Principal
 
@@ -76,14 +77,21 @@ async def list_cases(session: AsyncSession, *, principal: Principal, states: lis
 
 
 async def cot_queue(session: AsyncSession, *, principal: Principal, limit: int = 50) -> list[DischargeCase]:
-    """The evaluations awaiting the principal's COT, the nearest deadline first."""
+    """The evaluations awaiting the principal's COT, the nearest deadline first (the at-risk and overdue ones lead).
+    A queue of the COT's operators: whoever holds no COT role has none (403), a COT with nothing pending an empty
+    one."""
     policy.ensure(principal, Permission.discharge_manage)
-    rows = (await session.execute(
+    cots = principal.orgs_for(Role.cot_operator)
+    if not cots:
+        raise Forbidden("La coda delle valutazioni è degli operatori della COT.", missing=[Role.cot_operator.value])
+    rows = list((await session.execute(
         sa.select(DischargeCase).where(
             policy.row_filter(principal), DischargeCase.state == DischargeState.cot_requested.value,
-            DischargeCase.cot_org_id.in_(list(principal.orgs_for())))
-        .order_by(DischargeCase.evaluation_due_at, DischargeCase.id).limit(max(1, min(limit, MAX_PAGE))))).scalars()
-    return list(rows)
+            DischargeCase.cot_org_id.in_(sorted(cots, key=str)))
+        .order_by(DischargeCase.evaluation_due_at, DischargeCase.id).limit(max(1, min(limit, MAX_PAGE))))).scalars())
+    audit.record(action="search", object_type=ENTITY, object_ids=[c.id for c in rows],
+                 person_ids=[c.person_id for c in rows], result_count=len(rows))
+    return rows
 
 
 # ---------------------------------------------------------------- for reporting

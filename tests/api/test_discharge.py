@@ -182,3 +182,29 @@ async def test_a_provider_named_in_the_project_reads_the_minimal_view(client, se
                                          "admission_date", "social_risk", "evaluation_hours"))
     other = await make_user(session, Role.ets_operator, "ets-meraki")
     assert (await client.get(f"/api/discharges/{did}", headers=bearer(other))).status_code == 404
+
+
+async def test_the_cot_queue_puts_the_nearest_deadline_first_and_is_the_cots_alone(client, session, clock):
+    ward, cot, sw, person, ward_id = await _setup(session)
+    other = await create_person(session, comune="comune-offanengo", sex="M", birth_date=date(1940, 1, 9))
+    # the later signal was requested earlier: its 48 hours end first
+    first = await client.post("/api/discharges", json=_body(person.id, ward_id), headers=bearer(ward))
+    second = await client.post("/api/discharges", json=_body(other.id, ward_id,
+                                                             cot_requested_at="2026-03-01T18:00:00+01:00"),
+                               headers=bearer(ward))
+    assert first.status_code == second.status_code == 201, (first.text, second.text)
+    r = await client.get("/api/discharges/cot-queue", headers=bearer(cot))
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    assert [i["id"] for i in items] == [second.json()["id"], first.json()["id"]]
+    assert all(i["view"] == "full" and "evaluate" in i["allowed_actions"] for i in items)
+    # a case the COT has dealt with leaves the queue
+    r = await client.post(f"/api/discharges/{second.json()['id']}/exit", headers=bearer(cot),
+                          json={"action": "not_eligible", "reason": "Rete familiare adeguata"})
+    assert r.status_code == 200, r.text
+    r = await client.get("/api/discharges/cot-queue", headers=bearer(cot))
+    assert [i["id"] for i in r.json()["items"]] == [first.json()["id"]]
+    # the comune works the case but has no COT queue; the ward neither
+    for user in (sw, ward):
+        r = await client.get("/api/discharges/cot-queue", headers=bearer(user))
+        assert r.status_code == 403 and r.headers["content-type"].startswith(PROBLEM)
