@@ -112,7 +112,7 @@ class ApplicationCreate(_In):
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"call_id": "9b2d4f6a-1c3e-4a5b-8d7f-0e1f2a3b4c5d", "person_id": "0d6f5f7e-8c2b-4b7e-9a51-3c4d2e1f0a21",
-         "application_date": "2026-03-10", "cartella_id": "a3bb189e-8bf9-3888-9912-ace4e6543002",
+         "application_date": "2026-03-02", "cartella_id": "a3bb189e-8bf9-3888-9912-ace4e6543002",
          "requested_amount": "4800.00"}]})
 
     call_id: uuid.UUID = Field(title="Bando", description="Il bando della misura.")
@@ -125,8 +125,7 @@ class ApplicationCreate(_In):
 
 
 class AssessmentIn(_In):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"cartella_id": "a3bb189e-8bf9-3888-9912-ace4e6543002", "team_id": "9b2d4f6a-1c3e-4a5b-8d7f-0e1f2a3b4c5d"}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"vmd_id": "5b0c7a52-2f0e-4d4b-9a8e-6f1f3c2d9e01"}]})
 
     vmd_id: uuid.UUID | None = Field(default=None, title="VMD esistente",
                                      description="Una VMD della persona (al posto di cartella ed équipe).")

@@ -98,7 +98,7 @@ class EmptyIn(_In):
 
 
 class StartIn(_In):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"start_date": "2026-03-09"}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"start_date": "2026-03-02"}]})
     start_date: date | None = Field(default=None, title="Primo giorno",
                                     description="Il primo giorno effettivo di servizio (se assente, oggi).")
 
@@ -179,7 +179,7 @@ class DeliveryCreate(_In):
     """Una prestazione registrata dall'operatore dell'ente."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"delivered_on": "2026-03-09", "hours": "1.5", "note": "Igiene e spesa"}]})
+        {"delivered_on": "2026-03-02", "hours": "1.5", "note": "Igiene e spesa"}]})
 
     delivered_on: date = Field(title="Giorno", description="Il giorno della prestazione.")
     hours: Decimal | None = Field(default=None, max_digits=8, decimal_places=2, title="Ore",
