@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.errors import is_bad_input
+from api.errors import is_bad_input, storage_full
 from api.logging import AUDIT_WRITE_FAILURES, safe_traceback
 from domain.kernel import business_clock
 from domain.kernel.db import database_unavailable, sessionmaker
@@ -40,6 +40,8 @@ def _status_of(exc: BaseException) -> int:
         return exc.status_code
     if database_unavailable(exc):
         return 503
+    if storage_full(exc):
+        return 507
     return 500
 
 

@@ -6,6 +6,7 @@ types. Every message a person can act on is Italian: pydantic's and Starlette's 
 with how to fix the input (the expected format, the limit, the missing Content-Type)."""
 from __future__ import annotations
 
+import errno
 from http import HTTPStatus
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.logging import safe_traceback
+from api.logging import DATABASE_UNAVAILABLE, STORAGE_FULL, safe_traceback
 from domain.kernel.db import database_unavailable
 from domain.kernel.errors import DomainError
 from domain.kernel.settings import get_settings
@@ -31,6 +32,7 @@ _HTTP_TITLES = {
     404: "Risorsa non trovata", 405: "Metodo non consentito", 406: "Formato non accettabile",
     409: "Conflitto con lo stato attuale", 413: "Contenuto troppo grande", 415: "Tipo di contenuto non supportato",
     422: "Dati non validi", 500: "Errore interno", 503: "Servizio temporaneamente non disponibile",
+    507: "Spazio di archiviazione esaurito",
 }
 # Starlette's errors share the domain's problem types where they mean the same thing (one title per type).
 _HTTP_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found", 409: "conflict", 422: "invalid"}
@@ -302,6 +304,22 @@ def unavailable() -> JSONResponse:
                    headers={"Retry-After": str(get_settings().db_retry_after_seconds)})
 
 
+STORAGE_FULL_DETAIL = ("Spazio su disco esaurito sul server: il file non è stato prodotto né salvato. Riprovare più "
+                       "tardi; il problema è stato segnalato.")
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def storage_full(exc: BaseException | None) -> bool:
+    """A write that failed because a volume is full (attachments, an export's scratch files in TMPDIR)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def _http_detail(request: Request, exc: StarletteHTTPException) -> str | None:
     status = exc.status_code
     detail = exc.detail if isinstance(exc.detail, str) else None
@@ -322,6 +340,9 @@ def _http_detail(request: Request, exc: StarletteHTTPException) -> str | None:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError):
+        if exc.status == 507:
+            STORAGE_FULL.inc()
+            log.error("storage_full", error_type=type(exc).__name__)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         if exc.headers:
             headers = {**(headers or {}), **exc.headers}
@@ -366,7 +387,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception):
+        if storage_full(exc):
+            STORAGE_FULL.inc()
+            log.error("storage_full", error_type=type(exc).__name__)
+            return problem(507, _HTTP_TITLES[507], STORAGE_FULL_DETAIL, code="insufficient_storage")
         if database_unavailable(exc):
+            DATABASE_UNAVAILABLE.inc()
             log.warning("database_unavailable", error_type=type(exc).__name__)
             return unavailable()
         log.error("unhandled_error", error_type=type(exc).__name__, where=safe_traceback(exc))

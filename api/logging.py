@@ -127,7 +127,13 @@ class Counter:
 AUDIT_WRITE_FAILURES = Counter(
     "pua_audit_write_failures_total",
     "Righe di audit di richieste rifiutate o fallite che non è stato possibile scrivere.")
-COUNTERS = (AUDIT_WRITE_FAILURES,)
+STORAGE_FULL = Counter(
+    "pua_storage_full_total",
+    "Richieste rifiutate con 507 perché il volume dei file (allegati, file temporanei delle esportazioni) è pieno.")
+DATABASE_UNAVAILABLE = Counter(
+    "pua_database_unavailable_total",
+    "Richieste rifiutate con 503 perché il database non rispondeva (riavvio, arresto, timeout).")
+COUNTERS = (AUDIT_WRITE_FAILURES, STORAGE_FULL, DATABASE_UNAVAILABLE)
 
 
 def safe_traceback(exc: BaseException, limit: int = 30) -> list[str]:

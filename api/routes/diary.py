@@ -72,7 +72,7 @@ async def list_attachments(cartella_id: uuid.UUID, session: Session, p: Authoriz
              description="`multipart/form-data` con il file e il tipo di allegato. Formati ammessi (contenuto "
                          "verificato, non solo il nome): PDF, JPEG, PNG, testo, DOCX; dimensione massima 10 MB "
                          "(configurabili). Un formato non ammesso o un file troppo grande risponde 422 sul campo "
-                         "`file`.")
+                         "`file`; con il volume degli allegati pieno risponde 507 e nulla è registrato.")
 async def upload_attachment(cartella_id: uuid.UUID, session: Session, p: Authorized(Permission.attachment_write),
                             file: UploadFile = File(..., description="Il file da allegare."),
                             kind: str = Form(..., description="Tipo di allegato: ads_decree, signed_plan, "

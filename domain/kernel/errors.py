@@ -84,3 +84,15 @@ class Invalid(DomainError):
         first.errors = [{"field": f, "reason": r} for f, r in errors]
         first.detail = "; ".join(f"{f}: {r}" for f, r in errors)
         return first
+
+
+class InsufficientStorage(DomainError):
+    """The volume that keeps files (attachments, export scratch files) is full: nothing was stored, the request
+    may be repeated once an operator has made room (docs/operations.md, runbook "Disk full")."""
+
+    status = 507
+    title = "Spazio di archiviazione esaurito"
+    code = "insufficient_storage"
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}", errors=[{"field": field, "reason": reason}])

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     # Attachments: stored outside the row data, addressed by checksum.
     attachments_dir: Path = ROOT / ".data" / "attachments"
     attachment_max_bytes: int = 10 * 1024 * 1024
+    # Optional cap on the whole store (bytes; 0 = only the volume's size). Reached, an upload gets 507 like a full
+    # volume. It adds up the store's files at each upload: for a small volume, or to emulate a full disk in a test.
+    attachments_quota_bytes: int = Field(default=0, ge=0)
     attachment_content_types: list[str] = Field(default_factory=lambda: [
         "application/pdf", "image/jpeg", "image/png", "text/plain",
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document"])
