@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     jwt_private_key_file: Path | None = None
     jwks_url: str | None = None
     jwks_cache_seconds: int = 300
+    # Floor on JWKS downloads for a token whose kid is unknown (a rotation): at most one per this many seconds, so
+    # tokens with made-up kids cannot hammer the identity provider. A dropped key is refused at the latest
+    # JWKS_CACHE_SECONDS after it left the provider's JWKS (docs/operations.md, key rotation).
+    jwks_min_refetch_seconds: float = Field(default=10.0, ge=0.1, le=3600)
     dev_keys_dir: Path = ROOT / ".data" / "keys"
     dev_token_minutes: int = 480
     principal_cache_seconds: float = 30.0

@@ -6,7 +6,7 @@ Hardening, in the order `verify` applies it:
   only those listed in JWT_ALGORITHMS. `none`, HS256 (e.g. signed with the public key as secret) and any other
   header `alg` are refused before a key is looked up;
 - the key is chosen by `kid` from a key set loaded once: a JWKS URL (cached for JWKS_CACHE_SECONDS, refetched at most
-  every `min_refetch_seconds` for an unknown kid, so rotation is picked up but random kids cannot hammer the
+  every JWKS_MIN_REFETCH_SECONDS for an unknown kid, so rotation is picked up but random kids cannot hammer the
   identity provider), or a local file (PEM public key or certificate, or a JWKS JSON document). The header `alg`
   must equal the key's own algorithm (an EC key never verifies an RS256 token and vice versa);
 - `iss` and `aud` are required and checked, `sub` must be a non-empty string; `exp` is required, `nbf` and `iat`
@@ -176,7 +176,7 @@ class KeySet:
     keys already known (logged), so an identity provider outage does not log everybody out at once."""
 
     def __init__(self, settings: Settings, *, timer: Callable[[], float] = time.monotonic,
-                 min_refetch_seconds: float = 10.0, fetch_timeout: float = 5.0):
+                 min_refetch_seconds: float | None = None, fetch_timeout: float = 5.0):
         self.settings = settings
         configured = [a for a in settings.jwt_algorithms]
         bad = [a for a in configured if a not in ASYMMETRIC_ALGORITHMS]
@@ -188,7 +188,8 @@ class KeySet:
         if self.remote and urllib.parse.urlsplit(self.url).scheme not in ("http", "https"):
             raise ValueError("JWKS_URL must be an http(s) URL")
         self._timer = timer
-        self.min_refetch_seconds = min_refetch_seconds
+        self.min_refetch_seconds = (settings.jwks_min_refetch_seconds if min_refetch_seconds is None
+                                    else min_refetch_seconds)
         self.fetch_timeout = fetch_timeout
         self._keys: dict[str, VerificationKey] = {}
         self._fetched_at: float | None = None  # last successful fetch
