@@ -127,13 +127,23 @@ def delivered(msg: OutboxMessage, *, status: int) -> None:
     msg.last_status, msg.sent_at, msg.updated_at = status, now, now
 
 
+# Answers that another attempt can change: a timeout, too many requests, a conflict while ASST is busy with a copy,
+# and every server error. Any other 4xx refuses the document itself: the same body would be refused again.
+RETRIABLE_CLIENT_ERRORS = frozenset({408, 409, 425, 429})
+
+
+def refused_for_good(status: int | None) -> bool:
+    return status is not None and 400 <= status < 500 and status not in RETRIABLE_CLIENT_ERRORS
+
+
 def failed(msg: OutboxMessage, *, error: str, status: int | None) -> MessageState:
-    """One failed attempt: back off, or dead letter after max_attempts. `error` carries no personal data (the
-    status and the kind of failure, never the remote body)."""
+    """One failed attempt: back off, or dead letter after max_attempts — at once when ASST refused the document
+    itself (a 4xx another attempt cannot change), for the operator to look at. `error` carries no personal data
+    (the status and the kind of failure, never the remote body)."""
     now = clock.now()
     msg.attempts += 1
     msg.last_error, msg.last_status, msg.updated_at = error[:1000], status, now
-    if msg.attempts >= msg.max_attempts:
+    if msg.attempts >= msg.max_attempts or refused_for_good(status):
         msg.state = MACHINE.next_state(msg.state, "bury")
         msg.dead_at = now
     else:

@@ -126,6 +126,19 @@ class TestRetries:
         assert fake_asst.keys() == [str(msg.id)] * 3
         assert [r.body for r in fake_asst.received] == [msg.payload] * 3  # the same body every time
 
+    async def test_a_document_asst_refuses_is_a_dead_letter_at_once_while_429_is_retried(
+            self, session, asst_settings, fake_asst):
+        person, *_ = await _case(session)
+        a, b = await _one_message(session, person), await _one_message(session, person)
+        fake_asst.script(429, 422)  # the first sent is told to come back later, the second is refused as it is
+        await _run(session)
+        first = fake_asst.received[0].key
+        busy, refused = (a, b) if first == str(a.id) else (b, a)
+        await session.refresh(busy)
+        await session.refresh(refused)
+        assert (busy.state, busy.attempts, busy.last_status) == ("pending", 1, 429)
+        assert (refused.state, refused.attempts, refused.last_status) == ("dead", 1, 422)
+
     async def test_a_timeout_is_a_failed_attempt(self, session, asst_settings, fake_asst):
         person, *_ = await _case(session)
         msg = await _one_message(session, person)
