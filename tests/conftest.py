@@ -182,7 +182,8 @@ async def client(app, session):
 TIERS = ("unit", "db", "api", "worker", "slow")
 _SLOW = ("tests/api/test_schemathesis.py", "tests/deploy/test_run.py", "tests/deploy/test_migrations.py",
          "tests/deploy/test_docs.py", "tests/bench/", "tests/deploy/test_import_acceptance.py",
-         "tests/faults/")  # Postgres restarts, a full disk, key rotation, backup and restore: real processes
+         # real processes: Postgres restarts, a full disk, key rotation; backup and restore
+         "tests/faults/", "tests/deploy/test_backup_restore.py")
 _DB_FIXTURES = {"session", "client", "pg_server", "test_db", "fresh_db", "app_engine", "app"}
 
 
