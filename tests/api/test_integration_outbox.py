@@ -118,3 +118,19 @@ class TestRetry:
         r = await client.post(f"{URL}/{m.id}/retry", headers=bearer(u[Role.integration_operator]))
         assert r.status_code == 409 and r.headers["content-type"].startswith(PROBLEM)
         assert (r.json()["state"], r.json()["action"], r.json()["allowed_actions"]) == ("sent", "retry", [])
+
+
+class TestRole:
+    async def test_granting_the_integration_operator_waits_for_a_second_administrator(self, client, session):
+        first = await make_user(session, Role.system_admin, "ambito-crema")
+        second = await make_user(session, Role.system_admin, "ambito-crema")
+        r = await client.post("/api/admin/users", headers=bearer(first), json={
+            "username": "integrazioni.attesa", "display_name": "Operatore integrazioni",
+            "roles": [{"role": "integration_operator", "organisation_code": "ambito-crema"}]})
+        assert r.status_code == 201, r.text
+        user, [grant] = r.json(), r.json()["roles"]
+        assert grant["pending"] and not grant["active"]  # the payloads are personal data
+        assert (await client.get(URL, headers=bearer(user["id"]))).status_code == 403
+        r = await client.post(f"/api/admin/role-assignments/{grant['id']}/approve", headers=bearer(second))
+        assert r.status_code == 200 and r.json()["active"]
+        assert (await client.get(URL, headers=bearer(user["id"]))).status_code == 200
