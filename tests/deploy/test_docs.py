@@ -1,4 +1,5 @@
-"""docs/readme/journey.md, vmd.md, discharge.md and waiting_list.md run as written.
+"""docs/readme/journey.md, vmd.md, discharge.md, waiting_list.md and services.md run as written (services.md last: it
+moves the development clock one day forward).
 
 The ```bash blocks of each document, in order, run in one bash shell per document (`set -euo pipefail`: a failing
 command, a failing pipe or an undefined variable fails its block) against a live service started the way `make run`
@@ -33,7 +34,8 @@ from tests.deploy.test_run import SCRUB, _alive, _wait_ready
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = ("docs/readme/journey.md", "docs/readme/vmd.md", "docs/readme/discharge.md", "docs/readme/waiting_list.md")
+DOCS = ("docs/readme/journey.md", "docs/readme/vmd.md", "docs/readme/discharge.md", "docs/readme/waiting_list.md",
+        "docs/readme/services.md")
 BASH_BLOCK = re.compile(r"^```bash[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
 DOC_TIMEOUT_SECONDS = 120
 TOOLS = ("bash", "curl", "jq", "psql")  # what the documents' blocks run besides .venv/bin/python and coreutils
