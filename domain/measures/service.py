@@ -44,6 +44,7 @@ ENTITY = "measure_application"
 CALL_ENTITY = "measure_call"
 NOT_FOUND = "Domanda di misura non trovata."
 PLAN_STATES = ("draft", "proposed", "agreed", "active", "under_review")
+MAX_SPAN_DAYS = 3653  # ten years: a period beyond it is a typing error
 
 
 # ---------------------------------------------------------------------------------------------------- catalogue
@@ -340,13 +341,18 @@ def _period(measure: Measure, start: date | None, end: date | None,
             errors: list[tuple[str, str]]) -> tuple[date | None, date | None]:
     if start is None:
         start, default_end = default_period(measure, clock.today_rome())
+    elif abs((start - clock.today_rome()).days) > MAX_SPAN_DAYS:
+        errors.append(("period_start", "oltre dieci anni da oggi"))
+        return start, None
     else:
         default_end = add_months(start, measure.months)
         if measure.period_rule == PeriodRule.fixed_months and measure.start_month and \
                 (start.day != 1 or start.month != measure.start_month):
             errors.append(("period_start", f"la misura parte il 1° del mese {measure.start_month}"))
     end = end or default_end
-    if end <= start:
+    if (end - start).days > MAX_SPAN_DAYS:
+        errors.append(("period_end", "oltre dieci anni dall'inizio"))
+    elif end <= start:
         errors.append(("period_end", "deve essere successiva all'inizio"))
     return start, end
 

@@ -38,6 +38,7 @@ DECLINED_KIND = "services.activation_declined"
 PLAN_STATES = ("agreed", "active", "under_review")  # the plan is signed: the legal basis of the order
 NOT_FOUND = "Attivazione non trovata."
 CENT = Decimal("0.01")
+MAX_SPAN_DAYS = 3653  # ten years: an order or a period beyond it is a typing error, not a service
 
 
 # ---------------------------------------------------------------------------------------------------- accreditation
@@ -147,8 +148,13 @@ async def order(session: AsyncSession, *, principal: Principal, data) -> Activat
         errors.append(("service_type", "tipologia di servizio non presente nel catalogo"))
     if intensity is None or intensity <= 0:
         errors.append(("intensity_value", "indicare ore o accessi a settimana, maggiori di zero"))
+    today = clock.today_rome()
     if start is None:
         errors.append(("start_date", "indicare il primo giorno di servizio"))
+    elif abs((start - today).days) > MAX_SPAN_DAYS:
+        errors.append(("start_date", "oltre dieci anni da oggi"))
+    elif end is not None and (end - start).days > MAX_SPAN_DAYS:
+        errors.append(("end_date", "oltre dieci anni dall'inizio"))
     elif end is not None and end <= start:
         errors.append(("end_date", "deve essere successiva all'inizio"))
     if data.unit_cost is not None and data.unit_cost < 0:
@@ -235,6 +241,8 @@ async def start(session: AsyncSession, *, principal: Principal, activation_id: u
     day = start_date or clock.today_rome()
     if day > clock.today_rome():
         raise Invalid("start_date", "il servizio non può iniziare nel futuro: avviarlo il primo giorno")
+    if (clock.today_rome() - day).days > MAX_SPAN_DAYS:
+        raise Invalid("start_date", "oltre dieci anni fa")
     if a.end_date is not None and day >= a.end_date:
         raise Invalid("start_date", "è dopo la fine prevista dell'attivazione")
     a.state, a.start_date, a.started_at = target, day, clock.now()
@@ -276,6 +284,8 @@ async def end(session: AsyncSession, *, principal: Principal | None, activation_
     a = row if row is not None else await load_for_work(session, principal, activation_id, *BOTH)
     target = MACHINE.next_state(a.state, Action.end)
     day = end_date or clock.today_rome()
+    if (day - a.start_date).days > MAX_SPAN_DAYS:
+        raise Invalid("end_date", "oltre dieci anni dall'inizio")
     if day < a.start_date:
         raise Invalid("end_date", "è prima dell'inizio del servizio")
     if a.end_date is not None and day > a.end_date:
