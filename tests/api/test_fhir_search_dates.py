@@ -9,12 +9,13 @@ import pytest
 import sqlalchemy as sa
 
 from domain.discharge.models import DischargeCase
+from domain.registry import cartelle
 from domain.registry.models import ConsentPurpose
 from domain.waiting_list import service as waiting_list
 from schemas.waiting_list import ApplicationCreate
 from tests.api.test_fhir_transaction import CF as GALLI_CF
 from tests.api.test_fhir_transaction import DELETE, WARD, bundle, counts, issues, post
-from tests.api.test_fhir_transaction import ward as ward  # noqa: F401  (the ward staff fixture)
+from tests.api.test_fhir_transaction import ward as ward  # the ward staff fixture
 from tests.domain.waiting_list.setup import World, applicant, create_person, give_consent
 from tests.domain.waiting_list.test_service import SCENARIO_NOW
 from tests.factories.registry import encode_cf, insert_person, org
@@ -74,7 +75,7 @@ class TestPatientLastUpdated:
 
 
 class TestDischargeDates:
-    async def test_the_task_due_time_is_kept_as_sent_and_searchable(self, client, session, ward):  # noqa: F811
+    async def test_the_task_due_time_is_kept_as_sent_and_searchable(self, client, session, ward):
         # the ward asks for the evaluation by the evening of 3 March, earlier than the protocol's 48 hours
         r = await post(client, ward, bundle(**{"entry/4/resource/restriction/period/end": "2026-03-03T18:00:00+01:00"}))
         assert r.status_code == 200, r.text
@@ -109,7 +110,7 @@ class TestDischargeDates:
 
     @pytest.mark.parametrize("due, reason", [("2026-03-03", "fuso orario"),
                                              ("2026-03-02T08:00:00+01:00", "precede la richiesta")])
-    async def test_a_due_time_without_zone_or_before_the_request_writes_nothing(self, client, session, ward,  # noqa: F811
+    async def test_a_due_time_without_zone_or_before_the_request_writes_nothing(self, client, session, ward,
                                                                                 due, reason):
         before = await counts(session)
         r = await post(client, ward, bundle(**{"entry/4/resource/restriction/period/end": due}))
@@ -118,7 +119,7 @@ class TestDischargeDates:
         assert reason in issue["diagnostics"]
         assert await counts(session) == before
 
-    async def test_the_api_door_takes_the_same_due_time(self, client, session, ward):  # noqa: F811
+    async def test_the_api_door_takes_the_same_due_time(self, client, session, ward):
         person = await insert_person(session, surname="Galli", given_name="Rosa", sex="F", birth_date=date(1939, 5, 20),
                                      codice_fiscale=GALLI_CF)
         body = {"person_id": str(person.id), "ward_org_id": str((await org(session, WARD)).id),
@@ -141,7 +142,6 @@ class TestWaitingListDates:
                                  listing_date=date(2026, 5, 20))
         sw = await w.p(session, w.sw)
         person = await create_person(session, comune="comune-offanengo", birth_date=date(1937, 2, 2))
-        from domain.registry import cartelle  # noqa: PLC0415  (as the waiting-list test setup does)
         cartella = await cartelle.open_cartella(session, principal=sw, person_id=person.id, area="anziani")
         await give_consent(session, person, w.sw, purpose=ConsentPurpose.care)
         pending = await waiting_list.apply(session, principal=sw, data=ApplicationCreate(
