@@ -42,6 +42,7 @@ HANDLER_MODULES: list[str] = [
     "domain.imports.jobs",
     "domain.services.jobs",
     "domain.measures.jobs",
+    "domain.security.jobs",  # the audit trail's monthly partitions
     "integrations.asst.outbound",  # the outbox to ASST: event subscribers and the relay (issue 12)
 ]
 
@@ -55,6 +56,7 @@ DAILY_ENQUEUERS: list[str] = [
     "integrations.asst.outbound:enqueue_relay",  # hourly: messages left pending while ASST was not configured
     "domain.services.jobs:enqueue_daily",  # weeks below the threshold, orders past their end
     "domain.measures.jobs:enqueue_daily",  # measures past their period end (Pro.Vi after April)
+    "domain.security.jobs:enqueue_audit_partitions",  # the audit trail's partitions of the coming months
 ]
 
 _composed = False

@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     # New persons with nothing else to decide are written together (domain.imports.service._fast); off: one by one.
     import_fast_path: bool = True
 
+    # Audit trail (0043_audit_partitions): monthly partitions are made this many months ahead by a daily job.
+    audit_partitions_ahead_months: int = Field(default=3, ge=1, le=24)
+
     # Extra folders of instrument definitions (YAML) beside schemas/instruments/.
     instruments_extra_dirs: list[Path] = Field(default_factory=list)
     # Attachments: stored outside the row data, addressed by checksum.

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field, SQLModel
 
+from domain.kernel import clock
 from domain.kernel.columns import created_at_field, fk, id_field, jsonb_field
 from domain.kernel.validity import active_sql
 
@@ -163,8 +164,12 @@ class AuditEvent(SQLModel, table=True):
         sa.Index("ix_audit_request", "request_id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger)
-    at: datetime = created_at_field()
+    # Partitioned by month on `at` (0043_audit_partitions): the key must hold the partition key, so it is (id, at);
+    # ids still come from one sequence and stay unique. Look a row up by both, or select by id.
+    id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger,
+                           sa_column_kwargs={"autoincrement": True})
+    at: datetime = Field(default_factory=clock.now, primary_key=True, sa_type=sa.DateTime(timezone=True),
+                         sa_column_kwargs={"server_default": sa.text("app_now()")})
     request_id: str | None = Field(default=None, max_length=64)
     actor_id: uuid.UUID | None = None
     actor_username: str | None = Field(default=None, max_length=120)

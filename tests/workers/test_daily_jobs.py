@@ -31,14 +31,15 @@ async def test_daily_jobs_are_enqueued_once_a_day_and_run(fresh_db, clock):
                                                            "domain.waiting_list.jobs:enqueue_clocks",
                                                            "integrations.asst.outbound:enqueue_relay",
                                                            "domain.services.jobs:enqueue_daily",
-                                                           "domain.measures.jobs:enqueue_daily"]
+                                                           "domain.measures.jobs:enqueue_daily",
+                                                           "domain.security.jobs:enqueue_audit_partitions"]
     await tasks.enqueue_daily(database_url=url)  # the next hourly run of the same day adds nothing
     assert await _jobs(url) == [(f"{REVIEW_REMINDERS}:2026-03-02", "pending")]
 
     result = await tasks.relay(database_url=url)
     # review reminders, reassessment reminders, the discharge evaluation clock (once an hour), the waiting-list clocks,
-    # the outbox relay, the services' weekly check and period ends, the measures' period ends
-    assert result["states"] == {"done": 7}
+    # the outbox relay, the services' weekly check and period ends, the measures' period ends, the audit partitions
+    assert result["states"] == {"done": 8}
     clock.advance(days=1)
     await tasks.enqueue_daily(database_url=url)
     assert await _jobs(url) == [(f"{REVIEW_REMINDERS}:2026-03-02", "done"),
