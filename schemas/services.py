@@ -106,6 +106,8 @@ class StartIn(_In):
 class SuspendIn(_In):
     model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "Ricovero ospedaliero"}]})
     reason: str = Field(min_length=1, max_length=1000, title="Motivo", description="Perché il servizio è sospeso.")
+    from_date: date | None = Field(default=None, title="Sospeso dal",
+                                   description="Primo giorno senza servizio (se assente, oggi; mai nel futuro).")
 
 
 class EndIn(_In):

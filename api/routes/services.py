@@ -153,10 +153,12 @@ async def start(activation_id: ActivationId, session: Session, principal: Either
 
 
 @router.post(A + "/{activation_id}/suspend", response_model=ActivationPublic, summary="Sospendi il servizio",
-             description="Sospensione con un motivo (ricovero, assenza): le settimane sospese non sono segnalate.")
+             description="Sospensione con un motivo (ricovero, assenza), da oggi o da un giorno indicato: i giorni "
+                         "sospesi non sono previsti, quindi non contano né sono segnalati.")
 async def suspend(activation_id: ActivationId, body: SuspendIn, session: Session,
                   principal: Either) -> ActivationPublic:
-    await service.suspend(session, principal=principal, activation_id=activation_id, reason=body.reason)
+    await service.suspend(session, principal=principal, activation_id=activation_id, reason=body.reason,
+                          from_date=body.from_date)
     return await _detail(session, principal, activation_id)
 
 

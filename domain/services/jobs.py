@@ -37,11 +37,12 @@ async def flag_weeks(session: AsyncSession) -> int:
     if not rows:
         return 0
     days = await queries.per_day(session, [a.id for a in rows])
+    gaps = await queries.suspensions(session, [a.id for a in rows])
     done = {(aid, w) for aid, w in (await session.execute(sa.select(WeekFlag.activation_id, WeekFlag.week_start)
                                                            .where(WeekFlag.activation_id.in_([a.id for a in rows]))))}
     flagged = 0
     for a in rows:
-        for w in queries.week_periods(a, days.get(a.id, {}), today):
+        for w in queries.week_periods(a, days.get(a.id, {}), today, gaps.get(a.id, ())):
             if not w.below or (a.id, w.start) in done:
                 continue
             flag_id = (await session.execute(pg_insert(WeekFlag).values(

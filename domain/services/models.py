@@ -148,6 +148,22 @@ class Delivery(SQLModel, table=True):
     recorded_by: uuid.UUID = fk("app_user.id", index=False)
 
 
+class Suspension(SQLModel, table=True):
+    """A period `[from_date, to_date)` the service did not run (hospital stay, absence): its days are not planned, so
+    a suspended week is neither counted as planned nor flagged. `to_date` is set by the resumption (or the end)."""
+
+    __tablename__ = "service_suspension"
+    __table_args__ = (sa.Index("ix_service_suspension_activation", "activation_id", "from_date"),)
+
+    id: uuid.UUID = id_field()
+    activation_id: uuid.UUID = fk("service_activation.id", index=False)
+    from_date: date
+    to_date: date | None = None
+    reason: str = Field(max_length=1000)
+    created_at: datetime = created_at_field()
+    created_by: uuid.UUID | None = fk("app_user.id", nullable=True, index=False)
+
+
 class WeekFlag(SQLModel, table=True):
     """A week delivered below the threshold, flagged once (the unique key), with the work item it raised."""
 

@@ -25,7 +25,7 @@ from domain.pua import queries as pua_queries
 from domain.security import audit
 from domain.security.permissions import Permission
 from domain.services import policy
-from domain.services.models import Accreditation, Activation, ActivationState, Delivery, WeekFlag
+from domain.services.models import Accreditation, Activation, ActivationState, Delivery, Suspension, WeekFlag
 from domain.services.service import ENTITY, NOT_FOUND
 from domain.services.states import MACHINE
 from domain.territory import queries as territory
@@ -177,9 +177,18 @@ def _overlap_days(p0: date, p1: date, start: date, end: date | None) -> int:
     return max(0, (hi - lo).days)
 
 
-def planned_in(a: Activation, p0: date, p1: date) -> Decimal:
-    """The planned hours (or accesses) of [p0, p1): the weekly intensity over the days of service in it."""
-    return Decimal(a.intensity_value) * _overlap_days(p0, p1, a.start_date, a.end_date) / 7
+Gaps = list[tuple[date, date | None]]  # suspensions [from, to)
+
+
+def planned_in(a: Activation, p0: date, p1: date, gaps: Gaps = ()) -> Decimal:
+    """The planned hours (or accesses) of [p0, p1): the weekly intensity over the days of service in it, the days
+    of a suspension left out."""
+    days = _overlap_days(p0, p1, a.start_date, a.end_date)
+    lo, hi = max(p0, a.start_date), min(p1, a.end_date) if a.end_date is not None else p1
+    for g0, g1 in gaps:
+        if lo < hi:
+            days -= _overlap_days(lo, hi, g0, g1)
+    return Decimal(a.intensity_value) * max(days, 0) / 7
 
 
 def _quantity(d: Delivery) -> Decimal:
@@ -204,7 +213,7 @@ def threshold() -> Decimal:
     return Decimal(str(get_settings().services_below_threshold_percent))
 
 
-def week_periods(a: Activation, per_day: dict[date, Decimal], until: date) -> list[Period]:
+def week_periods(a: Activation, per_day: dict[date, Decimal], until: date, gaps: Gaps = ()) -> list[Period]:
     """The weeks (Monday to Monday) from the start to the end (or `until`), each with planned and delivered; a week
     is below the threshold only once it is over (its Monday-after is not after `until`)."""
     out: list[Period] = []
@@ -213,7 +222,7 @@ def week_periods(a: Activation, per_day: dict[date, Decimal], until: date) -> li
     limit = threshold()
     while w < last or (w == monday(a.start_date) and w <= last):
         nxt = w + timedelta(days=7)
-        planned = planned_in(a, w, nxt)
+        planned = planned_in(a, w, nxt, gaps)
         delivered = sum((q for d, q in per_day.items() if w <= d < nxt), Decimal(0))
         over = nxt <= until or (a.end_date is not None and a.end_date <= until and nxt >= a.end_date)
         below = over and planned > 0 and delivered * 100 < planned * limit
@@ -222,14 +231,14 @@ def week_periods(a: Activation, per_day: dict[date, Decimal], until: date) -> li
     return out
 
 
-def month_periods(a: Activation, per_day: dict[date, Decimal], until: date) -> list[Period]:
+def month_periods(a: Activation, per_day: dict[date, Decimal], until: date, gaps: Gaps = ()) -> list[Period]:
     out: list[Period] = []
     last = min(a.end_date, until) if a.end_date is not None else until
     m = a.start_date.replace(day=1)
     limit = threshold()
     while m < last or m == a.start_date.replace(day=1):
         nxt = (m.replace(day=28) + timedelta(days=4)).replace(day=1)
-        planned = planned_in(a, m, nxt)
+        planned = planned_in(a, m, nxt, gaps)
         delivered = sum((q for d, q in per_day.items() if m <= d < nxt), Decimal(0))
         over = nxt <= until or (a.end_date is not None and a.end_date <= until)
         out.append(Period(m, nxt, planned, delivered, over and planned > 0 and delivered * 100 < planned * limit))
@@ -250,14 +259,25 @@ async def per_day(session: AsyncSession, activation_ids: list[uuid.UUID]) -> dic
     return out
 
 
+async def suspensions(session: AsyncSession, activation_ids: list[uuid.UUID]) -> dict[uuid.UUID, Gaps]:
+    rows = (await session.execute(sa.select(Suspension.activation_id, Suspension.from_date, Suspension.to_date)
+                                  .where(Suspension.activation_id.in_(activation_ids))
+                                  .order_by(Suspension.from_date))).all()
+    out: dict[uuid.UUID, Gaps] = defaultdict(list)
+    for aid, g0, g1 in rows:
+        out[aid].append((g0, g1))
+    return out
+
+
 async def summary(session: AsyncSession, *, principal, activation_id: uuid.UUID) -> dict[str, Any]:
     """Weekly and monthly planned against delivered, to today (or the end), with the weeks already flagged."""
     a = await activation_row(session, principal, activation_id)
     days = (await per_day(session, [a.id]))[a.id]
+    gaps = (await suspensions(session, [a.id]))[a.id]
     until = clock.today_rome()
     started = a.state not in (ActivationState.requested, ActivationState.accepted, ActivationState.declined)
-    weeks = week_periods(a, days, until) if started else []
-    months = month_periods(a, days, until) if started else []
+    weeks = week_periods(a, days, until, gaps) if started else []
+    months = month_periods(a, days, until, gaps) if started else []
     flagged = set((await session.execute(sa.select(WeekFlag.week_start).where(
         WeekFlag.activation_id == a.id))).scalars())
     for w in weeks:
@@ -331,6 +351,7 @@ async def plan_costs(session: AsyncSession, *, principal, plan_id: uuid.UUID) ->
     else:
         raise NotFound("Il progetto non ha attivazioni visibili.")
     days = await per_day(session, [a.id for a in acts])
+    gaps = await suspensions(session, [a.id for a in acts])
     comuni = await territory.get_orgs(session, [a.comune_id for a in acts])
     rules = co_payment_rules()
     today = clock.today_rome()
@@ -338,7 +359,7 @@ async def plan_costs(session: AsyncSession, *, principal, plan_id: uuid.UUID) ->
     ordered = {a.intervention_id for a in acts}
     for a in acts:
         end = a.end_date or max(today, a.start_date)
-        planned_q = planned_in(a, a.start_date, end)
+        planned_q = planned_in(a, a.start_date, end, gaps.get(a.id, ()))
         delivered_q = sum(days.get(a.id, {}).values(), Decimal(0))
         cost = Decimal(a.unit_cost) if a.unit_cost is not None else Decimal(0)
         comune = comuni.get(a.comune_id)

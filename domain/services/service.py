@@ -26,7 +26,15 @@ from domain.security import audit
 from domain.security.permissions import Permission
 from domain.security.principal import Principal
 from domain.services import policy
-from domain.services.models import Accreditation, Activation, ActivationState, Delivery, EndReason, IntensityUnit
+from domain.services.models import (
+    Accreditation,
+    Activation,
+    ActivationState,
+    Delivery,
+    EndReason,
+    IntensityUnit,
+    Suspension,
+)
 from domain.services.states import DELIVERY_STATES, MACHINE, Action
 from domain.territory import queries as territory
 
@@ -253,22 +261,47 @@ async def start(session: AsyncSession, *, principal: Principal, activation_id: u
     return a
 
 
-async def suspend(session: AsyncSession, *, principal: Principal, activation_id: uuid.UUID,
-                  reason: str) -> Activation:
+async def _open_suspension(session: AsyncSession, a: Activation) -> Suspension | None:
+    return (await session.execute(sa.select(Suspension).where(
+        Suspension.activation_id == a.id, Suspension.to_date.is_(None)).with_for_update())).scalar_one_or_none()
+
+
+async def suspend(session: AsyncSession, *, principal: Principal, activation_id: uuid.UUID, reason: str,
+                  from_date: date | None = None) -> Activation:
+    """Suspended from a day (today unless given: a hospital admission recorded the day after): the days of the
+    suspension are not planned, so they are neither counted nor flagged. Not before the start, nor on a day with a
+    delivery logged, nor in the future."""
     a = await load_for_work(session, principal, activation_id, *BOTH)
     target = MACHINE.next_state(a.state, Action.suspend)
     reason = (reason or "").strip()
     if not reason:
         raise Invalid("reason", "indicare il motivo della sospensione")
+    day = from_date or clock.today_rome()
+    if day > clock.today_rome():
+        raise Invalid("from_date", "è nel futuro")
+    if day < a.start_date:
+        raise Invalid("from_date", "è prima dell'inizio del servizio")
+    last = (await session.execute(sa.select(sa.func.max(Delivery.delivered_on)).where(
+        Delivery.activation_id == a.id))).scalar()
+    if last is not None and day <= last:
+        raise Invalid("from_date", f"ci sono prestazioni registrate fino al {last:%d/%m/%Y}")
     a.state, a.suspended_at, a.suspension_reason = target, clock.now(), reason[:1000]
-    await write_history(session, a, "suspended", actor_id=principal.user_id, detail={"reason": a.suspension_reason})
+    session.add(Suspension(activation_id=a.id, from_date=day, reason=reason[:1000], created_at=clock.now(),
+                           created_by=principal.user_id))
+    await write_history(session, a, "suspended", actor_id=principal.user_id,
+                        detail={"reason": a.suspension_reason, "from_date": day.isoformat()})
     audit_activation("update", a)
     return a
 
 
 async def resume(session: AsyncSession, *, principal: Principal, activation_id: uuid.UUID) -> Activation:
+    """The service runs again from today."""
     a = await load_for_work(session, principal, activation_id, *BOTH)
     a.state = MACHINE.next_state(a.state, Action.resume)
+    s = await _open_suspension(session, a)
+    if s is not None:
+        s.to_date = max(clock.today_rome(), s.from_date)
+        session.add(s)
     await write_history(session, a, "resumed", actor_id=principal.user_id,
                         detail={"suspended_at": a.suspended_at.isoformat() if a.suspended_at else None})
     a.suspended_at = None
@@ -295,6 +328,10 @@ async def end(session: AsyncSession, *, principal: Principal | None, activation_
     if last is not None and day <= last:
         raise Invalid("end_date", f"ci sono prestazioni registrate fino al {last:%d/%m/%Y}")
     actor = principal.user_id if principal is not None else None
+    s = await _open_suspension(session, a)
+    if s is not None:  # ended while suspended: the suspension lasts to the end
+        s.to_date = max(day, s.from_date)
+        session.add(s)
     a.state, a.end_date, a.ended_at = target, day, clock.now()
     a.end_reason, a.end_note = EndReason(reason), (note or None)
     await write_history(session, a, "ended", actor_id=actor, detail={"reason": str(a.end_reason),

@@ -192,3 +192,27 @@ class TestWhoDoesWhat:
         r = await client.post(f"{A}/{aid}/end", json={"reason": "person_request"}, headers=sw)
         assert (r.json()["state"], r.json()["end_date"]) == ("ended", "2026-03-05")
         assert (await session.execute(sa.select(sa.func.count()).select_from(WeekFlag))).scalar_one() == 0
+
+
+async def test_suspended_days_are_not_planned_nor_flagged(client, session, case, clock):
+    """A hospital stay from Tuesday, recorded on Thursday, back home on Sunday: the suspended days are not planned,
+    so the week is measured against the two days of service it had and is not flagged."""
+    c = case
+    aid = await _running(client, c)
+    sw = bearer(c.w.sw)
+    clock.set(MONDAY + timedelta(days=1))
+    assert (await _deliver(client, c, aid, "2026-03-02", "3")).status_code == 201
+    clock.set(MONDAY + timedelta(days=3))  # Thursday
+    r = await client.post(f"{A}/{aid}/suspend", json={"reason": "Ricovero", "from_date": "2026-03-02"}, headers=sw)
+    _problem(r, 422, "from_date")  # a delivery is logged on the 2nd
+    r = await client.post(f"{A}/{aid}/suspend", json={"reason": "Ricovero", "from_date": "2026-03-03"}, headers=sw)
+    assert r.json()["state"] == "suspended"
+    clock.set(MONDAY + timedelta(days=6))  # Sunday: back home
+    assert (await client.post(f"{A}/{aid}/resume", json={}, headers=sw)).json()["state"] == "active"
+    clock.set(MONDAY + timedelta(days=7))
+    await jobs.daily(session, {})
+    week = (await client.get(f"{A}/{aid}/summary", headers=sw)).json()["weeks"][0]
+    # suspended 3, 4, 5, 6, 7 March (5 days): 2 days of service planned, 6 × 2 / 7 = 1.71 h, 3 h delivered
+    assert (week["planned"], week["delivered"], week["below_threshold"], week["flagged"]) == ("1.71", "3.00", False,
+                                                                                             False)
+    assert (await session.execute(sa.select(sa.func.count()).select_from(WeekFlag))).scalar_one() == 0

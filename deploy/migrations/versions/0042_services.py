@@ -14,7 +14,7 @@ down_revision = "0041_fhir_search"
 branch_labels = None
 depends_on = None
 
-TABLES = ('measure', 'measure_call', 'service_accreditation', 'measure_application', 'service_activation', 'service_delivery', 'service_week_flag')
+TABLES = ('measure', 'measure_call', 'service_accreditation', 'measure_application', 'service_activation', 'service_delivery', 'service_suspension', 'service_week_flag')
 
 # The measures the seed names (domain brief §3.6). Amounts and caps are left empty where the seed gives none; the
 # Ambito sets them (docs/decisions/services.md). Pro.Vi runs May → April.
@@ -213,6 +213,19 @@ def upgrade() -> None:
     )
     op.create_index('ix_service_delivery_activation', 'service_delivery', ['activation_id', 'delivered_on', 'id'], unique=False)
     op.create_index(op.f('ix_service_delivery_person_id'), 'service_delivery', ['person_id'], unique=False)
+    op.create_table('service_suspension',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('activation_id', sa.Uuid(), nullable=False),
+    sa.Column('from_date', sa.Date(), nullable=False),
+    sa.Column('to_date', sa.Date(), nullable=True),
+    sa.Column('reason', sa.String(length=1000), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('app_now()'), nullable=False),
+    sa.Column('created_by', sa.Uuid(), nullable=True),
+    sa.ForeignKeyConstraint(['activation_id'], ['service_activation.id'], ),
+    sa.ForeignKeyConstraint(['created_by'], ['app_user.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.create_index('ix_service_suspension_activation', 'service_suspension', ['activation_id', 'from_date'], unique=False)
     op.create_table('service_week_flag',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('activation_id', sa.Uuid(), nullable=False),
