@@ -93,10 +93,10 @@ async def _view(session: AsyncSession, principal, rows: list[Activation]) -> lis
     if not rows:
         return []
     ids = [a.id for a in rows]
-    full = set((await session.execute(sa.select(Activation.id).where(
-        Activation.id.in_(ids), policy.full_view(principal)))).scalars())
-    complete = set((await session.execute(sa.select(Activation.id).where(
-        Activation.id.in_(ids), run_in_system_sql()))).scalars())
+    flags = {i: (bool(f), bool(c)) for i, f, c in (await session.execute(sa.select(
+        Activation.id, policy.full_view(principal), run_in_system_sql()).where(Activation.id.in_(ids)))).all()}
+    full = {i for i, (f, _) in flags.items() if f}
+    complete = {i for i, (_, c) in flags.items() if c}
     names = await territory.org_names(session, [a.provider_org_id for a in rows])
     return [{"activation": a, "view": "full" if a.id in full else "minimal",
              "provider_name": names.get(a.provider_org_id), "run_in_system": a.id in complete,

@@ -22,7 +22,7 @@ from domain.kernel import clock, history, work_items
 from domain.kernel.errors import Conflict, Invalid, NotFound
 from domain.kernel.validity import active_sql
 from domain.registry import persons as person_svc
-from domain.security import audit
+from domain.security import audit, directory
 from domain.security.permissions import Permission
 from domain.security.principal import Principal
 from domain.services import policy
@@ -371,6 +371,9 @@ async def record_delivery(session: AsyncSession, *, principal: Principal, activa
             errors.append(("accesses", "gli accessi non possono essere negativi"))
         elif data.accesses > 24:
             errors.append(("accesses", "più di 24 accessi in un giorno"))
+    if data.operator_user_id is not None and data.operator_user_id != principal.user_id and \
+            a.provider_org_id not in await directory.user_organisations(session, data.operator_user_id, day):
+        errors.append(("operator_user_id", "non è un operatore dell'ente erogatore in quel giorno"))
     if errors:
         raise Invalid.many(errors)
     d = Delivery(activation_id=a.id, person_id=a.person_id, provider_org_id=a.provider_org_id, delivered_on=day,

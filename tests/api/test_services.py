@@ -125,6 +125,9 @@ class TestBadInput:
         _problem(await _deliver(client, c, aid, "2026-03-01", "2"), 422, "delivered_on")
         _problem(await _deliver(client, c, aid, "2026-03-30", "2"), 422, "delivered_on")
         _problem(await _deliver(client, c, aid, "2026-03-03", "-1"), 422, "hours")
+        r = await client.post(f"{A}/{aid}/deliveries", headers=bearer(c.coop), json={
+            "delivered_on": "2026-03-03", "hours": "2", "operator_user_id": str(c.w.sw.id)})
+        _problem(r, 422, "operator_user_id")  # not an operator of the cooperative
         assert await _count(session, Delivery) == before
 
     async def test_provider_not_accredited_is_refused_naming_the_field(self, client, session, case):
