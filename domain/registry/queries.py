@@ -24,7 +24,7 @@ from domain.kernel.settings import get_settings
 from domain.kernel.validity import Span
 from domain.registry import codice_fiscale as cfmod
 from domain.registry import dedup, policy
-from domain.registry.models import Person
+from domain.registry.models import Cartella, Person
 from domain.security import audit, scopes
 from domain.security.principal import Principal
 from domain.territory import queries as territory
@@ -208,3 +208,19 @@ async def search_persons(session, *, principal: Principal, codice_fiscale: str |
     audit.record(action="search", object_type="person", object_ids=ids, person_ids=ids, result_count=len(ids))
     names = await territory.org_names(session, (r.residence_comune_id for r in rows))  # one query for the page
     return SearchResult(items=rows, next_cursor=next_cursor, total=total, projection=projection, comune_names=names)
+
+
+# ---------------------------------------------------------------------------------------------- for reporting
+def person_facts() -> sa.Subquery:
+    """What this context publishes for indicators, one row per person (a read-only projection the reporting context
+    aggregates; it never selects the table): id, person_key (the kept person after a merge, so merged persons count
+    once), residence_comune_id, date_of_death."""
+    return sa.select(Person.id, sa.func.coalesce(Person.merged_into_id, Person.id).label("person_key"),
+                     Person.residence_comune_id, Person.date_of_death).subquery("person_facts")
+
+
+def cartella_facts() -> sa.Subquery:
+    """One row per cartella sociale: id, ambito_id, person_id, area, owning_comune_id, opened_at, closed_at (open
+    cartelle by area; the area of a VMD through its cartella)."""
+    return sa.select(Cartella.id, Cartella.ambito_id, Cartella.person_id, Cartella.area, Cartella.owning_comune_id,
+                     Cartella.opened_at, Cartella.closed_at).subquery("cartella_facts")

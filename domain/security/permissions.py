@@ -70,6 +70,7 @@ class Permission(StrEnum):
     outbox_read = "outbox.read"  # outbound messages to ASST: metadata (state, attempts, errors), no payload
     outbox_payload = "outbox.payload"  # the FHIR resources a message carries (personal data)
     outbox_retry = "outbox.retry"  # put a dead or withheld message back in the queue
+    report_read = "report.read"  # LEPS and Piano di Zona indicators: aggregates only, small cells suppressed
 
 
 @lru_cache

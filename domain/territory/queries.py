@@ -177,3 +177,21 @@ def units_operated_by(org_ids: list[uuid.UUID]) -> sa.Select:
     """Ids of the active units whose operator is one of `org_ids` (a UDO operator's own units): a sub-query for
     row filters."""
     return sa.select(ServiceUnit.id).where(ServiceUnit.operator_id.in_(org_ids), ServiceUnit.active.is_(True))
+
+
+def comune_facts() -> sa.Subquery:
+    """The comuni of every Ambito with their sub-ambito (id, ambito_id, sub_ambito_id, name): indicators stratified by
+    sub-ambito group the comune of residence by it (a read-only projection for reporting)."""
+    return sa.select(Organisation.id, Organisation.ambito_id, Organisation.part_of_id.label("sub_ambito_id"),
+                     Organisation.name).where(Organisation.kind == OrgKind.comune.value).subquery("comune_facts")
+
+
+async def ambito_tree(session: AsyncSession, ambito_id: uuid.UUID) -> list[tuple[uuid.UUID, str, str,
+                                                                                        uuid.UUID | None]]:
+    """(id, kind, name, part_of_id) of the Ambito's sub-ambiti and comuni, by name: the rows of a stratified
+    report, including those with nothing to count."""
+    return [tuple(r) for r in (await session.execute(
+        sa.select(Organisation.id, Organisation.kind, Organisation.name, Organisation.part_of_id)
+        .where(Organisation.ambito_id == ambito_id,
+               Organisation.kind.in_([OrgKind.sub_ambito.value, OrgKind.comune.value]))
+        .order_by(Organisation.name, Organisation.id))).all()]

@@ -1,0 +1,196 @@
+"""Computing an indicator for one Ambito and one year: the period, the reading, one query per indicator over its
+source (every grouping at once, GROUPING SETS), then the table of cells the report shows. Counting rules:
+docs/indicators.md; defaults chosen: docs/decisions/reporting.md."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.kernel import clock
+from domain.kernel.errors import Invalid
+from domain.registry.models import AREA_LABELS  # the labels of an enum, not a table
+from domain.reporting import definitions, sources
+from domain.reporting.definitions import Definition
+from domain.territory import queries as territory
+
+FIRST_YEAR = 2020  # the oldest data the platform holds (imports from GeCaS start there)
+TOTAL = ("ambito", None)
+FOUR = Decimal("0.0001")
+
+
+# ---------------------------------------------------------------------------------------------------- period, reading
+def year_bounds(year: int) -> tuple[datetime, datetime]:
+    """[1 Jan 00:00, 1 Jan 00:00) of the year, Europe/Rome local midnight (never UTC)."""
+    return clock.rome_period_bounds(date(year, 1, 1), date(year, 12, 31))
+
+
+def check_year(year: int) -> int:
+    last = clock.today_rome().year
+    if not FIRST_YEAR <= year <= last:
+        raise Invalid("year", f"anno fuori dall'intervallo consentito ({FIRST_YEAR}-{last})")
+    return year
+
+
+@dataclass(frozen=True)
+class Reading:
+    name: str
+    lo: datetime
+    hi: datetime
+    cutoff: datetime  # completions counted up to this instant (excluded); same_period: the period end
+
+    @property
+    def first_day(self) -> date:
+        return self.lo.astimezone(clock.ROME).date()
+
+    @property
+    def end_day(self) -> date:  # the first day after the period
+        return self.hi.astimezone(clock.ROME).date()
+
+
+def reading_for(d: Definition, year: int, reading: str | None = None, cutoff: date | None = None) -> Reading:
+    """The reading asked for (or the definition's default) and its cut-off. `cutoff` is a Rome calendar day,
+    included: completions up to its end count."""
+    name = reading or d.default_reading
+    if name not in definitions.READINGS:
+        raise Invalid("reading", f"lettura sconosciuta: usare {', '.join(definitions.READINGS)}")
+    lo, hi = year_bounds(year)
+    if cutoff is not None:
+        if name != "cohort":
+            raise Invalid("cutoff", "la data limite vale solo con la lettura per coorte (reading=cohort)")
+        if cutoff < date(year, 1, 1):
+            raise Invalid("cutoff", "la data limite precede il periodo")
+        return Reading(name, lo, hi, clock.rome_day_bounds(cutoff)[1])
+    if name == "cohort":
+        # duration indicators: the period end plus their limit, so an item started on the last evening is judged
+        # on its own clock (a COT request at 23:00 on 31 December evaluated at 08:00 on 1 January is on time)
+        if d.limit is not None:
+            end = hi + d.limit if d.limit.days == 0 else clock.rome_day_bounds(
+                hi.astimezone(clock.ROME).date() + timedelta(days=d.limit.days - 1))[1]
+            return Reading(name, lo, hi, end)
+        return Reading(name, lo, hi, max(hi, clock.now()))
+    return Reading(name, lo, hi, hi)
+
+
+def _in_period(ev: sources.Event, r: Reading) -> Any:
+    if ev.is_date:
+        return sa.and_(ev.expr >= r.first_day, ev.expr < r.end_day)
+    return sa.and_(ev.expr >= r.lo, ev.expr < r.hi)
+
+
+def _before(ev: sources.Event, instant: datetime) -> Any:
+    if ev.is_date:
+        return ev.expr < instant.astimezone(clock.ROME).date()
+    return ev.expr < instant
+
+
+def _conds(src: sources.Source, names: tuple[str, ...], limit: timedelta | None) -> list[Any]:
+    return [src.conditions[n](limit) for n in names]
+
+
+def counting(d: Definition, src: sources.Source, r: Reading) -> tuple[Any, Any | None]:
+    """(numerator condition, denominator condition) over one row of the source."""
+    start = src.events[d.start_event]
+    if d.kind == "snapshot":  # open at the end of the period: opened before it, not closed before it
+        opened, closed = src.events["opened_at"], src.events["closed_at"]
+        return sa.and_(opened.expr < r.hi, sa.or_(closed.expr.is_(None), closed.expr >= r.hi)), None
+    den, num = d.denominator, d.numerator
+    assert den is not None
+    den_where = _conds(src, den.where, d.limit)
+    num_where = _conds(src, num.where, d.limit)
+    den_event = src.events[den.event] if den.event else None
+    num_event = src.events[num.event]  # type: ignore[index]
+    if r.name == "event_date":  # each count by its own date
+        den_c = sa.and_(_in_period(den_event or start, r), *den_where)
+        num_c = sa.and_(_in_period(num_event, r), *den_where, *num_where)
+        return num_c, den_c
+    den_c = sa.and_(_in_period(start, r), *den_where, *([_before(den_event, r.cutoff)] if den_event else []))
+    num_c = sa.and_(den_c, *num_where, _before(num_event, r.cutoff))
+    return num_c, den_c
+
+
+# ---------------------------------------------------------------------------------------------------- one query
+Key = tuple[str, Any]
+
+
+@dataclass
+class Counts:
+    """Numerator and denominator of every cell of one indicator: ("ambito", None), ("sub_ambito", id|None),
+    ("comune", id|None), ("area", code); `parent` maps a comune cell to its sub-ambito cell."""
+
+    num: dict[Key, int] = field(default_factory=dict)
+    den: dict[Key, int] | None = None
+    parent: dict[Key, Key] = field(default_factory=dict)
+
+
+def _count(d: Definition, src: sources.Source, cond: Any) -> Any:
+    if d.counts == "persons":  # after de-duplication: a merged person counts once
+        return sa.func.count(sa.distinct(src.person)).filter(cond)
+    return sa.func.count().filter(cond)
+
+
+async def compute(session: AsyncSession, d: Definition, *, ambito_id: uuid.UUID, r: Reading,
+                  tree: list[tuple]) -> Counts:
+    """The counts of one indicator for the Ambito, every grouping in one statement."""
+    src = sources.source(d.source)
+    num_c, den_c = counting(d, src, r)
+    t = territory.comune_facts()
+    # a comune outside this Ambito (or none) is "non attribuito": residents of elsewhere are not a comune of ours
+    frm = src.from_.outerjoin(t, sa.and_(t.c.id == src.comune, t.c.ambito_id == ambito_id))
+    sub, com = t.c.sub_ambito_id, t.c.id
+    by_area = "area" in d.stratifications
+    area = src.area if by_area else sa.literal(None, sa.String)
+    sets = [sa.tuple_(sub, com), sa.tuple_(sub), sa.text("()")] + ([sa.tuple_(area)] if by_area else [])
+    # GROUPING() bit mask: a bit is set for each argument left out of the row's grouping set
+    grouping = sa.func.grouping(sub, com, area) if by_area else sa.func.grouping(sub, com)
+    kinds = {1: "comune", 3: "sub_ambito", 7: "ambito", 6: "area"} if by_area else {
+        0: "comune", 1: "sub_ambito", 3: "ambito"}
+    cols = [sub.label("sub"), com.label("com"), area.label("area"), grouping.label("g"),
+            _count(d, src, num_c).label("num")]
+    if den_c is not None:
+        cols.append(_count(d, src, den_c).label("den"))
+    where = [src.ambito == ambito_id, *src.population]
+    # only rows that can count: the union of the two conditions keeps the scan on the period's rows
+    where.append(num_c if den_c is None else sa.or_(num_c, den_c))
+    stmt = sa.select(*cols).select_from(frm).where(*where).group_by(sa.func.grouping_sets(*sets))
+    out = Counts(den={} if den_c is not None else None)
+    # every sub-ambito and comune of the Ambito has a row, with zeros where nothing was counted
+    for org_id, kind, _name, part_of in tree:
+        key = (str(kind), org_id)
+        out.num[key] = 0
+        if out.den is not None:
+            out.den[key] = 0
+        if str(kind) == "comune":
+            out.parent[key] = ("sub_ambito", part_of)
+    for k in [TOTAL] + ([("area", a) for a in _areas()] if "area" in d.stratifications else []):
+        out.num[k] = 0
+        if out.den is not None:
+            out.den[k] = 0
+    for row in (await session.execute(stmt)).all():
+        kind = kinds[row.g]
+        key = {"comune": ("comune", row.com), "sub_ambito": ("sub_ambito", row.sub), "ambito": TOTAL,
+               "area": ("area", row.area)}[kind]
+        if kind == "comune":
+            out.parent[key] = ("sub_ambito", row.sub)
+        out.num[key] = int(row.num)
+        if out.den is not None:
+            out.den[key] = int(row.den)
+    return out
+
+
+def _areas() -> list[str]:
+    return list(AREA_LABELS)
+
+
+def value_of(num: int, den: int | None, d: Definition) -> Decimal | None:
+    """num / den rounded to 4 decimals (half up); null when the denominator is 0; a count is its own value."""
+    if den is None:
+        return Decimal(num)
+    if den == 0:
+        return None
+    return (Decimal(num) / Decimal(den)).quantize(FOUR, rounding=ROUND_HALF_UP)

@@ -1,0 +1,181 @@
+"""The sources an indicator definition may count over: each is one read-only `*_facts()` projection of the context
+that records the facts (never its tables), joined to the person (de-duplicated key, comune of residence) and the
+territory (sub-ambito), with the vocabulary of events and conditions the YAML definitions use
+(schemas/reference/indicators/). The counting rules are in docs/indicators.md."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from domain.assessment import queries as assessment_queries
+from domain.assessment.models import VmdState, VmdTrigger
+from domain.care_plan import queries as care_plan_queries
+from domain.discharge import queries as discharge_queries
+from domain.kernel.clock import ROME
+from domain.pua import queries as pua_queries
+from domain.pua.models import AccessState
+from domain.pua.states import VMD_STATES
+from domain.registry import queries as registry_queries
+from domain.territory import queries as territory
+from domain.waiting_list import queries as waiting_list_queries
+
+ROME_NAME = str(ROME)
+# The VMDs that P4 and V1 leave out: protected-discharge evaluations are counted by D6/D7 (issue 14: "P4 and V1
+# count VMDs other than protected-discharge evaluations (configurable)").
+EXCLUDED_VMD_TRIGGERS = (VmdTrigger.protected_discharge.value,)
+PATH_STATES = (AccessState.oriented.value, AccessState.referred_vmd.value, AccessState.referred_cot.value,
+               AccessState.referred_cot_vmd.value)
+# Settings other than home that, with a discharge, make a D7 pathway (docs/indicators.md D7).
+FACILITY_SETTINGS = ("cure_intermedie", "rsa", "other_facility", "shelter")
+
+Limit = timedelta | None
+Condition = Callable[[Limit], Any]
+
+
+@dataclass(frozen=True)
+class Event:
+    expr: Any
+    is_date: bool = False  # a calendar date (Europe/Rome) rather than an instant
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    from_: Any
+    ambito: Any
+    comune: Any
+    person: Any
+    area: Any | None
+    population: list[Any]
+    events: dict[str, Event]
+    conditions: dict[str, Condition]
+
+
+def _rome_date(ts: Any) -> Any:
+    return sa.cast(sa.func.timezone(ROME_NAME, ts), sa.Date)
+
+
+def _pua_access() -> Source:
+    ar = pua_queries.access_facts()
+    p = registry_queries.person_facts()
+    c = ar.c
+    return Source(
+        name="pua_access", from_=ar.outerjoin(p, p.c.id == c.person_id), ambito=c.ambito_id,
+        comune=p.c.residence_comune_id, person=sa.func.coalesce(p.c.person_key, c.person_id), area=None,
+        # a request cancelled as a registration error (entered twice, wrong person) never happened; a withdrawn
+        # one stays (docs/decisions/reporting.md §3)
+        population=[c.state != AccessState.cancelled.value],
+        events={"registered_at": Event(c.registered_at), "first_level_at": Event(c.first_level_at),
+                "closed_at": Event(sa.func.coalesce(c.closed_at, c.first_level_at))},
+        conditions={
+            "first_level_done": lambda _: c.first_level_at.is_not(None),
+            "path_activated": lambda _: c.state.in_(PATH_STATES),
+            "referred_vmd": lambda _: c.state.in_([s.value for s in VMD_STATES]),
+        })
+
+
+def _vmd() -> Source:
+    v = assessment_queries.vmd_facts()
+    ca = registry_queries.cartella_facts()
+    p = registry_queries.person_facts()
+    c = v.c
+    return Source(
+        name="vmd", from_=v.outerjoin(ca, ca.c.id == c.cartella_id).outerjoin(p, p.c.id == ca.c.person_id),
+        ambito=c.ambito_id, comune=p.c.residence_comune_id, person=p.c.person_key, area=ca.c.area,
+        population=[],
+        events={"requested_at": Event(c.requested_at), "concluded_at": Event(c.concluded_at)},
+        conditions={
+            "not_discharge_evaluation": lambda _: c.trigger.not_in(EXCLUDED_VMD_TRIGGERS),
+            "concluded": lambda _: sa.and_(c.state == VmdState.concluded.value, c.concluded_at.is_not(None)),
+            "integrated": lambda _: sa.and_(c.state == VmdState.concluded.value, c.integrated.is_(True)),
+        })
+
+
+def _discharge() -> Source:
+    d = discharge_queries.discharge_facts()
+    p = registry_queries.person_facts()
+    c = d.c
+    project = c.project_at.is_not(None)
+    discharged_with_project = sa.and_(project, c.discharged_at.is_not(None))
+    return Source(
+        name="discharge", from_=d.outerjoin(p, p.c.id == c.person_id), ambito=c.ambito_id,
+        # the comune recorded on the case at the signal (residence, or the signalling site for a homeless person)
+        comune=c.comune_id, person=sa.func.coalesce(p.c.person_key, c.person_id), area=None,
+        population=[c.exit_reason.is_distinct_from("cancelled"), c.out_of_ambito.is_(False)],
+        events={name: Event(getattr(c, name)) for name in (
+            "signalled_at", "cot_requested_at", "evaluated_at", "project_at", "discharged_at")},
+        conditions={
+            "social_risk": lambda _: c.social_risk.is_(True),
+            "project": lambda _: project,
+            "sad_and_adi": lambda _: sa.and_(project, c.services.contains(["sad", "adi"])),
+            "sad_only": lambda _: sa.and_(project, c.services.contains(["sad"]),
+                                          sa.not_(c.services.contains(["adi"]))),
+            "not_died_before_evaluation": lambda _: sa.not_(sa.and_(c.exit_reason == "deceased",
+                                                                    c.evaluated_at.is_(None))),
+            # elapsed time between two instants: ≤ 48 h 00 min is on time, whatever the DST change in between
+            "evaluated_within_limit": lambda limit: sa.and_(
+                c.evaluated_at.is_not(None), (c.evaluated_at - c.cot_requested_at) <= limit),
+            "evaluated": lambda _: c.evaluated_at.is_not(None),
+            "pathway_activated": lambda _: sa.or_(
+                discharged_with_project,
+                sa.and_(c.setting.in_(FACILITY_SETTINGS), c.discharged_at.is_not(None))),
+            "needed": lambda _: c.exit_reason.is_distinct_from("not_eligible"),
+            "discharged_with_project": lambda _: discharged_with_project,
+        })
+
+
+def _waiting_list() -> Source:
+    e = waiting_list_queries.waiting_list_facts()
+    plan = care_plan_queries.plan_facts()
+    p = registry_queries.person_facts()
+    c = e.c
+    return Source(
+        name="waiting_list",
+        from_=e.outerjoin(plan, plan.c.id == c.temporary_plan_id).outerjoin(p, p.c.id == c.person_id),
+        ambito=c.ambito_id, comune=c.comune_id, person=sa.func.coalesce(p.c.person_key, c.person_id), area=None,
+        population=[],
+        events={"applied_at": Event(c.applied_at), "application_date": Event(c.application_date, is_date=True),
+                "listed_at": Event(c.listed_at), "assessed_at": Event(c.assessed_at),
+                "plan_agreed_at": Event(plan.c.agreed_at), "plan_activated_at": Event(plan.c.activated_at)},
+        conditions={
+            "assessment_requested": lambda _: c.assessment_requested_at.is_not(None),
+            "listed": lambda _: c.listed_at.is_not(None),
+            # Europe/Rome calendar dates: from the application date to the day the assessment concluded, ≤ 30
+            "assessed_within_limit": lambda limit: sa.and_(
+                c.assessed_at.is_not(None), _rome_date(c.assessed_at) - c.application_date <= limit.days),
+            "plan_agreed": lambda _: plan.c.agreed_at.is_not(None),
+            "plan_activated": lambda _: plan.c.activated_at.is_not(None),
+        })
+
+
+def _cartella() -> Source:
+    ca = registry_queries.cartella_facts()
+    p = registry_queries.person_facts()
+    c = ca.c
+    return Source(
+        name="cartella", from_=ca.outerjoin(p, p.c.id == c.person_id), ambito=c.ambito_id,
+        # a person with no comune of residence is counted under the comune that owns the cartella
+        comune=sa.func.coalesce(p.c.residence_comune_id, c.owning_comune_id),
+        person=sa.func.coalesce(p.c.person_key, c.person_id), area=c.area, population=[],
+        events={"opened_at": Event(c.opened_at), "closed_at": Event(c.closed_at)},
+        conditions={"open_at_period_end": lambda _: sa.true()})  # the snapshot rule is in indicators.snapshot
+
+
+SOURCES: dict[str, Callable[[], Source]] = {
+    "pua_access": _pua_access, "vmd": _vmd, "discharge": _discharge, "waiting_list": _waiting_list,
+    "cartella": _cartella,
+}
+
+
+def source(name: str) -> Source:
+    return SOURCES[name]()
+
+
+def sub_ambito_of(comune: Any) -> Any:
+    """The sub-ambito of a comune column, as a correlated scalar sub-query on the territory's projection."""
+    t = territory.comune_facts()
+    return sa.select(t.c.sub_ambito_id).where(t.c.id == comune).scalar_subquery()

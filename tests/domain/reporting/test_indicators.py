@@ -1,0 +1,192 @@
+"""Indicators computed from the facts the contexts record, on scenarios built through the domain services, with
+the expected numbers worked out by hand in the comments (Ambito di Crema, year 2026 unless stated)."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from domain.assessment import service as vmd_service
+from domain.discharge import service as discharge_service
+from domain.pua import flows as pua_flows
+from domain.pua import service as pua_service
+from domain.registry import cartelle, dedup
+from domain.reporting import definitions, indicators
+from domain.security.models import Role
+from domain.territory import queries as territory
+from schemas.pua import OrientIn, ReferCotIn
+from tests.domain.assessment.vmd_setup import build_world, requested, signed_and_met
+from tests.domain.discharge.test_service import World as DischargeWorld
+from tests.domain.discharge.test_service import _concluded_vmd, signal
+from tests.domain.pua.helpers import (
+    complex_answers,
+    create,
+    elderly_woman,
+    mmg_referral,
+    setup_pua,
+    simple_answers,
+    triaged,
+)
+from tests.domain.waiting_list.setup import World as ListWorld
+from tests.domain.waiting_list.setup import applicant
+from tests.factories.cartelle import create_person
+from tests.support import make_user, org
+
+pytestmark = pytest.mark.db
+
+
+def at(s: str) -> datetime:
+    return datetime.fromisoformat(s)
+
+
+async def counts(session, code: str, year: int = 2026, reading: str | None = None, cutoff: date | None = None,
+                 ambito: str = "ambito-crema") -> indicators.Counts:
+    a = await org(session, ambito)
+    d = definitions.registry()[code]
+    tree = await territory.ambito_tree(session, a.id)
+    return await indicators.compute(session, d, ambito_id=a.id, r=indicators.reading_for(d, year, reading, cutoff),
+                                     tree=tree)
+
+
+def total(c: indicators.Counts) -> tuple[int, int | None]:
+    return c.num[indicators.TOTAL], (c.den[indicators.TOTAL] if c.den is not None else None)
+
+
+async def test_every_indicator_computes_on_an_empty_ambito(session):
+    for code in definitions.codes():
+        c = await counts(session, code)
+        assert total(c)[0] == 0, code
+
+
+async def _principal(session, role, org_code):
+    from domain.security.principal import load_principal
+
+    user = await make_user(session, role, org_code)
+    return await load_principal(session, str(user.id))
+
+
+# ---------------------------------------------------------------------------------------------------- PUA P1-P3
+async def test_pua_requests_by_year_reading_and_comune(session, clock):
+    pua = await setup_pua(session)
+    person = await elderly_woman(session)
+    mmg = await pua.principal(session, pua.mmg)
+    op = await pua.principal(session, pua.operator)
+    # 2025-12-31 23:50 registered, triaged on 2 January 2026: year 2025, its first level in 2026
+    clock.set(at("2025-12-31T23:50:00+01:00"))
+    late = (await pua_service.register_request(session, principal=mmg, data=create(mmg_referral(person.id)))).request
+    clock.set(at("2026-01-01T00:30:00+01:00"))  # still 31 December in UTC: it belongs to 2026
+    await pua_service.register_request(session, principal=mmg, data=create(mmg_referral(person.id)))
+    clock.set(at("2026-01-02T09:00:00+01:00"))
+    await pua_service.take_in_reception(session, principal=op, request_id=late.id)
+    await pua_service.record_triage(session, principal=op, request_id=late.id, answers=simple_answers(age=82))
+    clock.set(at("2026-03-02T09:00:00+01:00"))
+    await triaged(session, pua, person, simple_answers(age=82))                       # first level, still open
+    ar2, _, _ = await triaged(session, pua, person, complex_answers(recent_discharge=True))
+    await pua_flows.refer_cot(session, principal=op, request_id=ar2.id, data=ReferCotIn())   # a path: the COT
+    ar3, _, _ = await triaged(session, pua, person, simple_answers(age=82))
+    await pua_service.orient(session, principal=op, request_id=ar3.id, data=OrientIn(information_given="Info"))
+    r4 = (await pua_service.register_request(session, principal=mmg, data=create(mmg_referral(person.id)))).request
+    await pua_service.cancel(session, principal=op, request_id=r4.id, reason="Registrata due volte")  # never was
+    r5 = (await pua_service.register_request(session, principal=mmg, data=create(mmg_referral(person.id)))).request
+    await pua_service.withdraw(session, principal=op, request_id=r5.id, reason="Rinuncia")  # stays in the den
+    ar6, _, _ = await triaged(session, pua, person, complex_answers(recent_discharge=True))
+    await pua_flows.refer_cot(session, principal=op, request_id=ar6.id, data=ReferCotIn(with_vmd=True))
+
+    # 2026: 00:30 of 1 January, open, COT, oriented, withdrawn, COT + VMD = 6 registered (the cancelled one out);
+    # first level: open, COT, oriented, COT + VMD = 4; paths: COT, oriented, COT + VMD = 3; to VMD: 1
+    assert total(await counts(session, "P1")) == (4, 6)
+    assert total(await counts(session, "P2")) == (3, 6)
+    assert total(await counts(session, "P3")) == (1, 6)
+    # the late request of 2025: same period, its first level falls in 2026 -> 0 / 1; cohort to 31 January -> 1 / 1
+    assert total(await counts(session, "P1", 2025)) == (0, 1)
+    assert total(await counts(session, "P1", 2025, "cohort", date(2026, 1, 31))) == (1, 1)
+    # event_date: each count by its own date: 5 first levels in 2026 (the late one too) over 6 registered
+    assert total(await counts(session, "P1", 2026, "event_date")) == (5, 6)
+    # stratified by the comune of residence (Offanengo) and its sub-ambito
+    offanengo = await org(session, "comune-offanengo")
+    c = await counts(session, "P1")
+    assert (c.num[("comune", offanengo.id)], c.den[("comune", offanengo.id)]) == (4, 6)
+    assert (c.num[c.parent[("comune", offanengo.id)]], c.den[c.parent[("comune", offanengo.id)]]) == (4, 6)
+    assert sum(v for k, v in c.den.items() if k[0] == "comune") == 6
+    # a person who died keeps every count earned before
+    from domain.registry import persons
+
+    steward = await _principal(session, Role.comune_social_worker, "comune-offanengo")
+    await persons.record_death(session, principal=steward, person_id=person.id, date_of_death=date(2026, 3, 1))
+    assert total(await counts(session, "P1")) == (4, 6)
+    # the second Ambito sees none of it
+    assert total(await counts(session, "P1", ambito="ambito-cremona-test")) == (0, 0)
+
+
+# ------------------------------------------------------------------------------------- VMD P4, V1; cartelle
+async def test_integrated_vmds_and_assessments_done_and_open_cartelle_by_area(session, clock):
+    w = await build_world(session)
+    v, ifec, sw = await signed_and_met(session, w, clock)
+    await vmd_service.conclude(session, principal=ifec, vmd_id=v.id, outcome="measure_eligible")  # integrated
+    cancelled = await requested(session, w, trigger="mmg")
+    await vmd_service.cancel(session, principal=ifec, vmd_id=cancelled.id, reason="rinuncia")  # stays in V1's den
+    await requested(session, w, trigger="protected_discharge")  # D6/D7's, not P4's nor V1's
+    # P4: integrated 1 / concluded 1 (target 75 % in 2026: met); V1: concluded 1 / requested 2 (cancelled one in)
+    assert total(await counts(session, "P4")) == (1, 1)
+    assert total(await counts(session, "V1")) == (1, 2)
+    p4 = await counts(session, "P4")
+    assert (p4.num[("area", "anziani")], p4.den[("area", "anziani")]) == (1, 1)
+    assert p4.den[("area", "disabili")] == 0
+    # one open cartella (anziani, Offanengo) at the end of 2026, none at the end of 2025
+    cart = await counts(session, "CARTELLE")
+    assert total(cart) == (1, None) and cart.num[("area", "anziani")] == 1
+    assert total(await counts(session, "CARTELLE", 2025)) == (0, None)
+    await cartelle.close_cartella(session, principal=sw, cartella_id=w.cartella.id, reason="Trasferita")
+    assert total(await counts(session, "CARTELLE")) == (0, None)
+
+
+# ---------------------------------------------------------------------------------------------------- D6, D7
+async def _case(session, w, clock, requested_at: datetime, hours: float | None):
+    """A person of Offanengo signalled (and requested to the COT) at `requested_at`, evaluated `hours` later."""
+    person = await create_person(session, comune="comune-offanengo", sex="F", birth_date=date(1945, 1, 1))
+    clock.set(requested_at)
+    day = requested_at.date()
+    case = await discharge_service.open_signal(session, principal=await w.p(session, w.ward_user), data=signal(
+        person.id, w.ward_org.id, admission_date=day - timedelta(days=3),
+        expected_discharge_date=day + timedelta(days=3)))
+    if hours is not None:
+        await _concluded_vmd(session, w, case, clock, hours_after_request=hours)
+    return person, case
+
+
+async def test_d6_across_the_october_dst_change_new_year_and_merged_persons(session, clock):
+    w = await DischargeWorld().build(session)
+    # A: 24 Oct 10:30 CEST -> 26 Oct 09:30 CET = 48 h 00 min elapsed (the clocks went back): on time
+    a, _ = await _case(session, w, clock, at("2026-10-24T10:30:00+02:00"), 48)
+    # B: 24 Oct 10:00 CEST -> 26 Oct 09:30 CET = 48 h 30 min elapsed (47 h 30 min on the wall clock): late
+    b, _ = await _case(session, w, clock, at("2026-10-24T10:00:00+02:00"), 48.5)
+    # C: 31 Dec 23:00 -> 1 Jan 08:00: on time, judged on its own 48 hours (cohort by default)
+    await _case(session, w, clock, at("2026-12-31T23:00:00+01:00"), 9)
+    # D: 00:40 on 1 January 2027 (23:40 of 31 December in UTC): a request of 2027
+    await _case(session, w, clock, at("2027-01-01T00:40:00+01:00"), 2)
+    assert total(await counts(session, "D6")) == (2, 3)  # A and C of A, B, C: 0.6667, not above 75 %
+    assert total(await counts(session, "D6", reading="same_period")) == (1, 3)  # C's evaluation is in 2027
+    assert total(await counts(session, "D6", reading="event_date")) == (1, 3)
+    assert total(await counts(session, "D6", 2027)) == (1, 1)
+    # D7 counts persons: A and B were evaluated in 2026 (C on 1 January 2027)
+    assert total(await counts(session, "D7")) == (0, 2)
+    steward = await _principal(session, Role.data_steward, "ambito-crema")
+    await dedup.merge_persons(session, principal=steward, kept_id=a.id, merged_id=b.id,
+                              reason="La stessa persona registrata due volte")
+    assert total(await counts(session, "D7")) == (0, 1)  # merged persons count once
+    assert total(await counts(session, "D6")) == (2, 3)  # cases still count one by one
+    offanengo = await org(session, "comune-offanengo")
+    c = await counts(session, "D6")
+    assert (c.num[("comune", offanengo.id)], c.den[("comune", offanengo.id)]) == (2, 3)
+
+
+# ---------------------------------------------------------------------------------------------------- R1-R3
+async def test_waiting_list_assessments(session, clock):
+    w = await ListWorld().build(session)
+    await applicant(session, w, barthel=35, units=[w.x], application_date=date(2026, 2, 20),
+                    listing_date=date(2026, 3, 2))  # listed: R1 num; temporary plan agreed (R3 den)
+    await applicant(session, w, barthel=60, units=[w.y], application_date=date(2026, 2, 25))  # not decided yet
+    assert total(await counts(session, "R1")) == (1, 2)
+    # R3 follows the temporary plan named by the listing (the first one): compiled, not yet activated
+    assert total(await counts(session, "R3")) == (0, 1)
+    assert total(await counts(session, "R2")) == (1, 2)  # the listed one was assessed 10 days after applying
