@@ -78,6 +78,9 @@ TAGS: list[dict[str, str]] = [
                                                  "chiusi, dimissioni protette, liste d'attesa, consensi): stato, "
                                                  "tentativi, messaggi non recapitati da riprovare, messaggi "
                                                  "trattenuti senza consenso o base giuridica."},
+    {"name": "indicatori", "description": "Indicatori LEPS e del Piano di Zona calcolati dai dati registrati: "
+                                          "numeratore, denominatore, valore, obiettivo ed esito per anno, "
+                                          "sub-ambito, comune e area; celle piccole protette; CSV e XLSX."},
     {"name": "sviluppo", "description": "Solo in sviluppo (DEV_MODE=true): l'orologio di prova per dimostrazioni, "
                                         "formazione e collaudi."},
 ]

@@ -413,6 +413,11 @@ route("GET", MA, grant(SERVICE_READERS, ANY))
 route("GET", f"{MA}/{{application_id}}", grant(COMUNE | COORD, CASE, ambito=(SERVICE_AMBITO, AMBITO)))
 for action in ("assessment", "eligibility", "project", "activation", "monitoring", "end", "withdraw"):
     route("POST", f"{MA}/{{application_id}}/{action}", grant(COMUNE, CASE, ambito=(SERVICE_AMBITO, AMBITO)))
+# Indicatori LEPS e del Piano di Zona (issue 14): aggregates with small cells suppressed, no subject. CSC analysts
+# and the Ufficio di Piano (analyst, csc_operator, the AS d'Ambito) read the whole Ambito; a comune its own comuni
+# and the Ambito totals, a sub-ambito coordinator its sub-ambito: the rows differ, the answer is 200 for each.
+REPORT_READERS = ANALYST | CSC | AS_AMBITO | COMUNE | COORD
+route("GET", "/reports/indicators", grant(REPORT_READERS, ANY))
 # ================================================================================================= consent
 # Cross-organisation access to a case of the social side needs the person's consent for the role's purpose, or a
 # documented legal basis on the assignment (brief §6.4 and §2 A12 "see the outcome summary for their patients

@@ -1,0 +1,64 @@
+"""Indicatori LEPS e del Piano di Zona: conteggi calcolati dai dati registrati, per anno, per sub-ambito, comune o
+area, con le celle piccole protette; in JSON, CSV o XLSX."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from api.deps import Authorized, Session
+from api.downloads import content_disposition
+from domain.kernel import clock
+from domain.reporting import service
+from domain.security.permissions import Permission
+from integrations.tabular import writer
+from schemas.reports import CSV_HEADERS, IndicatorReport, table_rows
+
+router = APIRouter(tags=["indicatori"])
+Reader = Authorized(Permission.report_read)
+
+
+@router.get("/reports/indicators", response_model=IndicatorReport,
+            summary="Indicatori LEPS e del Piano di Zona",
+            description="Per ogni indicatore (definizioni in schemas/reference/indicators, regole di conteggio in "
+                        "docs/indicators.md): numeratore, denominatore, valore (4 decimali, nullo con denominatore "
+                        "0), obiettivo dell'anno ed esito, per l'Ambito o per sub-ambito, comune di residenza o "
+                        "area. Solo aggregati: i conteggi da 1 a 4 si leggono «<5» e altre celle «n.d.» perché "
+                        "nessuna si possa ricavare dalle altre; valore ed esito di una riga con una cella nascosta "
+                        "sono nascosti. Il comune vede i propri numeri e i totali d'Ambito, il coordinatore il "
+                        "proprio sub-ambito. `format=csv` o `xlsx` per scaricarlo.",
+            responses={200: {"content": {"text/csv": {}, writer.XLSX_MEDIA_TYPE: {}}}})
+async def indicators(session: Session, principal: Reader,
+                     year: int | None = Query(default=None, title="Anno",
+                                              description="Anno solare (predefinito: l'anno in corso)."),
+                     by: str = Query(default="ambito", max_length=20, title="Raggruppamento",
+                                     description="ambito, sub_ambito, comune (di residenza) o area (della "
+                                                 "cartella)."),
+                     reading: str | None = Query(default=None, max_length=20, title="Lettura",
+                                                 description="same_period (predefinita), cohort (con data "
+                                                             "limite) o event_date; gli indicatori di durata (D6, "
+                                                             "R2) leggono per coorte fino alla fine del periodo "
+                                                             "più il loro limite."),
+                     cutoff: date | None = Query(default=None, title="Data limite",
+                                                 description="Con reading=cohort: ultimo giorno in cui un evento "
+                                                             "conclusivo conta (compreso)."),
+                     indicator: str | None = Query(default=None, max_length=200, title="Indicatori",
+                                                   description="Codici separati da virgola (P1,P4,D6); "
+                                                               "predefinito: tutti."),
+                     format: Literal["json", "csv", "xlsx"] = Query(default="json", title="Formato",
+                                                                   description="json, csv (separatore «;», "
+                                                                               "intestazioni in italiano) o "
+                                                                               "xlsx.")):
+    rep = await service.indicator_report(session, principal=principal, year=year or clock.today_rome().year,
+                                         by=by, reading=reading, cutoff=cutoff, indicator=indicator)
+    name = f"indicatori-{rep.year}-{rep.by}"
+    if format == "csv":
+        return Response(writer.to_csv(CSV_HEADERS, table_rows(rep)), media_type=writer.CSV_MEDIA_TYPE,
+                        headers={"Content-Disposition": content_disposition(f"{name}.csv")})
+    if format == "xlsx":
+        return Response(writer.to_xlsx(CSV_HEADERS, table_rows(rep, native=True), title=f"Indicatori {rep.year}"),
+                        media_type=writer.XLSX_MEDIA_TYPE,
+                        headers={"Content-Disposition": content_disposition(f"{name}.xlsx")})
+    return IndicatorReport.of(rep)

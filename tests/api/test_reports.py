@@ -1,0 +1,131 @@
+"""GET /api/reports/indicators: who sees which rows, small cells over HTTP, CSV and XLSX with Italian headers, and
+bad input answered as problem+json naming the parameter. The numbers themselves are tested on the domain
+(tests/domain/reporting)."""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from domain.pua import service
+from domain.security.models import Role
+from tests.domain.pua.helpers import (
+    complex_answers,
+    create,
+    elderly_woman,
+    mmg_referral,
+    setup_pua,
+    simple_answers,
+    triaged,
+)
+from tests.support import bearer, make_user, org
+
+pytestmark = pytest.mark.api
+URL = "/api/reports/indicators"
+PROBLEM = "application/problem+json"
+
+
+async def _six_requests(session):
+    """Six requests of a resident of Offanengo on 2 March 2026, four of them triaged (P1 = 4 / 6)."""
+    pua = await setup_pua(session)
+    person = await elderly_woman(session)
+    for answers in (simple_answers(age=82), complex_answers(), simple_answers(age=82), complex_answers()):
+        await triaged(session, pua, person, answers)
+    mmg = await pua.principal(session, pua.mmg)
+    for _ in range(2):
+        await service.register_request(session, principal=mmg, data=create(mmg_referral(person.id)))
+    await session.commit()
+
+
+def rows(body, code="P1"):
+    return [r for r in body["rows"] if r["code"] == code]
+
+
+async def test_the_analyst_sees_every_comune_with_small_cells_suppressed(session, client):
+    await _six_requests(session)
+    h = bearer(await make_user(session, Role.analyst, "ambito-crema"))
+    r = await client.get(URL, params={"year": 2026, "by": "comune", "indicator": "P1"}, headers=h)
+    assert r.status_code == 200, r.text
+    p1 = rows(r.json())
+    offanengo = await org(session, "comune-offanengo")
+    mine = next(x for x in p1 if x["key"] == str(offanengo.id))
+    # 4 first levels out of 6 requests: the numerator is small, so the value and the status are withheld too
+    assert (mine["numerator"], mine["denominator"], mine["value"], mine["status"]) == ("<5", 6, None, "withheld")
+    assert p1[-1]["grouping"] == "ambito" and p1[-1]["denominator"] == 6 and p1[-1]["numerator"] == "<5"
+    assert len([x for x in p1 if x["grouping"] == "comune"]) == 48  # every comune, with zeros where none
+    assert all(x["reference"].startswith("docs/indicators.md") for x in p1)
+
+
+async def test_a_comune_sees_its_own_comune_and_the_ambito_total(session, client):
+    await _six_requests(session)
+    h = bearer(await make_user(session, Role.comune_social_worker, "comune-crema"))
+    r = await client.get(URL, params={"year": 2026, "by": "comune", "indicator": "P1"}, headers=h)
+    assert r.status_code == 200, r.text
+    crema = await org(session, "comune-crema")
+    p1 = rows(r.json())
+    assert [(x["grouping"], x["key"]) for x in p1] == [("comune", str(crema.id)), ("ambito", None)]
+    assert (p1[0]["numerator"], p1[0]["denominator"], p1[0]["value"]) == (0, 0, None)
+    assert p1[0]["status"] == "no_target" and p1[1]["denominator"] == 6
+    by_sub = await client.get(URL, params={"year": 2026, "by": "sub_ambito", "indicator": "P1"}, headers=h)
+    assert [x["grouping"] for x in rows(by_sub.json())] == ["ambito"]
+
+
+async def test_a_coordinator_sees_its_sub_ambito(session, client):
+    await _six_requests(session)
+    h = bearer(await make_user(session, Role.sub_ambito_coordinator, "subambito-soncino"))
+    r = await client.get(URL, params={"year": 2026, "by": "sub_ambito", "indicator": "P1"}, headers=h)
+    soncino = await org(session, "subambito-soncino")
+    assert [(x["grouping"], x["key"]) for x in rows(r.json())] == [("sub_ambito", str(soncino.id)), ("ambito", None)]
+    assert rows(r.json())[0]["denominator"] == 6  # Offanengo is in the Soncino sub-ambito
+
+
+async def test_the_second_ambito_sees_only_its_own(session, client):
+    await _six_requests(session)
+    h = bearer(await make_user(session, Role.analyst, "ambito-cremona-test"))
+    r = await client.get(URL, params={"year": 2026, "indicator": "P1,P4,D6"}, headers=h)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["ambito_id"] == str((await org(session, "ambito-cremona-test")).id)
+    assert [(x["code"], x["numerator"], x["denominator"]) for x in body["rows"]] == [
+        ("P1", 0, 0), ("P4", 0, 0), ("D6", 0, 0)]
+    assert [x["status"] for x in body["rows"]] == ["no_target", "not_computable", "not_computable"]
+    assert body["rows"][1]["target"] == "≥ 75%" and body["rows"][2]["reading"] == "cohort"
+
+
+async def test_csv_and_xlsx_with_italian_headers(session, client):
+    await _six_requests(session)
+    h = bearer(await make_user(session, Role.csc_operator, "csc-crema"))
+    r = await client.get(URL, params={"year": 2026, "indicator": "P1", "format": "csv"}, headers=h)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    lines = r.content.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("Codice;Indicatore;Raggruppamento;Gruppo;Numeratore;Denominatore;Valore;Obiettivo")
+    assert lines[1].split(";")[4:6] == ["<5", "6"]
+    x = await client.get(URL, params={"year": 2026, "indicator": "P4", "format": "xlsx"}, headers=h)
+    assert x.status_code == 200 and "spreadsheetml" in x.headers["content-type"]
+    import openpyxl
+
+    ws = openpyxl.load_workbook(io.BytesIO(x.content)).active
+    sheet = list(ws.values)
+    assert sheet[0][0] == "Codice" and sheet[1][0] == "P4" and sheet[1][7] == "≥ 75%"
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"year": 1999}, "year"),
+    ({"year": 2031}, "year"),
+    ({"by": "provincia"}, "by"),
+    ({"reading": "sometimes"}, "reading"),
+    ({"indicator": "P1,ZZ9"}, "indicator"),
+    ({"indicator": "P1", "by": "area"}, "by"),
+    ({"reading": "cohort", "cutoff": "2025-12-31", "year": 2026}, "cutoff"),
+])
+async def test_bad_input_names_the_parameter(session, client, params, field):
+    h = bearer(await make_user(session, Role.analyst, "ambito-crema"))
+    r = await client.get(URL, params=params, headers=h)
+    assert r.status_code in (400, 422) and r.headers["content-type"].startswith(PROBLEM), r.text
+    assert [e["field"] for e in r.json()["errors"]] == [field]
+
+
+async def test_roles_without_the_permission_are_refused(session, client):
+    h = bearer(await make_user(session, Role.ward_staff, "asst-crema-reparto-medicina"))
+    r = await client.get(URL, headers=h)
+    assert r.status_code == 403 and r.headers["content-type"].startswith(PROBLEM)
