@@ -309,14 +309,20 @@ STORAGE_FULL_DETAIL = ("Spazio su disco esaurito sul server: il file non è stat
 FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
+DISK_FULL_SQLSTATE = "53100"  # the database could not extend a file: its volume (or a tablespace's) is full
+
+
 def storage_full(exc: BaseException | None) -> bool:
-    """A write that failed because a volume is full (attachments, an export's scratch files in TMPDIR)."""
+    """A write that failed because a volume is full: attachments, an export's scratch files in TMPDIR, or the
+    database's own files (SQLSTATE 53100; the transaction was rolled back by the server)."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:
             return True
-        exc = exc.__cause__ or exc.__context__
+        if getattr(exc, "sqlstate", None) == DISK_FULL_SQLSTATE:
+            return True
+        exc = getattr(exc, "orig", None) if isinstance(exc, DBAPIError) else (exc.__cause__ or exc.__context__)
     return False
 
 

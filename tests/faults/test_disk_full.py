@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import subprocess
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -135,3 +137,87 @@ async def test_a_full_volume_refuses_uploads_and_exports_with_507_and_keeps_read
                 "select status from audit_event where object_type = 'attachment' or status = 507 "
                 "order by id").fetchall()]
         assert 507 in statuses, statuses
+
+
+@pytest.mark.timeout(180)
+async def test_a_full_database_volume_refuses_writes_with_507_and_keeps_reads(pg_server, tmp_path):
+    """The database's own volume full, through a tablespace on a small tmpfs (the person table lives there): a
+    registration is refused with 507 and writes nothing (no person, no history, no audit row of a success), reads
+    keep working, and room made again is used at once."""
+    import pwd
+
+    from tests.faults.support import own_pg
+
+    if os.geteuid() != 0:
+        pytest.skip("a tablespace on its own small volume needs root to mount a tmpfs (docs/operations.md)")
+    server_user = next((u for u in ("postgres", "pgdev") if _user_exists(u)), None)
+    assert server_user, "devpg runs the server as 'postgres' or 'pgdev'"
+    pw = pwd.getpwnam(server_user)
+    # The server user must reach the tablespace: not under pytest's 0700 temp dir.
+    outer = Path(tempfile.mkdtemp(prefix="pua-dbvolume-", dir="/var/tmp"))
+    outer.chmod(0o755)
+    volume = outer / "volume"
+    volume.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size=1m,uid={pw.pw_uid},gid={pw.pw_gid},mode=0700", "tmpfs",
+                       str(volume)], stderr=subprocess.DEVNULL).returncode != 0:
+        pytest.skip("tmpfs cannot be mounted here")
+    try:
+        with own_pg(pg_server.port) as pg:
+            db = pg.create_db("pua_dbfull")
+            headers = await _person_writer(db)
+            with pg.connect("pua_dbfull") as c:
+                # The person table, empty (no page with room left), moves to the small volume: a registration has
+                # to extend its file there.
+                assert c.execute("select count(*) from person").fetchone()[0] == 0
+                c.execute(f"create tablespace small location '{volume}'")
+                c.execute("alter table person set tablespace small")
+            with run_api(api_env(db), tmp_path / "api.log") as api, \
+                    httpx.Client(base_url=api.url, timeout=30) as client:
+                body = {"surname": "Pienobis", "given_name": "Carla", "sex": "F", "birth_date": "1938-07-14",
+                        "other_identifier_type": "provisional"}
+                filler = volume / "filler"
+                subprocess.run(["runuser", "-u", server_user, "--", "sh", "-c",
+                                f"cat /dev/zero > {filler} 2>/dev/null; true"], check=True, timeout=60)
+                r = client.post("/api/persons", json=body, headers=headers)
+                assert r.status_code == 507, r.text
+                assert r.headers["content-type"].startswith(PROBLEM)
+                assert r.json()["type"].endswith("/insufficient_storage")
+                with pg.connect("pua_dbfull") as c:
+                    assert c.execute("select count(*) from person where surname = 'Pienobis'").fetchone()[0] == 0
+                    assert c.execute("select count(*) from audit_event where object_type = 'person' "
+                                     "and action = 'create' and outcome = 'ok'").fetchone()[0] == 0
+                # Reads keep working while the volume is full, of the full table too.
+                r = client.get("/api/persons", params={"q": "pienobis"}, headers=headers)
+                assert r.status_code == 200 and r.json()["items"] == []
+                assert client.get("/api/me", headers=headers).status_code == 200
+                assert client.get("/health/ready").status_code == 200
+                # Room made again: the same process writes at once.
+                filler.unlink()
+                r = client.post("/api/persons", json=body, headers=headers)
+                assert r.status_code == 201, r.text
+                assert api.proc.poll() is None
+            with pg.connect("pua_dbfull") as c:
+                c.execute("alter table person set tablespace pg_default")
+                c.execute("drop tablespace small")
+    finally:
+        subprocess.run(["umount", "-l", str(volume)], check=False)
+        shutil.rmtree(outer, ignore_errors=True)
+
+
+def _user_exists(name: str) -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+async def _person_writer(db: dict[str, str]) -> dict[str, str]:
+    engine = create_async_engine(db["DATABASE_URL"])
+    async with AsyncSession(engine, expire_on_commit=False) as s:
+        user = await make_user(s, Role.comune_social_worker, "comune-crema")
+        await s.commit()
+    await engine.dispose()
+    return bearer(user)
