@@ -133,7 +133,7 @@ async def plan_brief(session: AsyncSession, plan_id: uuid.UUID) -> dict[str, Any
     if p is None:
         return None
     return {"id": p.id, "person_id": p.person_id, "kind": str(p.kind), "state": str(p.state),
-            "agreed_at": p.agreed_at, "activated_at": p.activated_at}
+            "agreed_at": p.agreed_at, "activated_at": p.activated_at, "ambito_id": p.ambito_id}
 
 
 async def intervention_brief(session: AsyncSession, intervention_id: uuid.UUID) -> dict[str, Any] | None:
@@ -154,9 +154,10 @@ async def intervention_brief(session: AsyncSession, intervention_id: uuid.UUID) 
 
 
 def interventions_of_plans(plan_ids: list[uuid.UUID]) -> sa.Select:
-    """(id, plan_id, service_type, funding_source, intensity_value, intensity_unit, start_date, end_date, status)
-    of the interventions of the plans: the cost of a plan (services context) lists every intervention."""
-    return sa.select(Intervention.id, Intervention.plan_id, Intervention.service_type, Intervention.funding_source,
+    """(id, plan_id, service_type, provider_org_id, funding_source, intensity_value, intensity_unit, start_date,
+    end_date, status) of the interventions of the plans: the cost of a plan (services context) lists every one."""
+    return sa.select(Intervention.id, Intervention.plan_id, Intervention.service_type, Intervention.provider_org_id,
+                     Intervention.funding_source,
                      Intervention.intensity_value, Intervention.intensity_unit, Intervention.start_date,
                      Intervention.end_date, Intervention.status).where(Intervention.plan_id.in_(plan_ids))
 

@@ -83,3 +83,19 @@ def acting_roles(principal, *permissions: Permission) -> tuple[Role, ...]:
     if Permission.services_provide in permissions and Permission.services_provide in principal.permissions:
         roles += PROVIDERS
     return tuple(roles)
+
+
+async def reads_comune(session, principal, ambito_id, comune_id) -> bool:
+    """Whether the principal reads in full a row of this Ambito and residence comune (a plan without orders yet)."""
+    if ambito_id != principal.ambito_id:
+        return False
+    if principal.has_role(*AMBITO_ROLES):
+        return True
+    if comune_id is None:
+        return False
+    if comune_id in orgs(principal, *COMUNE):
+        return True
+    if principal.has_role(*COORDINATORS):
+        under = territory.orgs_under(orgs(principal, *COORDINATORS))
+        return comune_id in set((await session.execute(under)).scalars())
+    return False

@@ -22,11 +22,12 @@ from domain.kernel import clock, cursor
 from domain.kernel.errors import Forbidden, NotFound
 from domain.kernel.settings import get_settings
 from domain.pua import queries as pua_queries
+from domain.registry import persons as person_svc
 from domain.security import audit
 from domain.security.permissions import Permission
 from domain.services import policy
 from domain.services.models import Accreditation, Activation, ActivationState, Delivery, Suspension, WeekFlag
-from domain.services.service import ENTITY, NOT_FOUND
+from domain.services.service import ENTITY, NOT_FOUND, accreditation_on
 from domain.services.states import MACHINE
 from domain.territory import queries as territory
 
@@ -342,14 +343,15 @@ async def plan_costs(session: AsyncSession, *, principal, plan_id: uuid.UUID) ->
         Activation.plan_id == plan_id, Activation.state != ActivationState.declined.value)
         .order_by(Activation.requested_at, Activation.id))).scalars())
     # The scope: the orders of the plan the principal reads in full; a plan without orders, through its person's
-    # comune as the orders would carry it (the person's residence).
+    # residence comune, as an order would carry it.
     if acts:
-        visible = set((await session.execute(sa.select(Activation.id).where(
-            Activation.id.in_([a.id for a in acts]), policy.full_view(principal)))).scalars())
-        if not visible:
-            raise NotFound("Progetto non trovato.")
+        visible = (await session.execute(sa.select(Activation.id).where(
+            Activation.id.in_([a.id for a in acts]), policy.full_view(principal)).limit(1))).first()
     else:
-        raise NotFound("Il progetto non ha attivazioni visibili.")
+        person = await person_svc.get_person(session, principal=principal, person_id=brief["person_id"])
+        visible = await policy.reads_comune(session, principal, person.ambito_id, person.residence_comune_id)
+    if not visible:
+        raise NotFound("Progetto non trovato.")
     days = await per_day(session, [a.id for a in acts])
     gaps = await suspensions(session, [a.id for a in acts])
     comuni = await territory.get_orgs(session, [a.comune_id for a in acts])
@@ -371,14 +373,19 @@ async def plan_costs(session: AsyncSession, *, principal, plan_id: uuid.UUID) ->
     for iv in ivs:
         if iv.id in ordered or str(iv.status) == "cancelled":
             continue
-        quantity = Decimal(0)
-        unit_cost = None
-        if iv.intensity_value and iv.start_date and iv.end_date:
+        # not ordered yet: the intensity over its planned dates, at the unit cost of its provider's accreditation
+        # on its first day (an estimate; no cost without a provider, dates or an accreditation)
+        quantity, unit_cost = Decimal(0), None
+        if iv.intensity_value and iv.start_date and iv.end_date and iv.end_date > iv.start_date:
             quantity = Decimal(str(iv.intensity_value)) * (iv.end_date - iv.start_date).days / 7
+        if iv.provider_org_id and iv.start_date:
+            acc = await accreditation_on(session, ambito_id=brief["ambito_id"], organisation_id=iv.provider_org_id,
+                                         service_type=iv.service_type, on=iv.start_date)
+            unit_cost = acc.unit_cost if acc else None
         lines.append({"intervention_id": iv.id, "activation_id": None, "service_type": iv.service_type,
                       "funding_source": iv.funding_source, "unit_cost": unit_cost,
                       "planned_quantity": money(quantity), "delivered_quantity": Decimal("0.00"),
-                      "planned_cost": Decimal("0.00"), "delivered_cost": Decimal("0.00"),
+                      "planned_cost": money(quantity * (unit_cost or 0)), "delivered_cost": Decimal("0.00"),
                       "co_payment": Decimal("0.00")})
     by_source: dict[str | None, dict[str, Decimal]] = {}
     for line in lines:

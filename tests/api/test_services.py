@@ -11,10 +11,11 @@ import pytest
 import sqlalchemy as sa
 
 from domain.kernel.models import WorkItem
+from domain.security.models import Role
 from domain.services import jobs
 from domain.services.models import Activation, Delivery, WeekFlag
 from tests.domain.services.setup import MONDAY, build_case
-from tests.support import bearer
+from tests.support import bearer, make_user
 
 PROBLEM = "application/problem+json"
 A = "/api/services/activations"
@@ -219,3 +220,16 @@ async def test_suspended_days_are_not_planned_nor_flagged(client, session, case,
     assert (week["planned"], week["delivered"], week["below_threshold"], week["flagged"]) == ("1.71", "3.00", False,
                                                                                              False)
     assert (await session.execute(sa.select(sa.func.count()).select_from(WeekFlag))).scalar_one() == 0
+
+
+async def test_cost_of_a_plan_before_any_order_is_estimated_from_the_accreditation(client, session, case):
+    c = case
+    cost = (await client.get(f"/api/services/plans/{c.plan.id}/costs", headers=bearer(c.w.sw))).json()
+    assert [(ln["activation_id"], ln["unit_cost"], ln["planned_quantity"], ln["planned_cost"]) for ln in cost["lines"]
+            ] == [(None, "21.50", "24.00", "516.00")]
+    assert (await client.get(f"/api/services/plans/{c.plan.id}/costs", headers=bearer(c.coordinator))
+            ).status_code == 200
+    assert (await client.get(f"/api/services/plans/{c.plan.id}/costs", headers=bearer(c.w.outsider))
+            ).status_code == 200  # another social worker of Offanengo: the comune's case
+    crema = await make_user(session, Role.comune_social_worker, "comune-crema")
+    assert (await client.get(f"/api/services/plans/{c.plan.id}/costs", headers=bearer(crema))).status_code == 404
