@@ -152,13 +152,13 @@ def _signal_errors(principal: Principal, data, now: datetime) -> list[tuple[str,
         errors.append(("clinician_summary", "descrivere i bisogni della persona"))
     if data.cot_requested_at is not None and data.cot_requested_at > now:
         errors.append(("cot_requested_at", "la richiesta alla COT non può essere nel futuro"))
+    if data.requested_due_at is not None and data.requested_due_at < (data.cot_requested_at or now):
+        errors.append(("requested_due_at", "la scadenza precede la richiesta alla COT"))
     return errors
 
 
 async def _routing(session: AsyncSession, principal: Principal, person) -> tuple[Any, uuid.UUID | None, bool]:
     """(COT, comune notified, outside every Ambito). The COT of the domicile (fallback residence), as the PUA
-    if data.requested_due_at is not None and data.requested_due_at < (data.cot_requested_at or now):
-        errors.append(("requested_due_at", "la scadenza precede la richiesta alla COT"))
     finds it; a person resident and domiciled outside the Ambito goes to the COT of the signalling site, marked
     out of Ambito; a homeless person without a fictitious residence to the COT and comune of the site."""
     amb = principal.ambito_id

@@ -209,6 +209,6 @@ async def events_about(session, person_ids: list[uuid.UUID], *, limit: int,
          .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit))
     if before is not None:
         q = q.where(sa.tuple_(AuditEvent.at, AuditEvent.id) < sa.tuple_(sa.literal(before[0]), sa.literal(before[1])))
-    return list((await session.execute(q)).scalars())
     if at is not None:
         q = q.where(at.sql(AuditEvent.at))
+    return list((await session.execute(q)).scalars())
