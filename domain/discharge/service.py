@@ -162,13 +162,17 @@ async def _routing(session: AsyncSession, principal: Principal, person) -> tuple
     finds it; a person resident and domiciled outside the Ambito goes to the COT of the signalling site, marked
     out of Ambito; a homeless person without a fictitious residence to the COT and comune of the site."""
     amb = principal.ambito_id
-    site_comune = await territory.org_by_code(session, config().signalling_site_comune)
-    site = site_comune.id if site_comune else None
+
+    async def site() -> uuid.UUID | None:  # looked up only for the cases routed to the signalling site
+        site_comune = await territory.org_by_code(session, config().signalling_site_comune)
+        return site_comune.id if site_comune else None
+
     ours = await territory.comuni_of_ambito(session, [person.domicile_comune_id, person.residence_comune_id], amb)
     if person.homeless and not person.fictitious_residence:
-        return await territory.cot_for(session, ambito_id=amb, comune_id=site), site, False
+        at = await site()
+        return await territory.cot_for(session, ambito_id=amb, comune_id=at), at, False
     if not ours:
-        return await territory.cot_for(session, ambito_id=amb, comune_id=site), None, True
+        return await territory.cot_for(session, ambito_id=amb, comune_id=await site()), None, True
     residence = person.residence_comune_id if person.residence_comune_id in ours else ours[0]
     domicile = person.domicile_comune_id if person.domicile_comune_id in ours else None
     return await territory.cot_for(session, ambito_id=amb, comune_id=domicile or person.residence_comune_id), \
