@@ -8,7 +8,13 @@ def include_all(app: FastAPI) -> None:
     app.include_router(health.router)
     for module in _api_modules():
         app.include_router(module.router, prefix="/api")
-    from api.routes import fhir, fhir_care, fhir_discharge, fhir_registry  # noqa: F401  (they add fhir's routes)
+    from api.routes import (  # noqa: F401  (they add fhir's routes)
+        fhir,
+        fhir_care,
+        fhir_discharge,
+        fhir_registry,
+        fhir_reports,
+    )
 
     app.include_router(fhir.fhir_router, prefix=fhir.PREFIX)  # its own name: not one of the /api routers
     fhir.install(app)  # after api.errors.install: /fhir errors become OperationOutcome

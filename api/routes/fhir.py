@@ -46,7 +46,7 @@ LEGACY_SCOPES = {"read": "fhir.read", "write": "fhir.write"}
 SEARCH_PARAM_TYPES = {"identifier": "token", "name": "string", "birthdate": "date", "patient": "reference",
                       "type": "token", "partof": "reference", "status": "token", "target": "reference",
                       "_lastUpdated": "date", "date": "date", "authored": "date", "authored-on": "date",
-                      "due": "date"}
+                      "due": "date", "period": "date", "measure": "reference"}
 # Search parameters R4 does not define: the CapabilityStatement points to their definition.
 CUSTOM_SEARCH_PARAMS = {"due": f"{systems.BASE}/SearchParameter/Task-due"}
 RESULT_PARAMETERS = {"_count", "_total", "_cursor"}

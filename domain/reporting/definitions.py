@@ -4,6 +4,7 @@ source, event or condition, or lacks its Italian title, fails the load: a wrong 
 someone asks for the number."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
@@ -97,6 +98,8 @@ def parse(raw: dict[str, Any], *, name: str = "?") -> Definition:
         return raw[key]
 
     code, src_name = str(need("code")), str(need("source"))
+    if not re.fullmatch(r"[A-Z][A-Z0-9-]{0,30}", code):  # it is part of a FHIR id (MeasureReport/<code>-<year>)
+        raise DefinitionError(f"{name}: code {code!r} must be capitals, digits and '-'")
     if src_name not in sources.SOURCES:
         raise DefinitionError(f"{name}: unknown source {src_name!r}")
     src = sources.source(src_name)

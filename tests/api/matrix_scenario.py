@@ -804,6 +804,8 @@ def param(sc: Scenario, path: str, name: str, role: str, situation: str) -> str:
         return "1"
     if name == "questionnaire_id":
         return "barthel-1"
+    if name == "report_id":  # an indicator and a year: P1 of the scenario's year
+        return "P1-2026"
     if name == "assignment_id":
         if path.endswith("/approve"):
             return str(w.pending_role)

@@ -532,3 +532,6 @@ fhir_route("GET", "/QuestionnaireResponse", EXPECTED[("GET", "/api/persons/{pers
 fhir_route("GET", "/Questionnaire", EXPECTED[("GET", "/api/instruments")])
 fhir_route("GET", "/Questionnaire/{questionnaire_id}", EXPECTED[("GET", "/api/instruments/{code}/versions/{version}")])
 fhir_route("GET", "/AuditEvent", EXPECTED[("GET", "/api/persons/{person_id}/access-log")])  # ?patient=
+# The indicators as MeasureReport (issue 14): the same aggregates as GET /api/reports/indicators.
+fhir_route("GET", "/MeasureReport", EXPECTED[("GET", "/api/reports/indicators")])
+fhir_route("GET", "/MeasureReport/{report_id}", EXPECTED[("GET", "/api/reports/indicators")])

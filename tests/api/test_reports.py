@@ -129,3 +129,40 @@ async def test_roles_without_the_permission_are_refused(session, client):
     h = bearer(await make_user(session, Role.ward_staff, "asst-crema-reparto-medicina"))
     r = await client.get(URL, headers=h)
     assert r.status_code == 403 and r.headers["content-type"].startswith(PROBLEM)
+
+
+# ---------------------------------------------------------------------------------------------------- FHIR
+async def test_the_same_numbers_as_measure_report(session, client):
+    await _six_requests(session)
+    h = bearer(await make_user(session, Role.analyst, "ambito-crema"))
+    api = (await client.get(URL, params={"year": 2026, "indicator": "P1,D6", "by": "comune"}, headers=h)).json()
+    r = await client.get("/fhir/MeasureReport", params={"period": "2026", "measure": "P1"}, headers=h)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/fhir+json"), r.text
+    bundle = r.json()
+    assert bundle["type"] == "searchset" and bundle["total"] == 1
+    mr = bundle["entry"][0]["resource"]
+    assert (mr["resourceType"], mr["id"], mr["type"], mr["status"]) == ("MeasureReport", "P1-2026", "summary",
+                                                                         "pending")
+    assert mr["period"] == {"start": "2026-01-01", "end": "2026-12-31"}
+    group = mr["group"][0]
+    assert group["code"]["coding"][0]["code"] == "P1"
+    num, den = group["population"]
+    # the Ambito numerator is 4: withheld as in /api ("<5"), never given as a count
+    assert "count" not in num and num["extension"][0]["valueString"] == "<5"
+    assert den["count"] == rows(api)[-1]["denominator"] == 6 and "measureScore" not in group
+    comuni = next(s for s in group["stratifier"] if s["code"][0]["coding"][0]["code"] == "comune")
+    assert len(comuni["stratum"]) == 48
+    offanengo = await org(session, "comune-offanengo")
+    mine = next(s for s in comuni["stratum"] if s["value"]["coding"][0]["code"] == str(offanengo.id))
+    assert mine["population"][1]["count"] == 6
+    read = await client.get("/fhir/MeasureReport/D6-2026", headers=h)
+    assert read.status_code == 200 and read.json()["group"][0]["population"][1]["count"] == 0
+    assert (await client.get("/fhir/MeasureReport/ZZ-2026", headers=h)).status_code == 404
+    assert (await client.get("/fhir/MeasureReport", params={"period": "duemila"}, headers=h)).status_code in (400, 422)
+    meta = (await client.get("/fhir/metadata", headers=h)).json()
+    mr_cap = next(x for x in meta["rest"][0]["resource"] if x["type"] == "MeasureReport")
+    assert {i["code"] for i in mr_cap["interaction"]} == {"read", "search-type"}
+    assert {p["name"] for p in mr_cap["searchParam"]} == {"period", "measure"}
+    refused = await client.get("/fhir/MeasureReport", headers=bearer(
+        await make_user(session, Role.ward_staff, "asst-crema-reparto-medicina")))
+    assert refused.status_code == 403
