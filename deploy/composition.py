@@ -44,6 +44,7 @@ HANDLER_MODULES: list[str] = [
     "domain.measures.jobs",
     "domain.security.jobs",  # the audit trail's monthly partitions
     "integrations.asst.outbound",  # the outbox to ASST: event subscribers and the relay (issue 12)
+    "integrations.asst.services_outbound",  # activation orders to ASST as ServiceRequest and Task (issue 13)
 ]
 
 # Periodic work as data: each "module:function" is `async def f(session)` that enqueues its job, idempotent per day

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.care_plan import interventions as care_plan_interventions
 from domain.care_plan import queries as care_plan_queries
-from domain.kernel import clock, history, work_items
+from domain.kernel import clock, events, history, work_items
 from domain.kernel.errors import Conflict, Invalid, NotFound
 from domain.kernel.validity import active_sql
 from domain.registry import persons as person_svc
@@ -88,6 +88,11 @@ async def write_history(session: AsyncSession, a: Activation, action: str, *, ac
                         detail: dict[str, Any] | None = None, bump: bool = True) -> None:
     await history.record_change(session, a, entity_type=ENTITY, action=action, actor_id=actor_id, detail=detail,
                                 bump=bump, key="activation")
+    # Every recorded change is published once (per version): the outbox to ASST sends the order as ServiceRequest
+    # and Task (integrations/asst/services_outbound.py).
+    await events.publish(session, "services.activation_changed", {
+        "activation_id": str(a.id), "person_id": str(a.person_id), "state": str(a.state), "version": a.version,
+        "action": action}, dedup_key=f"services.activation_changed:{a.id}:{a.version}")
 
 
 def audit_activation(action: str, a: Activation) -> None:
