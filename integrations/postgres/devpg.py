@@ -161,13 +161,16 @@ def urls(port: int, dbname: str, owner: str, app_role: str) -> dict[str, str]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description="Embedded PostgreSQL for development")
-    p.add_argument("command", choices=["start", "stop", "env"])
+    p.add_argument("command", choices=["start", "stop", "env", "bindir"])
     p.add_argument("--datadir", default=os.environ.get("PG_DATA_DIR", "/var/tmp/pua-crema/pg"))
     p.add_argument("--port", type=int, default=int(os.environ.get("PG_PORT", "54329")))
     p.add_argument("--db", default="pua")
     p.add_argument("--owner", default="pua_owner")
     p.add_argument("--app-role", default=os.environ.get("APP_DB_ROLE", "pua_app"))
     a = p.parse_args()
+    if a.command == "bindir":  # the client tools (pg_dump, pg_restore, psql) of the same major version
+        print(bindir())
+        return
     if a.command == "stop":
         stop(a.datadir)
         return

@@ -1,5 +1,6 @@
-"""docs/readme/journey.md, vmd.md, discharge.md, waiting_list.md and services.md run as written (services.md last: it
-moves the development clock one day forward).
+"""docs/readme/journey.md, vmd.md, discharge.md, waiting_list.md and services.md run as written (services.md after
+the others: it moves the development clock one day forward), then docs/operations.md (its backup and restore drill
+does not depend on the clock).
 
 The ```bash blocks of each document, in order, run in one bash shell per document (`set -euo pipefail`: a failing
 command, a failing pipe or an undefined variable fails its block) against a live service started the way `make run`
@@ -35,7 +36,8 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ("docs/readme/journey.md", "docs/readme/vmd.md", "docs/readme/discharge.md", "docs/readme/waiting_list.md",
-        "docs/readme/services.md")
+        "docs/readme/services.md",
+        "docs/operations.md")  # the backup, restore and archive drill, on the data the walkthroughs wrote
 BASH_BLOCK = re.compile(r"^```bash[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
 DOC_TIMEOUT_SECONDS = 120
 TOOLS = ("bash", "curl", "jq", "psql")  # what the documents' blocks run besides .venv/bin/python and coreutils
