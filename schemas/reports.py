@@ -29,7 +29,7 @@ class IndicatorRow(BaseModel):
                                                                  "(nascosto per proteggere un'altra cella).")
     denominator: int | str | None = Field(title="Denominatore", description="Come il numeratore; nullo per un "
                                                                             "conteggio senza denominatore.")
-    value: Decimal | None = Field(title="Valore", description="Numeratore / denominatore arrotondato a 4 decimali; "
+    value: float | None = Field(title="Valore", description="Numeratore / denominatore arrotondato a 4 decimali; "
                                                               "nullo se il denominatore è 0 o se una cella è "
                                                               "nascosta; per un conteggio, il conteggio.")
     unit: str = Field(title="Unità", description="percent, ratio o count.")
@@ -47,7 +47,8 @@ class IndicatorRow(BaseModel):
     @classmethod
     def of(cls, r: Row) -> IndicatorRow:
         return cls(code=r.code, title=r.title, grouping=r.grouping, grouping_label=GROUPING_LABELS[r.grouping],
-                   key=r.key, label=r.label, numerator=r.numerator, denominator=r.denominator, value=r.value,
+                   key=r.key, label=r.label, numerator=r.numerator, denominator=r.denominator,
+                   value=None if r.value is None else float(r.value),
                    unit=r.unit, target=r.target, target_value=r.target_value, status=r.status,
                    status_label=STATUS_LABELS[r.status], reading=r.reading, cutoff=r.cutoff,
                    reference=r.reference, seed=r.seed)
