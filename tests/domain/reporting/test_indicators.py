@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from domain.assessment import service as vmd_service
+from domain.discharge import flows as discharge_flows
 from domain.discharge import service as discharge_service
 from domain.pua import flows as pua_flows
 from domain.pua import service as pua_service
@@ -190,3 +191,53 @@ async def test_waiting_list_assessments(session, clock):
     # R3 follows the temporary plan named by the listing (the first one): compiled, not yet activated
     assert total(await counts(session, "R3")) == (0, 1)
     assert total(await counts(session, "R2")) == (1, 2)  # the listed one was assessed 10 days after applying
+
+
+async def test_d3_to_d7_and_the_leps_ratio_by_hand(session, clock):
+    """Five signals of Offanengo residents in March 2026 (all flagged at social risk but G), the COT evaluating
+    six hours after each request where it evaluates:
+      E  project, discharged with SAD and ADI        F  project, discharged with SAD only
+      G  no social risk, discharged without project  H  cancelled (entered twice): out of everything
+      J  not eligible (the COT found no need), never evaluated."""
+    w = await DischargeWorld().build(session)
+    cot, sw = await w.p(session, w.cot_user), await w.p(session, w.sw)
+
+    async def signalled(social_risk=True):
+        person = await create_person(session, comune="comune-offanengo", sex="M", birth_date=date(1940, 5, 5))
+        clock.set(at("2026-03-02T09:00:00+01:00"))
+        case = await discharge_service.open_signal(session, principal=await w.p(session, w.ward_user),
+                                                   data=signal(person.id, w.ward_org.id, social_risk=social_risk))
+        return person, case
+
+    async def evaluated(case):
+        clock.set(case.cot_requested_at + timedelta(hours=6))
+        return await discharge_service.record_evaluation(session, principal=cot, discharge_id=case.id,
+                                                         setting="home", evaluated_at=clock.now())
+
+    async def with_project(person, case, services):
+        case = await evaluated(case)
+        cartella = await cartelle.open_cartella(session, principal=sw, person_id=person.id, area="anziani")
+        case = await discharge_flows.formulate_project(session, principal=sw, discharge_id=case.id,
+                                                       cartella_id=cartella.id, case_manager_id=w.sw.id,
+                                                       title="Rientro a domicilio")
+        clock.advance(hours=20)
+        return await discharge_service.discharge(session, principal=sw, discharge_id=case.id, services=services)
+
+    await with_project(*(await signalled()), ["sad", "adi"])                                       # E
+    await with_project(*(await signalled()), ["sad", "aids"])                                      # F
+    _, g = await signalled(social_risk=False)                                                       # G
+    g = await evaluated(g)
+    await discharge_service.exit_case(session, principal=cot, discharge_id=g.id,
+                                      action="discharge_without_project", reason="Rientra con la famiglia")
+    _, h = await signalled()                                                                        # H
+    await discharge_service.cancel_signal(session, principal=cot, discharge_id=h.id, reason="Segnalato due volte")
+    _, j = await signalled()                                                                        # J
+    await discharge_service.exit_case(session, principal=cot, discharge_id=j.id, action="not_eligible",
+                                      reason="Nessun bisogno sociale")
+
+    assert total(await counts(session, "D3")) == (2, 3)       # E, F of E, F, J
+    assert total(await counts(session, "D4")) == (1, 2)       # E of the projects activated E, F
+    assert total(await counts(session, "D5")) == (1, 2)       # F (aids beside SAD do not change it)
+    assert total(await counts(session, "D6")) == (3, 4)       # E, F, G within 48 h; J never evaluated
+    assert total(await counts(session, "D7")) == (2, 3)       # persons E, F with a pathway of E, F, G assessed
+    assert total(await counts(session, "LEPS-DP")) == (2, 3)  # E, F of those who needed it (J did not, H never was)
