@@ -66,6 +66,7 @@ class Definition:
     reference: str
     limit: timedelta | None = None
     targets: dict[int, Target] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # what the source's conditions read (excluded_triggers)
 
     def target(self, year: int) -> Target | None:
         return self.targets.get(year)
@@ -132,7 +133,7 @@ def parse(raw: dict[str, Any], *, name: str = "?") -> Definition:
         code=code, title=str(need("title")), seed=str(need("seed")), source=src_name, kind=kind, counts=counts,
         unit=unit, population=str(need("population")), start_event=start, numerator=numerator,
         denominator=denominator, default_reading=reading, stratifications=strat, reference=str(need("reference")),
-        limit=limit, targets=targets)
+        limit=limit, targets=targets, params=dict(raw.get("params") or {}))
 
 
 @lru_cache

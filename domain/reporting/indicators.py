@@ -89,8 +89,9 @@ def _before(ev: sources.Event, instant: datetime) -> Any:
     return ev.expr < instant
 
 
-def _conds(src: sources.Source, names: tuple[str, ...], limit: timedelta | None) -> list[Any]:
-    return [src.conditions[n](limit) for n in names]
+def _conds(src: sources.Source, names: tuple[str, ...], d: Definition) -> list[Any]:
+    ctx = sources.Context(limit=d.limit, params=d.params)
+    return [src.conditions[n](ctx) for n in names]
 
 
 def counting(d: Definition, src: sources.Source, r: Reading) -> tuple[Any, Any | None]:
@@ -101,8 +102,8 @@ def counting(d: Definition, src: sources.Source, r: Reading) -> tuple[Any, Any |
         return sa.and_(opened.expr < r.hi, sa.or_(closed.expr.is_(None), closed.expr >= r.hi)), None
     den, num = d.denominator, d.numerator
     assert den is not None
-    den_where = _conds(src, den.where, d.limit)
-    num_where = _conds(src, num.where, d.limit)
+    den_where = _conds(src, den.where, d)
+    num_where = _conds(src, num.where, d)
     den_event = src.events[den.event] if den.event else None
     num_event = src.events[num.event]  # type: ignore[index]
     if r.name == "event_date":  # each count by its own date

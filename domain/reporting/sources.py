@@ -24,8 +24,9 @@ from domain.territory import queries as territory
 from domain.waiting_list import queries as waiting_list_queries
 
 ROME_NAME = str(ROME)
-# The VMDs that P4 and V1 leave out: protected-discharge evaluations are counted by D6/D7 (issue 14: "P4 and V1
-# count VMDs other than protected-discharge evaluations (configurable)").
+# The VMDs that P4 and V1 leave out unless their definition says otherwise (`params: {excluded_triggers: [...]}`):
+# protected-discharge evaluations are counted by D6/D7 (issue 14: "P4 and V1 count VMDs other than
+# protected-discharge evaluations (configurable)").
 EXCLUDED_VMD_TRIGGERS = (VmdTrigger.protected_discharge.value,)
 PATH_STATES = (AccessState.oriented.value, AccessState.referred_vmd.value, AccessState.referred_cot.value,
                AccessState.referred_cot_vmd.value)
@@ -33,7 +34,20 @@ PATH_STATES = (AccessState.oriented.value, AccessState.referred_vmd.value, Acces
 FACILITY_SETTINGS = ("cure_intermedie", "rsa", "other_facility", "shelter")
 
 Limit = timedelta | None
-Condition = Callable[[Limit], Any]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a condition may depend on besides the row: the definition's limit and parameters."""
+
+    limit: Limit = None
+    params: dict[str, Any] | None = None
+
+    def param(self, name: str, default: Any) -> Any:
+        return (self.params or {}).get(name, default)
+
+
+Condition = Callable[[Context], Any]
 
 
 @dataclass(frozen=True)
@@ -89,7 +103,8 @@ def _vmd() -> Source:
         population=[],
         events={"requested_at": Event(c.requested_at), "concluded_at": Event(c.concluded_at)},
         conditions={
-            "not_discharge_evaluation": lambda _: c.trigger.not_in(EXCLUDED_VMD_TRIGGERS),
+            "not_discharge_evaluation": lambda ctx: c.trigger.not_in(
+                list(ctx.param("excluded_triggers", EXCLUDED_VMD_TRIGGERS)) or [""]),
             "concluded": lambda _: sa.and_(c.state == VmdState.concluded.value, c.concluded_at.is_not(None)),
             "integrated": lambda _: sa.and_(c.state == VmdState.concluded.value, c.integrated.is_(True)),
         })
@@ -117,8 +132,8 @@ def _discharge() -> Source:
             "not_died_before_evaluation": lambda _: sa.not_(sa.and_(c.exit_reason == "deceased",
                                                                     c.evaluated_at.is_(None))),
             # elapsed time between two instants: ≤ 48 h 00 min is on time, whatever the DST change in between
-            "evaluated_within_limit": lambda limit: sa.and_(
-                c.evaluated_at.is_not(None), (c.evaluated_at - c.cot_requested_at) <= limit),
+            "evaluated_within_limit": lambda ctx: sa.and_(
+                c.evaluated_at.is_not(None), (c.evaluated_at - c.cot_requested_at) <= ctx.limit),
             "evaluated": lambda _: c.evaluated_at.is_not(None),
             "pathway_activated": lambda _: sa.or_(
                 discharged_with_project,
@@ -145,8 +160,8 @@ def _waiting_list() -> Source:
             "assessment_requested": lambda _: c.assessment_requested_at.is_not(None),
             "listed": lambda _: c.listed_at.is_not(None),
             # Europe/Rome calendar dates: from the application date to the day the assessment concluded, ≤ 30
-            "assessed_within_limit": lambda limit: sa.and_(
-                c.assessed_at.is_not(None), _rome_date(c.assessed_at) - c.application_date <= limit.days),
+            "assessed_within_limit": lambda ctx: sa.and_(
+                c.assessed_at.is_not(None), _rome_date(c.assessed_at) - c.application_date <= ctx.limit.days),
             "plan_agreed": lambda _: plan.c.agreed_at.is_not(None),
             "plan_activated": lambda _: plan.c.activated_at.is_not(None),
         })

@@ -2,6 +2,7 @@
 the expected numbers worked out by hand in the comments (Ambito di Crema, year 2026 unless stated)."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -130,6 +131,12 @@ async def test_integrated_vmds_and_assessments_done_and_open_cartelle_by_area(se
     # P4: integrated 1 / concluded 1 (target 75 % in 2026: met); V1: concluded 1 / requested 2 (cancelled one in)
     assert total(await counts(session, "P4")) == (1, 1)
     assert total(await counts(session, "V1")) == (1, 2)
+    # configurable: a definition that excludes no trigger counts the protected-discharge VMD too
+    v1 = dataclasses.replace(definitions.registry()["V1"], params={"excluded_triggers": []})
+    crema = await org(session, "ambito-crema")
+    every = await indicators.compute(session, v1, ambito_id=crema.id, r=indicators.reading_for(v1, 2026),
+                                     tree=await territory.ambito_tree(session, crema.id))
+    assert total(every) == (1, 3)
     p4 = await counts(session, "P4")
     assert (p4.num[("area", "anziani")], p4.den[("area", "anziani")]) == (1, 1)
     assert p4.den[("area", "disabili")] == 0
