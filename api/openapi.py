@@ -4,8 +4,10 @@
 - Every operation declares the errors it can answer, all with the one `Problem` schema under
   `application/problem+json` (schemas/problem.py, what api/errors.py sends): 401 and 403 on every authenticated
   route, 404 on routes with path ids or a body, 409 on the ones that change state, 422 on the ones with a body or
-  parameters, 413 on the ones with a body (api/hardening.py), 400 on the ones with a `cursor` (query or body); a
-  route declares the others itself (429 of the person search). FastAPI's `HTTPValidationError` is gone.
+  parameters, 413 on the ones with a body (api/hardening.py), 400 on the ones with a `cursor` (query or body), 503
+  with `Retry-After` on every authenticated route (the database unavailable), 507 on the ones that write files
+  (a full volume); a route declares the others itself (429 of the person search). FastAPI's `HTTPValidationError`
+  is gone.
 - Every tag has an Italian description; every path and query parameter an Italian title and description (the
   glossary below, unless the route gives its own).
 - Request bodies show the examples of their schema (`json_schema_extra`), selectable in Swagger.
@@ -205,9 +207,26 @@ _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
            "detail": "birth_date: data non valida: usare il formato AAAA-MM-GG (es. 2026-03-02)",
            "errors": [{"field": "birth_date", "in": "body",
                        "reason": "data non valida: usare il formato AAAA-MM-GG (es. 2026-03-02)"}]}),
+    503: ("Database momentaneamente non raggiungibile (riavvio, manutenzione): nulla è stato registrato; riprovare "
+          "dopo i secondi di `Retry-After`.",
+          {"type": _TYPE + "unavailable", "title": "Servizio temporaneamente non disponibile", "status": 503,
+           "detail": "Il database non risponde (riavvio o manutenzione): la richiesta non è stata registrata. "
+                     "Riprovare tra qualche secondo."}),
+    507: ("Spazio di archiviazione esaurito sul server: il file non è stato salvato né prodotto, nulla è stato "
+          "registrato; riprovare più tardi.",
+          {"type": _TYPE + "insufficient_storage", "title": "Spazio di archiviazione esaurito", "status": 507,
+           "detail": "file: spazio di archiviazione esaurito sul server: l'allegato non è stato salvato, riprovare "
+                     "più tardi",
+           "errors": [{"field": "file", "reason": "spazio di archiviazione esaurito sul server: l'allegato non è "
+                                                  "stato salvato, riprovare più tardi"}]}),
 }
 _WWW_AUTHENTICATE = {"WWW-Authenticate": {"description": "Schema di autenticazione richiesto: `Bearer`.",
                                           "schema": {"type": "string", "example": "Bearer"}}}
+_RETRY_AFTER = {"Retry-After": {"description": "Secondi dopo i quali riprovare (DB_RETRY_AFTER_SECONDS).",
+                                "schema": {"type": "integer", "example": 5}}}
+# Operations that write a file or need scratch space on disk: a full volume answers 507 (docs/operations.md).
+WRITES_FILES = {("post", "/api/cartelle/{cartella_id}/attachments"), ("get", "/api/imports/template"),
+                ("get", "/api/imports/{import_id}/report")}
 SUCCESS = {"200": "Operazione riuscita.", "201": "Creato.", "204": "Operazione riuscita, nessun contenuto."}
 # POSTs that change nothing (a search, a score preview): no 409.
 READ_ONLY_POSTS = {"/api/persons/duplicates-check", "/api/persons/search", "/api/instruments/{code}/score"}
@@ -220,6 +239,8 @@ def _problem_response(status: int, description: str | None = None) -> dict[str, 
                            "content": {PROBLEM_MEDIA: {"schema": PROBLEM_REF, "example": example}}}
     if status == 401:
         out["headers"] = _WWW_AUTHENTICATE
+    if status == 503:
+        out["headers"] = _RETRY_AFTER
     return out
 
 
@@ -247,7 +268,9 @@ def _statuses(method: str, path: str, op: dict[str, Any], authenticated: bool,
     params = op.get("parameters", [])
     out: set[int] = set()
     if authenticated:
-        out |= {401, 403}
+        out |= {401, 403, 503}  # the principal is read from the database: down, it is a 503 (api/errors.py)
+    if (method, path) in WRITES_FILES:
+        out.add(507)
     if any(p["in"] == "path" for p in params) or "requestBody" in op:
         out.add(404)  # a body names rows by id too (person_id, cartella_id, team_id...)
     if method in CHANGING_METHODS and path not in READ_ONLY_POSTS:
