@@ -247,7 +247,8 @@ def _page(kind: str, cursor: str | None) -> str | None:
 # ---------------------------------------------------------------------------------------------------- errors
 ISSUE_CODES = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
                406: "not-supported", 409: "conflict", 410: "deleted", 412: "conflict", 413: "too-long",
-               415: "not-supported", 422: "invalid", 429: "throttled"}
+               415: "not-supported", 422: "invalid", 429: "throttled",
+               503: "transient"}  # the database restarting: try again after Retry-After
 _KEEP_HEADERS = {"retry-after", "www-authenticate", "allow"}
 
 

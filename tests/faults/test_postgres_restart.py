@@ -82,6 +82,11 @@ async def test_requests_across_a_postgres_restart(pg_server, tmp_path):
                     assert down.json()["type"].endswith("/unavailable") and down.json()["status"] == 503
                     r = await client.get("/api/me", headers=headers)
                     assert r.status_code == 503 and r.headers["retry-after"] == "3", r.text
+                    some_id = next(r.json()["id"] for _, st, r in answers if st == 201)
+                    r = await client.get(f"/fhir/Patient/{some_id}", headers=headers)  # FHIR: an OperationOutcome
+                    assert r.status_code == 503 and r.headers["retry-after"] == "3", r.text
+                    assert r.json()["resourceType"] == "OperationOutcome"
+                    assert r.json()["issue"][0]["code"] == "transient"
                     r = await client.get("/health/ready")
                     assert r.status_code == 503 and r.json()["checks"]["database"]["status"].startswith("error")
                     assert (await client.get("/health/live")).status_code == 200
