@@ -17,9 +17,11 @@ from domain.reporting import sources
 
 DEFINITIONS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "reference" / "indicators"
 READINGS = ("same_period", "cohort", "event_date")
-GROUPINGS = ("ambito", "sub_ambito", "comune", "area")
-KINDS = ("ratio", "snapshot")
-UNITS = ("percent", "ratio", "count")
+GROUPINGS = ("ambito", "sub_ambito", "comune", "area", "udo_type", "urgency")
+TERRITORY = ("ambito", "sub_ambito", "comune")
+KINDS = ("ratio", "snapshot", "duration")
+UNITS = ("percent", "ratio", "count", "days")
+STATISTICS = {"median": 0.5, "p90": 0.9}
 OPS = (">", ">=", "<", "<=")
 
 
@@ -65,6 +67,8 @@ class Definition:
     stratifications: tuple[str, ...]
     reference: str
     limit: timedelta | None = None
+    duration: str | None = None  # kind duration: the source's duration measured ...
+    statistic: str | None = None  # ... and the statistic reported (median, p90)
     targets: dict[int, Target] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)  # what the source's conditions read (excluded_triggers)
 
@@ -118,8 +122,13 @@ def parse(raw: dict[str, Any], *, name: str = "?") -> Definition:
     if reading not in READINGS:
         raise DefinitionError(f"{name}: unknown default_reading {reading!r}")
     strat = tuple(raw.get("stratifications") or ())
-    if any(s not in GROUPINGS for s in strat) or ("area" in strat and src.area is None):
+    if any(s not in GROUPINGS or (s not in TERRITORY and s not in src.dims) for s in strat):
         raise DefinitionError(f"{name}: stratification not available for source {src_name}")
+    duration = statistic = None
+    if kind == "duration":
+        duration, statistic = need("duration"), need("statistic")
+        if duration not in src.durations or statistic not in STATISTICS:
+            raise DefinitionError(f"{name}: unknown duration or statistic (median, p90)")
     limit = None
     if raw.get("limit"):
         lim = raw["limit"]
@@ -133,15 +142,15 @@ def parse(raw: dict[str, Any], *, name: str = "?") -> Definition:
         code=code, title=str(need("title")), seed=str(need("seed")), source=src_name, kind=kind, counts=counts,
         unit=unit, population=str(need("population")), start_event=start, numerator=numerator,
         denominator=denominator, default_reading=reading, stratifications=strat, reference=str(need("reference")),
-        limit=limit, targets=targets, params=dict(raw.get("params") or {}))
+        limit=limit, duration=duration, statistic=statistic, targets=targets, params=dict(raw.get("params") or {}))
 
 
 @lru_cache
 def registry() -> dict[str, Definition]:
     """Every definition by code, in the report's order."""
     out: dict[str, Definition] = {}
-    # the order of the report: PUA, VMD, protected discharges, the LEPS ratio, waiting lists, cartelle
-    for path in sorted(DEFINITIONS_DIR.glob("*.yaml"), key=lambda p: ("PVDLRC".find(p.stem[0]), p.stem)):
+    # the order of the report: PUA, VMD, protected discharges, the LEPS ratio, waiting lists, waiting times, cartelle
+    for path in sorted(DEFINITIONS_DIR.glob("*.yaml"), key=lambda p: ("PVDLRAC".find(p.stem[0]), p.stem)):
         d = parse(yaml.safe_load(path.read_text()), name=path.name)
         if d.code != path.stem:
             raise DefinitionError(f"{path.name}: code {d.code!r} differs from the file name")

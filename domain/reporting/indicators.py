@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kernel import clock
 from domain.kernel.errors import Invalid
-from domain.registry.models import AREA_LABELS  # the labels of an enum, not a table
 from domain.reporting import definitions, sources
 from domain.reporting.definitions import Definition
 from domain.territory import queries as territory
@@ -100,6 +99,10 @@ def counting(d: Definition, src: sources.Source, r: Reading) -> tuple[Any, Any |
     if d.kind == "snapshot":  # open at the end of the period: opened before it, not closed before it
         opened, closed = src.events["opened_at"], src.events["closed_at"]
         return sa.and_(opened.expr < r.hi, sa.or_(closed.expr.is_(None), closed.expr >= r.hi)), None
+    if d.kind == "duration":  # the items measured (e.g. admissions of the year); the statistic is in compute()
+        num = d.numerator
+        return sa.and_(_in_period(start, r), *_conds(src, num.where, d),
+                       _before(src.events[num.event], r.cutoff)), None  # type: ignore[index]
     den, num = d.denominator, d.numerator
     assert den is not None
     den_where = _conds(src, den.where, d)
@@ -122,11 +125,13 @@ Key = tuple[str, Any]
 @dataclass
 class Counts:
     """Numerator and denominator of every cell of one indicator: ("ambito", None), ("sub_ambito", id|None),
-    ("comune", id|None), ("area", code); `parent` maps a comune cell to its sub-ambito cell."""
+    ("comune", id|None), (grouping, value) for the area, the UDO type, the urgency; `parent` maps a comune cell to
+    its sub-ambito cell."""
 
     num: dict[Key, int] = field(default_factory=dict)
     den: dict[Key, int] | None = None
     parent: dict[Key, Key] = field(default_factory=dict)
+    stat: dict[Key, Decimal | None] | None = None  # duration indicators: the median or p90 of each cell, in days
 
 
 def _count(d: Definition, src: sources.Source, cond: Any) -> Any:
@@ -144,48 +149,56 @@ async def compute(session: AsyncSession, d: Definition, *, ambito_id: uuid.UUID,
     # a comune outside this Ambito (or none) is "non attribuito": residents of elsewhere are not a comune of ours
     frm = src.from_.outerjoin(t, sa.and_(t.c.id == src.comune, t.c.ambito_id == ambito_id))
     sub, com = t.c.sub_ambito_id, t.c.id
-    by_area = "area" in d.stratifications
-    area = src.area if by_area else sa.literal(None, sa.String)
-    sets = [sa.tuple_(sub, com), sa.tuple_(sub), sa.text("()")] + ([sa.tuple_(area)] if by_area else [])
-    # GROUPING() bit mask: a bit is set for each argument left out of the row's grouping set
-    grouping = sa.func.grouping(sub, com, area) if by_area else sa.func.grouping(sub, com)
-    kinds = {1: "comune", 3: "sub_ambito", 7: "ambito", 6: "area"} if by_area else {
-        0: "comune", 1: "sub_ambito", 3: "ambito"}
-    cols = [sub.label("sub"), com.label("com"), area.label("area"), grouping.label("g"),
-            _count(d, src, num_c).label("num")]
+    dims = {name: src.dims[name] for name in d.stratifications if name in src.dims}
+    sets = [sa.tuple_(sub, com), sa.tuple_(sub), sa.text("()")] + [sa.tuple_(e) for e in dims.values()]
+    # GROUPING(x) is 1 when x is left out of the row's grouping set
+    cols = [sub.label("sub"), com.label("com"), sa.func.grouping(sub).label("g_sub"),
+            sa.func.grouping(com).label("g_com"), _count(d, src, num_c).label("num")]
+    for i, e in enumerate(dims.values()):
+        cols += [e.label(f"d{i}"), sa.func.grouping(e).label(f"g{i}")]
     if den_c is not None:
         cols.append(_count(d, src, den_c).label("den"))
+    if d.kind == "duration":
+        q = definitions.STATISTICS[d.statistic]  # type: ignore[index]
+        days = src.durations[d.duration]  # type: ignore[index]
+        cols.append(sa.func.percentile_cont(q).within_group(days).filter(num_c).label("stat"))
     where = [src.ambito == ambito_id, *src.population]
     # only rows that can count: the union of the two conditions keeps the scan on the period's rows
     where.append(num_c if den_c is None else sa.or_(num_c, den_c))
     stmt = sa.select(*cols).select_from(frm).where(*where).group_by(sa.func.grouping_sets(*sets))
-    out = Counts(den={} if den_c is not None else None)
-    # every sub-ambito and comune of the Ambito has a row, with zeros where nothing was counted
-    for org_id, kind, _name, part_of in tree:
-        key = (str(kind), org_id)
+    out = Counts(den={} if den_c is not None else None, stat={} if d.kind == "duration" else None)
+
+    def zero(key: Key) -> None:
         out.num[key] = 0
         if out.den is not None:
             out.den[key] = 0
+        if out.stat is not None:
+            out.stat[key] = None
+
+    # every sub-ambito, comune and value of a grouping has a row, with zeros where nothing was counted
+    for org_id, kind, _name, part_of in tree:
+        zero((str(kind), org_id))
         if str(kind) == "comune":
-            out.parent[key] = ("sub_ambito", part_of)
-    for k in [TOTAL] + ([("area", a) for a in _areas()] if "area" in d.stratifications else []):
-        out.num[k] = 0
-        if out.den is not None:
-            out.den[k] = 0
+            out.parent[("comune", org_id)] = ("sub_ambito", part_of)
+    zero(TOTAL)
+    for name in dims:
+        for value in sources.dimension_values(name):
+            zero((name, value))
     for row in (await session.execute(stmt)).all():
-        kind = kinds[row.g]
-        key = {"comune": ("comune", row.com), "sub_ambito": ("sub_ambito", row.sub), "ambito": TOTAL,
-               "area": ("area", row.area)}[kind]
-        if kind == "comune":
+        m = row._mapping
+        if not row.g_com:
+            key: Key = ("comune", row.com)
             out.parent[key] = ("sub_ambito", row.sub)
+        elif not row.g_sub:
+            key = ("sub_ambito", row.sub)
+        else:
+            key = next(((name, m[f"d{i}"]) for i, name in enumerate(dims) if not m[f"g{i}"]), TOTAL)
         out.num[key] = int(row.num)
         if out.den is not None:
             out.den[key] = int(row.den)
+        if out.stat is not None:
+            out.stat[key] = None if row.stat is None else Decimal(str(row.stat))
     return out
-
-
-def _areas() -> list[str]:
-    return list(AREA_LABELS)
 
 
 def value_of(num: int, den: int | None, d: Definition) -> Decimal | None:

@@ -11,8 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kernel.errors import Forbidden, Invalid
-from domain.registry.models import AREA_LABELS
-from domain.reporting import definitions, indicators, suppression
+from domain.reporting import definitions, indicators, sources, suppression
 from domain.reporting.definitions import Definition
 from domain.security import audit
 from domain.security.models import Role
@@ -32,7 +31,8 @@ STATUS_LABELS = {
 }
 READING_LABELS = {"same_period": "Stesso periodo", "cohort": "Coorte con data limite",
                   "event_date": "Per data dell'evento"}
-GROUPING_LABELS = {"ambito": "Ambito", "sub_ambito": "Sub-ambito", "comune": "Comune", "area": "Area"}
+GROUPING_LABELS = {"ambito": "Ambito", "sub_ambito": "Sub-ambito", "comune": "Comune", "area": "Area",
+                   "udo_type": "Tipologia di unità d'offerta", "urgency": "Urgenza"}
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,10 @@ def _tables(counts: indicators.Counts, d: Definition) -> list[suppression.Equati
             members = (("comune", None),) if ("comune", None) in counts.num else ()
         if members:
             eqs.append(suppression.Equation(s, members))
-    if "area" in d.stratifications:
-        eqs.append(suppression.Equation(indicators.TOTAL, tuple(sorted(
-            (k for k in counts.num if k[0] == "area"), key=repr))))
+    for dim in d.stratifications:
+        if dim not in definitions.TERRITORY:
+            eqs.append(suppression.Equation(indicators.TOTAL, tuple(sorted(
+                (k for k in counts.num if k[0] == dim), key=repr))))
     return eqs
 
 
@@ -151,7 +152,11 @@ async def indicator_report(session: AsyncSession, *, principal: Principal, year:
         for k in keys:
             num, den = counts.num[k], (counts.den[k] if counts.den is not None else None)
             withheld = k in np | nc | dp | dc
-            value = None if withheld else indicators.value_of(num, den, d)
+            if counts.stat is not None:  # a duration: its statistic, rounded like every value
+                stat = counts.stat.get(k)
+                value = None if withheld or stat is None else stat.quantize(indicators.FOUR)
+            else:
+                value = None if withheld else indicators.value_of(num, den, d)
             target = d.target(year)
             rows.append(Row(
                 code=d.code, title=d.title, grouping=k[0], key=None if k[1] is None else str(k[1]),
@@ -168,8 +173,8 @@ async def indicator_report(session: AsyncSession, *, principal: Principal, year:
 
 
 def _shows(k: tuple[str, Any], visible: set | None, counts: indicators.Counts) -> bool:
-    if k[0] == "area":
-        return True  # Ambito-wide totals by area: every reader of the report sees them
+    if k[0] not in definitions.TERRITORY:
+        return True  # Ambito-wide totals by area, UDO type or urgency: every reader of the report sees them
     if visible is None:
         # "non attribuito" only when something is counted there
         return k[1] is not None or counts.num.get(k, 0) > 0 or bool(counts.den and counts.den.get(k, 0) > 0)
@@ -179,6 +184,6 @@ def _shows(k: tuple[str, Any], visible: set | None, counts: indicators.Counts) -
 def _label(k: tuple[str, Any], names: dict) -> str:
     if k[1] is None:
         return UNATTRIBUTED
-    if k[0] == "area":
-        return AREA_LABELS.get(k[1], str(k[1]))
+    if k[0] not in definitions.TERRITORY:
+        return sources.dimension_label(k[0], str(k[1]))
     return names.get(k[1], str(k[1]))

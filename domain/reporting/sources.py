@@ -5,7 +5,7 @@ territory (sub-ambito), with the vocabulary of events and conditions the YAML de
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -16,12 +16,15 @@ from domain.assessment.models import VmdState, VmdTrigger
 from domain.care_plan import queries as care_plan_queries
 from domain.discharge import queries as discharge_queries
 from domain.kernel.clock import ROME
+from domain.kernel.settings import get_settings
 from domain.pua import queries as pua_queries
 from domain.pua.models import AccessState
 from domain.pua.states import VMD_STATES
 from domain.registry import queries as registry_queries
+from domain.registry.models import AREA_LABELS  # the labels of an enum, not a table
 from domain.territory import queries as territory
 from domain.waiting_list import queries as waiting_list_queries
+from domain.waiting_list.models import UrgencyState
 
 ROME_NAME = str(ROME)
 # The VMDs that P4 and V1 leave out unless their definition says otherwise (`params: {excluded_triggers: [...]}`):
@@ -63,10 +66,11 @@ class Source:
     ambito: Any
     comune: Any
     person: Any
-    area: Any | None
+    dims: dict[str, Any]  # groupings beyond the territory: the cartella's area, the UDO type, the urgency
     population: list[Any]
     events: dict[str, Event]
     conditions: dict[str, Condition]
+    durations: dict[str, Any] = field(default_factory=dict)  # named durations in days, for waiting times
 
 
 def _rome_date(ts: Any) -> Any:
@@ -79,7 +83,7 @@ def _pua_access() -> Source:
     c = ar.c
     return Source(
         name="pua_access", from_=ar.outerjoin(p, p.c.id == c.person_id), ambito=c.ambito_id,
-        comune=p.c.residence_comune_id, person=sa.func.coalesce(p.c.person_key, c.person_id), area=None,
+        comune=p.c.residence_comune_id, person=sa.func.coalesce(p.c.person_key, c.person_id), dims={},
         # a request cancelled as a registration error (entered twice, wrong person) never happened; a withdrawn
         # one stays (docs/decisions/reporting.md §3)
         population=[c.state != AccessState.cancelled.value],
@@ -99,7 +103,7 @@ def _vmd() -> Source:
     c = v.c
     return Source(
         name="vmd", from_=v.outerjoin(ca, ca.c.id == c.cartella_id).outerjoin(p, p.c.id == ca.c.person_id),
-        ambito=c.ambito_id, comune=p.c.residence_comune_id, person=p.c.person_key, area=ca.c.area,
+        ambito=c.ambito_id, comune=p.c.residence_comune_id, person=p.c.person_key, dims={"area": ca.c.area},
         population=[],
         events={"requested_at": Event(c.requested_at), "concluded_at": Event(c.concluded_at)},
         conditions={
@@ -119,7 +123,7 @@ def _discharge() -> Source:
     return Source(
         name="discharge", from_=d.outerjoin(p, p.c.id == c.person_id), ambito=c.ambito_id,
         # the comune recorded on the case at the signal (residence, or the signalling site for a homeless person)
-        comune=c.comune_id, person=sa.func.coalesce(p.c.person_key, c.person_id), area=None,
+        comune=c.comune_id, person=sa.func.coalesce(p.c.person_key, c.person_id), dims={},
         population=[c.exit_reason.is_distinct_from("cancelled"), c.out_of_ambito.is_(False)],
         events={name: Event(getattr(c, name)) for name in (
             "signalled_at", "cot_requested_at", "evaluated_at", "project_at", "discharged_at")},
@@ -151,11 +155,15 @@ def _waiting_list() -> Source:
     return Source(
         name="waiting_list",
         from_=e.outerjoin(plan, plan.c.id == c.temporary_plan_id).outerjoin(p, p.c.id == c.person_id),
-        ambito=c.ambito_id, comune=c.comune_id, person=sa.func.coalesce(p.c.person_key, c.person_id), area=None,
+        ambito=c.ambito_id, comune=c.comune_id, person=sa.func.coalesce(p.c.person_key, c.person_id),
+        # urgent = the urgency the sub-ambito coordinator confirmed; raised or rejected ones waited as ordinary
+        dims={"udo_type": c.udo_type,
+              "urgency": sa.case((c.urgency == UrgencyState.confirmed.value, "urgent"), else_="ordinary")},
         population=[],
         events={"applied_at": Event(c.applied_at), "application_date": Event(c.application_date, is_date=True),
                 "listed_at": Event(c.listed_at), "assessed_at": Event(c.assessed_at),
-                "plan_agreed_at": Event(plan.c.agreed_at), "plan_activated_at": Event(plan.c.activated_at)},
+                "plan_agreed_at": Event(plan.c.agreed_at), "plan_activated_at": Event(plan.c.activated_at),
+                "admitted_at": Event(c.admitted_at)},
         conditions={
             "assessment_requested": lambda _: c.assessment_requested_at.is_not(None),
             "listed": lambda _: c.listed_at.is_not(None),
@@ -164,7 +172,10 @@ def _waiting_list() -> Source:
                 c.assessed_at.is_not(None), _rome_date(c.assessed_at) - c.application_date <= ctx.limit.days),
             "plan_agreed": lambda _: plan.c.agreed_at.is_not(None),
             "plan_activated": lambda _: plan.c.activated_at.is_not(None),
-        })
+            "admitted": lambda _: c.admitted_at.is_not(None),
+        },
+        # calendar days (Europe/Rome) from the application date to the admission: the wait for a place
+        durations={"application_to_admission": _rome_date(c.admitted_at) - c.application_date})
 
 
 def _cartella() -> Source:
@@ -175,7 +186,7 @@ def _cartella() -> Source:
         name="cartella", from_=ca.outerjoin(p, p.c.id == c.person_id), ambito=c.ambito_id,
         # a person with no comune of residence is counted under the comune that owns the cartella
         comune=sa.func.coalesce(p.c.residence_comune_id, c.owning_comune_id),
-        person=sa.func.coalesce(p.c.person_key, c.person_id), area=c.area, population=[],
+        person=sa.func.coalesce(p.c.person_key, c.person_id), dims={"area": c.area}, population=[],
         events={"opened_at": Event(c.opened_at), "closed_at": Event(c.closed_at)},
         conditions={"open_at_period_end": lambda _: sa.true()})  # the snapshot rule is in indicators.snapshot
 
@@ -184,6 +195,25 @@ SOURCES: dict[str, Callable[[], Source]] = {
     "pua_access": _pua_access, "vmd": _vmd, "discharge": _discharge, "waiting_list": _waiting_list,
     "cartella": _cartella,
 }
+
+
+def dimension_values(name: str) -> list[str]:
+    """Every value of a grouping beyond the territory, so the report lists them with zeros too."""
+    if name == "area":
+        return list(AREA_LABELS)
+    if name == "udo_type":
+        return list(get_settings().waiting_list_udo_types)
+    return list(URGENCY_LABELS)
+
+
+URGENCY_LABELS = {"urgent": "Urgente (confermata)", "ordinary": "Ordinaria"}
+UDO_TYPE_LABELS = {"rsa": "RSA", "cdi": "CDI", "rsd": "RSD", "css": "CSS", "cdd": "CDD",
+                   "cure_intermedie": "Cure intermedie"}
+
+
+def dimension_label(name: str, value: str) -> str:
+    labels = {"area": AREA_LABELS, "udo_type": UDO_TYPE_LABELS, "urgency": URGENCY_LABELS}[name]
+    return labels.get(value, value)
 
 
 def source(name: str) -> Source:

@@ -18,7 +18,8 @@ STRATIFIER = f"{systems.BASE}/CodeSystem/stratificazione"
 GROUP = f"{systems.BASE}/CodeSystem/gruppo"
 WITHHELD_COUNT = f"{systems.BASE}/StructureDefinition/conteggio-protetto"
 POPULATION = "http://terminology.hl7.org/CodeSystem/measure-population"
-STRATIFIER_LABELS = {"sub_ambito": "Sub-ambito di residenza", "comune": "Comune di residenza", "area": "Area"}
+UCUM = "http://unitsofmeasure.org"
+STRATIFIER_LABELS = {"sub_ambito": "Sub-ambito di residenza", "comune": "Comune di residenza"}
 
 
 def report_id(code: str, year: int) -> str:
@@ -40,7 +41,7 @@ def _population(kind: str, count: int | str | None) -> dict[str, Any]:
 
 
 def _populations(d: Definition, row: Row) -> list[dict[str, Any]]:
-    if d.kind == "snapshot":
+    if d.kind in ("snapshot", "duration"):  # a count, or the items a waiting time is measured on
         return [_population("initial-population", row.numerator)]
     return [_population("numerator", row.numerator), _population("denominator", row.denominator)]
 
@@ -48,7 +49,8 @@ def _populations(d: Definition, row: Row) -> list[dict[str, Any]]:
 def _score(row: Row) -> dict[str, Any]:
     if row.value is None:
         return {}
-    return {"measureScore": {"value": float(row.value), **({"unit": "%"} if row.unit == "percent" else {})}}
+    unit = {"percent": {"unit": "%"}, "days": {"unit": "giorni", "system": UCUM, "code": "d"}}.get(row.unit, {})
+    return {"measureScore": {"value": float(row.value), **unit}}
 
 
 def to_fhir(d: Definition, year: int, ambito_id: Any, total: Row, strata: dict[str, list[Row]],

@@ -92,6 +92,20 @@ async def test_the_second_ambito_sees_only_its_own(session, client):
     assert body["rows"][1]["target"] == "≥ 75%" and body["rows"][2]["reading"] == "cohort"
 
 
+async def test_waiting_times_by_urgency(session, client):
+    h = bearer(await make_user(session, Role.analyst, "ambito-crema"))
+    r = await client.get(URL, params={"year": 2026, "by": "urgency", "indicator": "ATTESA-MEDIANA,ATTESA-P90"},
+                         headers=h)
+    assert r.status_code == 200, r.text
+    got = [(x["code"], x["label"], x["numerator"], x["denominator"], x["value"], x["unit"]) for x in r.json()["rows"]]
+    assert got == [("ATTESA-MEDIANA", "Ordinaria", 0, None, None, "days"),
+                   ("ATTESA-MEDIANA", "Urgente (confermata)", 0, None, None, "days"),
+                   ("ATTESA-MEDIANA", "Ambito Territoriale Sociale di Crema", 0, None, None, "days"),
+                   ("ATTESA-P90", "Ordinaria", 0, None, None, "days"),
+                   ("ATTESA-P90", "Urgente (confermata)", 0, None, None, "days"),
+                   ("ATTESA-P90", "Ambito Territoriale Sociale di Crema", 0, None, None, "days")]
+
+
 async def test_csv_and_xlsx_with_italian_headers(session, client):
     await _six_requests(session)
     h = bearer(await make_user(session, Role.csc_operator, "csc-crema"))
@@ -116,6 +130,7 @@ async def test_csv_and_xlsx_with_italian_headers(session, client):
     ({"reading": "sometimes"}, "reading"),
     ({"indicator": "P1,ZZ9"}, "indicator"),
     ({"indicator": "P1", "by": "area"}, "by"),
+    ({"indicator": "P1", "by": "udo_type"}, "by"),
     ({"reading": "cohort", "cutoff": "2025-12-31", "year": 2026}, "cutoff"),
 ])
 async def test_bad_input_names_the_parameter(session, client, params, field):
@@ -163,6 +178,12 @@ async def test_the_same_numbers_as_measure_report(session, client):
     mr_cap = next(x for x in meta["rest"][0]["resource"] if x["type"] == "MeasureReport")
     assert {i["code"] for i in mr_cap["interaction"]} == {"read", "search-type"}
     assert {p["name"] for p in mr_cap["searchParam"]} == {"period", "measure"}
+    every = (await client.get("/fhir/MeasureReport", params={"period": "eq2026"}, headers=h)).json()
+    from domain.reporting import definitions
+
+    assert [e["resource"]["id"] for e in every["entry"]] == [f"{c}-2026" for c in definitions.codes()]
+    wait = next(e["resource"] for e in every["entry"] if e["resource"]["id"] == "ATTESA-MEDIANA-2026")
+    assert wait["group"][0]["population"][0]["code"]["coding"][0]["code"] == "initial-population"
     refused = await client.get("/fhir/MeasureReport", headers=bearer(
         await make_user(session, Role.ward_staff, "asst-crema-reparto-medicina")))
     assert refused.status_code == 403

@@ -16,6 +16,7 @@ from domain.registry import cartelle, dedup
 from domain.reporting import definitions, indicators
 from domain.security.models import Role
 from domain.territory import queries as territory
+from domain.waiting_list import offers
 from schemas.pua import OrientIn, ReferCotIn
 from tests.domain.assessment.vmd_setup import build_world, requested, signed_and_met
 from tests.domain.discharge.test_service import World as DischargeWorld
@@ -248,3 +249,28 @@ async def test_d3_to_d7_and_the_leps_ratio_by_hand(session, clock):
     assert total(await counts(session, "D6")) == (3, 4)       # E, F, G within 48 h; J never evaluated
     assert total(await counts(session, "D7")) == (2, 3)       # persons E, F with a pathway of E, F, G assessed
     assert total(await counts(session, "LEPS-DP")) == (2, 3)  # E, F of those who needed it (J did not, H never was)
+
+
+async def test_waiting_time_from_application_to_admission_by_udo_type_and_urgency(session, clock):
+    w = await ListWorld().build(session)
+    a = await applicant(session, w, barthel=35, units=[w.x], application_date=date(2026, 2, 20),
+                        listing_date=date(2026, 3, 2))
+    b = await applicant(session, w, barthel=60, units=[w.y], application_date=date(2026, 3, 2),
+                        listing_date=date(2026, 3, 2))
+    clock.set(at("2026-06-10T10:00:00+02:00"))
+    for operator, unit in ((w.fbc, w.x), (w.caimi, w.y)):
+        p = await w.p(session, operator)
+        await offers.declare_bed(session, principal=p, unit_id=unit.id)
+        o = await offers.offer(session, principal=p, unit_id=unit.id)
+        await offers.accept(session, principal=p, offer_id=o.id)
+    for entry in (a.entry, b.entry):
+        await session.refresh(entry)
+        assert entry.state == "admitted"
+    # A waited 20 Feb -> 10 Jun = 110 days, B 2 Mar -> 10 Jun = 100 days: median 105, p90 100 + 0.9 x 10 = 109
+    med, p90 = await counts(session, "ATTESA-MEDIANA"), await counts(session, "ATTESA-P90")
+    assert total(med) == (2, None) and med.stat[indicators.TOTAL] == 105
+    assert p90.stat[indicators.TOTAL] == 109
+    assert (med.num[("udo_type", "rsa")], med.stat[("udo_type", "rsa")]) == (2, 105)
+    assert (med.num[("urgency", "ordinary")], med.num[("urgency", "urgent")]) == (2, 0)
+    assert med.stat[("urgency", "urgent")] is None and med.stat[("udo_type", "cdi")] is None
+    assert total(await counts(session, "ATTESA-MEDIANA", 2025)) == (0, None)
