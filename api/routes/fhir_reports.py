@@ -8,7 +8,7 @@ from api.deps import Session
 from api.routes.fhir import FhirResponse, access, base_url, fhir_router, searchset
 from domain.kernel import clock
 from domain.kernel.errors import Invalid, NotFound
-from domain.reporting import definitions, service
+from domain.reporting import definitions, indicators, service
 from domain.security.permissions import Permission
 from integrations.fhir import measure_report
 
@@ -33,7 +33,10 @@ def _year(period: str | None) -> int:
     value = period.removeprefix("eq")
     if len(value) != 4 or not value.isdigit():
         raise Invalid("period", "indicare l'anno (es. 2026 o eq2026)")
-    return int(value)
+    try:
+        return indicators.check_year(int(value))
+    except Invalid as e:  # the same check, named after the FHIR parameter
+        raise Invalid("period", e.reason) from None
 
 
 def _codes(measure: str | None) -> str | None:

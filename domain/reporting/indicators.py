@@ -19,6 +19,7 @@ from domain.reporting.definitions import Definition
 from domain.territory import queries as territory
 
 FIRST_YEAR = 2020  # the oldest data the platform holds (imports from GeCaS start there)
+MAX_CUTOFF_YEARS = 10  # a cohort followed longer than this is another question (and date arithmetic has an end)
 TOTAL = ("ambito", None)
 FOUR = Decimal("0.0001")
 
@@ -64,6 +65,8 @@ def reading_for(d: Definition, year: int, reading: str | None = None, cutoff: da
             raise Invalid("cutoff", "la data limite vale solo con la lettura per coorte (reading=cohort)")
         if cutoff < date(year, 1, 1):
             raise Invalid("cutoff", "la data limite precede il periodo")
+        if cutoff > date(year + MAX_CUTOFF_YEARS, 12, 31):
+            raise Invalid("cutoff", f"la data limite è oltre {MAX_CUTOFF_YEARS} anni dalla fine del periodo")
         return Reading(name, lo, hi, clock.rome_day_bounds(cutoff)[1])
     if name == "cohort":
         # duration indicators: the period end plus their limit, so an item started on the last evening is judged

@@ -132,6 +132,7 @@ async def test_csv_and_xlsx_with_italian_headers(session, client):
     ({"indicator": "P1", "by": "area"}, "by"),
     ({"indicator": "P1", "by": "udo_type"}, "by"),
     ({"reading": "cohort", "cutoff": "2025-12-31", "year": 2026}, "cutoff"),
+    ({"reading": "cohort", "cutoff": "9999-12-31", "year": 2026}, "cutoff"),
 ])
 async def test_bad_input_names_the_parameter(session, client, params, field):
     h = bearer(await make_user(session, Role.analyst, "ambito-crema"))
@@ -173,7 +174,9 @@ async def test_the_same_numbers_as_measure_report(session, client):
     read = await client.get("/fhir/MeasureReport/D6-2026", headers=h)
     assert read.status_code == 200 and read.json()["group"][0]["population"][1]["count"] == 0
     assert (await client.get("/fhir/MeasureReport/ZZ-2026", headers=h)).status_code == 404
-    assert (await client.get("/fhir/MeasureReport", params={"period": "duemila"}, headers=h)).status_code in (400, 422)
+    for period in ("duemila", "2019", "9999"):
+        bad = await client.get("/fhir/MeasureReport", params={"period": period}, headers=h)
+        assert bad.status_code in (400, 422) and "period" in bad.text, bad.text
     meta = (await client.get("/fhir/metadata", headers=h)).json()
     mr_cap = next(x for x in meta["rest"][0]["resource"] if x["type"] == "MeasureReport")
     assert {i["code"] for i in mr_cap["interaction"]} == {"read", "search-type"}
