@@ -3,6 +3,7 @@ numerator, the denominator, the value, the year's target and the status against 
 cells withheld to protect them read "n.d."."""
 from __future__ import annotations
 
+import html
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -84,3 +85,19 @@ def table_rows(rep: Report, *, native: bool = False) -> list[list]:
                     "" if r.denominator is None else r.denominator, value, r.target or "",
                     STATUS_LABELS[r.status], READING_LABELS[r.reading], cutoff, r.seed, r.reference])
     return out
+
+
+def to_html(rep: Report) -> str:
+    """A printable page (A4 landscape, Italian labels and decimals): the same rows as the CSV."""
+    cells = table_rows(rep)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in CSV_HEADERS)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in cells)
+    title = f"Indicatori LEPS e del Piano di Zona {rep.year} — {html.escape(rep.ambito_name)}"
+    return f"""<!doctype html><html lang="it"><head><meta charset="utf-8"><title>{title}</title>
+<style>@page {{ size: A4 landscape; margin: 12mm; }} body {{ font-family: sans-serif; font-size: 8pt; }}
+table {{ width: 100%; border-collapse: collapse; }}
+th, td {{ border: 1px solid #999; padding: 1.2mm; text-align: left; vertical-align: top; }}
+thead {{ display: table-header-group; }} tr {{ page-break-inside: avoid; }}</style></head>
+<body><h1>{title}</h1><p>Raggruppamento: {html.escape(GROUPING_LABELS.get(rep.by, rep.by))}. Anno dal 1° gennaio al
+31 dicembre, ora italiana. «&lt;5»: conteggio da 1 a 4; «n.d.»: nascosto per proteggere un'altra cella.</p>
+<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>"""

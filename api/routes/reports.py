@@ -6,7 +6,7 @@ from datetime import date
 from typing import Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 
 from api.deps import Authorized, Session
 from api.downloads import content_disposition
@@ -14,7 +14,7 @@ from domain.kernel import clock
 from domain.reporting import service
 from domain.security.permissions import Permission
 from integrations.tabular import writer
-from schemas.reports import CSV_HEADERS, IndicatorReport, table_rows
+from schemas.reports import CSV_HEADERS, IndicatorReport, table_rows, to_html
 
 router = APIRouter(tags=["indicatori"])
 Reader = Authorized(Permission.report_read)
@@ -28,8 +28,8 @@ Reader = Authorized(Permission.report_read)
                         "area. Solo aggregati: i conteggi da 1 a 4 si leggono «<5» e altre celle «n.d.» perché "
                         "nessuna si possa ricavare dalle altre; valore ed esito di una riga con una cella nascosta "
                         "sono nascosti. Il comune vede i propri numeri e i totali d'Ambito, il coordinatore il "
-                        "proprio sub-ambito. `format=csv` o `xlsx` per scaricarlo.",
-            responses={200: {"content": {"text/csv": {}, writer.XLSX_MEDIA_TYPE: {}}}})
+                        "proprio sub-ambito. `format=csv` o `xlsx` per scaricarlo, `html` per stamparlo.",
+            responses={200: {"content": {"text/csv": {}, writer.XLSX_MEDIA_TYPE: {}, "text/html": {}}}})
 async def indicators(session: Session, principal: Reader,
                      year: int | None = Query(default=None, title="Anno",
                                               description="Anno solare (predefinito: l'anno in corso)."),
@@ -47,10 +47,10 @@ async def indicators(session: Session, principal: Reader,
                      indicator: str | None = Query(default=None, max_length=200, title="Indicatori",
                                                    description="Codici separati da virgola (P1,P4,D6); "
                                                                "predefinito: tutti."),
-                     format: Literal["json", "csv", "xlsx"] = Query(default="json", title="Formato",
-                                                                   description="json, csv (separatore «;», "
-                                                                               "intestazioni in italiano) o "
-                                                                               "xlsx.")):
+                     format: Literal["json", "csv", "xlsx", "html"] = Query(
+                         default="json", title="Formato",
+                         description="json, csv (separatore «;», intestazioni in italiano), xlsx o html "
+                                     "(pagina stampabile).")):
     rep = await service.indicator_report(session, principal=principal, year=year or clock.today_rome().year,
                                          by=by, reading=reading, cutoff=cutoff, indicator=indicator)
     name = f"indicatori-{rep.year}-{rep.by}"
@@ -61,4 +61,6 @@ async def indicators(session: Session, principal: Reader,
         return Response(writer.to_xlsx(CSV_HEADERS, table_rows(rep, native=True), title=f"Indicatori {rep.year}"),
                         media_type=writer.XLSX_MEDIA_TYPE,
                         headers={"Content-Disposition": content_disposition(f"{name}.xlsx")})
+    if format == "html":
+        return HTMLResponse(to_html(rep))
     return IndicatorReport.of(rep)

@@ -121,6 +121,9 @@ async def test_csv_and_xlsx_with_italian_headers(session, client):
     ws = openpyxl.load_workbook(io.BytesIO(x.content)).active
     sheet = list(ws.values)
     assert sheet[0][0] == "Codice" and sheet[1][0] == "P4" and sheet[1][7] == "≥ 75%"
+    page = await client.get(URL, params={"year": 2026, "indicator": "P1", "format": "html"}, headers=h)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<th>Numeratore</th>" in page.text and "<td>&lt;5</td>" in page.text and "<script" not in page.text
 
 
 @pytest.mark.parametrize(("params", "field"), [
