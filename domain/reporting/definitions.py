@@ -19,7 +19,7 @@ DEFINITIONS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "reference" 
 READINGS = ("same_period", "cohort", "event_date")
 GROUPINGS = ("ambito", "sub_ambito", "comune", "area", "udo_type", "urgency")
 TERRITORY = ("ambito", "sub_ambito", "comune")
-KINDS = ("ratio", "snapshot", "duration")
+KINDS = ("ratio", "count", "snapshot", "duration")
 UNITS = ("percent", "ratio", "count", "days")
 STATISTICS = {"median": 0.5, "p90": 0.9}
 OPS = (">", ">=", "<", "<=")
@@ -150,7 +150,7 @@ def registry() -> dict[str, Definition]:
     """Every definition by code, in the report's order."""
     out: dict[str, Definition] = {}
     # the order of the report: PUA, VMD, protected discharges, the LEPS ratio, waiting lists, waiting times, cartelle
-    for path in sorted(DEFINITIONS_DIR.glob("*.yaml"), key=lambda p: ("PVDLRAC".find(p.stem[0]), p.stem)):
+    for path in sorted(DEFINITIONS_DIR.glob("*.yaml"), key=lambda p: ("PUVDLRAC".find(p.stem[0]), p.stem)):
         d = parse(yaml.safe_load(path.read_text()), name=path.name)
         if d.code != path.stem:
             raise DefinitionError(f"{path.name}: code {d.code!r} differs from the file name")

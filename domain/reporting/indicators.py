@@ -102,7 +102,7 @@ def counting(d: Definition, src: sources.Source, r: Reading) -> tuple[Any, Any |
     if d.kind == "snapshot":  # open at the end of the period: opened before it, not closed before it
         opened, closed = src.events["opened_at"], src.events["closed_at"]
         return sa.and_(opened.expr < r.hi, sa.or_(closed.expr.is_(None), closed.expr >= r.hi)), None
-    if d.kind == "duration":  # the items measured (e.g. admissions of the year); the statistic is in compute()
+    if d.kind in ("count", "duration"):  # items of the year (a duration: its statistic is in compute())
         num = d.numerator
         return sa.and_(_in_period(start, r), *_conds(src, num.where, d),
                        _before(src.events[num.event], r.cutoff)), None  # type: ignore[index]

@@ -41,7 +41,7 @@ def _population(kind: str, count: int | str | None) -> dict[str, Any]:
 
 
 def _populations(d: Definition, row: Row) -> list[dict[str, Any]]:
-    if d.kind in ("snapshot", "duration"):  # a count, or the items a waiting time is measured on
+    if d.kind != "ratio":  # a count, or the items a waiting time is measured on
         return [_population("initial-population", row.numerator)]
     return [_population("numerator", row.numerator), _population("denominator", row.denominator)]
 

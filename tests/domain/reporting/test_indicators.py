@@ -132,6 +132,7 @@ async def test_integrated_vmds_and_assessments_done_and_open_cartelle_by_area(se
     # P4: integrated 1 / concluded 1 (target 75 % in 2026: met); V1: concluded 1 / requested 2 (cancelled one in)
     assert total(await counts(session, "P4")) == (1, 1)
     assert total(await counts(session, "V1")) == (1, 2)
+    assert total(await counts(session, "UVMD")) == (1, None)  # one person taken in charge by the UVMD
     # configurable: a definition that excludes no trigger counts the protected-discharge VMD too
     v1 = dataclasses.replace(definitions.registry()["V1"], params={"excluded_triggers": []})
     crema = await org(session, "ambito-crema")

@@ -84,7 +84,7 @@ def test_targets_and_status():
 def test_every_definition_loads_with_its_italian_title_and_seed_reference():
     reg = definitions.registry()
     assert {"P1", "P2", "P3", "P4", "V1", "D3", "D4", "D5", "D6", "D7", "LEPS-DP", "R1", "R2", "R3",
-            "ATTESA-MEDIANA", "ATTESA-P90", "CARTELLE"} <= set(reg)
+            "ATTESA-MEDIANA", "ATTESA-P90", "UVMD", "CARTELLE"} <= set(reg)
     for code, defn in reg.items():
         assert defn.title and defn.seed.startswith("L") and defn.reference.startswith("docs/indicators.md"), code
 
