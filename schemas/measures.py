@@ -31,13 +31,20 @@ class MeasurePublic(BaseModel):
     yearly_budget: Decimal | None = Field(default=None, title="Budget annuo", description="Quando noto.")
     eligibility_notes: str | None = Field(default=None, title="Note di ammissibilità", description="Criteri.")
     active: bool = Field(title="Attiva", description="Se si possono aprire bandi.")
+    status_counts: dict[str, int] | None = Field(
+        default=None, title="Domande per stato", description="Nell'Ambito di chi legge, su tutti i bandi della misura "
+                                                             "(solo numeri).")
+    committed: Decimal | None = Field(default=None, title="Impegnato",
+                                      description="Importi delle domande attive, in monitoraggio o concluse.")
+    waiting_amount: Decimal | None = Field(default=None, title="In attesa di fondi",
+                                           description="Importi delle domande in attesa di fondi.")
 
     @classmethod
-    def of(cls, m) -> MeasurePublic:
+    def of(cls, m, figures: dict | None = None) -> MeasurePublic:
         return cls(code=m.code, label=m.label, funding_source=m.funding_source, vmd_trigger=m.vmd_trigger,
                    period_rule=str(m.period_rule), start_month=m.start_month, months=m.months,
                    max_amount=m.max_amount, yearly_budget=m.yearly_budget, eligibility_notes=m.eligibility_notes,
-                   active=m.active)
+                   active=m.active, **(figures or {}))
 
 
 class MeasureList(BaseModel):

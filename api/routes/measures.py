@@ -53,9 +53,12 @@ async def _detail(session, principal, application_id: uuid.UUID) -> ApplicationP
 # ---------------------------------------------------------------------------------------------------- catalogue
 @router.get("/catalogue/measures", response_model=MeasureList, summary="Catalogo delle misure",
             description="Le misure con le loro regole come dati: fonte, VMD richiesta, regola del periodo (Pro.Vi "
-                        "maggio-aprile), importo massimo, budget annuo, note di ammissibilità.")
+                        "maggio-aprile), importo massimo, budget annuo, note di ammissibilità; per ciascuna, "
+                        "nell'Ambito di chi legge, le domande per stato, l'impegnato e l'importo in attesa di fondi "
+                        "su tutti i bandi (solo numeri).")
 async def list_measures(session: Session, principal: Principal) -> MeasureList:
-    return MeasureList(items=[MeasurePublic.of(m) for m in await queries.list_measures(session)])
+    return MeasureList(items=[MeasurePublic.of(m, figures) for m, figures in
+                              await queries.list_measures(session, principal=principal)])
 
 
 @router.patch("/catalogue/measures/{code}", response_model=MeasurePublic, summary="Modifica le regole di una misura",

@@ -22,23 +22,28 @@ MAX_PAGE = 200
 LIST_KIND = "measures.applications"
 
 
-async def list_measures(session: AsyncSession) -> list[Measure]:
+async def list_measures(session: AsyncSession, *, principal) -> list[tuple[Measure, dict[str, Any]]]:
+    """The catalogue, each measure with its figures in the principal's Ambito over every call (counts per state,
+    committed and waiting amounts: numbers only)."""
     rows = list((await session.execute(sa.select(Measure).order_by(Measure.code))).scalars())
+    figures = await _figures(session, MeasureApplication.measure_code, [m.code for m in rows],
+                             MeasureApplication.ambito_id == principal.ambito_id)
     audit.record(action="list", object_type="measure", object_ids=[], result_count=len(rows))
-    return rows
+    return [(m, figures[m.code]) for m in rows]
 
 
-async def _figures(session: AsyncSession, call_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
-    """Per call: counts per state, committed and waiting amounts (one grouped query)."""
+async def _figures(session: AsyncSession, key: Any, keys: list[Any], *where: Any) -> dict[Any, dict[str, Any]]:
+    """Per value of `key` (a call, a measure): counts per state, committed and waiting amounts (one grouped
+    query)."""
     rows = (await session.execute(sa.select(
-        MeasureApplication.call_id, MeasureApplication.state, sa.func.count(),
+        key, MeasureApplication.state, sa.func.count(),
         sa.func.coalesce(sa.func.sum(MeasureApplication.amount), 0))
-        .where(MeasureApplication.call_id.in_(call_ids))
-        .group_by(MeasureApplication.call_id, MeasureApplication.state))).all()
-    out: dict[uuid.UUID, dict[str, Any]] = {i: {"status_counts": {}, "committed": Decimal(0),
-                                                 "waiting_amount": Decimal(0)} for i in call_ids}
-    for call_id, state, n, amount in rows:
-        f = out[call_id]
+        .where(key.in_(keys), *where)
+        .group_by(key, MeasureApplication.state))).all()
+    out: dict[Any, dict[str, Any]] = {i: {"status_counts": {}, "committed": Decimal(0),
+                                          "waiting_amount": Decimal(0)} for i in keys}
+    for value, state, n, amount in rows:
+        f = out[value]
         f["status_counts"][state] = n
         if state in COMMITTED_STATES:
             f["committed"] += Decimal(amount)
@@ -61,7 +66,7 @@ async def list_calls(session: AsyncSession, *, principal, measure_code: str | No
         stmt = stmt.where(MeasureCall.measure_code == measure_code)
     calls = list((await session.execute(stmt.order_by(MeasureCall.opens_on.desc(), MeasureCall.id)
                                         .limit(500))).scalars())
-    figures = await _figures(session, [c.id for c in calls])
+    figures = await _figures(session, MeasureApplication.call_id, [c.id for c in calls])
     audit.record(action="list", object_type="measure_call", object_ids=[c.id for c in calls],
                  result_count=len(calls))
     return [call_view(c, figures[c.id]) for c in calls]
@@ -77,7 +82,7 @@ async def get_call(session: AsyncSession, *, principal, call_id: uuid.UUID, chec
     if call is None:
         raise NotFound("Bando non trovato.")
     audit.record(action="read", object_type="measure_call", object_ids=[call.id])
-    return call_view(call, (await _figures(session, [call.id]))[call.id])
+    return call_view(call, (await _figures(session, MeasureApplication.call_id, [call.id]))[call.id])
 
 
 async def waiting(session: AsyncSession, *, principal, call_id: uuid.UUID) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from domain.measures import jobs
 from domain.measures.models import MeasureApplication
 from tests.domain.services.setup import MONDAY, build_case
 from tests.factories.cartelle import create_person
-from tests.support import bearer
+from tests.support import bearer, make_user
 
 PROBLEM = "application/problem+json"
 M = "/api/measures/applications"
@@ -73,6 +73,14 @@ async def test_pro_vi_active_may_to_april_ends_by_itself(client, session, case, 
     figures = (await client.get(f"/api/measures/calls/{call['id']}", headers=bearer(c.analyst))).json()
     assert (figures["committed"], figures["available"], figures["status_counts"]) == ("4800.00", "5200.00",
                                                                                       {"monitoring": 1})
+    # per measure, over every call of the Ambito: the same counts; another Ambito sees none of them
+    catalogue = {m["code"]: m for m in (await client.get("/api/catalogue/measures", headers=bearer(c.analyst)))
+                 .json()["items"]}
+    assert (catalogue["pro_vi"]["status_counts"], catalogue["pro_vi"]["committed"]) == ({"monitoring": 1}, "4800.00")
+    assert catalogue["b1"]["status_counts"] == {} and catalogue["b1"]["committed"] == "0"
+    outsider = bearer(await make_user(session, "analyst", "ambito-cremona-test"))
+    other = {m["code"]: m for m in (await client.get("/api/catalogue/measures", headers=outsider)).json()["items"]}
+    assert other["pro_vi"]["status_counts"] == {}
     clock.set(datetime.fromisoformat("2027-04-30T09:00:00+02:00"))  # still April: running
     await jobs.daily(session, {})
     assert (await client.get(f"{M}/{aid}", headers=sw)).json()["state"] == "monitoring"
