@@ -67,6 +67,7 @@ class Definition:
     stratifications: tuple[str, ...]
     reference: str
     limit: timedelta | None = None
+    limit_in_days: bool = False  # calendar days (Europe/Rome dates) rather than elapsed hours
     duration: str | None = None  # kind duration: the source's duration measured ...
     statistic: str | None = None  # ... and the statistic reported (median, p90)
     targets: dict[int, Target] = field(default_factory=dict)
@@ -142,7 +143,8 @@ def parse(raw: dict[str, Any], *, name: str = "?") -> Definition:
         code=code, title=str(need("title")), seed=str(need("seed")), source=src_name, kind=kind, counts=counts,
         unit=unit, population=str(need("population")), start_event=start, numerator=numerator,
         denominator=denominator, default_reading=reading, stratifications=strat, reference=str(need("reference")),
-        limit=limit, duration=duration, statistic=statistic, targets=targets, params=dict(raw.get("params") or {}))
+        limit=limit, limit_in_days=bool(raw.get("limit") and "days" in raw["limit"]), duration=duration,
+        statistic=statistic, targets=targets, params=dict(raw.get("params") or {}))
 
 
 @lru_cache

@@ -72,8 +72,8 @@ def reading_for(d: Definition, year: int, reading: str | None = None, cutoff: da
         # duration indicators: the period end plus their limit, so an item started on the last evening is judged
         # on its own clock (a COT request at 23:00 on 31 December evaluated at 08:00 on 1 January is on time)
         if d.limit is not None:
-            end = hi + d.limit if d.limit.days == 0 else clock.rome_day_bounds(
-                hi.astimezone(clock.ROME).date() + timedelta(days=d.limit.days - 1))[1]
+            end = clock.rome_day_bounds(hi.astimezone(clock.ROME).date() + timedelta(days=d.limit.days - 1))[1] \
+                if d.limit_in_days else hi + d.limit  # calendar days to a Rome midnight; hours elapsed
             return Reading(name, lo, hi, end)
         return Reading(name, lo, hi, max(hi, clock.now()))
     return Reading(name, lo, hi, hi)

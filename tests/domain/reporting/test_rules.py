@@ -3,6 +3,7 @@ readings and their cut-offs, value rounding, the definition loader, and small-ce
 be recovered from the shown cells, totals, value × denominator or the bounds "<5" and "n.d." give away)."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -45,6 +46,9 @@ def test_duration_indicators_default_to_cohort_with_the_limit_after_the_period()
     assert datetime.fromisoformat("2027-01-01T08:00:00+01:00") < r.cutoff
     r2 = indicators.reading_for(d("R2"), 2026)  # 30 calendar days: an application of 31 December until 30 January
     assert r2.cutoff == datetime.fromisoformat("2027-01-31T00:00:00+01:00")
+    # a limit in hours is elapsed time from the period end, whatever it is (36 hours: noon on 2 January)
+    d36 = dataclasses.replace(d("D6"), limit=timedelta(hours=36))
+    assert indicators.reading_for(d36, 2026).cutoff == datetime.fromisoformat("2027-01-02T12:00:00+01:00")
 
 
 def test_cohort_with_a_cutoff_counts_completions_up_to_the_end_of_that_day():
