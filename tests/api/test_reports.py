@@ -4,6 +4,7 @@ bad input answered as problem+json naming the parameter. The numbers themselves 
 from __future__ import annotations
 
 import io
+from datetime import date
 
 import pytest
 
@@ -18,6 +19,7 @@ from tests.domain.pua.helpers import (
     simple_answers,
     triaged,
 )
+from tests.factories.registry import insert_person
 from tests.support import bearer, make_user, org
 
 pytestmark = pytest.mark.api
@@ -193,3 +195,30 @@ async def test_the_same_numbers_as_measure_report(session, client):
     refused = await client.get("/fhir/MeasureReport", headers=bearer(
         await make_user(session, Role.ward_staff, "asst-crema-reparto-medicina")))
     assert refused.status_code == 403
+
+
+async def test_complementary_suppression_over_http(session, client):
+    """Offanengo 3 requests, Izano 6, both in the Soncino sub-ambito: Offanengo is "<5", and Izano is withheld too
+    ("n.d."), else Offanengo = sub-ambito − Izano. Neither can be worked out from what is shown: x + y = 9 with x
+    in 1-4 and y at least 5 leaves four possibilities."""
+    pua = await setup_pua(session)
+    mmg = await pua.principal(session, pua.mmg)
+    for comune, n in (("comune-offanengo", 3), ("comune-izano", 6)):
+        person = await insert_person(session, comune=comune, sex="F", birth_date=date(1940, 2, 2))
+        for _ in range(n):
+            await service.register_request(session, principal=mmg, data=create(mmg_referral(person.id)))
+    await session.commit()
+    h = bearer(await make_user(session, Role.analyst, "ambito-crema"))
+    by_comune = rows((await client.get(URL, params={"year": 2026, "by": "comune", "indicator": "P1"},
+                                       headers=h)).json())
+    offanengo, izano = await org(session, "comune-offanengo"), await org(session, "comune-izano")
+    den = {x["key"]: x["denominator"] for x in by_comune}
+    assert (den[str(offanengo.id)], den[str(izano.id)], den[None]) == ("<5", "n.d.", 9)
+    assert all(x["value"] is None and x["status"] == "withheld" for x in by_comune if x["key"] in (
+        str(offanengo.id), str(izano.id)))
+    by_sub = rows((await client.get(URL, params={"year": 2026, "by": "sub_ambito", "indicator": "P1"},
+                                    headers=h)).json())
+    soncino = await org(session, "subambito-soncino")
+    assert {x["key"]: x["denominator"] for x in by_sub}[str(soncino.id)] == 9
+    # every other comune shows 0: the two hidden cells are the only unknowns, and their sum leaves them open
+    assert sum(x["denominator"] for x in by_comune if isinstance(x["denominator"], int) and x["key"]) == 0
