@@ -12,6 +12,7 @@ from domain.waiting_list.models import (
     APPLICANT_LABELS,
     CAREGIVER_LABELS,
     ENTRY_STATE_LABELS,
+    HISTORY_ACTION_LABELS,
     OFFER_STATE_LABELS,
     URGENCY_REASON_LABELS,
     URGENCY_STATE_LABELS,
@@ -313,6 +314,30 @@ class EntryPublic(BaseModel):
                        if e.urgency_reason else None,
                        exit_reason=str(e.exit_reason) if e.exit_reason else None)
         return cls(**out)
+
+
+class EntryEvent(BaseModel):
+    version: int = Field(title="Versione", description="La versione della domanda dopo l'evento.")
+    action: str = Field(title="Evento", description="Codice dell'evento (listed, urgency_raised, refused...).")
+    action_label: str = Field(title="Evento (etichetta)", description="L'evento, in italiano.")
+    at: datetime = Field(title="Quando", description="Data e ora dell'evento.")
+    actor_id: uuid.UUID | None = Field(default=None, title="Autore", description="Chi l'ha registrato (assente per "
+                                                                                 "i passi automatici).")
+    state: str | None = Field(default=None, title="Stato", description="Lo stato della domanda dopo l'evento.")
+    state_label: str | None = Field(default=None, title="Stato (etichetta)", description="Lo stato, in italiano.")
+    cause: dict[str, Any] = Field(default_factory=dict, title="Causa",
+                                  description="Il motivo registrato con l'evento (es. motivo dell'urgenza, offerta).")
+
+    @classmethod
+    def of(cls, h: Any) -> EntryEvent:
+        state = ((h.data or {}).get("entry") or {}).get("state")
+        return cls(version=h.version, action=h.action, action_label=HISTORY_ACTION_LABELS.get(h.action, h.action),
+                   at=h.at, actor_id=h.actor_id, state=state, state_label=ENTRY_STATE_LABELS.get(state or ""),
+                   cause=(h.data or {}).get("detail") or {})
+
+
+class EntryHistory(BaseModel):
+    items: list[EntryEvent] = Field(title="Eventi", description="Gli eventi della domanda, dal primo.")
 
 
 class EntryPage(BaseModel):

@@ -19,6 +19,8 @@ from schemas.waiting_list import (
     BedPublic,
     ConfirmIn,
     DecisionIn,
+    EntryEvent,
+    EntryHistory,
     EntryPage,
     EntryPublic,
     ExitIn,
@@ -87,6 +89,15 @@ async def list_applications(session: Session, principal: Reader,
                         "consenso della persona.")
 async def get_application(application_id: ApplicationId, session: Session, principal: Reader) -> EntryPublic:
     return await _detail(session, principal, application_id)
+
+
+@router.get("/applications/{application_id}/history", response_model=EntryHistory, summary="Storia di una domanda",
+            description="Ogni evento della domanda, dal primo, con lo stato che ne è seguito e la causa registrata "
+                        "(inserimento, urgenza, offerte, rifiuti, aggiornamenti della VMD). Per chi vede la domanda "
+                        "per intero; l'ente gestore no.")
+async def application_history(application_id: ApplicationId, session: Session, principal: Reader) -> EntryHistory:
+    rows = await queries.entry_history(session, principal=principal, entry_id=application_id)
+    return EntryHistory(items=[EntryEvent.of(h) for h in rows])
 
 
 @router.post("/applications/{application_id}/decision", response_model=EntryPublic,

@@ -35,6 +35,17 @@ ENTRY_STATE_LABELS = {
 }
 
 
+# The events of an entry's history (entity_history, one row per version), in Italian.
+HISTORY_ACTION_LABELS = {
+    "applied": "Domanda presentata", "assessed": "Valutazione conclusa", "vmd_updated": "VMD aggiornata",
+    "listed": "Inserita in lista", "not_listed": "Non inserita in lista", "urgency_raised": "Urgenza segnalata",
+    "urgency_confirmed": "Urgenza confermata", "urgency_rejected": "Urgenza respinta", "offered": "Posto offerto",
+    "refused": "Offerta rifiutata", "suspended": "Sospesa in attesa di conferma",
+    "confirmed": "Permanenza in lista confermata", "admitted": "Ingresso in struttura",
+    "withdrawn": "Uscita dalle liste",
+}
+
+
 class Applicant(StrEnum):
     person = "person"
     relative = "relative"

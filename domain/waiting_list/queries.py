@@ -10,9 +10,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.kernel import clock
+from domain.kernel import clock, history
 from domain.kernel import cursor as cursor_codec
 from domain.kernel.errors import Forbidden, Invalid, NotFound
+from domain.kernel.models import EntityHistory
 from domain.kernel.settings import get_settings
 from domain.kernel.validity import Span
 from domain.security import audit
@@ -78,6 +79,22 @@ async def get_entry(session: AsyncSession, *, principal: Principal, entry_id: uu
     view.offers = list((await session.execute(offers.order_by(WaitingListOffer.proposed_at))).scalars())
     audit.record(action="read", object_type=ENTITY, object_ids=[entry.id], person_ids=[entry.person_id])
     return view
+
+
+async def entry_history(session: AsyncSession, *, principal: Principal, entry_id: uuid.UUID) -> list[EntityHistory]:
+    """Every event of the entry, oldest first, each with the state it left and its cause (listing, urgency, offer,
+    refusal, VMD update...). For those who read the entry in full: a UDO operator's minimal view has none (403)."""
+    policy.ensure(principal, Permission.waiting_list_read)
+    row = (await session.execute(sa.select(WaitingListEntry.person_id, policy.full_view(principal).label("full"))
+                                 .where(WaitingListEntry.id == entry_id, policy.row_filter(principal)))).one_or_none()
+    if row is None:
+        raise NotFound("Domanda di lista d'attesa non trovata.")
+    if not row.full:
+        raise Forbidden("La storia della domanda è di chi segue il caso: l'ente gestore ne vede la vista minima.")
+    rows = await history.versions(session, entity_type=ENTITY, entity_id=entry_id)
+    audit.record(action="read", object_type=ENTITY, object_ids=[entry_id], person_ids=[row.person_id],
+                 result_count=len(rows))
+    return rows
 
 
 async def list_entries(session: AsyncSession, *, principal: Principal, states: list[str] | None = None,

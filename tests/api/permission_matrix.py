@@ -340,6 +340,9 @@ route("POST", f"{WL}/applications", grant(COMUNE | AS_AMBITO, CASE))
 route("GET", f"{WL}/applications", grant(WL_READERS | RSA, ANY))
 route("GET", f"{WL}/applications/{{application_id}}", grant(COMUNE | COORD | RSA, CASE,
                                                             ambito=(AS_AMBITO | CDC | COT | CSC, AMBITO)))
+# Its history (each event with its cause): the same readers, but an RSA operator's minimal view holds none.
+route("GET", f"{WL}/applications/{{application_id}}/history", grant(COMUNE | COORD, CASE, rsa=(RSA, FULL_ONLY),
+                                                                    ambito=(AS_AMBITO | CDC | COT | CSC, AMBITO)))
 for action in ("decision", "assessment"):
     route("POST", f"{WL}/applications/{{application_id}}/{action}", grant(COMUNE, CASE, cdc=(CDC, AMBITO)))
 for action in ("urgency", "confirm", "exit"):

@@ -135,3 +135,24 @@ async def test_a_stale_version_is_refused(client, session, world):
                           json={"action": "withdraw", "version": a.entry.version - 1})
     assert r.status_code == 409 and r.json()["current_version"] == a.entry.version
 
+
+
+async def test_the_history_of_an_application_with_the_cause_of_each_event(client, session, world):
+    w = world
+    a, b, _ = await _abc(session, w)
+    r = await client.get(f"/api/waiting-lists/applications/{b.entry.id}/history", headers=bearer(w.sw))
+    assert r.status_code == 200, r.text
+    events = r.json()["items"]
+    assert [e["action"] for e in events] == ["applied", "listed", "urgency_raised", "urgency_confirmed"]
+    assert [e["version"] for e in events] == sorted(e["version"] for e in events)
+    raised = events[2]
+    assert raised["action_label"] == "Urgenza segnalata" and raised["cause"]["cause"] == "loss_of_home"
+    assert (events[1]["state"], events[1]["state_label"]) == ("listed", "In lista d'attesa")
+    # the RSA operator reaches A (who chose its unit) with the minimal view only, and B not at all
+    fbc = bearer(w.fbc)
+    r = await client.get(f"/api/waiting-lists/applications/{a.entry.id}/history", headers=fbc)
+    assert r.status_code == 403 and r.headers["content-type"].startswith(PROBLEM)
+    assert (await client.get(f"/api/waiting-lists/applications/{b.entry.id}/history", headers=fbc)).status_code == 404
+    # a comune of another sub-ambito does not see it
+    r = await client.get(f"/api/waiting-lists/applications/{a.entry.id}/history", headers=bearer(w.crema_sw))
+    assert r.status_code == 404
