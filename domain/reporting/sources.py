@@ -22,6 +22,8 @@ from domain.pua.models import AccessState
 from domain.pua.states import VMD_STATES
 from domain.registry import queries as registry_queries
 from domain.registry.models import AREA_LABELS  # the labels of an enum, not a table
+from domain.services import queries as services_queries
+from domain.services.models import ActivationState
 from domain.territory import queries as territory
 from domain.waiting_list import queries as waiting_list_queries
 from domain.waiting_list.models import UrgencyState
@@ -191,9 +193,23 @@ def _cartella() -> Source:
         conditions={"open_at_period_end": lambda _: sa.true()})  # the snapshot rule is in indicators.snapshot
 
 
+def _services() -> Source:
+    a = services_queries.activation_facts()
+    p = registry_queries.person_facts()
+    c = a.c
+    return Source(
+        name="services", from_=a.outerjoin(p, p.c.id == c.person_id), ambito=c.ambito_id,
+        comune=c.comune_id, person=sa.func.coalesce(p.c.person_key, c.person_id), dims={}, population=[],
+        events={"requested_at": Event(c.requested_at), "ended_at": Event(c.ended_at)},
+        conditions={
+            "sad_ended": lambda _: sa.and_(c.service_type == "sad", c.state == ActivationState.ended.value),
+            "run_in_system": lambda _: c.run_in_system.is_(True),
+        })
+
+
 SOURCES: dict[str, Callable[[], Source]] = {
     "pua_access": _pua_access, "vmd": _vmd, "discharge": _discharge, "waiting_list": _waiting_list,
-    "cartella": _cartella,
+    "cartella": _cartella, "services": _services,
 }
 
 

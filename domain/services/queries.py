@@ -402,3 +402,14 @@ async def plan_costs(session: AsyncSession, *, principal, plan_id: uuid.UUID) ->
             "delivered_cost": money(sum((ln["delivered_cost"] for ln in lines), Decimal(0))),
             "co_payment": money(sum((ln["co_payment"] for ln in lines), Decimal(0)))}
 
+
+
+# ---------------------------------------------------------------------------------------------------- for reporting
+def activation_facts() -> sa.Subquery:
+    """What this context publishes for indicators, one row per activation order (a read-only projection the
+    reporting context aggregates; it never selects the table): ambito_id, person_id, comune_id (residence at the
+    order), service_type, state, requested_at, started_at, ended_at, run_in_system (the LEPS "SAD run entirely in
+    the system", `run_in_system_sql`)."""
+    a = Activation
+    return sa.select(a.id, a.ambito_id, a.person_id, a.comune_id, a.service_type, a.state, a.requested_at,
+                     a.started_at, a.ended_at, run_in_system_sql().label("run_in_system")).subquery("activation_facts")

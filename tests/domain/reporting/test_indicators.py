@@ -15,9 +15,11 @@ from domain.pua import service as pua_service
 from domain.registry import cartelle, dedup
 from domain.reporting import definitions, indicators
 from domain.security.models import Role
+from domain.services import service as services
 from domain.territory import queries as territory
 from domain.waiting_list import offers
 from schemas.pua import OrientIn, ReferCotIn
+from schemas.services import ActivationCreate, DeliveryCreate
 from tests.domain.assessment.vmd_setup import build_world, requested, signed_and_met
 from tests.domain.discharge.test_service import World as DischargeWorld
 from tests.domain.discharge.test_service import _concluded_vmd, signal
@@ -30,6 +32,7 @@ from tests.domain.pua.helpers import (
     simple_answers,
     triaged,
 )
+from tests.domain.services.setup import MONDAY, build_case
 from tests.domain.waiting_list.setup import World as ListWorld
 from tests.domain.waiting_list.setup import applicant
 from tests.factories.cartelle import create_person
@@ -275,3 +278,24 @@ async def test_waiting_time_from_application_to_admission_by_udo_type_and_urgenc
     assert (med.num[("urgency", "ordinary")], med.num[("urgency", "urgent")]) == (2, 0)
     assert med.stat[("urgency", "urgent")] is None and med.stat[("udo_type", "cdi")] is None
     assert total(await counts(session, "ATTESA-MEDIANA", 2025)) == (0, None)
+
+
+# ---------------------------------------------------------------------------------------------------- SAD (LEPS)
+async def test_sad_run_entirely_in_the_system(session, clock):
+    """The services' case: PUA request, VMD, agreed plan, SAD ordered, accepted, started, one delivery, ended on
+    20 March: one SAD ended in 2026, run entirely in the system (1 / 1)."""
+    clock.set(MONDAY)
+    c = await build_case(session, clock)
+    sw, coop = await c.p(session, c.w.sw), await c.p(session, c.coop)
+    a = await services.order(session, principal=sw, data=ActivationCreate(intervention_id=c.sad.id))
+    await services.accept(session, principal=coop, activation_id=a.id)
+    await services.start(session, principal=coop, activation_id=a.id, start_date=date(2026, 3, 2))
+    await services.record_delivery(session, principal=coop, activation_id=a.id,
+                                   data=DeliveryCreate(delivered_on=date(2026, 3, 2), hours="3"))
+    clock.set(at("2026-03-20T09:00:00+01:00"))
+    await services.end(session, principal=sw, activation_id=a.id, reason="goals_reached")
+    assert total(await counts(session, "SAD")) == (1, 1)
+    assert total(await counts(session, "SAD", 2025)) == (0, 0)
+    offanengo = await org(session, "comune-offanengo")
+    s = await counts(session, "SAD")
+    assert (s.num[("comune", offanengo.id)], s.den[("comune", offanengo.id)]) == (1, 1)
