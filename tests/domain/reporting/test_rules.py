@@ -91,6 +91,12 @@ def test_every_definition_loads_with_its_italian_title_and_seed_reference():
             "ATTESA-MEDIANA", "ATTESA-P90", "UVMD", "CARTELLE"} <= set(reg)
     for code, defn in reg.items():
         assert defn.title and defn.seed.startswith("L") and defn.reference.startswith("docs/indicators.md"), code
+        # brief §6.6: every indicator is stratified by sub-ambito and comune (the FHIR strata rely on it too)
+        assert {"sub_ambito", "comune"} <= set(defn.stratifications), code
+    anchors = {ln.strip("# ").lower().replace(" ", "-").replace(",", "").replace("(", "").replace(")", "")
+               for ln in (definitions.DEFINITIONS_DIR.parents[2] / "docs" / "indicators.md").read_text().splitlines()
+               if ln.startswith("#")}
+    assert {d.reference.split("#")[1] for d in reg.values()} <= anchors
 
 
 @pytest.mark.parametrize(("change", "message"), [
