@@ -149,3 +149,13 @@ async def list_applications(session: AsyncSession, *, principal, call_id: uuid.U
     audit.record(action="list", object_type=ENTITY, object_ids=[a.id for a in rows],
                  person_ids=sorted({a.person_id for a in rows}, key=str), result_count=len(rows))
     return rows, nxt
+
+
+# ---------------------------------------------------------------------------------------------------- for reporting
+def application_facts() -> sa.Subquery:
+    """What this context publishes for indicators, one row per measure application (a read-only projection the
+    reporting context aggregates; it never selects the table): ambito_id, person_id, comune_id (residence at the
+    application), measure_code, application_date, applied_at, state, activated_at."""
+    a = MeasureApplication
+    return sa.select(a.id, a.ambito_id, a.person_id, a.comune_id, a.measure_code, a.application_date, a.applied_at,
+                     a.state, a.activated_at).subquery("measure_application_facts")

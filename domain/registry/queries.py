@@ -214,9 +214,9 @@ async def search_persons(session, *, principal: Principal, codice_fiscale: str |
 def person_facts() -> sa.Subquery:
     """What this context publishes for indicators, one row per person (a read-only projection the reporting context
     aggregates; it never selects the table): id, person_key (the kept person after a merge, so merged persons count
-    once), residence_comune_id, date_of_death."""
+    once), residence_comune_id, birth_date (minors at an event), date_of_death."""
     return sa.select(Person.id, sa.func.coalesce(Person.merged_into_id, Person.id).label("person_key"),
-                     Person.residence_comune_id, Person.date_of_death).subquery("person_facts")
+                     Person.residence_comune_id, Person.birth_date, Person.date_of_death).subquery("person_facts")
 
 
 def cartella_facts() -> sa.Subquery:

@@ -152,7 +152,7 @@ def registry() -> dict[str, Definition]:
     """Every definition by code, in the report's order."""
     out: dict[str, Definition] = {}
     # the order of the report: PUA, VMD, protected discharges, the LEPS ratio, waiting lists, waiting times, cartelle
-    for path in sorted(DEFINITIONS_DIR.glob("*.yaml"), key=lambda p: ("PUVDLSRAC".find(p.stem[0]), p.stem)):
+    for path in sorted(DEFINITIONS_DIR.glob("*.yaml"), key=lambda p: ("PUVDLSMRAC".find(p.stem[0]), p.stem)):
         d = parse(yaml.safe_load(path.read_text()), name=path.name)
         if d.code != path.stem:
             raise DefinitionError(f"{path.name}: code {d.code!r} differs from the file name")

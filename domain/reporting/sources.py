@@ -17,6 +17,7 @@ from domain.care_plan import queries as care_plan_queries
 from domain.discharge import queries as discharge_queries
 from domain.kernel.clock import ROME
 from domain.kernel.settings import get_settings
+from domain.measures import queries as measures_queries
 from domain.pua import queries as pua_queries
 from domain.pua.models import AccessState
 from domain.pua.states import VMD_STATES
@@ -207,9 +208,28 @@ def _services() -> Source:
         })
 
 
+def _measures() -> Source:
+    m = measures_queries.application_facts()
+    p = registry_queries.person_facts()
+    c = m.c
+    return Source(
+        name="measures", from_=m.outerjoin(p, p.c.id == c.person_id), ambito=c.ambito_id,
+        comune=c.comune_id, person=sa.func.coalesce(p.c.person_key, c.person_id), dims={}, population=[],
+        events={"applied_at": Event(c.applied_at), "application_date": Event(c.application_date, is_date=True),
+                "activated_at": Event(c.activated_at)},
+        conditions={
+            "measure_in": lambda ctx: c.measure_code.in_(list(ctx.param("measures", [])) or [""]),
+            # under 18 on the application date (the birthday of the 18th year is adult)
+            "minor_at_application": lambda _: sa.and_(
+                p.c.birth_date.is_not(None),
+                c.application_date < p.c.birth_date + sa.text("interval '18 years'")),
+            "activated": lambda _: c.activated_at.is_not(None),
+        })
+
+
 SOURCES: dict[str, Callable[[], Source]] = {
     "pua_access": _pua_access, "vmd": _vmd, "discharge": _discharge, "waiting_list": _waiting_list,
-    "cartella": _cartella, "services": _services,
+    "cartella": _cartella, "services": _services, "measures": _measures,
 }
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
 from domain.assessment import service as vmd_service
+from domain.care_plan import service as care_plan
 from domain.discharge import flows as discharge_flows
 from domain.discharge import service as discharge_service
+from domain.measures import service as measures
 from domain.pua import flows as pua_flows
 from domain.pua import service as pua_service
 from domain.registry import cartelle, dedup
@@ -18,6 +21,8 @@ from domain.security.models import Role
 from domain.services import service as services
 from domain.territory import queries as territory
 from domain.waiting_list import offers
+from schemas.care_plan import CarePlanCreate
+from schemas.measures import ActivationIn, ApplicationCreate, AssessmentIn, CallCreate
 from schemas.pua import OrientIn, ReferCotIn
 from schemas.services import ActivationCreate, DeliveryCreate
 from tests.domain.assessment.vmd_setup import build_world, requested, signed_and_met
@@ -299,3 +304,34 @@ async def test_sad_run_entirely_in_the_system(session, clock):
     offanengo = await org(session, "comune-offanengo")
     s = await counts(session, "SAD")
     assert (s.num[("comune", offanengo.id)], s.den[("comune", offanengo.id)]) == (1, 1)
+
+
+# ---------------------------------------------------------------------------------------------------- M1
+async def test_m1_counts_minors_asking_for_the_measures_and_those_activated(session, clock):
+    """A B1 call; a girl of 11 (Offanengo) assessed, eligible, with her project, activated; the services' adult
+    case asks for B1 too (not a minor: out); a boy who turns 18 on the day of his application (out)."""
+    clock.set(MONDAY)
+    c = await build_case(session, clock)
+    admin, sw = await c.p(session, c.admin), await c.p(session, c.w.sw)
+    call = await measures.create_call(session, principal=admin, data=CallCreate(
+        measure_code="b1", title="B1 2026", opens_on=date(2026, 1, 1), closes_on=date(2026, 12, 31),
+        budget=Decimal("50000")))
+    girl = await create_person(session, comune="comune-offanengo", sex="F", birth_date=date(2014, 9, 1))
+    cartella = await cartelle.open_cartella(session, principal=sw, person_id=girl.id, area="disabili")
+    w = dataclasses.replace(c.w, person=girl, cartella=cartella)
+    v, ifec, _ = await signed_and_met(session, w, clock)
+    await vmd_service.conclude(session, principal=ifec, vmd_id=v.id, outcome="project_proposed")
+    a = await measures.submit(session, principal=sw, data=ApplicationCreate(
+        call_id=call.id, person_id=girl.id, cartella_id=cartella.id, application_date=date(2026, 3, 2)))
+    await measures.request_assessment(session, principal=sw, application_id=a.id, data=AssessmentIn(vmd_id=v.id))
+    await measures.decide(session, principal=sw, application_id=a.id, eligible=True, reason=None)
+    plan = await care_plan.create_plan(session, principal=sw, data=CarePlanCreate(
+        cartella_id=cartella.id, case_manager_id=c.w.sw.id, title="Progetto B1", vmd_id=v.id))
+    await measures.define_project(session, principal=sw, application_id=a.id, plan_id=plan.id)
+    await measures.activate(session, principal=sw, application_id=a.id, data=ActivationIn(amount=Decimal("1000")))
+    await measures.submit(session, principal=sw, data=ApplicationCreate(  # an adult: not M1's
+        call_id=call.id, person_id=c.w.person.id, cartella_id=c.w.cartella.id, application_date=date(2026, 3, 2)))
+    boy = await create_person(session, comune="comune-offanengo", sex="M", birth_date=date(2008, 3, 2))
+    await measures.submit(session, principal=sw, data=ApplicationCreate(  # 18 today: not a minor
+        call_id=call.id, person_id=boy.id, application_date=date(2026, 3, 2)))
+    assert total(await counts(session, "M1")) == (1, 1)
