@@ -17,7 +17,7 @@ from domain.reporting import sources
 
 DEFINITIONS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "reference" / "indicators"
 READINGS = ("same_period", "cohort", "event_date")
-GROUPINGS = ("ambito", "sub_ambito", "comune", "area", "udo_type", "urgency")
+GROUPINGS = ("ambito", "sub_ambito", "comune", "area", "udo_type", "urgency", "trigger")
 TERRITORY = ("ambito", "sub_ambito", "comune")
 KINDS = ("ratio", "count", "snapshot", "duration")
 UNITS = ("percent", "ratio", "count", "days")

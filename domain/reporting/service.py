@@ -32,7 +32,8 @@ STATUS_LABELS = {
 READING_LABELS = {"same_period": "Stesso periodo", "cohort": "Coorte con data limite",
                   "event_date": "Per data dell'evento"}
 GROUPING_LABELS = {"ambito": "Ambito", "sub_ambito": "Sub-ambito", "comune": "Comune", "area": "Area",
-                   "udo_type": "Tipologia di unità d'offerta", "urgency": "Urgenza"}
+                   "udo_type": "Tipologia di unità d'offerta", "urgency": "Urgenza",
+                   "trigger": "Tipo di servizio richiesto"}
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.assessment import queries as assessment_queries
-from domain.assessment.models import VmdState, VmdTrigger
+from domain.assessment.models import VMD_TRIGGER_LABELS, VmdState, VmdTrigger
 from domain.care_plan import queries as care_plan_queries
 from domain.discharge import queries as discharge_queries
 from domain.kernel.clock import ROME
@@ -106,7 +106,8 @@ def _vmd() -> Source:
     c = v.c
     return Source(
         name="vmd", from_=v.outerjoin(ca, ca.c.id == c.cartella_id).outerjoin(p, p.c.id == ca.c.person_id),
-        ambito=c.ambito_id, comune=p.c.residence_comune_id, person=p.c.person_key, dims={"area": ca.c.area},
+        ambito=c.ambito_id, comune=p.c.residence_comune_id, person=p.c.person_key,
+        dims={"area": ca.c.area, "trigger": c.trigger},  # the trigger is the type of service requested (V2)
         population=[],
         events={"requested_at": Event(c.requested_at), "concluded_at": Event(c.concluded_at)},
         conditions={
@@ -239,6 +240,8 @@ def dimension_values(name: str) -> list[str]:
         return list(AREA_LABELS)
     if name == "udo_type":
         return list(get_settings().waiting_list_udo_types)
+    if name == "trigger":
+        return list(VMD_TRIGGER_LABELS)
     return list(URGENCY_LABELS)
 
 
@@ -248,7 +251,8 @@ UDO_TYPE_LABELS = {"rsa": "RSA", "cdi": "CDI", "rsd": "RSD", "css": "CSS", "cdd"
 
 
 def dimension_label(name: str, value: str) -> str:
-    labels = {"area": AREA_LABELS, "udo_type": UDO_TYPE_LABELS, "urgency": URGENCY_LABELS}[name]
+    labels = {"area": AREA_LABELS, "udo_type": UDO_TYPE_LABELS, "urgency": URGENCY_LABELS,
+              "trigger": VMD_TRIGGER_LABELS}[name]
     return labels.get(value, value)
 
 

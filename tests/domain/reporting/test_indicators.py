@@ -141,6 +141,10 @@ async def test_integrated_vmds_and_assessments_done_and_open_cartelle_by_area(se
     assert total(await counts(session, "P4")) == (1, 1)
     assert total(await counts(session, "V1")) == (1, 2)
     assert total(await counts(session, "UVMD")) == (1, None)  # one person taken in charge by the UVMD
+    v2 = await counts(session, "V2")  # V1 by the type of service requested
+    assert (v2.num[("trigger", "pua")], v2.den[("trigger", "pua")]) == (1, 1)
+    assert (v2.num[("trigger", "mmg")], v2.den[("trigger", "mmg")]) == (0, 1)
+    assert v2.den[("trigger", "protected_discharge")] == 0
     # configurable: a definition that excludes no trigger counts the protected-discharge VMD too
     v1 = dataclasses.replace(definitions.registry()["V1"], params={"excluded_triggers": []})
     crema = await org(session, "ambito-crema")
