@@ -24,8 +24,9 @@ Reader = Authorized(Permission.report_read)
             summary="Indicatori LEPS e del Piano di Zona",
             description="Per ogni indicatore (definizioni in schemas/reference/indicators, regole di conteggio in "
                         "docs/indicators.md): numeratore, denominatore, valore (4 decimali, nullo con denominatore "
-                        "0), obiettivo dell'anno ed esito, per l'Ambito o per sub-ambito, comune di residenza o "
-                        "area. Solo aggregati: i conteggi da 1 a 4 si leggono «<5» e altre celle «n.d.» perché "
+                        "0), obiettivo dell'anno ed esito, per l'Ambito o per sub-ambito, comune di residenza, "
+                        "area, tipo di servizio richiesto, tipologia di unità d'offerta o urgenza. Solo aggregati: i "
+                        "conteggi da 1 a 4 si leggono «<5» e altre celle «n.d.» perché "
                         "nessuna si possa ricavare dalle altre; valore ed esito di una riga con una cella nascosta "
                         "sono nascosti. Il comune vede i propri numeri e i totali d'Ambito, il coordinatore il "
                         "proprio sub-ambito. `format=csv` o `xlsx` per scaricarlo, `html` per stamparlo.",
@@ -34,8 +35,9 @@ async def indicators(session: Session, principal: Reader,
                      year: int | None = Query(default=None, title="Anno",
                                               description="Anno solare (predefinito: l'anno in corso)."),
                      by: str = Query(default="ambito", max_length=20, title="Raggruppamento",
-                                     description="ambito, sub_ambito, comune (di residenza) o area (della "
-                                                 "cartella)."),
+                                     description="ambito, sub_ambito, comune (di residenza), area (della "
+                                                 "cartella), trigger (tipo di servizio richiesto alla VMD), "
+                                                 "udo_type o urgency (tempi di attesa)."),
                      reading: str | None = Query(default=None, max_length=20, title="Lettura",
                                                  description="same_period (predefinita), cohort (con data "
                                                              "limite) o event_date; gli indicatori di durata (D6, "
