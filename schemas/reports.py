@@ -11,7 +11,15 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 
 from domain.kernel.clock import ROME
-from domain.reporting.service import GROUPING_LABELS, READING_LABELS, STATUS_LABELS, Report, Row
+from domain.reporting.service import (
+    GROUPING_LABELS,
+    READING_LABELS,
+    STATUS_LABELS,
+    LepsReport,
+    Report,
+    Row,
+    Trend,
+)
 
 CSV_HEADERS = ["Codice", "Indicatore", "Raggruppamento", "Gruppo", "Numeratore", "Denominatore", "Valore",
                "Obiettivo", "Esito rispetto all'obiettivo", "Lettura", "Data limite", "Riferimento seed",
@@ -101,3 +109,127 @@ thead {{ display: table-header-group; }} tr {{ page-break-inside: avoid; }}</sty
 <body><h1>{title}</h1><p>Raggruppamento: {html.escape(GROUPING_LABELS.get(rep.by, rep.by))}. Anno dal 1° gennaio al
 31 dicembre, ora italiana. «&lt;5»: conteggio da 1 a 4; «n.d.»: nascosto per proteggere un'altra cella.</p>
 <table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>"""
+
+
+# ---------------------------------------------------------------------------------------------------- yearly report
+class TrendPoint(BaseModel):
+    year: int = Field(title="Anno", description="Anno solare.")
+    numerator: int | str = Field(title="Numeratore", description="Conteggio, «<5» o «n.d.».")
+    denominator: int | str | None = Field(title="Denominatore", description="Come il numeratore; nullo per un "
+                                                                            "conteggio.")
+    value: float | None = Field(title="Valore", description="Il valore dell'anno (nullo se nascosto o non "
+                                                            "calcolabile).")
+    target: str | None = Field(title="Obiettivo", description="L'obiettivo dell'anno, se c'è.")
+    status: str = Field(title="Esito", description="met, not_met, no_target, not_computable, withheld.")
+
+
+class IndicatorTrend(BaseModel):
+    code: str = Field(title="Codice", description="Codice dell'indicatore.")
+    title: str = Field(title="Indicatore", description="Titolo in italiano.")
+    unit: str = Field(title="Unità", description="percent, ratio, count o days.")
+    seed: str = Field(title="Riferimento seed", description="Righe del documento di programmazione.")
+    reference: str = Field(title="Definizione", description="Dove è definito l'indicatore.")
+    points: list[TrendPoint] = Field(title="Andamento", description="Un punto per anno, dal più vecchio.")
+
+
+class LepsReportPublic(BaseModel):
+    year: int = Field(title="Anno", description="L'anno del rendiconto.")
+    years: list[int] = Field(title="Anni", description="Gli anni dell'andamento (fino a tre).")
+    ambito_name: str = Field(title="Ambito", description="Nome dell'Ambito.")
+    indicators: list[IndicatorTrend] = Field(title="Indicatori", description="Ogni indicatore con l'andamento.")
+
+    @classmethod
+    def of(cls, rep: LepsReport) -> LepsReportPublic:
+        return cls(year=rep.year, years=rep.years, ambito_name=rep.ambito_name, indicators=[IndicatorTrend(
+            code=t.definition.code, title=t.definition.title, unit=t.definition.unit, seed=t.definition.seed,
+            reference=t.definition.reference, points=[TrendPoint(
+                year=y, numerator=r.numerator, denominator=r.denominator,
+                value=None if r.value is None else float(r.value), target=r.target, status=r.status)
+                for y, r in t.points]) for t in rep.trends])
+
+
+LEPS_HEADERS = ["Codice", "Indicatore", "Anno", "Numeratore", "Denominatore", "Valore", "Obiettivo", "Esito",
+                "Riferimento seed"]
+
+
+def leps_rows(rep: LepsReport) -> list[list]:
+    """One row per indicator and year, for the XLSX (numbers stay numbers)."""
+    return [[t.definition.code, t.definition.title, y, r.numerator, "" if r.denominator is None else r.denominator,
+             None if r.value is None else float(r.value), r.target or "", STATUS_LABELS[r.status], t.definition.seed]
+            for t in rep.trends for y, r in t.points]
+
+
+def _shown_value(value: Decimal | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "percent":
+        return f"{value * 100:.1f}%".replace(".", ",")
+    return f"{value.normalize():f}".replace(".", ",")
+
+
+def _missing(r: Row) -> str:
+    return "n.d." if r.status == "withheld" else "—"  # hidden to protect a cell, or no denominator
+
+
+def chart_svg(t: Trend) -> str:
+    """A bar per year (the value; a hidden one is a grey stub marked «n.d.», an incomputable one «—») and the
+    target as a dashed line: drawn on the server, no script."""
+    width, height, pad = 240, 120, 20
+    values = [r.value for _, r in t.points]
+    targets = [r.target_value for _, r in t.points if r.target_value is not None]
+    top = max([float(v) for v in values if v is not None] + targets + [1.0 if t.definition.unit == "percent" else 0])
+    top = top or 1.0
+    bar_w = (width - 2 * pad) / max(1, len(t.points)) * 0.6
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'aria-label="{html.escape(t.definition.title)}">',
+             f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#333"/>']
+    step = (width - 2 * pad) / max(1, len(t.points))
+    for i, (year, r) in enumerate(t.points):
+        x = pad + i * step + (step - bar_w) / 2
+        if r.value is None:
+            parts.append(f'<rect x="{x:.1f}" y="{height - pad - 4}" width="{bar_w:.1f}" height="4" fill="#bbb"/>')
+        else:
+            h = (height - 2 * pad) * float(r.value) / top
+            parts.append(f'<rect x="{x:.1f}" y="{height - pad - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
+                         f'fill="#3b6ea5"/>')
+        parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{height - 6}" font-size="9" text-anchor="middle">{year}'
+                     f'</text>')
+        parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{pad - 6}" font-size="9" text-anchor="middle">'
+                     f'{html.escape(_shown_value(r.value, r.unit) if r.value is not None else _missing(r))}</text>')
+        if r.target_value is not None:
+            y = height - pad - (height - 2 * pad) * r.target_value / top
+            parts.append(f'<line x1="{x - 2:.1f}" y1="{y:.1f}" x2="{x + bar_w + 2:.1f}" y2="{y:.1f}" '
+                         f'stroke="#c0392b" stroke-dasharray="3,2"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def leps_html(rep: LepsReport) -> str:
+    """The yearly report as a printable page: per indicator its numbers over the years, the targets, a chart."""
+    title = f"Rendiconto LEPS e Piano di Zona {rep.year} — {html.escape(rep.ambito_name)}"
+    sections = []
+    for t in rep.trends:
+        head = "".join(f"<th>{y}</th>" for y in rep.years)
+
+        def line(label: str, cell, points=t.points) -> str:
+            return f"<tr><th>{label}</th>" + "".join(
+                f"<td>{html.escape(str(cell(r)))}</td>" for _, r in points) + "</tr>"
+
+        table = (f"<table><thead><tr><th></th>{head}</tr></thead><tbody>"
+                 + line("Numeratore", lambda r: r.numerator)
+                 + (line("Denominatore", lambda r: r.denominator) if t.definition.kind == "ratio" else "")
+                 + line("Valore", lambda r: _shown_value(r.value, r.unit))
+                 + line("Obiettivo", lambda r: r.target or "—")
+                 + line("Esito", lambda r: STATUS_LABELS[r.status]) + "</tbody></table>")
+        sections.append(f'<section><h2>{html.escape(t.definition.code)} — {html.escape(t.definition.title)}</h2>'
+                        f'<p class="ref">Seed {html.escape(t.definition.seed)}; definizione: '
+                        f'{html.escape(t.definition.reference)}</p><div class="row">{table}{chart_svg(t)}</div>'
+                        f'</section>')
+    return f"""<!doctype html><html lang="it"><head><meta charset="utf-8"><title>{title}</title>
+<style>@page {{ size: A4; margin: 12mm; }} body {{ font-family: sans-serif; font-size: 9pt; }}
+table {{ border-collapse: collapse; margin-right: 6mm; }} th, td {{ border: 1px solid #999; padding: 1.2mm; }}
+section {{ page-break-inside: avoid; margin-bottom: 5mm; }} .row {{ display: flex; align-items: flex-start; }}
+.ref {{ color: #555; }}</style></head>
+<body><h1>{title}</h1><p>Anni {rep.years[0]}-{rep.years[-1]}, dal 1° gennaio al 31 dicembre, ora italiana; totali
+d'Ambito. «&lt;5»: conteggio da 1 a 4; «n.d.»: nascosto per proteggere un'altra cella. Regole di conteggio:
+docs/indicators.md.</p>{"".join(sections)}</body></html>"""

@@ -14,7 +14,16 @@ from domain.kernel import clock
 from domain.reporting import service
 from domain.security.permissions import Permission
 from integrations.tabular import writer
-from schemas.reports import CSV_HEADERS, IndicatorReport, table_rows, to_html
+from schemas.reports import (
+    CSV_HEADERS,
+    LEPS_HEADERS,
+    IndicatorReport,
+    LepsReportPublic,
+    leps_html,
+    leps_rows,
+    table_rows,
+    to_html,
+)
 
 router = APIRouter(tags=["indicatori"])
 Reader = Authorized(Permission.report_read)
@@ -66,3 +75,25 @@ async def indicators(session: Session, principal: Reader,
     if format == "html":
         return HTMLResponse(to_html(rep))
     return IndicatorReport.of(rep)
+
+
+@router.get("/reports/leps", response_model=LepsReportPublic,
+            summary="Rendiconto annuale LEPS e Piano di Zona",
+            description="Per l'Ambito di chi chiede: ogni indicatore nell'anno e nei due precedenti (dal 2020), "
+                        "con numeratore, denominatore, valore, obiettivo ed esito di ogni anno; gli stessi numeri e "
+                        "le stesse celle protette del rapporto per anno. `format=html` per la pagina stampabile "
+                        "con un grafico per indicatore (SVG disegnato dal server), `xlsx` per il foglio di calcolo.",
+            responses={200: {"content": {"text/html": {}, writer.XLSX_MEDIA_TYPE: {}}}})
+async def leps(session: Session, principal: Reader,
+               year: int | None = Query(default=None, title="Anno",
+                                        description="Anno del rendiconto (predefinito: l'anno in corso)."),
+               format: Literal["json", "html", "xlsx"] = Query(default="json", title="Formato",
+                                                               description="json, html (stampabile) o xlsx.")):
+    rep = await service.leps_report(session, principal=principal, year=year or clock.today_rome().year)
+    if format == "html":
+        return HTMLResponse(leps_html(rep))
+    if format == "xlsx":
+        return Response(writer.to_xlsx(LEPS_HEADERS, leps_rows(rep), title=f"LEPS {rep.year}"),
+                        media_type=writer.XLSX_MEDIA_TYPE,
+                        headers={"Content-Disposition": content_disposition(f"rendiconto-leps-{rep.year}.xlsx")})
+    return LepsReportPublic.of(rep)

@@ -188,3 +188,33 @@ def _label(k: tuple[str, Any], names: dict) -> str:
     if k[0] not in definitions.TERRITORY:
         return sources.dimension_label(k[0], str(k[1]))
     return names.get(k[1], str(k[1]))
+
+
+# ---------------------------------------------------------------------------------------------------- yearly report
+TREND_YEARS = 3
+
+
+@dataclass(frozen=True)
+class Trend:
+    definition: Definition
+    points: list[tuple[int, Row]]  # (year, the Ambito row of that year), oldest first
+
+
+@dataclass(frozen=True)
+class LepsReport:
+    year: int
+    years: list[int]
+    ambito_name: str
+    trends: list[Trend]
+
+
+async def leps_report(session: AsyncSession, *, principal: Principal, year: int) -> LepsReport:
+    """The yearly report of one Ambito: every indicator's Ambito row in the year and the two before it (from the
+    first year the platform holds), with the targets; the same numbers, readings and small-cell rules as the
+    indicator report of each year."""
+    indicators.check_year(year)
+    years = [y for y in range(year - TREND_YEARS + 1, year + 1) if y >= indicators.FIRST_YEAR]
+    by_year = {y: await indicator_report(session, principal=principal, year=y) for y in years}
+    trends = [Trend(d, [(y, next(r for r in by_year[y].rows if r.code == d.code)) for y in years])
+              for d in by_year[year].definitions]
+    return LepsReport(year=year, years=years, ambito_name=by_year[year].ambito_name, trends=trends)

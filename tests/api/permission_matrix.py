@@ -421,6 +421,7 @@ for action in ("assessment", "eligibility", "project", "activation", "monitoring
 # and the Ambito totals, a sub-ambito coordinator its sub-ambito: the rows differ, the answer is 200 for each.
 REPORT_READERS = ANALYST | CSC | AS_AMBITO | COMUNE | COORD
 route("GET", "/reports/indicators", grant(REPORT_READERS, ANY))
+route("GET", "/reports/leps", grant(REPORT_READERS, ANY))  # the yearly report: the same rows over three years
 # ================================================================================================= consent
 # Cross-organisation access to a case of the social side needs the person's consent for the role's purpose, or a
 # documented legal basis on the assignment (brief §6.4 and §2 A12 "see the outcome summary for their patients

@@ -222,3 +222,30 @@ async def test_complementary_suppression_over_http(session, client):
     assert {x["key"]: x["denominator"] for x in by_sub}[str(soncino.id)] == 9
     # every other comune shows 0: the two hidden cells are the only unknowns, and their sum leaves them open
     assert sum(x["denominator"] for x in by_comune if isinstance(x["denominator"], int) and x["key"]) == 0
+
+
+# ---------------------------------------------------------------------------------------------------- yearly report
+async def test_the_yearly_leps_report_over_three_years(session, client):
+    await _six_requests(session)
+    h = bearer(await make_user(session, Role.analyst, "ambito-crema"))
+    r = await client.get("/api/reports/leps", params={"year": 2026}, headers=h)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["years"] == [2024, 2025, 2026]
+    p1 = next(i for i in body["indicators"] if i["code"] == "P1")
+    assert [(p["year"], p["numerator"], p["denominator"]) for p in p1["points"]] == [
+        (2024, 0, 0), (2025, 0, 0), (2026, "<5", 6)]
+    p4 = next(i for i in body["indicators"] if i["code"] == "P4")
+    assert [p["target"] for p in p4["points"]] == [None, "≥ 50%", "≥ 75%"]
+    assert (await client.get("/api/reports/leps", params={"year": 2020}, headers=h)).json()["years"] == [2020]
+    page = await client.get("/api/reports/leps", params={"year": 2026, "format": "html"}, headers=h)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert page.text.count("<svg") == len(body["indicators"]) and "<script" not in page.text
+    assert "P4 — Valutazioni multidimensionali integrate ASST/Ambito" in page.text
+    x = await client.get("/api/reports/leps", params={"year": 2026, "format": "xlsx"}, headers=h)
+    import openpyxl
+
+    sheet = list(openpyxl.load_workbook(io.BytesIO(x.content)).active.values)
+    assert sheet[0][:3] == ("Codice", "Indicatore", "Anno") and len(sheet) == 1 + 3 * len(body["indicators"])
+    bad = await client.get("/api/reports/leps", params={"year": 2019}, headers=h)
+    assert bad.status_code in (400, 422) and [e["field"] for e in bad.json()["errors"]] == ["year"]
