@@ -16,6 +16,7 @@ from domain.reporting.service import (
     READING_LABELS,
     STATUS_LABELS,
     LepsReport,
+    PersonsBehind,
     Report,
     Row,
     Trend,
@@ -233,3 +234,19 @@ section {{ page-break-inside: avoid; margin-bottom: 5mm; }} .row {{ display: fle
 <body><h1>{title}</h1><p>Anni {rep.years[0]}-{rep.years[-1]}, dal 1° gennaio al 31 dicembre, ora italiana; totali
 d'Ambito. «&lt;5»: conteggio da 1 a 4; «n.d.»: nascosto per proteggere un'altra cella. Regole di conteggio:
 docs/indicators.md.</p>{"".join(sections)}</body></html>"""
+
+
+class PersonsBehindPublic(BaseModel):
+    code: str = Field(title="Indicatore", description="Codice dell'indicatore.")
+    part: str = Field(title="Parte", description="numerator o denominator.")
+    grouping: str = Field(title="Raggruppamento", description="Il raggruppamento della cella.")
+    key: str | None = Field(title="Gruppo", description="Il gruppo della cella (nullo: l'Ambito o «non attribuito»).")
+    person_ids: list[uuid.UUID] = Field(title="Persone", description="Le persone contate nella cella che chi chiede "
+                                                                     "raggiunge (ciascuna si legge da "
+                                                                     "/api/persons/{id}).")
+    truncated: bool = Field(title="Troncato", description="Vero se le persone sono più del limite.")
+
+    @classmethod
+    def of(cls, p: PersonsBehind) -> PersonsBehindPublic:
+        return cls(code=p.code, part=p.part, grouping=p.grouping, key=p.key, person_ids=p.person_ids,
+                   truncated=p.truncated)

@@ -3,9 +3,9 @@ area, con le celle piccole protette; in JSON, CSV o XLSX."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
 from api.deps import Authorized, Session
@@ -19,6 +19,7 @@ from schemas.reports import (
     LEPS_HEADERS,
     IndicatorReport,
     LepsReportPublic,
+    PersonsBehindPublic,
     leps_html,
     leps_rows,
     table_rows,
@@ -97,3 +98,33 @@ async def leps(session: Session, principal: Reader,
                         media_type=writer.XLSX_MEDIA_TYPE,
                         headers={"Content-Disposition": content_disposition(f"rendiconto-leps-{rep.year}.xlsx")})
     return LepsReportPublic.of(rep)
+
+
+@router.get("/reports/indicators/{code}/persons", response_model=PersonsBehindPublic,
+            summary="Persone dietro un numero di un indicatore",
+            description="Solo per chi raggiunge le persone caso per caso (il comune, il coordinatore di "
+                        "sub-ambito, l'AS d'Ambito, la CSC): le persone contate nel numeratore o nel denominatore "
+                        "di una cella (anno, raggruppamento, gruppo) che le proprie regole di visibilità "
+                        "raggiungono, per identificativo; l'elenco può quindi essere più corto del conteggio. Ogni "
+                        "persona elencata entra nel suo registro degli accessi.")
+async def persons_behind(code: Annotated[str, Path(max_length=40, title="Indicatore",
+                                                   description="Codice dell'indicatore (P1, D6...).")],
+                         session: Session, principal: Authorized(Permission.report_drilldown),
+                         year: int | None = Query(default=None, title="Anno",
+                                                  description="Anno solare (predefinito: l'anno in corso)."),
+                         part: str = Query(default="numerator", max_length=20, title="Parte",
+                                           description="numerator o denominator."),
+                         by: str = Query(default="ambito", max_length=20, title="Raggruppamento",
+                                         description="Come nel rapporto: ambito, sub_ambito, comune, area..."),
+                         key: str | None = Query(default=None, max_length=60, title="Gruppo",
+                                                 description="Identificativo del sub-ambito o del comune, o codice "
+                                                             "dell'area, del tipo di servizio..."),
+                         reading: str | None = Query(default=None, max_length=20, title="Lettura",
+                                                     description="Come nel rapporto."),
+                         cutoff: date | None = Query(default=None, title="Data limite",
+                                                     description="Come nel rapporto (reading=cohort)."),
+                         limit: int = Query(default=200, ge=1, le=service.MAX_PERSONS, title="Limite",
+                                            description="Quante persone al massimo.")) -> PersonsBehindPublic:
+    return PersonsBehindPublic.of(await service.persons_behind(
+        session, principal=principal, code=code, year=year or clock.today_rome().year, part=part, by=by, key=key,
+        reading=reading, cutoff=cutoff, limit=limit))

@@ -211,3 +211,25 @@ def value_of(num: int, den: int | None, d: Definition) -> Decimal | None:
     if den == 0:
         return None
     return (Decimal(num) / Decimal(den)).quantize(FOUR, rounding=ROUND_HALF_UP)
+
+
+# ---------------------------------------------------------------------------------------------------- drill-down
+async def persons_behind(session: AsyncSession, d: Definition, *, ambito_id: uuid.UUID, r: Reading, part: str,
+                         grouping: str, key: Any, row_filter: Any, limit: int) -> list[uuid.UUID]:
+    """The persons (de-duplicated ids) counted in one cell, among those `row_filter` lets the caller reach, by
+    id; at most `limit` + 1 so the caller knows when the list is cut."""
+    src = sources.source(d.source)
+    num_c, den_c = counting(d, src, r)
+    if part == "denominator" and den_c is None:
+        raise Invalid("part", "l'indicatore non ha denominatore")
+    cond = num_c if part == "numerator" else den_c
+    t = territory.comune_facts()
+    frm = src.from_.outerjoin(t, sa.and_(t.c.id == src.comune, t.c.ambito_id == ambito_id))
+    where = [src.ambito == ambito_id, *src.population, cond, row_filter(src.person)]
+    column = {"comune": t.c.id, "sub_ambito": t.c.sub_ambito_id, **src.dims}.get(grouping)
+    if grouping != "ambito":
+        if column is None or (grouping not in definitions.TERRITORY and grouping not in d.stratifications):
+            raise Invalid("by", "l'indicatore non si stratifica così")
+        where.append(column.is_(None) if key is None else column == key)
+    stmt = sa.select(src.person).select_from(frm).where(*where).distinct().order_by(src.person).limit(limit + 1)
+    return list((await session.execute(stmt)).scalars())

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kernel.errors import Forbidden, Invalid
+from domain.registry import policy as registry_policy
 from domain.reporting import definitions, indicators, sources, suppression
 from domain.reporting.definitions import Definition
 from domain.security import audit
@@ -218,3 +219,50 @@ async def leps_report(session: AsyncSession, *, principal: Principal, year: int)
     trends = [Trend(d, [(y, next(r for r in by_year[y].rows if r.code == d.code)) for y in years])
               for d in by_year[year].definitions]
     return LepsReport(year=year, years=years, ambito_name=by_year[year].ambito_name, trends=trends)
+
+
+# ---------------------------------------------------------------------------------------------------- drill-down
+MAX_PERSONS = 1000
+
+
+@dataclass(frozen=True)
+class PersonsBehind:
+    code: str
+    part: str
+    grouping: str
+    key: str | None
+    person_ids: list[uuid.UUID]
+    truncated: bool
+
+
+async def persons_behind(session: AsyncSession, *, principal: Principal, code: str, year: int, part: str,
+                         by: str = "ambito", key: str | None = None, reading: str | None = None,
+                         cutoff: date | None = None, limit: int = 200) -> PersonsBehind:
+    """From a number to the persons behind it: only for roles that reach persons case by case, and only the
+    persons their row scope reaches (the registry's case filter: owning comune, assignments, consent, break-glass);
+    the list may therefore be shorter than the count. Ids only: each person is read through its own route, with
+    the caller's projection. Every person listed is in the access log."""
+    if Permission.report_drilldown not in principal.permissions:
+        raise Forbidden("Permesso mancante: report.drilldown", missing=[Permission.report_drilldown.value])
+    indicators.check_year(year)
+    if part not in ("numerator", "denominator"):
+        raise Invalid("part", "usare numerator o denominator")
+    d, = resolve(code, by)
+    r = indicators.reading_for(d, year, reading, cutoff)
+    value: Any = key
+    if by in ("sub_ambito", "comune") and key is not None:
+        try:
+            value = uuid.UUID(key)
+        except ValueError:
+            raise Invalid("key", "identificativo del sub-ambito o del comune non valido") from None
+    limit = max(1, min(int(limit), MAX_PERSONS))
+    ids = await indicators.persons_behind(
+        session, d, ambito_id=principal.ambito_id, r=r, part=part, grouping=by, key=value,
+        row_filter=lambda person: registry_policy.case_access_filter(principal, person), limit=limit)
+    shown = ids[:limit]
+    audit.record(action="search", object_type=PERSONS_ENTITY, object_ids=[], person_ids=shown,
+                 result_count=len(shown))
+    return PersonsBehind(code=d.code, part=part, grouping=by, key=key, person_ids=shown, truncated=len(ids) > limit)
+
+
+PERSONS_ENTITY = "indicator_persons"

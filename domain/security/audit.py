@@ -60,6 +60,7 @@ OBJECT_TYPE_LABELS: dict[str, str] = {
     "service_activation": "Attivazione di un servizio", "service_delivery": "Prestazione di un servizio",
     "service_accreditation": "Accreditamento di un ente", "services_indicator": "Indicatore dei servizi (conteggi)",
     "indicator_report": "Indicatori LEPS e del Piano di Zona (conteggi)",
+    "indicator_persons": "Persone dietro un indicatore (approfondimento)",
     "care_plan_cost": "Costo del progetto individualizzato", "measure": "Catalogo delle misure",
     "measure_call": "Bando di una misura", "measure_application": "Domanda di una misura",
     "outbox_message": "Messaggio verso ASST",

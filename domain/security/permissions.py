@@ -71,6 +71,7 @@ class Permission(StrEnum):
     outbox_payload = "outbox.payload"  # the FHIR resources a message carries (personal data)
     outbox_retry = "outbox.retry"  # put a dead or withheld message back in the queue
     report_read = "report.read"  # LEPS and Piano di Zona indicators: aggregates only, small cells suppressed
+    report_drilldown = "report.drilldown"  # from an indicator's number to the persons behind it (row scopes apply)
 
 
 @lru_cache

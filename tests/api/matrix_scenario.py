@@ -795,6 +795,8 @@ def _action(path: str) -> str:
 def param(sc: Scenario, path: str, name: str, role: str, situation: str) -> str:
     w = sc.world(situation)
     if name == "code":
+        if path.startswith("/api/reports"):
+            return "P1"
         if path.startswith("/api/instruments"):
             return "barthel"
         if path.startswith("/api/catalogue/measures"):

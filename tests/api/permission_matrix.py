@@ -422,6 +422,9 @@ for action in ("assessment", "eligibility", "project", "activation", "monitoring
 REPORT_READERS = ANALYST | CSC | AS_AMBITO | COMUNE | COORD
 route("GET", "/reports/indicators", grant(REPORT_READERS, ANY))
 route("GET", "/reports/leps", grant(REPORT_READERS, ANY))  # the yearly report: the same rows over three years
+# The persons behind a number: only roles that reach persons case by case (not the analyst), each seeing only the
+# persons its row scope reaches (an empty list is a 200 too).
+route("GET", "/reports/indicators/{code}/persons", grant(COMUNE | COORD | AS_AMBITO | CSC, ANY))
 # ================================================================================================= consent
 # Cross-organisation access to a case of the social side needs the person's consent for the role's purpose, or a
 # documented legal basis on the assignment (brief §6.4 and §2 A12 "see the outcome summary for their patients

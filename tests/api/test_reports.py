@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 
 from domain.pua import service
+from domain.registry import cartelle
 from domain.security.models import Role
 from tests.domain.pua.helpers import (
     complex_answers,
@@ -249,3 +250,30 @@ async def test_the_yearly_leps_report_over_three_years(session, client):
     assert sheet[0][:3] == ("Codice", "Indicatore", "Anno") and len(sheet) == 1 + 3 * len(body["indicators"])
     bad = await client.get("/api/reports/leps", params={"year": 2019}, headers=h)
     assert bad.status_code in (400, 422) and [e["field"] for e in bad.json()["errors"]] == ["year"]
+
+
+# ---------------------------------------------------------------------------------------------------- drill-down
+async def test_persons_behind_a_number_within_the_callers_scope(session, client):
+    pua = await setup_pua(session)
+    person = await elderly_woman(session)
+    for answers in (simple_answers(age=82), complex_answers()):
+        await triaged(session, pua, person, answers)
+    offanengo_sw = await pua.principal(session, pua.comune_sw)
+    await cartelle.open_cartella(session, principal=offanengo_sw, person_id=person.id, area="anziani")
+    await session.commit()
+    offanengo = await org(session, "comune-offanengo")
+    url = f"{URL}/P1/persons"
+    params = {"year": 2026, "part": "denominator", "by": "comune", "key": str(offanengo.id)}
+    mine = await client.get(url, params=params, headers=bearer(pua.comune_sw))
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["person_ids"] == [str(person.id)] and mine.json()["truncated"] is False
+    # the comune of Crema reaches no cartella of hers: the same cell lists nobody for it
+    other = await client.get(url, params=params, headers=bearer(pua.other_comune_sw))
+    assert other.status_code == 200 and other.json()["person_ids"] == []
+    # aggregates only: the analyst may not drill down
+    h = bearer(await make_user(session, Role.analyst, "ambito-crema"))
+    assert (await client.get(url, params=params, headers=h)).status_code == 403
+    for bad, field in (({"part": "both"}, "part"), ({"key": "not-a-uuid"}, "key"), ({"by": "udo_type"}, "by")):
+        r = await client.get(url, params={**params, **bad}, headers=bearer(pua.comune_sw))
+        assert r.status_code in (400, 422) and [e["field"] for e in r.json()["errors"]] == [field], r.text
+    assert (await client.get(f"{URL}/ZZ/persons", headers=bearer(pua.comune_sw))).status_code in (400, 422)
