@@ -166,8 +166,12 @@ async def compute(session: AsyncSession, d: Definition, *, ambito_id: uuid.UUID,
         days = src.durations[d.duration]  # type: ignore[index]
         cols.append(sa.func.percentile_cont(q).within_group(days).filter(num_c).label("stat"))
     where = [src.ambito == ambito_id, *src.population]
-    # only rows that can count: the union of the two conditions keeps the scan on the period's rows
-    where.append(num_c if den_c is None else sa.or_(num_c, den_c))
+    # only rows that can count, so the scan stays on the period's rows: outside the event_date reading the
+    # numerator is a part of the denominator, and the denominator alone is the plain range the indexes serve
+    if den_c is None:
+        where.append(num_c)
+    else:
+        where.append(den_c if r.name != "event_date" else sa.or_(num_c, den_c))
     stmt = sa.select(*cols).select_from(frm).where(*where).group_by(sa.func.grouping_sets(*sets))
     out = Counts(den={} if den_c is not None else None, stat={} if d.kind == "duration" else None)
 
