@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.kernel import clock, history
 from domain.kernel import cursor as cursor_codec
 from domain.kernel.errors import Forbidden, Invalid, NotFound
-from domain.kernel.models import EntityHistory
 from domain.kernel.settings import get_settings
 from domain.kernel.validity import Span
 from domain.security import audit
@@ -81,7 +80,7 @@ async def get_entry(session: AsyncSession, *, principal: Principal, entry_id: uu
     return view
 
 
-async def entry_history(session: AsyncSession, *, principal: Principal, entry_id: uuid.UUID) -> list[EntityHistory]:
+async def entry_history(session: AsyncSession, *, principal: Principal, entry_id: uuid.UUID) -> list[Any]:
     """Every event of the entry, oldest first, each with the state it left and its cause (listing, urgency, offer,
     refusal, VMD update...). For those who read the entry in full: a UDO operator's minimal view has none (403)."""
     policy.ensure(principal, Permission.waiting_list_read)
