@@ -18,10 +18,13 @@ install-dev: $(BIN)/python
 run: install
 	$(BIN)/python -m deploy.run
 
-# ruff first (pyproject.toml [tool.ruff]), then every test tier; one tier: make test PYTEST_ARGS="-m unit"
+# ruff first (pyproject.toml [tool.ruff]), then every test tier; one tier: make test PYTEST_ARGS="-m unit".
+# Two pytest-xdist workers (one per core here), each its own pytest session with its own Postgres server;
+# PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 2
 test: install-dev
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -p no:randomly $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:randomly -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 bench: install-dev
 	$(BIN)/python -m bench.run_all
