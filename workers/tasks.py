@@ -11,12 +11,13 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from celery.backends.base import DisabledBackend
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.pool import NullPool
 
 import domain.kernel.db  # noqa: F401  (registers the fixed-clock hook on every session)
 from deploy.composition import compose, daily_enqueuers
 from domain.kernel import business_clock, clock, jobs
+from domain.kernel.db import make_engine
 from domain.kernel.settings import get_settings
 from workers.celery_app import app
 
@@ -30,7 +31,8 @@ _NO_RESULT = {"ignore_result": True, "backend": DisabledBackend(app)}
 
 
 def _factory(url: str | None = None):
-    engine = create_async_engine(url or get_settings().database_url, poolclass=NullPool, hide_parameters=True)
+    # the API's bounded waits (connect and command timeouts) and hidden parameters, without a pool between jobs
+    engine = make_engine(url or get_settings().database_url, poolclass=NullPool)
     return engine, async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 

@@ -15,7 +15,8 @@ _sessionmaker: async_sessionmaker[AsyncSession] | None = None
 
 def make_engine(url: str | None = None, **kwargs) -> AsyncEngine:
     s = get_settings()
-    kwargs.setdefault("pool_size", s.db_pool_size)
+    if "poolclass" not in kwargs:  # a NullPool (the workers') takes no size
+        kwargs.setdefault("pool_size", s.db_pool_size)
     kwargs.setdefault("pool_pre_ping", False)
     # SQL errors must not carry bound values (names, codici fiscali) into logs or job error columns.
     kwargs.setdefault("hide_parameters", True)
