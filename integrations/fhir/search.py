@@ -53,7 +53,8 @@ def date_span(values: list[str] | None, name: str) -> Span | None:
     for raw in values:
         if "," in raw:
             raise Invalid(name, "più valori separati da virgola (OR) non sono gestiti: ripetere il parametro (AND)")
-        m = _VALUE.match(raw.strip())
+        # an unencoded "+" of a time zone arrives as a space (form decoding): read it as the "+" it was
+        m = _VALUE.match(raw.strip().replace(" ", "+"))
         if m is None:
             raise Invalid(name, "atteso [prefisso]AAAA[-MM[-GG[Thh:mm[:ss](Z|±hh:mm)]]], es. ge2026-03-01")
         prefix = m["prefix"] or "eq"

@@ -29,6 +29,7 @@ def rome(*args: int) -> datetime:
     ("le2026-03-02", Span(None, rome(2026, 3, 3))),
     ("2026-03-02T08:30+01:00", Span(rome(2026, 3, 2, 8, 30), rome(2026, 3, 2, 8, 31))),
     ("ge2026-03-02T07:30:15Z", Span(rome(2026, 3, 2, 8, 30, 15), None)),
+    ("ge2026-03-02T08:30 01:00", Span(rome(2026, 3, 2, 8, 30), None)),  # "+01:00" sent unencoded
     ("le2026-03-02T07:30:15.250Z", Span(None, rome(2026, 3, 2, 8, 30, 16))),
 ])
 def test_a_value_is_the_window_its_precision_and_prefix_say(value, span):
