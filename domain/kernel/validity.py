@@ -72,23 +72,22 @@ class Span:
 
     def sql(self, column: Any) -> ColumnElement[bool]:
         """The rows whose instant `column` lies in the window (a NULL never does)."""
-        if self.empty:
-            return sa.false()
-        conds = [column.is_not(None)]
-        conds += [column >= self.start] if self.start is not None else []
-        conds += [column < self.end] if self.end is not None else []
-        return sa.and_(*conds)
+        return _within(column, self.start, self.end)
 
     def days_sql(self, column: Any) -> ColumnElement[bool]:
         """The same for a date column: a day is in the window when its first instant (midnight in Rome) is."""
-        first = _first_day_from(self.start) if self.start is not None else None
-        stop = _first_day_from(self.end) if self.end is not None else None
-        if first is not None and stop is not None and first >= stop:
-            return sa.false()
-        conds = [column.is_not(None)]
-        conds += [column >= first] if first is not None else []
-        conds += [column < stop] if stop is not None else []
-        return sa.and_(*conds)
+        return _within(column, _first_day_from(self.start) if self.start is not None else None,
+                       _first_day_from(self.end) if self.end is not None else None)
+
+
+def _within(column: Any, lo: Moment | None, hi: Moment | None) -> ColumnElement[bool]:
+    """`lo <= column < hi` with either bound open; an empty window (lo >= hi) matches nothing."""
+    if lo is not None and hi is not None and lo >= hi:
+        return sa.false()
+    conds = [column.is_not(None)]
+    conds += [column >= lo] if lo is not None else []
+    conds += [column < hi] if hi is not None else []
+    return sa.and_(*conds)
 
 
 def _first_day_from(instant: datetime) -> date:
