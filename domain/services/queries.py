@@ -184,11 +184,10 @@ Gaps = list[tuple[date, date | None]]  # suspensions [from, to)
 def planned_in(a: Activation, p0: date, p1: date, gaps: Gaps = ()) -> Decimal:
     """The planned hours (or accesses) of [p0, p1): the weekly intensity over the days of service in it, the days
     of a suspension left out."""
-    days = _overlap_days(p0, p1, a.start_date, a.end_date)
     lo, hi = max(p0, a.start_date), min(p1, a.end_date) if a.end_date is not None else p1
-    for g0, g1 in gaps:
-        if lo < hi:
-            days -= _overlap_days(lo, hi, g0, g1)
+    days = max(0, (hi - lo).days)
+    if days:
+        days -= sum(_overlap_days(lo, hi, g0, g1) for g0, g1 in gaps)
     return Decimal(a.intensity_value) * max(days, 0) / 7
 
 
