@@ -1,5 +1,5 @@
-"""reporting: export jobs and their files (placeholder reserved so that parallel work keeps one migration chain;
-filled by its owner).
+"""reporting: an empty step (the export jobs landed in 0045_report_exports; kept so that databases already at
+this revision keep one chain).
 
 Revision ID: 0044_reporting
 Revises: 0043_audit_partitions

@@ -1,0 +1,17 @@
+"""FHIR transaction throughput (issue 12) (placeholder reserved so that parallel work keeps one migration chain; filled by its owner).
+
+Revision ID: 0047_fhir_bulk
+Revises: 0046_regional_search
+"""
+revision = "0047_fhir_bulk"
+down_revision = "0046_regional_search"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
