@@ -125,6 +125,23 @@ def resolve(indicator: str | None, by: str) -> list[Definition]:
     return out
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What a principal's rows are built from: the Ambito's territory, its names and the rows it may see."""
+
+    tree: list[tuple]
+    names: dict
+    ambito_name: str
+    visible: set[tuple[str, Any]] | None
+
+
+async def scope_of(session: AsyncSession, principal: Principal) -> Scope:
+    tree = await territory.ambito_tree(session, principal.ambito_id)
+    ambito_name = (await territory.org_names(session, [principal.ambito_id])).get(principal.ambito_id, "Ambito")
+    return Scope(tree=tree, names={org_id: name for org_id, _k, name, _p in tree}, ambito_name=ambito_name,
+                 visible=visible_keys(principal, tree))
+
+
 async def indicator_report(session: AsyncSession, *, principal: Principal, year: int, by: str = "ambito",
                            reading: str | None = None, cutoff: date | None = None,
                            indicator: str | None = None) -> Report:
@@ -134,44 +151,51 @@ async def indicator_report(session: AsyncSession, *, principal: Principal, year:
     indicators.check_year(year)
     defs = resolve(indicator, by)
     readings = {d.code: indicators.reading_for(d, year, reading, cutoff) for d in defs}
-    tree = await territory.ambito_tree(session, principal.ambito_id)
-    names = {org_id: name for org_id, _k, name, _p in tree}
-    ambito_name = (await territory.org_names(session, [principal.ambito_id])).get(principal.ambito_id, "Ambito")
-    visible = visible_keys(principal, tree)
+    scope = await scope_of(session, principal)
     rows: list[Row] = []
     for d in defs:
-        r = readings[d.code]
-        counts = await indicators.compute(session, d, ambito_id=principal.ambito_id, r=r, tree=tree)
-        eqs = _tables(counts, d)
-        np, nc = suppression.suppress(counts.num, eqs)
-        dp, dc = suppression.suppress(counts.den, eqs) if counts.den is not None else (set(), set())
-        grouping = by if by in d.stratifications else "ambito"
-        keys = [indicators.TOTAL] if grouping == "ambito" else [
-            k for k in counts.num if k[0] == grouping and _shows(k, visible, counts)]
-        keys.sort(key=lambda k: (k[1] is None, _label(k, names), str(k[1])))
-        if grouping != "ambito":
-            keys.append(indicators.TOTAL)
-        for k in keys:
-            num, den = counts.num[k], (counts.den[k] if counts.den is not None else None)
-            withheld = k in np | nc | dp | dc
-            if counts.stat is not None:  # a duration: its statistic, rounded like every value
-                stat = counts.stat.get(k)
-                value = None if withheld or stat is None else stat.quantize(indicators.FOUR)
-            else:
-                value = None if withheld else indicators.value_of(num, den, d)
-            target = d.target(year)
-            rows.append(Row(
-                code=d.code, title=d.title, grouping=k[0], key=None if k[1] is None else str(k[1]),
-                label=ambito_name if k == indicators.TOTAL else _label(k, names),
-                numerator=suppression.shown(num, k, np, nc),
-                denominator=None if den is None else suppression.shown(den, k, dp, dc),
-                value=value, target=target.label if target else None,
-                target_value=target.value if target else None, status=_status(d, year, value, withheld),
-                unit=d.unit, reading=r.name, cutoff=r.cutoff if r.name == "cohort" else None,
-                reference=d.reference, seed=d.seed))
+        rows.extend(await definition_rows(session, d, ambito_id=principal.ambito_id, year=year, by=by,
+                                          r=readings[d.code], scope=scope))
     audit.record(action="read", object_type=ENTITY, object_ids=[], result_count=len(rows))
-    return Report(year=year, by=by, ambito_id=principal.ambito_id, ambito_name=ambito_name, rows=rows,
+    return Report(year=year, by=by, ambito_id=principal.ambito_id, ambito_name=scope.ambito_name, rows=rows,
                   definitions=defs)
+
+
+async def definition_rows(session: AsyncSession, d: Definition, *, ambito_id: uuid.UUID, year: int, by: str,
+                          r: indicators.Reading, scope: Scope) -> list[Row]:
+    """The rows of one indicator in the report (its cells suppressed on their own tables): the unit an export job
+    computes per step."""
+    names, visible = scope.names, scope.visible
+    counts = await indicators.compute(session, d, ambito_id=ambito_id, r=r, tree=scope.tree)
+    eqs = _tables(counts, d)
+    np, nc = suppression.suppress(counts.num, eqs)
+    dp, dc = suppression.suppress(counts.den, eqs) if counts.den is not None else (set(), set())
+    grouping = by if by in d.stratifications else "ambito"
+    keys = [indicators.TOTAL] if grouping == "ambito" else [
+        k for k in counts.num if k[0] == grouping and _shows(k, visible, counts)]
+    keys.sort(key=lambda k: (k[1] is None, _label(k, names), str(k[1])))
+    if grouping != "ambito":
+        keys.append(indicators.TOTAL)
+    rows: list[Row] = []
+    for k in keys:
+        num, den = counts.num[k], (counts.den[k] if counts.den is not None else None)
+        withheld = k in np | nc | dp | dc
+        if counts.stat is not None:  # a duration: its statistic, rounded like every value
+            stat = counts.stat.get(k)
+            value = None if withheld or stat is None else stat.quantize(indicators.FOUR)
+        else:
+            value = None if withheld else indicators.value_of(num, den, d)
+        target = d.target(year)
+        rows.append(Row(
+            code=d.code, title=d.title, grouping=k[0], key=None if k[1] is None else str(k[1]),
+            label=scope.ambito_name if k == indicators.TOTAL else _label(k, names),
+            numerator=suppression.shown(num, k, np, nc),
+            denominator=None if den is None else suppression.shown(den, k, dp, dc),
+            value=value, target=target.label if target else None,
+            target_value=target.value if target else None, status=_status(d, year, value, withheld),
+            unit=d.unit, reading=r.name, cutoff=r.cutoff if r.name == "cohort" else None,
+            reference=d.reference, seed=d.seed))
+    return rows
 
 
 def _shows(k: tuple[str, Any], visible: set | None, counts: indicators.Counts) -> bool:
@@ -209,12 +233,17 @@ class LepsReport:
     trends: list[Trend]
 
 
+def trend_years(year: int) -> list[int]:
+    """The years of the yearly report: the year and the two before it, from the first year the platform holds."""
+    return [y for y in range(year - TREND_YEARS + 1, year + 1) if y >= indicators.FIRST_YEAR]
+
+
 async def leps_report(session: AsyncSession, *, principal: Principal, year: int) -> LepsReport:
     """The yearly report of one Ambito: every indicator's Ambito row in the year and the two before it (from the
     first year the platform holds), with the targets; the same numbers, readings and small-cell rules as the
     indicator report of each year."""
     indicators.check_year(year)
-    years = [y for y in range(year - TREND_YEARS + 1, year + 1) if y >= indicators.FIRST_YEAR]
+    years = trend_years(year)
     by_year = {y: await indicator_report(session, principal=principal, year=y) for y in years}
     trends = [Trend(d, [(y, next(r for r in by_year[y].rows if r.code == d.code)) for y in years])
               for d in by_year[year].definitions]
