@@ -36,6 +36,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 OWNER, APP_ROLE, DB = "pua_owner", "pua_app", "pua_audit_bench"
 AMBITO_RESIDENTS = 160_531
+# The year's assumptions (command line defaults; bench.load projects its mix with the same).
+YEAR = {"users": 150, "requests_per_user_day": 300, "working_days": 250, "region_residents": 10_000_000}
 # operation: weight (share of the requests)
 MIX = {"person_search": 25, "person_read": 20, "person_cartelle": 10, "work_queue": 15, "pua_register": 5,
        "fhir_patient_read": 10, "waiting_list_ranking": 5, "me": 10}
@@ -116,10 +118,11 @@ async def _drive(base: str, token: str, people, n: int, concurrency: int, seed: 
     return {"requests": done, "statuses": statuses}
 
 
-def _measure(port: int) -> dict[str, Any]:
+def measure(port: int, db: str = DB) -> dict[str, Any]:
+    """The audit trail's rows, bytes of rows and bytes on disk now (as the superuser of the local cluster)."""
     import psycopg
 
-    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname=DB, autocommit=True) as c:
+    with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname=db, autocommit=True) as c:
         c.execute("vacuum analyze audit_event")  # settle the visibility map / free space map into the sizes
         total = c.execute(SIZE_SQL).fetchone()[0]
         rows, row_bytes = c.execute("select count(*), coalesce(sum(pg_column_size(a.*)), 0) from audit_event a"
@@ -163,9 +166,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if time.monotonic() > deadline or api.poll() is not None:
                 raise RuntimeError("the API did not start:\n" + (tmp / "api.log").read_text()[-3000:])
             time.sleep(0.2)
-        before = _measure(port)
+        before = measure(port)
         driven = asyncio.run(_drive(base, token, people, args.requests, args.concurrency, seed=5))
-        after = _measure(port)
+        after = measure(port)
     finally:
         if api is not None:
             api.terminate()
@@ -174,16 +177,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
 
     n = sum(driven["requests"].values())
+    per_op = {}
+    for op, count in sorted(driven["requests"].items()):
+        per_op[op] = {"requests": count, "statuses": {str(k): v for k, v in driven["statuses"][op].items()}}
+    return {"persons": args.persons, "requests": n, "mix": MIX, "per_operation": per_op,
+            **growth(before, after, n, users=args.users, requests_per_user_day=args.requests_per_user_day,
+                     working_days=args.working_days, region_residents=args.region_residents)}
+
+
+def growth(before: dict[str, Any], after: dict[str, Any], n: int, *, users: int, requests_per_user_day: int,
+           working_days: int, region_residents: int) -> dict[str, Any]:
+    """What `n` requests added to the audit trail (two `measure` readings), per 1,000 requests, and a year projected
+    for the Ambito (users x requests a day x working days) and for the region (scaled by residents)."""
     rows = after["rows"] - before["rows"]
     row_bytes = after["row_bytes"] - before["row_bytes"]
     disk = after["disk_bytes"] - before["disk_bytes"]
     per_k = {"rows": round(rows * 1000 / n, 1), "row_bytes": round(row_bytes * 1000 / n),
              "disk_bytes": round(disk * 1000 / n)}
-    per_op = {}
-    for op, count in sorted(driven["requests"].items()):
-        per_op[op] = {"requests": count, "statuses": {str(k): v for k, v in driven["statuses"][op].items()}}
-    ambito_requests = args.users * args.requests_per_user_day * args.working_days
-    region_factor = args.region_residents / AMBITO_RESIDENTS
+    ambito_requests = users * requests_per_user_day * working_days
+    region_factor = region_residents / AMBITO_RESIDENTS
     year = {
         "ambito": {"requests": ambito_requests, "rows": round(ambito_requests / 1000 * per_k["rows"]),
                    "disk_gb": round(ambito_requests / 1000 * per_k["disk_bytes"] / 1e9, 2)},
@@ -196,13 +208,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         prev = before["by_route"].get(route, {"rows": 0, "row_bytes": 0})
         if v["rows"] - prev["rows"]:
             by_route[route] = {"rows": v["rows"] - prev["rows"], "row_bytes": v["row_bytes"] - prev["row_bytes"]}
-    return {"persons": args.persons, "requests": n, "mix": MIX, "per_operation": per_op, "audit_rows": rows,
-            "audit_row_bytes": row_bytes, "audit_disk_bytes": disk, "per_1000_requests": per_k,
+    return {"audit_rows": rows, "audit_row_bytes": row_bytes, "audit_disk_bytes": disk, "per_1000_requests": per_k,
             "bytes_per_row_on_disk": round(disk / rows) if rows else None, "by_route": by_route,
-            "assumptions": {"users": args.users, "requests_per_user_day": args.requests_per_user_day,
-                            "working_days": args.working_days, "ambito_residents": AMBITO_RESIDENTS,
-                            "region_residents": args.region_residents},
+            "assumptions": {"users": users, "requests_per_user_day": requests_per_user_day,
+                            "working_days": working_days, "ambito_residents": AMBITO_RESIDENTS,
+                            "region_residents": region_residents},
             "year": year}
+
+
+def growth_lines(r: dict[str, Any]) -> list[str]:
+    k, a, y = r["per_1000_requests"], r["assumptions"], r["year"]
+    return [
+        f"per 1,000 requests: {k['rows']} audit rows, {k['row_bytes']} bytes of rows, "
+        f"{k['disk_bytes']} bytes on disk (heap + indexes); {r['bytes_per_row_on_disk']} bytes per row on disk",
+        f"a year, Ambito ({a['users']} users x {a['requests_per_user_day']} requests x {a['working_days']} days = "
+        f"{y['ambito']['requests']:,} requests): {y['ambito']['rows']:,} rows, {y['ambito']['disk_gb']} GB",
+        f"a year, region ({a['region_residents']:,} residents, x{a['region_residents'] / AMBITO_RESIDENTS:.1f}): "
+        f"{y['region']['rows']:,} rows, {y['region']['disk_gb']} GB"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,10 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--persons", type=int, default=20_000)
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--concurrency", type=int, default=4)
-    p.add_argument("--users", type=int, default=150, help="active users of the Ambito")
-    p.add_argument("--requests-per-user-day", type=int, default=300, help="API requests per user per working day")
-    p.add_argument("--working-days", type=int, default=250)
-    p.add_argument("--region-residents", type=int, default=10_000_000, help="Lombardy: about 10 million")
+    p.add_argument("--users", type=int, default=YEAR["users"], help="active users of the Ambito")
+    p.add_argument("--requests-per-user-day", type=int, default=YEAR["requests_per_user_day"],
+                   help="API requests per user per working day")
+    p.add_argument("--working-days", type=int, default=YEAR["working_days"])
+    p.add_argument("--region-residents", type=int, default=YEAR["region_residents"],
+                   help="Lombardy: about 10 million")
     p.add_argument("--tmp-root", default="/var/tmp")
     p.add_argument("--output", type=Path)
     args = p.parse_args(argv)
@@ -222,14 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"requests {r['requests']} (mix {r['mix']})")
     for op, v in r["per_operation"].items():
         print(f"  {op:22s} {v['requests']:6d} requests, statuses {v['statuses']}")
-    k = r["per_1000_requests"]
-    print(f"per 1,000 requests: {k['rows']} audit rows, {k['row_bytes']} bytes of rows, "
-          f"{k['disk_bytes']} bytes on disk (heap + indexes); {r['bytes_per_row_on_disk']} bytes per row on disk")
-    a, y = r["assumptions"], r["year"]
-    print(f"a year, Ambito ({a['users']} users x {a['requests_per_user_day']} requests x {a['working_days']} days = "
-          f"{y['ambito']['requests']:,} requests): {y['ambito']['rows']:,} rows, {y['ambito']['disk_gb']} GB")
-    print(f"a year, region ({a['region_residents']:,} residents, x{a['region_residents'] / AMBITO_RESIDENTS:.1f}): "
-          f"{y['region']['rows']:,} rows, {y['region']['disk_gb']} GB")
+    print("\n".join(growth_lines(r)))
     if args.output:
         args.output.write_text(json.dumps(r, indent=2))
     return 0
