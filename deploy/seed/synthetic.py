@@ -1,5 +1,8 @@
-"""Synthetic Ambito for development and benchmarks: `python -m api seed --persons N [--ambito ambito-crema]
-[--seed 42]`.
+"""Synthetic Ambito (or region) for development and benchmarks: `python -m api seed --persons N
+[--ambito ambito-crema] [--ambiti K] [--seed 42]`.
+
+With `--ambiti K` (K > 1) the persons are spread over K Ambiti: the real one and K-1 generated from the ISTAT list
+of Lombardy (deploy/seed/region.py: a few large, many small, loaded like any reference Ambito).
 
 Persons are spread over the Ambito's comuni in proportion to `Organisation.population_estimate` (equal weights
 when no comune has one), with an age pyramid and sex ratio close to the Ambito's (domain brief §1.1: 15.9% minors,
@@ -9,7 +12,13 @@ the 2023 GeCaS table (brief §5.1: 28,215 open records per 160,531 residents), w
 minors and anziani cartelle on over-65s.
 
 Rows go in with COPY (asyncpg `copy_records_to_table`) in batches, in one transaction; ANALYZE at the end. The
-connection is the owner's (MIGRATION_DATABASE_URL) when set, so ANALYZE is allowed; DATABASE_URL otherwise.
+next batch is generated (in a thread) while the previous one is being copied. A large load (at least
+DEFER_INDEXES_FROM persons and at least as many as the table holds) drops the secondary indexes and the foreign
+keys of `person` and `cartella` first and builds them again after the COPY, in the same transaction: one sort per
+index instead of a B-tree or GIN insertion and three foreign-key probes per row (issue 18: 10 M persons in 788 s of
+COPY with the indexes maintained). The DDL is read back from the catalogue (pg_get_indexdef,
+pg_get_constraintdef), so the rebuilt schema is the migrated one. The connection is the owner's
+(MIGRATION_DATABASE_URL) when set, so ANALYZE and the DDL are allowed; DATABASE_URL otherwise.
 Synthetic rows carry `source = 'synthetic'`; no history rows are written for them (a bulk load, like an import).
 """
 from __future__ import annotations
@@ -55,6 +64,8 @@ FICTITIOUS_RESIDENCE_SHARE = 0.7  # of the homeless: registered at the comune's 
 OTHER_DOMICILE_RATE = 0.03       # domiciled in another comune of the Ambito
 LIVES_ALONE = {65: 0.27, 80: 0.42}
 CARTELLA_MAX_YEARS = 8
+DEFER_INDEXES_FROM = 100_000
+BULK_TABLES = ("person", "cartella")
 
 ITALIAN_BIRTHPLACES = (  # (Belfiore, name, weight) outside the Ambito
     ("F205", "Milano", 5), ("D150", "Cremona", 4), ("E648", "Lodi", 3), ("A794", "Bergamo", 3),
@@ -178,7 +189,9 @@ class SeedReport:
     generate_s: float = 0.0
     copy_s: float = 0.0
     analyze_s: float = 0.0
+    index_s: float = 0.0  # secondary indexes and foreign keys built after the COPY (0 when maintained during it)
     weights: str = "population_estimate"
+    by_ambito: dict[str, int] = field(default_factory=dict)
 
 
 def _age_cum_weights() -> tuple[list[int], list[float]]:
@@ -383,10 +396,91 @@ async def _check_columns(conn, table: str, columns: tuple[str, ...]) -> None:
         raise RuntimeError(f"{table} has required columns the synthetic loader does not fill: {sorted(missing)}")
 
 
+async def _secondary_ddl(conn, table: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(name, CREATE INDEX) of the indexes that back no constraint, and (name, definition) of the foreign keys."""
+    indexes = [(r["name"], r["ddl"]) for r in await conn.fetch(
+        "select c.relname as name, pg_get_indexdef(i.indexrelid) as ddl from pg_index i "
+        "join pg_class c on c.oid = i.indexrelid where i.indrelid = $1::regclass "
+        "and not exists (select 1 from pg_constraint k where k.conindid = i.indexrelid) order by c.relname", table)]
+    fks = [(r["conname"], r["ddl"]) for r in await conn.fetch(
+        "select conname, pg_get_constraintdef(oid) as ddl from pg_constraint "
+        "where conrelid = $1::regclass and contype = 'f' order by conname", table)]
+    return indexes, fks
+
+
+async def _drop_secondary(conn) -> list[str]:
+    """Drop the secondary indexes and foreign keys of BULK_TABLES; returns the statements that restore them."""
+    restore_indexes, restore_fks = [], []
+    for table in BULK_TABLES:
+        indexes, fks = await _secondary_ddl(conn, table)
+        for name, ddl in fks:
+            await conn.execute(f'alter table {table} drop constraint "{name}"')
+            restore_fks.append(f'alter table {table} add constraint "{name}" {ddl}')
+        for name, ddl in indexes:
+            await conn.execute(f'drop index "{name}"')
+            restore_indexes.append(ddl)
+    return restore_indexes + restore_fks  # the indexes first: validating a foreign key reads the whole table
+
+
+async def _restore_secondary(conn, statements: list[str]) -> None:
+    # One sort per index in memory where it fits; PostgreSQL 18 builds B-tree and GIN indexes in parallel.
+    await conn.execute("set local maintenance_work_mem = '1GB'")
+    await conn.execute("set local max_parallel_maintenance_workers = 2")
+    for ddl in statements:
+        await conn.execute(ddl)
+
+
+async def _comuni(conn, ambito_id: uuid.UUID, code: str) -> list[Comune]:
+    comuni = [Comune(r["id"], r["code"], r["name"], r["belfiore_code"], r["population_estimate"])
+              for r in await conn.fetch(
+                  "select id, code, name, belfiore_code, population_estimate from organisation "
+                  "where ambito_id = $1 and kind = 'comune' and active order by code", ambito_id)]
+    if not comuni:
+        raise RuntimeError(f"the Ambito {code} has no comuni: run `python -m api load-reference` first")
+    return comuni
+
+
+async def _ensure_region(url: str, conn, k: int) -> list[str]:
+    """Load the generated Ambiti of a K-Ambiti region (idempotent); their codes in size-rank order, None at the
+    real Ambito's rank."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from deploy.seed import region
+    from domain.kernel.db import make_engine
+    from domain.territory.reference import ReferenceDataError, load_ambito_docs
+
+    taken = {r[0] for r in await conn.fetch(
+        "select c.code from organisation c join organisation a on a.id = c.ambito_id "
+        "where c.kind = 'comune' and a.code not like $1", region.SYNTHETIC_PREFIX + "%")}
+    docs = region.synthetic_ambiti(k, taken_comuni=taken)
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False, autoflush=False) as session:
+            try:
+                await load_ambito_docs(session, docs)
+            except ReferenceDataError as e:
+                raise RuntimeError(f"--ambiti {k}: {e} (a region of another size was seeded here before?)") from e
+            await session.commit()
+    finally:
+        await engine.dispose()
+    codes: list[str | None] = [d["ambito"]["code"] for d in docs]
+    codes.insert(region.real_ambito_rank(k), None)
+    return codes
+
+
 async def seed(url: str, *, persons: int, ambito_code: str = "ambito-crema", seed_value: int = 42,
-               batch: int = 50_000, analyze: bool = True, quiet: bool = False) -> SeedReport:
+               batch: int = 50_000, analyze: bool = True, quiet: bool = False, ambiti: int = 1,
+               defer_indexes: bool | None = None) -> SeedReport:
+    """Add `persons` synthetic persons (and their open cartelle) to the Ambito `ambito_code`, or, with `ambiti`
+    K > 1, spread them over K Ambiti (`ambito_code` at the real Ambito's size rank, see deploy/seed/region.py).
+    `defer_indexes`: drop the secondary indexes and foreign keys for the load and build them after it; None
+    decides by size (see the module's docstring)."""
     import asyncpg
 
+    from deploy.seed import region
+
+    if ambiti < 1:
+        raise RuntimeError("--ambiti must be at least 1")
     started = time.perf_counter()
     report = SeedReport()
     conn = await asyncpg.connect(_asyncpg_dsn(url))
@@ -395,47 +489,62 @@ async def seed(url: str, *, persons: int, ambito_code: str = "ambito-crema", see
             "select id from organisation where code = $1 and kind = 'ambito'", ambito_code)
         if ambito_id is None:
             raise RuntimeError(f"no Ambito with code {ambito_code}: run `python -m api load-reference` first")
-        comuni = [Comune(r["id"], r["code"], r["name"], r["belfiore_code"], r["population_estimate"])
-                  for r in await conn.fetch(
-                      "select id, code, name, belfiore_code, population_estimate from organisation "
-                      "where ambito_id = $1 and kind = 'comune' and active order by code", ambito_id)]
-        if not comuni:
-            raise RuntimeError(f"the Ambito {ambito_code} has no comuni: run `python -m api load-reference` first")
+        codes = await _ensure_region(url, conn, ambiti) if ambiti > 1 else [None]
+        shares = region.split(persons, region.zipf_shares(ambiti))
+        plan: list[tuple[str, uuid.UUID, int]] = []  # (code, id, persons) of each Ambito, largest first
+        for code, n in zip(codes, shares, strict=True):
+            if n > 0:
+                aid = ambito_id if code is None else await conn.fetchval(
+                    "select id from organisation where code = $1 and kind = 'ambito'", code)
+                plan.append((code or ambito_code, aid, n))
         await _check_columns(conn, "person", PERSON_COLUMNS)
         await _check_columns(conn, "cartella", CARTELLA_COLUMNS)
-        taken = {r[0] for r in await conn.fetch(
-            "select codice_fiscale from person where ambito_id = $1 and codice_fiscale is not null", ambito_id)}
+        if defer_indexes is None:
+            have = await conn.fetchval(
+                "select greatest(reltuples, 0)::bigint from pg_class where oid = 'person'::regclass")
+            defer_indexes = persons >= max(DEFER_INDEXES_FROM, have)
         now = clock.now().astimezone(UTC)
-        gen = Generator(ambito_id=ambito_id, comuni=comuni, seed=seed_value, taken_cf=taken,
-                        today=clock.today_rome(), now=now)
-        report.weights = gen.weights_source
+        today = clock.today_rome()
         async with conn.transaction():
+            restore = await _drop_secondary(conn) if defer_indexes else []
             done = 0
-            while done < persons:
-                n = min(batch, persons - done)
-                t0 = time.perf_counter()
-                prows, meta = gen.persons(n)
-                crows = gen.cartelle(meta)
-                t1 = time.perf_counter()
-                await conn.copy_records_to_table("person", records=prows, columns=PERSON_COLUMNS)
-                await conn.copy_records_to_table("cartella", records=crows, columns=CARTELLA_COLUMNS)
-                t2 = time.perf_counter()
-                report.generate_s += t1 - t0
-                report.copy_s += t2 - t1
-                done += n
-                report.persons += n
-                report.cartelle += len(crows)
-                for r in crows:
-                    report.by_area[r[3]] = report.by_area.get(r[3], 0) + 1
-                report.homeless += sum(m["homeless"] for m in meta)
-                report.foreign += sum(m["foreign"] for m in meta)
-                report.minors += sum(m["age"] < 18 for m in meta)
-                report.over_65 += sum(m["age"] >= 65 for m in meta)
-                if not quiet and persons > batch:
-                    print(f"  {done:>9,} persons  ({time.perf_counter() - started:6.1f} s)", flush=True)
+            copying: asyncio.Task | None = None
+            for i, (code, aid, n_ambito) in enumerate(plan):
+                if copying is not None:  # the connection runs one statement at a time
+                    await copying
+                    copying = None
+                taken = {r[0] for r in await conn.fetch(
+                    "select codice_fiscale from person where ambito_id = $1 and codice_fiscale is not null", aid)}
+                gen = Generator(ambito_id=aid, comuni=await _comuni(conn, aid, code), seed=seed_value + i,
+                                taken_cf=taken, today=today, now=now)
+                if i == 0:
+                    report.weights = gen.weights_source
+                report.by_ambito[code] = n_ambito
+                left = n_ambito
+                while left > 0:
+                    n = min(batch, left)
+                    left -= n
+                    t0 = time.perf_counter()
+                    prows, meta, crows = await asyncio.to_thread(_generate, gen, n)
+                    report.generate_s += time.perf_counter() - t0
+                    if copying is not None:
+                        await copying
+                    copying = asyncio.create_task(_copy(conn, prows, crows, report))
+                    done += n
+                    _count(report, meta, crows)
+                    if not quiet and persons > batch:
+                        print(f"  {done:>9,} persons  ({time.perf_counter() - started:6.1f} s)", flush=True)
+            if copying is not None:
+                await copying
+            if restore:
+                t4 = time.perf_counter()
+                await _restore_secondary(conn, restore)
+                report.index_s = time.perf_counter() - t4
+                if not quiet:
+                    print(f"  indexes and foreign keys built ({report.index_s:.1f} s)", flush=True)
         if analyze:
             t3 = time.perf_counter()
-            for table in ("person", "cartella"):
+            for table in BULK_TABLES:
                 try:
                     await conn.execute(f"ANALYZE {table}")
                 except asyncpg.PostgresError:  # not the owner: statistics come with autovacuum
@@ -445,6 +554,29 @@ async def seed(url: str, *, persons: int, ambito_code: str = "ambito-crema", see
         await conn.close()
     report.elapsed_s = time.perf_counter() - started
     return report
+
+
+def _generate(gen: Generator, n: int) -> tuple[list[tuple], list[dict[str, Any]], list[tuple]]:
+    prows, meta = gen.persons(n)
+    return prows, meta, gen.cartelle(meta)
+
+
+async def _copy(conn, prows: list[tuple], crows: list[tuple], report: SeedReport) -> None:
+    t0 = time.perf_counter()
+    await conn.copy_records_to_table("person", records=prows, columns=PERSON_COLUMNS)
+    await conn.copy_records_to_table("cartella", records=crows, columns=CARTELLA_COLUMNS)
+    report.copy_s += time.perf_counter() - t0
+
+
+def _count(report: SeedReport, meta: list[dict[str, Any]], crows: list[tuple]) -> None:
+    report.persons += len(meta)
+    report.cartelle += len(crows)
+    for r in crows:
+        report.by_area[r[3]] = report.by_area.get(r[3], 0) + 1
+    report.homeless += sum(m["homeless"] for m in meta)
+    report.foreign += sum(m["foreign"] for m in meta)
+    report.minors += sum(m["age"] < 18 for m in meta)
+    report.over_65 += sum(m["age"] >= 65 for m in meta)
 
 
 def format_report(r: SeedReport) -> str:
@@ -457,8 +589,12 @@ def format_report(r: SeedReport) -> str:
         n = r.by_area.get(area, 0)
         share = n / r.cartelle if r.cartelle else 0.0
         lines.append(f"  {area:<27} {n:>9,}  {share:6.1%}")
-    lines.append(f"elapsed: {r.elapsed_s:.1f} s (generate {r.generate_s:.1f} s, copy {r.copy_s:.1f} s, "
-                 f"analyze {r.analyze_s:.1f} s)")
+    if len(r.by_ambito) > 1:
+        sizes = sorted(r.by_ambito.values(), reverse=True)
+        lines.append(f"ambiti: {len(sizes)} (largest {sizes[0]:,}, median {sizes[len(sizes) // 2]:,}, "
+                     f"smallest {sizes[-1]:,} persons)")
+    lines.append(f"elapsed: {r.elapsed_s:.1f} s (generate {r.generate_s:.1f} s and copy {r.copy_s:.1f} s, "
+                 f"overlapped; indexes {r.index_s:.1f} s, analyze {r.analyze_s:.1f} s)")
     return "\n".join(lines)
 
 
@@ -466,17 +602,22 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m api seed", description="Synthetic persons and cartelle")
     p.add_argument("--persons", type=int, required=True)
     p.add_argument("--ambito", default="ambito-crema")
+    p.add_argument("--ambiti", type=int, default=1,
+                   help="spread the persons over this many Ambiti: --ambito and K-1 generated ones (Lombardy)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--batch", type=int, default=50_000)
     p.add_argument("--database-url", default=None, help="default: MIGRATION_DATABASE_URL, else DATABASE_URL")
     a = p.parse_args(argv)
     if a.persons <= 0:
         p.error("--persons must be positive")
+    if a.ambiti < 1:
+        p.error("--ambiti must be at least 1")
     from domain.kernel.settings import get_settings
 
     url = a.database_url or get_settings().owner_database_url
     try:
-        report = asyncio.run(seed(url, persons=a.persons, ambito_code=a.ambito, seed_value=a.seed, batch=a.batch))
+        report = asyncio.run(seed(url, persons=a.persons, ambito_code=a.ambito, seed_value=a.seed, batch=a.batch,
+                                  ambiti=a.ambiti))
     except RuntimeError as e:
         print(f"seed: {e}", file=sys.stderr)
         return 1

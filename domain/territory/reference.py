@@ -181,17 +181,28 @@ async def _load_ambito(session: AsyncSession, directory: Path, counts: _Counts, 
     amb = _read(directory / "ambito.yaml")
     if not amb:
         raise ReferenceDataError(f"{directory}: ambito.yaml missing or empty")
+    docs = {"ambito": amb, "comuni": _read(directory / "comuni.yaml") or {},
+            "organisations": _read(directory / "organisations.yaml") or {},
+            "service_units": _read(directory / "service_units.yaml") or {}}
+    return await _load_ambito_docs(session, directory.name, docs, counts, overwrite)
+
+
+async def _load_ambito_docs(session: AsyncSession, label: str, docs: dict[str, Any], counts: _Counts,
+                            overwrite: bool) -> str:
+    """One Ambito from its documents (the contents of ambito.yaml, comuni.yaml, organisations.yaml and
+    service_units.yaml under those keys), wherever they come from: files, or a generated region (deploy/seed)."""
+    amb = docs["ambito"]
     province = amb.get("province", "CR")
-    comuni_doc = _read(directory / "comuni.yaml") or {}
-    orgs_doc = _read(directory / "organisations.yaml") or {}
-    units_doc = _read(directory / "service_units.yaml") or {}
+    comuni_doc = docs.get("comuni") or {}
+    orgs_doc = docs.get("organisations") or {}
+    units_doc = docs.get("service_units") or {}
 
     # Every organisation of the file set, as (code → values with a `part_of` code).
     specs: dict[str, dict[str, Any]] = {}
 
     def add(spec: dict[str, Any]) -> None:
         if spec["code"] in specs:
-            raise ReferenceDataError(f"{directory.name}: duplicate organisation code {spec['code']}")
+            raise ReferenceDataError(f"{label}: duplicate organisation code {spec['code']}")
         specs[spec["code"]] = spec
 
     root_code = amb["code"]
@@ -279,11 +290,11 @@ async def _load_ambito(session: AsyncSession, directory: Path, counts: _Counts, 
             row.ancestor_ids = chain
     await session.flush()
 
-    await _load_units(session, directory, units_doc, rows, root_id, province, counts, overwrite)
+    await _load_units(session, label, units_doc, rows, root_id, province, counts, overwrite)
     return root_code
 
 
-async def _load_units(session: AsyncSession, directory: Path, doc: dict, orgs: dict[str, Organisation],
+async def _load_units(session: AsyncSession, label: str, doc: dict, orgs: dict[str, Organisation],
                       ambito_id: uuid.UUID, province: str, counts: _Counts, overwrite: bool) -> None:
     items = doc.get("service_units", [])
     if not items:
@@ -292,7 +303,7 @@ async def _load_units(session: AsyncSession, directory: Path, doc: dict, orgs: d
     codes = [i["code"] for i in items]
     dup = [c for c, n in Counter(codes).items() if n > 1]
     if dup:
-        raise ReferenceDataError(f"{directory.name}: duplicate service unit codes {dup}")
+        raise ReferenceDataError(f"{label}: duplicate service unit codes {dup}")
     by_id = {o.id: o for o in orgs.values()}
     existing = {r.code: r for r in (await session.execute(
         sa.select(ServiceUnit).where(ServiceUnit.code.in_(codes)))).scalars()}
@@ -340,6 +351,14 @@ async def load_reference_data(session: AsyncSession, ambito_dirs: list[Path | st
     dirs = [Path(d) for d in ambito_dirs] if ambito_dirs else default_ambito_dirs()
     await _load_catalogue(session, counts, overwrite)
     loaded = [await _load_ambito(session, d, counts, overwrite) for d in dirs]
+    return counts.as_dict(loaded)
+
+
+async def load_ambito_docs(session: AsyncSession, docs: list[dict[str, Any]], *, overwrite: bool = False) -> dict:
+    """Load Ambiti given as documents (see `_load_ambito_docs`), e.g. the synthetic region of `python -m api seed
+    --ambiti K`. Flushes, never commits; idempotent like `load_reference_data`."""
+    counts = _Counts()
+    loaded = [await _load_ambito_docs(session, d["ambito"]["code"], d, counts, overwrite) for d in docs]
     return counts.as_dict(loaded)
 
 
