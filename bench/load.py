@@ -61,8 +61,8 @@ async def _signal_discharges(base: str, token: str, persons: list[dict], n: int)
 
 def _locust(base: str, users: int, duration: int, think: str, context: Path, out: Path) -> dict[str, Any]:
     prefix = out / f"u{users}"
-    expected = out / f"u{users}-expected.json"
-    env = {**os.environ, "LOAD_CONTEXT": str(context), "LOAD_EXPECTED_OUT": str(expected), "LOAD_THINK": think,
+    counts_file = out / f"u{users}-counts.json"
+    env = {**os.environ, "LOAD_CONTEXT": str(context), "LOAD_COUNTS_OUT": str(counts_file), "LOAD_THINK": think,
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(users),
            "-r", str(max(1, users * 10 // duration)), "-t", f"{duration}s", "-H", base, "--csv", str(prefix),
@@ -81,13 +81,14 @@ def _locust(base: str, users: int, duration: int, think: str, context: Path, out
                                 "p99_ms": float(row["99%"]), "mean_ms": round(float(row["Average Response Time"]), 1),
                                 "max_ms": round(float(row["Max Response Time"])), "req_per_s":
                                 round(float(row["Requests/s"]), 2), "expected_4xx": {}}
-    for e in json.loads(expected.read_text()) if expected.exists() else []:
+    counts = json.loads(counts_file.read_text())
+    for e in counts["expected"]:
         ops.setdefault(e["operation"], {"requests": 0})["expected_4xx"][str(e["status"])] = e["count"]
     with open(f"{prefix}_failures.csv") as f:
         failures = [{"operation": r["Name"], "error": r["Error"], "count": int(r["Occurrences"])}
                     for r in csv.DictReader(f)]
     n = sum(v["requests"] for v in ops.values())
-    return {"users": users, "duration_s": duration, "requests": n,
+    return {"users": users, "duration_s": duration, "requests": n, "sent_with_ramp": sum(counts["sent"].values()),
             "req_per_s": round(sum(v.get("req_per_s", 0) for v in ops.values()), 1),
             "failures": sum(v.get("failures", 0) for v in ops.values()), "operations": ops,
             "failure_messages": failures}
@@ -139,7 +140,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for users in args.users:
             before = audit_volume.measure(port, DB)
             r = _locust(server.base, users, args.duration, args.think, context, tmp)
-            r["audit"] = audit_volume.growth(before, audit_volume.measure(port, DB), r["requests"],
+            r["audit"] = audit_volume.growth(before, audit_volume.measure(port, DB), r["sent_with_ramp"],
                                              **audit_volume.YEAR)
             runs.append(r)
             _step(f"{users} users: {r['requests']:,} requests, {r['failures']} failures", t0)

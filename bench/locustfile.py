@@ -19,7 +19,8 @@ requests in a working day (bench/audit_volume.py), one every 1.5 minutes: one si
 thirty operators, and 25 users are already more than the Ambito's peak.
 
 Answers: 2xx are successes. EXPECTED lists the 4xx an operation may get in normal work (counted apart, written to
-LOAD_EXPECTED_OUT when locust stops); any other status is a failure with its first 300 characters.
+LOAD_COUNTS_OUT when locust stops, with the count of every request sent); any other status is a failure with its
+first 300 characters.
 """
 from __future__ import annotations
 
@@ -46,12 +47,21 @@ SOCIAL_NETWORK = ("present_active", "limited", "absent")
 ECONOMIC = ("none", "occasional", "severe")
 
 
+sent = Counter()  # every request, the ramp's too (locust's statistics restart after it; the audit trail does not)
+
+
+@events.request.add_listener
+def _count(name, **_kw) -> None:
+    sent[name] += 1
+
+
 @events.quitting.add_listener
-def _write_expected(environment, **_kw) -> None:
-    out = os.environ.get("LOAD_EXPECTED_OUT")
+def _write_counts(environment, **_kw) -> None:
+    out = os.environ.get("LOAD_COUNTS_OUT")
     if out:
         with open(out, "w") as f:
-            json.dump([{"operation": op, "status": st, "count": n} for (op, st), n in expected_seen.items()], f)
+            json.dump({"sent": dict(sent), "expected": [{"operation": op, "status": st, "count": n}
+                                                         for (op, st), n in expected_seen.items()]}, f)
 
 
 class _Role(HttpUser):
