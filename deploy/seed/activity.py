@@ -92,10 +92,14 @@ async def _cartelle_history(conn, ambito_id: uuid.UUID, want: dict[str, int], rn
     for area, pool in by_area.items():
         k = want.get(area, 0)
         rng.shuffle(pool)
-        if len(pool) < k:
-            raise RuntimeError(f"area {area}: {len(pool)} synthetic cartelle, {k} wanted open at the end of "
+        # only persons born before the end of 2023 can have had a cartella then
+        before = [r for r in pool if born(r) < end_2023 - timedelta(days=1)]
+        if len(before) < k:
+            raise RuntimeError(f"area {area}: {len(before)} synthetic cartelle, {k} wanted open at the end of "
                                f"{SNAPSHOT_YEAR}: seed more persons or use a smaller scale")
-        kept, rest = pool[:k], pool[k:]
+        kept = before[:k]
+        chosen = {r["id"] for r in kept}
+        rest = [r for r in pool if r["id"] not in chosen]
         for i, r in enumerate(kept):  # open at the end of 2023
             opened = end_2023 - timedelta(seconds=1) if i == 0 else _between(rng, born(r), end_2023)
             closed = None
@@ -105,11 +109,12 @@ async def _cartelle_history(conn, ambito_id: uuid.UUID, want: dict[str, int], rn
                 closed = _between(rng, end_2023, last)
             updates.append((r["id"], opened, closed, "closed" if closed else "open"))
         for i, r in enumerate(rest):  # opened in 2024-2025 (the first at 00:00 on 1 January 2024)
-            updates.append((r["id"], end_2023 if i == 0 else _between(rng, end_2023, last), None, "open"))
+            opened = end_2023 if i == 0 else _between(rng, max(end_2023, born(r)), last)
+            updates.append((r["id"], opened, None, "open"))
         report.cartelle_opened_after += len(rest)
-        n_before = max(1, round(k * CLOSED_BEFORE_SHARE)) if pool else 0
+        n_before = max(1, round(k * CLOSED_BEFORE_SHARE)) if before else 0
         for i in range(n_before):  # opened and closed before 2024 (the first at 23:59:59 on 31 December 2023)
-            r = pool[rng.randrange(len(pool))]
+            r = before[rng.randrange(len(before))]
             opened = _between(rng, born(r), end_2023 - timedelta(seconds=2))
             closed = end_2023 - timedelta(seconds=1) if i == 0 else _between(rng, opened, end_2023)
             extra.append((new_id(), ambito_id, r["person_id"], area, r["owning_comune_id"], "closed", opened,
