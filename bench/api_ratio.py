@@ -82,6 +82,11 @@ class Server:
                 await asyncio.sleep(0.2)
         raise RuntimeError(f"{self.name} server not ready after {timeout} s")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU the server process has used so far (all its threads; one uvicorn worker)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             try:

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     job_backoff_max_seconds: float = 3600.0
     job_relay_seconds: float = 5.0
     job_relay_budget_seconds: float = 25.0
+    job_wake_min_interval_seconds: float = 0.2
     daily_jobs_seconds: float = 3600.0
 
     # Tokens
@@ -95,6 +96,13 @@ class Settings(BaseSettings):
     import_chunk_rows: int = 500
     # New persons with nothing else to decide are written together (domain.imports.service._fast); off: one by one.
     import_fast_path: bool = True
+
+    # Report export jobs (domain.reporting.exports): hours a finished file stays downloadable, where the files
+    # live (content-addressed like attachments, a directory of their own so expiry never touches an attachment),
+    # and an optional cap on that directory (bytes; 0 = the volume's size; reached, the export fails as "disk full").
+    report_export_ttl_hours: float = Field(default=72, gt=0, le=24 * 365)
+    report_exports_dir: Path = ROOT / ".data" / "report-exports"
+    report_exports_quota_bytes: int = Field(default=0, ge=0)
 
     # Audit trail (0043_audit_partitions): monthly partitions are made this many months ahead by a daily job.
     audit_partitions_ahead_months: int = Field(default=3, ge=1, le=24)

@@ -69,3 +69,35 @@ async def test_wake_reaches_a_working_broker(fresh_db):
     finally:
         await engine.dispose()
     assert len(payloads) == 1 and "workers.tasks.relay_jobs" in payloads[0]
+
+
+async def test_wakes_closer_than_the_minimum_interval_share_one_send(fresh_db, monkeypatch):
+    """Under load every request commits jobs: wakes within the interval reach the broker as one message, and a
+    wake after it as the next one (nothing is dropped)."""
+    from domain.kernel.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "job_wake_min_interval_seconds", 1.0)
+    engine = create_async_engine(fresh_db["DATABASE_URL"])
+
+    async def messages() -> int:
+        async with engine.connect() as c:
+            return (await c.execute(sa.text("select count(*) from kombu_message where visible"))).scalar_one()
+
+    async def settled() -> None:
+        deadline = time.monotonic() + 15
+        while workers._queued.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+
+    try:
+        with broker("sqla+" + sync_url(fresh_db["DATABASE_URL"])):
+            assert await asyncio.to_thread(workers.wake, block=True) is True  # the last send: the interval starts
+            for _ in range(20):
+                assert workers.wake() is True
+                await asyncio.sleep(0.01)
+            await settled()
+            assert await messages() == 2
+            assert workers.wake() is True
+            await settled()
+            assert await messages() == 3
+    finally:
+        await engine.dispose()
