@@ -25,10 +25,11 @@ from domain.measures.models import MeasureApplication
 from domain.registry import cartelle, persons
 from domain.registry import policy as registry_policy
 from domain.registry.models import Cartella
+from domain.reporting import exports
 from domain.security import scopes
 from domain.waiting_list import service as waiting_list
 from domain.waiting_list.models import WaitingListEntry
-from integrations.storage.files import default_store
+from integrations.storage.files import default_store, report_export_store
 
 HANDLER_MODULES: list[str] = [
     "domain.care_plan.jobs",
@@ -45,6 +46,7 @@ HANDLER_MODULES: list[str] = [
     "domain.security.jobs",  # the audit trail's monthly partitions
     "integrations.asst.outbound",  # the outbox to ASST: event subscribers and the relay (issue 12)
     "integrations.asst.services_outbound",  # activation orders to ASST as ServiceRequest and Task (issue 13)
+    "workers.report_exports",  # report export steps and the expiry of their files (issue 14)
 ]
 
 # Periodic work as data: each "module:function" is `async def f(session)` that enqueues its job, idempotent per day
@@ -58,6 +60,7 @@ DAILY_ENQUEUERS: list[str] = [
     "domain.services.jobs:enqueue_daily",  # weeks below the threshold, orders past their end
     "domain.measures.jobs:enqueue_daily",  # measures past their period end (Pro.Vi after April)
     "domain.security.jobs:enqueue_audit_partitions",  # the audit trail's partitions of the coming months
+    "domain.reporting.exports:enqueue_expiry",  # hourly: report export files past their expiry
 ]
 
 _composed = False
@@ -99,4 +102,5 @@ def compose() -> None:
     persons.register_minimal_view(care_plan_queries.interventions_for_provider)
     diary_policy.register_owner("care_plan", care_plan_queries.plan_cartella_id)
     storage.install(default_store)
+    storage.install(report_export_store, area=exports.STORE_AREA)
     _composed = True

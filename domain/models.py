@@ -9,6 +9,7 @@ from domain.measures import models as measures_models  # noqa: F401
 from domain.outbox import models as outbox_models  # noqa: F401
 from domain.pua import models as pua_models  # noqa: F401
 from domain.registry import models as registry_models  # noqa: F401
+from domain.reporting import models as reporting_models  # noqa: F401
 from domain.security import models as security_models  # noqa: F401
 from domain.services import models as services_models  # noqa: F401
 from domain.territory import models as territory_models  # noqa: F401

@@ -2,6 +2,7 @@
 area, con le celle piccole protette; in JSON, CSV o XLSX."""
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Annotated, Literal
 
@@ -11,23 +12,17 @@ from fastapi.responses import HTMLResponse, Response
 from api.deps import Authorized, Session
 from api.downloads import content_disposition
 from domain.kernel import clock
-from domain.reporting import service
+from domain.reporting import exports, service
+from domain.reporting.exports import ExportFile
+from domain.security import audit
 from domain.security.permissions import Permission
-from integrations.tabular import writer
-from schemas.reports import (
-    CSV_HEADERS,
-    LEPS_HEADERS,
-    IndicatorReport,
-    LepsReportPublic,
-    PersonsBehindPublic,
-    leps_html,
-    leps_rows,
-    table_rows,
-    to_html,
-)
+from integrations.tabular import report_files, writer
+from schemas.report_exports import ExportCreate, ExportPage, ExportPublic
+from schemas.reports import IndicatorReport, LepsReportPublic, PersonsBehindPublic
 
 router = APIRouter(tags=["indicatori"])
 Reader = Authorized(Permission.report_read)
+ExportId = Annotated[uuid.UUID, Path(title="Esportazione", description="Identificativo (UUID) dell'esportazione.")]
 
 
 @router.get("/reports/indicators", response_model=IndicatorReport,
@@ -65,17 +60,16 @@ async def indicators(session: Session, principal: Reader,
                                      "(pagina stampabile).")):
     rep = await service.indicator_report(session, principal=principal, year=year or clock.today_rome().year,
                                          by=by, reading=reading, cutoff=cutoff, indicator=indicator)
-    name = f"indicatori-{rep.year}-{rep.by}"
-    if format == "csv":
-        return Response(writer.to_csv(CSV_HEADERS, table_rows(rep)), media_type=writer.CSV_MEDIA_TYPE,
-                        headers={"Content-Disposition": content_disposition(f"{name}.csv")})
-    if format == "xlsx":
-        return Response(writer.to_xlsx(CSV_HEADERS, table_rows(rep, native=True), title=f"Indicatori {rep.year}"),
-                        media_type=writer.XLSX_MEDIA_TYPE,
-                        headers={"Content-Disposition": content_disposition(f"{name}.xlsx")})
-    if format == "html":
-        return HTMLResponse(to_html(rep))
-    return IndicatorReport.of(rep)
+    if format == "json":
+        return IndicatorReport.of(rep)
+    return _file(report_files.indicator_file(rep, format))
+
+
+def _file(f: ExportFile) -> Response:
+    """A report as a file: CSV and XLSX to download, HTML to print in the browser."""
+    if f.media_type == report_files.HTML_MEDIA_TYPE:
+        return HTMLResponse(f.data)
+    return Response(f.data, media_type=f.media_type, headers={"Content-Disposition": content_disposition(f.name)})
 
 
 @router.get("/reports/leps", response_model=LepsReportPublic,
@@ -91,13 +85,9 @@ async def leps(session: Session, principal: Reader,
                format: Literal["json", "html", "xlsx"] = Query(default="json", title="Formato",
                                                                description="json, html (stampabile) o xlsx.")):
     rep = await service.leps_report(session, principal=principal, year=year or clock.today_rome().year)
-    if format == "html":
-        return HTMLResponse(leps_html(rep))
-    if format == "xlsx":
-        return Response(writer.to_xlsx(LEPS_HEADERS, leps_rows(rep), title=f"LEPS {rep.year}"),
-                        media_type=writer.XLSX_MEDIA_TYPE,
-                        headers={"Content-Disposition": content_disposition(f"rendiconto-leps-{rep.year}.xlsx")})
-    return LepsReportPublic.of(rep)
+    if format == "json":
+        return LepsReportPublic.of(rep)
+    return _file(report_files.leps_file(rep, format))
 
 
 @router.get("/reports/indicators/{code}/persons", response_model=PersonsBehindPublic,
@@ -128,3 +118,60 @@ async def persons_behind(code: Annotated[str, Path(max_length=40, title="Indicat
     return PersonsBehindPublic.of(await service.persons_behind(
         session, principal=principal, code=code, year=year or clock.today_rome().year, part=part, by=by, key=key,
         reading=reading, cutoff=cutoff, limit=limit))
+
+
+# ---------------------------------------------------------------------------------------------------- export jobs
+@router.post("/reports/exports", response_model=ExportPublic, status_code=202,
+             summary="Chiedi un'esportazione (in lavorazione nel worker)",
+             description="La tabella degli indicatori di un anno (`what=indicators`, con gli stessi parametri di GET "
+                         "/reports/indicators) o il rendiconto annuale (`what=leps`), come file CSV, XLSX o HTML. "
+                         "Il lavoro procede per passi (un indicatore, o un indicatore in un anno) nel worker: "
+                         "`done`/`total` su GET /reports/exports/{id} (indicato in `Location`); il file, uguale a "
+                         "quello delle rotte sincrone, con le stesse celle protette, si scarica da "
+                         "/reports/exports/{id}/file fino alla scadenza (REPORT_EXPORT_TTL_HOURS). Solo chi l'ha "
+                         "chiesto la vede. Parametro sconosciuto o fuori intervallo: 422 che lo nomina, nulla è "
+                         "scritto.")
+async def create_export(body: ExportCreate, response: Response, session: Session, principal: Reader):
+    export = await exports.create_export(session, principal=principal, what=body.what, format=body.format,
+                                         year=body.year, by=body.by, reading=body.reading, cutoff=body.cutoff,
+                                         indicator=body.indicator)
+    response.headers["Location"] = f"/api/reports/exports/{export.id}"
+    return ExportPublic.of(export)
+
+
+@router.get("/reports/exports", response_model=ExportPage, summary="Le proprie esportazioni",
+            description="Le esportazioni chieste da chi chiama, dalla più recente, con il loro avanzamento.")
+async def list_exports(session: Session, principal: Reader,
+                       limit: int = Query(20, ge=1, le=100, title="Limite", description="Quante al massimo."),
+                       cursor: str | None = Query(None, max_length=1000, title="Cursore",
+                                                  description="Il `next_cursor` della pagina precedente.")):
+    items, nxt = await exports.list_exports(session, principal=principal, limit=limit, token=cursor)
+    return ExportPage(items=[ExportPublic.of(e) for e in items], next_cursor=nxt)
+
+
+@router.get("/reports/exports/{export_id}", response_model=ExportPublic, summary="Avanzamento di un'esportazione",
+            description="Stato (in coda, in corso, pronta, non riuscita, annullata, scaduta), passi completati sul "
+                        "totale, date di richiesta, avvio, fine e scadenza, errore.")
+async def get_export(export_id: ExportId, session: Session, principal: Reader):
+    export = await exports.get_export(session, principal=principal, export_id=export_id)
+    audit.record(action="read", object_type=exports.ENTITY, object_ids=[export.id])
+    return ExportPublic.of(export)
+
+
+@router.get("/reports/exports/{export_id}/file", summary="Il file di un'esportazione pronta",
+            response_class=Response,
+            responses={200: {"content": {"text/csv": {}, writer.XLSX_MEDIA_TYPE: {}, "text/html": {}},
+                             "description": "Il file"}},
+            description="409 finché non è pronto (o se non è riuscito), 410 dopo la scadenza o l'annullamento, 507 "
+                        "se non è stato salvato per mancanza di spazio.")
+async def export_file(export_id: ExportId, session: Session, principal: Reader):
+    export, data = await exports.file_of(session, principal=principal, export_id=export_id)
+    return Response(data, media_type=export.media_type,
+                    headers={"Content-Disposition": content_disposition(export.file_name)})
+
+
+@router.delete("/reports/exports/{export_id}", response_model=ExportPublic, summary="Annulla un'esportazione",
+               description="Ferma un'esportazione non conclusa, o scarta il file pronto prima della scadenza. "
+                           "409 se è già non riuscita, annullata o scaduta.")
+async def cancel_export(export_id: ExportId, session: Session, principal: Reader):
+    return ExportPublic.of(await exports.cancel_export(session, principal=principal, export_id=export_id))

@@ -31,6 +31,14 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Gone(DomainError):
+    """The resource existed and is no longer available (an export file past its expiry)."""
+
+    status = 410
+    title = "Risorsa non più disponibile"
+    code = "gone"
+
+
 class Forbidden(DomainError):
     status = 403
     title = "Operazione non consentita"

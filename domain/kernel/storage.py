@@ -1,10 +1,14 @@
-"""Where attachment bytes live: a protocol the domain writes to, implemented outside it
-(integrations.storage.files.FileStore on a shared volume; an object store would have the same three methods).
-The composition root installs the implementation; the domain never imports it."""
+"""Where file bytes live: a protocol the domain writes to, implemented outside it
+(integrations.storage.files.FileStore on a shared volume; an object store would have the same methods).
+The composition root installs the implementation of each area (attachments, report exports); the domain never
+imports it. Areas are kept apart because a store is content-addressed: deleting an expired export's bytes must
+never remove an attachment that happens to hold the same bytes."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Protocol
+
+ATTACHMENTS = "attachments"
 
 
 class BlobStore(Protocol):
@@ -16,17 +20,21 @@ class BlobStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def delete(self, key: str) -> bool:
+        """Remove the bytes of `key`; False when there were none."""
 
-_factory: Callable[[], BlobStore] | None = None
+
+_factories: dict[str, Callable[[], BlobStore]] = {}
 
 
-def install(factory: Callable[[], BlobStore]) -> None:
+def install(factory: Callable[[], BlobStore], *, area: str = ATTACHMENTS) -> None:
     """The factory is called at each use, so a store configured from settings follows them."""
-    global _factory
-    _factory = factory
+    _factories[area] = factory
 
 
-def blob_store() -> BlobStore:
-    if _factory is None:
-        raise RuntimeError("no blob store installed: the composition root (deploy.composition.compose) must run first")
-    return _factory()
+def blob_store(area: str = ATTACHMENTS) -> BlobStore:
+    factory = _factories.get(area)
+    if factory is None:
+        raise RuntimeError(f"no blob store installed for {area!r}: the composition root (deploy.composition.compose) "
+                           "must run first")
+    return factory()

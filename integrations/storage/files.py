@@ -77,9 +77,23 @@ class FileStore:
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
 
+    def delete(self, key: str) -> bool:
+        try:
+            self._path(key).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
 
 def default_store() -> FileStore:
     from domain.kernel.settings import get_settings
 
     s = get_settings()
     return FileStore(s.attachments_dir, quota_bytes=s.attachments_quota_bytes)
+
+
+def report_export_store() -> FileStore:
+    from domain.kernel.settings import get_settings
+
+    s = get_settings()
+    return FileStore(s.report_exports_dir, quota_bytes=s.report_exports_quota_bytes)

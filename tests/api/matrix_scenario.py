@@ -34,12 +34,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from domain.discharge.models import DischargeCase
 from domain.imports.mapping import template_dict
 from domain.imports.models import ImportJob, ImportState
-from domain.kernel import clock, work_items
+from domain.kernel import clock, storage, work_items
 from domain.measures.models import MeasureApplication, MeasureCall
 from domain.outbox.models import MessageState, OutboxMessage
 from domain.pua.models import AccessRequest, AccessState
 from domain.registry import assignments
 from domain.registry.models import AssignmentReason, BreakGlassGrant, Cartella, CartellaAssignment, PossibleMatch
+from domain.reporting import exports
+from domain.reporting.models import ExportState, ReportExport
 from domain.security.models import Role, RoleAssignment, Team, TeamMember, TeamType
 from domain.services.models import Accreditation, Activation
 from domain.territory.models import ServiceUnit
@@ -165,6 +167,7 @@ class World:
     m_post_call: uuid.UUID | None = None  # an open call with no application (new applications)
     m_apps: dict[str, uuid.UUID] = field(default_factory=dict)  # application state -> application (own call each)
     outbox_message: uuid.UUID | None = None  # a dead letter to ASST about the case's person
+    exports: dict[str, uuid.UUID] = field(default_factory=dict)  # role of the owner -> a ready report export
 
 
 @dataclass
@@ -720,6 +723,11 @@ async def build(engine: AsyncEngine, http: AsyncClient) -> Scenario:
                                 last_error="HTTP 500", last_status=500, dead_at=clock.now()))
             await s.flush()
             world.outbox_message = mid
+        for world, ambito_code, owners in ((sc.crema, "ambito-crema", {r.value: own[r.value]
+                                                                        for r in M.REPORT_READERS}),
+                                           (sc.cremona, "ambito-cremona-test", {"*": cw})):
+            for key, owner in owners.items():
+                world.exports[key] = await _ready_export(s, ambito=(await org(s, ambito_code)).id, owner=owner)
         sc.cremona.assignment = (await s.execute(sa.select(CartellaAssignment.id).where(
             CartellaAssignment.cartella_id == sc.cremona.cartella).order_by(CartellaAssignment.id))).scalars().first()
         crema_amb, cremona_amb = (await org(s, "ambito-crema")).id, (await org(s, "ambito-cremona-test")).id
@@ -747,9 +755,25 @@ async def build(engine: AsyncEngine, http: AsyncClient) -> Scenario:
     # The `revoked` case shares the rows that are not case data with the `crema` one: the caller's work items and
     # break-glass grants, and the Ambito's territory, users, teams and duplicate pairs.
     for name in ("match", "user", "role_assignment", "pending_role", "comune", "org", "unit", "team", "member",
-                 "grants", "items", "import_job", "outbox_message"):
+                 "grants", "items", "import_job", "outbox_message", "exports"):
         setattr(sc.revoked, name, getattr(sc.crema, name))
     return sc
+
+
+async def _ready_export(s: AsyncSession, *, ambito: uuid.UUID, owner: uuid.UUID) -> uuid.UUID:
+    """A report export of `owner`, done, its file in the store, a year before it expires."""
+    data = "Codice;Indicatore\r\nP1;Richieste con primo livello\r\n".encode("utf-8-sig")
+    now = clock.now()
+    export = ReportExport(ambito_id=ambito, created_by=owner, kind="indicators", format="csv",
+                          params={"year": now.year, "by": "ambito", "reading": None, "cutoff": None,
+                                  "indicator": "P1"}, steps=[["P1", now.year]], steps_done=1,
+                          state=ExportState.done, file_key=storage.blob_store(exports.STORE_AREA).put(data),
+                          file_name=f"indicatori-{now.year}-ambito.csv", media_type="text/csv; charset=utf-8",
+                          file_bytes=len(data), started_at=now, finished_at=now,
+                          expires_at=now.replace(year=now.year + 1))
+    s.add(export)
+    await s.flush()
+    return export.id
 
 
 # ================================================================================================ requests
@@ -818,6 +842,8 @@ def param(sc: Scenario, path: str, name: str, role: str, situation: str) -> str:
         return str(_own_row(w.grants, role))
     if name == "item_id":
         return str(_own_row(w.items, role))
+    if name == "export_id":
+        return str(_own_row(w.exports, role))
     if name == "comune_id":
         return str(sc.other_comune if situation == "other" else w.comune)
     if name == "org_id":
@@ -999,6 +1025,7 @@ def body_for(sc: Scenario, method: str, path: str, role: str, situation: str,
         ("POST", "/measures/applications/{application_id}/eligibility"): {"eligible": True},
         ("POST", "/measures/applications/{application_id}/project"): {"plan_id": str(w.plans.get("agreed", w.plan))},
         ("POST", "/measures/applications/{application_id}/activation"): {"amount": "1000"},
+        ("POST", "/reports/exports"): {"what": "indicators", "format": "csv", "indicator": "P1"},
     }
     if (method, p) == ("POST", "/imports"):
         return {"files": {"file": ("export.csv", IMPORT_CSV, "text/csv")}}

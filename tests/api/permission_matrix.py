@@ -425,6 +425,13 @@ route("GET", "/reports/leps", grant(REPORT_READERS, ANY))  # the yearly report: 
 # The persons behind a number: only roles that reach persons case by case (not the analyst), each seeing only the
 # persons its row scope reaches (an empty list is a 200 too).
 route("GET", "/reports/indicators/{code}/persons", grant(COMUNE | COORD | AS_AMBITO | CSC, ANY))
+# Export jobs of the same reports: the same readers; a job and its file are the asking user's own row (`other` is
+# another reader's job in the same Ambito, `other_ambito` one in the second Ambito: both 404).
+route("POST", "/reports/exports", grant(REPORT_READERS, ANY))
+route("GET", "/reports/exports", grant(REPORT_READERS, ANY))
+for p in ("", "/file"):
+    route("GET", f"/reports/exports/{{export_id}}{p}", grant(REPORT_READERS, CASE))
+route("DELETE", "/reports/exports/{export_id}", grant(REPORT_READERS, CASE))  # cancel, or discard the ready file
 # ================================================================================================= consent
 # Cross-organisation access to a case of the social side needs the person's consent for the role's purpose, or a
 # documented legal basis on the assignment (brief §6.4 and §2 A12 "see the outcome summary for their patients
@@ -521,13 +528,15 @@ def either(a: dict[str, Cells], b: dict[str, Cells]) -> dict[str, Cells]:
     return {role: tuple(x if x == ALLOW else y for x, y in zip(a[role], b[role], strict=True)) for role in ROLES}
 
 
-# A waiting-list application is a ServiceRequest and a Task too (issue 11), with its own id: the read routes serve
-# both rows (their cells are tested on the discharge case; the application's rules are those of
-# GET /api/waiting-lists/applications/{application_id}, tested in tests/api/test_fhir_waiting_list.py), and the
-# search lists the cases and the applications the caller reads: either twin list lets it in.
+# A waiting-list application (issue 11), a PUA referral to the VMD or the COT and a service's activation order are
+# a ServiceRequest and a Task too, each with its own id: the read routes serve every kind of row (their cells are
+# tested on the discharge case; the other rows' rules are their /api twins', tested in
+# tests/api/test_fhir_waiting_list.py and tests/api/test_fhir_referrals_orders.py), and the search lists every row
+# the caller reads: any twin list lets it in.
 for _type in ("ServiceRequest", "Task"):
-    fhir_route("GET", f"/{_type}", either(EXPECTED[("GET", "/api/discharges")],
-                                          EXPECTED[("GET", f"/api{WL}/applications")]))
+    fhir_route("GET", f"/{_type}", either(either(either(
+        EXPECTED[("GET", "/api/discharges")], EXPECTED[("GET", f"/api{WL}/applications")]),
+        EXPECTED[("GET", "/api/pua/requests")]), EXPECTED[("GET", f"/api{SV}")]))
 fhir_route("GET", "/Provenance", EXPECTED[("GET", "/api/discharges/{discharge_id}")])  # ?target=ServiceRequest/<id>
 NOT_CONSENT_GATED = NOT_CONSENT_GATED | {("GET", "/fhir/Provenance")}
 fhir_route("GET", "/Patient/{person_id}/_history", EXPECTED[("GET", "/api/persons/{person_id}/history")])

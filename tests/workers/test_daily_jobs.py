@@ -32,14 +32,16 @@ async def test_daily_jobs_are_enqueued_once_a_day_and_run(fresh_db, clock):
                                                            "integrations.asst.outbound:enqueue_relay",
                                                            "domain.services.jobs:enqueue_daily",
                                                            "domain.measures.jobs:enqueue_daily",
-                                                           "domain.security.jobs:enqueue_audit_partitions"]
+                                                           "domain.security.jobs:enqueue_audit_partitions",
+                                                           "domain.reporting.exports:enqueue_expiry"]
     await tasks.enqueue_daily(database_url=url)  # the next hourly run of the same day adds nothing
     assert await _jobs(url) == [(f"{REVIEW_REMINDERS}:2026-03-02", "pending")]
 
     result = await tasks.relay(database_url=url)
     # review reminders, reassessment reminders, the discharge evaluation clock (once an hour), the waiting-list clocks,
-    # the outbox relay, the services' weekly check and period ends, the measures' period ends, the audit partitions
-    assert result["states"] == {"done": 8}
+    # the outbox relay, the services' weekly check and period ends, the measures' period ends, the audit partitions,
+    # the expiry of report export files
+    assert result["states"] == {"done": 9}
     clock.advance(days=1)
     await tasks.enqueue_daily(database_url=url)
     assert await _jobs(url) == [(f"{REVIEW_REMINDERS}:2026-03-02", "done"),
