@@ -67,6 +67,11 @@ class Report:
     definitions: list[Definition]
 
 
+def require_reader(principal: Principal) -> None:
+    if Permission.report_read not in principal.permissions:
+        raise Forbidden("Permesso mancante: report.read", missing=[Permission.report_read.value])
+
+
 def visible_keys(principal: Principal, tree: list[tuple]) -> set[tuple[str, Any]] | None:
     """The rows below the Ambito the principal may see (None: all of them)."""
     if principal.has_role(*AMBITO_WIDE):
@@ -146,8 +151,7 @@ async def indicator_report(session: AsyncSession, *, principal: Principal, year:
                            reading: str | None = None, cutoff: date | None = None,
                            indicator: str | None = None) -> Report:
     """The indicators of the principal's Ambito for one year, grouped `by`, as the principal may see them."""
-    if Permission.report_read not in principal.permissions:
-        raise Forbidden("Permesso mancante: report.read", missing=[Permission.report_read.value])
+    require_reader(principal)
     indicators.check_year(year)
     defs = resolve(indicator, by)
     readings = {d.code: indicators.reading_for(d, year, reading, cutoff) for d in defs}
