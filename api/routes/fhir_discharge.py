@@ -1,6 +1,7 @@
 """FHIR façade: the protected-discharge case (Encounter, ServiceRequest, Task, its Provenance) and the discharge signal
-ASST sends as a transaction Bundle (`POST /fhir`), through the same services as /api/discharges; the waiting-list
-application (ServiceRequest, Task), read-only, through the same reads as /api/waiting-lists/applications."""
+ASST sends as a transaction Bundle (`POST /fhir`), through the same services as /api/discharges; read-only, through
+the reads of their /api twins, the other rows shown as ServiceRequest and Task: the waiting-list application, the
+PUA's referral to the VMD or the COT, the activation order of a service."""
 from __future__ import annotations
 
 import json
@@ -30,9 +31,11 @@ from domain.discharge.models import DischargeState
 from domain.kernel import idempotency
 from domain.kernel.errors import DomainError, Forbidden, Invalid, NotFound
 from domain.kernel.validity import Span
+from domain.pua import queries as pua_queries
 from domain.registry import persons
 from domain.security.permissions import Permission
 from domain.security.principal import Principal as PrincipalT
+from domain.services import queries as services_queries
 from domain.territory import queries as territory_queries
 from domain.territory import service as territory
 from domain.territory.models import OrgKind
@@ -41,11 +44,15 @@ from integrations.fhir import (
     discharge,
     discharge_bundle,
     provenance,
+    pua_referral,
     r4,
+    service_activation,
     waiting_list,
 )
 from schemas.discharge import DischargePublic, DischargeSignalCreate
 from schemas.persons import PersonCreate
+from schemas.pua import AccessRequestPublic
+from schemas.services import ActivationPublic
 from schemas.territory import OrganisationCreate
 from schemas.waiting_list import EntryPublic
 
@@ -66,19 +73,44 @@ async def read_encounter(discharge_id: uuid.UUID, session: Session,
     return FhirResponse(r4.dump(discharge.encounter(await _read_case(session, principal, discharge_id))))
 
 
-# The waiting-list application is a ServiceRequest and a Task too, with its own id (integrations/fhir/waiting_list.py):
-# the two routes read whichever of the two rows the id names, with the rules of its /api twin
-# (GET /api/waiting-lists/applications/{id}, GET /api/discharges/{id}); the search lists both.
-SHARED = (Permission.discharge_read, Permission.waiting_list_read)
+# ServiceRequest and Task name four kinds of rows, each with its own id and the rules of its /api twin: the waiting-list
+# application (integrations/fhir/waiting_list.py, GET /api/waiting-lists/applications/{id}), the PUA's referral to
+# the VMD or the COT (integrations/fhir/pua_referral.py, GET /api/pua/requests/{id}), the activation order of a
+# service (integrations/fhir/service_activation.py, GET /api/services/activations/{id}) and the discharge case
+# (GET /api/discharges/{id}). A read tries the rows the caller's permissions reach, the discharge case last; the
+# search lists all of them, one source after the other.
+PUA_READ = (Permission.pua_read, Permission.pua_register)  # as GET /api/pua/requests
+
+
+async def _wl_view(session, principal: PrincipalT, row_id: uuid.UUID) -> dict[str, Any]:
+    return entry_view(await waiting_list_queries.get_entry(session, principal=principal, entry_id=row_id))
+
+
+async def _referral_view(session, principal: PrincipalT, row_id: uuid.UUID) -> dict[str, Any]:
+    visible, _ = await pua_queries.get_request(session, principal=principal, request_id=row_id)
+    if str(visible.request.state) not in pua_referral.REFERRED:
+        raise NotFound("Invio del PUA non trovato.")  # an access request, but not (or not yet) a referral
+    return referral_view(visible)
+
+
+async def _order_view(session, principal: PrincipalT, row_id: uuid.UUID) -> dict[str, Any]:
+    return order_view(await services_queries.get_activation(session, principal=principal, activation_id=row_id))
+
+
+# (permissions, the row's view by id (NotFound outside the caller's reach), converters by type)
+SHARED_ROWS = ((PUA_READ, _referral_view, pua_referral.RESOURCES),
+               ((Permission.waiting_list_read,), _wl_view, waiting_list.RESOURCES),
+               ((Permission.services_read,), _order_view, service_activation.RESOURCES))
+SHARED = (Permission.discharge_read, *(p for perms, *_ in SHARED_ROWS for p in perms))
 
 
 async def _read_shared(session, principal: PrincipalT, rtype: str, row_id: uuid.UUID) -> FhirResponse:
-    if Permission.waiting_list_read in principal.permissions:
-        try:
-            entry = await waiting_list_queries.get_entry(session, principal=principal, entry_id=row_id)
-            return FhirResponse(r4.dump(waiting_list.RESOURCES[rtype](entry_view(entry))))
-        except NotFound:
-            pass  # not an application the caller reaches: a discharge case, or nothing
+    for perms, view_of, resources in SHARED_ROWS:
+        if any(p in principal.permissions for p in perms):
+            try:
+                return FhirResponse(r4.dump(resources[rtype](await view_of(session, principal, row_id))))
+            except NotFound:
+                pass  # not a row of this kind the caller reaches: the next kind, or nothing
     if Permission.discharge_read not in principal.permissions:  # 403 as on /api/discharges for the other readers
         raise Forbidden(f"Permesso mancante: {Permission.discharge_read}", missing=[str(Permission.discharge_read)])
     return FhirResponse(r4.dump(CASE_RESOURCES[rtype](await _read_case(session, principal, row_id))))
@@ -105,6 +137,14 @@ def entry_view(v: waiting_list_queries.EntryView) -> dict[str, Any]:
     return EntryPublic.of(v).model_dump(exclude_none=True)
 
 
+def referral_view(v: pua_queries.Visible) -> dict[str, Any]:
+    return AccessRequestPublic.of(v.request, v.view).model_dump(exclude_none=True)
+
+
+def order_view(v: dict[str, Any]) -> dict[str, Any]:
+    return ActivationPublic.of(v).model_dump(exclude_none=True)
+
+
 async def _cases(session, principal, person_id, states, count, cursor, dates):
     # ServiceRequest.authoredOn and Task.authoredOn are both the COT request; the Task's due time is what it shows
     items, nxt = await discharge_queries.list_cases(
@@ -122,18 +162,39 @@ async def _entries(session, principal, person_id, states, count, cursor, dates):
     return [(v.entry.id, entry_view(v)) for v in items], nxt
 
 
+async def _referrals(session, principal, person_id, states, count, cursor, dates):
+    # ServiceRequest.authoredOn and Task.authoredOn are both the referral's time (the request closed by it)
+    items, nxt, _ = await pua_queries.list_requests(
+        session, principal=principal, person_id=person_id, states=states or pua_referral.REFERRED, limit=count,
+        cursor=cursor, closed=dates.get("authored") or dates.get("authored-on"), cot_due=dates.get("due"))
+    return [(v.request.id, referral_view(v)) for v in items], nxt
+
+
+async def _orders(session, principal, person_id, states, count, cursor, dates):
+    if dates.get("due") is not None:  # an order has no due time: none matches
+        return [], None
+    items, nxt = await services_queries.list_activations(
+        session, principal=principal, person_id=person_id, states=states, limit=count, cursor_token=cursor,
+        requested=dates.get("authored") or dates.get("authored-on"))
+    return [(v["activation"].id, order_view(v)) for v in items], nxt
+
+
 # The date search parameters of each type (R4's names; `due` is ours: Task.restriction.period.end).
 DATE_PARAMS = {"Encounter": (), "ServiceRequest": ("authored",), "Task": ("authored-on", "due")}
 
 
 # The rows behind each searchable type, in the order a search pages through them: the source's key (the cursor's
-# prefix), the permission that reaches it, its list function, its converters and its status → states mapping.
+# prefix), the permissions that reach it (any of them), its list function, its converters and its status → states
+# mapping.
 SOURCES = {
-    "Encounter": [("d", Permission.discharge_read, _cases, discharge.encounter,
+    "Encounter": [("d", (Permission.discharge_read,), _cases, discharge.encounter,
                    discharge.STATUS_STATES["Encounter"])],
-    **{rtype: [("d", Permission.discharge_read, _cases, CASE_RESOURCES[rtype], discharge.STATUS_STATES[rtype]),
-               ("w", Permission.waiting_list_read, _entries, waiting_list.RESOURCES[rtype],
-                waiting_list.STATUS_STATES[rtype])] for rtype in ("ServiceRequest", "Task")},
+    **{rtype: [("d", (Permission.discharge_read,), _cases, CASE_RESOURCES[rtype], discharge.STATUS_STATES[rtype]),
+               ("w", (Permission.waiting_list_read,), _entries, waiting_list.RESOURCES[rtype],
+                waiting_list.STATUS_STATES[rtype]),
+               ("p", PUA_READ, _referrals, pua_referral.RESOURCES[rtype], pua_referral.STATUS_STATES[rtype]),
+               ("s", (Permission.services_read,), _orders, service_activation.RESOURCES[rtype],
+                service_activation.STATUS_STATES[rtype])] for rtype in ("ServiceRequest", "Task")},
 }
 
 
@@ -141,7 +202,7 @@ def _case_search(rtype: str) -> None:
     """GET /fhir/<rtype>?patient=: the discharge cases (and, as ServiceRequest and Task, the waiting-list
     applications) the caller may read, newest first, one source after the other (`_cursor` says which)."""
     sources = SOURCES[rtype]
-    permissions = [p for _, p, *_ in sources]
+    permissions = list(dict.fromkeys(p for _, perms, *_ in sources for p in perms))
 
     async def search(request: Request, session: Session,
                      principal: PrincipalT = any_access_dependency(rtype, "read", *permissions),
@@ -154,7 +215,8 @@ def _case_search(rtype: str) -> None:
         if status is not None and not any(status in known for *_, known in sources):
             raise Invalid("status", "valori gestiti: " + ", ".join(dict.fromkeys(
                 s for *_, known in sources for s in known)))
-        usable = [s for s in sources if s[1] in principal.permissions and (status is None or status in s[4])]
+        usable = [s for s in sources if any(p in principal.permissions for p in s[1])
+                  and (status is None or status in s[4])]
         keys = [s[0] for s in usable]
         key, _, inner = (cursor or "").partition(".")
         if cursor is not None and key not in keys:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,7 +14,9 @@ from domain.assessment import queries as assessment_queries
 from domain.kernel import clock, history, work_items
 from domain.kernel import cursor as cursor_codec
 from domain.kernel.errors import Invalid, NotFound
+from domain.kernel.validity import Span
 from domain.pua import policy
+from domain.pua.flows import COT_EVALUATION_HOURS
 from domain.pua.models import AccessRequest, AccessState, Channel
 from domain.pua.service import ENTITY, TRIAGE_FROM_REGISTRY, TRIAGE_KIND
 from domain.security import audit
@@ -57,15 +59,17 @@ async def get_request(session: AsyncSession, *, principal: Principal,
 
 
 CURSOR_KIND = "pua.requests"
+COT_REFERRED = (AccessState.referred_cot, AccessState.referred_cot_vmd)
 
 
 async def list_requests(session: AsyncSession, *, principal: Principal, states: list[AccessState] | None = None,
                         channels: list[Channel] | None = None, registered_from: date | None = None,
                         registered_to: date | None = None, person_id: uuid.UUID | None = None, limit: int = 50,
-                        cursor: str | None = None, total: bool = False
-                        ) -> tuple[list[Visible], str | None, int | None]:
+                        cursor: str | None = None, total: bool = False, closed: Span | None = None,
+                        cot_due: Span | None = None) -> tuple[list[Visible], str | None, int | None]:
     """Requests the principal may see, newest first (keyset on registered_at, id). Dates are Europe/Rome days,
-    both inclusive. COUNT(*) only when `total` is asked."""
+    both inclusive. `closed`: closed (oriented, referred, withdrawn) within the window; `cot_due`: referred to the
+    COT with its evaluation due within the window. COUNT(*) only when `total` is asked."""
     limit = max(1, min(int(limit), MAX_PAGE))
     if registered_from and registered_to and registered_from > registered_to:
         raise Invalid("registered_to", "precede registered_from")
@@ -80,6 +84,11 @@ async def list_requests(session: AsyncSession, *, principal: Principal, states: 
         conds.append(AccessRequest.registered_at < clock.rome_day_bounds(registered_to)[1])
     if person_id:
         conds.append(AccessRequest.person_id == person_id)
+    if closed is not None:
+        conds.append(closed.sql(AccessRequest.closed_at))
+    if cot_due is not None:
+        conds += [AccessRequest.state.in_([s.value for s in COT_REFERRED]),
+                  cot_due.sql(AccessRequest.closed_at + timedelta(hours=COT_EVALUATION_HOURS))]
     stmt = sa.select(AccessRequest, policy.full_view(principal).label("full")).where(*conds)
     rows = (await session.execute(cursor_codec.newest_first(
         stmt, AccessRequest.registered_at, AccessRequest.id, CURSOR_KIND, cursor, limit))).all()

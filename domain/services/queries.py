@@ -21,6 +21,7 @@ from domain.care_plan import queries as care_plan_queries
 from domain.kernel import clock, cursor
 from domain.kernel.errors import Forbidden, NotFound
 from domain.kernel.settings import get_settings
+from domain.kernel.validity import Span
 from domain.pua import queries as pua_queries
 from domain.registry import persons as person_svc
 from domain.security import audit
@@ -123,9 +124,10 @@ async def get_activation(session: AsyncSession, *, principal, activation_id: uui
 
 async def list_activations(session: AsyncSession, *, principal, states: list[str] | None = None,
                            person_id: uuid.UUID | None = None, plan_id: uuid.UUID | None = None,
-                           service_type: str | None = None, limit: int = 50,
-                           cursor_token: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
-    """The orders the principal reaches, newest first (keyset on the order time)."""
+                           service_type: str | None = None, limit: int = 50, cursor_token: str | None = None,
+                           requested: Span | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """The orders the principal reaches, newest first (keyset on the order time); `requested`: ordered within the
+    window."""
     policy.ensure(principal, Permission.services_read)
     limit = max(1, min(int(limit), MAX_PAGE))
     stmt = sa.select(Activation).where(policy.row_filter(principal))
@@ -137,6 +139,8 @@ async def list_activations(session: AsyncSession, *, principal, states: list[str
         stmt = stmt.where(Activation.plan_id == plan_id)
     if service_type is not None:
         stmt = stmt.where(Activation.service_type == service_type)
+    if requested is not None:
+        stmt = stmt.where(requested.sql(Activation.requested_at))
     stmt = cursor.newest_first(stmt, Activation.requested_at, Activation.id, LIST_KIND, cursor_token, limit)
     rows = list((await session.execute(stmt)).scalars())
     nxt = cursor.next_token(LIST_KIND, rows, limit, lambda a: (a.requested_at, a.id))

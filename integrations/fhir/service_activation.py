@@ -90,3 +90,15 @@ def task(v: dict[str, Any], delivered: Any = None) -> Task:
     if v.get("version") is not None:
         res["meta"] = {"versionId": str(v["version"])}
     return Task.model_validate(res)
+
+
+def _states_of(statuses: dict[str, str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for state, status in statuses.items():
+        out.setdefault(status, []).append(state)
+    return out
+
+
+# The order states behind each status, for the `status` search (the statuses are functions of the state).
+STATUS_STATES = {"ServiceRequest": _states_of(SR_STATUS), "Task": _states_of(TASK_STATUS)}
+RESOURCES = {"ServiceRequest": service_request, "Task": task}

@@ -84,3 +84,5 @@ SERVICE_UNIT = f"{BASE}/sid/unita-offerta"  # our service units (UDO), reference
 WAITING_LIST_STATE = f"{BASE}/CodeSystem/stato-domanda-lista-attesa"
 WAITING_LIST_OUTPUT = f"{BASE}/CodeSystem/esito-lista-attesa"  # posizione, punteggio
 SERVICE_UNIT_EXTENSION = f"{BASE}/StructureDefinition/unita-offerta"  # on a Task output: the list it is about
+TEAM = f"{BASE}/sid/equipe"  # our teams (the VMD equipe), referenced by identifier as a CareTeam
+VMD = f"{BASE}/sid/vmd"  # our VMDs (valutazioni multidimensionali), referenced by identifier

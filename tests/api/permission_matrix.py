@@ -528,13 +528,15 @@ def either(a: dict[str, Cells], b: dict[str, Cells]) -> dict[str, Cells]:
     return {role: tuple(x if x == ALLOW else y for x, y in zip(a[role], b[role], strict=True)) for role in ROLES}
 
 
-# A waiting-list application is a ServiceRequest and a Task too (issue 11), with its own id: the read routes serve
-# both rows (their cells are tested on the discharge case; the application's rules are those of
-# GET /api/waiting-lists/applications/{application_id}, tested in tests/api/test_fhir_waiting_list.py), and the
-# search lists the cases and the applications the caller reads: either twin list lets it in.
+# A waiting-list application (issue 11), a PUA referral to the VMD or the COT and a service's activation order are
+# a ServiceRequest and a Task too, each with its own id: the read routes serve every kind of row (their cells are
+# tested on the discharge case; the other rows' rules are their /api twins', tested in
+# tests/api/test_fhir_waiting_list.py and tests/api/test_fhir_referrals_orders.py), and the search lists every row
+# the caller reads: any twin list lets it in.
 for _type in ("ServiceRequest", "Task"):
-    fhir_route("GET", f"/{_type}", either(EXPECTED[("GET", "/api/discharges")],
-                                          EXPECTED[("GET", f"/api{WL}/applications")]))
+    fhir_route("GET", f"/{_type}", either(either(either(
+        EXPECTED[("GET", "/api/discharges")], EXPECTED[("GET", f"/api{WL}/applications")]),
+        EXPECTED[("GET", "/api/pua/requests")]), EXPECTED[("GET", f"/api{SV}")]))
 fhir_route("GET", "/Provenance", EXPECTED[("GET", "/api/discharges/{discharge_id}")])  # ?target=ServiceRequest/<id>
 NOT_CONSENT_GATED = NOT_CONSENT_GATED | {("GET", "/fhir/Provenance")}
 fhir_route("GET", "/Patient/{person_id}/_history", EXPECTED[("GET", "/api/persons/{person_id}/history")])
