@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 BENCH_USERNAME = "bench.pua"
@@ -32,7 +35,8 @@ def sqlalchemy_url(url: str) -> str:
 
 async def ensure_bench_user(session: Any, ambito_code: str = "ambito-crema") -> str:
     """The username the benchmarks act as: a demo PUA social worker of the Ambito when `seed-demo` made one,
-    otherwise a dedicated user `bench.pua` (ambito_pua_social_worker in the Ambito) created here. Flushes only:
+    otherwise a dedicated user `bench.pua` (`bench.pua.<ambito code>` outside Crema; ambito_pua_social_worker in the
+    Ambito) created here. Flushes only:
     the caller commits."""
     from datetime import date
 
@@ -45,23 +49,65 @@ async def ensure_bench_user(session: Any, ambito_code: str = "ambito-crema") -> 
         sa.select(Organisation).where(Organisation.code == ambito_code))).scalar_one_or_none()
     if ambito is None:
         raise RuntimeError(f"no Ambito {ambito_code}: load the reference data first")
+    username = BENCH_USERNAME if ambito_code == "ambito-crema" else f"{BENCH_USERNAME}.{ambito_code}"
     found = (await session.execute(
         sa.select(AppUser.username).join(RoleAssignment, RoleAssignment.user_id == AppUser.id)
         .where(AppUser.ambito_id == ambito.id, AppUser.kind == UserKind.person, AppUser.active.is_(True),
                RoleAssignment.role == Role.ambito_pua_social_worker, RoleAssignment.valid_to.is_(None))
-        .order_by((AppUser.username == BENCH_USERNAME).desc(), AppUser.username).limit(1)
+        .order_by((AppUser.username == username).desc(), AppUser.username).limit(1)
     )).scalar_one_or_none()
     if found:
         return found
-    user = AppUser(username=BENCH_USERNAME, display_name="Operatore benchmark", kind=UserKind.person,
+    user = AppUser(username=username, display_name="Operatore benchmark", kind=UserKind.person,
                    ambito_id=ambito.id)
     session.add(user)
     await session.flush()
     session.add(RoleAssignment(user_id=user.id, role=Role.ambito_pua_social_worker, organisation_id=ambito.id,
                                valid_from=date(2020, 1, 1)))
     await session.flush()
-    return BENCH_USERNAME
+    return username
 
 
 def finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+@contextmanager
+def throwaway_cluster(db: str, *, owner: str = "pua_owner", app_role: str = "pua_app", prefix: str = "pua-bench-",
+                      tmp_root: str = "/var/tmp", keep: bool = False) -> Iterator[tuple[Path, int, dict[str, str]]]:
+    """An embedded Postgres in a temp dir (fsync off: the data is disposable) with the database `db`, its owner and
+    application roles, migrated; the process environment pointed at it (its own development keys, DEV_MODE for the
+    demo users and development tokens, no search brake: the benchmarks measure the query). Yields (temp dir, port,
+    URLs); stops the server and deletes the dir (unless `keep`) after."""
+    import os
+    import shutil
+    import tempfile
+
+    from integrations.postgres import devpg
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=tmp_root))
+    # Settings are read once: point everything at the bench cluster and its own dev keys before importing them.
+    os.environ["DEV_KEYS_DIR"] = str(tmp / "keys")
+    os.environ["DEV_MODE"] = "true"  # development keys and demo users (the API refuses them otherwise)
+    os.environ.pop("PRINCIPAL_CACHE_SECONDS", None)
+    # The search brake protects the registry from scraping by a person; the benchmarks measure the query itself.
+    os.environ["PERSON_SEARCH_PER_MINUTE"] = "0"
+    port = devpg.start(tmp / "pg", fast=True)
+    try:
+        devpg.ensure_database(port, db, owner, app_role)
+        urls = devpg.urls(port, db, owner, app_role)
+        os.environ.update(urls)
+        from domain.kernel.settings import get_settings
+
+        get_settings.cache_clear()
+        from integrations.identity import jwt as jwt_mod
+
+        jwt_mod.reset_keyset()
+        from deploy.migrate import upgrade
+
+        upgrade(urls["MIGRATION_DATABASE_URL"])
+        yield tmp, port, urls
+    finally:
+        devpg.stop(tmp / "pg", mode="immediate")
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -38,7 +38,9 @@ class Person(SQLModel, table=True):
     __table_args__ = (
         sa.Index("uq_person_cf", "ambito_id", "codice_fiscale", unique=True,
                  postgresql_where=sa.text("codice_fiscale is not null and status = 'active'")),
-        sa.Index("ix_person_name_trgm", "name_search", postgresql_using="gin",
+        # 0046_regional_search: the trigram index leads with the Ambito (btree_gin), so a search of one Ambito
+        # reads that Ambito's candidates only, and one across all Ambiti still uses it.
+        sa.Index("ix_person_ambito_name_trgm", "ambito_id", "name_search", postgresql_using="gin",
                  postgresql_ops={"name_search": "gin_trgm_ops"}),
         sa.Index("ix_person_keyset", "ambito_id", "surname", "given_name", "id"),
         sa.Index("ix_person_birth", "ambito_id", "birth_date"),

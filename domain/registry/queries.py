@@ -1,9 +1,10 @@
 """Person search: exact codice fiscale, fuzzy name, birth date, comune of residence; keyset pagination.
 
 - `codice_fiscale` uses the partial unique index uq_person_cf (ambito_id, codice_fiscale) of active persons.
-- `q` uses pg_trgm on the GIN index ix_person_name_trgm in two tiers (word similarity, then similarity; see
-  `_fuzzy`), thresholds set for the transaction. With `birth_date` as well the planner may start from
-  ix_person_birth instead: the filters are in one statement.
+- `q` uses pg_trgm on the GIN index ix_person_ambito_name_trgm (ambito_id, name_search) in two tiers (word
+  similarity, then similarity; see `fuzzy_page`), thresholds set for the transaction: the Ambito is an index
+  condition, so a search costs what the caller's Ambito holds, not the region (docs/decisions/regional-search.md).
+  With `birth_date` as well the planner may start from ix_person_birth instead: the filters are in one statement.
 - otherwise the order is surname, given name, id (ix_person_keyset).
 Cursors are opaque (base64url JSON) and bound to the filters they were issued for. COUNT(*) only on request.
 """
@@ -86,14 +87,35 @@ def _fuzzy_filter(q: str) -> sa.ColumnElement[bool]:
     return sa.or_(qv.op("<%")(Person.name_search), Person.name_search.op("%")(qv))
 
 
-async def _fuzzy(session, where: list[Any], q: str, limit: int, after: dict[str, Any] | None,
-                 fp: str) -> tuple[list[Any], str | None]:
-    """One page of the fuzzy search and the cursor of the next one. A page holds rows of one tier only: when tier
-    A has some rows but fewer than `limit`, the page is short and its cursor leads to tier B, so the costly
-    low-threshold query runs only when asked for (or when A has nothing at all)."""
+def fuzzy_statement(where: list[Any], q: str, tier: str, limit: int,
+                    last: tuple[float, float, uuid.UUID] | None = None) -> sa.Select:
+    """The statement of one page of tier `tier` ("w": word similarity, "s": similarity) after the key `last`
+    (word similarity, similarity, id). `where` carries the caller's reach: with the Ambito in it the composite
+    index ix_person_ambito_name_trgm reads that Ambito's candidates only (0046); without it (a search across all
+    Ambiti) the same index serves the trigrams alone. The thresholds must be set (`_set_thresholds`)."""
     qv = sa.literal(q, sa.Text)
     wsim = sa.func.word_similarity(qv, Person.name_search)
     sim = sa.func.similarity(Person.name_search, qv)
+    cols = (*LIST_COLUMNS, wsim.label("word_similarity"), sim.label("similarity"))
+    if tier == "w":
+        stmt = sa.select(*cols).where(*where, qv.op("<%")(Person.name_search))
+        if last is not None:
+            w, s_, i = (sa.literal(last[0], sa.Float), sa.literal(last[1], sa.Float), last[2])
+            stmt = stmt.where(sa.or_(wsim < w, sa.and_(wsim == w, sim < s_),
+                                     sa.and_(wsim == w, sim == s_, Person.id > i)))
+        return stmt.order_by(wsim.desc(), sim.desc(), Person.id).limit(limit + 1)
+    stmt = sa.select(*cols).where(*where, Person.name_search.op("%")(qv), wsim < sa.literal(WORD_SIMILARITY, sa.Float))
+    if last is not None:
+        s_, i = sa.literal(last[1], sa.Float), last[2]
+        stmt = stmt.where(sa.or_(sim < s_, sa.and_(sim == s_, Person.id > i)))
+    return stmt.order_by(sim.desc(), Person.id).limit(limit + 1)
+
+
+async def fuzzy_page(session, where: list[Any], q: str, limit: int, after: dict[str, Any] | None = None,
+                     fp: str = "") -> tuple[list[Any], str | None]:
+    """One page of the fuzzy search and the cursor of the next one. A page holds rows of one tier only: when tier
+    A has some rows but fewer than `limit`, the page is short and its cursor leads to tier B, so the costly
+    low-threshold query runs only when asked for (or when A has nothing at all)."""
     tier, last = "w", None
     if after is not None:
         try:
@@ -107,29 +129,19 @@ async def _fuzzy(session, where: list[Any], q: str, limit: int, after: dict[str,
         except (KeyError, ValueError, TypeError):
             raise Invalid("cursor", "cursore non valido") from None
     await _set_thresholds(session)
-    cols = (*LIST_COLUMNS, wsim.label("word_similarity"), sim.label("similarity"))
 
     def cursor(row, t: str) -> str:
         return encode_cursor({"f": fp, "t": t, "w": float(row.word_similarity), "s": float(row.similarity),
                               "id": str(row.id)})
 
     if tier == "w":
-        stmt = sa.select(*cols).where(*where, qv.op("<%")(Person.name_search))
-        if last is not None:
-            w, s_, i = (sa.literal(last[0], sa.Float), sa.literal(last[1], sa.Float), last[2])
-            stmt = stmt.where(sa.or_(wsim < w, sa.and_(wsim == w, sim < s_),
-                                     sa.and_(wsim == w, sim == s_, Person.id > i)))
-        rows = (await session.execute(stmt.order_by(wsim.desc(), sim.desc(), Person.id).limit(limit + 1))).all()
+        rows = (await session.execute(fuzzy_statement(where, q, "w", limit, last))).all()
         if len(rows) > limit:
             return rows[:limit], cursor(rows[limit - 1], "w")
         if rows:
             return rows, encode_cursor({"f": fp, "t": "s"})  # looser matches, on request
         last = None
-    stmt = sa.select(*cols).where(*where, Person.name_search.op("%")(qv), wsim < sa.literal(WORD_SIMILARITY, sa.Float))
-    if last is not None:
-        s_, i = sa.literal(last[1], sa.Float), last[2]
-        stmt = stmt.where(sa.or_(sim < s_, sa.and_(sim == s_, Person.id > i)))
-    rows = (await session.execute(stmt.order_by(sim.desc(), Person.id).limit(limit + 1))).all()
+    rows = (await session.execute(fuzzy_statement(where, q, "s", limit, last))).all()
     if len(rows) > limit:
         return rows[:limit], cursor(rows[limit - 1], "s")
     return rows, None
@@ -183,7 +195,7 @@ async def search_persons(session, *, principal: Principal, codice_fiscale: str |
         raise Invalid("cursor", "il cursore appartiene a un'altra ricerca")
 
     if q is not None:
-        rows, next_cursor = await _fuzzy(session, where, q, limit, after, fp)
+        rows, next_cursor = await fuzzy_page(session, where, q, limit, after, fp)
     else:
         stmt = sa.select(*LIST_COLUMNS).where(*where)
         if after is not None:

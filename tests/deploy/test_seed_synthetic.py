@@ -98,3 +98,59 @@ def test_main_prints_counts(fresh_db, capsys):
     rc = synthetic.main(["--persons", "300", "--database-url", fresh_db["MIGRATION_DATABASE_URL"]])
     out = capsys.readouterr().out
     assert rc == 0 and "persons: 300" in out and "elapsed:" in out and "anziani" in out
+
+
+async def _schema(conn) -> tuple[set, set]:
+    """(index definitions, validated foreign keys) of the tables the bulk load touches."""
+    indexes = {r[0] for r in await conn.fetch(
+        "select pg_get_indexdef(indexrelid) from pg_index where indrelid in ('person'::regclass, "
+        "'cartella'::regclass) and indisvalid")}
+    fks = {(r[0], r[1]) for r in await conn.fetch(
+        "select conname, pg_get_constraintdef(oid) from pg_constraint where conrelid in ('person'::regclass, "
+        "'cartella'::regclass) and contype = 'f' and convalidated")}
+    return indexes, fks
+
+
+async def test_seed_spreads_persons_over_k_ambiti_and_builds_the_indexes_after_the_copy(fresh_db):
+    n, k = 9000, 4
+    conn = await asyncpg.connect(_dsn(fresh_db["MIGRATION_DATABASE_URL"]))
+    try:
+        before = await _schema(conn)
+        assert any("ix_person_ambito_name_trgm" in d for d in before[0]) and len(before[1]) >= 6
+        report = await synthetic.seed(fresh_db["MIGRATION_DATABASE_URL"], persons=n, ambiti=k, batch=2000,
+                                      quiet=True, defer_indexes=True)
+        assert report.persons == n and sum(report.by_ambito.values()) == n and len(report.by_ambito) == k
+        assert report.index_s > 0
+        sizes = sorted(report.by_ambito.values(), reverse=True)
+        assert sizes[0] > 2 * sizes[-1]  # a few large, many small (Zipf)
+        assert "ambito-crema" in report.by_ambito
+        # every Ambito has its territory: a sub-ambito and comuni under it, and its persons live in its comuni
+        rows = await conn.fetch(
+            "select a.code, count(*) filter (where o.kind = 'comune') comuni, "
+            "count(*) filter (where o.kind = 'sub_ambito') subs from organisation a "
+            "join organisation o on o.ambito_id = a.id where a.code = any($1::text[]) group by a.code",
+            list(report.by_ambito))
+        assert len(rows) == k and all(r["comuni"] >= 2 and r["subs"] >= 1 for r in rows)
+        persons = dict(await conn.fetch(
+            "select a.code, count(*) from person p join organisation a on a.id = p.ambito_id group by a.code"))
+        assert persons == report.by_ambito
+        assert await conn.fetchval(
+            "select count(*) from person p join organisation c on c.id = coalesce(p.residence_comune_id, "
+            "p.domicile_comune_id) where c.ambito_id <> p.ambito_id") == 0
+        assert await conn.fetchval(
+            "select count(*) from cartella c join person p on p.id = c.person_id where c.ambito_id <> p.ambito_id") == 0
+        # the secondary indexes and the foreign keys dropped for the COPY are back, the same and valid
+        assert await _schema(conn) == before
+        # a second run reuses the generated Ambiti
+        ambiti = await conn.fetchval("select count(*) from organisation where kind = 'ambito'")
+        again = await synthetic.seed(fresh_db["MIGRATION_DATABASE_URL"], persons=600, ambiti=k, quiet=True)
+        assert again.persons == 600 and again.index_s == 0  # a small load keeps the indexes up
+        assert await conn.fetchval("select count(*) from organisation where kind = 'ambito'") == ambiti
+    finally:
+        await conn.close()
+
+
+def test_main_takes_the_number_of_ambiti(fresh_db, capsys):
+    rc = synthetic.main(["--persons", "900", "--ambiti", "3", "--database-url", fresh_db["MIGRATION_DATABASE_URL"]])
+    out = capsys.readouterr().out
+    assert rc == 0 and "persons: 900" in out and "ambiti: 3" in out
