@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kernel import clock, cursor, jobs, storage
 from domain.kernel.errors import DomainError, Gone, InsufficientStorage, Invalid, NotFound
+from domain.kernel.models import Job, JobState
 from domain.kernel.settings import get_settings
 from domain.reporting import definitions, indicators, service
 from domain.reporting.models import ExportState, ReportExport, ReportExportPart
@@ -44,6 +45,7 @@ LIST_KIND = "report_exports"
 # What may be exported, and in which formats (those the synchronous routes offer as files).
 FORMATS = {"indicators": ("csv", "xlsx", "html"), "leps": ("html", "xlsx")}
 WHAT_LABELS = {"indicators": "Indicatori dell'anno", "leps": "Rendiconto annuale LEPS"}
+DEAD_STEP = "errore interno durante il calcolo, ripetuto a ogni tentativo: chiedere una nuova esportazione"
 FULL_REASON = ("spazio di archiviazione esaurito sul server: il file non è stato salvato, chiedere di nuovo "
                "l'esportazione più tardi")
 
@@ -299,9 +301,17 @@ def decode_row(d: dict[str, Any]) -> Row:
 # ---------------------------------------------------------------------------------------------------- expiry
 async def expire(session: AsyncSession) -> int:
     """Mark ready exports past their expiry as expired, and remove the bytes of every expired, cancelled or failed
-    export that no ready export shares (the store is content-addressed). The caller commits. Returns how many
-    exports expired."""
+    export that no ready export shares (the store is content-addressed). An export whose step's job is dead (it
+    failed every attempt) is marked failed, so it does not stay "in corso" for ever. The caller commits. Returns
+    how many exports expired."""
     now = clock.now()
+    step_key = sa.func.concat("report_export:", ReportExport.id, ":", ReportExport.steps_done)
+    await session.execute(
+        sa.update(ReportExport)
+        .where(ReportExport.state.in_((ExportState.pending.value, ExportState.running.value)),
+               sa.exists().where(Job.dedup_key == step_key, Job.state == JobState.dead.value))
+        .values(state=ExportState.failed.value, error=DEAD_STEP, error_code="dead_step", finished_at=now)
+        .execution_options(synchronize_session=False))
     expired = (await session.execute(
         sa.update(ReportExport).where(ReportExport.state == ExportState.done, ReportExport.expires_at <= now)
         .values(state=ExportState.expired.value).returning(ReportExport.id)

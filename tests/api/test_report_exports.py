@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from domain.kernel import jobs, storage
 from domain.kernel.models import Job
 from domain.kernel.settings import get_settings
-from domain.reporting import exports
+from domain.reporting import definitions, exports
 from domain.reporting.models import ReportExport
 from domain.security.models import Role
 from domain.security.principal import clear_principal_cache
@@ -88,7 +88,7 @@ class TestProgress:
         """A killed worker's step leaves nothing (its transaction): the export continues from the next step only."""
         h = bearer(await make_user(session, Role.analyst, "ambito-crema"))
         job = (await client.post(URL, json={"what": "leps", "year": 2026, "format": "html"}, headers=h)).json()
-        assert job["total"] == 21 * 3  # every indicator in 2024, 2025 and 2026
+        assert job["total"] == len(definitions.registry()) * 3  # every indicator in 2024, 2025 and 2026
         await run_steps(session, 5)
         keys = (await session.execute(sa.select(Job.dedup_key).where(Job.kind == exports.JOB_KIND)
                                       .order_by(Job.created_at, Job.dedup_key))).scalars().all()
@@ -119,7 +119,7 @@ class TestSameFileAsTheSynchronousRoute:
         f = await client.get(job["file_url"], headers=h)
         sync = await client.get("/api/reports/indicators", params={"year": 2026, "by": "sub_ambito",
                                                                    "format": "xlsx"}, headers=h)
-        assert cells(f.content) == cells(sync.content) and len(cells(f.content)) > 21
+        assert cells(f.content) == cells(sync.content) and len(cells(f.content)) > len(definitions.registry())
 
     async def test_a_comune_gets_its_own_rows_and_the_ambito_totals_as_in_the_route(self, session, client):
         await _six_requests(session)
@@ -142,7 +142,7 @@ class TestSameFileAsTheSynchronousRoute:
         if fmt == "html":
             assert f == sync and "<svg" in f.decode()
         else:
-            assert cells(f) == cells(sync) and len(cells(f)) == 1 + 21 * 3
+            assert cells(f) == cells(sync) and len(cells(f)) == 1 + len(definitions.registry()) * 3
 
 
 class TestOwnerOnly:
@@ -240,6 +240,20 @@ class TestStates:
         assert r.json()["errors"][0]["field"] == "file"
         monkeypatch.delenv("REPORT_EXPORTS_QUOTA_BYTES")
         get_settings.cache_clear()
+
+
+    async def test_a_step_that_fails_every_attempt_ends_the_export_failed(self, session, client):
+        h = bearer(await make_user(session, Role.analyst, "ambito-crema"))
+        job = (await client.post(URL, json={"what": "leps", "format": "html"}, headers=h)).json()
+        await run_steps(session, 1)
+        await exports.expire(session)
+        assert (await client.get(f"{URL}/{job['id']}", headers=h)).json()["state"] == "running"  # still going
+        await session.execute(sa.update(Job).where(Job.dedup_key == f"report_export:{job['id']}:1")
+                              .values(state="dead", last_error="RuntimeError: boom"))
+        await exports.expire(session)  # the periodic run notices
+        now = (await client.get(f"{URL}/{job['id']}", headers=h)).json()
+        assert (now["state"], now["done"]) == ("failed", 1) and "errore interno" in now["error"]
+        assert (await client.get(f"{URL}/{job['id']}/file", headers=h)).status_code == 409
 
 
 class TestBadInput:
