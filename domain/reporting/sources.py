@@ -103,18 +103,47 @@ def _vmd() -> Source:
     v = assessment_queries.vmd_facts()
     ca = registry_queries.cartella_facts()
     p = registry_queries.person_facts()
+    plan = care_plan_queries.plan_facts()
     c = v.c
+    # the first progetto individualizzato agreed on the VMD's cartella from the VMD's request on (AU-PI)
+    project_agreed_at = sa.select(sa.func.min(plan.c.agreed_at)).where(
+        plan.c.cartella_id == c.cartella_id, plan.c.agreed_at >= c.requested_at).scalar_subquery()
     return Source(
         name="vmd", from_=v.outerjoin(ca, ca.c.id == c.cartella_id).outerjoin(p, p.c.id == ca.c.person_id),
         ambito=c.ambito_id, comune=p.c.residence_comune_id, person=p.c.person_key,
         dims={"area": ca.c.area, "trigger": c.trigger},  # the trigger is the type of service requested (V2)
         population=[],
-        events={"requested_at": Event(c.requested_at), "concluded_at": Event(c.concluded_at)},
+        events={"requested_at": Event(c.requested_at), "concluded_at": Event(c.concluded_at),
+                "project_agreed_at": Event(project_agreed_at)},
         conditions={
             "not_discharge_evaluation": lambda ctx: c.trigger.not_in(
                 list(ctx.param("excluded_triggers", EXCLUDED_VMD_TRIGGERS)) or [""]),
+            # the VMDs of one pathway, by their trigger (`params: {triggers: [asd]}`: the autism pathway)
+            "trigger_in": lambda ctx: c.trigger.in_(list(ctx.param("triggers", [])) or [""]),
             "concluded": lambda _: sa.and_(c.state == VmdState.concluded.value, c.concluded_at.is_not(None)),
             "integrated": lambda _: sa.and_(c.state == VmdState.concluded.value, c.integrated.is_(True)),
+            "project_agreed": lambda _: project_agreed_at.is_not(None),
+        })
+
+
+def _care_plan() -> Source:
+    plan = care_plan_queries.plan_facts()
+    ca = registry_queries.cartella_facts()
+    p = registry_queries.person_facts()
+    v = assessment_queries.vmd_facts()
+    c = plan.c
+    return Source(
+        name="care_plan", from_=plan.join(ca, ca.c.id == c.cartella_id).outerjoin(p, p.c.id == c.person_id),
+        ambito=ca.c.ambito_id, comune=sa.func.coalesce(p.c.residence_comune_id, ca.c.owning_comune_id),
+        person=sa.func.coalesce(p.c.person_key, c.person_id), dims={"area": ca.c.area}, population=[],
+        events={"agreed_at": Event(c.agreed_at), "activated_at": Event(c.activated_at)},
+        conditions={
+            "area_in": lambda ctx: ca.c.area.in_(list(ctx.param("areas", [])) or [""]),
+            "agreed": lambda _: c.agreed_at.is_not(None),
+            # a VMD of the cartella concluded by the time the plan was agreed
+            "preceded_by_vmd": lambda _: sa.exists(sa.select(1).where(
+                v.c.cartella_id == c.cartella_id, v.c.concluded_at.is_not(None),
+                v.c.concluded_at <= c.agreed_at)),
         })
 
 
@@ -230,7 +259,7 @@ def _measures() -> Source:
 
 SOURCES: dict[str, Callable[[], Source]] = {
     "pua_access": _pua_access, "vmd": _vmd, "discharge": _discharge, "waiting_list": _waiting_list,
-    "cartella": _cartella, "services": _services, "measures": _measures,
+    "cartella": _cartella, "services": _services, "measures": _measures, "care_plan": _care_plan,
 }
 
 

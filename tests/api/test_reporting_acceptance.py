@@ -18,7 +18,7 @@ PUA requests (P1-P3), registered by the PUA desk, triaged by the PUA operator
            r3 Bruno 31 Dec 23:30, triaged and oriented 1 Jan 2026 09:00      denominator of 2025 only
   Soncino  r6 Carla 3 Mar, complex → referred to the VMD (VMD-C)         first level 2025, referred_vmd
            r7 Enzo 16 May, simple → oriented                                 first level 2025, oriented
-VMDs (P4, V1, V2, UVMD): signatures by side
+VMDs (P4, V1, V2, UVMD, AU-VMD, AU-PI): signatures by side
   Crema    VMD-A (Anna, pua)  IFeC (ASST) + Crema social worker sign, concluded 12 Feb       integrated
            VMD-D (the duplicate "Anna", mmg, area disabili) only the IFeC signs, 20 Feb     not integrated
            VMD-X (Dora, cdcd) requested 20 Dec, never concluded
@@ -26,6 +26,10 @@ VMDs (P4, V1, V2, UVMD): signatures by side
   Soncino  VMD-C (Carla, pua) the Offanengo social worker signs, the IFeC takes part and records the Barthel
            without signing, concluded 12 Mar                                                  not integrated
            VMD-W (Carla's RSA application) IFeC + Offanengo social worker sign, 20 Apr        integrated
+           VMD-M (Marta, 10, autism pathway, asd) the Offanengo social worker signs, 15 Jul     not integrated
+Progetti individualizzati (DIS-VMD, LEPS-PI, AU-PI)
+  Crema    on the duplicate's disabili cartella (Anna's after the merge), agreed 1 Mar after VMD-D
+  Soncino  Marta's, on her minori_famiglia cartella, agreed 20 Jul after VMD-M
 Protected discharges (D3-D7, LEPS-DP) across the DST change (26 Oct 2025, 03:00 CEST → 02:00 CET)
   Crema    d1 Bruno, social risk, COT request Sat 25 Oct 10:00 CEST (08:00 UTC), evaluation concluded Mon 27 Oct
               09:30 CET (08:30 UTC): 47 h 30 on the wall clock, 48 h 30 elapsed → late; project 28 Oct,
@@ -78,15 +82,16 @@ EXPECTED: dict[str, dict[str, tuple[int, int | None]]] = {
     # P3 referrals to the VMD: r1 in Crema, r6 in Soncino.
     "P3": {"crema": (1, 9), "soncino": (1, 2), "ambito": (2, 11)},
     # P4 integrated / concluded in 2025, discharge evaluations left out: Crema VMD-A of A, D, W2 (X is not
-    # concluded); Soncino VMD-W of C, W.
-    "P4": {"crema": (1, 3), "soncino": (1, 2), "ambito": (2, 5)},
-    # V1 concluded / requested in 2025 (discharge evaluations out): Crema A D W2 of A D X W2; Soncino C W of C W.
-    "V1": {"crema": (3, 4), "soncino": (2, 2), "ambito": (5, 6)},
-    "V2": {"crema": (3, 4), "soncino": (2, 2), "ambito": (5, 6)},  # V1 by trigger: the same per sub-ambito
+    # concluded); Soncino VMD-W of C, W, M.
+    "P4": {"crema": (1, 3), "soncino": (1, 3), "ambito": (2, 6)},
+    # V1 concluded / requested in 2025 (discharge evaluations out): Crema A D W2 of A D X W2; Soncino C W M of
+    # C W M.
+    "V1": {"crema": (3, 4), "soncino": (3, 3), "ambito": (6, 7)},
+    "V2": {"crema": (3, 4), "soncino": (3, 3), "ambito": (6, 7)},  # V1 by trigger: the same per sub-ambito
     # UVMD persons with a VMD concluded in 2025 (discharge evaluations in): Crema Anna (VMD-A and, merged, VMD-D:
     # once), Bruno and Dora (their discharge evaluations; Dora's W2 too) = 3; Soncino Carla (C, W) = 1 (her
-    # discharge evaluation is of 2026).
-    "UVMD": {"crema": (3, None), "soncino": (1, None), "ambito": (4, None)},
+    # discharge evaluation is of 2026) and Marta (M) = 2.
+    "UVMD": {"crema": (3, None), "soncino": (2, None), "ambito": (5, None)},
     # D3 projects / social-risk signals of 2025: Crema d1 (project 28 Oct) of d1 (d2 has no risk flag, d5 is of
     # 2026); Soncino none of d3 (project in 2026) and d4 (died).
     "D3": {"crema": (1, 1), "soncino": (0, 2), "ambito": (1, 3)},
@@ -116,8 +121,18 @@ EXPECTED: dict[str, dict[str, tuple[int, int | None]]] = {
     "ATTESA-MEDIANA": {"crema": (0, None), "soncino": (1, None), "ambito": (1, None)},
     "ATTESA-P90": {"crema": (0, None), "soncino": (1, None), "ambito": (1, None)},
     # open cartelle at the end of 2025: Crema Anna (anziani, from r1; disabili, the duplicate's, merged), Bruno
-    # and Dora (anziani, for their discharge evaluations); Soncino Carla (anziani, from r6).
-    "CARTELLE": {"crema": (4, None), "soncino": (1, None), "ambito": (5, None)},
+    # and Dora (anziani, for their discharge evaluations); Soncino Carla (anziani, from r6) and Marta
+    # (minori_famiglia).
+    "CARTELLE": {"crema": (4, None), "soncino": (2, None), "ambito": (6, None)},
+    # AU-VMD persons assessed / persons referred to the autism pathway (an asd VMD requested) in 2025: Marta.
+    "AU-VMD": {"crema": (0, 0), "soncino": (1, 1), "ambito": (1, 1)},
+    # AU-PI persons with a progetto agreed after the request / the same persons: Marta's plan of 20 Jul.
+    "AU-PI": {"crema": (0, 0), "soncino": (1, 1), "ambito": (1, 1)},
+    # DIS-VMD plans on disabili cartelle agreed in 2025 that a concluded VMD preceded: the one on the
+    # duplicate's cartella (now Anna's), agreed 1 Mar after VMD-D (20 Feb).
+    "DIS-VMD": {"crema": (1, 1), "soncino": (0, 0), "ambito": (1, 1)},
+    # LEPS-PI plans agreed in 2025 on minori_famiglia cartelle: Marta's.
+    "LEPS-PI": {"crema": (0, None), "soncino": (1, None), "ambito": (1, None)},
 }
 # the waiting time of Carla's admission, in days (the statistic computed before small cells hide it)
 CARLA_WAIT_DAYS = Decimal(44)
@@ -220,6 +235,27 @@ class Scenario:
             "outcome": "project_proposed", "reassessment_due": f"{self.clock.now().year + 1}-12-31"})
         await self.run_jobs()
 
+    async def agreed_plan(self, sw: AppUser, person_id: str, cartella_id: str, *, vmd_id: str | None = None,
+                          start: str, grantor: dict | None = None) -> str:
+        """An ordinary progetto individualizzato: drafted, proposed, the person's consent, agreed."""
+        plan = (await self.call(sw, "POST", "/care-plans", {
+            "cartella_id": cartella_id, "vmd_id": vmd_id, "kind": "ordinary", "case_manager_id": str(sw.id),
+            "title": "Progetto individualizzato"}, 201))["id"]
+        await self.call(sw, "POST", f"/care-plans/{plan}/goals", {
+            "description": "Sostegno nella vita quotidiana", "indicator": "Autonomie", "target": "Mantenute",
+            "due_date": f"{self.clock.now().year + 1}-06-30"}, 201)
+        await self.call(sw, "POST", f"/care-plans/{plan}/interventions", {
+            "service_type": "sad", "provider_org_id": str((await org(self.session, "ets-igea")).id),
+            "intensity_value": 4, "intensity_unit": "ore/settimana", "start_date": start, "funding_source": "fna"},
+            201)
+        await self.call(sw, "POST", f"/care-plans/{plan}/propose")
+        consent = (await self.call(sw, "POST", f"/persons/{person_id}/consents", {
+            "purpose": "care", "valid_from": self.clock.now().date().isoformat(),
+            **(grantor or {"grantor_kind": "self"})},
+            201))["id"]
+        await self.call(sw, "POST", f"/care-plans/{plan}/agree", {"consent_id": consent})
+        return plan
+
     async def cartella(self, who: AppUser, person_id: str, area: str) -> str:
         return (await self.call(who, "POST", f"/persons/{person_id}/cartelle", {"area": area}, 201))["id"]
 
@@ -288,6 +324,7 @@ async def build_the_year(s: Scenario) -> None:
     dora = await s.person("Bianchi", "Dora", "F", date(1936, 9, 9), crema.id)
     carla = await s.person("Verdi", "Carla", "F", date(1942, 11, 11), offanengo.id)
     enzo = await s.person("Galli", "Enzo", "M", date(1935, 3, 3), offanengo.id)
+    marta = await s.person("Galli", "Marta", "F", date(2015, 4, 4), offanengo.id)
     extras = [await s.person("Moretti", name, "M", date(1950 + i, 1, 1 + i), crema.id)
               for i, name in enumerate(("Luca", "Marco", "Paolo", "Sergio", "Walter"))]
 
@@ -315,6 +352,10 @@ async def build_the_year(s: Scenario) -> None:
     s.at("2025-02-25T09:00")
     await s.call(c.steward, "POST", f"/person-matches/{match_id}/decision", {
         "decision": "merge", "keep_id": anna, "reason": "Stessa persona: verificato in anagrafe"})
+
+    # the progetto di vita on the disabili cartella (now Anna's), after VMD-D: preceded by a VMD
+    s.at("2025-03-01T09:00")
+    await s.agreed_plan(c.sw_crema, anna, dup_cartella, vmd_id=vmd_d, start="2025-03-03")
 
     # x1-x5 and r6 (Carla, complex → VMD-C)
     for i, person in enumerate(extras):
@@ -380,6 +421,19 @@ async def build_the_year(s: Scenario) -> None:
     s.at("2025-06-11T12:00")
     await s.call(c.sw_off, "POST", f"/persons/{enzo}/death", {"date_of_death": "2025-06-11"})
     await s.run_jobs()
+
+    # Marta, 10, referred to the autism pathway: her VMD (only the comune side signs), then her progetto
+    s.at("2025-07-01T09:00")
+    marta_cartella = await s.cartella(c.sw_off, marta, "minori_famiglia")
+    vmd_m = (await s.call(c.sw_off, "POST", "/vmd", {
+        "person_id": marta, "cartella_id": marta_cartella, "trigger": "asd", "team_id": str(c.vmd_team.id)},
+        201))["id"]
+    await s.assess(vmd_m, signers=[c.sw_off], start="2025-07-10T09:00", end="2025-07-15T10:00")
+    s.at("2025-07-20T09:00")
+    mother = await s.call(c.sw_off, "POST", f"/persons/{marta}/relations", {
+        "kind": "parent_responsibility", "surname": "Galli", "given_name": "Giulia"}, 201)
+    await s.agreed_plan(c.sw_off, marta, marta_cartella, vmd_id=vmd_m, start="2025-07-21", grantor={
+        "grantor_kind": "parent_responsibility", "grantor_relation_id": mother["id"]})
 
     # d1 Bruno and d2 Dora across the DST change (Sunday 26 October 2025, 03:00 CEST → 02:00 CET)
     s.at("2025-10-25T10:00")
