@@ -1,14 +1,19 @@
 """`make bench`: everything on a throwaway embedded Postgres, then a summary and bench/results/latest.json.
 
-    python -m bench.run_all [--persons 1000000] [--requests 2000] [--concurrency 16] [--samples 300]
+    python -m bench.run_all [--persons 1000000] [--ambiti 1] [--requests 2000] [--concurrency 16] [--samples 300]
                             [--output bench/results/latest.json] [--keep]
+
+The regional scale of issue 18 (10 M persons over 90 Ambiti; docs/readme/bench.md):
+
+    flock /tmp/bench.lock .venv/bin/python -m bench.run_all --persons 10000000 --ambiti 90 --import-rows 0
 
 Steps: start an embedded Postgres in a temp dir (integrations/postgres/devpg.py, fsync off: the data is
 disposable), create the database with the owner and application roles, migrate, load the reference data, the demo
 users when `seed-demo` exists, seed synthetic persons (COPY): first the import's registry (160,000) for
 bench.imports (the older platform's records: clean rows per second beside a bare COPY, the messy file's dry run
-against its truth, a second run that creates nothing), then the rest up to N; then bench.persons (codice fiscale
-lookup and fuzzy name search), bench.api_ratio (our API against a bare FastAPI + asyncpg baseline) and
+against its truth, a second run that creates nothing), then the rest up to N (over `--ambiti` Ambiti); then
+bench.persons (codice fiscale lookup and fuzzy name search by a user of the largest Ambito, and with several
+Ambiti the search across all of them), bench.api_ratio (our API against a bare FastAPI + asyncpg baseline) and
 bench.fhir_ratio (the FHIR Patient read and identifier search against the /api read, same server, same run) and
 bench.fhir_transactions (discharge signals as transaction Bundles, resources per second).
 """
@@ -99,8 +104,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         # The import is measured on a registry of the Ambito's size (issue 17), before the rest of the persons.
         first = min(args.persons, args.import_persons) if args.import_rows != 0 else args.persons
-        report = asyncio.run(synthetic.seed(urls["MIGRATION_DATABASE_URL"], persons=first,
-                                            quiet=first < 200_000))
+        report = asyncio.run(synthetic.seed(urls["MIGRATION_DATABASE_URL"], persons=first, quiet=first < 200_000,
+                                            ambiti=args.ambiti if first == args.persons else 1))
         print(synthetic.format_report(report), flush=True)
         _step(f"seeded {report.persons:,} persons in {report.elapsed_s:.1f} s", t0)
         ires = None
@@ -119,12 +124,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             rest = args.persons - asyncio.run(_count_persons(urls["DATABASE_URL"]))
             if rest > 0:
                 more = asyncio.run(synthetic.seed(urls["MIGRATION_DATABASE_URL"], persons=rest,
-                                                  quiet=rest < 200_000))
+                                                  quiet=rest < 200_000, ambiti=args.ambiti))
                 _step(f"seeded {more.persons:,} more persons in {more.elapsed_s:.1f} s", t0)
-                for name in ("persons", "cartelle", "elapsed_s", "generate_s", "copy_s", "analyze_s"):
+                for name in ("persons", "cartelle", "elapsed_s", "generate_s", "copy_s", "analyze_s", "index_s"):
                     setattr(report, name, getattr(report, name) + getattr(more, name))
                 for area, n in more.by_area.items():
                     report.by_area[area] = report.by_area.get(area, 0) + n
+                for code, n in more.by_ambito.items():
+                    report.by_ambito[code] = report.by_ambito.get(code, 0) + n
 
         from bench import api_ratio, persons
 
@@ -152,10 +159,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         "platform": platform.platform()},
             "params": {"persons": args.persons, "requests": args.requests, "concurrency": args.concurrency,
                        "workers": args.workers, "samples": args.samples, "import_persons": args.import_persons,
-                       "import_clean_rows": args.import_clean_rows, "import_rows": args.import_rows},
+                       "import_clean_rows": args.import_clean_rows, "import_rows": args.import_rows,
+                       "ambiti": args.ambiti},
             "seed": {"persons": report.persons, "cartelle": report.cartelle, "by_area": report.by_area,
                      "elapsed_s": round(report.elapsed_s, 1), "generate_s": round(report.generate_s, 1),
-                     "copy_s": round(report.copy_s, 1), "analyze_s": round(report.analyze_s, 1)},
+                     "copy_s": round(report.copy_s, 1), "analyze_s": round(report.analyze_s, 1),
+                     "index_s": round(report.index_s, 1), "by_ambito": report.by_ambito},
             "persons": pres,
             "api_ratio": ares,
             "fhir_ratio": fres,
@@ -176,10 +185,16 @@ def summary(r: dict[str, Any]) -> str:
     return "\n".join([
         "== benchmark summary ==",
         f"seed: {s['persons']:,} persons + {s['cartelle']:,} cartelle in {s['elapsed_s']} s "
-        f"(generate {s['generate_s']} s, COPY {s['copy_s']} s, ANALYZE {s['analyze_s']} s)",
-        f"codice fiscale lookup: p50 {cf['p50_ms']} ms, p95 {cf['p95_ms']} ms (n={cf['n']})",
+        f"(generate {s['generate_s']} s and COPY {s['copy_s']} s overlapped, indexes {s.get('index_s', 0)} s, "
+        f"ANALYZE {s['analyze_s']} s; {len(s.get('by_ambito') or {}) or 1} Ambiti)",
+        f"searching user's Ambito: {p['ambito']['code']} ({p['ambito']['persons']:,} persons)",
+        f"codice fiscale lookup: p50 {cf['p50_ms']} ms, p95 {cf['p95_ms']} ms (n={cf['n']}; goal p95 ≤ "
+        f"{p['cf_goal_p95_ms']} ms: {'met' if p['cf_goal_met'] else 'MISSED'})",
         f"fuzzy name search:     p50 {fz['p50_ms']} ms, p95 {fz['p95_ms']} ms (n={fz['n']}; goal p95 ≤ "
         f"{p['fuzzy_goal_p95_ms']} ms: {'met' if p['fuzzy_goal_met'] else 'MISSED'})",
+        *([f"fuzzy search across all {p['ambiti_with_persons']} Ambiti: p50 {rg['p50_ms']} ms, p95 {rg['p95_ms']} ms "
+           f"(goal p95 ≤ {p['regional_goal_p95_ms']} ms: {'met' if p['regional_goal_met'] else 'MISSED'})"]
+          if (rg := p.get("regional_fuzzy_search")) else []),
         f"API GET /api/persons/{{id}}: ours {a['ours']['req_per_s']} req/s, baseline {a['baseline']['req_per_s']} "
         f"req/s, ratio {a['ratio']} (goal ≥ {a['ratio_goal']}: {'met' if a['ratio_goal_met'] else 'MISSED'}; "
         f"rounds {a['round_ratios']}, non-200 {a['non_200']})",
@@ -230,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--samples", type=int, default=300)
+    p.add_argument("--ambiti", type=int, default=1,
+                   help="spread the persons beyond the import's registry over this many Ambiti (issue 18: 90)")
     p.add_argument("--import-persons", type=int, default=160_000, help="registry size for bench.imports")
     p.add_argument("--import-clean-rows", type=int, default=None,
                    help="clean rows for the import's rate (default: 10,000 per 160,000 persons)")

@@ -22,8 +22,8 @@ def test_run_all_smoke(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "MIGRATION_DATABASE_URL", "DEV_KEYS_DIR", "PRINCIPAL_CACHE_SECONDS")}
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.run_all", "--persons", "2000", "--requests", "200", "--samples", "30",
-         "--output", str(out)],
+        [sys.executable, "-m", "bench.run_all", "--persons", "2000", "--ambiti", "3", "--requests", "200",
+         "--samples", "30", "--output", str(out)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "== benchmark summary ==" in proc.stdout and "ratio" in proc.stdout
@@ -33,6 +33,11 @@ def test_run_all_smoke(tmp_path):
         assert r["persons"][key]["n"] == 30
         assert finite(r["persons"][key]["p50_ms"]) and finite(r["persons"][key]["p95_ms"])
     assert r["persons"]["cf_lookup"]["mean_hits"] == 1.0  # every sampled codice fiscale is found
+    # the persons spread over three Ambiti: the largest one's user searches, and the search across all is measured
+    assert len(r["seed"]["by_ambito"]) == 3 and r["persons"]["ambiti_with_persons"] == 3
+    assert r["persons"]["ambito"]["persons"] >= max(r["seed"]["by_ambito"].values())  # + the import's persons
+    assert r["persons"]["regional_fuzzy_search"]["n"] == 30 and finite(r["persons"]["regional_fuzzy_search"]["p95_ms"])
+    assert "fuzzy search across all 3 Ambiti" in proc.stdout
     a = r["api_ratio"]
     assert finite(a["ours"]["req_per_s"]) and finite(a["baseline"]["req_per_s"]) and finite(a["ratio"])
     assert a["non_200"] == 0
