@@ -152,6 +152,24 @@ async def test_attachments_live_on_a_shared_volume_at_attachments_dir():
     assert f"mkdir -p {target} && chown 10001:10001 {target}" in dockerfile  # a fresh volume is writable
 
 
+async def test_report_export_files_live_on_the_volume_the_workers_and_the_api_share():
+    """A worker writes an export's file, an API pod serves it: both mount the volume that holds the directory."""
+    target = _k8s("ConfigMap")["pua-config"]["data"]["REPORT_EXPORTS_DIR"]
+    claims = []
+    for name in ("pua-api", "pua-worker"):
+        pod = _pod(_deployments()[name])
+        assert pod["securityContext"]["fsGroup"] == 10001
+        (c,) = pod["containers"]
+        mount = next(m for m in c["volumeMounts"] if target.startswith(m["mountPath"] + "/"))
+        claims.append(next(v for v in pod["volumes"] if v["name"] == mount["name"])["persistentVolumeClaim"])
+    assert claims[0] == claims[1]
+    compose = _compose()
+    target = compose["x-app"]["environment"]["REPORT_EXPORTS_DIR"]
+    named = [{v.split(":")[0] for v in compose["services"][svc]["volumes"] if target.startswith(v.split(":")[1] + "/")}
+             for svc in ("api", "worker")]
+    assert named[0] and named[0] == named[1] and named[0] <= set(compose["volumes"])
+
+
 async def test_no_server_access_log_anywhere():
     from deploy.run import uvicorn_argv
 
@@ -169,3 +187,17 @@ async def test_production_manifests_never_use_development_keys():
     for name, d in {**_deployments(), **_k8s("Job")}.items():
         for c in _pod(d)["containers"]:
             assert "DEV_MODE" not in {e["name"] for e in c.get("env", [])}, name
+
+
+async def test_idle_connections_outlast_the_proxy():
+    """The API keeps an idle connection longer than a proxy in front of it (60 s): with uvicorn's 5 s a request sent
+    as the server closed the connection got a reset under load (bench.load)."""
+    from deploy.run import KEEP_ALIVE_SECONDS, uvicorn_argv
+
+    def keep_alive(argv: list[str]) -> int:
+        return int(argv[argv.index("--timeout-keep-alive") + 1])
+
+    assert KEEP_ALIVE_SECONDS > 60 and keep_alive(uvicorn_argv("127.0.0.1", "8000")) == KEEP_ALIVE_SECONDS
+    cmd = re.search(r"^CMD (\[.*?\])$", (DEPLOY / "Dockerfile").read_text(), re.S | re.M).group(1)
+    assert keep_alive(yaml.safe_load(cmd.replace("\\\n", ""))) == KEEP_ALIVE_SECONDS
+    assert keep_alive(_pod(_deployments()["pua-api"])["containers"][0]["command"]) == KEEP_ALIVE_SECONDS
