@@ -52,6 +52,9 @@ class Person(SQLModel, table=True):
         # 0004_registry: de-duplication reads the names of one birth year with an index-only scan.
         sa.Index("ix_person_birth_name", "ambito_id", "birth_date", postgresql_include=["name_search", "id"],
                  postgresql_where=sa.text("status = 'active'")),
+        # 0048_reporting_indexes: the indicators join a year's facts to the person's residence and merge target
+        # with an index-only look-up (domain/reporting/sources.py).
+        sa.Index("ix_person_reporting", "id", postgresql_include=["residence_comune_id", "merged_into_id"]),
         # 0038: the persons without a codice fiscale, whom de-duplication scores in full against a coded probe.
         sa.Index("ix_person_nocf_birth_name", "ambito_id", "birth_date", postgresql_include=["name_search", "id"],
                  postgresql_where=sa.text("codice_fiscale is null and status = 'active'")),

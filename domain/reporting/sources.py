@@ -217,8 +217,10 @@ def _cartella() -> Source:
     c = ca.c
     return Source(
         name="cartella", from_=ca.outerjoin(p, p.c.id == c.person_id), ambito=c.ambito_id,
-        # a person with no comune of residence is counted under the comune that owns the cartella
-        comune=sa.func.coalesce(p.c.residence_comune_id, c.owning_comune_id),
+        # the comune that holds the record: the residence when it was opened (else the domicile, else the
+        # operator's comune), moved by a transfer; it needs no look-up of the person's current residence, which
+        # on a million persons was most of the report's time (docs/indicators.md, open cartelle)
+        comune=c.owning_comune_id,
         person=sa.func.coalesce(p.c.person_key, c.person_id), dims={"area": c.area}, population=[],
         events={"opened_at": Event(c.opened_at), "closed_at": Event(c.closed_at)},
         conditions={"open_at_period_end": lambda _: sa.true()})  # the snapshot rule is in indicators.snapshot
