@@ -184,9 +184,8 @@ async def run_step(session: AsyncSession, *, export_id: uuid.UUID, render: Rende
                                     .execution_options(populate_existing=True))).scalar_one_or_none()
     if export is None or export.state not in (ExportState.pending, ExportState.running):
         return export
-    own_audit = audit.current() is None
-    if own_audit:  # in the worker the job is the audited "request"
-        audit.begin(route=f"{JOB_KIND} {export.id}", method="JOB", request_id=None)
+    # The step is the audited "request", in the name of the user who asked, whatever ran before it in this task.
+    audit.begin(route=f"{JOB_KIND} {export.id}", method="JOB", request_id=None)
     try:
         await _step(session, export, render)
     except DomainError as e:  # the user lost the right, the disk is full...: the export ends, with the reason
@@ -194,8 +193,7 @@ async def run_step(session: AsyncSession, *, export_id: uuid.UUID, render: Rende
         await session.execute(sa.delete(ReportExportPart).where(ReportExportPart.export_id == export.id))
     await session.flush()
     await audit.flush(session)
-    if own_audit:
-        audit.begin(route=None, method=None, request_id=None)
+    audit.begin(route=None, method=None, request_id=None)
     return export
 
 

@@ -157,6 +157,20 @@ class TestOwnerOnly:
         mine = (await client.get(URL, headers=h)).json()["items"]
         assert [j["id"] for j in mine] == [job["id"]]
 
+    async def test_asking_following_downloading_and_each_step_are_audited(self, session, client):
+        user = await make_user(session, Role.analyst, "ambito-crema")
+        h = bearer(user)
+        job = await finished(client, session, h, {"what": "indicators", "format": "csv", "indicator": "P1,P2"})
+        await client.get(job["file_url"], headers=h)
+        rows = (await session.execute(sa.text(
+            "select action, object_type, route from audit_event where actor_id = :u order by at, id"),
+            {"u": user.id})).all()
+        mine = [(a, t) for a, t, _r in rows]
+        assert ("create", "report_export") in mine and ("read", "report_export") in mine
+        assert ("export", "report_export") in mine  # the download
+        steps = [r for a, t, r in rows if t == "indicator_report"]
+        assert steps == [f"JOB {exports.JOB_KIND} {job['id']}"] * 2  # each step, as the job, in the user's name
+
     async def test_roles_without_report_read_are_refused(self, session, client):
         h = bearer(await make_user(session, Role.cot_operator, "asst-crema-cot"))
         r = await client.post(URL, json={"what": "leps", "format": "html"}, headers=h)
