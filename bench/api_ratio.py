@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from bench.common import asyncpg_dsn, ensure_bench_user, summarize
+from deploy.run import KEEP_ALIVE_SECONDS
 from domain.kernel.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +57,8 @@ class Server:
                  factory: bool = False):
         self.name, self.port = name, port
         cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers",
-               str(workers), "--no-access-log", "--log-level", "warning"]
+               str(workers), "--no-access-log", "--log-level", "warning",
+               "--timeout-keep-alive", str(KEEP_ALIVE_SECONDS)]  # as deployed
         if factory:
             cmd.insert(4, "--factory")
         self.log = open(log, "ab")

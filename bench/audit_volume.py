@@ -21,17 +21,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench.api_ratio import Server, _free_port, _server_env
+from bench.common import throwaway_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 OWNER, APP_ROLE, DB = "pua_owner", "pua_app", "pua_audit_bench"
@@ -134,47 +131,18 @@ def measure(port: int, db: str = DB) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    tmp = Path(tempfile.mkdtemp(prefix="pua-audit-bench-", dir=args.tmp_root))
-    os.environ["DEV_KEYS_DIR"] = str(tmp / "keys")
-    os.environ["DEV_MODE"] = "true"
-    os.environ["PERSON_SEARCH_PER_MINUTE"] = "0"
-    os.environ.pop("PRINCIPAL_CACHE_SECONDS", None)
-    from deploy.migrate import upgrade
-    from integrations.postgres import devpg
-
-    port = devpg.start(tmp / "pg", fast=True)
-    api = None
-    try:
-        devpg.ensure_database(port, DB, OWNER, APP_ROLE)
-        urls = devpg.urls(port, DB, OWNER, APP_ROLE)
-        os.environ.update(urls)
-        upgrade(urls["MIGRATION_DATABASE_URL"])
+    with throwaway_cluster(DB, owner=OWNER, app_role=APP_ROLE, prefix="pua-audit-bench-",
+                           tmp_root=args.tmp_root) as (tmp, port, urls):
         token, people = asyncio.run(_prepare(urls["MIGRATION_DATABASE_URL"], urls["DATABASE_URL"], args.persons))
-        api_port = devpg.free_port()
-        env = {**os.environ, "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
-        api = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
-                                "127.0.0.1", "--port", str(api_port), "--no-access-log"], cwd=ROOT, env=env,
-                               stdout=open(tmp / "api.log", "wb"), stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{api_port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/health/live", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or api.poll() is not None:
-                raise RuntimeError("the API did not start:\n" + (tmp / "api.log").read_text()[-3000:])
-            time.sleep(0.2)
-        before = measure(port)
-        driven = asyncio.run(_drive(base, token, people, args.requests, args.concurrency, seed=5))
-        after = measure(port)
-    finally:
-        if api is not None:
-            api.terminate()
-            api.wait(timeout=30)
-        devpg.stop(tmp / "pg", mode="immediate")
-        shutil.rmtree(tmp, ignore_errors=True)
+        api = Server("api", "api.main:create_app", _free_port(), _server_env(urls["DATABASE_URL"]), 1,
+                     tmp / "api.log", factory=True)
+        try:
+            asyncio.run(api.wait_ready("/health/live"))
+            before = measure(port)
+            driven = asyncio.run(_drive(api.base, token, people, args.requests, args.concurrency, seed=5))
+            after = measure(port)
+        finally:
+            api.stop()
 
     n = sum(driven["requests"].values())
     per_op = {}

@@ -22,10 +22,8 @@ import csv
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -35,7 +33,8 @@ import httpx
 
 from bench import audit_volume, load_data
 from bench.api_ratio import Server, _free_port, _server_env
-from bench.run_all import APP_ROLE, OWNER, _load_reference, _seed_demo, _step
+from bench.common import throwaway_cluster
+from bench.run_all import _load_reference, _seed_demo, _step
 
 ROOT = Path(__file__).resolve().parents[1]
 DB = "pua_load"
@@ -96,24 +95,8 @@ def _locust(base: str, users: int, duration: int, think: str, context: Path, out
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix="pua-load-", dir=args.tmp_root))
-    os.environ["DEV_KEYS_DIR"] = str(tmp / "keys")
-    os.environ["DEV_MODE"] = "true"  # development tokens and demo users
-    os.environ.pop("PRINCIPAL_CACHE_SECONDS", None)
-    # One search brake per user: the load shares a few demo users among many simulated ones.
-    os.environ["PERSON_SEARCH_PER_MINUTE"] = "0"
-    from integrations.postgres import devpg
-
-    port = devpg.start(tmp / "pg", fast=True)
-    _step(f"embedded Postgres on 127.0.0.1:{port} ({tmp})", t0)
-    server = None
-    try:
-        devpg.ensure_database(port, DB, OWNER, APP_ROLE)
-        urls = devpg.urls(port, DB, OWNER, APP_ROLE)
-        os.environ.update(urls)
-        from deploy.migrate import upgrade
-
-        upgrade(urls["MIGRATION_DATABASE_URL"])
+    with throwaway_cluster(DB, prefix="pua-load-", tmp_root=args.tmp_root, keep=args.keep) as (tmp, port, urls):
+        _step(f"embedded Postgres on 127.0.0.1:{port} ({tmp}), migrated", t0)
         asyncio.run(_load_reference(urls["MIGRATION_DATABASE_URL"]))
         _step(_seed_demo(), t0)
         from deploy.seed import synthetic
@@ -127,31 +110,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             urls["DATABASE_URL"], cases=args.vmds + args.plans + args.listed, others=2000, discharge=500))
         server = Server("api", "api.main:create_app", _free_port(), _server_env(urls["DATABASE_URL"]),
                         args.api_workers, tmp / "api.log", factory=True)
-        asyncio.run(server.wait_ready("/health/live"))
-        data = asyncio.run(load_data.prepare(server.base, tokens, sample["cases"], vmds=args.vmds, plans=args.plans,
-                                             listed=args.listed))
-        asyncio.run(_signal_discharges(server.base, tokens["gateway"], sample["discharge"], 5))
-        _step(f"working data: {len(data['vmds'])} VMDs in progress, {len(data['plans'])} active plans, "
-              f"{len(data['waiting_list_entries'])} listed RSA entries, 5 discharge signals", t0)
-        context = tmp / "context.json"
-        context.write_text(json.dumps({"tokens": tokens, "persons": sample["persons"],
-                                       "discharge_persons": sample["discharge"], **data}))
-        runs = []
-        for users in args.users:
-            before = audit_volume.measure(port, DB)
-            r = _locust(server.base, users, args.duration, args.think, context, tmp)
-            r["audit"] = audit_volume.growth(before, audit_volume.measure(port, DB), r["sent_with_ramp"],
-                                             **audit_volume.YEAR)
-            runs.append(r)
-            _step(f"{users} users: {r['requests']:,} requests, {r['failures']} failures", t0)
-        if server.proc.poll() is not None:
-            raise RuntimeError("the API exited during the load:\n" + (tmp / "api.log").read_text()[-3000:])
-    finally:
-        if server is not None:
+        try:
+            asyncio.run(server.wait_ready("/health/live"))
+            data = asyncio.run(load_data.prepare(server.base, tokens, sample["cases"], vmds=args.vmds,
+                                                 plans=args.plans, listed=args.listed))
+            asyncio.run(_signal_discharges(server.base, tokens["gateway"], sample["discharge"], 5))
+            _step(f"working data: {len(data['vmds'])} VMDs in progress, {len(data['plans'])} active plans, "
+                  f"{len(data['waiting_list_entries'])} listed RSA entries, 5 discharge signals", t0)
+            context = tmp / "context.json"
+            context.write_text(json.dumps({"tokens": tokens, "persons": sample["persons"],
+                                           "discharge_persons": sample["discharge"], **data}))
+            runs = []
+            for users in args.users:
+                before = audit_volume.measure(port, DB)
+                r = _locust(server.base, users, args.duration, args.think, context, tmp)
+                r["audit"] = audit_volume.growth(before, audit_volume.measure(port, DB), r["sent_with_ramp"],
+                                                 **audit_volume.YEAR)
+                runs.append(r)
+                _step(f"{users} users: {r['requests']:,} requests, {r['failures']} failures", t0)
+            if server.proc.poll() is not None:
+                raise RuntimeError("the API exited during the load:\n" + (tmp / "api.log").read_text()[-3000:])
+        finally:
             server.stop()
-        devpg.stop(tmp / "pg", mode="immediate")
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
     return {"at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                         "platform": platform.platform(), "shared_with_load_generator": True},

@@ -83,7 +83,8 @@ class _Role(HttpUser):
                 expected_seen[(op, r.status_code)] += 1
                 r.success()
             else:
-                r.failure(f"{r.status_code}: {(r.text or '')[:300]}")
+                # status 0: no answer at all (the connection failed or was closed): the error says why
+                r.failure(f"{r.status_code}: {(r.text or '')[:300]}" if r.status_code else f"0: {r.error!r}")
         return None
 
     def person(self) -> dict:

@@ -25,13 +25,13 @@ import importlib
 import json
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bench.common import throwaway_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "latest.json"
@@ -69,33 +69,11 @@ def _seed_demo() -> str:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix="pua-bench-", dir=args.tmp_root))
-    # Settings are read once: point everything at the bench cluster and its own dev keys before importing them.
-    os.environ["DEV_KEYS_DIR"] = str(tmp / "keys")
-    os.environ["DEV_MODE"] = "true"  # development keys and demo users (the API refuses them otherwise)
-    os.environ.pop("PRINCIPAL_CACHE_SECONDS", None)
-    # The search brake protects the registry from scraping by a person; the benchmark measures the query itself.
-    os.environ["PERSON_SEARCH_PER_MINUTE"] = "0"
     os.environ.setdefault("LOG_LEVEL", "INFO")
-    from integrations.postgres import devpg
-
-    port = devpg.start(tmp / "pg", fast=True)
-    _step(f"embedded Postgres on 127.0.0.1:{port} ({tmp})", t0)
     result: dict[str, Any] = {}
-    try:
-        devpg.ensure_database(port, DB, OWNER, APP_ROLE)
-        urls = devpg.urls(port, DB, OWNER, APP_ROLE)
-        os.environ.update(urls)
-        from domain.kernel.settings import get_settings
-
-        get_settings.cache_clear()
-        from integrations.identity import jwt as jwt_mod
-
-        jwt_mod.reset_keyset()
-        from deploy.migrate import upgrade
-
-        upgrade(urls["MIGRATION_DATABASE_URL"])
-        _step("migrated", t0)
+    with throwaway_cluster(DB, owner=OWNER, app_role=APP_ROLE, tmp_root=args.tmp_root,
+                           keep=args.keep) as (tmp, port, urls):
+        _step(f"embedded Postgres on 127.0.0.1:{port} ({tmp}), migrated", t0)
         asyncio.run(_load_reference(urls["MIGRATION_DATABASE_URL"]))
         _step("reference data loaded", t0)
         _step(_seed_demo(), t0)
@@ -172,10 +150,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "imports": ires,
             "total_s": round(time.perf_counter() - t0, 1),
         }
-    finally:
-        devpg.stop(tmp / "pg", mode="fast")
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
     return result
 
 

@@ -31,6 +31,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DB_NAME, OWNER = "pua", "pua_owner"
 STOP_GRACE_SECONDS = 15.0
+# How long an idle client connection stays open. uvicorn's default (5 s) is shorter than the pause of an operator
+# between two requests and than the idle timeout of a proxy that keeps connections to the API (60 s for most load
+# balancers and ingress controllers): a request sent on a connection the server is closing at that moment gets a
+# connection reset (a 502 behind a proxy). bench.load found it; the Dockerfile and deploy/k8s/api.yaml use the same.
+KEEP_ALIVE_SECONDS = 75
 DEFAULT_HOST = "127.0.0.1"  # only this machine, unless HOST says otherwise
 
 
@@ -102,7 +107,7 @@ def seed(owner_url: str) -> dict:
 
 def uvicorn_argv(host: str, port: str) -> list[str]:
     return [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host", host, "--port", port,
-            "--no-access-log"]
+            "--no-access-log", "--timeout-keep-alive", str(KEEP_ALIVE_SECONDS)]
 
 
 class Children:

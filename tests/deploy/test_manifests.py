@@ -187,3 +187,17 @@ async def test_production_manifests_never_use_development_keys():
     for name, d in {**_deployments(), **_k8s("Job")}.items():
         for c in _pod(d)["containers"]:
             assert "DEV_MODE" not in {e["name"] for e in c.get("env", [])}, name
+
+
+async def test_idle_connections_outlast_the_proxy():
+    """The API keeps an idle connection longer than a proxy in front of it (60 s): with uvicorn's 5 s a request sent
+    as the server closed the connection got a reset under load (bench.load)."""
+    from deploy.run import KEEP_ALIVE_SECONDS, uvicorn_argv
+
+    def keep_alive(argv: list[str]) -> int:
+        return int(argv[argv.index("--timeout-keep-alive") + 1])
+
+    assert KEEP_ALIVE_SECONDS > 60 and keep_alive(uvicorn_argv("127.0.0.1", "8000")) == KEEP_ALIVE_SECONDS
+    cmd = re.search(r"^CMD (\[.*?\])$", (DEPLOY / "Dockerfile").read_text(), re.S | re.M).group(1)
+    assert keep_alive(yaml.safe_load(cmd.replace("\\\n", ""))) == KEEP_ALIVE_SECONDS
+    assert keep_alive(_pod(_deployments()["pua-api"])["containers"][0]["command"]) == KEEP_ALIVE_SECONDS
