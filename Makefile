@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-dev bench clean-data
+.PHONY: run test install install-dev bench bench-load clean-data
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,12 @@ test: install-dev
 
 bench: install-dev
 	$(BIN)/python -m bench.run_all
+
+# The load test (locust, headless): 1,000,000 persons, 25 then 100 simulated users, 2 minutes each; LOAD_ARGS to
+# change it (docs/readme/bench.md).
+LOAD_ARGS ?= --persons 1000000 --users 25,100 --duration 120
+bench-load: install-dev
+	$(BIN)/python -m bench.load $(LOAD_ARGS)
 
 # Stops the embedded Postgres that `make run` started (or left running) and deletes its data (PG_DATA_DIR) and the
 # beat schedule beside it: the next `make run` starts from an empty database. Stop `make run` first (Ctrl-C).
