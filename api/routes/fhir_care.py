@@ -8,7 +8,9 @@ from fastapi import Query, Request
 
 from api.deps import Session
 from api.routes.fhir import (
+    DEFAULT_COUNT,
     FhirResponse,
+    _page,
     access,
     base_url,
     fhir_router,
@@ -19,6 +21,7 @@ from domain.assessment import instruments
 from domain.assessment import queries as vmd_queries
 from domain.care_plan import policy as plan_policy
 from domain.care_plan import queries as plan_queries
+from domain.kernel import cursor as cursor_codec
 from domain.kernel.errors import Invalid, NotFound
 from domain.security.permissions import Permission
 from integrations.fhir import care_plan, questionnaire, r4
@@ -30,6 +33,36 @@ async def read_care_plan(plan_id: uuid.UUID, session: Session,
                          principal: access("CarePlan", "read", Permission.care_plan_read)) -> FhirResponse:
     bundle = await plan_queries.get_plan(session=session, principal=principal, plan_id=plan_id)
     return FhirResponse(r4.dump(care_plan.to_fhir(plan_policy.plan_view_for(principal, bundle))))
+
+
+CARE_PLAN_CURSOR = "fhir.care_plan"
+CARE_PLAN_STATES: dict[str, list[str]] = {}  # FHIR status → our plan states (the search's `status`)
+for _state, _status in care_plan.STATUS.items():
+    CARE_PLAN_STATES.setdefault(_status, []).append(_state)
+
+
+@fhir_router.get("/CarePlan", name="fhir:CarePlan:search-type")
+async def search_care_plans(request: Request, session: Session,
+                            principal: access("CarePlan", "read", Permission.care_plan_read),
+                            patient_ref: str = Query(alias="patient", max_length=200),
+                            status: str | None = Query(default=None, max_length=40),
+                            count: int = Query(default=DEFAULT_COUNT, alias="_count", ge=1, le=plan_queries.MAX_PAGE),
+                            cursor: str | None = Query(default=None, alias="_cursor", max_length=1000)
+                            ) -> FhirResponse:
+    """The progetti of the person's cartelle the caller reaches, oldest first, each as its read shows it."""
+    person_id = reference_param(patient_ref, "Patient", "patient")
+    if status is not None and status not in CARE_PLAN_STATES:
+        raise Invalid("status", "valori gestiti: " + ", ".join(CARE_PLAN_STATES))
+    after = _page(CARE_PLAN_CURSOR, cursor)
+    bundles, nxt = await plan_queries.list_for_person(
+        session, principal=principal, person_id=person_id, limit=count,
+        states=CARE_PLAN_STATES[status] if status else None, cursor=uuid.UUID(after) if after else None)
+    base = base_url(request)
+    entries = [{"fullUrl": f"{base}/CarePlan/{b.plan.id}",
+                "resource": r4.dump(care_plan.to_fhir(plan_policy.plan_view_for(principal, b))),
+                "search": {"mode": "match"}} for b in bundles]
+    return FhirResponse(searchset(request, entries, cursor_codec.encode(CARE_PLAN_CURSOR, str(nxt)) if nxt else None,
+                                  None))
 
 
 # ---------------------------------------------------------------------------------------------------- Questionnaire

@@ -14,6 +14,7 @@ from domain.care_plan.repository import OBJECT, REVIEW_KIND, PlanBundle
 from domain.kernel import history, work_items
 from domain.kernel.errors import NotFound
 from domain.registry import policy as registry_policy
+from domain.registry.models import Cartella
 from domain.security import audit, directory
 
 MAX_PAGE = 200
@@ -60,6 +61,46 @@ async def list_for_cartella(session: AsyncSession, *, principal, cartella_id: uu
     audit.record(action="read", object_type=OBJECT, object_ids=[p.id for p in rows],
                  person_ids=[cartella.person_id], result_count=len(rows))
     return [PlanBundle(plan=p, goals=[], interventions=[], reviews=[], projection=projection) for p in rows], nxt
+
+
+async def list_for_person(session: AsyncSession, *, principal, person_id: uuid.UUID,
+                          states: list[PlanState] | None = None, limit: int = 50,
+                          cursor: uuid.UUID | None = None) -> tuple[list[PlanBundle], uuid.UUID | None]:
+    """The plans of the person's cartelle the principal reaches, each cartella checked as the plans of one
+    cartella are (`list_for_cartella`: 403 consent_required where consent is missing), oldest first (keyset on id),
+    each plan whole as `get_plan` shows it; a minimal viewer (provider, MMG) only those with its interventions. A
+    person has a handful of cartelle; the page's children, labels and case managers are read at once."""
+    reachable = (await session.execute(registry_policy.readable_cartella_ids(principal, person_id=person_id)
+                                       .order_by(Cartella.id))).scalars().all()
+    if not reachable:  # as the plans of a cartella out of reach: 404, and the attempt in the person's access log
+        audit.record(action="denied", object_type="person", object_ids=[person_id], person_ids=[person_id])
+        raise NotFound("Persona non trovata o nessuna sua cartella raggiungibile.")
+    cartelle_rows = [await registry_policy.cartella_in_scope(session, principal, cid) for cid in reachable]
+    limit = max(1, min(int(limit), MAX_PAGE))
+    access = await registry_policy.person_access(session, principal, person_id, cartelle_rows[0].ambito_id)
+    projection = "full" if access.projection == "full" else "minimal"
+    stmt = sa.select(CarePlan).where(CarePlan.cartella_id.in_([c.id for c in cartelle_rows]))
+    if states:
+        stmt = stmt.where(CarePlan.state.in_([PlanState(x).value for x in states]))
+    if projection != "full":
+        stmt = stmt.where(policy.minimal_filter(principal))
+    if cursor is not None:
+        stmt = stmt.where(CarePlan.id > cursor)
+    rows = list((await session.execute(stmt.order_by(CarePlan.id).limit(limit + 1))).scalars())
+    nxt = rows[limit - 1].id if len(rows) > limit else None
+    rows = rows[:limit]
+    kids = await repository.children_of(session, [p.id for p in rows])
+    labels = await repository.intervention_labels(session, [iv for p in rows for iv in kids[p.id][1]])
+    cards = await directory.user_cards(session, list({p.case_manager_id for p in rows}))
+    bundles = []
+    for p in rows:
+        goals, ivs, reviews = kids[p.id]
+        cm = cards.get(p.case_manager_id)
+        bundles.append(PlanBundle(plan=p, goals=goals, interventions=ivs, reviews=reviews, projection=projection,
+                                  labels=labels, case_manager_name=cm.display_name if cm else None))
+    audit.record(action="read", object_type=OBJECT, object_ids=[b.plan.id for b in bundles], person_ids=[person_id],
+                 result_count=len(bundles))
+    return bundles, nxt
 
 
 async def list_versions(session: AsyncSession, *, principal, plan_id: uuid.UUID) -> list:

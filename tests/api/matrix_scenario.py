@@ -1048,7 +1048,7 @@ def request_for(sc: Scenario, method: str, path: str, role: str, situation: str)
     if method == "GET" and path == "/fhir/Patient":
         kw["params"] = {"name": "Rossi"}
     if method == "GET" and path in ("/fhir/RelatedPerson", "/fhir/EpisodeOfCare", "/fhir/Consent", "/fhir/AuditEvent",
-                                    "/fhir/QuestionnaireResponse"):
+                                    "/fhir/QuestionnaireResponse", "/fhir/CarePlan"):
         kw["params"] = {"patient": f"Patient/{param(sc, path, 'person_id', role, situation)}"}
     if method == "GET" and path == "/fhir/Provenance":
         case = param(sc, "/fhir/ServiceRequest/{discharge_id}", "discharge_id", role, situation)  # the case itself

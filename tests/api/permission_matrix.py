@@ -544,6 +544,7 @@ fhir_route("GET", "/Patient/{person_id}/_history/{version}", EXPECTED[("GET", "/
 fhir_route("GET", "/Consent", EXPECTED[("GET", "/api/persons/{person_id}/consents")])  # ?patient=
 fhir_route("GET", "/Consent/{consent_id}", EXPECTED[("GET", "/api/persons/{person_id}/consents")])
 fhir_route("GET", "/CarePlan/{plan_id}", EXPECTED[("GET", "/api/care-plans/{plan_id}")])
+fhir_route("GET", "/CarePlan", EXPECTED[("GET", "/api/cartelle/{cartella_id}/care-plans")])  # ?patient=: its cartelle's
 fhir_route("GET", "/QuestionnaireResponse", EXPECTED[("GET", "/api/persons/{person_id}/vmd")])  # ?patient=
 fhir_route("GET", "/Questionnaire", EXPECTED[("GET", "/api/instruments")])
 fhir_route("GET", "/Questionnaire/{questionnaire_id}", EXPECTED[("GET", "/api/instruments/{code}/versions/{version}")])

@@ -339,6 +339,40 @@ class TestCarePlan:
         assert goal["target"][0] == {"measure": {"text": "Accessi in Pronto Soccorso"},
                                      "detailString": "Nessun accesso in 6 mesi", "dueDate": "2026-09-01"}
 
+    async def test_the_plans_of_a_patient_searched_by_status_and_paged(self, client, session, worker, bonetti):
+        me = (await client.get("/api/me", headers=worker)).json()
+        plans = []
+        for area in ("anziani", "disabili"):  # two cartelle, a plan on each
+            r = await client.post(f"/api/persons/{bonetti.id}/cartelle", json={"area": area}, headers=worker)
+            assert r.status_code == 201, r.text
+            r = await client.post("/api/care-plans", headers=worker, json={
+                "cartella_id": r.json()["id"], "case_manager_id": me["id"], "title": f"Progetto {area}"})
+            assert r.status_code == 201, r.text
+            plans.append(r.json()["id"])
+        r = await client.post(f"/api/care-plans/{plans[0]}/goals", headers=worker, json={
+            "description": "Permanenza al domicilio in sicurezza", "indicator": "Accessi in Pronto Soccorso",
+            "target": "Nessun accesso in 6 mesi"})
+        assert r.status_code == 201, r.text
+        patient = f"Patient/{bonetti.id}"
+        r = await client.get("/fhir/CarePlan", params={"patient": patient}, headers=worker)
+        assert r.status_code == 200, r.text
+        bundle = r.json()
+        r4.check_r4(bundle)
+        assert [e["resource"]["id"] for e in bundle["entry"]] == plans  # oldest first, each whole as its read
+        assert bundle["entry"][0]["resource"] == (await client.get(f"/fhir/CarePlan/{plans[0]}",
+                                                                   headers=worker)).json()
+        rows = (await session.execute(sa.select(AuditEvent.object_ids).where(
+            AuditEvent.request_id == r.headers["x-request-id"], AuditEvent.object_type == "care_plan"))).all()
+        assert [sorted(map(str, ids)) for (ids,) in rows] == [sorted(plans)]
+        r = await client.get("/fhir/CarePlan", params={"patient": patient, "_count": "1"}, headers=worker)
+        nxt = next(link["url"] for link in r.json()["link"] if link["relation"] == "next")
+        r = await client.get(nxt.removeprefix("http://test"), headers=worker)
+        assert [e["resource"]["id"] for e in r.json()["entry"]] == [plans[1]]
+        r = await client.get("/fhir/CarePlan", params={"patient": patient, "status": "active"}, headers=worker)
+        assert r.json().get("entry", []) == []  # both drafts
+        r = await client.get("/fhir/CarePlan", params={"patient": patient, "status": "bozza"}, headers=worker)
+        assert r.status_code == 400 and issues(r)[0]["diagnostics"].startswith("status:")
+
 
 class TestQuestionnaire:
     async def test_instruments_read_and_list_as_questionnaires(self, client, worker):
