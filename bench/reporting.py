@@ -19,14 +19,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 GOAL_S = 2.0
@@ -167,24 +163,15 @@ def run(*, persons: int, year: int, rounds: int, scale: float, database_url: str
         tmp_root: str = "/var/tmp", keep: bool = False) -> dict[str, Any]:
     if database_url:
         return asyncio.run(measure(database_url, year=year, rounds=rounds, restart=None))
-    tmp = Path(tempfile.mkdtemp(prefix="pua-bench-reporting-", dir=tmp_root))
-    os.environ["DEV_KEYS_DIR"] = str(tmp / "keys")
-    from integrations.postgres import devpg
+    from bench.common import throwaway_cluster
 
-    port = devpg.start(tmp / "pg", fast=True)
     out: dict[str, Any] = {"persons": persons, "scale": scale}
-    try:
-        devpg.ensure_database(port, "pua_bench", "pua_owner", "pua_app")
-        urls = devpg.urls(port, "pua_bench", "pua_owner", "pua_app")
-        os.environ.update(urls)
-        from domain.kernel.settings import get_settings
-
-        get_settings.cache_clear()
+    with throwaway_cluster("pua_bench", prefix="pua-bench-reporting-", tmp_root=tmp_root, keep=keep) as (
+            tmp, port, urls):
         from bench.run_all import _load_reference
-        from deploy.migrate import upgrade
         from deploy.seed import activity, synthetic
+        from integrations.postgres import devpg
 
-        upgrade(urls["MIGRATION_DATABASE_URL"])
         asyncio.run(_load_reference(urls["MIGRATION_DATABASE_URL"]))
         t0 = time.perf_counter()
         asyncio.run(synthetic.seed(urls["MIGRATION_DATABASE_URL"], persons=persons, quiet=True))
@@ -203,10 +190,6 @@ def run(*, persons: int, year: int, rounds: int, scale: float, database_url: str
             devpg.start(tmp / "pg", port=port, fast=True)
 
         out |= asyncio.run(measure(urls["DATABASE_URL"], year=year, rounds=rounds, restart=restart))
-    finally:
-        devpg.stop(tmp / "pg", mode="fast")
-        if not keep:
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
