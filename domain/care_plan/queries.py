@@ -39,6 +39,23 @@ async def get_plan(session: AsyncSession, *, principal, plan_id: uuid.UUID, audi
     return bundle
 
 
+async def _page(session: AsyncSession, principal, cartella_ids: list[uuid.UUID], projection: str,
+                states: list[PlanState] | None, limit: int, cursor: uuid.UUID | None
+                ) -> tuple[list[CarePlan], uuid.UUID | None]:
+    """One page of the plans of some cartelle, oldest first (keyset on id); a minimal viewer only those with its
+    interventions."""
+    limit = max(1, min(int(limit), MAX_PAGE))
+    stmt = sa.select(CarePlan).where(CarePlan.cartella_id.in_(cartella_ids))
+    if states:
+        stmt = stmt.where(CarePlan.state.in_([PlanState(x).value for x in states]))
+    if projection != "full":
+        stmt = stmt.where(policy.minimal_filter(principal))
+    if cursor is not None:
+        stmt = stmt.where(CarePlan.id > cursor)
+    rows = list((await session.execute(stmt.order_by(CarePlan.id).limit(limit + 1))).scalars())
+    return rows[:limit], rows[limit - 1].id if len(rows) > limit else None
+
+
 async def list_for_cartella(session: AsyncSession, *, principal, cartella_id: uuid.UUID,
                             state: PlanState | None = None, limit: int = 50,
                             cursor: uuid.UUID | None = None) -> tuple[list[PlanBundle], uuid.UUID | None]:
@@ -47,17 +64,8 @@ async def list_for_cartella(session: AsyncSession, *, principal, cartella_id: uu
     cartella = await registry_policy.cartella_in_scope(session, principal, cartella_id)
     access = await registry_policy.person_access(session, principal, cartella.person_id, cartella.ambito_id)
     projection = "full" if access.projection == "full" else "minimal"
-    limit = max(1, min(int(limit), MAX_PAGE))
-    stmt = sa.select(CarePlan).where(CarePlan.cartella_id == cartella.id)
-    if state is not None:
-        stmt = stmt.where(CarePlan.state == PlanState(state).value)
-    if projection != "full":
-        stmt = stmt.where(policy.minimal_filter(principal))
-    if cursor is not None:
-        stmt = stmt.where(CarePlan.id > cursor)
-    rows = list((await session.execute(stmt.order_by(CarePlan.id).limit(limit + 1))).scalars())
-    nxt = rows[limit - 1].id if len(rows) > limit else None
-    rows = rows[:limit]
+    rows, nxt = await _page(session, principal, [cartella.id], projection, [state] if state is not None else None,
+                            limit, cursor)
     audit.record(action="read", object_type=OBJECT, object_ids=[p.id for p in rows],
                  person_ids=[cartella.person_id], result_count=len(rows))
     return [PlanBundle(plan=p, goals=[], interventions=[], reviews=[], projection=projection) for p in rows], nxt
@@ -76,19 +84,9 @@ async def list_for_person(session: AsyncSession, *, principal, person_id: uuid.U
         audit.record(action="denied", object_type="person", object_ids=[person_id], person_ids=[person_id])
         raise NotFound("Persona non trovata o nessuna sua cartella raggiungibile.")
     cartelle_rows = [await registry_policy.cartella_in_scope(session, principal, cid) for cid in reachable]
-    limit = max(1, min(int(limit), MAX_PAGE))
     access = await registry_policy.person_access(session, principal, person_id, cartelle_rows[0].ambito_id)
     projection = "full" if access.projection == "full" else "minimal"
-    stmt = sa.select(CarePlan).where(CarePlan.cartella_id.in_([c.id for c in cartelle_rows]))
-    if states:
-        stmt = stmt.where(CarePlan.state.in_([PlanState(x).value for x in states]))
-    if projection != "full":
-        stmt = stmt.where(policy.minimal_filter(principal))
-    if cursor is not None:
-        stmt = stmt.where(CarePlan.id > cursor)
-    rows = list((await session.execute(stmt.order_by(CarePlan.id).limit(limit + 1))).scalars())
-    nxt = rows[limit - 1].id if len(rows) > limit else None
-    rows = rows[:limit]
+    rows, nxt = await _page(session, principal, [c.id for c in cartelle_rows], projection, states, limit, cursor)
     kids = await repository.children_of(session, [p.id for p in rows])
     labels = await repository.intervention_labels(session, [iv for p in rows for iv in kids[p.id][1]])
     cards = await directory.user_cards(session, list({p.case_manager_id for p in rows}))
