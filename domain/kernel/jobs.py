@@ -119,6 +119,12 @@ async def enqueue(session: AsyncSession, *, kind: str, payload: dict[str, Any], 
     return job
 
 
+def dead_with_key(dedup_key: Any) -> sa.ColumnElement[bool]:
+    """SQL condition: the job with this dedup key (a value or an expression of the caller's row) is dead, i.e. it
+    failed every attempt; a context that chains jobs by key reads its own work's outcome with it."""
+    return sa.exists().where(Job.dedup_key == dedup_key, Job.state == JobState.dead.value)
+
+
 # --------------------------------------------------------------------------------------------- worker side
 
 

@@ -28,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kernel import clock, cursor, jobs, storage
 from domain.kernel.errors import DomainError, Gone, InsufficientStorage, Invalid, NotFound
-from domain.kernel.models import Job, JobState
 from domain.kernel.settings import get_settings
 from domain.reporting import definitions, indicators, service
 from domain.reporting.models import ExportState, ReportExport, ReportExportPart
@@ -307,7 +306,7 @@ async def expire(session: AsyncSession) -> int:
     await session.execute(
         sa.update(ReportExport)
         .where(ReportExport.state.in_((ExportState.pending.value, ExportState.running.value)),
-               sa.exists().where(Job.dedup_key == step_key, Job.state == JobState.dead.value))
+               jobs.dead_with_key(step_key))
         .values(state=ExportState.failed.value, error=DEAD_STEP, error_code="dead_step", finished_at=now)
         .execution_options(synchronize_session=False))
     expired = (await session.execute(
