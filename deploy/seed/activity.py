@@ -142,20 +142,25 @@ class Actors:
     cot_id: uuid.UUID
 
 
+async def _found_or_made(conn, find: str, code: str, make: str, ambito_id: uuid.UUID) -> uuid.UUID:
+    found = await conn.fetchval(find, code)
+    if found is not None:
+        return found
+    made = new_id()
+    await conn.execute(make, made, code, ambito_id)
+    return made
+
+
 async def _actors(conn, ambito_id: uuid.UUID) -> Actors:
     """The user, team and organisations the synthetic events name (made once, found again on a second run)."""
-    user = await conn.fetchval("select id from app_user where username = $1", SYNTHETIC_USER)
-    if user is None:
-        user = new_id()
-        await conn.execute("insert into app_user (id, username, display_name, kind, ambito_id, scopes, active) "
-                           "values ($1, $2, 'Attività sintetica', 'system', $3, '{}', true)",
-                           user, SYNTHETIC_USER, ambito_id)
-    team = await conn.fetchval("select id from team where code = $1", SYNTHETIC_TEAM)
-    if team is None:
-        team = new_id()
-        await conn.execute("insert into team (id, ambito_id, code, name, type, active) "
-                           "values ($1, $2, $3, 'Equipe VMD (attività sintetica)', 'vmd_equipe', true)",
-                           team, ambito_id, SYNTHETIC_TEAM)
+    user = await _found_or_made(
+        conn, "select id from app_user where username = $1", SYNTHETIC_USER,
+        "insert into app_user (id, username, display_name, kind, ambito_id, scopes, active) "
+        "values ($1, $2, 'Attività sintetica', 'system', $3, '{}', true)", ambito_id)
+    team = await _found_or_made(
+        conn, "select id from team where code = $1", SYNTHETIC_TEAM,
+        "insert into team (id, ambito_id, code, name, type, active) "
+        "values ($1, $3, $2, 'Equipe VMD (attività sintetica)', 'vmd_equipe', true)", ambito_id)
     units = [r["id"] for r in await conn.fetch(
         "select id from organisation where kind = 'asst_unit' order by code")]
     any_org = await conn.fetchval("select id from organisation where kind in ('asst', 'csc') order by kind limit 1")

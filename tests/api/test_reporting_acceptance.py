@@ -62,8 +62,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.kernel import jobs
 from domain.kernel.clock import ROME
 from domain.reporting import definitions, indicators
-from domain.security.models import AppUser, Role, Team, TeamMember, TeamType
+from domain.security.models import AppUser, Role, Team, TeamType
 from domain.territory import queries as territory
+from tests.domain.assessment.vmd_setup import BARTHEL_35, SOCIAL, make_team
+from tests.domain.pua.helpers import complex_answers, simple_answers
 from tests.factories.registry import person_payload
 from tests.support import bearer, make_user, org
 
@@ -137,20 +139,7 @@ EXPECTED: dict[str, dict[str, tuple[int, int | None]]] = {
 # the waiting time of Carla's admission, in days (the statistic computed before small cells hide it)
 CARLA_WAIT_DAYS = Decimal(44)
 
-BARTHEL_35 = {"feeding": "needs_help", "bathing": "dependent", "grooming": "needs_help", "dressing": "needs_help",
-              "bowels": "occasional_accident", "bladder": "occasional_accident", "toilet_use": "needs_help",
-              "transfers": "minor_help", "mobility": "immobile", "stairs": "unable"}
-SOCIAL = {"living_arrangement": "alone", "social_network": "limited", "social_isolation": True,
-          "caregiver_present": False, "housing_adequacy": "partially_adequate",
-          "housing_barriers": ["stairs_without_lift"], "eviction_risk": False, "economic_difficulty": "occasional"}
-COMPLEX = {"request_source": "gp", "request_type": "care_need", "need_areas": ["personal_care"],
-           "lives_alone": True, "caregiver": "absent", "autonomy_loss": "partial", "cognitive_decline": False,
-           "multimorbidity": True, "recent_discharge": False, "caregiver_loss": False, "abuse_suspicion": False,
-           "housing_emergency": False}
-SIMPLE = {"request_source": "self", "request_type": "information", "need_areas": ["economic"],
-          "lives_alone": False, "caregiver": "adequate", "autonomy_loss": "none", "cognitive_decline": False,
-          "multimorbidity": False, "recent_discharge": False, "caregiver_loss": False, "abuse_suspicion": False,
-          "housing_emergency": False}
+COMPLEX, SIMPLE = complex_answers(), simple_answers()
 
 
 @dataclass
@@ -283,19 +272,6 @@ class Scenario:
 
 
 # ---------------------------------------------------------------------------------------------------- the cast
-async def _team(session, type_: TeamType, seat: str, members: list[tuple[AppUser, str]]) -> Team:
-    ambito = await org(session, "ambito-crema")
-    team = Team(ambito_id=ambito.id, code=f"acceptance-{type_.value}-{uuid.uuid4().hex[:6]}", name="Équipe",
-                type=type_, organisation_id=(await org(session, seat)).id)
-    session.add(team)
-    await session.flush()
-    for user, brings in members:
-        session.add(TeamMember(team_id=team.id, user_id=user.id, organisation_id=(await org(session, brings)).id,
-                               valid_from=date(2024, 1, 1)))
-    await session.flush()
-    return team
-
-
 async def cast(session) -> Cast:
     pua = await make_user(session, Role.asst_pua_operator, "asst-crema-pua", profession="Infermiera PUA")
     ifec = await make_user(session, Role.asst_pua_operator, "asst-crema-pua", profession="IFeC")
@@ -309,8 +285,8 @@ async def cast(session) -> Cast:
         coordinator=await make_user(session, Role.sub_ambito_coordinator, "subambito-soncino"),
         rsa=await make_user(session, Role.rsa_operator, "op-fbc"),
         analyst=await make_user(session, Role.analyst, "ambito-crema"),
-        pua_team=await _team(session, TeamType.pua, "asst-crema-pua", [(pua, "asst-crema-pua")]),
-        vmd_team=await _team(session, TeamType.vmd_equipe, "asst-crema-cdc-crema", [
+        pua_team=await make_team(session, [(pua, "asst-crema-pua")], type=TeamType.pua, seat="asst-crema-pua"),
+        vmd_team=await make_team(session, [
             (ifec, "asst-crema-pua"), (sw_crema, "comune-crema"), (sw_off, "comune-offanengo")]))
 
 
