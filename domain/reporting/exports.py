@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kernel import clock, cursor, jobs, storage
-from domain.kernel.errors import DomainError, Gone, InsufficientStorage, Invalid, NotFound
+from domain.kernel.errors import DomainError, Forbidden, Gone, InsufficientStorage, Invalid, NotFound, Unauthenticated
 from domain.kernel.settings import get_settings
 from domain.reporting import definitions, indicators, service
 from domain.reporting.models import ExportState, ReportExport, ReportExportPart
@@ -197,7 +197,10 @@ async def run_step(session: AsyncSession, *, export_id: uuid.UUID, render: Rende
 
 
 async def _step(session: AsyncSession, export: ReportExport, render: Render) -> None:
-    principal = await load_principal(session, str(export.created_by))
+    try:
+        principal = await load_principal(session, str(export.created_by))
+    except Unauthenticated:  # its message is for the logs; the user reads this one
+        raise Forbidden("l'utente che ha chiesto l'esportazione non è più attivo") from None
     service.require_reader(principal)
     if principal.ambito_id != export.ambito_id:
         raise NotFound("l'utente che ha chiesto l'esportazione non lavora più per questo Ambito")

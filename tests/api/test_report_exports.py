@@ -186,7 +186,8 @@ class TestOwnerOnly:
         await run_steps(session)
         row = (await session.execute(sa.select(ReportExport).where(ReportExport.id == job["id"])
                                      .execution_options(populate_existing=True))).scalar_one()
-        assert (row.state, row.steps_done, row.file_key) == ("failed", 0, None) and row.error
+        assert (row.state, row.steps_done, row.file_key) == ("failed", 0, None)
+        assert row.error == "l'utente che ha chiesto l'esportazione non è più attivo"
 
 
 class TestStates:
