@@ -10,9 +10,9 @@ Four kinds of simulated user, each with the demo user's token of its role (weigh
 - COT operator (1), cot.crema: COT queue 3, discharge case read 2;
 - ASST gateway (2), asst-gateway (a system client): FHIR Patient read 6, discharge signal as a FHIR transaction 1.
 
-Per 100 requests that is about: person search 24, plan read 10, FHIR Patient read 10, PUA queue 6, PUA registration
-6, VMD answers 8, work queues 10, waiting-list reads 5, COT queue and case 10, discharge transaction 2 (each user
-class picks its tasks by weight; the classes run in proportion to their weight).
+Per 100 requests that is about: person search 23, FHIR Patient read 17, plan read 11, work queues 11 ("my queue"
+8, "my assessments" 3), COT queue and case 10, VMD answers 8, PUA queue 6, PUA registration 6, waiting-list reads 5,
+discharge transaction 3 (the classes run in proportion to their weight, each picks its tasks by weight).
 
 Think time between two tasks of a user: 1-5 s (uniform, 3 s on average). A real operator sends about 300 API
 requests in a working day (bench/audit_volume.py), one every 1.5 minutes: one simulated user is the pace of about
