@@ -22,7 +22,8 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 GOAL_S = 2.0
@@ -30,28 +31,29 @@ FACT_TABLES = ("access_request", "vmd", "discharge_case", "waiting_list_entry", 
                "service_activation", "measure_application")
 
 
-async def _cold_session(url: str):
-    """A new engine and connection with nothing pooled, its session state discarded."""
+@asynccontextmanager
+async def _cold_session(url: str) -> AsyncIterator[Any]:
+    """A session on a new engine and connection with nothing pooled, its session state discarded."""
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
     from sqlalchemy.pool import NullPool
 
     engine = create_async_engine(url, poolclass=NullPool)
-    conn = await engine.connect()
-    raw = await conn.get_raw_connection()
-    await raw.driver_connection.execute("DISCARD ALL")  # outside a transaction block, before the session's first
-    return engine, AsyncSession(bind=conn, expire_on_commit=False)
+    try:
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            await raw.driver_connection.execute("DISCARD ALL")  # outside a transaction: before the session begins
+            async with AsyncSession(bind=conn, expire_on_commit=False) as session:
+                yield session
+    finally:
+        await engine.dispose()
 
 
 async def _largest_fact_table(url: str) -> tuple[str, int]:
     import sqlalchemy as sa
 
-    engine, session = await _cold_session(url)
-    try:
+    async with _cold_session(url) as session:
         sizes = {t: int((await session.execute(sa.text(f"select count(*) from {t}"))).scalar_one())
                  for t in FACT_TABLES}
-    finally:
-        await session.close()
-        await engine.dispose()
     table = max(sizes, key=lambda t: sizes[t])
     return table, sizes[table]
 
@@ -59,14 +61,10 @@ async def _largest_fact_table(url: str) -> tuple[str, int]:
 async def _baseline(url: str, table: str) -> float:
     import sqlalchemy as sa
 
-    engine, session = await _cold_session(url)
-    try:
+    async with _cold_session(url) as session:
         t0 = time.perf_counter()
         (await session.execute(sa.text(f"select count(*) from {table}"))).scalar_one()
         return time.perf_counter() - t0
-    finally:
-        await session.close()
-        await engine.dispose()
 
 
 async def report_cold(url: str, *, year: int, ambito_code: str = "ambito-crema",
@@ -78,8 +76,7 @@ async def report_cold(url: str, *, year: int, ambito_code: str = "ambito-crema",
     from domain.territory import queries as territory
     from domain.territory.models import Organisation
 
-    engine, session = await _cold_session(url)
-    try:
+    async with _cold_session(url) as session:
         t0 = time.perf_counter()
         ambito = (await session.execute(sa.select(Organisation.id, Organisation.name).where(
             Organisation.code == ambito_code))).one()
@@ -94,9 +91,6 @@ async def report_cold(url: str, *, year: int, ambito_code: str = "ambito-crema",
                                                   r=indicators.reading_for(d, year), scope=scope)
             per[d.code] = round(time.perf_counter() - t1, 4)
         return time.perf_counter() - t0, per, rows
-    finally:
-        await session.close()
-        await engine.dispose()
 
 
 async def open_cartelle_2023(url: str, ambito_code: str = "ambito-crema") -> dict[str, int]:
