@@ -14,7 +14,6 @@ from domain.care_plan.repository import OBJECT, REVIEW_KIND, PlanBundle
 from domain.kernel import history, work_items
 from domain.kernel.errors import NotFound
 from domain.registry import policy as registry_policy
-from domain.registry.models import Cartella
 from domain.security import audit, directory
 
 MAX_PAGE = 200
@@ -78,8 +77,8 @@ async def list_for_person(session: AsyncSession, *, principal, person_id: uuid.U
     cartella are (`list_for_cartella`: 403 consent_required where consent is missing), oldest first (keyset on id),
     each plan whole as `get_plan` shows it; a minimal viewer (provider, MMG) only those with its interventions. A
     person has a handful of cartelle; the page's children, labels and case managers are read at once."""
-    reachable = (await session.execute(registry_policy.readable_cartella_ids(principal, person_id=person_id)
-                                       .order_by(Cartella.id))).scalars().all()
+    reachable = sorted((await session.execute(
+        registry_policy.readable_cartella_ids(principal, person_id=person_id))).scalars().all())
     if not reachable:  # as the plans of a cartella out of reach: 404, and the attempt in the person's access log
         audit.record(action="denied", object_type="person", object_ids=[person_id], person_ids=[person_id])
         raise NotFound("Persona non trovata o nessuna sua cartella raggiungibile.")

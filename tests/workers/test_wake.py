@@ -83,10 +83,11 @@ async def test_wakes_closer_than_the_minimum_interval_share_one_send(fresh_db, m
         async with engine.connect() as c:
             return (await c.execute(sa.text("select count(*) from kombu_message where visible"))).scalar_one()
 
-    async def settled() -> None:
+    async def reaches(n: int) -> int:  # the send runs on the wake thread: wait for its row (bounded)
         deadline = time.monotonic() + 15
-        while workers._queued.is_set() and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        while (count := await messages()) < n and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return count
 
     try:
         with broker("sqla+" + sync_url(fresh_db["DATABASE_URL"])):
@@ -94,10 +95,10 @@ async def test_wakes_closer_than_the_minimum_interval_share_one_send(fresh_db, m
             for _ in range(20):
                 assert workers.wake() is True
                 await asyncio.sleep(0.01)
-            await settled()
+            assert await reaches(2) == 2
+            await asyncio.sleep(1.5)  # longer than the interval: nothing else was queued
             assert await messages() == 2
             assert workers.wake() is True
-            await settled()
-            assert await messages() == 3
+            assert await reaches(3) == 3
     finally:
         await engine.dispose()
