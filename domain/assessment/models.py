@@ -87,6 +87,8 @@ class Vmd(SQLModel, table=True):
     access_request_id: uuid.UUID | None = Field(default=None, index=True)
     referring_user_id: uuid.UUID | None = fk("app_user.id", nullable=True, index=False)
     team_id: uuid.UUID = fk("team.id")
+    # the person's comune of residence at the request: the indicators count by it (0049_start_residence)
+    residence_comune_id: uuid.UUID | None = fk("organisation.id", nullable=True, index=False)
     requested_at: datetime = created_at_field()  # starts the clock (e.g. the 30-day RSA target)
     requested_by: uuid.UUID = fk("app_user.id", index=False)
     due_at: datetime | None = ts_field()

@@ -260,9 +260,9 @@ async def instrument_response(session: AsyncSession, response_id: uuid.UUID | No
 def vmd_facts() -> sa.Subquery:
     """What this context publishes for indicators, one row per VMD (a read-only projection the reporting context
     aggregates; it never selects the table): ambito_id, cartella_id, state, trigger, requested_at, concluded_at,
-    integrated."""
+    integrated, residence_comune_id (the person's comune of residence at the request)."""
     return sa.select(Vmd.id, Vmd.ambito_id, Vmd.cartella_id, Vmd.state, Vmd.trigger, Vmd.requested_at,
-                     Vmd.concluded_at, Vmd.integrated).subquery("vmd_facts")
+                     Vmd.concluded_at, Vmd.integrated, Vmd.residence_comune_id).subquery("vmd_facts")
 
 
 # ---------------------------------------------------------------------------------------- for the waiting lists

@@ -230,7 +230,8 @@ async def request_vmd(session: AsyncSession, *, principal: Principal, person_id:
     vmd = Vmd(ambito_id=cartella.ambito_id, person_id=cartella.person_id, cartella_id=cartella.id, trigger=trig,
               requested_service_type=requested_service_type,
               access_request_id=grant.access_request_id if grant else None, referring_user_id=referring_user_id,
-              team_id=team.id, requested_at=now, requested_by=principal.user_id,
+              team_id=team.id, residence_comune_id=person.residence_comune_id if person is not None else None,
+              requested_at=now, requested_by=principal.user_id,
               application_date=application_date or today,
               due_at=policy.due_at(trig, now, application_date or today), state=VmdState.requested, notes=notes,
               previous_vmd_id=previous_vmd_id, version=1)

@@ -87,6 +87,8 @@ class AccessRequest(SQLModel, table=True):
     need_domains: list[str] = Field(default_factory=list, sa_type=ARRAY(sa.String(30)))
     location_org_id: uuid.UUID = fk("organisation.id", index=False)
     operator_id: uuid.UUID = fk("app_user.id", index=False)
+    # the person's comune of residence at registration: the indicators count by it (0049_start_residence)
+    residence_comune_id: uuid.UUID | None = fk("organisation.id", nullable=True, index=False)
     state: AccessState = Field(default=AccessState.registered, sa_type=sa.String(30))
     registered_at: datetime = created_at_field()
     reception_at: datetime | None = ts_field()

@@ -116,7 +116,8 @@ async def triage_queue(session: AsyncSession, *, principal: Principal, limit: in
 def access_facts() -> sa.Subquery:
     """What this context publishes for indicators, one row per request (a read-only projection the reporting
     context aggregates; it never selects the table): ambito_id, person_id, registered_at, first_level_at, state,
-    vmd_id, closed_at (when it was oriented, referred, withdrawn or cancelled)."""
+    vmd_id, closed_at (when it was oriented, referred, withdrawn or cancelled), residence_comune_id (the person's
+    comune of residence at registration)."""
     return sa.select(AccessRequest.id, AccessRequest.ambito_id, AccessRequest.person_id, AccessRequest.registered_at,
                      AccessRequest.first_level_at, AccessRequest.state, AccessRequest.vmd_id,
-                     AccessRequest.closed_at).subquery("access_facts")
+                     AccessRequest.closed_at, AccessRequest.residence_comune_id).subquery("access_facts")

@@ -293,7 +293,8 @@ async def register_request(session: AsyncSession, *, principal: Principal, data)
         channel=channel, requester_kind=RequesterKind(requester_kind), requester_name=data.requester_name or None,
         requester_contact=data.requester_contact or None, referring_user_id=referring_user_id,
         referring_org_id=data.referring_org_id, reported_need=data.reported_need.strip(), need_domains=domains,
-        location_org_id=location, operator_id=principal.user_id, state=AccessState.registered, registered_at=now,
+        location_org_id=location, operator_id=principal.user_id, residence_comune_id=person.residence_comune_id,
+        state=AccessState.registered, registered_at=now,
         orientation={}, version=1)
     session.add(ar)
     await session.flush()

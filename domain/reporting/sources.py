@@ -86,7 +86,9 @@ def _pua_access() -> Source:
     c = ar.c
     return Source(
         name="pua_access", from_=ar.outerjoin(p, p.c.id == c.person_id), ambito=c.ambito_id,
-        comune=p.c.residence_comune_id, person=sa.func.coalesce(p.c.person_key, c.person_id), dims={},
+        # the residence at the start event, as recorded (the current one for a row from before 0049 without it)
+        comune=sa.func.coalesce(c.residence_comune_id, p.c.residence_comune_id),
+        person=sa.func.coalesce(p.c.person_key, c.person_id), dims={},
         # a request cancelled as a registration error (entered twice, wrong person) never happened; a withdrawn
         # one stays (docs/decisions/reporting.md §3)
         population=[c.state != AccessState.cancelled.value],
@@ -110,8 +112,9 @@ def _vmd() -> Source:
         plan.c.cartella_id == c.cartella_id, plan.c.agreed_at >= c.requested_at).scalar_subquery()
     return Source(
         name="vmd", from_=v.outerjoin(ca, ca.c.id == c.cartella_id).outerjoin(p, p.c.id == ca.c.person_id),
-        ambito=c.ambito_id, comune=p.c.residence_comune_id, person=p.c.person_key,
-        dims={"area": ca.c.area, "trigger": c.trigger},  # the trigger is the type of service requested (V2)
+        ambito=c.ambito_id, comune=sa.func.coalesce(c.residence_comune_id, p.c.residence_comune_id),
+        # the trigger is the type of service requested (V2)
+        person=p.c.person_key, dims={"area": ca.c.area, "trigger": c.trigger},
         population=[],
         events={"requested_at": Event(c.requested_at), "concluded_at": Event(c.concluded_at),
                 "project_agreed_at": Event(project_agreed_at)},

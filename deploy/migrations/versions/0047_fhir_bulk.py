@@ -1,4 +1,5 @@
-"""FHIR transaction throughput (issue 12) (placeholder reserved so that parallel work keeps one migration chain; filled by its owner).
+"""FHIR transaction throughput (issue 12): an empty step (the reserved placeholder was not needed; kept so that
+databases already at this revision keep one chain).
 
 Revision ID: 0047_fhir_bulk
 Revises: 0046_regional_search

@@ -129,6 +129,28 @@ async def test_pua_requests_by_year_reading_and_comune(session, clock):
     assert total(await counts(session, "P1", ambito="ambito-cremona-test")) == (0, 0)
 
 
+async def test_requests_and_vmds_count_in_the_comune_of_residence_at_their_start(session, clock):
+    """The person moves from Offanengo to Crema: what was requested before the move stays Offanengo's, what comes
+    after is Crema's (the residence is recorded at the start event, not looked up today)."""
+    pua = await setup_pua(session)
+    w = await build_world(session)  # a person resident in Offanengo, with a cartella and an equipe
+    mmg = await pua.principal(session, pua.mmg)
+    offanengo, crema = await org(session, "comune-offanengo"), await org(session, "comune-crema")
+    clock.set(at("2026-03-02T09:00:00+01:00"))
+    await pua_service.register_request(session, principal=mmg, data=create(mmg_referral(w.person.id)))
+    await requested(session, w, trigger="pua")
+    w.person.residence_comune_id = crema.id  # the registry records the move (the fact, as the anagrafe sends it)
+    await session.flush()
+    clock.set(at("2026-04-02T09:00:00+01:00"))
+    await pua_service.register_request(session, principal=mmg, data=create(mmg_referral(w.person.id)))
+    await requested(session, w, trigger="measure_b2")
+    p1, v2 = await counts(session, "P1"), await counts(session, "V2")
+    for c in (p1, v2):
+        assert (c.den[("comune", offanengo.id)], c.den[("comune", crema.id)]) == (1, 1)
+        # and each comune's sub-ambito has its own
+        assert c.den[c.parent[("comune", offanengo.id)]] == 1 and c.den[c.parent[("comune", crema.id)]] == 1
+
+
 # ------------------------------------------------------------------------------------- VMD P4, V1; cartelle
 async def test_integrated_vmds_and_assessments_done_and_open_cartelle_by_area(session, clock):
     w = await build_world(session)
