@@ -200,7 +200,8 @@ async def _events(conn, ambito_id: uuid.UUID, year: int, rng: random.Random, rep
         first = at + timedelta(hours=rng.randint(2, 96)) if state not in ("registered", "cancelled") else None
         closed = first if state not in ("registered", "withdrawn", "cancelled") else None
         requests.append((new_id(), ambito_id, p["id"], "desk", "self", "Bisogno (attività sintetica)",
-                         ["personal_care"], a.location_id, a.user_id, state, at, first, closed, "{}", 1))
+                         ["personal_care"], a.location_id, a.user_id, state, at, first, closed, "{}", 1,
+                         comune_of[p["id"]]))
 
     def vmd_row(cartella: Any, trigger: str, at: datetime) -> tuple:
         u = rng.random()
@@ -209,7 +210,7 @@ async def _events(conn, ambito_id: uuid.UUID, year: int, rng: random.Random, rep
             else None
         integrated = state == "concluded" and rng.random() < 0.7
         row = (new_id(), ambito_id, cartella["person_id"], cartella["id"], trigger, a.team_id, at, a.user_id,
-               state, integrated, concluded, 1)
+               state, integrated, concluded, 1, comune_of.get(cartella["person_id"]))
         vmds.append(row)
         return row
 
@@ -290,14 +291,14 @@ async def _events(conn, ambito_id: uuid.UUID, year: int, rng: random.Random, rep
     # referenced rows first: VMDs, plans (they name VMDs), then the rows naming plans
     await conn.copy_records_to_table("vmd", records=vmds, columns=(
         "id", "ambito_id", "person_id", "cartella_id", "trigger", "team_id", "requested_at", "requested_by", "state",
-        "integrated", "concluded_at", "version"))
+        "integrated", "concluded_at", "version", "residence_comune_id"))
     await conn.copy_records_to_table("care_plan", records=plans, columns=(
         "id", "ambito_id", "person_id", "cartella_id", "vmd_id", "kind", "state", "title", "case_manager_id",
         "signatories", "review_interval_days", "created_by", "agreed_at", "activated_at", "created_at", "version"))
     await conn.copy_records_to_table("access_request", records=requests, columns=(
         "id", "ambito_id", "person_id", "channel", "requester_kind", "reported_need", "need_domains",
         "location_org_id", "operator_id", "state", "registered_at", "first_level_at", "closed_at", "orientation",
-        "version"))
+        "version", "residence_comune_id"))
     await conn.copy_records_to_table("discharge_case", records=cases, columns=(
         "id", "ambito_id", "person_id", "state", "ward_org_id", "opened_by", "signalled_at", "admission_date",
         "expected_discharge_date", "criteria", "social_risk", "clinician_summary", "out_of_ambito", "services",
