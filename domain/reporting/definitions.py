@@ -21,7 +21,7 @@ GROUPINGS = ("ambito", "sub_ambito", "comune", "area", "udo_type", "urgency", "t
 TERRITORY = ("ambito", "sub_ambito", "comune")
 KINDS = ("ratio", "count", "snapshot", "duration")
 UNITS = ("percent", "ratio", "count", "days")
-STATISTICS = {"median": 0.5, "p90": 0.9}
+STATISTICS = {"median": 0.5, "p90": 0.9, "mean": None}  # a percentile's fraction; None: the arithmetic mean
 OPS = (">", ">=", "<", "<=")
 
 
@@ -129,7 +129,7 @@ def parse(raw: dict[str, Any], *, name: str = "?") -> Definition:
     if kind == "duration":
         duration, statistic = need("duration"), need("statistic")
         if duration not in src.durations or statistic not in STATISTICS:
-            raise DefinitionError(f"{name}: unknown duration or statistic (median, p90)")
+            raise DefinitionError(f"{name}: unknown duration or statistic ({', '.join(STATISTICS)})")
     limit = None
     if raw.get("limit"):
         lim = raw["limit"]

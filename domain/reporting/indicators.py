@@ -134,7 +134,7 @@ class Counts:
     num: dict[Key, int] = field(default_factory=dict)
     den: dict[Key, int] | None = None
     parent: dict[Key, Key] = field(default_factory=dict)
-    stat: dict[Key, Decimal | None] | None = None  # duration indicators: the median or p90 of each cell, in days
+    stat: dict[Key, Decimal | None] | None = None  # duration indicators: the median, p90 or mean of each cell, in days
 
 
 def _count(d: Definition, src: sources.Source, cond: Any) -> Any:
@@ -164,7 +164,8 @@ async def compute(session: AsyncSession, d: Definition, *, ambito_id: uuid.UUID,
     if d.kind == "duration":
         q = definitions.STATISTICS[d.statistic]  # type: ignore[index]
         days = src.durations[d.duration]  # type: ignore[index]
-        cols.append(sa.func.percentile_cont(q).within_group(days).filter(num_c).label("stat"))
+        stat = sa.func.avg(days) if q is None else sa.func.percentile_cont(q).within_group(days)
+        cols.append(stat.filter(num_c).label("stat"))
     where = [src.ambito == ambito_id, *src.population]
     # only rows that can count, so the scan stays on the period's rows: outside the event_date reading the
     # numerator is a part of the denominator, and the denominator alone is the plain range the indexes serve

@@ -134,6 +134,7 @@ def _care_plan() -> Source:
     ca = registry_queries.cartella_facts()
     p = registry_queries.person_facts()
     v = assessment_queries.vmd_facts()
+    earlier = care_plan_queries.plan_facts().alias("earlier_plan")
     c = plan.c
     return Source(
         name="care_plan", from_=plan.join(ca, ca.c.id == c.cartella_id).outerjoin(p, p.c.id == c.person_id),
@@ -147,7 +148,13 @@ def _care_plan() -> Source:
             "preceded_by_vmd": lambda _: sa.exists(sa.select(1).where(
                 v.c.cartella_id == c.cartella_id, v.c.concluded_at.is_not(None),
                 v.c.concluded_at <= c.agreed_at)),
-        })
+            # the first progetto agreed on the cartella: the taking in charge (presa in carico) of the case
+            "first_of_cartella": lambda _: ~sa.exists(sa.select(1).where(
+                earlier.c.cartella_id == c.cartella_id, earlier.c.agreed_at < c.agreed_at)),
+        },
+        # calendar days (Europe/Rome) from the cartella's opening to the plan's agreement: the time to take the
+        # case in charge when the plan is the cartella's first
+        durations={"cartella_to_agreement": _rome_date(c.agreed_at) - _rome_date(ca.c.opened_at)})
 
 
 def _discharge() -> Source:

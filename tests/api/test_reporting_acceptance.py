@@ -133,11 +133,15 @@ EXPECTED: dict[str, dict[str, tuple[int, int | None]]] = {
     # DIS-VMD plans on disabili cartelle agreed in 2025 that a concluded VMD preceded: the one on the
     # duplicate's cartella (now Anna's), agreed 1 Mar after VMD-D (20 Feb).
     "DIS-VMD": {"crema": (1, 1), "soncino": (0, 0), "ambito": (1, 1)},
+    # DIS-PIC takings in charge in 2025 (the first plan agreed on a disabili cartella): the same plan of 1 Mar.
+    "DIS-PIC": {"crema": (1, None), "soncino": (0, None), "ambito": (1, None)},
     # LEPS-PI plans agreed in 2025 on minori_famiglia cartelle: Marta's.
     "LEPS-PI": {"crema": (0, None), "soncino": (1, None), "ambito": (1, None)},
 }
 # the waiting time of Carla's admission, in days (the statistic computed before small cells hide it)
 CARLA_WAIT_DAYS = Decimal(44)
+# the days from the opening of the duplicate's disabili cartella (5 Feb) to its first plan agreed (1 Mar)
+DIS_PIC_DAYS = Decimal(24)
 
 COMPLEX, SIMPLE = complex_answers(), simple_answers()
 
@@ -487,9 +491,11 @@ async def test_the_report_of_a_year_built_through_the_api_matches_the_hand_compu
             assert got == want[name], (code, name, got, want[name])
         others = [k for k in counts.num if k[0] == "sub_ambito" and k[1] not in subs.values()]
         assert len(others) == 4 and all(counts.num[k] == 0 for k in others), code
-        if counts.stat is not None:
+        if code.startswith("ATTESA"):
             assert counts.stat[("sub_ambito", subs["soncino"])] == CARLA_WAIT_DAYS
             assert counts.stat[("urgency", "urgent")] == CARLA_WAIT_DAYS  # the coordinator confirmed it
+        elif counts.stat is not None:  # DIS-PIC: the disabili cartella opened 5 Feb, its first plan agreed 1 Mar
+            assert code == "DIS-PIC" and counts.stat[("sub_ambito", subs["crema"])] == DIS_PIC_DAYS
 
     # the report over HTTP, as the CSC analyst reads it: the same numbers, small ones as "<5"
     r = await client.get("/api/reports/indicators", params={"year": YEAR, "by": "sub_ambito"},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date, datetime
+from decimal import Decimal
 
 import pytest
 
@@ -13,9 +14,11 @@ from domain.care_plan import interventions
 from domain.care_plan import service as care_plan
 from domain.registry import cartelle
 from domain.registry.models import ConsentPurpose
+from domain.reporting import indicators
 from schemas.care_plan import CarePlanCreate, GoalCreate, InterventionCreate
 from tests.domain.assessment.vmd_setup import build_world, give_consent, requested, signed_and_met
 from tests.domain.reporting.test_indicators import counts, total
+from tests.factories.cartelle import create_person
 from tests.support import org
 
 pytestmark = pytest.mark.db
@@ -72,3 +75,27 @@ async def test_autism_counts_persons_and_a_project_only_after_the_request(sessio
                                             area="disabili")
     await requested(session, dataclasses.replace(w, cartella=disabili), trigger="asd")  # the same person: one user
     assert total(await counts(session, "AU-VMD")) == (0, 1)
+
+
+async def test_time_to_take_in_charge_is_the_mean_from_opening_to_the_first_plan(session, clock):
+    """DIS-PIC: each disabili cartella's first agreed plan is its taking in charge, measured in Rome calendar days
+    from the cartella's opening; a second plan on the same cartella and a plan of another area do not count."""
+    w = await build_world(session)
+    await give_consent(session, w.person, w.sw, purpose=ConsentPurpose.care)
+    sw = await w.p(session, "sw")
+    clock.set(at("2026-01-10T23:30:00+01:00"))  # late evening: the day is Rome's 10 January
+    first = await cartelle.open_cartella(session, principal=sw, person_id=w.person.id, area="disabili")
+    clock.set(at("2026-02-09T00:15:00+01:00"))  # 30 days after, a quarter past midnight
+    await _agreed_plan(session, w, first.id)
+    clock.set(at("2026-03-01T09:00:00+01:00"))
+    await _agreed_plan(session, w, first.id)  # the same cartella again: not a new taking in charge
+    await _agreed_plan(session, w, w.cartella.id)  # the anziani cartella of build_world: another area
+    young = await create_person(session, comune="comune-offanengo", sex="M", birth_date=date(1990, 2, 3))
+    await give_consent(session, young, w.sw, purpose=ConsentPurpose.care)
+    other = await cartelle.open_cartella(session, principal=sw, person_id=young.id, area="disabili")
+    clock.set(at("2026-03-11T09:00:00+01:00"))  # 10 days after its opening
+    await _agreed_plan(session, w, other.id)
+    c = await counts(session, "DIS-PIC")
+    assert total(c) == (2, None)
+    assert c.stat[indicators.TOTAL] == Decimal(20)  # (30 + 10) / 2
+    assert total(await counts(session, "DIS-PIC", 2025)) == (0, None)
