@@ -6,7 +6,7 @@ Starts two uvicorn servers on 127.0.0.1 with the same worker count and pool size
 `bench.baseline_app` (one `SELECT … FROM person WHERE id = $1` per request). Both get the same load: GET
 /api/persons/{id} over random ids of the database, a bounded number of concurrent httpx clients, the same bearer
 token (a real development token of a demo user; the baseline ignores it), a warm-up first, then rounds that
-alternate which server goes first. Prints req/s of each and the ratio ours/baseline (goal ≥ 0.4).
+alternate which server goes first. Prints req/s of each and the ratio ours/baseline (goal ≥ 0.7, issue 18; 0.4 before).
 
 The load generator shares the machine with both servers and Postgres: on a small box it takes a large share of
 the CPU, which compresses the ratio towards 1. Compare ratios measured on the same machine only.
@@ -33,7 +33,7 @@ from deploy.run import KEEP_ALIVE_SECONDS
 from domain.kernel.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-RATIO_GOAL = 0.4
+RATIO_GOAL = 0.7  # issue 18, at 1 M and at 10 M persons
 
 
 def _free_port() -> int:
