@@ -111,3 +111,23 @@ def throwaway_cluster(db: str, *, owner: str = "pua_owner", app_role: str = "pua
         devpg.stop(tmp / "pg", mode="immediate")
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cluster_options(p: Any, default_output: Path) -> None:
+    """The command-line options of a benchmark on a throwaway cluster: where the result goes, where the cluster lives
+    and whether it stays."""
+    p.add_argument("--output", type=Path, default=default_output)
+    p.add_argument("--tmp-root", default="/var/tmp", help="where the throwaway cluster lives")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir (cluster data, server logs)")
+
+
+def run_and_write(args: Any, run: Any, summary: Any) -> dict[str, Any]:
+    """Runs the benchmark, prints its summary and writes its result as JSON to args.output."""
+    import json
+
+    result = run(args)
+    print(summary(result))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"written {args.output}")
+    return result

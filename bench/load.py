@@ -33,7 +33,7 @@ import httpx
 
 from bench import audit_volume, load_data
 from bench.api_ratio import Server, _free_port, _server_env
-from bench.common import throwaway_cluster
+from bench.common import cluster_options, run_and_write, throwaway_cluster
 from bench.run_all import _load_reference, _seed_demo, _step
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,15 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plans", type=int, default=100, help="active plans to read")
     p.add_argument("--listed", type=int, default=40, help="listed RSA waiting-list entries")
     p.add_argument("--api-workers", type=int, default=1, help="uvicorn worker processes (make run: 1)")
-    p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    p.add_argument("--tmp-root", default="/var/tmp", help="where the throwaway cluster lives")
-    p.add_argument("--keep", action="store_true", help="keep the temp dir (cluster, API log, locust CSVs)")
-    args = p.parse_args(argv)
-    result = run(args)
-    print(summary(result))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(f"written {args.output}")
+    cluster_options(p, DEFAULT_OUTPUT)  # --keep also keeps the API log and locust's CSV files
+    result = run_and_write(p.parse_args(argv), run, summary)
     failed = [u["users"] for u in result["runs"] if u["failures"]]
     return 1 if failed else 0
 

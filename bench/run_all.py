@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import json
 import os
 import platform
 import sys
@@ -31,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import throwaway_cluster
+from bench.common import cluster_options, run_and_write, throwaway_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "latest.json"
@@ -226,15 +225,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="clean rows for the import's rate (default: 10,000 per 160,000 persons)")
     p.add_argument("--import-rows", type=int, default=None,
                    help="rows of the messy file (default: 30,000 per 160,000 persons; 0 skips bench.imports)")
-    p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    p.add_argument("--tmp-root", default="/var/tmp", help="where the throwaway cluster lives")
-    p.add_argument("--keep", action="store_true", help="keep the temp dir (cluster data and server logs)")
-    args = p.parse_args(argv)
-    result = run(args)
-    print(summary(result))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(f"written {args.output}")
+    cluster_options(p, DEFAULT_OUTPUT)
+    run_and_write(p.parse_args(argv), run, summary)
     return 0
 
 
