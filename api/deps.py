@@ -61,8 +61,10 @@ async def request_boundary(session: AsyncSession, request: Request, *, savepoint
     it rolls back and writes the audit rows of the denied or failed request in a transaction of its own, so the
     rollback does not erase them. `savepoint=True` nests the request in a savepoint (tests share one connection)."""
     route = getattr(request.scope.get("route"), "path", None)
+    path = request.url.path
     for prefix in ("/api", "/fhir"):  # routers are included under a prefix; the matched route keeps its own path
-        if route is not None and request.url.path.startswith(prefix + "/") and not route.startswith(prefix + "/"):
+        under = path == prefix or path.startswith(prefix + "/")  # `POST /fhir` is the router's own "" route
+        if route is not None and under and route != prefix and not route.startswith(prefix + "/"):
             route = prefix + route
     audit.begin(route=route, method=request.method, request_id=getattr(request.state, "request_id", None),
                 path_params=request.path_params)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from domain.discharge.models import DischargeCase
 from domain.registry.models import Person
-from domain.security.models import UserKind
+from domain.security.models import AuditEvent, UserKind
 from domain.territory.models import Organisation
 from integrations.fhir import r4, systems
 from tests.factories.registry import encode_cf, insert_person
@@ -111,6 +111,10 @@ class TestSignal:
         assert statuses == ["200 OK", "201 Created", "201 Created", "201 Created", "201 Created"]
         case_id = res["entry"][3]["response"]["location"].removeprefix("ServiceRequest/")
         assert await counts(session) == (before[0] + 1, before[1] + 1)
+        # the audit rows name the route the request took, the router's own `POST /fhir` too
+        routes = (await session.execute(sa.select(AuditEvent.route).where(
+            AuditEvent.request_id == r.headers["x-request-id"]))).scalars().all()
+        assert routes and set(routes) == {"POST /fhir"}, routes
         r = await client.get(f"/api/discharges/{case_id}", headers=ward)
         assert r.status_code == 200, r.text
         assert r.json()["state"] == "cot_requested"
