@@ -17,7 +17,8 @@ DEFER_INDEXES_FROM persons and at least as many as the table holds) drops the se
 keys of `person` and `cartella` first and builds them again after the COPY, in the same transaction: one sort per
 index instead of a B-tree or GIN insertion and three foreign-key probes per row (issue 18: 10 M persons in 788 s of
 COPY with the indexes maintained). The DDL is read back from the catalogue (pg_get_indexdef,
-pg_get_constraintdef), so the rebuilt schema is the migrated one. The connection is the owner's
+pg_get_constraintdef), so the rebuilt schema is the migrated one; the two tables stay locked until the load
+commits (a seed is not run beside live traffic). The connection is the owner's
 (MIGRATION_DATABASE_URL) when set, so ANALYZE and the DDL are allowed; DATABASE_URL otherwise.
 Synthetic rows carry `source = 'synthetic'`; no history rows are written for them (a bulk load, like an import).
 """
