@@ -128,7 +128,7 @@ async def search_patients(
         res = await queries.search_persons(session, principal=principal, codice_fiscale=codice_fiscale, q=name,
                                            birth_date=birthdate, limit=count, cursor=cursor,
                                            with_total=total == "accurate", other_identifier=other,
-                                           updated=dates.get("_lastUpdated"))
+                                           updated=dates.get("_lastUpdated"), with_comune_names=False)
     except DomainError as e:  # the service names its own criteria (q, limit, cursor...)
         raise renamed(e) from None
     base = base_url(request)

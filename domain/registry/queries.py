@@ -150,14 +150,15 @@ async def fuzzy_page(session, where: list[Any], q: str, limit: int, after: dict[
 async def search_persons(session, *, principal: Principal, codice_fiscale: str | None = None, q: str | None = None,
                          birth_date: date | None = None, comune_id: uuid.UUID | None = None, limit: int = 20,
                          cursor: str | None = None, with_total: bool = False,
-                         other_identifier: tuple[str, str] | None = None, updated: Span | None = None
-                         ) -> SearchResult:
+                         other_identifier: tuple[str, str] | None = None, updated: Span | None = None,
+                         with_comune_names: bool = True) -> SearchResult:
     """Persons of the principal's Ambito matching the criteria. A role that sees identity data of the whole Ambito
     but owns no case (front desk, ward, COT, CSC, PUA staff...) must give a criterion that names someone (name,
     codice fiscale or birth date): the registry is not a list to scroll. Searches are braked per user
     (`PERSON_SEARCH_PER_MINUTE`, 429 with Retry-After). `other_identifier` is (kind, value) of an STP, ENI, passport
     or provisional identifier, exact (the FHIR `identifier` search). `updated` keeps the persons last changed in
-    that window (the FHIR `_lastUpdated`); it narrows a search, it does not name anyone."""
+    that window (the FHIR `_lastUpdated`); it narrows a search, it does not name anyone. `with_comune_names=False`
+    when the caller does not show the comuni's names (the FHIR Patient refers to the comune by id)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise Invalid("limit", f"deve essere tra 1 e {MAX_LIMIT}")
     cf = cfmod.normalize(codice_fiscale) if codice_fiscale else None
@@ -173,39 +174,47 @@ async def search_persons(session, *, principal: Principal, codice_fiscale: str |
     fp = _fingerprint(cf, q, birth_date and birth_date.isoformat(), comune_id and str(comune_id), other,
                       updated and (updated.start, updated.end))
 
-    where: list[Any] = [policy.active(principal)]
-    projection = "identity"
-    if not scopes.has_identity(principal):
-        # Not a registering role: only the persons a scope reaches (with consent where the role needs it).
-        where.append(policy.case_access_filter(principal))
-        projection = scopes.list_projection(principal)
-    if cf:
-        where.append(Person.codice_fiscale == cf)
-    if other is not None:
-        where.extend([Person.other_identifier_type == other[0], Person.other_identifier == other[1]])
-    if birth_date is not None:
-        where.append(Person.birth_date == birth_date)
-    if comune_id is not None:
-        where.append(Person.residence_comune_id == comune_id)
-    if updated is not None:
-        where.append(updated.sql(Person.updated_at))
-
+    projection = "identity" if scopes.has_identity(principal) else scopes.list_projection(principal)
     after = decode_cursor(cursor) if cursor else None
     if after is not None and after.get("f") != fp:
         raise Invalid("cursor", "il cursore appartiene a un'altra ricerca")
 
+    def where() -> list[Any]:
+        conds: list[Any] = [policy.active(principal)]
+        if not scopes.has_identity(principal):
+            # Not a registering role: only the persons a scope reaches (with consent where the role needs it).
+            conds.append(policy.case_access_filter(principal))
+        if cf:
+            conds.append(Person.codice_fiscale == cf)
+        if other is not None:
+            conds.extend([Person.other_identifier_type == other[0], Person.other_identifier == other[1]])
+        if birth_date is not None:
+            conds.append(Person.birth_date == birth_date)
+        if comune_id is not None:
+            conds.append(Person.residence_comune_id == comune_id)
+        if updated is not None:
+            conds.append(updated.sql(Person.updated_at))
+        return conds
+
     if q is not None:
-        rows, next_cursor = await fuzzy_page(session, where, q, limit, after, fp)
+        rows, next_cursor = await fuzzy_page(session, where(), q, limit, after, fp)
     else:
-        stmt = sa.select(*LIST_COLUMNS).where(*where)
-        if after is not None:
-            try:
-                key = (after["sn"], after["gn"], uuid.UUID(after["id"]))
-            except (KeyError, ValueError, TypeError):
-                raise Invalid("cursor", "cursore non valido") from None
-            stmt = stmt.where(sa.tuple_(Person.surname, Person.given_name, Person.id) > sa.tuple_(*key))
-        stmt = stmt.order_by(Person.surname, Person.given_name, Person.id).limit(limit + 1)
-        rows = (await session.execute(stmt)).all()
+        if after is None and (cf or other) and birth_date is None and comune_id is None and updated is None:
+            # one exact identifier, the first page: the hot path of a look-up (the FHIR `identifier` search, an
+            # identifier typed at the desk): the statement is built once per principal, reused with new values
+            rows = (await session.execute(_by_identifier(principal, "cf" if cf else "other"), {
+                "s_cf": cf, "s_type": other and other[0], "s_value": other and other[1], "s_limit": limit + 1
+            })).all()
+        else:
+            stmt = sa.select(*LIST_COLUMNS).where(*where())
+            if after is not None:
+                try:
+                    key = (after["sn"], after["gn"], uuid.UUID(after["id"]))
+                except (KeyError, ValueError, TypeError):
+                    raise Invalid("cursor", "cursore non valido") from None
+                stmt = stmt.where(sa.tuple_(Person.surname, Person.given_name, Person.id) > sa.tuple_(*key))
+            stmt = stmt.order_by(Person.surname, Person.given_name, Person.id).limit(limit + 1)
+            rows = (await session.execute(stmt)).all()
         next_cursor = None
         if len(rows) > limit:
             rows = rows[:limit]
@@ -213,13 +222,31 @@ async def search_persons(session, *, principal: Principal, codice_fiscale: str |
             next_cursor = encode_cursor({"f": fp, "sn": last.surname, "gn": last.given_name, "id": str(last.id)})
     total = None
     if with_total:
-        if q is not None:
-            where.append(_fuzzy_filter(q))  # tiers A ∪ B (thresholds already set)
-        total = (await session.execute(sa.select(sa.func.count()).select_from(Person).where(*where))).scalar_one()
+        conds = where() + ([_fuzzy_filter(q)] if q is not None else [])  # tiers A ∪ B (thresholds already set)
+        total = (await session.execute(sa.select(sa.func.count()).select_from(Person).where(*conds))).scalar_one()
     ids = [r.id for r in rows]
     audit.record(action="search", object_type="person", object_ids=ids, person_ids=ids, result_count=len(ids))
-    names = await territory.org_names(session, (r.residence_comune_id for r in rows))  # one query for the page
+    names = await territory.org_names(session, (r.residence_comune_id for r in rows)) if with_comune_names else {}
     return SearchResult(items=rows, next_cursor=next_cursor, total=total, projection=projection, comune_names=names)
+
+
+def _by_identifier(principal: Principal, kind: str) -> sa.Select:
+    """The exact look-up by codice fiscale (`kind` "cf") or by another identifier ("other") among the persons the
+    principal may find, as `search_persons` filters them, with the values as parameters (s_cf, s_type, s_value,
+    s_limit): built once per principal (scopes.memo) and kept with its SQLAlchemy cache key."""
+    def build() -> sa.Select:
+        where: list[Any] = [policy.active(principal)]
+        if not scopes.has_identity(principal):
+            where.append(policy.case_access_filter(principal))
+        if kind == "cf":
+            where.append(Person.codice_fiscale == sa.bindparam("s_cf", type_=sa.String()))
+        else:
+            where += [Person.other_identifier_type == sa.bindparam("s_type", type_=sa.String()),
+                      Person.other_identifier == sa.bindparam("s_value", type_=sa.String())]
+        return (sa.select(*LIST_COLUMNS).where(*where).order_by(Person.surname, Person.given_name, Person.id)
+                .limit(sa.bindparam("s_limit", type_=sa.Integer())))
+
+    return scopes.memo(principal, f"person_search_by_{kind}", None, build)
 
 
 # ---------------------------------------------------------------------------------------------- for reporting
