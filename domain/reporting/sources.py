@@ -80,15 +80,21 @@ def _rome_date(ts: Any) -> Any:
     return sa.cast(sa.func.timezone(ROME_NAME, ts), sa.Date)
 
 
+def _about_person(from_: Any, person_id: Any) -> tuple[Any, Any, Any]:
+    """The facts joined to the person they are about (a left join: a fact counts without it): the joined FROM, the
+    person's projection (residence, birth date) and its de-duplicated key (merged persons count once)."""
+    p = registry_queries.person_facts()
+    return from_.outerjoin(p, p.c.id == person_id), p, sa.func.coalesce(p.c.person_key, person_id)
+
+
 def _pua_access() -> Source:
     ar = pua_queries.access_facts()
-    p = registry_queries.person_facts()
     c = ar.c
+    from_, p, person = _about_person(ar, c.person_id)
     return Source(
-        name="pua_access", from_=ar.outerjoin(p, p.c.id == c.person_id), ambito=c.ambito_id,
+        name="pua_access", from_=from_, ambito=c.ambito_id,
         # the residence at the start event, as recorded (the current one for a row from before 0049 without it)
-        comune=sa.func.coalesce(c.residence_comune_id, p.c.residence_comune_id),
-        person=sa.func.coalesce(p.c.person_key, c.person_id), dims={},
+        comune=sa.func.coalesce(c.residence_comune_id, p.c.residence_comune_id), person=person, dims={},
         # a request cancelled as a registration error (entered twice, wrong person) never happened; a withdrawn
         # one stays (docs/decisions/reporting.md §3)
         population=[c.state != AccessState.cancelled.value],
@@ -104,17 +110,17 @@ def _pua_access() -> Source:
 def _vmd() -> Source:
     v = assessment_queries.vmd_facts()
     ca = registry_queries.cartella_facts()
-    p = registry_queries.person_facts()
     plan = care_plan_queries.plan_facts()
     c = v.c
+    from_, p, person = _about_person(v.outerjoin(ca, ca.c.id == c.cartella_id), ca.c.person_id)
     # the first progetto individualizzato agreed on the VMD's cartella from the VMD's request on (AU-PI)
     project_agreed_at = sa.select(sa.func.min(plan.c.agreed_at)).where(
         plan.c.cartella_id == c.cartella_id, plan.c.agreed_at >= c.requested_at).scalar_subquery()
     return Source(
-        name="vmd", from_=v.outerjoin(ca, ca.c.id == c.cartella_id).outerjoin(p, p.c.id == ca.c.person_id),
+        name="vmd", from_=from_,
         ambito=c.ambito_id, comune=sa.func.coalesce(c.residence_comune_id, p.c.residence_comune_id),
         # the trigger is the type of service requested (V2)
-        person=p.c.person_key, dims={"area": ca.c.area, "trigger": c.trigger},
+        person=person, dims={"area": ca.c.area, "trigger": c.trigger},
         population=[],
         events={"requested_at": Event(c.requested_at), "concluded_at": Event(c.concluded_at),
                 "project_agreed_at": Event(project_agreed_at)},
@@ -132,14 +138,14 @@ def _vmd() -> Source:
 def _care_plan() -> Source:
     plan = care_plan_queries.plan_facts()
     ca = registry_queries.cartella_facts()
-    p = registry_queries.person_facts()
     v = assessment_queries.vmd_facts()
     earlier = care_plan_queries.plan_facts().alias("earlier_plan")
     c = plan.c
+    from_, p, person = _about_person(plan.join(ca, ca.c.id == c.cartella_id), c.person_id)
     return Source(
-        name="care_plan", from_=plan.join(ca, ca.c.id == c.cartella_id).outerjoin(p, p.c.id == c.person_id),
+        name="care_plan", from_=from_,
         ambito=ca.c.ambito_id, comune=sa.func.coalesce(p.c.residence_comune_id, ca.c.owning_comune_id),
-        person=sa.func.coalesce(p.c.person_key, c.person_id), dims={"area": ca.c.area}, population=[],
+        person=person, dims={"area": ca.c.area}, population=[],
         events={"agreed_at": Event(c.agreed_at), "activated_at": Event(c.activated_at)},
         conditions={
             "area_in": lambda ctx: ca.c.area.in_(list(ctx.param("areas", [])) or [""]),
@@ -159,14 +165,14 @@ def _care_plan() -> Source:
 
 def _discharge() -> Source:
     d = discharge_queries.discharge_facts()
-    p = registry_queries.person_facts()
     c = d.c
+    from_, _, person = _about_person(d, c.person_id)
     project = c.project_at.is_not(None)
     discharged_with_project = sa.and_(project, c.discharged_at.is_not(None))
     return Source(
-        name="discharge", from_=d.outerjoin(p, p.c.id == c.person_id), ambito=c.ambito_id,
+        name="discharge", from_=from_, ambito=c.ambito_id,
         # the comune recorded on the case at the signal (residence, or the signalling site for a homeless person)
-        comune=c.comune_id, person=sa.func.coalesce(p.c.person_key, c.person_id), dims={},
+        comune=c.comune_id, person=person, dims={},
         population=[c.exit_reason.is_distinct_from("cancelled"), c.out_of_ambito.is_(False)],
         events={name: Event(getattr(c, name)) for name in (
             "signalled_at", "cot_requested_at", "evaluated_at", "project_at", "discharged_at")},
@@ -193,12 +199,10 @@ def _discharge() -> Source:
 def _waiting_list() -> Source:
     e = waiting_list_queries.waiting_list_facts()
     plan = care_plan_queries.plan_facts()
-    p = registry_queries.person_facts()
     c = e.c
+    from_, _, person = _about_person(e.outerjoin(plan, plan.c.id == c.temporary_plan_id), c.person_id)
     return Source(
-        name="waiting_list",
-        from_=e.outerjoin(plan, plan.c.id == c.temporary_plan_id).outerjoin(p, p.c.id == c.person_id),
-        ambito=c.ambito_id, comune=c.comune_id, person=sa.func.coalesce(p.c.person_key, c.person_id),
+        name="waiting_list", from_=from_, ambito=c.ambito_id, comune=c.comune_id, person=person,
         # urgent = the urgency the sub-ambito coordinator confirmed; raised or rejected ones waited as ordinary
         dims={"udo_type": c.udo_type,
               "urgency": sa.case((c.urgency == UrgencyState.confirmed.value, "urgent"), else_="ordinary")},
@@ -223,26 +227,25 @@ def _waiting_list() -> Source:
 
 def _cartella() -> Source:
     ca = registry_queries.cartella_facts()
-    p = registry_queries.person_facts()
     c = ca.c
+    from_, _, person = _about_person(ca, c.person_id)
     return Source(
-        name="cartella", from_=ca.outerjoin(p, p.c.id == c.person_id), ambito=c.ambito_id,
+        name="cartella", from_=from_, ambito=c.ambito_id,
         # the comune that holds the record: the residence when it was opened (else the domicile, else the
         # operator's comune), moved by a transfer; it needs no look-up of the person's current residence, which
         # on a million persons was most of the report's time (docs/indicators.md, open cartelle)
-        comune=c.owning_comune_id,
-        person=sa.func.coalesce(p.c.person_key, c.person_id), dims={"area": c.area}, population=[],
+        comune=c.owning_comune_id, person=person, dims={"area": c.area}, population=[],
         events={"opened_at": Event(c.opened_at), "closed_at": Event(c.closed_at)},
         conditions={"open_at_period_end": lambda _: sa.true()})  # the snapshot rule is in indicators.snapshot
 
 
 def _services() -> Source:
     a = services_queries.activation_facts()
-    p = registry_queries.person_facts()
     c = a.c
+    from_, _, person = _about_person(a, c.person_id)
     return Source(
-        name="services", from_=a.outerjoin(p, p.c.id == c.person_id), ambito=c.ambito_id,
-        comune=c.comune_id, person=sa.func.coalesce(p.c.person_key, c.person_id), dims={}, population=[],
+        name="services", from_=from_, ambito=c.ambito_id, comune=c.comune_id, person=person, dims={},
+        population=[],
         events={"requested_at": Event(c.requested_at), "ended_at": Event(c.ended_at)},
         conditions={
             "sad_ended": lambda _: sa.and_(c.service_type == "sad", c.state == ActivationState.ended.value),
@@ -252,11 +255,11 @@ def _services() -> Source:
 
 def _measures() -> Source:
     m = measures_queries.application_facts()
-    p = registry_queries.person_facts()
     c = m.c
+    from_, p, person = _about_person(m, c.person_id)
     return Source(
-        name="measures", from_=m.outerjoin(p, p.c.id == c.person_id), ambito=c.ambito_id,
-        comune=c.comune_id, person=sa.func.coalesce(p.c.person_key, c.person_id), dims={}, population=[],
+        name="measures", from_=from_, ambito=c.ambito_id, comune=c.comune_id, person=person, dims={},
+        population=[],
         events={"applied_at": Event(c.applied_at), "application_date": Event(c.application_date, is_date=True),
                 "activated_at": Event(c.activated_at)},
         conditions={
