@@ -2,7 +2,6 @@
 shared one is never stopped), the API under uvicorn as a subprocess, bounded waits."""
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ import psycopg
 
 from integrations.identity.jwt import ensure_dev_keys
 from integrations.postgres import devpg
-from tests.workers.procs import SCRUB, kill
+from tests.workers.procs import SCRUB, kill, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 OWNER, APP_ROLE, TEMPLATE = "pua_owner", "pua_app", "pua_template"
@@ -102,12 +101,5 @@ def run_api(env: dict[str, str], log: Path):
 
 
 async def wait_until(check, *, timeout: float, what: str, interval: float = 0.2, api: Api | None = None):
-    """Poll the async `check()` until it returns a truthy value; fail after `timeout` seconds (with the API log)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n" + (api.tail() if api else ""))
-        await asyncio.sleep(interval)
+    """`procs.wait_for`, failing with the API's log."""
+    return await wait_for(check, timeout=timeout, what=what, interval=interval, logs=[api.log] if api else ())
