@@ -41,5 +41,4 @@ async def reassessment_reminders(session: AsyncSession, payload: dict[str, Any])
 
 
 async def enqueue_reassessment_reminders(session: AsyncSession):
-    return await jobs.enqueue(session, kind=REASSESSMENT_REMINDERS, payload={},
-                              dedup_key=f"{REASSESSMENT_REMINDERS}:{clock.today_rome().isoformat()}")
+    return await jobs.enqueue_periodic(session, kind=REASSESSMENT_REMINDERS, every="day")

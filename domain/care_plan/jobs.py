@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.care_plan import reviews
-from domain.kernel import clock, jobs
+from domain.kernel import jobs
 
 REVIEW_REMINDERS = "care_plan.review_reminders"
 
@@ -25,5 +25,4 @@ async def review_reminders(session: AsyncSession, payload: dict[str, Any]) -> No
 async def enqueue_review_reminders(session: AsyncSession, *, within_days: int | None = None):
     """What the daily beat entry calls: one job per day (dedup key care_plan.review_reminders:{YYYY-MM-DD})."""
     payload: dict[str, Any] = {} if within_days is None else {"within_days": int(within_days)}
-    return await jobs.enqueue(session, kind=REVIEW_REMINDERS, payload=payload,
-                              dedup_key=f"{REVIEW_REMINDERS}:{clock.today_rome().isoformat()}")
+    return await jobs.enqueue_periodic(session, kind=REVIEW_REMINDERS, every="day", payload=payload)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.discharge import deadlines
-from domain.kernel import clock, jobs
+from domain.kernel import jobs
 
 EVALUATION_CLOCK = "discharge.evaluation_clock"
 
@@ -23,5 +23,4 @@ async def evaluation_clock(session: AsyncSession, payload: dict[str, Any]) -> No
 
 async def enqueue_evaluation_clock(session: AsyncSession):
     """What the beat calls (every `daily_jobs_seconds`): one job per hour of the business clock (dedup key)."""
-    return await jobs.enqueue(session, kind=EVALUATION_CLOCK, payload={},
-                              dedup_key=f"{EVALUATION_CLOCK}:{clock.now().strftime('%Y-%m-%dT%H')}")
+    return await jobs.enqueue_periodic(session, kind=EVALUATION_CLOCK, every="hour")

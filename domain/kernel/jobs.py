@@ -125,6 +125,14 @@ def dead_with_key(dedup_key: Any) -> sa.ColumnElement[bool]:
     return sa.exists().where(Job.dedup_key == dedup_key, Job.state == JobState.dead.value)
 
 
+async def enqueue_periodic(session: AsyncSession, *, kind: str, every: str,
+                           payload: dict[str, Any] | None = None) -> Job:
+    """A periodic job, as the beat asks for it on every tick (`daily_jobs_seconds`): written once per `every` of
+    the business clock — "day" (a Europe/Rome calendar day) or "hour" — by its dedup key."""
+    period = {"day": lambda: clock.today_rome().isoformat(), "hour": lambda: clock.now().strftime("%Y-%m-%dT%H")}
+    return await enqueue(session, kind=kind, payload=payload or {}, dedup_key=f"{kind}:{period[every]()}")
+
+
 # --------------------------------------------------------------------------------------------- worker side
 
 

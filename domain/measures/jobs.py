@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.kernel import clock, jobs
+from domain.kernel import jobs
 from domain.measures import service
 
 DAILY = "measures.daily"
@@ -22,4 +22,4 @@ async def daily(session: AsyncSession, payload: dict[str, Any]) -> None:
 
 
 async def enqueue_daily(session: AsyncSession):
-    return await jobs.enqueue(session, kind=DAILY, payload={}, dedup_key=f"{DAILY}:{clock.today_rome().isoformat()}")
+    return await jobs.enqueue_periodic(session, kind=DAILY, every="day")

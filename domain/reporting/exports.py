@@ -337,5 +337,4 @@ async def expire(session: AsyncSession) -> int:
 async def enqueue_expiry(session: AsyncSession) -> None:
     """With the periodic jobs (beat runs them every DAILY_JOBS_SECONDS, hourly): one expiry run per hour, so an
     expired file's bytes leave the disk within the hour (it answers 410 from its expiry on)."""
-    await jobs.enqueue(session, kind=EXPIRY_KIND, payload={},
-                       dedup_key=f"{EXPIRY_KIND}:{clock.now().astimezone(clock.ROME):%Y-%m-%dT%H}")
+    await jobs.enqueue_periodic(session, kind=EXPIRY_KIND, every="hour")

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.kernel import clock, jobs
+from domain.kernel import jobs
 from domain.kernel.settings import get_settings
 
 AUDIT_PARTITIONS = "security.audit_partitions"
@@ -32,5 +32,4 @@ async def audit_partitions(session: AsyncSession, payload: dict[str, Any]) -> No
 
 async def enqueue_audit_partitions(session: AsyncSession):
     """What the beat calls (every `daily_jobs_seconds`): one job per day (dedup key)."""
-    return await jobs.enqueue(session, kind=AUDIT_PARTITIONS, payload={},
-                              dedup_key=f"{AUDIT_PARTITIONS}:{clock.now().date().isoformat()}")
+    return await jobs.enqueue_periodic(session, kind=AUDIT_PARTITIONS, every="day")

@@ -87,4 +87,4 @@ async def daily(session: AsyncSession, payload: dict[str, Any]) -> None:
 
 async def enqueue_daily(session: AsyncSession):
     """What the beat calls: one job per day of the business clock (dedup key)."""
-    return await jobs.enqueue(session, kind=DAILY, payload={}, dedup_key=f"{DAILY}:{clock.today_rome().isoformat()}")
+    return await jobs.enqueue_periodic(session, kind=DAILY, every="day")

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.kernel import clock, jobs
+from domain.kernel import jobs
 from domain.waiting_list import deadlines, offers
 
 CLOCKS = "waiting_list.clocks"
@@ -24,5 +24,4 @@ async def clocks(session: AsyncSession, payload: dict[str, Any]) -> None:
 
 async def enqueue_clocks(session: AsyncSession):
     """What the beat calls (every `daily_jobs_seconds`): one job per hour of the business clock (dedup key)."""
-    return await jobs.enqueue(session, kind=CLOCKS, payload={},
-                              dedup_key=f"{CLOCKS}:{clock.now().strftime('%Y-%m-%dT%H')}")
+    return await jobs.enqueue_periodic(session, kind=CLOCKS, every="hour")
