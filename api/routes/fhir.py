@@ -206,6 +206,11 @@ def searchset(request: Request, entries: list[dict[str, Any]], next_cursor: str 
     return bundle
 
 
+def match(base: str, rtype: str, row_id: Any, resource: dict[str, Any]) -> dict[str, Any]:
+    """One entry of a searchset: a resource the search found, at its full URL."""
+    return {"fullUrl": f"{base}/{rtype}/{row_id}", "resource": resource, "search": {"mode": "match"}}
+
+
 def date_params(*names: str):
     """A dependency declaring the date search parameters `names` (each repeatable: AND) and giving
     {name: Span} for those the request used; the route hands each window to its service."""

@@ -14,6 +14,7 @@ from api.routes.fhir import (
     access,
     base_url,
     fhir_router,
+    match,
     reference_param,
     searchset,
 )
@@ -58,9 +59,8 @@ async def search_care_plans(request: Request, session: Session,
         session, principal=principal, person_id=person_id, limit=count,
         states=CARE_PLAN_STATES[status] if status else None, cursor=uuid.UUID(after) if after else None)
     base = base_url(request)
-    entries = [{"fullUrl": f"{base}/CarePlan/{b.plan.id}",
-                "resource": r4.dump(care_plan.to_fhir(plan_policy.plan_view_for(principal, b))),
-                "search": {"mode": "match"}} for b in bundles]
+    entries = [match(base, "CarePlan", b.plan.id, r4.dump(care_plan.to_fhir(plan_policy.plan_view_for(principal, b))))
+               for b in bundles]
     return FhirResponse(searchset(request, entries, cursor_codec.encode(CARE_PLAN_CURSOR, str(nxt)) if nxt else None,
                                   None))
 
@@ -85,8 +85,8 @@ async def search_questionnaires(request: Request, principal: access("Questionnai
     entries = []
     for code in sorted(instruments.registry().codes()):
         d = instruments.latest_active(code)
-        entries.append({"fullUrl": f"{base}/Questionnaire/{questionnaire.questionnaire_id(d.code, d.version)}",
-                        "resource": r4.dump(questionnaire.to_fhir(d)), "search": {"mode": "match"}})
+        entries.append(match(base, "Questionnaire", questionnaire.questionnaire_id(d.code, d.version),
+                             r4.dump(questionnaire.to_fhir(d))))
     return FhirResponse(searchset(request, entries, None, None))
 
 
@@ -106,7 +106,7 @@ async def search_questionnaire_responses(
     entries = []
     for v in vmds:
         view = await vmd_queries.get_vmd(session, principal=principal, vmd_id=v.id)
-        entries += [{"fullUrl": f"{base}/QuestionnaireResponse/{rv.response.id}",
-                     "resource": r4.dump(questionnaire.response_to_fhir(rv.response, masked=rv.masked)),
-                     "search": {"mode": "match"}} for rv in view.responses]
+        entries += [match(base, "QuestionnaireResponse", rv.response.id,
+                           r4.dump(questionnaire.response_to_fhir(rv.response, masked=rv.masked)))
+                     for rv in view.responses]
     return FhirResponse(searchset(request, entries, None, None))

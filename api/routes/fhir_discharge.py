@@ -21,6 +21,7 @@ from api.routes.fhir import (
     base_url,
     date_params,
     fhir_router,
+    match,
     reference_param,
     renamed,
     searchset,
@@ -232,8 +233,7 @@ def _case_search(rtype: str) -> None:
                                                    count - len(entries), inner, dates)
             except DomainError as e:  # the service names its own criteria (limit, cursor)
                 raise renamed(e) from None
-            entries += [{"fullUrl": f"{base}/{rtype}/{row_id}", "resource": r4.dump(convert(view)),
-                         "search": {"mode": "match"}} for row_id, view in rows]
+            entries += [match(base, rtype, row_id, r4.dump(convert(view))) for row_id, view in rows]
             if inner_next:
                 nxt = f"{key}.{inner_next}"
                 break
@@ -265,8 +265,7 @@ async def search_provenance(request: Request, session: Session,
     rows = await idempotency.answered_with(session, ambito_id=principal.ambito_id, scope=TRANSACTION_SCOPE, fragment={
         "entry": [{"response": {"location": f"ServiceRequest/{case_id}"}}]})
     base = base_url(request)
-    entries = [{"fullUrl": f"{base}/Provenance/{row.id}", "resource": r4.dump(provenance.from_transaction(row)),
-                "search": {"mode": "match"}} for row in rows]
+    entries = [match(base, "Provenance", row.id, r4.dump(provenance.from_transaction(row))) for row in rows]
     return FhirResponse(searchset(request, entries, None, None))
 
 

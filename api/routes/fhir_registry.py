@@ -18,6 +18,7 @@ from api.routes.fhir import (
     base_url,
     date_params,
     fhir_router,
+    match,
     reference_param,
     renamed,
     searchset,
@@ -137,8 +138,7 @@ async def search_patients(
         view = dict(row._mapping)
         if res.projection != "identity":
             view = {"id": view["id"], **scopes.mask(view, res.projection)}
-        entries.append({"fullUrl": f"{base}/Patient/{view['id']}", "resource": _patient(view),
-                        "search": {"mode": "match"}})
+        entries.append(match(base, "Patient", view["id"], _patient(view)))
     return FhirResponse(searchset(request, entries, res.next_cursor, res.total))
 
 
@@ -164,8 +164,7 @@ async def search_related_persons(request: Request, session: Session,
     person_id = reference_param(patient_ref, "Patient", "patient")
     rows = await relations.list_relations(session, principal=principal, person_id=person_id)
     base = base_url(request)
-    entries = [{"fullUrl": f"{base}/RelatedPerson/{r.id}",
-                "resource": r4.dump(related_person.to_fhir(relations.relation_view(r))), "search": {"mode": "match"}}
+    entries = [match(base, "RelatedPerson", r.id, r4.dump(related_person.to_fhir(relations.relation_view(r))))
                for r in rows]
     return FhirResponse(searchset(request, entries, None, None))
 
@@ -210,8 +209,7 @@ async def search_organizations(
                                                        part_of=part_of, limit=count,
                                                        cursor=_page(ORG_CURSOR, cursor))
     base = base_url(request)
-    entries = [{"fullUrl": f"{base}/Organization/{o.id}", "resource": r4.dump(organization.to_fhir(o)),
-                "search": {"mode": "match"}} for o in rows]
+    entries = [match(base, "Organization", o.id, r4.dump(organization.to_fhir(o))) for o in rows]
     return FhirResponse(searchset(request, entries, cursor_codec.encode(ORG_CURSOR, nxt) if nxt else None, None))
 
 
@@ -244,8 +242,7 @@ async def search_episodes_of_care(
         status=CartellaStatus(EPISODE_STATUS[status]) if status else None,
         cursor=uuid.UUID(after) if after else None)
     base = base_url(request)
-    entries = [{"fullUrl": f"{base}/EpisodeOfCare/{c.id}", "resource": r4.dump(episode_of_care.to_fhir(c)),
-                "search": {"mode": "match"}} for c in rows]
+    entries = [match(base, "EpisodeOfCare", c.id, r4.dump(episode_of_care.to_fhir(c))) for c in rows]
     return FhirResponse(searchset(request, entries, cursor_codec.encode(EPISODE_CURSOR, str(nxt)) if nxt else None,
                                   None))
 
@@ -270,8 +267,7 @@ async def search_consents(request: Request, session: Session,
     person_id = reference_param(patient_ref, "Patient", "patient")
     rows = await consent.list_for_person(session, principal=principal, person_id=person_id)
     base = base_url(request)
-    entries = [{"fullUrl": f"{base}/Consent/{c.id}", "resource": r4.dump(consent_fhir.to_fhir(consent.to_public(c))),
-                "search": {"mode": "match"}} for c in rows]
+    entries = [match(base, "Consent", c.id, r4.dump(consent_fhir.to_fhir(consent.to_public(c)))) for c in rows]
     return FhirResponse(searchset(request, entries, None, None))
 
 
@@ -292,8 +288,7 @@ async def search_audit_events(
     except DomainError as e:  # the service names its own criteria (q, limit, cursor...)
         raise renamed(e) from None
     base = base_url(request)
-    entries = [{"fullUrl": f"{base}/AuditEvent/{item['id']}",
-                "resource": r4.dump(audit_event.to_fhir(item, person_id=person_id)), "search": {"mode": "match"}}
+    entries = [match(base, "AuditEvent", item["id"], r4.dump(audit_event.to_fhir(item, person_id=person_id)))
                for item in items]
     return FhirResponse(searchset(request, entries, nxt, None))
 
@@ -311,8 +306,7 @@ async def patient_everything(request: Request, person_id: uuid.UUID, session: Se
     read = await persons.read_person(session, principal=principal, person_id=person_id)
     pid = read.person.id
     base = base_url(request)
-    entries = [{"fullUrl": f"{base}/Patient/{pid}", "resource": _patient(persons.person_view(read)),
-                "search": {"mode": "match"}}]
+    entries = [match(base, "Patient", pid, _patient(persons.person_view(read)))]
 
     def add(rtype: str, id_: Any, resource: dict[str, Any]) -> None:
         entries.append({"fullUrl": f"{base}/{rtype}/{id_}", "resource": resource, "search": {"mode": "include"}})

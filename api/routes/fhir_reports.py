@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Query, Request
 
 from api.deps import Session
-from api.routes.fhir import FhirResponse, access, base_url, fhir_router, searchset
+from api.routes.fhir import FhirResponse, access, base_url, fhir_router, match, searchset
 from domain.kernel import clock
 from domain.kernel.errors import Invalid, NotFound
 from domain.reporting import definitions, indicators, service
@@ -58,8 +58,7 @@ async def search_measure_reports(
     year = _year(period)
     reports = await _reports(session, principal, year, _codes(measure))
     base = base_url(request)
-    entries = [{"fullUrl": f"{base}/MeasureReport/{r['id']}", "resource": r, "search": {"mode": "match"}}
-               for r in reports]
+    entries = [match(base, "MeasureReport", r["id"], r) for r in reports]
     return FhirResponse(searchset(request, entries, None, len(entries)))
 
 
