@@ -78,8 +78,9 @@ async def read_encounter(discharge_id: uuid.UUID, session: Session,
 # application (integrations/fhir/waiting_list.py, GET /api/waiting-lists/applications/{id}), the PUA's referral to
 # the VMD or the COT (integrations/fhir/pua_referral.py, GET /api/pua/requests/{id}), the activation order of a
 # service (integrations/fhir/service_activation.py, GET /api/services/activations/{id}) and the discharge case
-# (GET /api/discharges/{id}). A read tries the rows the caller's permissions reach, the discharge case last; the
-# search lists all of them, one source after the other.
+# (GET /api/discharges/{id}). A read tries the rows the caller's permissions reach, the discharge case first (a
+# caller that may not read cases gets its 403 when no other row matched); the search lists all of them, one source
+# after the other.
 PUA_READ = (Permission.pua_read, Permission.pua_register)  # as GET /api/pua/requests
 
 
@@ -106,15 +107,21 @@ SHARED = (Permission.discharge_read, *(p for perms, *_ in SHARED_ROWS for p in p
 
 
 async def _read_shared(session, principal: PrincipalT, rtype: str, row_id: uuid.UUID) -> FhirResponse:
+    missing: NotFound | None = None
+    if Permission.discharge_read in principal.permissions:  # the case first: what ASST reads most
+        try:
+            return FhirResponse(r4.dump(CASE_RESOURCES[rtype](await _read_case(session, principal, row_id))))
+        except NotFound as e:
+            missing = e
     for perms, view_of, resources in SHARED_ROWS:
         if any(p in principal.permissions for p in perms):
             try:
                 return FhirResponse(r4.dump(resources[rtype](await view_of(session, principal, row_id))))
             except NotFound:
                 pass  # not a row of this kind the caller reaches: the next kind, or nothing
-    if Permission.discharge_read not in principal.permissions:  # 403 as on /api/discharges for the other readers
+    if missing is None:  # 403 as on /api/discharges for the other readers
         raise Forbidden(f"Permesso mancante: {Permission.discharge_read}", missing=[str(Permission.discharge_read)])
-    return FhirResponse(r4.dump(CASE_RESOURCES[rtype](await _read_case(session, principal, row_id))))
+    raise missing
 
 
 @fhir_router.get("/ServiceRequest/{discharge_id}", name="fhir:ServiceRequest:read")
