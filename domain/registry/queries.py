@@ -14,19 +14,21 @@ import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 
 from domain.kernel import cursor as cursor_codec
 from domain.kernel import ratelimit
-from domain.kernel.errors import Invalid
+from domain.kernel.errors import Forbidden, Invalid
 from domain.kernel.settings import get_settings
 from domain.kernel.validity import Span
 from domain.registry import codice_fiscale as cfmod
 from domain.registry import dedup, policy
 from domain.registry.models import Cartella, Person
 from domain.security import audit, scopes
+from domain.security.permissions import Permission
 from domain.security.principal import Principal
 from domain.territory import queries as territory
 
@@ -88,15 +90,16 @@ def _fuzzy_filter(q: str) -> sa.ColumnElement[bool]:
 
 
 def fuzzy_statement(where: list[Any], q: str, tier: str, limit: int,
-                    last: tuple[float, float, uuid.UUID] | None = None) -> sa.Select:
+                    last: tuple[float, float, uuid.UUID] | None = None, columns: tuple = LIST_COLUMNS) -> sa.Select:
     """The statement of one page of tier `tier` ("w": word similarity, "s": similarity) after the key `last`
     (word similarity, similarity, id). `where` carries the caller's reach: with the Ambito in it the composite
     index ix_person_ambito_name_trgm reads that Ambito's candidates only (0046); without it (a search across all
-    Ambiti) the same index serves the trigrams alone. The thresholds must be set (`_set_thresholds`)."""
+    Ambiti) the same index serves the trigrams alone. `columns` (with Person.id) are the ones the caller shows.
+    The thresholds must be set (`_set_thresholds`)."""
     qv = sa.literal(q, sa.Text)
     wsim = sa.func.word_similarity(qv, Person.name_search)
     sim = sa.func.similarity(Person.name_search, qv)
-    cols = (*LIST_COLUMNS, wsim.label("word_similarity"), sim.label("similarity"))
+    cols = (*columns, wsim.label("word_similarity"), sim.label("similarity"))
     if tier == "w":
         stmt = sa.select(*cols).where(*where, qv.op("<%")(Person.name_search))
         if last is not None:
@@ -112,7 +115,7 @@ def fuzzy_statement(where: list[Any], q: str, tier: str, limit: int,
 
 
 async def fuzzy_page(session, where: list[Any], q: str, limit: int, after: dict[str, Any] | None = None,
-                     fp: str = "") -> tuple[list[Any], str | None]:
+                     fp: str = "", columns: tuple = LIST_COLUMNS) -> tuple[list[Any], str | None]:
     """One page of the fuzzy search and the cursor of the next one. A page holds rows of one tier only: when tier
     A has some rows but fewer than `limit`, the page is short and its cursor leads to tier B, so the costly
     low-threshold query runs only when asked for (or when A has nothing at all)."""
@@ -135,13 +138,13 @@ async def fuzzy_page(session, where: list[Any], q: str, limit: int, after: dict[
                               "id": str(row.id)})
 
     if tier == "w":
-        rows = (await session.execute(fuzzy_statement(where, q, "w", limit, last))).all()
+        rows = (await session.execute(fuzzy_statement(where, q, "w", limit, last, columns))).all()
         if len(rows) > limit:
             return rows[:limit], cursor(rows[limit - 1], "w")
         if rows:
             return rows, encode_cursor({"f": fp, "t": "s"})  # looser matches, on request
         last = None
-    rows = (await session.execute(fuzzy_statement(where, q, "s", limit, last))).all()
+    rows = (await session.execute(fuzzy_statement(where, q, "s", limit, last, columns))).all()
     if len(rows) > limit:
         return rows[:limit], cursor(rows[limit - 1], "s")
     return rows, None
@@ -206,20 +209,8 @@ async def search_persons(session, *, principal: Principal, codice_fiscale: str |
                 "s_cf": cf, "s_type": other and other[0], "s_value": other and other[1], "s_limit": limit + 1
             })).all()
         else:
-            stmt = sa.select(*LIST_COLUMNS).where(*where())
-            if after is not None:
-                try:
-                    key = (after["sn"], after["gn"], uuid.UUID(after["id"]))
-                except (KeyError, ValueError, TypeError):
-                    raise Invalid("cursor", "cursore non valido") from None
-                stmt = stmt.where(sa.tuple_(Person.surname, Person.given_name, Person.id) > sa.tuple_(*key))
-            stmt = stmt.order_by(Person.surname, Person.given_name, Person.id).limit(limit + 1)
-            rows = (await session.execute(stmt)).all()
-        next_cursor = None
-        if len(rows) > limit:
-            rows = rows[:limit]
-            last = rows[-1]
-            next_cursor = encode_cursor({"f": fp, "sn": last.surname, "gn": last.given_name, "id": str(last.id)})
+            rows = (await session.execute(_name_order_statement(LIST_COLUMNS, where(), limit, after))).all()
+        rows, next_cursor = _name_order_page(rows, limit, fp)
     total = None
     if with_total:
         conds = where() + ([_fuzzy_filter(q)] if q is not None else [])  # tiers A ∪ B (thresholds already set)
@@ -228,6 +219,26 @@ async def search_persons(session, *, principal: Principal, codice_fiscale: str |
     audit.record(action="search", object_type="person", object_ids=ids, person_ids=ids, result_count=len(ids))
     names = await territory.org_names(session, (r.residence_comune_id for r in rows)) if with_comune_names else {}
     return SearchResult(items=rows, next_cursor=next_cursor, total=total, projection=projection, comune_names=names)
+
+
+def _name_order_statement(columns: tuple, where: list[Any], limit: int, after: dict[str, Any] | None) -> sa.Select:
+    """A page in surname, given name, id order (ix_person_keyset) after the cursor's key, one row more than asked."""
+    stmt = sa.select(*columns).where(*where)
+    if after is not None:
+        try:
+            key = (after["sn"], after["gn"], uuid.UUID(after["id"]))
+        except (KeyError, ValueError, TypeError):
+            raise Invalid("cursor", "cursore non valido") from None
+        stmt = stmt.where(sa.tuple_(Person.surname, Person.given_name, Person.id) > sa.tuple_(*key))
+    return stmt.order_by(Person.surname, Person.given_name, Person.id).limit(limit + 1)
+
+
+def _name_order_page(rows: list[Any], limit: int, fp: str) -> tuple[list[Any], str | None]:
+    """The page and the cursor of the next one, for rows read one more than `limit` in name order."""
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], encode_cursor({"f": fp, "sn": last.surname, "gn": last.given_name, "id": str(last.id)})
 
 
 def _by_identifier(principal: Principal, kind: str) -> sa.Select:
@@ -247,6 +258,80 @@ def _by_identifier(principal: Principal, kind: str) -> sa.Select:
                 .limit(sa.bindparam("s_limit", type_=sa.Integer())))
 
     return scopes.memo(principal, f"person_search_by_{kind}", None, build)
+
+
+# ---------------------------------------------------------------------------------------------- across Ambiti
+class RegionalPurpose(StrEnum):
+    """Why the regional helpdesk looks for a person across the Ambiti (docs/decisions/regional-search.md)."""
+
+    cambio_ambito = "cambio_ambito"
+    duplicato = "duplicato"
+    richiesta_regione = "richiesta_regione"
+
+
+# The audit row's purpose, as the person reads it in their access log (at most 60 characters: the column).
+REGIONAL_PURPOSE_LABELS: dict[str, str] = {
+    "cambio_ambito": "Ricerca regionale: persona trasferita tra Ambiti",
+    "duplicato": "Ricerca regionale: possibile duplicato tra Ambiti",
+    "richiesta_regione": "Ricerca regionale: richiesta di Regione o ATS",
+}
+# What the regional search shows of a person: who, born when, held by which Ambito, resident where (the names of
+# both come with the page). No codice fiscale (echoed only to whoever typed it), no contacts, no address, no case.
+# The id is the keyset's tie-breaker and the audit row's subject; it never leaves the service.
+REGIONAL_COLUMNS = (Person.id, Person.ambito_id, Person.surname, Person.given_name, Person.sex, Person.birth_date,
+                    Person.residence_comune_id)
+
+
+@dataclass
+class RegionalResult:
+    items: list[Any]  # rows with REGIONAL_COLUMNS
+    next_cursor: str | None
+    org_names: dict[uuid.UUID, str]  # the Ambiti and comuni of the page -> name
+    codice_fiscale: str | None  # the one searched: its matches carry it, nothing else does
+
+
+async def regional_search(session, *, principal: Principal, purpose: RegionalPurpose, reason: str,
+                          q: str | None = None, codice_fiscale: str | None = None, birth_date: date | None = None,
+                          limit: int = 20, cursor: str | None = None) -> RegionalResult:
+    """In which Ambito a person is known: active persons of every Ambito by name (the two fuzzy tiers of
+    `fuzzy_page`, the trigram index without the Ambito) or by exact codice fiscale, optionally on a birth date.
+    The caller must hold `person.regional_search` and say why (`purpose`, `reason`): one audit row per search with
+    both, the number of results and the persons found (for their access logs), never the text searched."""
+    if Permission.person_regional_search not in principal.permissions:
+        raise Forbidden("Ricerca regionale non consentita a questo ruolo.")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise Invalid("limit", f"deve essere tra 1 e {MAX_LIMIT}")
+    cf = cfmod.normalize(codice_fiscale) if codice_fiscale else None
+    q = normalise_query(q)
+    if cf and q:
+        raise Invalid("q", "indicare il nome oppure il codice fiscale, non entrambi")
+    if not (cf or q):
+        raise Invalid("q", "indicare cognome e nome oppure il codice fiscale della persona cercata")
+    if q is not None and len(q.replace(" ", "")) < 2:
+        raise Invalid("q", "almeno 2 caratteri")
+    ratelimit.check("person_search", principal.user_id, get_settings().person_search_per_minute,
+                    detail="Troppe ricerche in un minuto: riprovare tra poco.")
+    fp = _fingerprint("regional", cf, q, birth_date and birth_date.isoformat())
+    after = decode_cursor(cursor) if cursor else None
+    if after is not None and after.get("f") != fp:
+        raise Invalid("cursor", "il cursore appartiene a un'altra ricerca")
+    # Every Ambito: no policy.visible here, by design. The status is spelled as uq_person_cf's predicate is (see
+    # dedup.UNCODED): a prepared statement's generic plan uses a partial index only for a literal predicate.
+    where: list[Any] = [sa.text("person.status = 'active'")]
+    if birth_date is not None:
+        where.append(Person.birth_date == birth_date)
+    if q is not None:
+        rows, next_cursor = await fuzzy_page(session, where, q, limit, after, fp, columns=REGIONAL_COLUMNS)
+    else:
+        # uq_person_cf (ambito_id, codice_fiscale) answers this with a skip scan over the Ambiti (PostgreSQL 18)
+        where.append(Person.codice_fiscale == cf)
+        rows, next_cursor = _name_order_page(
+            (await session.execute(_name_order_statement(REGIONAL_COLUMNS, where, limit, after))).all(), limit, fp)
+    ids = [r.id for r in rows]
+    audit.record(action="search", object_type="person", object_ids=ids, person_ids=ids, result_count=len(ids),
+                 purpose=REGIONAL_PURPOSE_LABELS[purpose], legal_basis=reason)
+    names = await territory.org_names(session, [*(r.ambito_id for r in rows), *(r.residence_comune_id for r in rows)])
+    return RegionalResult(items=rows, next_cursor=next_cursor, org_names=names, codice_fiscale=cf)
 
 
 # ---------------------------------------------------------------------------------------------- for reporting

@@ -33,6 +33,7 @@ class Role(StrEnum):
     dpo = "dpo"
     data_steward = "data_steward"
     integration_operator = "integration_operator"
+    regional_operator = "regional_operator"
 
 
 ROLE_LABELS: dict[str, str] = {
@@ -53,6 +54,7 @@ ROLE_LABELS: dict[str, str] = {
     "dpo": "Responsabile della protezione dei dati (DPO)",
     "data_steward": "Data steward (importazioni e duplicati)",
     "integration_operator": "Operatore integrazioni (messaggi verso ASST)",
+    "regional_operator": "Operatore regionale (Regione / ATS)",
 }
 
 

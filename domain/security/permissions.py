@@ -72,6 +72,7 @@ class Permission(StrEnum):
     outbox_retry = "outbox.retry"  # put a dead or withheld message back in the queue
     report_read = "report.read"  # LEPS and Piano di Zona indicators: aggregates only, small cells suppressed
     report_drilldown = "report.drilldown"  # from an indicator's number to the persons behind it (row scopes apply)
+    person_regional_search = "person.regional_search"  # in which Ambito a person is known (minimal identity, audited)
 
 
 @lru_cache

@@ -44,9 +44,12 @@ from schemas.security import (
     UserUpdate,
 )
 
-_ANY = None
-# Which kinds of organisation a role may be held in (None: any organisation of the Ambito).
-ROLE_ORG_KINDS: dict[Role, frozenset[OrgKind] | None] = {
+# Any organisation of an Ambito. The Region (OrgKind.regione, a root above no Ambito) holds only the regional
+# helpdesk and the administrators who create and approve it: an Ambito's administrator finds no Region among its
+# organisations, so it cannot grant the regional role (docs/decisions/regional-search.md).
+_ANY = frozenset(OrgKind) - {OrgKind.regione}
+# Which kinds of organisation a role may be held in.
+ROLE_ORG_KINDS: dict[Role, frozenset[OrgKind]] = {
     Role.comune_social_worker: frozenset({OrgKind.comune, OrgKind.sub_ambito}),
     Role.sub_ambito_coordinator: frozenset({OrgKind.sub_ambito}),
     Role.ambito_pua_social_worker: frozenset({OrgKind.ambito, OrgKind.ufficio_di_piano}),
@@ -60,10 +63,11 @@ ROLE_ORG_KINDS: dict[Role, frozenset[OrgKind] | None] = {
     Role.analyst: frozenset({OrgKind.ufficio_di_piano, OrgKind.csc, OrgKind.ambito, OrgKind.ats}),
     Role.ets_operator: frozenset({OrgKind.ets}),
     Role.rsa_operator: frozenset({OrgKind.udo_operator}),
-    Role.system_admin: _ANY,
+    Role.system_admin: frozenset(OrgKind),
     Role.dpo: _ANY,
     Role.data_steward: _ANY,
     Role.integration_operator: _ANY,
+    Role.regional_operator: frozenset({OrgKind.regione}),
 }
 
 
@@ -217,7 +221,7 @@ async def _add_role(session: AsyncSession, principal: Principal, user: AppUser,
     org = await _org(session, principal, organisation_id=data.organisation_id,
                      organisation_code=data.organisation_code)
     allowed = ROLE_ORG_KINDS[data.role]
-    if allowed is not None and OrgKind(org.kind) not in allowed:
+    if OrgKind(org.kind) not in allowed:
         raise Invalid("organisation_id", "il ruolo non si esercita in questo tipo di organizzazione "
                                          f"({', '.join(sorted(k.value for k in allowed))})")
     start = data.valid_from or _today()

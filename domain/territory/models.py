@@ -27,6 +27,7 @@ class OrgKind(StrEnum):
     ets = "ets"
     udo_operator = "udo_operator"
     mmg_practice = "mmg_practice"
+    regione = "regione"  # the Region: a root of its own, above no Ambito (0050; docs/decisions/regional-search.md)
 
 
 class Side(StrEnum):
@@ -41,6 +42,7 @@ class Side(StrEnum):
     provider = "provider"
     ats = "ats"
     primary_care = "primary_care"
+    regione = "regione"
 
 
 class Organisation(SQLModel, table=True):

@@ -1,0 +1,163 @@
+"""The regional helpdesk (issue 18): GET /api/regional/persons finds in which Ambito a person is known, across every
+Ambito, with a minimal identity projection, a purpose and a reason, one audit row per search; the role reaches
+nothing else; it is held on the Region, granted by the Region's administrators and approved by a second one."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from domain.registry.queries import REGIONAL_PURPOSE_LABELS
+from domain.security.models import AuditEvent, Role
+from tests.factories.cartelle import create_person
+from tests.support import bearer, make_user, org
+
+URL = "/api/regional/persons"
+PROBLEM = "application/problem+json"
+REGIONE = "regione-lombardia"
+WHY = {"purpose": "cambio_ambito", "reason": "Segnalazione ATS prot. 2026/118: residenza cambiata"}
+NAME = {"surname": "Bonizzi", "given_name": "Teresa"}
+
+
+async def _namesakes(session):
+    return [await create_person(session, comune="comune-crema", **NAME),
+            await create_person(session, ambito="ambito-cremona-test", comune="comune-cremona", **NAME)]
+
+
+async def _operator(session):
+    return await make_user(session, Role.regional_operator, REGIONE)
+
+
+class TestSearch:
+    async def test_finds_the_person_in_every_ambito_with_the_minimal_projection(self, client, session):
+        crema, cremona = await _namesakes(session)
+        r = await client.get(URL, params={"q": "bonizzi teresa", **WHY}, headers=bearer(await _operator(session)))
+        assert r.status_code == 200, r.text
+        items = [i for i in r.json()["items"] if (i["surname"], i["given_name"]) == ("Bonizzi", "Teresa")]
+        ambiti = {a.id: a.name for a in [await org(session, "ambito-crema"), await org(session, "ambito-cremona-test")]}
+        assert {(i["ambito"]["id"], i["ambito"]["name"], i["residence_comune_name"]) for i in items} >= {
+            (str(crema.ambito_id), ambiti[crema.ambito_id], "Crema"),
+            (str(cremona.ambito_id), ambiti[cremona.ambito_id], "Cremona")}, items
+        for item in r.json()["items"]:
+            assert set(item) == {"surname", "given_name", "sex", "birth_date", "ambito", "residence_comune_name",
+                                 "codice_fiscale"}
+            assert item["codice_fiscale"] is None  # searched by name: no codice fiscale in clear
+        assert str(crema.id) not in r.text and str(cremona.id) not in r.text
+
+    async def test_the_codice_fiscale_is_an_exact_match_across_ambiti_and_comes_back_to_who_typed_it(
+            self, client, session):
+        _, cremona = await _namesakes(session)
+        r = await client.get(URL, params={"codice_fiscale": cremona.codice_fiscale.lower(), **WHY},
+                             headers=bearer(await _operator(session)))
+        assert r.status_code == 200, r.text
+        [item] = r.json()["items"]
+        assert item["codice_fiscale"] == cremona.codice_fiscale
+        assert item["ambito"]["id"] == str(cremona.ambito_id) and r.json()["next_cursor"] is None
+
+    async def test_keyset_pages_cover_every_match_once(self, client, session):
+        people = [await create_person(session, ambito=a, comune=c, surname="Zuccotti", given_name=f"Anna {n}")
+                  for n, (a, c) in enumerate([("ambito-crema", "comune-crema")] * 3
+                                             + [("ambito-cremona-test", "comune-cremona")] * 3)]
+        h, seen, cursor = bearer(await _operator(session)), [], None
+        for _ in range(10):
+            r = await client.get(URL, params={"q": "zuccotti", "limit": 2, **WHY, **({"cursor": cursor}
+                                                                                    if cursor else {})}, headers=h)
+            assert r.status_code == 200, r.text
+            seen += [i["given_name"] for i in r.json()["items"] if i["surname"] == "Zuccotti"]
+            if not (cursor := r.json()["next_cursor"]):
+                break
+        assert sorted(seen) == sorted(p.given_name for p in people)
+
+    async def test_every_search_leaves_one_audit_row_with_purpose_reason_and_count(self, client, session):
+        crema, cremona = await _namesakes(session)
+        user = await _operator(session)
+        r = await client.get(URL, params={"q": "bonizzi teresa", **WHY}, headers=bearer(user))
+        assert r.status_code == 200
+        [row] = (await session.execute(sa.select(AuditEvent).where(AuditEvent.actor_id == user.id))).scalars().all()
+        assert (row.action, row.object_type, row.route) == ("search", "person", "GET /api/regional/persons")
+        assert row.purpose == REGIONAL_PURPOSE_LABELS["cambio_ambito"] and row.legal_basis == WHY["reason"]
+        assert row.result_count == len(r.json()["items"]) >= 2
+        assert {crema.id, cremona.id} <= set(row.person_ids)  # each person's access log shows the search
+        assert "bonizzi" not in repr(row.__dict__).lower()  # the text searched is not kept
+
+    async def test_purpose_and_reason_are_required(self, client, session):
+        h = bearer(await _operator(session))
+        for missing, params in (("purpose", {"q": "bonizzi", "reason": WHY["reason"]}),
+                                ("reason", {"q": "bonizzi", "purpose": "duplicato"}),
+                                ("purpose", {"q": "bonizzi", "reason": WHY["reason"], "purpose": "curiosita"}),
+                                ("reason", {"q": "bonizzi", "purpose": "duplicato", "reason": "perché"})):
+            r = await client.get(URL, params=params, headers=h)
+            assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM), r.text
+            assert [e["field"] for e in r.json()["errors"]] == [missing], r.json()
+
+    async def test_a_name_or_a_codice_fiscale_and_not_both(self, client, session):
+        h = bearer(await _operator(session))
+        for params, field in (({}, "q"), ({"q": "bonizzi", "codice_fiscale": "BNZTRS43L54G004X"}, "q"),
+                              ({"q": "b"}, "q"), ({"q": "bonizzi", "limit": 101}, "limit")):
+            r = await client.get(URL, params={**params, **WHY}, headers=h)
+            assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM), r.text
+            assert field in [e["field"] for e in r.json()["errors"]], r.json()
+
+
+class TestReach:
+    async def test_other_roles_are_refused(self, client, session):
+        await _namesakes(session)
+        for role, code in ((Role.comune_social_worker, "comune-crema"), (Role.data_steward, "ambito-crema"),
+                           (Role.system_admin, "ambito-crema"), (Role.system_admin, REGIONE),
+                           (Role.dpo, "ambito-crema")):
+            r = await client.get(URL, params={"q": "bonizzi teresa", **WHY},
+                                 headers=bearer(await make_user(session, role, code)))
+            assert r.status_code == 403 and r.headers["content-type"].startswith(PROBLEM), (role, code, r.text)
+
+    async def test_the_role_reaches_nothing_else_even_with_an_id(self, client, session):
+        crema, _ = await _namesakes(session)
+        h = bearer(await _operator(session))
+        for path in (f"/api/persons/{crema.id}", f"/api/persons/{crema.id}/cartelle", "/api/persons?q=bonizzi",
+                     f"/api/persons/{crema.id}/access-log", "/api/territory/comuni", "/api/work-items/mine"):
+            r = await client.get(path, headers=h)
+            assert r.status_code == 403, (path, r.status_code, r.text)
+        me = await client.get("/api/me", headers=h)
+        assert me.status_code == 200 and me.json()["ambito"]["code"] == REGIONE
+        assert me.json()["permissions"] == ["person.regional_search"]
+
+
+class TestGrant:
+    async def _create(self, client, admin, username="regione.helpdesk", org_code=REGIONE):
+        return await client.post("/api/admin/users", headers=bearer(admin), json={
+            "username": username, "display_name": "Operatore regionale",
+            "roles": [{"role": "regional_operator", "organisation_code": org_code}]})
+
+    async def test_only_the_regions_administrators_grant_it_and_a_second_one_approves(self, client, session):
+        first = await make_user(session, Role.system_admin, REGIONE)
+        second = await make_user(session, Role.system_admin, REGIONE)
+        crema_admin = await make_user(session, Role.system_admin, "ambito-crema")
+        r = await self._create(client, first)
+        assert r.status_code == 201, r.text
+        user, [grant] = r.json(), r.json()["roles"]
+        assert grant["pending"] and not grant["active"]  # identity data of every Ambito
+        assert (await client.get(URL, params={"q": "bonizzi", **WHY}, headers=bearer(user["id"]))).status_code == 403
+        approve = f"/api/admin/role-assignments/{grant['id']}/approve"
+        assert (await client.post(approve, headers=bearer(first))).status_code == 403  # the one who asked
+        assert (await client.post(approve, headers=bearer(crema_admin))).status_code == 404  # another "Ambito"
+        r = await client.post(approve, headers=bearer(second))
+        assert r.status_code == 200 and r.json()["active"], r.text
+        assert (await client.get(URL, params={"q": "bonizzi", **WHY}, headers=bearer(user["id"]))).status_code == 200
+
+    async def test_an_ambitos_administrator_cannot_grant_it(self, client, session):
+        admin = await make_user(session, Role.system_admin, "ambito-crema")
+        for org_code in (REGIONE, "ambito-crema"):  # the Region is not found; an Ambito does not fit the role
+            r = await self._create(client, admin, username=f"helpdesk.{org_code}", org_code=org_code)
+            assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM), r.text
+            assert [e["field"] for e in r.json()["errors"]] == ["roles.0.organisation_id"], r.json()
+        target = await make_user(session, Role.comune_social_worker, "comune-crema")
+        r = await client.post(f"/api/admin/users/{target.id}/roles", headers=bearer(admin),
+                              json={"role": "regional_operator", "organisation_code": "ambito-crema"})
+        assert r.status_code == 422, r.text
+
+    async def test_the_region_holds_no_ambito_role_and_the_operator_grants_nothing(self, client, session):
+        admin = await make_user(session, Role.system_admin, REGIONE)
+        r = await client.post("/api/admin/users", headers=bearer(admin), json={
+            "username": "steward.regione", "display_name": "Steward",
+            "roles": [{"role": "data_steward", "organisation_code": REGIONE}]})
+        assert r.status_code == 422, r.text
+        operator = await _operator(session)
+        r = await self._create(client, operator, username="regione.altro")
+        assert r.status_code == 403, r.text
