@@ -72,6 +72,7 @@ ORGS: dict[Role, tuple[str, str]] = {
     Role.dpo: ("ambito-crema", "ambito-crema"),
     Role.data_steward: ("ambito-crema", "ambito-crema"),
     Role.integration_operator: ("ambito-crema", "ambito-crema"),
+    Role.regional_operator: ("regione-lombardia", "regione-lombardia"),  # the Region: no Ambito of its own
 }
 # Roles whose `own` user is a member of the VMD equipe and an assessor of the scenario's VMD.
 EQUIPE = (Role.comune_social_worker, Role.ambito_pua_social_worker, Role.asst_pua_operator, Role.cdc_assessor,
@@ -138,6 +139,7 @@ class World:
     role_assignment: uuid.UUID | None = None
     pending_role: uuid.UUID | None = None  # a role assignment waiting for a second administrator's approval
     comune: uuid.UUID | None = None
+    codice_fiscale: str | None = None  # the person's: the regional search looks it up across the Ambiti
     org: uuid.UUID | None = None
     unit: uuid.UUID | None = None
     # rows that belong to one user (keyed by role of the own user; the Cremona world keys them by "*")
@@ -230,6 +232,8 @@ async def _rows(engine: AsyncEngine, sc: Scenario) -> dict[str, Any]:
         x1 = await insert_person(s, ambito="ambito-cremona-test", comune="comune-cremona")
         x2 = await insert_person(s, ambito="ambito-cremona-test", comune="comune-cremona")
         sc.crema.person, sc.cremona.person, sc.revoked.person = p_own.id, p_x.id, p_rev.id
+        for world, p in ((sc.crema, p_own), (sc.cremona, p_x), (sc.revoked, p_rev)):
+            world.codice_fiscale = p.codice_fiscale
         out["p_bg"] = p_bg.id
 
         crema, cremona = await org(s, "ambito-crema"), await org(s, "ambito-cremona-test")
@@ -1043,6 +1047,9 @@ def request_for(sc: Scenario, method: str, path: str, role: str, situation: str)
     kw["headers"] = sc.headers[caller]
     if method == "GET" and path == "/api/persons":
         kw["params"] = {"q": "Rossi"}
+    if method == "GET" and path == "/api/regional/persons":  # the situation's person, found whatever its Ambito
+        kw["params"] = {"codice_fiscale": sc.world(situation).codice_fiscale, "purpose": "duplicato",
+                        "reason": "Matrice dei permessi: verifica del ruolo"}
     if method == "GET" and path == "/api/waiting-lists/ranking":
         kw["params"] = {"udo_type": "rsa"}
     if method == "GET" and path == "/fhir/Patient":

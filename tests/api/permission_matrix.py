@@ -72,7 +72,9 @@ ADMIN = {R.system_admin}                       # users, teams, reference data; n
 DPO = {R.dpo}                                  # audit and access logs only
 STEWARD = {R.data_steward}                     # imports and duplicates (identity data only)
 INTEGRATION = {R.integration_operator}         # the messages sent to ASST: dead letters, their payload, retries
+REGIONAL = {R.regional_operator}               # the Region's helpdesk: in which Ambito a person is known, no more
 EVERYONE = set(R)
+AMBITO_ROLES = EVERYONE - REGIONAL             # held in an Ambito: its reference data (the Region holds none)
 
 CASE_WRITERS = COMUNE | PUA_STAFF | CSC                 # write the social record of their cases
 CARTELLA_WRITERS = COMUNE | AS_AMBITO | CSC             # open / manage the cartella sociale (not the ASST side)
@@ -92,7 +94,7 @@ PLAN_READERS = CASE_READERS | MINIMAL                   # read it (providers/MMG
 DIARY_WRITERS = CASE_WRITERS | CDC                      # write diary entries on their cases
 ATTACHMENT_WRITERS = CASE_WRITERS                       # upload documents to their cases
 BREAK_GLASS = COMUNE | PUA_STAFF | COT                  # emergency access outside scope
-WORKERS = EVERYONE - ANALYST - ADMIN - DPO - INTEGRATION  # roles that receive work items
+WORKERS = AMBITO_ROLES - ANALYST - ADMIN - DPO - INTEGRATION  # roles that receive work items
 INSTRUMENT_READERS = CASE_READERS                       # assessment instruments (forms, scoring)
 
 
@@ -128,15 +130,21 @@ route("GET", "/me", grant(EVERYONE, ANY))
 route("GET", "/work-items/mine", grant(WORKERS, ANY))
 route("POST", "/work-items/{item_id}/complete", grant(WORKERS, CASE))
 
+# ================================================================================================= regional search
+# The Region's helpdesk finds in which Ambito a person is known, whatever the Ambito (issue 18): no subject, the
+# same answer in every situation; every other role is refused, the Ambito's administrators and stewards included.
+route("GET", "/regional/persons", grant(REGIONAL, ANY))
+
 # ================================================================================================= territory
 # Reference data (Ambito, comuni, organisations, units, catalogue) is readable by every role of the Ambito; another
 # Ambito's rows are not found. Changing it is the system administrator's job. The service catalogue is shared by
-# all Ambiti (no Ambito of its own), so its rows exist for every administrator.
+# all Ambiti (no Ambito of its own), so its rows exist for every administrator. The regional helpdesk is held on
+# the Region, which has no territory: it reads none of it.
 for p in ("/territory/ambiti/me", "/territory/sub-ambiti", "/territory/comuni", "/organisations", "/service-units",
           "/catalogue/service-types", "/catalogue/udo-types", "/catalogue/funding-sources"):
-    route("GET", p, grant(EVERYONE, ANY))
+    route("GET", p, grant(AMBITO_ROLES, ANY))
 for p in ("/territory/comuni/{comune_id}", "/organisations/{org_id}", "/service-units/{unit_id}"):
-    route("GET", p, grant(EVERYONE, AMBITO))
+    route("GET", p, grant(AMBITO_ROLES, AMBITO))
 route("PATCH", "/territory/comuni/{comune_id}", grant(ADMIN, AMBITO))
 route("POST", "/organisations", grant(ADMIN, ANY))
 route("PATCH", "/organisations/{org_id}", grant(ADMIN, AMBITO))
@@ -386,6 +394,7 @@ route("POST", "/integration/outbox/{message_id}/retry", grant(INTEGRATION, AMBIT
 SV = "/services/activations"
 SERVICE_READERS = COMUNE | COORD | AS_AMBITO | CSC
 SERVICE_AMBITO = AS_AMBITO | CSC
+# Catalogues without personal data answer any caller (the Region's helpdesk gets the measures, no rows of its own).
 route("GET", "/catalogue/accreditations", grant(EVERYONE, ANY))
 route("POST", "/catalogue/accreditations", grant(ADMIN, ANY))
 route("POST", SV, grant(COMUNE, CASE, ambito=(SERVICE_AMBITO, AMBITO)))
@@ -511,8 +520,8 @@ CONSENT_GATED_AMBITO = CONSENT_GATED_AMBITO | {("GET", "/fhir/Patient/{person_id
 _RELATIONS = grant(CASE_READERS, CASE, minimal=(MINIMAL, FULL_ONLY), steward=(STEWARD, NO_SCOPE))
 fhir_route("GET", "/RelatedPerson", _RELATIONS)  # ?patient=: the person's relations
 fhir_route("GET", "/RelatedPerson/{relation_id}", _RELATIONS)
-fhir_route("GET", "/Organization", grant(EVERYONE, ANY))
-fhir_route("GET", "/Organization/{org_id}", grant(EVERYONE, AMBITO))
+fhir_route("GET", "/Organization", grant(AMBITO_ROLES, ANY))
+fhir_route("GET", "/Organization/{org_id}", grant(AMBITO_ROLES, AMBITO))
 fhir_route("GET", "/EpisodeOfCare", grant(CASE_READERS, CASE))  # ?patient=: the person's cartelle
 fhir_route("GET", "/EpisodeOfCare/{cartella_id}", grant(CASE_READERS, CASE))
 fhir_route("POST", "", grant(WARD, AMBITO))  # the discharge signal as a transaction Bundle: POST /api/discharges
