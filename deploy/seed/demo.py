@@ -29,6 +29,7 @@ from domain.security.models import AppUser, Role, RoleAssignment, Team, TeamMemb
 from domain.territory.models import Organisation, ServiceUnit
 
 AMBITO_CODE = "ambito-crema"
+REGIONE_CODE = "regione-lombardia"  # the Region (migration 0050): its helpdesk and its administrator
 DEMO_FROM = date(2025, 1, 1)
 RSA_OPERATOR = "@rsa-operator"  # resolved at load time: op-fbc if present, else the operator of any RSA
 PREFERRED_RSA_OPERATOR = "op-fbc"  # Fondazione Benefattori Cremaschi (Crema)
@@ -55,6 +56,8 @@ DEMO_USERS: list[tuple[str, str, str | None, list[tuple[Role, str]]]] = [
     ("dpo", "Responsabile della protezione dei dati", None, [(Role.dpo, AMBITO_CODE)]),
     ("steward", "Data steward anagrafe", None, [(Role.data_steward, AMBITO_CODE)]),
     ("integrazioni", "Operatore integrazioni ASST", None, [(Role.integration_operator, AMBITO_CODE)]),
+    ("regione", "Operatore regionale", "Help desk regionale", [(Role.regional_operator, REGIONE_CODE)]),
+    ("admin.regione", "Amministratore regionale", None, [(Role.system_admin, REGIONE_CODE)]),
 ]
 
 # A system client: the ASST integration gateway, acting for practitioners (act_for = a practitioner's username).
@@ -145,7 +148,8 @@ async def load_demo(session: AsyncSession) -> dict:
     users: dict[str, AppUser] = {}
 
     for username, name, profession, roles in DEMO_USERS:
-        u = await _user(session, counts, username=username, ambito_id=ambito.id, display_name=name,
+        held = orgs[roles[0][1]]  # a user belongs to the Ambito of its role (or to the Region, a root of its own)
+        u = await _user(session, counts, username=username, ambito_id=held.ambito_id or held.id, display_name=name,
                         profession=profession, kind=UserKind.person,
                         email=f"{username}@demo.pua-crema.example")
         users[username] = u

@@ -56,6 +56,12 @@ async def test_every_role_has_a_demo_user(session):
     rsa_org = (await session.execute(sa.select(Organisation).where(Organisation.code == where["rsa.operatore"][1])
                                      )).scalar_one()
     assert rsa_org.kind == "udo_operator" and rsa_org.code == "op-fbc"
+    # The regional helpdesk and its administrator belong to the Region, not to an Ambito.
+    assert where["regione"] == ("regional_operator", "regione-lombardia")
+    held = dict((await session.execute(sa.select(AppUser.username, Organisation.code)
+                                       .join(Organisation, Organisation.id == AppUser.ambito_id)
+                                       .where(AppUser.username.in_(["regione", "admin.regione", "admin"])))).all())
+    assert held == {"regione": "regione-lombardia", "admin.regione": "regione-lombardia", "admin": "ambito-crema"}
     ifec = (await session.execute(sa.select(AppUser).where(AppUser.username == "ifec.pua"))).scalar_one()
     assert ifec.profession == "IFeC"
     # The demo users log in with the roles they were given.
@@ -106,7 +112,7 @@ async def test_seed_demo_command(fresh_db):
         assert await asyncio.to_thread(demo.main, argv) == 0
         assert await asyncio.to_thread(demo.main, argv) == 0
     first, second = [json.loads(line)["created"] for line in out.getvalue().splitlines()]
-    assert first["users"] == 19 and set(second.values()) == {0}
+    assert first["users"] == 21 and set(second.values()) == {0}
 
 
 async def test_demo_work_items_use_the_kinds_the_services_and_queues_use(session):
