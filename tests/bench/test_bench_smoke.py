@@ -37,7 +37,10 @@ def test_run_all_smoke(tmp_path):
     assert len(r["seed"]["by_ambito"]) == 3 and r["persons"]["ambiti_with_persons"] == 3
     assert r["persons"]["ambito"]["persons"] >= max(r["seed"]["by_ambito"].values())  # + the import's persons
     assert r["persons"]["regional_fuzzy_search"]["n"] == 30 and finite(r["persons"]["regional_fuzzy_search"]["p95_ms"])
-    assert "fuzzy search across all 3 Ambiti" in proc.stdout
+    # the regional helpdesk's endpoint, through HTTP as a regional_operator: every request answered
+    e = r["persons"]["regional_endpoint"]
+    assert e["n"] == 30 and finite(e["p95_ms"]) and set(e["statuses"]) == {"200"} and e["mean_hits"] > 0
+    assert "GET /api/regional/persons across all 3 Ambiti (HTTP)" in proc.stdout
     a = r["api_ratio"]
     assert finite(a["ours"]["req_per_s"]) and finite(a["baseline"]["req_per_s"]) and finite(a["ratio"])
     assert a["non_200"] == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from bench.persons import explain_fuzzy
+from bench.persons import explain_fuzzy, explain_regional_cf
 from domain.registry import queries
 from domain.registry.models import Person, PersonStatus
 from domain.registry.policy import active
@@ -63,6 +63,38 @@ async def test_the_search_across_all_ambiti_reaches_every_ambito(session):
     assert len(ambiti) == 2
 
 
+async def test_the_regional_helpdesk_reaches_every_ambito_with_a_minimal_projection(session):
+    people = await _namesakes(session)
+    _, regional = await user_and_principal(session, Role.regional_operator, "regione-lombardia")
+    res = await queries.regional_search(session, principal=regional, purpose=queries.RegionalPurpose.duplicato,
+                                        reason="Verifica di una scheda doppia", q="bonizzi teresa")
+    assert {p.id for p in people.values()} <= {r.id for r in res.items}
+    assert {res.org_names[r.ambito_id] for r in res.items if r.id in {p.id for p in people.values()}} == {
+        (await org(session, "ambito-crema")).name, (await org(session, "ambito-cremona-test")).name}
+    shown = set(res.items[0]._fields) - {"word_similarity", "similarity"}
+    assert shown == {"id", "ambito_id", "surname", "given_name", "sex", "birth_date", "residence_comune_id"}
+    assert res.codice_fiscale is None
+    # by codice fiscale: the exact person, whatever its Ambito, and the codice fiscale echoed
+    cf = people["cremona"].codice_fiscale
+    res = await queries.regional_search(session, principal=regional, purpose=queries.RegionalPurpose.cambio_ambito,
+                                        reason="Trasferimento da Cremona", codice_fiscale=cf)
+    assert [r.id for r in res.items] == [people["cremona"].id] and res.codice_fiscale == cf
+
+
+async def test_only_the_regional_role_searches_across_ambiti(session):
+    import pytest
+
+    from domain.kernel.errors import Forbidden
+
+    await _namesakes(session)
+    for role, code in ((Role.data_steward, "ambito-crema"), (Role.comune_social_worker, "comune-crema"),
+                       (Role.system_admin, "regione-lombardia")):
+        _, principal = await user_and_principal(session, role, code)
+        with pytest.raises(Forbidden):
+            await queries.regional_search(session, principal=principal, purpose=queries.RegionalPurpose.duplicato,
+                                          reason="Verifica di una scheda doppia", q="bonizzi teresa")
+
+
 def _index_conditions(plan: list[str]) -> list[str]:
     return [line.strip() for line in plan if "Index Cond" in line]
 
@@ -93,6 +125,13 @@ async def test_the_scoped_search_reads_the_ambito_from_the_trigram_index(fresh_d
             [cond] = _index_conditions(plan)
             assert "ambito_id" in cond and "name_search" in cond, text
 
+            # The regional look-up by codice fiscale probes uq_person_cf (ambito_id, codice_fiscale) without the
+            # Ambito: a skip scan over the Ambiti (PostgreSQL 18), no index of its own.
+            cf = (await session.execute(sa.select(Person.codice_fiscale).where(Person.codice_fiscale.is_not(None))
+                                        .limit(1))).scalar_one()
+            plan = await explain_regional_cf(session, cf)
+            assert "uq_person_cf" in "\n".join(plan), plan
+
             # Across all Ambiti the same index serves the trigrams alone (at 30,000 rows a sequential scan costs
             # less, so it is switched off here; at a million rows the planner takes the index by itself).
             await session.execute(sa.text("set local enable_seqscan = off"))
@@ -101,6 +140,7 @@ async def test_the_scoped_search_reads_the_ambito_from_the_trigram_index(fresh_d
             assert "Bitmap Index Scan on ix_person_ambito_name_trgm" in text, text
             [cond] = _index_conditions(regional)
             assert "name_search" in cond and "ambito_id" not in cond, text
+
             await session.rollback()
     finally:
         await engine.dispose()
