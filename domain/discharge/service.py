@@ -71,11 +71,23 @@ async def write_history(session: AsyncSession, case: DischargeCase, action: str,
                         detail: dict[str, Any] | None = None, bump: bool = True) -> None:
     await history.record_change(session, case, entity_type=ENTITY, action=action, actor_id=actor_id, detail=detail,
                                 bump=bump, key="discharge")
+    await events.publish_all(session, [_changed(case, action)])
+
+
+def _version(case: DischargeCase, action: str, *, actor_id: uuid.UUID | None,
+             detail: dict[str, Any] | None = None) -> tuple[dict[str, Any], tuple[str, dict[str, Any], str]]:
+    """The history row and the event of the case's current version, taken before the case is written (a new
+    case's two first versions go in one INSERT each)."""
+    row = history.entry(case, entity_type=ENTITY, action=action, actor_id=actor_id, detail=detail, key="discharge")
+    return row, _changed(case, action)
+
+
+def _changed(case: DischargeCase, action: str) -> tuple[str, dict[str, Any], str]:
     # Every recorded change is published once (per version); a subscriber that cares about the state only (the
     # outbox to ASST) compares it with what it last saw.
-    await events.publish(session, "discharge.changed", {
+    return "discharge.changed", {
         "discharge_id": str(case.id), "person_id": str(case.person_id), "state": str(case.state),
-        "version": case.version, "action": action}, dedup_key=f"discharge.changed:{case.id}:{case.version}")
+        "version": case.version, "action": action}, f"discharge.changed:{case.id}:{case.version}"
 
 
 def audit_case(action: str, case: DischargeCase) -> None:
@@ -206,36 +218,41 @@ async def open_signal(session: AsyncSession, *, principal: Principal, data) -> D
         admission_date=data.admission_date, expected_discharge_date=data.expected_discharge_date,
         criteria=list(dict.fromkeys(data.criteria)), social_risk=bool(data.social_risk),
         clinician_summary=data.clinician_summary.strip(), requested_due_at=data.requested_due_at, version=1)
+    # The signal (version 1) and the request to the COT (version 2) are taken in memory, then written once each:
+    # one INSERT of the case in its second state, one of its two history rows, one of their events.
+    signalled = _version(case, "signalled", actor_id=principal.user_id)
+    items = _request_cot(case, cot=cot, comune_id=comune_id, outside=outside, at=data.cot_requested_at or now)
+    requested = _version(case, "cot_requested", actor_id=principal.user_id,
+                         detail={"cot_org_id": str(cot.id), "out_of_ambito": outside})
     session.add(case)
     await session.flush()
-    await write_history(session, case, "signalled", actor_id=principal.user_id, bump=False)
-    await _request_cot(session, principal, case, cot=cot, comune_id=comune_id, outside=outside,
-                       at=data.cot_requested_at or now)
+    await history.write(session, [signalled[0], requested[0]])
+    await events.publish_all(session, [signalled[1], requested[1]])
+    await work_items.create_many(session, items)
     audit_case("create", case)
     return case
 
 
-async def _request_cot(session: AsyncSession, principal: Principal, case: DischargeCase, *, cot, comune_id,
-                       outside: bool, at: datetime) -> None:
+def _request_cot(case: DischargeCase, *, cot, comune_id, outside: bool, at: datetime) -> list[dict[str, Any]]:
+    """signalled → cot_requested on the case in memory (a new version); the work items it raises: the COT's
+    evaluation within 48 hours and, for a resident, the comune's part in it."""
     case.state = next_state(case.state, DischargeAction.request_cot)
+    case.version += 1
     case.cot_org_id, case.comune_id, case.out_of_ambito = cot.id, comune_id, outside
     case.cot_requested_at = at
     case.evaluation_due_at = at + timedelta(hours=config().evaluation_hours)
-    await write_history(session, case, "cot_requested", actor_id=principal.user_id,
-                        detail={"cot_org_id": str(cot.id), "out_of_ambito": outside})
     title = "Dimissione protetta: valutazione entro 48 ore"
     if outside:
         title = "Dimissione protetta fuori Ambito: presa in carico e passaggio di consegne"
-    await work_items.create(
-        session, kind=COT_KIND, title=title, source_type=ENTITY, source_id=case.id, ambito_id=case.ambito_id,
-        assignee_org_id=cot.id, due_at=case.evaluation_due_at, person_id=case.person_id,
-        dedup_key=f"{COT_KIND}:{case.id}", data={"discharge_id": str(case.id), "out_of_ambito": outside})
+    common = {"source_type": ENTITY, "source_id": case.id, "ambito_id": case.ambito_id,
+              "due_at": case.evaluation_due_at, "person_id": case.person_id}
+    items = [{"kind": COT_KIND, "title": title, "assignee_org_id": cot.id, "dedup_key": f"{COT_KIND}:{case.id}",
+              "data": {"discharge_id": str(case.id), "out_of_ambito": outside}, **common}]
     if comune_id is not None:
-        await work_items.create(
-            session, kind=COMUNE_KIND, title="Dimissione protetta di un residente: partecipare alla valutazione",
-            source_type=ENTITY, source_id=case.id, ambito_id=case.ambito_id, assignee_org_id=comune_id,
-            due_at=case.evaluation_due_at, person_id=case.person_id, dedup_key=f"{COMUNE_KIND}:{case.id}",
-            data={"discharge_id": str(case.id)})
+        items.append({"kind": COMUNE_KIND, "title": "Dimissione protetta di un residente: partecipare alla valutazione",
+                      "assignee_org_id": comune_id, "dedup_key": f"{COMUNE_KIND}:{case.id}",
+                      "data": {"discharge_id": str(case.id)}, **common})
+    return items
 
 
 # ---------------------------------------------------------------- evaluation, discharge, closure

@@ -56,10 +56,18 @@ async def publish(session: AsyncSession, name: str, payload: dict[str, Any], *, 
                   ) -> None:
     """Enqueue one job per subscriber of `name`, in the caller's transaction. With `dedup_key`, publishing the
     same event twice enqueues nothing the second time."""
-    if dedup_key is not None and len(dedup_key) > 180:
-        raise ValueError("event dedup_key longer than 180 characters")
-    for kind in subscribers(name):
-        key = f"{dedup_key}:{hashlib.sha1(kind.encode()).hexdigest()[:16]}" if dedup_key else None
-        await jobs.enqueue(session, kind=kind, payload={"event": name, "payload": payload}, dedup_key=key)
-    if not _subscribers.get(name):
-        log.debug("event without subscribers", extra={"event": name})
+    await publish_all(session, [(name, payload, dedup_key)])
+
+
+async def publish_all(session: AsyncSession, events: list[tuple[str, dict[str, Any], str | None]]) -> None:
+    """Several (name, payload, dedup_key) events at once: every subscriber's job in one statement."""
+    rows = []
+    for name, payload, dedup_key in events:
+        if dedup_key is not None and len(dedup_key) > 180:
+            raise ValueError("event dedup_key longer than 180 characters")
+        for kind in subscribers(name):
+            key = f"{dedup_key}:{hashlib.sha1(kind.encode()).hexdigest()[:16]}" if dedup_key else None
+            rows.append(jobs.values(kind=kind, payload={"event": name, "payload": payload}, dedup_key=key))
+        if not _subscribers.get(name):
+            log.debug("event without subscribers", extra={"event": name})
+    await jobs.enqueue_many(session, rows)

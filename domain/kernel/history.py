@@ -2,6 +2,9 @@
 
     snapshot(row)                   -> JSON-safe dict of a SQLModel row (column values only)
     await record(session, ...)      -> adds the row (flushed with the caller's next flush or commit)
+    entry(row, ...) / await write(session, [entries])
+                                    -> rows of versions written now, in one statement (a hot path's several
+                                       versions at once: no ORM object per row)
     await versions(session, ...)    -> every version of one entity, oldest first
     await last_of(session, ...)     -> the newest row an action wrote
 """
@@ -16,7 +19,11 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
+from domain.kernel import clock
 from domain.kernel.models import EntityHistory
+
+# One statement object: its cache key is computed once, and the rows go as one executemany.
+_INSERT = sa.insert(EntityHistory.__table__)
 
 
 def _json_safe(value: Any) -> Any:
@@ -59,8 +66,30 @@ async def record(session, *, entity_type: str, entity_id: uuid.UUID, version: in
                  data: dict[str, Any], actor_id: uuid.UUID | None = None) -> None:
     """Add one history row. The (entity_type, entity_id, version) triple is unique: writing the same version
     twice fails the unit of work, which is what concurrent writers of one entity must see."""
-    session.add(EntityHistory(entity_type=entity_type, entity_id=entity_id, version=version, action=action,
-                              data=_json_safe(data), actor_id=actor_id, request_id=current_request_id()))
+    session.add(EntityHistory(**_values(entity_type, entity_id, version, action, data, actor_id)))
+
+
+def _values(entity_type: str, entity_id: uuid.UUID, version: int, action: str, data: dict[str, Any],
+            actor_id: uuid.UUID | None) -> dict[str, Any]:
+    return {"entity_type": entity_type, "entity_id": entity_id, "version": version, "action": action,
+            "data": _json_safe(data), "actor_id": actor_id, "request_id": current_request_id(), "at": clock.now()}
+
+
+def entry(row: Any, *, entity_type: str, action: str, actor_id: uuid.UUID | None,
+          detail: dict[str, Any] | None = None, key: str = "state") -> dict[str, Any]:
+    """The history row of `row`'s current version and state (under `key`, with an optional detail), taken now:
+    a row not yet flushed has every column from its Python defaults, so two versions of a new row can be taken
+    before its one INSERT."""
+    data: dict[str, Any] = {key: snapshot(row)}
+    if detail:
+        data["detail"] = detail
+    return _values(entity_type, row.id, row.version, action, data, actor_id)
+
+
+async def write(session, entries: list[dict[str, Any]]) -> None:
+    """Insert history rows now, in one statement. Same uniqueness rule as `record`."""
+    if entries:
+        await session.execute(_INSERT, entries)
 
 
 async def versions(session, *, entity_type: str, entity_id: uuid.UUID, after_version: int | None = None,
@@ -95,8 +124,5 @@ async def record_change(session, row: Any, *, entity_type: str, action: str, act
         row.version += 1
     session.add(row)
     await session.flush()
-    data: dict[str, Any] = {key: snapshot(row)}
-    if detail:
-        data["detail"] = detail
-    await record(session, entity_type=entity_type, entity_id=row.id, version=row.version, action=action,
-                 data=data, actor_id=actor_id)
+    await write(session, [entry(row, entity_type=entity_type, action=action, actor_id=actor_id, detail=detail,
+                                key=key)])

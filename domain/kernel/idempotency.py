@@ -21,8 +21,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from domain.kernel import clock
 from domain.kernel.errors import Conflict
+from domain.kernel.ids import new_id
 from domain.kernel.models import IdempotentRequest
+
+# Statement objects built once (their cache keys are computed once): claim and remember run on every Bundle.
+_LOCK = sa.select(sa.func.pg_advisory_xact_lock(sa.bindparam("lock", type_=sa.BigInteger)))
+_FIND = sa.select(IdempotentRequest).where(
+    IdempotentRequest.ambito_id == sa.bindparam("ambito_id"), IdempotentRequest.scope == sa.bindparam("scope"),
+    IdempotentRequest.key == sa.bindparam("key"))
+_INSERT = sa.insert(IdempotentRequest.__table__)
 
 
 def request_hash(payload: Any) -> str:
@@ -33,10 +42,9 @@ def request_hash(payload: Any) -> str:
 async def claim(session, *, ambito_id: uuid.UUID, scope: str, key: str, request_hash: str) -> IdempotentRequest | None:
     """None: this key is new, do the work. A stored request: answer it again. Conflict: another request used it."""
     lock = hashlib.sha256(f"{ambito_id}|{scope}|{key}".encode()).digest()
-    await session.execute(sa.select(sa.func.pg_advisory_xact_lock(int.from_bytes(lock[:8], "big", signed=True))))
-    found = (await session.execute(sa.select(IdempotentRequest).where(
-        IdempotentRequest.ambito_id == ambito_id, IdempotentRequest.scope == scope, IdempotentRequest.key == key)
-    )).scalar_one_or_none()
+    await session.execute(_LOCK, {"lock": int.from_bytes(lock[:8], "big", signed=True)})
+    found = (await session.execute(_FIND, {"ambito_id": ambito_id, "scope": scope, "key": key})
+             ).scalar_one_or_none()
     if found is not None and found.request_hash != request_hash:
         raise Conflict("Identificativo già usato per una richiesta diversa: usare un nuovo identificativo.",
                        key=key)
@@ -45,9 +53,9 @@ async def claim(session, *, ambito_id: uuid.UUID, scope: str, key: str, request_
 
 async def remember(session, *, ambito_id: uuid.UUID, scope: str, key: str, request_hash: str, status: int,
                    response: dict[str, Any], created_by: uuid.UUID | None = None) -> None:
-    session.add(IdempotentRequest(ambito_id=ambito_id, scope=scope, key=key, request_hash=request_hash,
-                                  status=status, response=response, created_by=created_by))
-    await session.flush()
+    await session.execute(_INSERT, {"id": new_id(), "ambito_id": ambito_id, "scope": scope, "key": key,
+                                    "request_hash": request_hash, "status": status, "response": response,
+                                    "created_by": created_by, "created_at": clock.now()})
 
 
 async def answered_with(session, *, ambito_id: uuid.UUID, scope: str, fragment: dict[str, Any]

@@ -86,9 +86,9 @@ def unregister(kind: str) -> None:
 # --------------------------------------------------------------------------------------------- enqueue
 
 
-async def enqueue(session: AsyncSession, *, kind: str, payload: dict[str, Any], dedup_key: str | None = None,
-                  run_after: datetime | None = None, max_attempts: int | None = None) -> Job:
-    """Write a job in the caller's transaction. Same `dedup_key` → the existing job is returned, nothing added."""
+def values(*, kind: str, payload: dict[str, Any], dedup_key: str | None = None, run_after: datetime | None = None,
+           max_attempts: int | None = None) -> dict[str, Any]:
+    """The row of a new job (checked: a JSON-serialisable dict payload)."""
     if not isinstance(payload, dict):
         raise TypeError("job payload must be a dict")
     try:
@@ -96,18 +96,28 @@ async def enqueue(session: AsyncSession, *, kind: str, payload: dict[str, Any], 
     except (TypeError, ValueError) as e:
         raise TypeError(f"job payload must be JSON-serialisable ({e})") from None
     now = clock.now()
-    values = {
+    return {
         "id": new_id(), "kind": kind, "payload": payload, "state": JobState.pending.value, "attempts": 0,
         "max_attempts": max_attempts or get_settings().job_max_attempts, "run_after": run_after or now,
         "dedup_key": dedup_key, "created_at": now,
     }
+
+
+# One statement object (cache key computed once); a row whose dedup_key exists is skipped.
+_INSERT_MANY = pg_insert(Job.__table__).on_conflict_do_nothing(index_elements=["dedup_key"])
+
+
+async def enqueue(session: AsyncSession, *, kind: str, payload: dict[str, Any], dedup_key: str | None = None,
+                  run_after: datetime | None = None, max_attempts: int | None = None) -> Job:
+    """Write a job in the caller's transaction. Same `dedup_key` → the existing job is returned, nothing added."""
+    row = values(kind=kind, payload=payload, dedup_key=dedup_key, run_after=run_after, max_attempts=max_attempts)
     if dedup_key is None:
-        job = Job(**values)
+        job = Job(**row)
         session.add(job)
         await session.flush()
     else:
         # one round trip when the job is new (the common case): the inserted row comes back as the ORM object
-        stmt = (pg_insert(Job).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"])
+        stmt = (pg_insert(Job).values(**row).on_conflict_do_nothing(index_elements=["dedup_key"])
                 .returning(Job))
         job = (await session.execute(sa.select(Job).from_statement(stmt)
                                      .execution_options(populate_existing=True))).scalar_one_or_none()
@@ -117,6 +127,14 @@ async def enqueue(session: AsyncSession, *, kind: str, payload: dict[str, Any], 
             )).scalar_one()
     session.info[ENQUEUED_FLAG] = True
     return job
+
+
+async def enqueue_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Write several jobs (`values(...)` rows) in one statement when the caller needs none of them back (events);
+    a job whose dedup_key exists already is skipped, as `enqueue` would."""
+    if rows:
+        await session.execute(_INSERT_MANY, rows)
+        session.info[ENQUEUED_FLAG] = True
 
 
 def dead_with_key(dedup_key: Any) -> sa.ColumnElement[bool]:

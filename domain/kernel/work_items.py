@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.kernel import clock
 from domain.kernel import cursor as cursor_codec
 from domain.kernel.errors import Conflict, Invalid, NotFound
+from domain.kernel.ids import new_id
 from domain.kernel.models import WorkItem, WorkItemState
 
 OPEN_STATES = (WorkItemState.open.value, WorkItemState.in_progress.value)
@@ -31,26 +32,38 @@ _DEDUP_WHERE = sa.text("dedup_key is not null and state in ('open','in_progress'
 MAX_LIMIT = 200
 
 
-async def create(session: AsyncSession, *, kind: str, title: str, source_type: str, source_id: uuid.UUID,
-                 ambito_id: uuid.UUID | None = None, assignee_user_id: uuid.UUID | None = None,
-                 assignee_team_id: uuid.UUID | None = None, assignee_org_id: uuid.UUID | None = None,
-                 due_at: datetime | None = None, person_id: uuid.UUID | None = None,
-                 cartella_id: uuid.UUID | None = None, dedup_key: str | None = None,
-                 data: dict[str, Any] | None = None) -> WorkItem:
+def _values(*, kind: str, title: str, source_type: str, source_id: uuid.UUID, ambito_id: uuid.UUID | None = None,
+            assignee_user_id: uuid.UUID | None = None, assignee_team_id: uuid.UUID | None = None,
+            assignee_org_id: uuid.UUID | None = None, due_at: datetime | None = None,
+            person_id: uuid.UUID | None = None, cartella_id: uuid.UUID | None = None, dedup_key: str | None = None,
+            data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The row of a new open item: every column, so rows of one statement share their keys."""
     if assignee_user_id is None and assignee_team_id is None and assignee_org_id is None:
         raise Invalid("assignee", "un'attività deve essere assegnata a un utente, un'équipe o un'organizzazione")
     if due_at is not None and due_at.tzinfo is None:
         raise Invalid("due_at", "serve una data con fuso orario")
-    item = WorkItem(kind=kind, title=title[:200], source_type=source_type, source_id=source_id,
-                    ambito_id=ambito_id, assignee_user_id=assignee_user_id, assignee_team_id=assignee_team_id,
-                    assignee_org_id=assignee_org_id, due_at=due_at, person_id=person_id, cartella_id=cartella_id,
-                    dedup_key=dedup_key, data=data or {}, created_at=clock.now())
+    return {"id": new_id(), "ambito_id": ambito_id, "kind": kind, "title": title[:200],
+            "state": WorkItemState.open.value, "assignee_user_id": assignee_user_id,
+            "assignee_team_id": assignee_team_id, "assignee_org_id": assignee_org_id, "due_at": due_at,
+            "source_type": source_type, "source_id": source_id, "person_id": person_id, "cartella_id": cartella_id,
+            "dedup_key": dedup_key, "data": data or {}, "created_at": clock.now(), "completed_at": None,
+            "completed_by": None}
+
+
+# One statement object for `create_many` (cache key computed once).
+_INSERT_MANY = pg_insert(WorkItem.__table__).on_conflict_do_nothing(index_elements=["dedup_key"],
+                                                                    index_where=_DEDUP_WHERE)
+
+
+async def create(session: AsyncSession, **item: Any) -> WorkItem:
+    """One item (keywords of `_values`), returned: the open item with the same `dedup_key` if there is one."""
+    values = _values(**item)
     await session.flush()  # pending items first, so the ON CONFLICT below sees them
-    if dedup_key is None:
-        session.add(item)
+    if values["dedup_key"] is None:
+        row = WorkItem(**values)
+        session.add(row)
         await session.flush()
-        return item
-    values = {c.name: getattr(item, c.name) for c in WorkItem.__table__.columns}
+        return row
     stmt = (pg_insert(WorkItem).values(values)
             .on_conflict_do_nothing(index_elements=["dedup_key"], index_where=_DEDUP_WHERE)
             .returning(WorkItem))
@@ -58,8 +71,17 @@ async def create(session: AsyncSession, *, kind: str, title: str, source_type: s
     if inserted is not None:  # the new row came back whole: no second round trip
         return inserted
     existing = (await session.execute(
-        sa.select(WorkItem).where(WorkItem.dedup_key == dedup_key, sa.text(_OPEN_SQL)))).scalar_one()
+        sa.select(WorkItem).where(WorkItem.dedup_key == values["dedup_key"], sa.text(_OPEN_SQL)))).scalar_one()
     return existing
+
+
+async def create_many(session: AsyncSession, items: list[dict[str, Any]]) -> None:
+    """Several items (keywords of `create`) in one statement, when the caller needs none of them back; an item
+    whose `dedup_key` is open already is skipped, as `create` would return that one."""
+    rows = [_values(**item) for item in items]
+    if rows:
+        await session.flush()
+        await session.execute(_INSERT_MANY, rows)
 
 
 def _assigned_to(principal) -> sa.ColumnElement[bool]:

@@ -29,8 +29,22 @@ async def get_orgs(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> di
         sa.select(Organisation).where(Organisation.id.in_(wanted)))).scalars()}
 
 
+# The readers every discharge signal runs, as statement objects built once (cache keys computed once).
+_BY_CODE = sa.select(Organisation).where(Organisation.code == sa.bindparam("code"))
+_COMUNI_OF = (sa.select(Organisation.id)
+              .where(Organisation.id.in_(sa.bindparam("ids", expanding=True)),
+                     Organisation.kind == OrgKind.comune.value, Organisation.ambito_id == sa.bindparam("ambito_id"))
+              .order_by(Organisation.id))
+_ASST_UNITS = sa.select(Organisation).where(
+    Organisation.ambito_id == sa.bindparam("ambito_id"), Organisation.active.is_(True),
+    Organisation.kind == OrgKind.asst_unit.value, Organisation.unit_type.in_(sa.bindparam("types", expanding=True)))
+_ASST_UNITS_AMONG = _ASST_UNITS.where(Organisation.id.in_(sa.bindparam("ids", expanding=True))).order_by(
+    Organisation.code)
+_ASST_UNITS = _ASST_UNITS.order_by(Organisation.code)
+
+
 async def org_by_code(session: AsyncSession, code: str) -> Organisation | None:
-    return (await session.execute(sa.select(Organisation).where(Organisation.code == code))).scalar_one_or_none()
+    return (await session.execute(_BY_CODE, {"code": code})).scalar_one_or_none()
 
 
 async def active_org(session: AsyncSession, org_id: uuid.UUID, ambito_id: uuid.UUID) -> Organisation | None:
@@ -47,10 +61,7 @@ async def comuni_of_ambito(session: AsyncSession, ids: Iterable[uuid.UUID | None
     wanted = _ids(ids)
     if not wanted:
         return []
-    return list((await session.execute(
-        sa.select(Organisation.id).where(Organisation.id.in_(wanted), Organisation.kind == OrgKind.comune.value,
-                                         Organisation.ambito_id == ambito_id).order_by(Organisation.id)
-    )).scalars())
+    return list((await session.execute(_COMUNI_OF, {"ids": wanted, "ambito_id": ambito_id})).scalars())
 
 
 async def comuni_codes(session: AsyncSession, ambito_id: uuid.UUID) -> list[tuple[uuid.UUID, str | None, str | None,
@@ -83,12 +94,10 @@ async def org_sides(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> d
 async def asst_units(session: AsyncSession, ambito_id: uuid.UUID, unit_types: Iterable[str], *,
                      ids: Iterable[uuid.UUID] | None = None) -> list[Organisation]:
     """Active ASST units of these types (PUA seats, Case di Comunità, COT, wards) of the Ambito, by code."""
-    q = sa.select(Organisation).where(
-        Organisation.ambito_id == ambito_id, Organisation.active.is_(True),
-        Organisation.kind == OrgKind.asst_unit.value, Organisation.unit_type.in_(list(unit_types)))
+    params = {"ambito_id": ambito_id, "types": list(unit_types)}
     if ids is not None:
-        q = q.where(Organisation.id.in_(_ids(ids) or [uuid.UUID(int=0)]))
-    return list((await session.execute(q.order_by(Organisation.code))).scalars())
+        params["ids"] = _ids(ids) or [uuid.UUID(int=0)]
+    return list((await session.execute(_ASST_UNITS if ids is None else _ASST_UNITS_AMONG, params)).scalars())
 
 
 def orgs_under(org_ids: list[uuid.UUID]) -> sa.Select:
