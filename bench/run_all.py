@@ -168,7 +168,8 @@ def summary(r: dict[str, Any]) -> str:
         *([f"regional helpdesk, GET /api/regional/persons across all {p['ambiti_with_persons']} Ambiti (HTTP): "
            f"p50 {re_['p50_ms']} ms, p95 {re_['p95_ms']} ms, p99 {re_['p99_ms']} ms (goal p95 ≤ "
            f"{p['regional_goal_p95_ms']} ms: {'met' if p['regional_goal_met'] else 'MISSED'}); the query alone: "
-           f"p50 {rg['p50_ms']} ms, p95 {rg['p95_ms']} ms"]
+           f"p50 {rg['p50_ms']} ms, p95 {rg['p95_ms']} ms; before the role (a surname alone too): p95 "
+           f"{p['regional_statement_any_name']['p95_ms']} ms"]
           if (rg := p.get("regional_fuzzy_search")) and (re_ := p.get("regional_endpoint")) else []),
         f"API GET /api/persons/{{id}}: ours {a['ours']['req_per_s']} req/s, baseline {a['baseline']['req_per_s']} "
         f"req/s, ratio {a['ratio']} (goal ≥ {a['ratio_goal']}: {'met' if a['ratio_goal_met'] else 'MISSED'}; "

@@ -21,10 +21,11 @@ _PROBLEM = {"content": {"application/problem+json": {}}}
     "/regional/persons", response_model=RegionalPersonPage, summary="Cerca una persona in tutti gli Ambiti",
     description="Per l'operatore regionale (Regione / ATS): in quale Ambito è registrata una persona (trasferimento "
                 "tra Ambiti, possibile duplicato, richiesta della Regione). Per cognome e nome (ricerca "
-                "approssimata, prima le corrispondenze più strette) o per codice fiscale esatto, con la data di "
-                "nascita facoltativa. Risponde solo cognome, nome, sesso, data di nascita, l'Ambito che ha la "
-                "persona e il comune di residenza; il codice fiscale solo a chi lo ha cercato. Finalità e motivo "
-                "sono obbligatori e restano nel registro degli accessi con il numero dei risultati.",
+                "approssimata, prima le corrispondenze più strette; il solo cognome soltanto con la data di "
+                "nascita) o per codice fiscale esatto, con la data di nascita facoltativa. Risponde solo cognome, "
+                "nome, sesso, data di nascita, l'Ambito che ha la persona e il comune di residenza; il codice "
+                "fiscale solo a chi lo ha cercato. Finalità e motivo sono obbligatori e restano nel registro degli "
+                "accessi con il numero dei risultati.",
     responses={403: {"description": "Ruolo non regionale", **_PROBLEM},
                422: {"description": "Dati non validi: `errors` indica i campi", **_PROBLEM},
                429: {"description": "Troppe ricerche nell'ultimo minuto", **_PROBLEM}})

@@ -295,6 +295,7 @@ async def regional_search(session, *, principal: Principal, purpose: RegionalPur
                           limit: int = 20, cursor: str | None = None) -> RegionalResult:
     """In which Ambito a person is known: active persons of every Ambito by name (the two fuzzy tiers of
     `fuzzy_page`, the trigram index without the Ambito) or by exact codice fiscale, optionally on a birth date.
+    A name is surname and given name, or one word with the birth date: never a surname alone.
     The caller must hold `person.regional_search` and say why (`purpose`, `reason`): one audit row per search with
     both, the number of results and the persons found (for their access logs), never the text searched."""
     if Permission.person_regional_search not in principal.permissions:
@@ -309,6 +310,9 @@ async def regional_search(session, *, principal: Principal, purpose: RegionalPur
         raise Invalid("q", "indicare cognome e nome oppure il codice fiscale della persona cercata")
     if q is not None and len(q.replace(" ", "")) < 2:
         raise Invalid("q", "almeno 2 caratteri")
+    if q is not None and " " not in q and birth_date is None:
+        # A surname alone across the region is a list of thousands, not a person (and the costliest statement).
+        raise Invalid("q", "indicare cognome e nome, oppure il cognome con la data di nascita (birth_date)")
     ratelimit.check("person_search", principal.user_id, get_settings().person_search_per_minute,
                     detail="Troppe ricerche in un minuto: riprovare tra poco.")
     fp = _fingerprint("regional", cf, q, birth_date and birth_date.isoformat())

@@ -58,13 +58,23 @@ class TestSearch:
                                              + [("ambito-cremona-test", "comune-cremona")] * 3)]
         h, seen, cursor = bearer(await _operator(session)), [], None
         for _ in range(10):
-            r = await client.get(URL, params={"q": "zuccotti", "limit": 2, **WHY, **({"cursor": cursor}
+            r = await client.get(URL, params={"q": "zuccotti anna", "limit": 2, **WHY, **({"cursor": cursor}
                                                                                     if cursor else {})}, headers=h)
             assert r.status_code == 200, r.text
             seen += [i["given_name"] for i in r.json()["items"] if i["surname"] == "Zuccotti"]
             if not (cursor := r.json()["next_cursor"]):
                 break
         assert sorted(seen) == sorted(p.given_name for p in people)
+
+    async def test_a_surname_alone_needs_the_birth_date(self, client, session):
+        crema, cremona = await _namesakes(session)
+        h = bearer(await _operator(session))
+        r = await client.get(URL, params={"q": "bonizzi", "birth_date": cremona.birth_date.isoformat(), **WHY},
+                             headers=h)
+        assert r.status_code == 200, r.text
+        found = {(i["ambito"]["id"], i["birth_date"]) for i in r.json()["items"]}
+        assert (str(cremona.ambito_id), cremona.birth_date.isoformat()) in found
+        assert all(i["birth_date"] == cremona.birth_date.isoformat() for i in r.json()["items"])
 
     async def test_every_search_leaves_one_audit_row_with_purpose_reason_and_count(self, client, session):
         crema, cremona = await _namesakes(session)
@@ -80,18 +90,20 @@ class TestSearch:
 
     async def test_purpose_and_reason_are_required(self, client, session):
         h = bearer(await _operator(session))
-        for missing, params in (("purpose", {"q": "bonizzi", "reason": WHY["reason"]}),
-                                ("reason", {"q": "bonizzi", "purpose": "duplicato"}),
-                                ("purpose", {"q": "bonizzi", "reason": WHY["reason"], "purpose": "curiosita"}),
-                                ("reason", {"q": "bonizzi", "purpose": "duplicato", "reason": "perché"})):
+        q = "bonizzi teresa"
+        for missing, params in (("purpose", {"q": q, "reason": WHY["reason"]}),
+                                ("reason", {"q": q, "purpose": "duplicato"}),
+                                ("purpose", {"q": q, "reason": WHY["reason"], "purpose": "curiosita"}),
+                                ("reason", {"q": q, "purpose": "duplicato", "reason": "perché"})):
             r = await client.get(URL, params=params, headers=h)
             assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM), r.text
             assert [e["field"] for e in r.json()["errors"]] == [missing], r.json()
 
     async def test_a_name_or_a_codice_fiscale_and_not_both(self, client, session):
         h = bearer(await _operator(session))
-        for params, field in (({}, "q"), ({"q": "bonizzi", "codice_fiscale": "BNZTRS43L54G004X"}, "q"),
-                              ({"q": "b"}, "q"), ({"q": "bonizzi", "limit": 101}, "limit")):
+        for params, field in (({}, "q"), ({"q": "bonizzi teresa", "codice_fiscale": "BNZTRS43L54G004X"}, "q"),
+                              ({"q": "b"}, "q"), ({"q": "bonizzi teresa", "limit": 101}, "limit"),
+                              ({"q": "bonizzi"}, "q")):  # a surname alone: only with the birth date
             r = await client.get(URL, params={**params, **WHY}, headers=h)
             assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM), r.text
             assert field in [e["field"] for e in r.json()["errors"]], r.json()
@@ -133,13 +145,14 @@ class TestGrant:
         assert r.status_code == 201, r.text
         user, [grant] = r.json(), r.json()["roles"]
         assert grant["pending"] and not grant["active"]  # identity data of every Ambito
-        assert (await client.get(URL, params={"q": "bonizzi", **WHY}, headers=bearer(user["id"]))).status_code == 403
+        search = {"q": "bonizzi teresa", **WHY}
+        assert (await client.get(URL, params=search, headers=bearer(user["id"]))).status_code == 403
         approve = f"/api/admin/role-assignments/{grant['id']}/approve"
         assert (await client.post(approve, headers=bearer(first))).status_code == 403  # the one who asked
         assert (await client.post(approve, headers=bearer(crema_admin))).status_code == 404  # another "Ambito"
         r = await client.post(approve, headers=bearer(second))
         assert r.status_code == 200 and r.json()["active"], r.text
-        assert (await client.get(URL, params={"q": "bonizzi", **WHY}, headers=bearer(user["id"]))).status_code == 200
+        assert (await client.get(URL, params=search, headers=bearer(user["id"]))).status_code == 200
 
     async def test_an_ambitos_administrator_cannot_grant_it(self, client, session):
         admin = await make_user(session, Role.system_admin, "ambito-crema")
