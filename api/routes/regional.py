@@ -11,7 +11,7 @@ from domain.registry.queries import RegionalPurpose
 from domain.security.permissions import Permission
 from schemas.regional import AmbitoRef, RegionalPerson, RegionalPersonPage
 
-router = APIRouter(tags=["ricerca regionale"])
+router = APIRouter(tags=["persone"])
 
 RegionalSearcher = Authorized(Permission.person_regional_search)
 _PROBLEM = {"content": {"application/problem+json": {}}}
@@ -30,8 +30,9 @@ _PROBLEM = {"content": {"application/problem+json": {}}}
                422: {"description": "Dati non validi: `errors` indica i campi", **_PROBLEM},
                429: {"description": "Troppe ricerche nell'ultimo minuto", **_PROBLEM}})
 async def search(session: Session, principal: RegionalSearcher,
-                 purpose: RegionalPurpose = Query(description="Finalità della ricerca"),
-                 reason: str = Query(min_length=10, max_length=200,
+                 purpose: RegionalPurpose = Query(title="Finalità", description="Finalità della ricerca: "
+                                                  "cambio_ambito, duplicato, richiesta_regione"),
+                 reason: str = Query(title="Motivo", min_length=10, max_length=200,
                                      description="Motivo: la richiesta o la pratica a cui risponde (protocollo, "
                                                  "segnalazione)"),
                  q: str | None = Query(default=None, max_length=120, description="Cognome e nome"),
