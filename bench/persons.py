@@ -67,7 +67,7 @@ async def explain_regional_cf(session, cf: str) -> list[str]:
     from domain.registry.models import Person
 
     conn = await session.connection()
-    stmt = queries._name_order_statement(queries.REGIONAL_COLUMNS, [sa.text("person.status = 'active'"),
+    stmt = queries._name_order_statement(queries.REGIONAL_COLUMNS, [queries.REGIONAL_ACTIVE,
                                                                      Person.codice_fiscale == cf], 20, None)
     sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     return [r[0] for r in await conn.exec_driver_sql("explain (analyze, buffers, costs off) " + sql)]
@@ -108,7 +108,7 @@ async def _regional_endpoint(url: str, token: str, names: list[dict[str, Any]], 
     server = Server("regional", "api.main:create_app", _free_port(),
                     _server_env(url, {"PERSON_SEARCH_PER_MINUTE": "0"}), 1, log_dir / "bench-regional.log",
                     factory=True)
-    lat, hits, statuses = [], [], {}
+    lat, hits, statuses, by_kind = [], [], {}, ([], [], [])
     try:
         await server.wait_ready("/health/live")
         async with httpx.AsyncClient(base_url=server.base, headers={"Authorization": f"Bearer {token}"},
@@ -124,11 +124,14 @@ async def _regional_endpoint(url: str, token: str, names: list[dict[str, Any]], 
                 if i >= warmup:
                     lat.append(dt)
                     hits.append(len(r.json()["items"]))
+                    by_kind[i % 3].append(dt)  # the order of `_picks`
     finally:
         server.stop()
     return summarize(lat) | {"mean_hits": round(sum(hits) / max(len(hits), 1), 2),
                              "zero_hit_share": round(sum(h == 0 for h in hits) / max(len(hits), 1), 3),
-                             "statuses": {str(k): v for k, v in statuses.items()}}
+                             "statuses": {str(k): v for k, v in statuses.items()},
+                             "by_kind": {kind: summarize(by_kind[i]) for i, kind in enumerate(
+                                 ("full_name", "full_name_typo", "surname_birth_date"))}}
 
 
 def _picks(rng: random.Random, rows: list[Any], n: int) -> list[tuple[Any, str]]:
@@ -149,9 +152,16 @@ def _queries(rng: random.Random, rows: list[Any], n: int) -> tuple[list[str], li
 
 
 def _regional_queries(rng: random.Random, rows: list[Any], n: int) -> list[dict[str, Any]]:
-    """The same mix as the regional helpdesk may ask it: a surname alone comes with the person's birth date."""
-    return [{"q": q, **({"birth_date": r.birth_date} if " " not in q and r.birth_date else {})}
-            for r, q in _picks(rng, rows, n)]
+    """The same mix as the regional helpdesk may ask it: a surname alone comes with the person's birth date (the
+    full name when the person has none)."""
+    out: list[dict[str, Any]] = []
+    for r, q in _picks(rng, rows, n):
+        if " " in q:
+            out.append({"q": q})
+        else:
+            out.append({"q": q, "birth_date": r.birth_date} if r.birth_date else
+                       {"q": f"{r.surname} {r.given_name}".lower()})
+    return out
 
 
 async def _sample(session, ambito_id, percent: float) -> list[Any]:
@@ -276,6 +286,10 @@ async def run(url: str | None = None, *, persons: int = 1_000_000, samples: int 
                 out["regional_fuzzy_plan"] = await explain_fuzzy(session, region_where, surname,
                                                                  queries.REGIONAL_COLUMNS)
                 out["regional_cf_plan"] = await explain_regional_cf(session, regional_rows[0].codice_fiscale)
+                born = next(r for r in regional_rows if r.birth_date)
+                out["regional_surname_birth_plan"] = await explain_fuzzy(
+                    session, [queries.REGIONAL_ACTIVE, Person.birth_date == born.birth_date], born.surname.lower(),
+                    queries.REGIONAL_COLUMNS)
             await session.rollback()
         out["fuzzy_query_shape"] = ("tier A of search_persons: ambito_id = :a AND :q <% name_search (word similarity "
                                     "≥ 0.6, GIN ix_person_ambito_name_trgm) ORDER BY word similarity, similarity, "

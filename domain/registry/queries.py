@@ -282,6 +282,11 @@ REGIONAL_COLUMNS = (Person.id, Person.ambito_id, Person.surname, Person.given_na
                     Person.residence_comune_id)
 
 
+# Active persons of every Ambito, spelled as the partial indexes' predicates are (uq_person_cf, ix_person_birth_name;
+# see dedup.UNCODED): a prepared statement's generic plan uses a partial index only for a literal predicate.
+REGIONAL_ACTIVE = sa.text("person.status = 'active'")
+
+
 @dataclass
 class RegionalResult:
     items: list[Any]  # rows with REGIONAL_COLUMNS
@@ -319,9 +324,7 @@ async def regional_search(session, *, principal: Principal, purpose: RegionalPur
     after = decode_cursor(cursor) if cursor else None
     if after is not None and after.get("f") != fp:
         raise Invalid("cursor", "il cursore appartiene a un'altra ricerca")
-    # Every Ambito: no policy.visible here, by design. The status is spelled as uq_person_cf's predicate is (see
-    # dedup.UNCODED): a prepared statement's generic plan uses a partial index only for a literal predicate.
-    where: list[Any] = [sa.text("person.status = 'active'")]
+    where: list[Any] = [REGIONAL_ACTIVE]  # every Ambito: no policy.visible here, by design
     if birth_date is not None:
         where.append(Person.birth_date == birth_date)
     if q is not None:
