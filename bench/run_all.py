@@ -127,8 +127,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _step("FHIR ratio measured", t0)
         from bench import fhir_transactions
 
-        tres = asyncio.run(fhir_transactions.run(urls["DATABASE_URL"], bundles=min(400, args.requests),
-                                                 concurrency=args.concurrency, log_dir=tmp / "logs"))
+        tres = asyncio.run(fhir_transactions.run(urls["DATABASE_URL"], bundles=min(1500, args.requests),
+                                                 concurrency=args.concurrency, log_dir=tmp / "logs",
+                                                 warmup=min(100, max(20, args.requests // 10))))
         _step("FHIR transactions measured", t0)
         result = {
             "at": datetime.now(UTC).isoformat(timespec="seconds"),

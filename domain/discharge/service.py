@@ -141,8 +141,7 @@ async def _person(session: AsyncSession, principal: Principal, data, errors: lis
 
 async def _ward(session: AsyncSession, principal: Principal, ward_id: uuid.UUID,
                 errors: list[tuple[str, str]]) -> None:
-    found = await territory.asst_units(session, principal.ambito_id, config().signalling_unit_types, ids=[ward_id])
-    if not found:
+    if await territory.asst_unit(session, principal.ambito_id, config().signalling_unit_types, ward_id) is None:
         errors.append(("ward_org_id", "non è un reparto, un presidio o una struttura di cure intermedie dell'ASST "
                                       "nell'Ambito"))
 

@@ -192,6 +192,12 @@ async def validate_person(session, *, principal: Principal, values: dict[str, An
     return v
 
 
+_identifier_select = (sa.select(Person.id, Person.codice_fiscale)
+                      .where(Person.status == PersonStatus.active.value).limit(2))
+_BY_CF = _identifier_select.where(Person.ambito_id == sa.bindparam("ambito_id"),
+                                  Person.codice_fiscale == sa.bindparam("cf"))
+
+
 async def _existing_by_identifier(session, *, ambito_id: uuid.UUID, cf: str | None, kind: str | None,
                                   other: str | None,
                                   exclude_id: uuid.UUID | None = None) -> tuple[uuid.UUID, str] | None:
@@ -202,12 +208,13 @@ async def _existing_by_identifier(session, *, ambito_id: uuid.UUID, cf: str | No
         conds.append(sa.and_(Person.other_identifier_type == kind, Person.other_identifier == other))
     if not conds:
         return None
-    stmt = (sa.select(Person.id, Person.codice_fiscale)
-            .where(Person.ambito_id == ambito_id, Person.status == PersonStatus.active.value, sa.or_(*conds))
-            .limit(2))
-    if exclude_id is not None:
-        stmt = stmt.where(Person.id != exclude_id)
-    rows = (await session.execute(stmt)).all()
+    if len(conds) == 1 and cf and exclude_id is None:  # the usual question (every FHIR Patient): built once
+        rows = (await session.execute(_BY_CF, {"ambito_id": ambito_id, "cf": cf})).all()
+    else:
+        stmt = _identifier_select.where(Person.ambito_id == ambito_id, sa.or_(*conds))
+        if exclude_id is not None:
+            stmt = stmt.where(Person.id != exclude_id)
+        rows = (await session.execute(stmt)).all()
     if not rows:
         return None
     row = next((r for r in rows if cf and r.codice_fiscale == cf), rows[0])
@@ -325,11 +332,9 @@ async def get_person(session, *, principal: Principal, person_id: uuid.UUID) -> 
     """Resolve a reference to a person of the principal's Ambito (other contexts linking a record to a person, e.g.
     a PUA referral); returns no data to the caller by itself. One query; a merged id resolves to the person it was
     merged into. Reading the person's data goes through `read_person`, which applies the projection."""
-    target = sa.func.coalesce(
-        sa.select(Person.merged_into_id).where(Person.id == person_id).scalar_subquery(), person_id)
-    person = (await session.execute(
-        sa.select(Person).where(Person.id == target, policy.visible(principal))
-    )).scalar_one_or_none()
+    stmt = scopes.memo(principal, "person_get", None, lambda: sa.select(Person).where(
+        Person.id == _merged_target(), policy.visible(principal)))
+    person = (await session.execute(stmt, {policy.PERSON_ID.key: person_id})).scalar_one_or_none()
     if person is None:
         raise NotFound("Persona non trovata.")
     return person
@@ -338,13 +343,16 @@ async def get_person(session, *, principal: Principal, person_id: uuid.UUID) -> 
 def _load_statement(principal: Principal, resolve_merged: bool) -> sa.Select:
     """The person (a merged id resolving to the kept one) with the access columns; the id is a parameter, so the
     statement is built once per principal (scopes.memo)."""
-    target: Any = policy.PERSON_ID
-    if resolve_merged:
-        target = sa.func.coalesce(
-            sa.select(Person.merged_into_id).where(Person.id == policy.PERSON_ID).correlate(None).scalar_subquery(),
-            policy.PERSON_ID)
+    target = _merged_target() if resolve_merged else policy.PERSON_ID
     return sa.select(Person, *policy.access_columns(principal, Person.id)).where(
         Person.id == target, policy.visible(principal))
+
+
+def _merged_target() -> sa.ColumnElement:
+    """The id parameter, or the person it was merged into."""
+    return sa.func.coalesce(
+        sa.select(Person.merged_into_id).where(Person.id == policy.PERSON_ID).correlate(None).scalar_subquery(),
+        policy.PERSON_ID)
 
 
 async def load(session, principal: Principal, person_id: uuid.UUID, *, resolve_merged: bool = True,

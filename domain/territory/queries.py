@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from domain.kernel import session_memo
 from domain.kernel.errors import Invalid
 from domain.territory.models import FundingSource, Organisation, OrgKind, ServiceType, ServiceUnit
 
@@ -44,7 +45,15 @@ _ASST_UNITS = _ASST_UNITS.order_by(Organisation.code)
 
 
 async def org_by_code(session: AsyncSession, code: str) -> Organisation | None:
-    return (await session.execute(_BY_CODE, {"code": code})).scalar_one_or_none()
+    """Remembered for the session (forgotten when it writes an organisation): the memo also keeps the row in the
+    session's identity map, so a later `get_org` / `asst_unit` of it (a Bundle's ward) reads no row again."""
+    async def load() -> Organisation | None:
+        return (await session.execute(_BY_CODE, {"code": code})).scalar_one_or_none()
+
+    return await session_memo.get(session, ("territory.org_by_code", code), load)
+
+
+session_memo.watch("organisation", "territory.org_by_code")
 
 
 async def active_org(session: AsyncSession, org_id: uuid.UUID, ambito_id: uuid.UUID) -> Organisation | None:
@@ -98,6 +107,16 @@ async def asst_units(session: AsyncSession, ambito_id: uuid.UUID, unit_types: It
     if ids is not None:
         params["ids"] = _ids(ids) or [uuid.UUID(int=0)]
     return list((await session.execute(_ASST_UNITS if ids is None else _ASST_UNITS_AMONG, params)).scalars())
+
+
+async def asst_unit(session: AsyncSession, ambito_id: uuid.UUID, unit_types: Iterable[str],
+                    org_id: uuid.UUID) -> Organisation | None:
+    """The organisation if it is one of `asst_units(...)`: read through the session's identity map, so a unit the
+    request has already loaded (a Bundle's ward, matched on its code) costs no second statement."""
+    org = await get_org(session, org_id)
+    ok = (org is not None and org.active and org.ambito_id == ambito_id and str(org.kind) == OrgKind.asst_unit.value
+          and org.unit_type in set(unit_types))
+    return org if ok else None
 
 
 def orgs_under(org_ids: list[uuid.UUID]) -> sa.Select:
