@@ -49,14 +49,16 @@ def _typo(rng: random.Random, s: str) -> str:
     return s[:i] + s[i + 1] + s[i] + s[i + 2:]
 
 
-async def explain_fuzzy(session, where: list[Any], q: str, columns: tuple | None = None) -> list[str]:
+async def explain_fuzzy(session, where: list[Any], q: str, columns: tuple | None = None,
+                        trigram_index: bool = True) -> list[str]:
     """The plan of the first page of the fuzzy search, the statement search_persons runs (tier A), or with
-    `columns` the one the regional search runs."""
+    `columns` (and `trigram_index`) the one the regional search runs."""
     from domain.registry import queries
 
     await queries._set_thresholds(session)
     conn = await session.connection()
-    stmt = queries.fuzzy_statement(where, q, "w", 20, columns=columns or queries.LIST_COLUMNS)
+    stmt = queries.fuzzy_statement(where, q, "w", 20, columns=columns or queries.LIST_COLUMNS,
+                                   trigram_index=trigram_index)
     sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     return [r[0] for r in await conn.exec_driver_sql("explain (analyze, buffers, costs off) " + sql)]
 
@@ -289,7 +291,7 @@ async def run(url: str | None = None, *, persons: int = 1_000_000, samples: int 
                 born = next(r for r in regional_rows if r.birth_date)
                 out["regional_surname_birth_plan"] = await explain_fuzzy(
                     session, [queries.REGIONAL_ACTIVE, Person.birth_date == born.birth_date], born.surname.lower(),
-                    queries.REGIONAL_COLUMNS)
+                    queries.REGIONAL_COLUMNS, trigram_index=False)
             await session.rollback()
         out["fuzzy_query_shape"] = ("tier A of search_persons: ambito_id = :a AND :q <% name_search (word similarity "
                                     "≥ 0.6, GIN ix_person_ambito_name_trgm) ORDER BY word similarity, similarity, "

@@ -81,6 +81,24 @@ async def test_the_regional_helpdesk_reaches_every_ambito_with_a_minimal_project
     assert [r.id for r in res.items] == [people["cremona"].id] and res.codice_fiscale == cf
 
 
+async def test_the_thresholds_as_plain_comparisons_find_the_same_rows_in_the_same_order(session):
+    """With a birth date the regional search leaves the trigram index aside (trigram_index=False): same answer."""
+    from datetime import date
+
+    born = date(1943, 7, 14)
+    for n, (ambito, comune) in enumerate([("ambito-crema", "comune-crema"), ("ambito-cremona-test", "comune-cremona"),
+                                          ("ambito-crema", "comune-soncino")]):
+        await create_person(session, ambito=ambito, comune=comune, surname="Bonizzi", given_name=f"Teresa {n}",
+                            birth_date=born)
+    await create_person(session, comune="comune-crema", surname="Bonizzoni", given_name="Carla", birth_date=born)
+    where = [queries.REGIONAL_ACTIVE, Person.birth_date == born]
+    for q in ("bonizzi", "bonizi", "bonizzoni carla", "carla"):
+        pages = [await queries.fuzzy_page(session, where, q, 2, columns=queries.REGIONAL_COLUMNS, trigram_index=t)
+                 for t in (True, False)]
+        assert [[r.id for r in rows] for rows, _ in pages][0] == [[r.id for r in rows] for rows, _ in pages][1], q
+        assert pages[0][0], q
+
+
 async def test_only_the_regional_role_searches_across_ambiti(session):
     import pytest
 
@@ -131,6 +149,12 @@ async def test_the_scoped_search_reads_the_ambito_from_the_trigram_index(fresh_d
                                         .limit(1))).scalar_one()
             plan = await explain_regional_cf(session, cf)
             assert "uq_person_cf" in "\n".join(plan), plan
+            # A surname with its birth date: the persons born that day, through ix_person_birth, not the trigrams.
+            born, name = (await session.execute(sa.select(Person.birth_date, Person.surname)
+                                                .where(Person.birth_date.is_not(None)).limit(1))).one()
+            plan = "\n".join(await explain_fuzzy(session, [queries.REGIONAL_ACTIVE, Person.birth_date == born],
+                                                 name.lower(), queries.REGIONAL_COLUMNS, trigram_index=False))
+            assert "ix_person_birth" in plan and "trgm" not in plan, plan
 
             # Across all Ambiti the same index serves the trigrams alone (at 30,000 rows a sequential scan costs
             # less, so it is switched off here; at a million rows the planner takes the index by itself).
