@@ -211,6 +211,24 @@ class TestEvents:
                                    .where(Job.kind.like("event:test.person_died:%")))).scalar_one()
         assert n == 2
 
+    async def test_publish_all_writes_every_subscriber_of_every_event_and_skips_known_keys(self, session):
+        await events.publish(session, "test.person_died", {"person_id": "p2"}, dedup_key="death:p2")
+        await events.publish_all(session, [("test.person_died", {"person_id": "p2"}, "death:p2"),
+                                           ("test.person_died", {"person_id": "p3"}, "death:p3"),
+                                           ("test.nobody_listens", {"x": 1}, None)])
+        rows = (await session.execute(sa.select(Job.payload).where(Job.kind.like("event:test.person_died:%")))
+                ).scalars().all()
+        # two subscribers × two deaths: the second publication of p2 wrote nothing
+        assert sorted(r["payload"]["person_id"] for r in rows) == ["p2", "p2", "p3", "p3"]
+        assert session.info[jobs.ENQUEUED_FLAG] is True
+        outcomes = await jobs.run_ready_in_session(session)
+        assert [o.state for o in outcomes].count("done") >= 4
+
+    async def test_enqueue_many_checks_the_payload_like_enqueue(self, session):
+        with pytest.raises(TypeError):
+            jobs.values(kind="test.jobs.ok", payload={"when": object()})
+        await jobs.enqueue_many(session, [])  # nothing to write: no statement, no error
+
     async def test_event_without_subscribers_enqueues_nothing(self, session):
         await events.publish(session, "test.nobody_listens", {"x": 1})
         n = (await session.execute(sa.select(sa.func.count()).select_from(Job)

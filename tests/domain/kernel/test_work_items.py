@@ -60,6 +60,27 @@ async def test_create_is_idempotent_on_dedup_key_while_open(session):
     assert d1.id != d2.id
 
 
+async def test_create_many_writes_new_items_and_skips_an_open_key_as_create_returns_it(session):
+    u = await make_user(session, Role.cot_operator, "asst-crema-cot")
+    src = uuid.uuid4()
+    kept = await _item(session, assignee_user_id=u.id, source_id=src, dedup_key=f"cot:{src}")
+    common = {"kind": "pua.triage", "source_type": "test", "source_id": src, "assignee_user_id": u.id}
+    await wi.create_many(session, [{**common, "title": "Doppione", "dedup_key": f"cot:{src}"},
+                                   {**common, "title": "Nuova", "dedup_key": f"comune:{src}", "due_at": T0},
+                                   {**common, "title": "Senza chiave"}])
+    rows = {r.title: r for r in (await session.execute(
+        sa.select(WorkItem).where(WorkItem.source_id == src))).scalars()}
+    assert set(rows) == {"Valutare la richiesta", "Nuova", "Senza chiave"}  # the duplicate key wrote nothing
+    assert rows["Valutare la richiesta"].id == kept.id
+    assert rows["Nuova"].state == "open" and rows["Nuova"].due_at == T0 and rows["Nuova"].data == {}
+    with pytest.raises(Invalid) as e:  # checked like create, before anything is written
+        await wi.create_many(session, [{**common, "title": "Ok"}, {**common, "title": "Senza fuso",
+                                                                   "due_at": datetime(2026, 3, 2, 9)}])
+    assert e.value.field == "due_at"
+    assert (await session.execute(sa.select(sa.func.count()).select_from(WorkItem)
+                                  .where(WorkItem.source_id == src, WorkItem.title == "Ok"))).scalar_one() == 0
+
+
 async def test_an_item_needs_an_assignee(session):
     with pytest.raises(Invalid) as e:
         await _item(session)
