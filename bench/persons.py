@@ -288,6 +288,9 @@ async def run(url: str | None = None, *, persons: int = 1_000_000, samples: int 
                 out["regional_fuzzy_plan"] = await explain_fuzzy(session, region_where, surname,
                                                                  queries.REGIONAL_COLUMNS)
                 out["regional_cf_plan"] = await explain_regional_cf(session, regional_rows[0].codice_fiscale)
+                full = next(a["q"] for a in regional_asked if " " in a["q"])
+                out["regional_full_name_plan"] = await explain_fuzzy(session, [queries.REGIONAL_ACTIVE], full,
+                                                                     queries.REGIONAL_COLUMNS)
                 born = next(r for r in regional_rows if r.birth_date)
                 out["regional_surname_birth_plan"] = await explain_fuzzy(
                     session, [queries.REGIONAL_ACTIVE, Person.birth_date == born.birth_date], born.surname.lower(),
