@@ -307,11 +307,9 @@ def _remap(e: Invalid | pydantic.ValidationError, path_of, prefix: str = "") -> 
 async def _organizations(session, principal: PrincipalT, plan) -> tuple[dict[int, uuid.UUID], set[int]]:
     """The Organization entries matched on our codes. A ward we do not know becomes a provisional unit of the ASST
     it is part of, marked as received from ASST: it grants nobody access (only an administrator assigns staff)."""
-    found: dict[int, Any] = {}
-    for i, code in plan.organizations.items():
-        org = await territory_queries.org_by_code(session, code) if code else None
-        if org is not None and org.ambito_id == principal.ambito_id:
-            found[i] = org
+    by_code = await territory_queries.orgs_by_code(session, [c for c in plan.organizations.values() if c])
+    found: dict[int, Any] = {i: by_code[code] for i, code in plan.organizations.items()
+                             if code in by_code and by_code[code].ambito_id == principal.ambito_id}
     ward = plan.ward.index
     errors = [(f"Bundle.entry[{i}].resource.identifier", "organizzazione sconosciuta nell'Ambito")
               for i in plan.organizations if i not in found and i != ward]
@@ -402,7 +400,7 @@ async def transaction(request: Request, session: Session,
         entries.append({"response": {"status": status, "location": location}})
     body = {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
     await idempotency.remember(session, ambito_id=principal.ambito_id, scope=TRANSACTION_SCOPE, key=plan.key,
-                               request_hash=digest, status=200, response=body, created_by=principal.user_id)
+                               status=200, response=body, created_by=principal.user_id)
     return FhirResponse(body)
 
 

@@ -6,11 +6,12 @@ transaction as the work); the same request again gets the stored answer, another
         if stored is not None:
             return stored.status, stored.response
         ... do the work ...
-        await idempotency.remember(session, ambito_id=..., scope=..., key=k, request_hash=h, status=200,
+        await idempotency.remember(session, ambito_id=..., scope=..., key=k, status=200,
                                    response=body, created_by=user_id)
 
-`claim` takes a transaction-scoped advisory lock on the key, so two copies sent at once are serialised: the
-second waits for the first to commit and then finds its answer.
+`claim` inserts the key's row at once (its answer is filled in by `remember`, in the same transaction), so two
+copies sent at once are serialised by the unique key: the second waits for the first to commit and then finds its
+answer (or, if the first rolled back, takes the key itself). One statement for a new key.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain.kernel import clock
 from domain.kernel.errors import Conflict
@@ -27,11 +29,17 @@ from domain.kernel.ids import new_id
 from domain.kernel.models import IdempotentRequest
 
 # Statement objects built once (their cache keys are computed once): claim and remember run on every Bundle.
-_LOCK = sa.select(sa.func.pg_advisory_xact_lock(sa.bindparam("lock", type_=sa.BigInteger)))
-_FIND = sa.select(IdempotentRequest).where(
-    IdempotentRequest.ambito_id == sa.bindparam("ambito_id"), IdempotentRequest.scope == sa.bindparam("scope"),
-    IdempotentRequest.key == sa.bindparam("key"))
-_INSERT = sa.insert(IdempotentRequest.__table__)
+_CLAIM = (pg_insert(IdempotentRequest.__table__)
+          .on_conflict_do_nothing(index_elements=["ambito_id", "scope", "key"])
+          .returning(IdempotentRequest.__table__.c.id))
+# (named apart from the columns: an UPDATE reserves the column names for its SET clause)
+_KEY = sa.and_(IdempotentRequest.ambito_id == sa.bindparam("k_ambito"),
+               IdempotentRequest.scope == sa.bindparam("k_scope"), IdempotentRequest.key == sa.bindparam("k_key"))
+_FIND = sa.select(IdempotentRequest).where(_KEY)
+_ANSWER = (sa.update(IdempotentRequest.__table__).where(_KEY)
+           .values(status=sa.bindparam("v_status"), response=sa.bindparam("v_response"),
+                   created_by=sa.bindparam("v_by")))
+PENDING = 0  # the status of a claimed key until `remember` (never committed as such)
 
 
 def request_hash(payload: Any) -> str:
@@ -40,22 +48,29 @@ def request_hash(payload: Any) -> str:
 
 
 async def claim(session, *, ambito_id: uuid.UUID, scope: str, key: str, request_hash: str) -> IdempotentRequest | None:
-    """None: this key is new, do the work. A stored request: answer it again. Conflict: another request used it."""
-    lock = hashlib.sha256(f"{ambito_id}|{scope}|{key}".encode()).digest()
-    await session.execute(_LOCK, {"lock": int.from_bytes(lock[:8], "big", signed=True)})
-    found = (await session.execute(_FIND, {"ambito_id": ambito_id, "scope": scope, "key": key})
-             ).scalar_one_or_none()
-    if found is not None and found.request_hash != request_hash:
+    """None: this key is new and is now ours, do the work. A stored request: answer it again. Conflict: another
+    request used it."""
+    ours = (await session.execute(_CLAIM, {
+        "id": new_id(), "ambito_id": ambito_id, "scope": scope, "key": key, "request_hash": request_hash,
+        "status": PENDING, "response": {}, "created_by": None, "created_at": clock.now()})).first()
+    if ours is not None:
+        return None
+    found = (await session.execute(_FIND, _key(ambito_id, scope, key))).scalar_one()
+    if found.request_hash != request_hash:
         raise Conflict("Identificativo già usato per una richiesta diversa: usare un nuovo identificativo.",
                        key=key)
     return found
 
 
-async def remember(session, *, ambito_id: uuid.UUID, scope: str, key: str, request_hash: str, status: int,
-                   response: dict[str, Any], created_by: uuid.UUID | None = None) -> None:
-    await session.execute(_INSERT, {"id": new_id(), "ambito_id": ambito_id, "scope": scope, "key": key,
-                                    "request_hash": request_hash, "status": status, "response": response,
-                                    "created_by": created_by, "created_at": clock.now()})
+async def remember(session, *, ambito_id: uuid.UUID, scope: str, key: str, status: int, response: dict[str, Any],
+                   created_by: uuid.UUID | None = None) -> None:
+    """The answer of the key `claim` gave this transaction."""
+    await session.execute(_ANSWER, {**_key(ambito_id, scope, key), "v_status": status, "v_response": response,
+                                    "v_by": created_by})
+
+
+def _key(ambito_id: uuid.UUID, scope: str, key: str) -> dict[str, Any]:
+    return {"k_ambito": ambito_id, "k_scope": scope, "k_key": key}
 
 
 async def answered_with(session, *, ambito_id: uuid.UUID, scope: str, fragment: dict[str, Any]

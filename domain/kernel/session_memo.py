@@ -4,6 +4,7 @@ session is enough, because nothing but the session itself changes those rows whi
 flushes a row of a watched table) or rolls back, what it remembered is forgotten.
 
     known = await session_memo.get(session, ("comuni", ambito_id), load)   # load(): the awaitable's result
+    session_memo.put(session, ("comuni", ambito_id), value)                 # loaded with others
     session_memo.watch("organisation", "comuni")                           # a table name: any context may
 """
 from __future__ import annotations
@@ -29,6 +30,19 @@ async def get(session, key: tuple[str, Hashable], load: Callable[[], Awaitable[A
     if key not in memo:
         memo[key] = await load()
     return memo[key]
+
+
+MISSING = object()
+
+
+def peek(session, key: tuple[str, Hashable]) -> Any:
+    """The remembered answer, or MISSING."""
+    return session.info.get(_KEY, {}).get(key, MISSING)
+
+
+def put(session, key: tuple[str, Hashable], value: Any) -> None:
+    """Remember an answer loaded together with others (one statement for several keys)."""
+    session.info.setdefault(_KEY, {})[key] = value
 
 
 def _forget(session, prefixes: set[str] | None = None) -> None:

@@ -31,7 +31,7 @@ async def get_orgs(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> di
 
 
 # The readers every discharge signal runs, as statement objects built once (cache keys computed once).
-_BY_CODE = sa.select(Organisation).where(Organisation.code == sa.bindparam("code"))
+_BY_CODES = sa.select(Organisation).where(Organisation.code.in_(sa.bindparam("codes", expanding=True)))
 _COMUNI_OF = (sa.select(Organisation.id)
               .where(Organisation.id.in_(sa.bindparam("ids", expanding=True)),
                      Organisation.kind == OrgKind.comune.value, Organisation.ambito_id == sa.bindparam("ambito_id"))
@@ -44,16 +44,28 @@ _ASST_UNITS_AMONG = _ASST_UNITS.where(Organisation.id.in_(sa.bindparam("ids", ex
 _ASST_UNITS = _ASST_UNITS.order_by(Organisation.code)
 
 
+_CODE_MEMO = "territory.org_by_code"
+
+
 async def org_by_code(session: AsyncSession, code: str) -> Organisation | None:
-    """Remembered for the session (forgotten when it writes an organisation): the memo also keeps the row in the
-    session's identity map, so a later `get_org` / `asst_unit` of it (a Bundle's ward) reads no row again."""
-    async def load() -> Organisation | None:
-        return (await session.execute(_BY_CODE, {"code": code})).scalar_one_or_none()
-
-    return await session_memo.get(session, ("territory.org_by_code", code), load)
+    return (await orgs_by_code(session, [code])).get(code)
 
 
-session_memo.watch("organisation", "territory.org_by_code")
+async def orgs_by_code(session: AsyncSession, codes: Iterable[str]) -> dict[str, Organisation]:
+    """The organisations with these codes, in one statement; remembered for the session (forgotten when it writes
+    an organisation): the memo also keeps the rows in the session's identity map, so a later `get_org` /
+    `asst_unit` of one of them (a Bundle's ward) reads no row again."""
+    codes = list(codes)
+    wanted = sorted({c for c in codes if session_memo.peek(session, (_CODE_MEMO, c)) is session_memo.MISSING})
+    if wanted:
+        found = {o.code: o for o in (await session.execute(_BY_CODES, {"codes": wanted})).scalars()}
+        for c in wanted:
+            session_memo.put(session, (_CODE_MEMO, c), found.get(c))
+    known = {c: session_memo.peek(session, (_CODE_MEMO, c)) for c in codes}
+    return {c: org for c, org in known.items() if isinstance(org, Organisation)}
+
+
+session_memo.watch("organisation", _CODE_MEMO)
 
 
 async def active_org(session: AsyncSession, org_id: uuid.UUID, ambito_id: uuid.UUID) -> Organisation | None:

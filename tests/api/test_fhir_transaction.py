@@ -169,6 +169,16 @@ class TestIdempotency:
         assert await counts(session) == before
 
 
+    async def test_a_refused_bundle_keeps_no_claim_on_its_identifier(self, client, session, ward):
+        bad = bundle(**{"entry/3/resource/intent": "proposal"})
+        assert (await post(client, ward, bad)).status_code == 422
+        good = copy.deepcopy(bad)  # corrected, sent again under the same Bundle.identifier
+        good["entry"][3]["resource"]["intent"] = "order"
+        r = await post(client, ward, good)
+        assert r.status_code == 200, r.text
+        assert [e["response"]["status"] for e in r.json()["entry"]][-1] == "201 Created"
+        assert (await post(client, ward, good)).json() == r.json()
+
 class TestRefused:
     @pytest.mark.parametrize(("changes", "status", "where"), [
         ({"type": "batch"}, 422, "Bundle.type"),

@@ -25,7 +25,11 @@ def statements(engine):
 
 
 async def test_a_unit_matched_on_its_code_is_checked_without_reading_it_again(session, app_engine):
-    ward = await queries.org_by_code(session, "asst-crema-reparto-medicina")
+    await session.execute(sa.text("select 1"))  # the test's transaction is open
+    with statements(app_engine) as seen:  # a Bundle's organisations: one statement for all their codes
+        found = await queries.orgs_by_code(session, ["asst-crema", "asst-crema-reparto-medicina", "sconosciuto"])
+    assert len(seen) == 1 and sorted(found) == ["asst-crema", "asst-crema-reparto-medicina"]
+    ward = found["asst-crema-reparto-medicina"]
     with statements(app_engine) as seen:
         again = await queries.org_by_code(session, "asst-crema-reparto-medicina")
         unit = await queries.asst_unit(session, ward.ambito_id, ["reparto"], ward.id)
