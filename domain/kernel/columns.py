@@ -13,6 +13,31 @@ from domain.kernel import clock
 from domain.kernel.ids import new_id
 
 
+def _remember_factory_signatures() -> None:
+    """SQLModel fills a table row's omitted fields through pydantic's `FieldInfo.get_default`, which asks
+    `inspect.signature` of the default factory on every call (pydantic 2.14: a builtin such as `list` has its text
+    signature tokenised each time) — half the cost of building a row object. The answer depends only on the
+    factory, so it is remembered per factory; an unhashable factory is asked every time as before."""
+    from functools import cache
+
+    from pydantic._internal import _fields
+
+    original = getattr(_fields.takes_validated_data_argument, "__wrapped__", _fields.takes_validated_data_argument)
+    remembered = cache(original)
+
+    def takes_validated_data_argument(default_factory: Any) -> bool:
+        try:
+            return remembered(default_factory)
+        except TypeError:
+            return original(default_factory)
+
+    takes_validated_data_argument.__wrapped__ = original  # type: ignore[attr-defined]
+    _fields.takes_validated_data_argument = takes_validated_data_argument
+
+
+_remember_factory_signatures()
+
+
 def id_field() -> Any:
     return Field(default_factory=new_id, primary_key=True)
 

@@ -133,3 +133,30 @@ class TestCalendar:
         assert calendar.age_on(date(1944, 3, 3), date(2026, 3, 2)) == 81
         assert calendar.age_on(None, date(2026, 3, 2)) is None
         assert calendar.age_on(date(2008, 2, 29), date(2026, 2, 28)) == 17
+
+
+def test_default_factories_keep_their_meaning_once_their_signature_is_remembered():
+    from pydantic import BaseModel, Field
+    from pydantic._internal import _fields
+
+    import domain.kernel.columns  # noqa: F401  (installs the memo)
+
+    class Row(BaseModel):
+        a: int = 1
+        doubled: int = Field(default_factory=lambda data: data["a"] * 2)  # a factory of the validated data
+        items: list[int] = Field(default_factory=list)
+
+    first, second = Row(a=4), Row()
+    assert (first.doubled, second.doubled) == (8, 2)
+    assert first.items == [] and first.items is not second.items  # each row its own list
+    assert Row.model_fields["items"].get_default(call_default_factory=True) == []
+
+    class Unhashable:
+        __hash__ = None
+
+        def __call__(self, data):
+            return data
+
+    assert _fields.takes_validated_data_argument(Unhashable()) is True  # asked directly, as before
+    assert _fields.takes_validated_data_argument(list) is False
+    assert _fields.takes_validated_data_argument.__wrapped__ is not _fields.takes_validated_data_argument
