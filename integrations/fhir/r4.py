@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import fhir_core.types
 import pydantic
 from fhir.resources.R4B.resource import Resource
 
@@ -119,6 +120,12 @@ def fhirpath(root: str, loc: tuple) -> str:
     return out
 
 
+# fhir_core finds the class of every contained resource (a Bundle's entries) by importing its dotted path again on
+# each validation; the path → class answer never changes in a process.
+fhir_core.types.import_string = lru_cache(maxsize=None)(fhir_core.types.import_string)
+
+
+@lru_cache
 def _model(resource_type: str) -> type[Resource]:
     module = importlib.import_module(f"fhir.resources.R4B.{resource_type.lower()}")
     return getattr(module, resource_type)
