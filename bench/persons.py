@@ -56,9 +56,12 @@ async def explain_fuzzy(session, where: list[Any], q: str, columns: tuple | None
     from domain.registry import queries
 
     await queries._set_thresholds(session)
+    return await explain(session, queries.fuzzy_statement(where, q, "w", 20, columns=columns or queries.LIST_COLUMNS,
+                                                          trigram_index=trigram_index))
+
+
+async def explain(session, stmt) -> list[str]:
     conn = await session.connection()
-    stmt = queries.fuzzy_statement(where, q, "w", 20, columns=columns or queries.LIST_COLUMNS,
-                                   trigram_index=trigram_index)
     sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     return [r[0] for r in await conn.exec_driver_sql("explain (analyze, buffers, costs off) " + sql)]
 
@@ -68,11 +71,15 @@ async def explain_regional_cf(session, cf: str) -> list[str]:
     from domain.registry import queries
     from domain.registry.models import Person
 
-    conn = await session.connection()
-    stmt = queries._name_order_statement(queries.REGIONAL_COLUMNS, [queries.REGIONAL_ACTIVE,
-                                                                     Person.codice_fiscale == cf], 20, None)
-    sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    return [r[0] for r in await conn.exec_driver_sql("explain (analyze, buffers, costs off) " + sql)]
+    return await explain(session, queries._name_order_statement(
+        queries.REGIONAL_COLUMNS, [queries.REGIONAL_ACTIVE, Person.codice_fiscale == cf], 20, None))
+
+
+async def explain_exact_name(session, q: str) -> list[str]:
+    """The plan of the regional search's first page for a full name: the persons named exactly so."""
+    from domain.registry import queries
+
+    return await explain(session, queries.exact_name_statement([queries.REGIONAL_ACTIVE], q, 20))
 
 
 async def ensure_regional_user(session) -> str:
@@ -291,6 +298,7 @@ async def run(url: str | None = None, *, persons: int = 1_000_000, samples: int 
                 full = next(a["q"] for a in regional_asked if " " in a["q"])
                 out["regional_full_name_plan"] = await explain_fuzzy(session, [queries.REGIONAL_ACTIVE], full,
                                                                      queries.REGIONAL_COLUMNS)
+                out["regional_exact_name_plan"] = await explain_exact_name(session, full)
                 born = next(r for r in regional_rows if r.birth_date)
                 out["regional_surname_birth_plan"] = await explain_fuzzy(
                     session, [queries.REGIONAL_ACTIVE, Person.birth_date == born.birth_date], born.surname.lower(),

@@ -43,6 +43,8 @@ class Person(SQLModel, table=True):
         sa.Index("ix_person_ambito_name_trgm", "ambito_id", "name_search", postgresql_using="gin",
                  postgresql_ops={"name_search": "gin_trgm_ops"}),
         sa.Index("ix_person_keyset", "ambito_id", "surname", "given_name", "id"),
+        # 0050_regional_role: the regional search's exact-name page, every Ambito in one probe.
+        sa.Index("ix_person_name_exact", "name_search", postgresql_where=sa.text("status = 'active'")),
         sa.Index("ix_person_birth", "ambito_id", "birth_date"),
         # 0004_registry: another identifier (STP, ENI, passport, provisional) is unique per Ambito too.
         sa.Index("uq_person_other_id", "ambito_id", "other_identifier_type", "other_identifier", unique=True,

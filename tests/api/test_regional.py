@@ -52,6 +52,20 @@ class TestSearch:
         assert item["codice_fiscale"] == cremona.codice_fiscale
         assert item["ambito"]["id"] == str(cremona.ambito_id) and r.json()["next_cursor"] is None
 
+    async def test_the_exact_name_comes_first_and_similar_names_on_request(self, client, session):
+        exact = {p.id for p in await _namesakes(session)}
+        await create_person(session, comune="comune-crema", surname="Bonizzi", given_name="Teresina")
+        h = bearer(await _operator(session))
+        r = await client.get(URL, params={"q": "Bonizzi  Teresa", **WHY}, headers=h)
+        assert r.status_code == 200, r.text
+        first = r.json()
+        assert {(i["surname"], i["given_name"]) for i in first["items"]} == {("Bonizzi", "Teresa")}
+        assert len(first["items"]) == len(exact) and first["next_cursor"]
+        r = await client.get(URL, params={"q": "Bonizzi  Teresa", "cursor": first["next_cursor"], **WHY}, headers=h)
+        assert r.status_code == 200, r.text
+        names = [(i["surname"], i["given_name"]) for i in r.json()["items"]]
+        assert ("Bonizzi", "Teresina") in names and ("Bonizzi", "Teresa") not in names
+
     async def test_keyset_pages_cover_every_match_once(self, client, session):
         people = [await create_person(session, ambito=a, comune=c, surname="Zuccotti", given_name=f"Anna {n}")
                   for n, (a, c) in enumerate([("ambito-crema", "comune-crema")] * 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from bench.persons import explain_fuzzy, explain_regional_cf
+from bench.persons import explain_exact_name, explain_fuzzy, explain_regional_cf
 from domain.registry import queries
 from domain.registry.models import Person, PersonStatus
 from domain.registry.policy import active
@@ -155,6 +155,10 @@ async def test_the_scoped_search_reads_the_ambito_from_the_trigram_index(fresh_d
             plan = "\n".join(await explain_fuzzy(session, [queries.REGIONAL_ACTIVE, Person.birth_date == born],
                                                  name.lower(), queries.REGIONAL_COLUMNS, trigram_index=False))
             assert "ix_person_birth" in plan and "trgm" not in plan, plan
+            # A full name: the exact name's page through its btree, every Ambito in one probe.
+            full = (await session.execute(sa.select(Person.name_search).limit(1))).scalar_one()
+            plan = "\n".join(await explain_exact_name(session, full))
+            assert "ix_person_name_exact" in plan, plan
 
             # Across all Ambiti the same index serves the trigrams alone (at 30,000 rows a sequential scan costs
             # less, so it is switched off here; at a million rows the planner takes the index by itself).
