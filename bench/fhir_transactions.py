@@ -138,7 +138,7 @@ async def run(database_url: str | None = None, *, bundles: int = 1500, concurren
     people = [*registered, *(new_person(rng) for _ in range(n_new))]
     rng.shuffle(people)
     today = date.today()
-    docs = [bundle(p, today) for p in people]
+    docs = [json.dumps(bundle(p, today)).encode() for p in people]  # serialised before the clock starts
     warm, docs = docs[:warmup], docs[warmup:]
     log_dir = log_dir or Path(os.environ.get("TMPDIR", "/tmp"))
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -153,11 +153,11 @@ async def run(database_url: str | None = None, *, bundles: int = 1500, concurren
         await server.wait_ready("/health/live")
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         async with httpx.AsyncClient(base_url=server.base, headers=headers, limits=limits, timeout=60) as client:
-            async def send(queue: list[dict[str, Any]], record: bool) -> None:
+            async def send(queue: list[bytes], record: bool) -> None:
                 while queue:
                     doc = queue.pop()
                     t0 = time.perf_counter()
-                    r = await client.post("/fhir", content=json.dumps(doc))
+                    r = await client.post("/fhir", content=doc)
                     if not record:
                         r.raise_for_status()
                         continue
@@ -172,7 +172,7 @@ async def run(database_url: str | None = None, *, bundles: int = 1500, concurren
             t0, cpu0 = time.perf_counter(), server.cpu_seconds()
             await asyncio.gather(*(send(queue, True) for _ in range(concurrency)))
             elapsed, cpu = time.perf_counter() - t0, server.cpu_seconds() - cpu0
-            first = await client.post("/fhir", content=json.dumps(docs[0]))  # the same Bundle again
+            first = await client.post("/fhir", content=docs[0])  # the same Bundle again
             replay_ok = first.status_code == 200
     finally:
         server.stop()
