@@ -2,6 +2,7 @@
 
 - `enqueue` writes the job in the caller's transaction: if the change rolls back, the job never existed.
   A `dedup_key` makes it idempotent (the first job with that key is returned, whatever its state).
+  `enqueue_many` writes several (`values(...)` rows) in one statement when the caller needs none back (events).
 - `@handler(kind)` registers `async def h(session, payload) -> None`. The handler runs inside the job's own
   transaction, the same one that marks the job `done`: its effect and the `done` mark commit together or not at all.
 - `claim_next` takes one ready job with `FOR UPDATE SKIP LOCKED`, sets it `running` with a lease and counts the
