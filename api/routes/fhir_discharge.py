@@ -89,9 +89,9 @@ async def _wl_view(session, principal: PrincipalT, row_id: uuid.UUID) -> dict[st
 
 
 async def _referral_view(session, principal: PrincipalT, row_id: uuid.UUID) -> dict[str, Any]:
-    visible, _ = await pua_queries.get_request(session, principal=principal, request_id=row_id)
-    if str(visible.request.state) not in pua_referral.REFERRED:
-        raise NotFound("Invio del PUA non trovato.")  # an access request, but not (or not yet) a referral
+    # an access request not (or not yet) referred is not found, and its read not recorded
+    visible, _ = await pua_queries.get_request(session, principal=principal, request_id=row_id,
+                                               states=pua_referral.REFERRED)
     return referral_view(visible)
 
 

@@ -3,6 +3,7 @@ context computes the PUA indicators from."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -37,13 +38,15 @@ class Triage:
     from_registry: list[str]  # its items answered from the registry, not by the operator
 
 
-async def get_request(session: AsyncSession, *, principal: Principal,
-                      request_id: uuid.UUID) -> tuple[Visible, Triage | None]:
-    """One request within the row filter (404 otherwise), its view, and the triage for the full view."""
-    row = (await session.execute(
-        sa.select(AccessRequest, policy.full_view(principal).label("full"))
-        .where(AccessRequest.id == request_id, policy.row_filter(principal))
-    )).one_or_none()
+async def get_request(session: AsyncSession, *, principal: Principal, request_id: uuid.UUID,
+                      states: Collection[str] | None = None) -> tuple[Visible, Triage | None]:
+    """One request within the row filter (404 otherwise), its view, and the triage for the full view. With
+    `states`, a request in another state is not found either (and its read is not recorded)."""
+    stmt = (sa.select(AccessRequest, policy.full_view(principal).label("full"))
+            .where(AccessRequest.id == request_id, policy.row_filter(principal)))
+    if states is not None:
+        stmt = stmt.where(AccessRequest.state.in_([str(x) for x in states]))
+    row = (await session.execute(stmt)).one_or_none()
     if row is None:
         raise NotFound("Richiesta di accesso non trovata.")
     ar, full = row

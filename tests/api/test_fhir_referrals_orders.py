@@ -93,8 +93,12 @@ async def test_a_request_not_referred_is_no_service_request(client, session, clo
     for rtype in ("ServiceRequest", "Task"):
         # not a referral: the read falls through to the discharge case, which the PUA operator may not read (403
         # as on GET /api/discharges/{id})
-        outcome = _fhir(await client.get(f"/fhir/{rtype}/{ar.id}", headers=bearer(pua.operator)), 403)
+        r = await client.get(f"/fhir/{rtype}/{ar.id}", headers=bearer(pua.operator))
+        outcome = _fhir(r, 403)
         assert "discharge.read" in outcome["issue"][0]["diagnostics"]
+        read = (await session.execute(sa.select(AuditEvent.object_ids).where(  # nothing was shown: no read
+            AuditEvent.request_id == r.headers["x-request-id"], AuditEvent.action == "read"))).scalars().all()
+        assert [ar.id] not in read
         bundle = _fhir(await client.get(f"/fhir/{rtype}", params={"patient": f"Patient/{person.id}"},
                                         headers=bearer(pua.operator)))
         assert str(ar.id) not in _ids(bundle)
