@@ -9,12 +9,15 @@ from api.deps import Authorized, Session
 from domain.registry import queries
 from domain.registry.queries import RegionalPurpose
 from domain.security.permissions import Permission
-from schemas.regional import AmbitoRef, RegionalPerson, RegionalPersonPage
+from schemas.regional import AmbitoRef, RegionalPerson, RegionalPersonPage, RegionalSearch
 
 router = APIRouter(tags=["persone"])
 
 RegionalSearcher = Authorized(Permission.person_regional_search)
 _PROBLEM = {"content": {"application/problem+json": {}}}
+_RESPONSES = {403: {"description": "Ruolo non regionale", **_PROBLEM},
+              422: {"description": "Dati non validi: `errors` indica i campi", **_PROBLEM},
+              429: {"description": "Troppe ricerche nell'ultimo minuto", **_PROBLEM}}
 
 
 @router.get(
@@ -26,9 +29,7 @@ _PROBLEM = {"content": {"application/problem+json": {}}}
                 "nome, sesso, data di nascita, l'Ambito che ha la persona e il comune di residenza; il codice "
                 "fiscale solo a chi lo ha cercato. Finalità e motivo sono obbligatori e restano nel registro degli "
                 "accessi con il numero dei risultati.",
-    responses={403: {"description": "Ruolo non regionale", **_PROBLEM},
-               422: {"description": "Dati non validi: `errors` indica i campi", **_PROBLEM},
-               429: {"description": "Troppe ricerche nell'ultimo minuto", **_PROBLEM}})
+    responses=_RESPONSES)
 async def search(session: Session, principal: RegionalSearcher,
                  purpose: RegionalPurpose = Query(title="Finalità", description="Finalità della ricerca: "
                                                   "cambio_ambito, duplicato, richiesta_regione"),
@@ -43,9 +44,22 @@ async def search(session: Session, principal: RegionalSearcher,
                  cursor: str | None = Query(default=None, max_length=1000,
                                             description="Cursore opaco della pagina precedente")
                  ) -> RegionalPersonPage:
-    res = await queries.regional_search(session, principal=principal, purpose=purpose, reason=reason.strip(), q=q,
-                                        codice_fiscale=codice_fiscale, birth_date=birth_date, limit=limit,
-                                        cursor=cursor)
+    return await _search(session, principal, purpose=purpose, reason=reason, q=q, codice_fiscale=codice_fiscale,
+                         birth_date=birth_date, limit=limit, cursor=cursor)
+
+
+@router.post(
+    "/regional/persons/search", response_model=RegionalPersonPage,
+    summary="Cerca una persona in tutti gli Ambiti (criteri nel corpo)",
+    description="Come `GET /api/regional/persons`, con i criteri nel corpo JSON: il codice fiscale e il nome cercati "
+                "non compaiono nell'URL, nei log del server né in quelli dei proxy.",
+    responses=_RESPONSES)
+async def search_by_body(body: RegionalSearch, session: Session, principal: RegionalSearcher) -> RegionalPersonPage:
+    return await _search(session, principal, **body.model_dump())
+
+
+async def _search(session, principal, *, reason: str, **criteria) -> RegionalPersonPage:
+    res = await queries.regional_search(session, principal=principal, reason=reason.strip(), **criteria)
     return RegionalPersonPage(next_cursor=res.next_cursor, items=[RegionalPerson(
         surname=r.surname, given_name=r.given_name, sex=r.sex, birth_date=r.birth_date,
         ambito=AmbitoRef(id=r.ambito_id, name=res.org_names.get(r.ambito_id, "")),

@@ -1047,9 +1047,10 @@ def request_for(sc: Scenario, method: str, path: str, role: str, situation: str)
     kw["headers"] = sc.headers[caller]
     if method == "GET" and path == "/api/persons":
         kw["params"] = {"q": "Rossi"}
-    if method == "GET" and path == "/api/regional/persons":  # the situation's person, found whatever its Ambito
-        kw["params"] = {"codice_fiscale": sc.world(situation).codice_fiscale, "purpose": "duplicato",
-                        "reason": "Matrice dei permessi: verifica del ruolo"}
+    if path in ("/api/regional/persons", "/api/regional/persons/search"):  # the situation's person, any Ambito
+        criteria = {"codice_fiscale": sc.world(situation).codice_fiscale, "purpose": "duplicato",
+                    "reason": "Matrice dei permessi: verifica del ruolo"}
+        kw["params" if method == "GET" else "json"] = criteria
     if method == "GET" and path == "/api/waiting-lists/ranking":
         kw["params"] = {"udo_type": "rsa"}
     if method == "GET" and path == "/fhir/Patient":

@@ -134,6 +134,7 @@ route("POST", "/work-items/{item_id}/complete", grant(WORKERS, CASE))
 # The Region's helpdesk finds in which Ambito a person is known, whatever the Ambito (issue 18): no subject, the
 # same answer in every situation; every other role is refused, the Ambito's administrators and stewards included.
 route("GET", "/regional/persons", grant(REGIONAL, ANY))
+route("POST", "/regional/persons/search", grant(REGIONAL, ANY))  # the same search, criteria in the body
 
 # ================================================================================================= territory
 # Reference data (Ambito, comuni, organisations, units, catalogue) is readable by every role of the Ambito; another

@@ -123,6 +123,26 @@ class TestSearch:
             assert field in [e["field"] for e in r.json()["errors"]], r.json()
 
 
+    async def test_the_same_search_with_the_criteria_in_the_body(self, client, session):
+        _, cremona = await _namesakes(session)
+        h = bearer(await _operator(session))
+        criteria = {"codice_fiscale": cremona.codice_fiscale, **WHY}
+        by_body = await client.post(URL + "/search", json=criteria, headers=h)
+        assert by_body.status_code == 200, by_body.text
+        assert cremona.codice_fiscale not in str(by_body.request.url)  # nothing searched travels in the URL
+        by_query = await client.get(URL, params=criteria, headers=h)
+        assert by_body.json() == by_query.json() and len(by_body.json()["items"]) == 1
+        for body, field in (({"codice_fiscale": cremona.codice_fiscale, "reason": WHY["reason"]}, "purpose"),
+                            ({**criteria, "reason": "          ok          "}, "reason"),  # blank once trimmed
+                            ({**criteria, "ambito_id": str(cremona.ambito_id)}, "ambito_id"),  # unknown field
+                            ({"q": "bonizzi", **WHY}, "q")):  # the service's rules, as on GET
+            r = await client.post(URL + "/search", json=body, headers=h)
+            assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM), r.text
+            assert field in [e["field"] for e in r.json()["errors"]], r.json()
+        r = await client.post(URL + "/search", json=criteria,
+                              headers=bearer(await make_user(session, Role.comune_social_worker, "comune-crema")))
+        assert r.status_code == 403
+
 class TestReach:
     async def test_other_roles_are_refused(self, client, session):
         await _namesakes(session)
