@@ -101,6 +101,18 @@ class AccessLogEntry(BaseModel):
     break_glass: bool
 
 
+class RegionalSearchEntry(AccessLogEntry):
+    """Una ricerca dell'operatore regionale: chi, quando, con quale finalità e motivo (`legal_basis`), quante
+    persone ha trovato; non quali."""
+
+    result_count: int | None
+
+
+class RegionalSearchPage(BaseModel):
+    items: list[RegionalSearchEntry]
+    next_cursor: str | None = None
+
+
 class AccessLogPage(BaseModel):
     person_id: uuid.UUID
     items: list[AccessLogEntry]

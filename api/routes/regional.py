@@ -6,9 +6,10 @@ from datetime import date
 from fastapi import APIRouter, Query
 
 from api.deps import Authorized, Session
-from domain.registry import queries
+from domain.registry import access_log, queries
 from domain.registry.queries import RegionalPurpose
 from domain.security.permissions import Permission
+from schemas.access import RegionalSearchPage
 from schemas.regional import AmbitoRef, RegionalPerson, RegionalPersonPage, RegionalSearch
 
 router = APIRouter(tags=["persone"])
@@ -65,3 +66,17 @@ async def _search(session, principal, *, reason: str, **criteria) -> RegionalPer
         ambito=AmbitoRef(id=r.ambito_id, name=res.org_names.get(r.ambito_id, "")),
         residence_comune_name=res.org_names.get(r.residence_comune_id), codice_fiscale=res.codice_fiscale)
         for r in res.items])
+
+
+@router.get(
+    "/regional/searches", response_model=RegionalSearchPage, summary="Ricerche regionali (DPO)",
+    description="Le ricerche dell'operatore regionale, dalla più recente: chi ha cercato, quando, con quale finalità "
+                "e motivo, quante persone ha trovato (non quali: ogni persona trovata le vede nel proprio registro "
+                "degli accessi). Il DPO della Regione le vede tutte; il DPO di un Ambito quelle che hanno trovato "
+                "persone del suo Ambito. Paginazione a cursore.",
+    responses={403: {"description": "Non DPO", **_PROBLEM}})
+async def searches(session: Session, principal: Authorized(Permission.access_log_read),
+                   limit: int = Query(default=100, ge=1, le=1000),
+                   cursor: str | None = Query(default=None, max_length=1000)) -> RegionalSearchPage:
+    items, nxt = await access_log.regional_searches(session, principal=principal, limit=limit, cursor=cursor)
+    return RegionalSearchPage(items=items, next_cursor=nxt)

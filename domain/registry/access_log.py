@@ -11,13 +11,14 @@ import sqlalchemy as sa
 
 from domain.kernel import clock
 from domain.kernel import cursor as cursor_codec
-from domain.kernel.errors import NotFound
+from domain.kernel.errors import Forbidden, NotFound
 from domain.kernel.validity import Span
 from domain.registry import policy
 from domain.registry.models import CONSENT_PURPOSE_LABELS, Cartella, Person, PersonMerge
 from domain.security import audit
 from domain.security.models import ROLE_LABELS, Role
 from domain.territory import queries as territory
+from domain.territory.models import OrgKind
 
 
 async def _check_reader(session, principal, person: Person) -> None:
@@ -66,6 +67,34 @@ async def access_log(session, *, principal, person_id: uuid.UUID, limit: int = 1
     audit.record(action="read", object_type="access_log", object_ids=[person.id], person_ids=[person.id],
                  result_count=len(items), purpose="diritto di accesso dell'interessato")
     return items, (cursor_codec.encode_time_id(CURSOR_KIND, rows[-1].at, rows[-1].id) if more and rows else None)
+
+
+# The routes of the regional helpdesk's search (api/routes/regional.py), as the audit rows name them.
+REGIONAL_SEARCH_ROUTES = ("GET /api/regional/persons", "POST /api/regional/persons/search")
+REGIONAL_CURSOR_KIND = "regional_searches"
+
+
+async def regional_searches(session, *, principal, limit: int = 100, cursor: str | None = None
+                            ) -> tuple[list[dict], str | None]:
+    """The regional helpdesk's searches, newest first, for a DPO: the Region's DPO sees every one, an Ambito's DPO
+    those that found one of its persons (each of whom also finds it in their access log). Who searched, when, for
+    which purpose and reason, how many were found — not whom."""
+    if not principal.has_role(Role.dpo):
+        raise Forbidden("Solo il DPO legge le ricerche regionali.")
+    held_on = await territory.get_org(session, principal.ambito_id)
+    about = None
+    if held_on is None or str(held_on.kind) != OrgKind.regione.value:
+        def about(person_ids):
+            return sa.exists().where(Person.id == sa.any_(person_ids), Person.ambito_id == principal.ambito_id)
+    before = cursor_codec.decode_time_id(REGIONAL_CURSOR_KIND, cursor, id_type=int) if cursor else None
+    rows = await audit.searches_of(session, REGIONAL_SEARCH_ROUTES, limit=limit + 1, before=before, about=about)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    names = await territory.org_names(session, (o for r in rows for o in r.organisation_ids))
+    items = [{**_item(r, names), "result_count": r.result_count} for r in rows]
+    audit.record(action="read", object_type="regional_searches", result_count=len(items))
+    nxt = cursor_codec.encode_time_id(REGIONAL_CURSOR_KIND, rows[-1].at, rows[-1].id) if more and rows else None
+    return items, nxt
 
 
 def _item(r, names: dict) -> dict:

@@ -8,7 +8,7 @@ recorded nothing still leaves one row describing the route it called.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +48,7 @@ OBJECT_TYPE_LABELS: dict[str, str] = {
     "person": "Dati anagrafici", "person_history": "Storico dei dati anagrafici",
     "person_relation": "Familiari e persone di riferimento", "possible_match": "Possibile scheda duplicata",
     "consent": "Consenso", "break_glass_grant": "Accesso straordinario", "access_log": "Registro degli accessi",
+    "regional_searches": "Ricerche regionali",
     "cartella": "Cartella sociale", "cartella_assignment": "Operatori della cartella",
     "cartella_history": "Storico della cartella", "cartella_transfer": "Trasferimento della cartella",
     "access_request": "Domanda al Punto Unico di Accesso", "instrument_response": "Scheda di valutazione",
@@ -202,14 +203,33 @@ async def flush_separately(*, status: int, outcome: str) -> int:
     return len(rows)
 
 
+async def searches_of(session, routes: tuple[str, ...], *, limit: int, before: tuple[Any, int] | None = None,
+                     about: Callable[[Any], sa.ColumnElement[bool]] | None = None) -> list[AuditEvent]:
+    """The rows the searches of these routes wrote (action `search`), newest first, keyset `before` = (at, id);
+    `about(person_ids column)` keeps those naming a person it accepts (a context's condition on its own table)."""
+    # Values rendered in the statement (constants of our code): a prepared statement's generic plan can then use a
+    # partial index on them (ix_audit_regional_search).
+    q = sa.select(AuditEvent).where(
+        AuditEvent.action == sa.bindparam("search_action", "search", literal_execute=True),
+        AuditEvent.route.in_(sa.bindparam("search_routes", list(routes), expanding=True, literal_execute=True)))
+    if about is not None:
+        q = q.where(about(AuditEvent.person_ids))
+    return list((await session.execute(_newest_first(q, limit, before))).scalars())
+
+
+def _newest_first(q: sa.Select, limit: int, before: tuple[Any, int] | None) -> sa.Select:
+    """A page of audit rows, newest first, after the keyset `before` = (at, id) of the last row already seen."""
+    if before is not None:
+        q = q.where(sa.tuple_(AuditEvent.at, AuditEvent.id) < sa.tuple_(sa.literal(before[0]), sa.literal(before[1])))
+    return q.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
+
+
 async def events_about(session, person_ids: list[uuid.UUID], *, limit: int,
                        before: tuple[Any, int] | None = None, at: Span | None = None) -> list[AuditEvent]:
     """The audit rows naming any of these persons, newest first; `before` = (at, id) of the last row already seen
     (keyset). The person's access log (GDPR art. 15) reads them through here."""
-    q = (sa.select(AuditEvent).where(AuditEvent.person_ids.overlap(sa.cast(person_ids, AuditEvent.person_ids.type)))
-         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit))
-    if before is not None:
-        q = q.where(sa.tuple_(AuditEvent.at, AuditEvent.id) < sa.tuple_(sa.literal(before[0]), sa.literal(before[1])))
+    q = sa.select(AuditEvent).where(AuditEvent.person_ids.overlap(sa.cast(person_ids, AuditEvent.person_ids.type)))
     if at is not None:
         q = q.where(at.sql(AuditEvent.at))
+    q = _newest_first(q, limit, before)
     return list((await session.execute(q)).scalars())

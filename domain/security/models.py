@@ -164,6 +164,9 @@ class AuditEvent(SQLModel, table=True):
         sa.Index("ix_audit_person_ids", "person_ids", postgresql_using="gin"),
         sa.Index("ix_audit_actor_at", "actor_id", "at"),
         sa.Index("ix_audit_request", "request_id"),
+        # 0051: the regional helpdesk's searches, for the DPOs (domain/registry/access_log.regional_searches).
+        sa.Index("ix_audit_regional_search", "at", "id", postgresql_where=sa.text(
+            "action = 'search' AND route IN ('GET /api/regional/persons', 'POST /api/regional/persons/search')")),
     )
 
     # Partitioned by month on `at` (0043_audit_partitions): the key must hold the partition key, so it is (id, at);

@@ -45,8 +45,9 @@ from schemas.security import (
 )
 
 # Any organisation of an Ambito. The Region (OrgKind.regione, a root above no Ambito) holds only the regional
-# helpdesk and the administrators who create and approve it: an Ambito's administrator finds no Region among its
-# organisations, so it cannot grant the regional role (docs/decisions/regional-search.md).
+# helpdesk, the administrators who create and approve it and the DPO who audits its searches: an Ambito's
+# administrator finds no Region among its organisations, so it cannot grant the regional role
+# (docs/decisions/regional-search.md).
 _ANY = frozenset(OrgKind) - {OrgKind.regione}
 # Which kinds of organisation a role may be held in.
 ROLE_ORG_KINDS: dict[Role, frozenset[OrgKind]] = {
@@ -64,7 +65,7 @@ ROLE_ORG_KINDS: dict[Role, frozenset[OrgKind]] = {
     Role.ets_operator: frozenset({OrgKind.ets}),
     Role.rsa_operator: frozenset({OrgKind.udo_operator}),
     Role.system_admin: frozenset(OrgKind),
-    Role.dpo: _ANY,
+    Role.dpo: frozenset(OrgKind),
     Role.data_steward: _ANY,
     Role.integration_operator: _ANY,
     Role.regional_operator: frozenset({OrgKind.regione}),

@@ -135,6 +135,9 @@ route("POST", "/work-items/{item_id}/complete", grant(WORKERS, CASE))
 # same answer in every situation; every other role is refused, the Ambito's administrators and stewards included.
 route("GET", "/regional/persons", grant(REGIONAL, ANY))
 route("POST", "/regional/persons/search", grant(REGIONAL, ANY))  # the same search, criteria in the body
+# Who watches the helpdesk: its searches (who, when, why, how many), for the DPO — the Region's sees every one, an
+# Ambito's those that found its persons (none in the scenario: still a 200 page).
+route("GET", "/regional/searches", grant(DPO, ANY))
 
 # ================================================================================================= territory
 # Reference data (Ambito, comuni, organisations, units, catalogue) is readable by every role of the Ambito; another

@@ -208,3 +208,44 @@ class TestGrant:
         operator = await _operator(session)
         r = await self._create(client, operator, username="regione.altro")
         assert r.status_code == 403, r.text
+
+
+class TestSearchLog:
+    """Who watches the helpdesk: its searches, for the Region's DPO and, where they found its persons, an Ambito's."""
+
+    async def test_the_dpos_read_who_searched_why_and_how_many_not_whom(self, client, session):
+        crema, cremona = await _namesakes(session)
+        operator = await _operator(session)
+        h = bearer(operator)
+        only_cremona = {"codice_fiscale": cremona.codice_fiscale, "purpose": "duplicato",
+                        "reason": "Segnalazione dell'Ambito di Cremona n. 7"}
+        assert (await client.post(URL + "/search", json=only_cremona, headers=h)).status_code == 200
+        assert (await client.get(URL, params={"q": "bonizzi teresa", **WHY}, headers=h)).status_code == 200
+
+        region_dpo = await make_user(session, Role.dpo, REGIONE)
+        r = await client.get("/api/regional/searches", headers=bearer(region_dpo))
+        assert r.status_code == 200, r.text
+        mine = [i for i in r.json()["items"] if i["actor_username"] == operator.username]
+        assert [(i["route"], i["legal_basis"], i["result_count"]) for i in mine] == [
+            ("GET /api/regional/persons", WHY["reason"], 2),  # newest first
+            ("POST /api/regional/persons/search", only_cremona["reason"], 1)]
+        assert mine[0]["purpose"] == REGIONAL_PURPOSE_LABELS["cambio_ambito"]
+        assert str(crema.id) not in r.text and str(cremona.id) not in r.text and "Bonizzi" not in r.text
+
+        crema_dpo = await make_user(session, Role.dpo, "ambito-crema")  # only what found one of Crema's persons
+        r = await client.get("/api/regional/searches", params={"limit": 1}, headers=bearer(crema_dpo))
+        assert r.status_code == 200, r.text
+        assert [(i["actor_username"], i["result_count"]) for i in r.json()["items"]] == [(operator.username, 2)]
+        if r.json()["next_cursor"]:
+            r = await client.get("/api/regional/searches", params={"cursor": r.json()["next_cursor"]},
+                                 headers=bearer(crema_dpo))
+            assert operator.username not in [i["actor_username"] for i in r.json()["items"]]
+        read = (await session.execute(sa.select(AuditEvent).where(
+            AuditEvent.actor_id == crema_dpo.id, AuditEvent.object_type == "regional_searches"))).scalars().all()
+        assert [x.action for x in read] == ["read"] * len(read) and read
+
+    async def test_only_a_dpo_reads_them(self, client, session):
+        for role, code in ((Role.regional_operator, REGIONE), (Role.comune_social_worker, "comune-crema"),
+                           (Role.system_admin, REGIONE)):
+            r = await client.get("/api/regional/searches", headers=bearer(await make_user(session, role, code)))
+            assert r.status_code == 403 and r.headers["content-type"].startswith(PROBLEM), (role, r.text)
