@@ -118,8 +118,7 @@ async def enqueue(session: AsyncSession, *, kind: str, payload: dict[str, Any], 
         await session.flush()
     else:
         # one round trip when the job is new (the common case): the inserted row comes back as the ORM object
-        stmt = (pg_insert(Job).values(**row).on_conflict_do_nothing(index_elements=["dedup_key"])
-                .returning(Job))
+        stmt = _INSERT_MANY.values(**row).returning(*Job.__table__.c)
         job = (await session.execute(sa.select(Job).from_statement(stmt)
                                      .execution_options(populate_existing=True))).scalar_one_or_none()
         if job is None:

@@ -50,7 +50,8 @@ def _values(*, kind: str, title: str, source_type: str, source_id: uuid.UUID, am
             "completed_by": None}
 
 
-# One statement object for `create_many` (cache key computed once).
+# The insert that skips an open item's dedup_key: `create_many` runs it as is (cache key computed once), `create`
+# with one row's values and the row back.
 _INSERT_MANY = pg_insert(WorkItem.__table__).on_conflict_do_nothing(index_elements=["dedup_key"],
                                                                     index_where=_DEDUP_WHERE)
 
@@ -64,9 +65,7 @@ async def create(session: AsyncSession, **item: Any) -> WorkItem:
         session.add(row)
         await session.flush()
         return row
-    stmt = (pg_insert(WorkItem).values(values)
-            .on_conflict_do_nothing(index_elements=["dedup_key"], index_where=_DEDUP_WHERE)
-            .returning(WorkItem))
+    stmt = _INSERT_MANY.values(values).returning(*WorkItem.__table__.c)
     inserted = (await session.execute(sa.select(WorkItem).from_statement(stmt))).scalar_one_or_none()
     if inserted is not None:  # the new row came back whole: no second round trip
         return inserted
