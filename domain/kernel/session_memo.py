@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session as SyncSession
 
 _KEY = "session_memo"
 _watched: dict[str, set[str]] = {}
+MISSING = object()  # what `peek` answers for a key not remembered (None is an answer)
 
 
 def watch(table: str, prefix: str) -> None:
@@ -26,13 +27,11 @@ def watch(table: str, prefix: str) -> None:
 
 
 async def get(session, key: tuple[str, Hashable], load: Callable[[], Awaitable[Any]]) -> Any:
-    memo = session.info.setdefault(_KEY, {})
-    if key not in memo:
-        memo[key] = await load()
-    return memo[key]
-
-
-MISSING = object()
+    value = peek(session, key)
+    if value is MISSING:
+        value = await load()
+        put(session, key, value)
+    return value
 
 
 def peek(session, key: tuple[str, Hashable]) -> Any:
