@@ -59,14 +59,21 @@ async def access_log(session, *, principal, person_id: uuid.UUID, limit: int = 1
     await _check_reader(session, principal, person)
     ids = await _all_ids(session, person.id)
     before = cursor_codec.decode_time_id(CURSOR_KIND, cursor, id_type=int) if cursor else None
-    rows = await audit.events_about(session, ids, limit=limit + 1, before=before, at=at)
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, nxt = _page(await audit.events_about(session, ids, limit=limit + 1, before=before, at=at), limit,
+                      CURSOR_KIND)
     names = await territory.org_names(session, (o for r in rows for o in r.organisation_ids))
     items = [_item(r, names) for r in rows]
     audit.record(action="read", object_type="access_log", object_ids=[person.id], person_ids=[person.id],
                  result_count=len(items), purpose="diritto di accesso dell'interessato")
-    return items, (cursor_codec.encode_time_id(CURSOR_KIND, rows[-1].at, rows[-1].id) if more and rows else None)
+    return items, nxt
+
+
+def _page(rows: list, limit: int, kind: str) -> tuple[list, str | None]:
+    """The page of audit rows read one more than `limit`, and the cursor of the next page (None on the last)."""
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, cursor_codec.encode_time_id(kind, rows[-1].at, rows[-1].id)
 
 
 # The routes of the regional helpdesk's search (api/routes/regional.py), as the audit rows name them.
@@ -82,19 +89,20 @@ async def regional_searches(session, *, principal, limit: int = 100, cursor: str
     if not principal.has_role(Role.dpo):
         raise Forbidden("Solo il DPO legge le ricerche regionali.")
     held_on = await territory.get_org(session, principal.ambito_id)
-    about = None
-    if held_on is None or str(held_on.kind) != OrgKind.regione.value:
-        def about(person_ids):
-            return sa.exists().where(Person.id == sa.any_(person_ids), Person.ambito_id == principal.ambito_id)
+    on_region = held_on is not None and str(held_on.kind) == OrgKind.regione.value
     before = cursor_codec.decode_time_id(REGIONAL_CURSOR_KIND, cursor, id_type=int) if cursor else None
-    rows = await audit.searches_of(session, REGIONAL_SEARCH_ROUTES, limit=limit + 1, before=before, about=about)
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, nxt = _page(await audit.searches_of(
+        session, REGIONAL_SEARCH_ROUTES, limit=limit + 1, before=before,
+        about=None if on_region else _naming_a_person_of(principal.ambito_id)), limit, REGIONAL_CURSOR_KIND)
     names = await territory.org_names(session, (o for r in rows for o in r.organisation_ids))
     items = [{**_item(r, names), "result_count": r.result_count} for r in rows]
     audit.record(action="read", object_type="regional_searches", result_count=len(items))
-    nxt = cursor_codec.encode_time_id(REGIONAL_CURSOR_KIND, rows[-1].at, rows[-1].id) if more and rows else None
     return items, nxt
+
+
+def _naming_a_person_of(ambito_id: uuid.UUID):
+    """The condition on an audit row's person ids: one of them is a person of the Ambito."""
+    return lambda person_ids: sa.exists().where(Person.id == sa.any_(person_ids), Person.ambito_id == ambito_id)
 
 
 def _item(r, names: dict) -> dict:
