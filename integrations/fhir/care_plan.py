@@ -75,8 +75,7 @@ def to_fhir(v: dict[str, Any]) -> CarePlan:
         "author": {"identifier": {"system": systems.USER, "value": str(v["case_manager_id"])},
                    **({"display": v["case_manager_name"]} if v.get("case_manager_name") else {})},
     }
-    if v.get("version") is not None:
-        res["meta"] = {"versionId": str(v["version"])}
+    common.versioned(res, v.get("version"))
     if v.get("title"):
         res["title"] = v["title"]
     if v.get("summary"):

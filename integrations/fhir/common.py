@@ -18,6 +18,12 @@ def iso(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, (date, datetime)) else str(value)
 
 
+def versioned(res: dict[str, Any], version: Any) -> None:
+    """Give a resource of a versioned row its `meta.versionId` (what vread and `_history` name)."""
+    if version is not None:
+        res["meta"] = {"versionId": str(version)}
+
+
 def ref(resource_type: str, id_: Any) -> dict[str, str]:
     return {"reference": f"{resource_type}/{id_}"}
 

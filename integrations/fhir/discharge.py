@@ -58,8 +58,7 @@ def encounter(v: dict[str, Any]) -> Encounter:
         res["period"] = period
     if v.get("ward_org_id"):
         res["serviceProvider"] = common.ref("Organization", v["ward_org_id"])
-    if v.get("version") is not None:
-        res["meta"] = {"versionId": str(v["version"])}
+    common.versioned(res, v.get("version"))
     return Encounter.model_validate(res)
 
 

@@ -30,8 +30,7 @@ def to_fhir(c: Any) -> EpisodeOfCare:
         res["period"]["end"] = common.iso(c.closed_at)
     if c.case_manager_id is not None:
         res["careManager"] = {"identifier": {"system": systems.USER, "value": str(c.case_manager_id)}}
-    if getattr(c, "version", None) is not None:
-        res["meta"] = {"versionId": str(c.version)}
+    common.versioned(res, getattr(c, "version", None))
     return EpisodeOfCare.model_validate(res)
 
 

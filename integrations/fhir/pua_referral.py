@@ -67,8 +67,7 @@ def service_request(v: dict[str, Any]) -> ServiceRequest:
         res["supportingInfo"] = [common.ref("EpisodeOfCare", v["cartella_id"])]
     if o.get("notes"):
         res["note"] = [{"text": o["notes"]}]
-    if v.get("version") is not None:
-        res["meta"] = {"versionId": str(v["version"])}
+    common.versioned(res, v.get("version"))
     return ServiceRequest.model_validate(res)
 
 
@@ -91,8 +90,7 @@ def task(v: dict[str, Any]) -> Task:
     if v.get("vmd_id"):
         res["output"] = [{"type": {"text": "Valutazione multidimensionale richiesta"},
                           "valueIdentifier": {"system": systems.VMD, "value": str(v["vmd_id"])}}]
-    if v.get("version") is not None:
-        res["meta"] = {"versionId": str(v["version"])}
+    common.versioned(res, v.get("version"))
     return Task.model_validate(res)
 
 

@@ -59,8 +59,7 @@ def service_request(v: dict[str, Any]) -> ServiceRequest:
         res["basedOn"] = [common.ref("CarePlan", v["plan_id"])]
     if v.get("notes"):
         res["note"] = [{"text": v["notes"]}]
-    if v.get("version") is not None:
-        res["meta"] = {"versionId": str(v["version"])}
+    common.versioned(res, v.get("version"))
     return ServiceRequest.model_validate(res)
 
 
@@ -87,8 +86,7 @@ def task(v: dict[str, Any], delivered: Any = None) -> Task:
                                    "text": "Ore o accessi erogati (registro delle prestazioni)"},
                           "valueQuantity": {"value": float(delivered), "system": UCUM, "code": unit,
                                             "unit": "ore" if unit == "h" else "accessi"}}]
-    if v.get("version") is not None:
-        res["meta"] = {"versionId": str(v["version"])}
+    common.versioned(res, v.get("version"))
     return Task.model_validate(res)
 
 

@@ -64,8 +64,7 @@ def service_request(v: dict[str, Any]) -> ServiceRequest:
         res["requester"] = requester
     if v.get("unit_ids"):  # in order of preference
         res["performer"] = [_unit(u) for u in v["unit_ids"]]
-    if v.get("version") is not None:
-        res["meta"] = {"versionId": str(v["version"])}
+    common.versioned(res, v.get("version"))
     return ServiceRequest.model_validate(res)
 
 
@@ -95,8 +94,7 @@ def task(v: dict[str, Any]) -> Task:
         outputs.append(_output("punteggio", "Punteggio", valueDecimal=v["score"]["total"]))
     if outputs:
         res["output"] = outputs
-    if v.get("version") is not None:
-        res["meta"] = {"versionId": str(v["version"])}
+    common.versioned(res, v.get("version"))
     return Task.model_validate(res)
 
 
