@@ -38,7 +38,6 @@ async def ensure_bench_user(session: Any, ambito_code: str = "ambito-crema") -> 
     otherwise a dedicated user `bench.pua` (`bench.pua.<ambito code>` outside Crema; ambito_pua_social_worker in the
     Ambito) created here. Flushes only:
     the caller commits."""
-    from datetime import date
 
     import sqlalchemy as sa
 
@@ -58,12 +57,22 @@ async def ensure_bench_user(session: Any, ambito_code: str = "ambito-crema") -> 
     )).scalar_one_or_none()
     if found:
         return found
-    user = AppUser(username=username, display_name="Operatore benchmark", kind=UserKind.person,
-                   ambito_id=ambito.id)
+    return await add_user(session, username=username, display_name="Operatore benchmark",
+                          role=Role.ambito_pua_social_worker, org=ambito)
+
+
+async def add_user(session: Any, *, username: str, display_name: str, role: Any, org: Any) -> str:
+    """A benchmark's person user holding `role` on the organisation `org` since 2020, in that organisation's Ambito
+    (the Ambito or the Region itself when `org` is one). Flushes only: the caller commits."""
+    from datetime import date
+
+    from domain.security.models import AppUser, RoleAssignment, UserKind
+
+    user = AppUser(username=username, display_name=display_name, kind=UserKind.person,
+                   ambito_id=org.ambito_id or org.id)
     session.add(user)
     await session.flush()
-    session.add(RoleAssignment(user_id=user.id, role=Role.ambito_pua_social_worker, organisation_id=ambito.id,
-                               valid_from=date(2020, 1, 1)))
+    session.add(RoleAssignment(user_id=user.id, role=role, organisation_id=org.id, valid_from=date(2020, 1, 1)))
     await session.flush()
     return username
 

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from bench.api_ratio import Server, _free_port, _server_env
-from bench.common import asyncpg_dsn, summarize
+from bench.common import add_user, asyncpg_dsn, summarize
 from deploy.seed.synthetic import encode_cf
 from domain.kernel.settings import get_settings
 from integrations.fhir import systems
@@ -93,7 +93,7 @@ async def _setup(database_url: str, n_registered: int) -> tuple[str, list[dict[s
     import sqlalchemy as sa
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-    from domain.security.models import AppUser, Role, RoleAssignment, UserKind
+    from domain.security.models import AppUser, Role
     from domain.territory.models import Organisation
     from integrations.identity.dev_tokens import token_for
 
@@ -104,12 +104,8 @@ async def _setup(database_url: str, n_registered: int) -> tuple[str, list[dict[s
             ward_ambito = ward.ambito_id  # the registered persons are the ward's Ambito's (80 % matched)
             username = "bench.reparto"
             if (await session.execute(sa.select(AppUser.id).where(AppUser.username == username))).first() is None:
-                user = AppUser(username=username, display_name="Reparto benchmark", kind=UserKind.person,
-                               ambito_id=ward.ambito_id)
-                session.add(user)
-                await session.flush()
-                session.add(RoleAssignment(user_id=user.id, role=Role.ward_staff, organisation_id=ward.id,
-                                           valid_from=date(2020, 1, 1)))
+                await add_user(session, username=username, display_name="Reparto benchmark", role=Role.ward_staff,
+                               org=ward)
             await session.commit()
             token = await token_for(session, username=username, minutes=180)
     finally:

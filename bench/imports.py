@@ -29,7 +29,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench.common import asyncpg_dsn, ensure_bench_user
+from bench.common import add_user, asyncpg_dsn, ensure_bench_user
 from domain.kernel.settings import get_settings
 
 RATE_GOAL, RATE_STRETCH = 300.0, 1_000.0
@@ -41,7 +41,6 @@ STEWARD_USERNAME = "bench.steward"
 async def ensure_steward(session: Any, ambito_code: str = "ambito-crema") -> str:
     """A data steward of the Ambito (the demo `steward` when seed-demo made one), else `bench.steward` created here.
     Flushes only: the caller commits."""
-    from datetime import date
 
     from domain.security.models import AppUser, Role, RoleAssignment, UserKind
     from domain.territory.models import Organisation
@@ -54,14 +53,8 @@ async def ensure_steward(session: Any, ambito_code: str = "ambito-crema") -> str
         .order_by(AppUser.username).limit(1))).scalar_one_or_none()
     if found:
         return found
-    user = AppUser(username=STEWARD_USERNAME, display_name="Data steward benchmark", kind=UserKind.person,
-                   ambito_id=ambito.id)
-    session.add(user)
-    await session.flush()
-    session.add(RoleAssignment(user_id=user.id, role=Role.data_steward, organisation_id=ambito.id,
-                               valid_from=date(2020, 1, 1)))
-    await session.flush()
-    return STEWARD_USERNAME
+    return await add_user(session, username=STEWARD_USERNAME, display_name="Data steward benchmark",
+                          role=Role.data_steward, org=ambito)
 
 
 async def _counts(engine) -> dict[str, int]:

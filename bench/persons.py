@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench.common import ensure_bench_user, summarize
+from bench.common import add_user, ensure_bench_user, summarize
 from domain.kernel.settings import get_settings
 
 FUZZY_P95_GOAL_MS = 150.0     # a user of one Ambito (issue 18: at 10 M persons over 90 Ambiti too)
@@ -84,22 +84,14 @@ async def explain_exact_name(session, q: str) -> list[str]:
 
 async def ensure_regional_user(session) -> str:
     """A regional_operator held on the Region (approved), the benchmark's regional helpdesk. Flushes only."""
-    from datetime import date
-
-    from domain.security.models import AppUser, Role, RoleAssignment
+    from domain.security.models import AppUser, Role
     from domain.territory.models import Organisation
 
     if (await session.execute(sa.select(AppUser.id).where(AppUser.username == REGIONAL_USERNAME))).first():
         return REGIONAL_USERNAME
-    regione = (await session.execute(sa.select(Organisation.id).where(Organisation.code == REGIONE_CODE))
-               ).scalar_one()
-    user = AppUser(username=REGIONAL_USERNAME, display_name="Help desk regionale (benchmark)", ambito_id=regione)
-    session.add(user)
-    await session.flush()
-    session.add(RoleAssignment(user_id=user.id, role=Role.regional_operator, organisation_id=regione,
-                               valid_from=date(2020, 1, 1)))
-    await session.flush()
-    return REGIONAL_USERNAME
+    regione = (await session.execute(sa.select(Organisation).where(Organisation.code == REGIONE_CODE))).scalar_one()
+    return await add_user(session, username=REGIONAL_USERNAME, display_name="Help desk regionale (benchmark)",
+                          role=Role.regional_operator, org=regione)
 
 
 async def _regional_endpoint(url: str, token: str, names: list[dict[str, Any]], warmup: int,
