@@ -1,18 +1,21 @@
-"""The baseline of the API ratio benchmark: a bare FastAPI app with a raw asyncpg pool and one query per request.
+"""The baselines of the ratio benchmarks: a bare FastAPI app with a raw asyncpg pool, the least a request costs.
 
     BASELINE_DSN=postgresql://pua_app@127.0.0.1:5432/pua uvicorn bench.baseline_app:app
 
 Same server, same worker count and the same pool size as the real service; no authentication, no ORM, no
-logging: what any FastAPI service on this Postgres would cost for "read one person".
+logging, no validation: what any FastAPI service on this Postgres would cost for "read one person"
+(`GET /api/persons/{id}`, bench.api_ratio) and for "take a discharge Bundle" (`POST /fhir`,
+bench.fhir_transactions: parse the JSON, find the patient by codice fiscale, store the Bundle, commit).
 """
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from contextlib import asynccontextmanager
 
 import asyncpg
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 QUERY = ("select id, codice_fiscale, surname, given_name, sex, birth_date, residence_comune_id, "
@@ -22,12 +25,23 @@ QUERY = ("select id, codice_fiscale, surname, given_name, sex, birth_date, resid
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     size = int(os.environ.get("DB_POOL_SIZE", "10"))
-    app.state.pool = await asyncpg.create_pool(os.environ["BASELINE_DSN"], min_size=1, max_size=size)
+    app.state.pool = await asyncpg.create_pool(os.environ["BASELINE_DSN"], min_size=1, max_size=size,
+                                               init=_scratch_table)
     yield
     await app.state.pool.close()
 
 
+async def _scratch_table(conn) -> None:  # per connection: the Bundles the baseline stores go nowhere lasting
+    await conn.execute("create temp table if not exists bench_bundle (id uuid primary key, person_id uuid, "
+                       "body jsonb not null)")
+
+
 app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/health/live")
+async def live():
+    return {"status": "ok"}
 
 
 @app.get("/api/persons/{person_id}")
@@ -38,3 +52,17 @@ async def get_person(person_id: uuid.UUID):
         raise HTTPException(404)
     return JSONResponse({k: (str(v) if v is not None and not isinstance(v, (int, str)) else v)
                          for k, v in row.items()})
+
+
+@app.post("/fhir")
+async def transaction(request: Request):
+    body = await request.body()
+    entries = json.loads(body)["entry"]
+    patient = next(e["resource"] for e in entries if e["resource"]["resourceType"] == "Patient")
+    async with app.state.pool.acquire() as conn, conn.transaction():
+        person_id = await conn.fetchval("select id from person where codice_fiscale = $1 and status = 'active' "
+                                        "limit 1", patient["identifier"][0]["value"])
+        await conn.execute("insert into bench_bundle (id, person_id, body) values ($1, $2, $3)", uuid.uuid4(),
+                           person_id, body.decode())
+    return JSONResponse({"resourceType": "Bundle", "type": "transaction-response",
+                         "entry": [{"response": {"status": "201 Created"}} for _ in entries]})

@@ -11,7 +11,8 @@ registry's de-duplication). Warm-up Bundles are sent first, as many at once as t
 pooled connection has prepared its statements (as in a server that has been running), and are not counted.
 Prints bundles/s and resources/s (goal ≥ 750, stretch 2,000), the API process's CPU time per Bundle (what the
 machine's other load cannot inflate much: the number to compare across runs), and checks that sending the first
-Bundle again creates nothing.
+Bundle again creates nothing. The same Bundles then go to a bare FastAPI + asyncpg baseline in the same run
+(bench.baseline_app: parse, find the patient, store the Bundle, commit), and the ratio of the two is printed.
 """
 from __future__ import annotations
 
@@ -138,50 +139,69 @@ async def run(database_url: str | None = None, *, bundles: int = 1500, concurren
     warm, docs = docs[:warmup], docs[warmup:]
     log_dir = log_dir or Path(os.environ.get("TMPDIR", "/tmp"))
     log_dir.mkdir(parents=True, exist_ok=True)
-    server = Server("ours", "api.main:create_app", _free_port(),
-                    _server_env(database_url, {"DB_POOL_SIZE": str(s.db_pool_size)}), 1,
+    pool = {"DB_POOL_SIZE": str(s.db_pool_size)}
+    server = Server("ours", "api.main:create_app", _free_port(), _server_env(database_url, pool), 1,
                     log_dir / "bench-fhir-transactions.log", factory=True)
+    base = Server("baseline", "bench.baseline_app:app", _free_port(),
+                  _server_env(database_url, {"BASELINE_DSN": asyncpg_dsn(database_url), **pool}), 1,
+                  log_dir / "bench-fhir-transactions-baseline.log")
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"}
-    statuses: dict[int, int] = {}
-    entry_status: dict[str, int] = {}
-    lat: list[float] = []
     try:
         await server.wait_ready("/health/live")
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        async with httpx.AsyncClient(base_url=server.base, headers=headers, limits=limits, timeout=60) as client:
-            async def send(queue: list[bytes], record: bool) -> None:
-                while queue:
-                    doc = queue.pop()
-                    t0 = time.perf_counter()
-                    r = await client.post("/fhir", content=doc)
-                    if not record:
-                        r.raise_for_status()
-                        continue
-                    lat.append((time.perf_counter() - t0) * 1000)
-                    statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
-                    if r.status_code == 200:
-                        for e in r.json()["entry"]:
-                            entry_status[e["response"]["status"]] = entry_status.get(e["response"]["status"], 0) + 1
-
-            await asyncio.gather(*(send(warm, False) for _ in range(concurrency)))
-            queue = docs[::-1]
-            t0, cpu0 = time.perf_counter(), server.cpu_seconds()
-            await asyncio.gather(*(send(queue, True) for _ in range(concurrency)))
-            elapsed, cpu = time.perf_counter() - t0, server.cpu_seconds() - cpu0
-            first = await client.post("/fhir", content=docs[0])  # the same Bundle again
-            replay_ok = first.status_code == 200
+        await base.wait_ready("/health/live")
+        ours = await _drive(server, headers, warm, docs, concurrency, replay=True)
+        bare = await _drive(base, headers, warm, docs, concurrency)
     finally:
         server.stop()
-    ok = statuses.get(200, 0)
+        base.stop()
+    ok, elapsed, cpu = ours["statuses"].get("200", 0), ours["elapsed"], ours["cpu"]
     out = {"bundles": len(docs), "entries_per_bundle": ENTRIES, "new_share": new_share, "concurrency": concurrency,
            "elapsed_s": round(elapsed, 2), "bundles_per_s": round(ok / elapsed, 1),
            "resources_per_s": round(ok * ENTRIES / elapsed, 1),
            "server_cpu_ms_per_bundle": round(cpu * 1000 / max(ok, 1), 2), "server_cpu_share": round(cpu / elapsed, 2),
-           "statuses": {str(k): v for k, v in statuses.items()},
-           "entry_statuses": entry_status, "latency": summarize(lat), "replay_200": replay_ok,
-           "goal": GOAL, "stretch": STRETCH}
+           "statuses": ours["statuses"], "entry_statuses": ours["entry_statuses"], "latency": summarize(ours["lat"]),
+           "replay_200": ours["replay_200"], "goal": GOAL, "stretch": STRETCH}
+    bare_ok = bare["statuses"].get("200", 0)
+    out["baseline"] = {"bundles_per_s": round(bare_ok / bare["elapsed"], 1), "statuses": bare["statuses"],
+                       "latency": summarize(bare["lat"]),
+                       "cpu_ms_per_bundle": round(bare["cpu"] * 1000 / max(bare_ok, 1), 2)}
+    out["ratio"] = round(out["bundles_per_s"] / out["baseline"]["bundles_per_s"], 3)
     out["goal_met"] = out["resources_per_s"] >= GOAL
     return out
+
+
+async def _drive(server: Server, headers: dict[str, str], warm: list[bytes], docs: list[bytes], concurrency: int,
+                 replay: bool = False) -> dict[str, Any]:
+    """Send the warm-up Bundles, then the measured ones, `concurrency` at a time; with `replay`, the first measured
+    Bundle once more at the end (it must be answered 200 again)."""
+    statuses: dict[str, int] = {}
+    entry_status: dict[str, int] = {}
+    lat: list[float] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=server.base, headers=headers, limits=limits, timeout=60) as client:
+        async def send(queue: list[bytes], record: bool) -> None:
+            while queue:
+                doc = queue.pop()
+                t0 = time.perf_counter()
+                r = await client.post("/fhir", content=doc)
+                if not record:
+                    r.raise_for_status()
+                    continue
+                lat.append((time.perf_counter() - t0) * 1000)
+                statuses[str(r.status_code)] = statuses.get(str(r.status_code), 0) + 1
+                if r.status_code == 200:
+                    for e in r.json()["entry"]:
+                        entry_status[e["response"]["status"]] = entry_status.get(e["response"]["status"], 0) + 1
+
+        queue = warm[::-1]  # one queue shared by the senders
+        await asyncio.gather(*(send(queue, False) for _ in range(concurrency)))
+        queue = docs[::-1]
+        t0, cpu0 = time.perf_counter(), server.cpu_seconds()
+        await asyncio.gather(*(send(queue, True) for _ in range(concurrency)))
+        elapsed, cpu = time.perf_counter() - t0, server.cpu_seconds() - cpu0
+        replay_ok = (await client.post("/fhir", content=docs[0])).status_code == 200 if replay else None
+    return {"statuses": statuses, "entry_statuses": entry_status, "lat": lat, "elapsed": elapsed, "cpu": cpu,
+            "replay_200": replay_ok}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(res, indent=2, default=str))
     print(f"{res['resources_per_s']} resources/s ({res['bundles_per_s']} bundles/s of {ENTRIES} entries; goal ≥ "
           f"{GOAL}, stretch {STRETCH}); API process {res['server_cpu_ms_per_bundle']} ms CPU per Bundle "
-          f"({res['server_cpu_share']:.0%} of a core)")
+          f"({res['server_cpu_share']:.0%} of a core); bare FastAPI + asyncpg (parse, find the patient, store the "
+          f"Bundle) {res['baseline']['bundles_per_s']} bundles/s, ratio {res['ratio']}")
     return 0
 
 

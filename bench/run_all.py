@@ -193,7 +193,8 @@ def transactions_summary(t: dict[str, Any]) -> list[str]:
     return [f"FHIR discharge transactions: {t['resources_per_s']} resources/s ({t['bundles_per_s']} bundles/s of "
             f"{t['entries_per_bundle']} entries, {round(t['new_share'] * 100)} % new persons; goal ≥ {t['goal']}, "
             f"stretch {t['stretch']}: {'met' if t['goal_met'] else 'MISSED'}; p95 {t['latency']['p95_ms']} ms; "
-            f"statuses {t['statuses']}; same Bundle again: {'200' if t['replay_200'] else 'FAILED'})"]
+            f"statuses {t['statuses']}; same Bundle again: {'200' if t['replay_200'] else 'FAILED'}; bare FastAPI + "
+            f"asyncpg {t['baseline']['bundles_per_s']} bundles/s, ratio {t['ratio']})"]
 
 
 def imports_summary(ires: dict[str, Any]) -> list[str]:

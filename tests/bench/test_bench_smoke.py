@@ -48,3 +48,4 @@ def test_run_all_smoke(tmp_path):
     assert finite(f["fhir_read_ratio"]) and finite(f["fhir_search_ratio"]) and f["non_200"] == 0
     t = r["fhir_transactions"]  # discharge Bundles: every one accepted, the same one again answered the same
     assert t["statuses"] == {"200": t["bundles"]} and t["replay_200"] and finite(t["resources_per_s"])
+    assert t["baseline"]["statuses"] == {"200": t["bundles"]} and finite(t["ratio"]) and t["ratio"] > 0
